@@ -1,0 +1,205 @@
+"""Proof engine "concrete": exact equality at explicit small shapes.
+
+For each shape the claim is built with explicit matrices of symbols, the truth
+is computed by SymPy (the derivative of the forward definition), and the
+difference is reduced exactly (expand, then cancel).  The outcome per shape is
+one of: zero (proved there), a shape failure (ill-typed), a counterexample
+(refuted: numbers at which both sides differ, re-checked at 50 digits), or
+undecided (inconclusive -- never counted as proved).
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+import sympy as sp
+from sympy.matrices.expressions.matexpr import MatrixElement
+
+from .functions import f, fp, sigma
+from .statement import Equals, Gradient, Jacobian, Statement, dims
+
+PROVED, REFUTED, ILL_TYPED, INCONCLUSIVE = "proved", "refuted", "ill-typed", "inconclusive"
+VERDICTS = (PROVED, REFUTED, ILL_TYPED, INCONCLUSIVE)
+
+
+@dataclass
+class Outcome:
+    """What one engine found for one claim."""
+    verdict: str
+    method: str
+    shapes: list = field(default_factory=list)
+    reason: str = ""
+    counterexample: dict | None = None
+
+
+# ---------------------------------------------------------------- explicit form
+
+def explicit(M) -> sp.Matrix:
+    """The explicit matrix of a matrix expression, entries as plain symbols.
+
+    MatrixSymbol entries W[i, j] become Symbols named "W[i,j]" so that SymPy's
+    `diff` and `subs` treat them as ordinary independent variables.
+    """
+    if not isinstance(M, sp.MatrixBase):
+        M = M.as_explicit() if isinstance(M, sp.MatrixExpr) else sp.Matrix([[M]])
+    elements = {e: entry_symbol(e) for e in M.atoms(MatrixElement)}
+    return sp.Matrix(M).xreplace(elements)
+
+
+def entry_symbol(e: MatrixElement) -> sp.Symbol:
+    name, i, j = e.parent.name, e.i, e.j
+    return sp.Symbol(f"{name}[{i}]" if e.parent.shape[1] == 1 else f"{name}[{i},{j}]", real=True)
+
+
+def truth_of(truth) -> sp.Matrix:
+    """SymPy's own value of the left-hand side."""
+    if isinstance(truth, Equals):
+        return explicit(truth.expr)
+    wrt = explicit(truth.wrt)
+    if isinstance(truth, Gradient):
+        loss = explicit(truth.loss)
+        if loss.shape != (1, 1):
+            raise sp.ShapeError(f"the loss must be a scalar, got shape {loss.shape}")
+        return wrt.applyfunc(lambda w: sp.diff(loss[0, 0], w))
+    if isinstance(truth, Jacobian):
+        of = explicit(truth.of)
+        return sp.Matrix(len(wrt), len(of), lambda j, i: sp.diff(of[i], wrt[j]))
+    raise TypeError(f"unknown truth {truth!r}")
+
+
+# ---------------------------------------------------------------- exact zero test
+
+def atomize_sigmas(exprs):
+    """Replace every sigma(...) by a fresh symbol, innermost first.
+
+    Both sides are then polynomials in independent symbols; if their difference
+    is zero for independent values it is zero at sigma's true values too, so a
+    zero here is a proof.  (A non-zero here is not a refutation: that is decided
+    numerically with the real sigmoid.)
+    """
+    exprs = list(exprs)
+    table: dict = {}
+    while True:
+        atoms = set().union(*(e.atoms(sigma) for e in exprs)) if exprs else set()
+        inner = [a for a in atoms if not a.args[0].has(sigma)]
+        if not inner:
+            return exprs
+        mapping = {}
+        for a in inner:
+            key = sp.expand(a.args[0])
+            if key not in table:
+                table[key] = sp.Symbol(f"s{len(table)}", real=True)
+            mapping[a] = table[key]
+        exprs = [e.xreplace(mapping) for e in exprs]
+
+
+def is_exactly_zero(d) -> bool:
+    """Exact test: expand, then cancel; sigma rewritten as exp only as a last step."""
+    if d == 0:
+        return True
+    (a,) = atomize_sigmas([d])
+    if sp.expand(a) == 0:
+        return True
+    if sp.cancel(sp.together(sp.expand(a))) == 0:
+        return True
+    if d.has(sigma):
+        return sp.cancel(sp.together(sp.expand(d.rewrite(sp.exp)))) == 0
+    return False
+
+
+# ---------------------------------------------------------------- counterexamples
+
+# A concrete f with f' consistent with it, exact on rationals.
+def _f_instance(x):
+    return x ** 3 + 2 * x
+
+
+def _fp_instance(x):
+    return 3 * x ** 2 + 2
+
+
+def instantiate(expr):
+    """Replace the generic functions by concrete ones so the expression has a value."""
+    return expr.replace(f, _f_instance).replace(fp, _fp_instance)
+
+
+def counterexample(claimed: sp.Matrix, truth: sp.Matrix, seed: str, tries: int = 20):
+    """Numeric values of every symbol at which claimed != truth, or None."""
+    rng = random.Random(seed)
+    symbols = sorted(claimed.free_symbols | truth.free_symbols, key=str)
+    for _ in range(tries):
+        point = {s: sp.Rational(rng.choice([-3, -2, -1, 1, 2, 3]), rng.choice([1, 2, 3])) for s in symbols}
+        for (i, j) in ((i, j) for i in range(claimed.rows) for j in range(claimed.cols)):
+            c = instantiate(claimed[i, j].xreplace(point)).evalf(50)
+            t = instantiate(truth[i, j].xreplace(point)).evalf(50)
+            # Re-check: the difference must be far above the 50-digit rounding.
+            if abs(sp.N(c - t, 50)) > sp.Float("1e-30"):
+                values = {str(s): str(v) for s, v in point.items()}
+                if claimed.has(f, fp) or truth.has(f, fp):
+                    values["f(x)"], values["f'(x)"] = "x**3 + 2*x", "3*x**2 + 2"
+                return {"values": values, "entry": [i, j],
+                        "claimed": str(sp.N(c, 15)), "truth": str(sp.N(t, 15))}
+    return None
+
+
+# ---------------------------------------------------------------- one claim
+
+def check_statement(st: Statement, seed: str):
+    """(verdict, detail) for one statement at one shape."""
+    truth = truth_of(st.truth)
+    claimed = explicit(st.claimed)
+    if claimed.shape != truth.shape:
+        return ILL_TYPED, (f"the right-hand side is {claimed.shape[0]}×{claimed.shape[1]} but the "
+                           f"quantity it claims to be is {truth.shape[0]}×{truth.shape[1]}")
+    diff = claimed - truth
+    if all(is_exactly_zero(d) for d in diff):
+        return PROVED, None
+    cex = counterexample(claimed, truth, seed)
+    if cex is not None:
+        return REFUTED, cex
+    return INCONCLUSIVE, "the difference did not reduce to zero and no counterexample was found"
+
+
+def statements_at(claim, shape) -> list[Statement]:
+    built = claim.build(dims(**shape))
+    return list(built) if isinstance(built, (list, tuple)) else [built]
+
+
+def prove(claim) -> Outcome:
+    """Run the concrete engine on every shape of the claim."""
+    tried, failures = [], []
+    for shape in claim.shapes:
+        where_shape = ", ".join(f"{k}={v}" for k, v in shape.items()) or "scalars"
+        try:
+            statements = statements_at(claim, shape)
+        except sp.ShapeError as e:
+            failures.append((ILL_TYPED, f"at {where_shape}: {e}", None))
+            tried.append(shape)
+            continue
+        for st in statements:
+            where = f"{where_shape}{', ' + st.where if st.where else ''}"
+            try:
+                verdict, detail = check_statement(st, seed=f"{claim.id}|{where}")
+            except sp.ShapeError as e:
+                verdict, detail = ILL_TYPED, str(e)
+            if verdict == ILL_TYPED:
+                failures.append((verdict, f"at {where}: {detail}", None))
+            elif verdict == REFUTED:
+                detail["at"] = where
+                failures.append((verdict, f"at {where} the two sides differ", detail))
+            elif verdict == INCONCLUSIVE:
+                failures.append((verdict, f"at {where}: {detail}", None))
+        tried.append(shape)
+    if not failures:
+        return Outcome(PROVED, "concrete", tried,
+                       f"exact zero difference at all {len(tried)} shapes")
+    # A shape failure outranks a counterexample, which outranks an undecided case.
+    for kind in (ILL_TYPED, REFUTED, INCONCLUSIVE):
+        hits = [x for x in failures if x[0] == kind]
+        if hits:
+            _, reason, cex = hits[0]
+            more = f" (and {len(failures) - 1} more failing case(s))" if len(failures) > 1 else ""
+            if kind == REFUTED and not any(x[0] == ILL_TYPED for x in failures):
+                cex = hits[0][2]
+            return Outcome(kind, "concrete", tried, reason + more, cex)
+    raise AssertionError("unreachable")

@@ -1,0 +1,108 @@
+"""The functions and matrix operations the note writes, as SymPy objects.
+
+Every claim in `derivations.note` is written with these helpers, so that one
+encoding serves three readers: the concrete engine (explicit small matrices),
+the all-sizes engine (index notation) and the code generator (NumPy printing).
+
+* `f`, `fp`   -- Lemma 1's "any differentiable element-wise f" and its
+                 derivative.  `f` is an undefined function whose `fdiff` is the
+                 undefined `fp`, so SymPy's chain rule produces `fp(z)` exactly
+                 where the note writes f'(z).
+* `sigma`     -- the logistic sigmoid.  Its derivative is declared as
+                 sigma*(1 - sigma) (the note's Comment 2); the verifier proves
+                 that declaration against 1/(1 + exp(-x)) before relying on it.
+                 Keeping sigma opaque stops SymPy from expanding exponentials
+                 of exponentials when it differentiates an unrolled RNN.
+"""
+from __future__ import annotations
+
+import sympy as sp
+from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
+from sympy.matrices.expressions.diagonal import DiagMatrix
+from sympy.matrices.expressions.hadamard import HadamardProduct
+
+
+class fp(sp.Function):
+    """f' -- the derivative of the generic element-wise function `f`."""
+
+
+class f(sp.Function):
+    """A generic differentiable element-wise function (Lemma 1, Lemma 2)."""
+
+    def fdiff(self, argindex=1):
+        return fp(self.args[0])
+
+
+def sigmoid_definition(x):
+    """The forward pass as the note writes it: 1 / (1 + e^{-x})."""
+    return 1 / (1 + sp.exp(-x))
+
+
+class sigma(sp.Function):
+    """The logistic sigmoid with the derivative of Comment 2 (proved there)."""
+
+    def fdiff(self, argindex=1):
+        s = sigma(self.args[0])
+        return s * (1 - s)
+
+    def _eval_rewrite_as_exp(self, x, **kwargs):
+        return sigmoid_definition(x)
+
+    def _eval_evalf(self, prec):
+        return sigmoid_definition(self.args[0])._eval_evalf(prec)
+
+
+def sigma_prime(x):
+    """sigma'(x) written as in Comment 2: sigma(x) - sigma(x)^2."""
+    return sigma(x) - sigma(x) ** 2
+
+
+_x = sp.Dummy("x")
+
+
+def elementwise(fn, M):
+    """fn applied to every entry of the matrix expression M (the note's f(Wh))."""
+    return ElementwiseApplyFunction(sp.Lambda(_x, fn(_x)), M)
+
+
+def hadamard(*Ms):
+    """The note's u∘v (element-wise product)."""
+    return HadamardProduct(*Ms)
+
+
+def diag(u):
+    """diag(u): the square matrix with the vector u on its diagonal."""
+    return DiagMatrix(u)
+
+
+def block_row(*Ms):
+    """[A B]: matrices side by side."""
+    return sp.BlockMatrix([list(Ms)])
+
+
+def block_col(*Ms):
+    """[A; B]: matrices stacked."""
+    return sp.BlockMatrix([[M] for M in Ms])
+
+
+class _NotePrinter(sp.printing.str.StrPrinter):
+    """Prints matrix expressions the way the note writes them: f'(W*h), u∘v."""
+
+    def _print_ElementwiseApplyFunction(self, expr):
+        return f"{self._print(expr.function.expr.func)}({self._print(expr.expr)})"
+
+    def _print_HadamardProduct(self, expr):
+        return "∘".join(self.parenthesize(a, 50) for a in expr.args)
+
+
+def describe(M) -> str:
+    """A short, note-like text for a matrix expression, with its shape."""
+    return f"{_NotePrinter().doprint(M)} ({M.shape[0]}×{M.shape[1]})"
+
+
+def dot(A, B):
+    """The note's "·" (matrix product), failing with both operands named."""
+    if A.shape[1] != B.shape[0]:
+        raise sp.ShapeError(f"the product {describe(A)} · {describe(B)} does not compose: "
+                            f"{A.shape[1]} columns against {B.shape[0]} rows")
+    return A * B

@@ -1,0 +1,87 @@
+"""The registry of claims: one entry per statement of the note, in its order.
+
+A claim is a small function that builds the statement at given sizes, next to
+the note's label and LaTeX.  It is registered with the `@claim` decorator, the
+way autograd registers a derivative rule with `defvjp`: a plain ordered dict,
+no magic.  The order of registration is the order of the note.
+"""
+from __future__ import annotations
+
+import hashlib
+import inspect
+from dataclasses import dataclass, field
+from typing import Callable
+
+AS_WRITTEN = "as-written"      # the note's line, encoded as the note writes it
+CORRECTED = "corrected"        # our repair of a line that the verifier refutes
+SUPPORTING = "supporting"      # a lemma the tool itself relies on (not in the note)
+KINDS = (AS_WRITTEN, CORRECTED, SUPPORTING)
+
+# Shapes the concrete engine tries, per family of dimension names.  Every
+# family has a size-1 case, a square case and non-square cases.
+MN_SHAPES = ({"m": 1, "n": 1}, {"m": 2, "n": 2}, {"m": 2, "n": 3}, {"m": 3, "n": 2})
+N_SHAPES = ({"n": 1}, {"n": 2}, {"n": 3}, {"n": 4})
+V_SHAPES = ({"V": 1}, {"V": 2}, {"V": 3}, {"V": 4})
+RNN_SHAPES = (
+    {"H": 1, "E": 1, "V": 1},
+    {"H": 2, "E": 2, "V": 2},
+    {"H": 2, "E": 3, "V": 3},
+    {"H": 3, "E": 2, "V": 2},
+)
+# Through-time claims: every line of the BPTT algorithm at T = 1, 2, 3.
+BPTT_SHAPES = (
+    {"H": 1, "E": 1, "V": 1, "T": 2},
+    {"H": 2, "E": 2, "V": 2, "T": 1},
+    {"H": 2, "E": 2, "V": 2, "T": 2},
+    {"H": 2, "E": 3, "V": 2, "T": 3},
+)
+SCALAR = ({},)
+
+
+@dataclass(frozen=True)
+class Claim:
+    id: str
+    label: str
+    latex: str
+    section: str
+    build: Callable = field(repr=False)
+    shapes: tuple = MN_SHAPES
+    kind: str = AS_WRITTEN
+    corrects: str | None = None
+    relies_on: tuple = ()
+    comment: str = ""
+
+    def fingerprint(self) -> str:
+        """Content hash of the encoding: what the cache keys proofs by."""
+        text = "\n".join([self.id, self.label, self.latex, self.kind, str(self.corrects),
+                          repr(self.shapes), inspect.getsource(self.build)])
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+CLAIMS: dict[str, Claim] = {}
+
+
+def claim(id, label, latex, *, section, shapes=MN_SHAPES, kind=AS_WRITTEN, corrects=None,
+          relies_on=(), comment=""):
+    """Register the decorated builder as the claim `id` of the note."""
+    if kind not in KINDS:
+        raise ValueError(f"claim {id!r}: kind must be one of {KINDS}, got {kind!r}")
+
+    def register(build):
+        if id in CLAIMS:
+            raise ValueError(f"claim {id!r} is registered twice")
+        if corrects is not None and corrects not in CLAIMS:
+            raise ValueError(f"claim {id!r} corrects {corrects!r}, which is not registered before it")
+        for dep in relies_on:
+            if dep not in CLAIMS:
+                raise ValueError(f"claim {id!r} relies on {dep!r}, which is not registered before it")
+        CLAIMS[id] = Claim(id=id, label=label, latex=latex.strip(), section=section, build=build,
+                           shapes=tuple(shapes), kind=kind, corrects=corrects,
+                           relies_on=tuple(relies_on), comment=comment)
+        return build
+
+    return register
+
+
+def corrections_of(claim_id: str) -> list[Claim]:
+    return [c for c in CLAIMS.values() if c.corrects == claim_id]
