@@ -72,9 +72,6 @@ def claim(id, label, latex, *, section, shapes=MN_SHAPES, kind=AS_WRITTEN, corre
             raise ValueError(f"claim {id!r} is registered twice")
         if corrects is not None and corrects not in CLAIMS:
             raise ValueError(f"claim {id!r} corrects {corrects!r}, which is not registered before it")
-        for dep in relies_on:
-            if dep not in CLAIMS:
-                raise ValueError(f"claim {id!r} relies on {dep!r}, which is not registered before it")
         CLAIMS[id] = Claim(id=id, label=label, latex=latex.strip(), section=section, build=build,
                            shapes=tuple(shapes), kind=kind, corrects=corrects,
                            relies_on=tuple(relies_on), comment=comment)
@@ -85,3 +82,11 @@ def claim(id, label, latex, *, section, shapes=MN_SHAPES, kind=AS_WRITTEN, corre
 
 def corrections_of(claim_id: str) -> list[Claim]:
     return [c for c in CLAIMS.values() if c.corrects == claim_id]
+
+
+def check_references() -> None:
+    """Every `relies_on` names a registered claim (a lemma may come later in the note)."""
+    for c in CLAIMS.values():
+        for dep in c.relies_on:
+            if dep not in CLAIMS:
+                raise ValueError(f"claim {c.id!r} relies on {dep!r}, which is not registered")
