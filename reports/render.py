@@ -58,7 +58,18 @@ def mathml(latex: str, display: str = "block") -> Markup:
     if out is None or "\\" in out:
         return Markup('<code class="tex-fallback">') + escape(latex) + Markup("</code>")
     # The namespace is implied in HTML5; dropping it keeps the page free of any http:// string.
-    return Markup(out.replace(' xmlns="http://www.w3.org/1998/Math/MathML"', ""))
+    out = out.replace(' xmlns="http://www.w3.org/1998/Math/MathML"', "")
+    # MathML Core (Chromium) ignores mathvariant="sans-serif": use the Unicode sans-serif letter
+    # instead, so that the note's transpose h^{\mathsf T} does not turn into an italic power T.
+    return Markup(_SANS_LETTER.sub(lambda m: "<mi>&#x%X;</mi>" % _sans_codepoint(m.group(1)), out))
+
+
+_SANS_LETTER = re.compile(r'<mi mathvariant="sans-serif">([A-Za-z])</mi>')
+
+
+def _sans_codepoint(letter: str) -> int:
+    """Code point of MATHEMATICAL SANS-SERIF CAPITAL/SMALL <letter> (U+1D5A0 / U+1D5BA onwards)."""
+    return (0x1D5A0 + ord(letter) - ord("A")) if letter.isupper() else (0x1D5BA + ord(letter) - ord("a"))
 
 
 _CLAIM_TAG = re.compile(r"#\s*claim:\s*(?P<ids>[\w.\-]+(?:\s*,\s*[\w.\-]+)*)\s*$")
