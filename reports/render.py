@@ -52,7 +52,7 @@ def mathml(latex: str, display: str = "block") -> Markup:
     """The formula as MathML; its escaped source in <code> when it does not convert."""
     try:
         out = convert(latex, display=display)
-    except Exception:  # latex2mathml raises many unrelated types on bad input; a report must not crash
+    except Exception:  # noqa: BLE001 - latex2mathml raises many unrelated types on bad input; a report must not crash
         out = None
     # latex2mathml passes unknown commands through as text (<mi>\foo</mi>): that is a failure too.
     if out is None or "\\" in out:
@@ -61,7 +61,7 @@ def mathml(latex: str, display: str = "block") -> Markup:
     out = out.replace(' xmlns="http://www.w3.org/1998/Math/MathML"', "")
     # MathML Core (Chromium) ignores mathvariant="sans-serif": use the Unicode sans-serif letter
     # instead, so that the note's transpose h^{\mathsf T} does not turn into an italic power T.
-    return Markup(_SANS_LETTER.sub(lambda m: "<mi>&#x%X;</mi>" % _sans_codepoint(m.group(1)), out))
+    return Markup(_SANS_LETTER.sub(lambda m: f"<mi>&#x{_sans_codepoint(m.group(1)):X};</mi>", out))
 
 
 _SANS_LETTER = re.compile(r'<mi mathvariant="sans-serif">([A-Za-z])</mi>')
@@ -124,8 +124,19 @@ def tex(text) -> str:
         elif unicodedata.normalize("NFKD", ch).isascii():  # e.g. the ligature ﬁ: its ASCII decomposition
             out.append(tex(unicodedata.normalize("NFKD", ch)))
         else:
-            out.append(r"\texttt{U+%04X}" % ord(ch))
+            out.append(rf"\texttt{{U+{ord(ch):04X}}}")
     return "".join(out)
+
+
+def tex_pdf(text) -> str:
+    """Text for a PDF bookmark (\\texorpdfstring): hyperref takes UTF-8 there, but not math."""
+    keep = {"<", ">", "|"}
+    return "".join(_TEX_SPECIAL[ch] if ch in _TEX_SPECIAL and ch not in keep else ch for ch in str(text))
+
+
+def tex_heading(text) -> str:
+    """A \\section title: typeset with math symbols, bookmarked as plain Unicode."""
+    return rf"\texorpdfstring{{{tex(text)}}}{{{tex_pdf(text)}}}"
 
 
 def tex_code(line: str) -> str:
@@ -135,10 +146,10 @@ def tex_code(line: str) -> str:
 
 def tex_anchor(claim_id: str) -> str:
     """A hyperref target name: ids may hold `_`, which is not safe inside \\hypertarget."""
-    return "claim-" + re.sub(r"[^A-Za-z0-9-]", lambda m: "x%x-" % ord(m.group()), claim_id)
+    return "claim-" + re.sub(r"[^A-Za-z0-9-]", lambda m: f"x{ord(m.group()):x}-", claim_id)
 
 
-TEX_ENV.filters.update(tex=tex, tex_code=tex_code, tex_anchor=tex_anchor)
+TEX_ENV.filters.update(tex=tex, tex_heading=tex_heading, tex_code=tex_code, tex_anchor=tex_anchor)
 
 
 # --- the view shared by both templates ------------------------------------------
@@ -207,7 +218,7 @@ def compile_pdf(tex_source: str, timeout: float = 180) -> bytes | None:
         flags = ["-interaction=nonstopmode", "-halt-on-error", "-no-shell-escape"]
         runs = [[pdflatex, *flags, "report.tex"]] * 2 if pdflatex else [[latexmk, "-pdf", *flags, "report.tex"]]
         for cmd in runs:
-            proc = subprocess.run(cmd, cwd=tmp, capture_output=True, timeout=timeout,
+            proc = subprocess.run(cmd, check=False, cwd=tmp, capture_output=True, timeout=timeout,
                                   stdin=subprocess.DEVNULL)
             if proc.returncode != 0:
                 log = Path(tmp) / "report.log"

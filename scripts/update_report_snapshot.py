@@ -9,9 +9,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # conftest_report lives beside the tests that use it
 
-from conftest_report import SAMPLE_CODE, html_structure, sample_report  # noqa: E402
+from conftest_report import SAMPLE_CODE, html_structure, sample_report
 
-from reports.render import render_html  # noqa: E402
+from reports.render import render_html
 
 SNAPSHOT = ROOT / "tests" / "snapshots" / "report_structure.txt"
 

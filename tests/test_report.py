@@ -186,6 +186,19 @@ def test_pdf_has_every_label(written, report):
         assert re.search(pattern, text), c["label"]
 
 
+def test_tex_log_is_clean(report, tmp_path):
+    """No lost characters in the PDF text or its bookmarks (pdflatex only warns about those)."""
+    require(shutil.which("pdflatex") is not None, "pdflatex")
+    (tmp_path / "report.tex").write_text(render_tex(report, SAMPLE_CODE), encoding="utf-8")
+    for _ in range(2):
+        subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "report.tex"], cwd=tmp_path,
+                       capture_output=True, check=True, stdin=subprocess.DEVNULL)
+    log = (tmp_path / "report.log").read_text(errors="replace")
+    assert "Token not allowed in a PDF string" not in log
+    assert "Missing character" not in log
+    assert "undefined references" not in log
+
+
 def test_tex_error_raises_with_the_log():
     require(shutil.which("pdflatex") is not None, "pdflatex")
     with pytest.raises(RuntimeError, match="Undefined control sequence"):
