@@ -38,6 +38,16 @@ def require(present: bool, what: str) -> None:
     pytest.skip(f"{what} is not installed (scripts/system-deps.sh installs it)")
 
 
+def test_missing_tool_skips_locally_and_fails_in_ci(monkeypatch):
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception):
+        require(False, "a tool")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception):
+        require(False, "a tool")
+    require(True, "a tool")
+
+
 @pytest.fixture(scope="module")
 def report():
     return sample_report()
