@@ -34,15 +34,18 @@ class Outcome:
 
 # ---------------------------------------------------------------- explicit form
 
-def explicit(M) -> sp.Matrix:
+def explicit(M, bind=None) -> sp.Matrix:
     """The explicit matrix of a matrix expression, entries as plain symbols.
 
     MatrixSymbol entries W[i, j] become Symbols named "W[i,j]" so that SymPy's
-    `diff` and `subs` treat them as ordinary independent variables.
+    `diff` and `subs` treat them as ordinary independent variables -- or, for a
+    MatrixSymbol in `bind`, the entries of the explicit matrix it is bound to.
     """
+    bind = bind or {}
     if not isinstance(M, sp.MatrixBase):
         M = M.as_explicit() if isinstance(M, sp.MatrixExpr) else sp.Matrix([[M]])
-    elements = {e: entry_symbol(e) for e in M.atoms(MatrixElement)}
+    elements = {e: bind[e.parent][e.i, e.j] if e.parent in bind else entry_symbol(e)
+                for e in M.atoms(MatrixElement)}
     return sp.Matrix(M).xreplace(elements)
 
 
@@ -102,7 +105,10 @@ def is_exactly_zero(d) -> bool:
         return True
     if sp.cancel(sp.together(sp.expand(a))) == 0:
         return True
-    if d.has(sigma):
+    # Only a statement that sets the opaque sigma against its definition (both
+    # sigma and exp present) needs sigma rewritten; elsewhere the rewrite would
+    # only build towers of exponentials for cancel to choke on.
+    if d.has(sigma) and d.has(sp.exp):
         return sp.cancel(sp.together(sp.expand(d.rewrite(sp.exp)))) == 0
     return False
 
@@ -161,6 +167,9 @@ def check_statement(st: Statement, seed: str):
 
 
 def statements_at(claim, shape) -> list[Statement]:
+    if claim.lhs is not None:
+        from .unrolled import through_time
+        return through_time(claim, shape)
     built = claim.build(dims(**shape))
     return list(built) if isinstance(built, (list, tuple)) else [built]
 

@@ -89,7 +89,14 @@ class _NotePrinter(sp.printing.str.StrPrinter):
     """Prints matrix expressions the way the note writes them: f'(W*h), u∘v."""
 
     def _print_ElementwiseApplyFunction(self, expr):
-        return f"{self._print(expr.function.expr.func)}({self._print(expr.expr)})"
+        var, body = expr.function.variables[0], expr.function.expr
+        if body == sigma_prime(var):
+            name = "σ'"
+        elif isinstance(body, sp.Function) and body.args == (var,):
+            name = self._print(body.func)
+        else:
+            name = f"({self._print(var)} ↦ {self._print(body)})"
+        return f"{name}({self._print(expr.expr)})"
 
     def _print_HadamardProduct(self, expr):
         return "∘".join(self.parenthesize(a, 50) for a in expr.args)

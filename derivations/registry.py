@@ -50,6 +50,10 @@ class Claim:
     corrects: str | None = None
     relies_on: tuple = ()
     comment: str = ""
+    # For a line of the BPTT algorithm: the quantity it updates ("dW_hh", "dh", ...).
+    # Its builder then returns the update as a matrix expression in the step
+    # symbols of `derivations.unrolled`, checked at every t of an unrolled RNN.
+    lhs: str | None = None
 
     def fingerprint(self) -> str:
         """Content hash of the encoding: what the cache keys proofs by."""
@@ -62,7 +66,7 @@ CLAIMS: dict[str, Claim] = {}
 
 
 def claim(id, label, latex, *, section, shapes=MN_SHAPES, kind=AS_WRITTEN, corrects=None,
-          relies_on=(), comment=""):
+          relies_on=(), comment="", lhs=None):
     """Register the decorated builder as the claim `id` of the note."""
     if kind not in KINDS:
         raise ValueError(f"claim {id!r}: kind must be one of {KINDS}, got {kind!r}")
@@ -74,7 +78,7 @@ def claim(id, label, latex, *, section, shapes=MN_SHAPES, kind=AS_WRITTEN, corre
             raise ValueError(f"claim {id!r} corrects {corrects!r}, which is not registered before it")
         CLAIMS[id] = Claim(id=id, label=label, latex=latex.strip(), section=section, build=build,
                            shapes=tuple(shapes), kind=kind, corrects=corrects,
-                           relies_on=tuple(relies_on), comment=comment)
+                           relies_on=tuple(relies_on), comment=comment, lhs=lhs)
         return build
 
     return register
