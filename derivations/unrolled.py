@@ -134,3 +134,37 @@ def through_time(claim, shape) -> list[Statement]:
         values, truths = _step(d.H, d.E, d.V, d.T, t)
         out.append(Statement(explicit(update, bind(s, values)), Equals(truths[claim.lhs]), where=f"t={t}"))
     return out
+
+
+def run_bptt(d, lines: dict) -> dict:
+    """Run the BPTT algorithm, t = T down to 1, with the given update lines.
+
+    `lines` maps each quantity ("dh", "dW_xh", "dW_hh", "dW_hy", "dX", "dh_prev")
+    to the claim whose update computes it.  Only the lines' own outputs are
+    carried from step to step: nothing of SymPy's truth enters the run, so
+    agreement with `whole_truths` checks the algorithm end to end.
+    """
+    rnn = unrolled(d.H, d.E, d.V, d.T)
+    s = step_symbols(d)
+    updates = {name: claim.build(s) for name, claim in lines.items()}
+    hs = rnn.states()
+    carried = {"dh_next": sp.zeros(d.H, 1), **{f"d{w}_next": sp.zeros(*rnn.W[w].shape) for w in WEIGHTS}}
+    out = {}
+    for t in range(d.T, 0, -1):
+        values = {"X": rnn.X[t], "h_prev": hs[t - 1], "h": hs[t], "dS": rnn.dS[t], **rnn.W, **carried}
+        values["dh"] = explicit(updates["dh"], bind(s, values))
+        here = {name: explicit(updates[name], bind(s, values)) for name in ("dW_xh", "dW_hh", "dW_hy", "dX", "dh_prev")}
+        out[f"dX_{t}"] = here["dX"]
+        carried = {"dh_next": here["dh_prev"], **{f"d{w}_next": here[f"d{w}"] for w in WEIGHTS}}
+    out.update({f"d{w}": carried[f"d{w}_next"] for w in WEIGHTS}, dh_0=carried["dh_next"])
+    return out
+
+
+def whole_truths(d) -> dict:
+    """SymPy's derivative of the whole unrolled loss l_1 + ... + l_T."""
+    rnn = unrolled(d.H, d.E, d.V, d.T)
+    loss = rnn.loss_from(1, rnn.h0)
+    truths = {f"d{w}": _grad(loss, rnn.W[w]) for w in WEIGHTS}
+    truths["dh_0"] = _grad(loss, rnn.h0)
+    truths.update({f"dX_{t}": _grad(loss, rnn.X[t]) for t in range(1, d.T + 1)})
+    return truths

@@ -100,3 +100,37 @@ def bptt_dh_prev_as_written(s):
        relies_on=("lemma1-dh", "comment2"))
 def bptt_dh_prev(s):
     return s.W_hh.T * dZ(s)
+
+
+# The algorithm as a whole: its lines run from t = T down to 1 on their own
+# outputs, against SymPy's derivative of the whole unrolled loss.
+
+AS_WRITTEN_LINES = {"dh": "bptt-dh", "dW_hy": "bptt-dW_hy", "dW_xh": "bptt-dW_xh", "dW_hh": "bptt-dW_hh",
+                    "dX": "bptt-dX", "dh_prev": "bptt-dh_prev"}
+CORRECTED_LINES = {**AS_WRITTEN_LINES, "dW_hh": "bptt-dW_hh-corrected", "dh_prev": "bptt-dh_prev-corrected"}
+
+
+def _whole_algorithm(d, line_ids):
+    from ..registry import CLAIMS
+    from ..unrolled import run_bptt, whole_truths
+    got = run_bptt(d, {name: CLAIMS[cid] for name, cid in line_ids.items()})
+    truths = whole_truths(d)
+    return [Statement(got[name], Equals(truths[name]), where=name) for name in truths]
+
+
+@claim("bptt-algorithm", "BPTT algorithm, whole (as written)",
+       r"\text{Backpropagation\_Through\_Time\_Vanilla\_RNN}() \text{ with its lines as written}",
+       section=SECTION, shapes=BPTT_SHAPES, relies_on=tuple(AS_WRITTEN_LINES.values()),
+       comment="Runs every line of the algorithm from t = T down to 1 and compares dW_xh, dW_hh, "
+               "dW_hy, dh_0 and every dX_t with SymPy's derivative of the whole unrolled loss.")
+def bptt_algorithm_as_written(d):
+    return _whole_algorithm(d, AS_WRITTEN_LINES)
+
+
+@claim("bptt-algorithm-corrected", "BPTT algorithm, whole (corrected)",
+       r"\text{Backpropagation\_Through\_Time\_Vanilla\_RNN}() \text{ with } h_{t-1}^{\mathsf T} "
+       r"\text{ and } W_{hh}^{\mathsf T}",
+       section=SECTION, shapes=BPTT_SHAPES, kind=CORRECTED, corrects="bptt-algorithm",
+       relies_on=tuple(CORRECTED_LINES.values()))
+def bptt_algorithm(d):
+    return _whole_algorithm(d, CORRECTED_LINES)

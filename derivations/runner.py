@@ -1,0 +1,171 @@
+"""Run every claim through every engine, in parallel, with a cache.
+
+note (derivations.note) -> proofs (this module) -> code (codegen) -> report.
+Each claim is proved in a worker process (claims are independent); what comes
+back is plain data, ready for report.json.
+"""
+from __future__ import annotations
+
+import os
+import platform
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict
+
+import numpy
+import sympy
+
+from . import concrete
+from .cache import ProofCache, claim_key
+from .concrete import ILL_TYPED, INCONCLUSIVE, PROVED, REFUTED, VERDICTS
+from .registry import AS_WRITTEN, CLAIMS, CORRECTED, check_references
+
+TOOL = "bptt-verifier 0.1.0"
+# When engines disagree, the worst verdict stands: a shape failure, then a
+# counterexample, then an undecided case.  "proved" needs every engine to agree.
+SEVERITY = (ILL_TYPED, REFUTED, INCONCLUSIVE, PROVED)
+
+
+def _engines():
+    engines = [("concrete", concrete.prove)]
+    try:
+        from .generic import prove_all_sizes
+    except ImportError:
+        pass
+    else:
+        engines.append(("all sizes", prove_all_sizes))
+    return engines
+
+
+def _extra_modules():
+    try:
+        from . import generic
+        return (generic,)
+    except ImportError:
+        return ()
+
+
+def load_claims():
+    from . import note  # noqa: F401 - registers the claims in the note's order
+    check_references()
+    return CLAIMS
+
+
+def prove_claim(claim_id: str) -> dict:
+    """Every engine on one claim; the combined verdict.  Runs in a worker."""
+    claim = load_claims()[claim_id]
+    methods = []
+    for name, engine in _engines():
+        start = time.perf_counter()
+        outcome = engine(claim)
+        if outcome is None:           # the engine does not apply to this claim
+            continue
+        entry = asdict(outcome)
+        entry["method"] = name
+        entry["seconds"] = round(time.perf_counter() - start, 3)
+        entry["shapes"] = [{k: str(v) if not isinstance(v, int) else v for k, v in s.items()}
+                           for s in entry["shapes"]]
+        methods.append(entry)
+    decisive = min(methods, key=lambda m: SEVERITY.index(m["verdict"]))
+    return {
+        "verdict": decisive["verdict"],
+        "reason": decisive["reason"] if decisive["verdict"] != PROVED else
+        "; ".join(f"{m['method']}: {m['reason']}" for m in methods),
+        "counterexample": decisive.get("counterexample"),
+        "methods": methods,
+        "shapes": methods[0]["shapes"],
+        "seconds": round(sum(m["seconds"] for m in methods), 3),
+    }
+
+
+def prove_induction() -> dict | None:
+    try:
+        from .induction import prove_all_T
+    except ImportError:
+        return None
+    return prove_all_T()
+
+
+def _pool_map(fn_by_key: dict, jobs: int, on_result):
+    """Run {key: (fn, arg)} on `jobs` processes (or in-process for jobs == 1)."""
+    if jobs == 1:
+        for key, (fn, arg) in fn_by_key.items():
+            on_result(key, fn(arg))
+        return
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        futures = {pool.submit(fn, arg): key for key, (fn, arg) in fn_by_key.items()}
+        for fut in as_completed(futures):
+            on_result(futures[fut], fut.result())
+
+
+def run(ids=None, jobs: int | None = None, cache: ProofCache | None = None, progress=None) -> dict:
+    """Prove the claims `ids` (default: all) and return the report dict."""
+    start = time.perf_counter()
+    claims = load_claims()
+    ids = list(ids) if ids else list(claims)
+    cache = cache or ProofCache(enabled=False)
+    jobs = jobs or os.cpu_count() or 1
+    extra = _extra_modules()
+
+    results, todo = {}, {}
+    keys = {cid: claim_key(claims[cid], extra) for cid in ids}
+    for cid in ids:
+        hit = cache.get(cid, keys[cid])
+        if hit is not None:
+            results[cid] = hit
+            if progress:
+                progress(cid, hit, cached=True, done=len(results), total=len(ids))
+        else:
+            todo[cid] = (prove_claim, cid)
+
+    def record(cid, result):
+        results[cid] = result
+        cache.put(cid, keys[cid], result)
+        if progress:
+            progress(cid, result, cached=False, done=len(results), total=len(ids))
+
+    _pool_map(todo, min(jobs, max(1, len(todo))), record)
+    induction = prove_induction() if set(ids) == set(claims) else None
+    return assemble(ids, results, induction, time.perf_counter() - start, cache)
+
+
+def assemble(ids, results, induction, seconds, cache) -> dict:
+    claims = load_claims()
+    entries = []
+    for cid in ids:   # the note's order, whatever order the workers finished in
+        c = claims[cid]
+        entries.append({
+            "id": c.id, "label": c.label, "section": c.section, "latex": c.latex, "kind": c.kind,
+            "corrects": c.corrects, "corrected_by": [x.id for x in claims.values() if x.corrects == c.id],
+            "relies_on": list(c.relies_on), "comment": c.comment, **results[cid],
+        })
+    summary = {v: sum(e["verdict"] == v for e in entries) for v in VERDICTS}
+    report = {
+        "tool": TOOL,
+        "date": time.strftime("%Y-%m-%d"),
+        "versions": {"python": platform.python_version(), "sympy": sympy.__version__, "numpy": numpy.__version__},
+        "total_seconds": round(seconds, 2),
+        "summary": summary,
+        "cache": {"hits": cache.hits, "misses": cache.misses, "rejected": cache.rejected},
+        "claims": entries,
+    }
+    if induction is not None:
+        report["induction"] = induction
+    report["ok"] = relied_on_proved(report)
+    return report
+
+
+def relied_on_proved(report) -> bool:
+    """Every statement of the note is proved, as written or through a proved correction."""
+    by_id = {e["id"]: e for e in report["claims"]}
+    for e in report["claims"]:
+        if e["kind"] == CORRECTED or e["verdict"] == PROVED:
+            continue
+        if not any(by_id.get(fix, {}).get("verdict") == PROVED for fix in e["corrected_by"]):
+            return False
+    if "induction" in report and report["induction"].get("verdict") != PROVED:
+        return False
+    return True
+
+
+__all__ = ["run", "prove_claim", "TOOL", "AS_WRITTEN"]
