@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import sympy as sp
 from sympy.matrices.expressions.matexpr import MatrixElement
 
-from .functions import f, fp, sigma
+from .functions import explain_shape_error, f, fp, sigma
 from .statement import Equals, Gradient, Jacobian, Statement, dims
 
 PROVED, REFUTED, ILL_TYPED, INCONCLUSIVE = "proved", "refuted", "ill-typed", "inconclusive"
@@ -182,7 +182,7 @@ def prove(claim) -> Outcome:
         try:
             statements = statements_at(claim, shape)
         except sp.ShapeError as e:
-            failures.append((ILL_TYPED, f"at {where_shape}: {e}", None))
+            failures.append((ILL_TYPED, f"at {where_shape}: {explain_shape_error(e)}", None))
             tried.append(shape)
             continue
         for st in statements:
@@ -190,7 +190,7 @@ def prove(claim) -> Outcome:
             try:
                 verdict, detail = check_statement(st, seed=f"{claim.id}|{where}")
             except sp.ShapeError as e:
-                verdict, detail = ILL_TYPED, str(e)
+                verdict, detail = ILL_TYPED, explain_shape_error(e)
             if verdict == ILL_TYPED:
                 failures.append((verdict, f"at {where}: {detail}", None))
             elif verdict == REFUTED:

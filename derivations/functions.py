@@ -113,3 +113,27 @@ def dot(A, B):
         raise sp.ShapeError(f"the product {describe(A)} · {describe(B)} does not compose: "
                             f"{A.shape[1]} columns against {B.shape[0]} rows")
     return A * B
+
+
+def explain_shape_error(error: sp.ShapeError) -> str:
+    """Name the operands of a failed product or sum, whoever raised it.
+
+    `dot` already says which product fails; SymPy's own `A*B` and `A+B` only
+    say "Matrices are not aligned", so the operands are read from the frame of
+    SymPy's shape check.
+    """
+    if "does not compose" in str(error):
+        return str(error)
+    tb, operands = error.__traceback__, None
+    while tb is not None:
+        local = tb.tb_frame.f_locals
+        if isinstance(local.get("A"), sp.MatrixExpr) and isinstance(local.get("B"), sp.MatrixExpr):
+            operands = ("product", " · ".join(describe(M) for M in (local["A"], local["B"])))
+        elif isinstance(local.get("args"), tuple) and local["args"] and all(
+                isinstance(a, sp.MatrixExpr) for a in local["args"]):
+            operands = ("sum", " + ".join(describe(M) for M in local["args"]))
+        tb = tb.tb_next
+    if operands is None:
+        return f"the shapes do not compose ({error})"
+    kind, text = operands
+    return f"the {kind} {text} does not compose"
