@@ -345,7 +345,7 @@ def check_symbolic(st: Statement):
 
 def _instantiate(st: Statement, sizes: dict) -> Statement:
     """The statement at explicit integer sizes (MatrixSymbol shapes substituted)."""
-    sub = lambda e: e.xreplace(sizes) if hasattr(e, "xreplace") else e  # noqa: E731
+    sub = lambda e: e.xreplace(sizes) if hasattr(e, "xreplace") else e
     t = st.truth
     if isinstance(t, Gradient):
         t = Gradient(sub(t.loss), sub(t.wrt))
@@ -455,7 +455,9 @@ def prove_all_sizes(claim) -> Outcome | None:
         statements = _build(claim, symbols)
     except sp.ShapeError as e:
         return Outcome(ILL_TYPED, METHOD, shapes, f"for symbolic sizes: {e}")
-    except Exception:          # a builder that needs explicit integer sizes (ranges, explicit matrices)
+    except (TypeError, ValueError, AttributeError, IndexError, NotImplementedError):
+        # A builder that needs explicit integer sizes: range(d.m), an explicit
+        # one-hot column, sp.ones(d.n, 1), or the number of steps d.T.
         return None
     how = HOW + (" (one-step semantics: the loss seen through dh_t, dS_t and the later steps' gradients)"
                  if claim.lhs else "")

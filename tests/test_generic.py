@@ -1,0 +1,229 @@
+"""The "all sizes" engine: the note's claims for every dimension, and its false lines caught.
+
+Each expectation is our reading of the note; the verdicts are computed.  The
+engine is also run on claims made up here that are false in the ways a
+derivation goes wrong (a missing transpose, a missing sigma', a wrong sign, a
+dropped future term), to show it does not prove what it should not.
+"""
+import pickle
+import time
+
+import pytest
+import sympy as sp
+
+import derivations.note  # noqa: F401  (registers the claims)
+from derivations.concrete import ILL_TYPED, PROVED, REFUTED, prove as prove_concrete
+from derivations.functions import diag, elementwise, f, fp, hadamard, sigma, sigma_prime
+from derivations.generic import (METHOD, IndexForm, is_zero, prove_all_sizes, size_symbol,
+                                 softmax_xent_index)
+from derivations.registry import CLAIMS, MN_SHAPES, N_SHAPES, RNN_SHAPES, Claim
+from derivations.statement import Equals, Gradient, Jacobian, Statement
+from derivations.unrolled import step_symbols
+
+PROVED_FOR_ALL_SIZES = [
+    "def1",
+    "lemma1-dh", "lemma1-dW-corrected", "lemma1-dz-corrected", "lemma1-jacobian-Wh", "lemma1-jacobian-f",
+    "lemma1-chain",
+    "cor1-dh", "cor1-dW",
+    "lemma2-du", "lemma2-dv", "lemma2-dv-chain", "lemma2-du-proof-corrected",
+    "cor2-du", "cor2-dv",
+    "eq9", "eq10", "eq15", "eq16", "stacked-gradient", "stacking",
+    "dS", "dS-target", "dS-other", "bptt-dS",
+    "bptt-dX", "bptt-dh_prev-corrected",
+    "bptt-dW_xh", "bptt-dW_hh-corrected", "bptt-dW_hy", "bptt-dh",
+    "forward-h", "sigma-derivative",
+]
+
+# The note's lines that are wrong for general sizes, and how.
+WRONG_AS_WRITTEN = {
+    "lemma1-dW": ILL_TYPED,          # (f'(Wh) · dV) h^T: 1 column against m rows
+    "lemma1-dz": ILL_TYPED,          # an m-vector claimed to be d l / dh (an n-vector)
+    "lemma2-du-proof": ILL_TYPED,    # f(v) · dS: 1 column against n rows
+    "bptt-dW_hh": ILL_TYPED,         # (...) · h_{t-1}: 1 column against H rows
+    "bptt-dh_prev": REFUTED,         # W_hh where W_hh^T belongs (square, so it composes)
+    "stacking-entries": ILL_TYPED,   # [W_xh W_xh] has 2E columns, [X; h] has E + H rows
+}
+
+# Claims whose builders need explicit integer sizes (the number of steps T, an
+# explicit one-hot or range(m)): the engine says "not applicable".
+NOT_APPLICABLE = ["embedding", "forward-S", "lemma1-rows", "cor1-fprime", "comment1", "comment2"]
+
+
+@pytest.mark.parametrize("claim_id", PROVED_FOR_ALL_SIZES)
+def test_claim_is_proved_for_all_sizes(claim_id):
+    out = prove_all_sizes(CLAIMS[claim_id])
+    assert out.verdict == PROVED, out.reason
+    assert out.method == METHOD
+    assert out.shapes and all(isinstance(v, str) for v in out.shapes[0].values())
+
+
+@pytest.mark.parametrize("claim_id, verdict", WRONG_AS_WRITTEN.items())
+def test_wrong_line_fails(claim_id, verdict):
+    out = prove_all_sizes(CLAIMS[claim_id])
+    assert out.verdict == verdict, out.reason
+    if verdict == REFUTED:
+        cex = out.counterexample
+        assert cex["claimed"] != cex["truth"] and cex["at"]
+    else:
+        assert "×" in out.reason or "compose" in out.reason
+
+
+@pytest.mark.parametrize("claim_id", NOT_APPLICABLE)
+def test_needs_explicit_sizes(claim_id):
+    if claim_id in CLAIMS:
+        assert prove_all_sizes(CLAIMS[claim_id]) is None
+
+
+def test_whole_pass_is_fast_and_plain_data():
+    t0 = time.perf_counter()
+    outcomes = {c.id: prove_all_sizes(c) for c in CLAIMS.values()}
+    assert time.perf_counter() - t0 < 30
+    pickle.dumps(outcomes)          # the runner ships outcomes between processes
+
+
+# ------------------------------------------------------------------ made-up false claims
+
+def made_up(build, shapes=MN_SHAPES, lhs=None, id="made-up"):
+    return Claim(id=id, label=id, latex="", section="test", build=build, shapes=tuple(shapes), lhs=lhs)
+
+
+def lemma1(d):
+    W, h, dV = sp.MatrixSymbol("W", d.m, d.n), sp.MatrixSymbol("h", d.n, 1), sp.MatrixSymbol("dV", d.m, 1)
+    return W, h, dV, dV.T * elementwise(f, W * h)
+
+
+def rnn(d):
+    M = sp.MatrixSymbol
+    return (M("W_xh", d.H, d.E), M("W_hh", d.H, d.H), M("X", d.E, 1), M("h_prev", d.H, 1), M("dh", d.H, 1))
+
+
+def hidden(d):
+    W_xh, W_hh, X, h_prev, dh = rnn(d)
+    a = W_xh * X + W_hh * h_prev
+    return W_xh, W_hh, X, h_prev, dh, a, dh.T * elementwise(sigma, a)
+
+
+def dh_missing_transpose(d):          # W (fp(Wh)∘dV): W is m×n, the bracket is m×1
+    W, h, dV, loss = lemma1(d)
+    return Statement(W * hadamard(elementwise(fp, W * h), dV), Gradient(loss, h))
+
+
+def dh_wrong_sign(d):
+    W, h, dV, loss = lemma1(d)
+    return Statement(-W.T * hadamard(elementwise(fp, W * h), dV), Gradient(loss, h))
+
+
+def dh_f_for_fprime(d):
+    W, h, dV, loss = lemma1(d)
+    return Statement(W.T * hadamard(elementwise(f, W * h), dV), Gradient(loss, h))
+
+
+def dW_transposed(d):                 # h (fp∘dV)^T is n×m, dW is m×n
+    W, h, dV, loss = lemma1(d)
+    return Statement(h * hadamard(elementwise(fp, W * h), dV).T, Gradient(loss, W))
+
+
+def jacobian_not_transposed(d):       # square W: dWh/dh claimed W instead of W^T
+    W, h = sp.MatrixSymbol("W", d.n, d.n), sp.MatrixSymbol("h", d.n, 1)
+    return Statement(W, Jacobian(W * h, h))
+
+
+def jacobian_f_as_vector(d):          # f'(Z) instead of diag(f'(Z))
+    Z = sp.MatrixSymbol("Z", d.n, 1)
+    return Statement(elementwise(fp, Z), Jacobian(elementwise(f, Z), Z))
+
+
+def diag_times_is_matrix(d):          # diag(u) v  claimed equal to diag(u∘v)
+    u, v = sp.MatrixSymbol("u", d.n, 1), sp.MatrixSymbol("v", d.n, 1)
+    return Statement(diag(u) * v, Equals(sp.MatrixSymbol("v", d.n, 1)))
+
+
+def dW_xh_missing_sigma_prime(d):
+    W_xh, W_hh, X, h_prev, dh, a, loss = hidden(d)
+    return Statement(dh * X.T, Gradient(loss, W_xh))
+
+
+def dW_xh_sigma_for_sigma_prime(d):
+    W_xh, W_hh, X, h_prev, dh, a, loss = hidden(d)
+    return Statement(hadamard(elementwise(sigma, a), dh) * X.T, Gradient(loss, W_xh))
+
+
+def dh_prev_wrong_sign(d):
+    W_xh, W_hh, X, h_prev, dh, a, loss = hidden(d)
+    return Statement(W_hh.T * hadamard(elementwise(sigma_prime, a), -dh), Gradient(loss, h_prev))
+
+
+def dX_missing_transpose(d):          # W_xh (σ'∘dh): H×E times H×1
+    W_xh, W_hh, X, h_prev, dh, a, loss = hidden(d)
+    return Statement(W_xh * hadamard(elementwise(sigma_prime, a), dh), Gradient(loss, X))
+
+
+FALSE_CLAIMS = [
+    (dh_missing_transpose, MN_SHAPES, ILL_TYPED),
+    (dh_wrong_sign, MN_SHAPES, REFUTED),
+    (dh_f_for_fprime, MN_SHAPES, REFUTED),
+    (dW_transposed, MN_SHAPES, ILL_TYPED),
+    (jacobian_not_transposed, N_SHAPES, REFUTED),
+    (jacobian_f_as_vector, N_SHAPES, ILL_TYPED),
+    (diag_times_is_matrix, N_SHAPES, REFUTED),
+    (dW_xh_missing_sigma_prime, RNN_SHAPES, REFUTED),
+    (dW_xh_sigma_for_sigma_prime, RNN_SHAPES, REFUTED),
+    (dh_prev_wrong_sign, RNN_SHAPES, REFUTED),
+    (dX_missing_transpose, RNN_SHAPES, ILL_TYPED),
+]
+
+
+@pytest.mark.parametrize("build, shapes, verdict", FALSE_CLAIMS, ids=[b.__name__ for b, _, _ in FALSE_CLAIMS])
+def test_made_up_false_claim_fails(build, shapes, verdict):
+    out = prove_all_sizes(made_up(build, shapes))
+    assert out.verdict == verdict, out.reason
+
+
+# BPTT lines with a dropped or wrong term, in the step symbols.
+FALSE_LINES = [
+    ("dh", lambda s: s.W_hy.T * s.dS),                                    # future term dropped
+    ("dh", lambda s: s.dh_next - s.W_hy.T * s.dS),                        # wrong sign
+    ("dW_hy", lambda s: s.dS * s.h.T),                                    # dW_hy_next dropped
+    ("dW_xh", lambda s: s.dW_xh_next + hadamard(s.h, s.dh) * s.X.T),      # σ' replaced by σ
+    ("dh_prev", lambda s: s.W_hh.T * s.dh),                               # σ' dropped
+]
+
+
+@pytest.mark.parametrize("lhs, build", FALSE_LINES, ids=[f"{lhs}-{n}" for n, (lhs, _) in enumerate(FALSE_LINES)])
+def test_false_bptt_line_is_refuted(lhs, build):
+    out = prove_all_sizes(made_up(build, RNN_SHAPES, lhs=lhs))
+    assert out.verdict == REFUTED, out.reason
+
+
+def test_true_bptt_line_made_up_here_is_proved():
+    # The same update as bptt-dh_prev-corrected, written with an explicit Hadamard order.
+    def build(s):
+        a = s.W_xh * s.X + s.W_hh * s.h_prev
+        return s.W_hh.T * hadamard(s.dh, elementwise(sigma_prime, a))
+    assert prove_all_sizes(made_up(build, RNN_SHAPES, lhs="dh_prev")).verdict == PROVED
+
+
+def test_softmax_cross_entropy_sign_matters():
+    V = size_symbol("V")
+    y, yt = sp.symbols("y y_t", integer=True, nonnegative=True)
+    claimed, truth = softmax_xent_index(V, y, yt)
+    ranges = {y: V, yt: V}
+    assert is_zero(claimed - truth, ranges)
+    assert not is_zero(claimed + 2 * sp.KroneckerDelta(y, yt) - truth, ranges)     # p + 1_y
+    assert not is_zero(claimed.subs(sp.KroneckerDelta(y, yt), 1) - truth, ranges)  # p - 1 everywhere
+
+
+def test_index_form_of_a_product_is_a_sum():
+    m, n = size_symbol("m"), size_symbol("n")
+    W, h = sp.MatrixSymbol("W", m, n), sp.MatrixSymbol("h", n, 1)
+    ix = IndexForm()
+    i = ix.index("i", m)
+    e = ix.entry(W * h, i, sp.Integer(0))
+    assert isinstance(e, sp.Sum) and e.limits[0][2] == n - 1
+
+
+def test_agrees_with_concrete_engine_on_a_refuted_line():
+    # Both engines refute the as-written dh_prev; the all-sizes counterexample is
+    # the concrete engine's own search at a small size.
+    assert prove_concrete(CLAIMS["bptt-dh_prev"]).verdict == REFUTED
+    assert prove_all_sizes(CLAIMS["bptt-dh_prev"]).counterexample["values"]
