@@ -7,18 +7,18 @@ dropped future term), to show it does not prove what it should not.
 """
 import pickle
 import time
+from types import SimpleNamespace
 
 import pytest
 import sympy as sp
 
 import derivations.note  # noqa: F401  (registers the claims)
-from derivations.concrete import ILL_TYPED, PROVED, REFUTED, prove as prove_concrete
+from derivations.concrete import ILL_TYPED, PROVED, REFUTED
+from derivations.concrete import prove as prove_concrete
 from derivations.functions import diag, elementwise, f, fp, hadamard, sigma, sigma_prime
-from derivations.generic import (METHOD, IndexForm, is_zero, prove_all_sizes, size_symbol,
-                                 softmax_xent_index)
+from derivations.generic import METHOD, IndexForm, is_zero, prove_all_sizes, size_symbol, softmax_xent_index
 from derivations.registry import CLAIMS, MN_SHAPES, N_SHAPES, RNN_SHAPES, Claim
 from derivations.statement import Equals, Gradient, Jacobian, Statement
-from derivations.unrolled import step_symbols
 
 PROVED_FOR_ALL_SIZES = [
     "def1",
@@ -92,15 +92,14 @@ def lemma1(d):
     return W, h, dV, dV.T * elementwise(f, W * h)
 
 
-def rnn(d):
-    M = sp.MatrixSymbol
-    return (M("W_xh", d.H, d.E), M("W_hh", d.H, d.H), M("X", d.E, 1), M("h_prev", d.H, 1), M("dh", d.H, 1))
-
-
 def hidden(d):
-    W_xh, W_hh, X, h_prev, dh = rnn(d)
-    a = W_xh * X + W_hh * h_prev
-    return W_xh, W_hh, X, h_prev, dh, a, dh.T * elementwise(sigma, a)
+    """One RNN step seen through dh: the names, the pre-activation a and the loss <dh, sigma(a)>."""
+    M = sp.MatrixSymbol
+    s = SimpleNamespace(W_xh=M("W_xh", d.H, d.E), W_hh=M("W_hh", d.H, d.H), X=M("X", d.E, 1),
+                        h_prev=M("h_prev", d.H, 1), dh=M("dh", d.H, 1))
+    s.a = s.W_xh * s.X + s.W_hh * s.h_prev
+    s.loss = s.dh.T * elementwise(sigma, s.a)
+    return s
 
 
 def dh_missing_transpose(d):          # W (fp(Wh)∘dV): W is m×n, the bracket is m×1
@@ -139,23 +138,23 @@ def diag_times_is_matrix(d):          # diag(u) v  claimed equal to diag(u∘v)
 
 
 def dW_xh_missing_sigma_prime(d):
-    W_xh, W_hh, X, h_prev, dh, a, loss = hidden(d)
-    return Statement(dh * X.T, Gradient(loss, W_xh))
+    s = hidden(d)
+    return Statement(s.dh * s.X.T, Gradient(s.loss, s.W_xh))
 
 
 def dW_xh_sigma_for_sigma_prime(d):
-    W_xh, W_hh, X, h_prev, dh, a, loss = hidden(d)
-    return Statement(hadamard(elementwise(sigma, a), dh) * X.T, Gradient(loss, W_xh))
+    s = hidden(d)
+    return Statement(hadamard(elementwise(sigma, s.a), s.dh) * s.X.T, Gradient(s.loss, s.W_xh))
 
 
 def dh_prev_wrong_sign(d):
-    W_xh, W_hh, X, h_prev, dh, a, loss = hidden(d)
-    return Statement(W_hh.T * hadamard(elementwise(sigma_prime, a), -dh), Gradient(loss, h_prev))
+    s = hidden(d)
+    return Statement(s.W_hh.T * hadamard(elementwise(sigma_prime, s.a), -s.dh), Gradient(s.loss, s.h_prev))
 
 
 def dX_missing_transpose(d):          # W_xh (σ'∘dh): H×E times H×1
-    W_xh, W_hh, X, h_prev, dh, a, loss = hidden(d)
-    return Statement(W_xh * hadamard(elementwise(sigma_prime, a), dh), Gradient(loss, X))
+    s = hidden(d)
+    return Statement(s.W_xh * hadamard(elementwise(sigma_prime, s.a), s.dh), Gradient(s.loss, s.X))
 
 
 FALSE_CLAIMS = [
