@@ -441,6 +441,21 @@ def _build(claim, symbols):
     return list(built) if isinstance(built, (list, tuple)) else [built]
 
 
+def _refute_where_it_composes(claim, trials):
+    """A counterexample at a small size where an ill-typed line happens to compose (e.g. E = H)."""
+    for sizes in trials:
+        try:
+            statements = _build(claim, {k: sp.Integer(v) for k, v in sizes.items()})
+        except sp.ShapeError:
+            continue
+        for st in statements:
+            verdict, detail = check_statement(st, seed=f"{claim.id}|{sizes}")
+            if verdict == REFUTED:
+                detail["at"] = ", ".join(f"{k}={v}" for k, v in sizes.items())
+                return detail
+    return None
+
+
 def prove_all_sizes(claim) -> Outcome | None:
     """The "all sizes" outcome of a registered claim, or None when it is not amenable."""
     if claim.id in SPECIAL:
@@ -454,6 +469,12 @@ def prove_all_sizes(claim) -> Outcome | None:
     try:
         statements = _build(claim, symbols)
     except sp.ShapeError as e:
+        e = " ".join(str(e).split())          # block matrices print on several lines
+        cex = _refute_where_it_composes(claim, trials)
+        if cex is not None:
+            return Outcome(REFUTED, METHOD, shapes,
+                           f"for symbolic sizes it does not compose ({e}); at {cex['at']}, where it does, "
+                           f"the concrete engine finds numbers where the two sides differ", cex)
         return Outcome(ILL_TYPED, METHOD, shapes, f"for symbolic sizes: {e}")
     except (TypeError, ValueError, AttributeError, IndexError, NotImplementedError):
         # A builder that needs explicit integer sizes: range(d.m), an explicit

@@ -41,7 +41,9 @@ WRONG_AS_WRITTEN = {
     "lemma2-du-proof": ILL_TYPED,    # f(v) · dS: 1 column against n rows
     "bptt-dW_hh": ILL_TYPED,         # (...) · h_{t-1}: 1 column against H rows
     "bptt-dh_prev": REFUTED,         # W_hh where W_hh^T belongs (square, so it composes)
-    "stacking-entries": ILL_TYPED,   # [W_xh W_xh] has 2E columns, [X; h] has E + H rows
+    # [W_xh W_xh] has 2E columns, [X; h] has E + H rows; where they agree (E = H)
+    # the entries are wrong: W_xh repeated where W_hh belongs.
+    "stacking-entries": REFUTED,
 }
 
 # Claims whose builders need explicit integer sizes (the number of steps T, an
@@ -66,6 +68,8 @@ def test_wrong_line_fails(claim_id, verdict):
         assert cex["claimed"] != cex["truth"] and cex["at"]
     else:
         assert "×" in out.reason or "compose" in out.reason
+    if claim_id == "stacking-entries":
+        assert "does not compose" in out.reason
 
 
 @pytest.mark.parametrize("claim_id", NOT_APPLICABLE)
