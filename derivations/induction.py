@@ -32,7 +32,7 @@ import sympy as sp
 from sympy.matrices.expressions.hadamard import HadamardProduct
 from sympy.matrices.expressions.special import OneMatrix, ZeroMatrix
 
-from .concrete import PROVED, REFUTED
+from .concrete import ILL_TYPED, PROVED, REFUTED
 from .functions import elementwise, sigma
 from .generic import RNN_TRIALS, IndexForm, is_zero, prove_statements, size_symbol
 from .statement import Gradient, Statement, dims
@@ -63,8 +63,8 @@ def model(sizes=None) -> SimpleNamespace:
 
 
 def _rule(claim_id):
+    from . import note  # noqa: F401  (registers the claims)
     from .registry import CLAIMS
-    import derivations.note  # noqa: F401  (registers the claims)
     return CLAIMS[claim_id].build
 
 
@@ -79,13 +79,16 @@ def _in_model(s, rule, dh_rule):
 
 
 def _lemma(name, statement_text, statements, seed, how, sizes_note="symbolic sizes H, E, V"):
+    """Prove the statements (a list, or a function building it) and report the lemma as plain data."""
     t0 = time.perf_counter()
     symbols = _symbols()
     try:
+        if callable(statements):
+            statements = statements()
         out = prove_statements(statements, symbols, RNN_TRIALS, seed, how)
         verdict, reason, cex = out.verdict, out.reason, out.counterexample
     except sp.ShapeError as e:
-        verdict, reason, cex = "ill-typed", str(e), None
+        verdict, reason, cex = ILL_TYPED, " ".join(str(e).split()), None
     lemma = {"name": name, "statement": statement_text, "verdict": verdict,
              "reason": f"{reason} [{sizes_note}]", "seconds": round(time.perf_counter() - t0, 3)}
     if cex is not None:
@@ -100,10 +103,12 @@ def output_lemma(dh_rule=None) -> dict:
     s = model()
     dh_rule = dh_rule or _rule(RULES["dh"])
     loss = s.dS.T * s.W_hy * s.h + s.dh_next.T * s.h
-    st = Statement(dh_rule(s), Gradient(loss, s.h), where="dh")
+
+    def statements():
+        return [Statement(dh_rule(s), Gradient(loss, s.h), where="dh")]
     return _lemma("output lemma (dh_t)",
                   r"\frac{\partial (\ell_t + L_{>t})}{\partial h_t} = dh_{next} + W_{hy}^{\mathsf T} dS_t",
-                  [st], "induction|dh", "d/dh of <dS_t, W_hy h> + <dh_next, h>, in index notation")
+                  statements, "induction|dh", "d/dh of <dS_t, W_hy h> + <dh_next, h>, in index notation")
 
 
 def step_lemma(dh_prev_rule=None, dh_rule=None) -> dict:
@@ -113,23 +118,27 @@ def step_lemma(dh_prev_rule=None, dh_rule=None) -> dict:
     symbols (defaults: the corrected claims); pass a false one to see it refuted.
     """
     s = model()
-    candidate = _in_model(s, dh_prev_rule or _rule(RULES["dh_prev"]), dh_rule or _rule(RULES["dh"]))
-    st = Statement(candidate, Gradient(s.loss, s.h_prev), where="dh_prev")
+
+    def statements():
+        candidate = _in_model(s, dh_prev_rule or _rule(RULES["dh_prev"]), dh_rule or _rule(RULES["dh"]))
+        return [Statement(candidate, Gradient(s.loss, s.h_prev), where="dh_prev")]
     return _lemma("step lemma (dh_{t-1})",
                   r"L_{\ge t}(h_{t-1}) = \ell_t(h_t) + L_{>t}(h_t),\ \frac{\partial L_{>t}}{\partial h_t} = "
                   r"dh_{next} \Rightarrow \frac{\partial L_{\ge t}}{\partial h_{t-1}} = W_{hh}^{\mathsf T}"
                   r"(\sigma'(a_t) \circ (dh_{next} + W_{hy}^{\mathsf T} dS_t))",
-                  [st], "induction|dh_prev", "d L_{>=t}/d h_{t-1} in index notation, L_{>t} abstract")
+                  statements, "induction|dh_prev", "d L_{>=t}/d h_{t-1} in index notation, L_{>t} abstract")
 
 
 def input_lemma(dX_rule=None, dh_rule=None) -> dict:
     """X_t is used at step t only: d L_{>=t}/d X_t = W_xh^T (sigma'(a_t) ∘ dh_t)."""
     s = model()
-    candidate = _in_model(s, dX_rule or _rule(RULES["dX"]), dh_rule or _rule(RULES["dh"]))
-    st = Statement(candidate, Gradient(s.loss, s.X), where="dX")
+
+    def statements():
+        candidate = _in_model(s, dX_rule or _rule(RULES["dX"]), dh_rule or _rule(RULES["dh"]))
+        return [Statement(candidate, Gradient(s.loss, s.X), where="dX")]
     return _lemma("input lemma (dX_t)",
                   r"\frac{\partial L_{\ge t}}{\partial X_t} = W_{xh}^{\mathsf T}(\sigma'(a_t) \circ dh_t)",
-                  [st], "induction|dX", "d L_{>=t}/d X_t in index notation, L_{>t} abstract")
+                  statements, "induction|dX", "d L_{>=t}/d X_t in index notation, L_{>t} abstract")
 
 
 def weight_lemma(name, rule=None, dh_rule=None) -> dict:
@@ -141,14 +150,16 @@ def weight_lemma(name, rule=None, dh_rule=None) -> dict:
     copies give dW_next (induction hypothesis).
     """
     s = model()
-    candidate = _in_model(s, rule or _rule(RULES[name]), dh_rule or _rule(RULES["dh"]))
-    st = Statement(candidate, Gradient(s.loss, getattr(s, name[1:])), where=name)
+
+    def statements():
+        candidate = _in_model(s, rule or _rule(RULES[name]), dh_rule or _rule(RULES["dh"]))
+        return [Statement(candidate, Gradient(s.loss, getattr(s, name[1:])), where=name)]
     contribution = {"dW_xh": r"(\sigma'(a_t) \circ dh_t) X_t^{\mathsf T}",
                     "dW_hh": r"(\sigma'(a_t) \circ dh_t) h_{t-1}^{\mathsf T}",
                     "dW_hy": r"dS_t h_t^{\mathsf T}"}[name]
     return _lemma(f"weight-gradient step lemma ({name})",
                   rf"\frac{{\partial L_{{\ge t}}}}{{\partial {name[1:]}}} = {name}_{{next}} + {contribution}",
-                  [st], f"induction|{name}", f"d L_{{>=t}}/d {name[1:]} in index notation, L_{{>t}} abstract")
+                  statements, f"induction|{name}", f"d L_{{>=t}}/d {name[1:]} in index notation, L_{{>t}} abstract")
 
 
 def base_case() -> dict:
