@@ -251,11 +251,11 @@ def loss_and_grads(params, inputs, targets, h0=None):
         X_all = _embed(We, tokens)
         Hs = hidden_states(W_xh, W_hh, X_all, h0c)
         N = T * B
+        chunk = _chunk_columns(V, T, B)
         # G first holds W_hy^T dS_t for every step, then (in hidden_grads) dZ_t.
         G = np.empty((W_hh.shape[0], N), dtype=dtype)
-        dW_hy = np.zeros_like(W_hy)
-        spare = np.empty_like(W_hy)
-        chunk = _chunk_columns(V, T, B)
+        dW_hy = np.empty_like(W_hy)                # written by the first chunk, then accumulated
+        spare = np.empty_like(W_hy) if chunk < N else None
         buffer = np.empty(V * min(chunk, N), dtype=dtype)
         loss = dtype.type(0)
         for c0 in range(0, N, chunk):
