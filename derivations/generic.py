@@ -40,7 +40,7 @@ from sympy.matrices.expressions.hadamard import HadamardProduct
 from sympy.matrices.expressions.special import Identity, OneMatrix, ZeroMatrix
 
 from .concrete import ILL_TYPED, INCONCLUSIVE, PROVED, REFUTED, Outcome, check_statement
-from .functions import elementwise, sigma
+from .functions import elementwise, sigma, sigma_prime
 from .statement import Equals, Gradient, Jacobian, Statement, dims
 
 METHOD = "all sizes"
@@ -297,6 +297,8 @@ def truth_entry(truth, ix: IndexForm, i, j):
         return sp.diff(ix.scalar(truth.loss), sp.IndexedBase(wrt.name)[i, j])
     if isinstance(truth, Jacobian):
         of, wrt = truth.of, truth.wrt
+        if not (_is_one(of.shape[1]) and _is_one(wrt.shape[1]) and isinstance(wrt, sp.MatrixSymbol)):
+            raise NotApplicable("a Jacobian of anything but a column with respect to a column symbol")
         # entry [i, j] is d of_j / d wrt_i (denominator layout); both are columns.
         return sp.diff(ix.entry(of, j, sp.Integer(0)), sp.IndexedBase(wrt.name)[i, sp.Integer(0)])
     raise TypeError(f"unknown truth {truth!r}")
@@ -532,5 +534,47 @@ def prove_softmax_xent(claim) -> Outcome:
     return Outcome(INCONCLUSIVE, METHOD, shapes, "the index-form difference did not reduce to zero")
 
 
+def prove_comment2(claim) -> Outcome:
+    """Comment 2 for a vector Z of any size n: entry i of sigma'(Z) against d/dz 1/(1 + e^{-z}) at Z_i.
+
+    The builder writes the truth with Z.as_explicit(); here entry i is Z[i] for
+    a symbolic i, and sigma is rewritten as its definition for the comparison.
+    """
+    from .functions import sigmoid_definition
+    n = size_symbol("n")
+    ix = IndexForm()
+    i = ix.index("i", n)
+    Z = sp.MatrixSymbol("Z", n, 1)
+    claimed = ix.entry(elementwise(sigma_prime, Z), i, sp.Integer(0))
+    z = sp.IndexedBase("Z")[i, 0]
+    truth = sp.diff(sigmoid_definition(z), z)
+    shapes = [{"n": "n"}]
+    if is_zero(claimed - truth, ix.ranges):
+        return Outcome(PROVED, METHOD, shapes, "entry i of σ'(Z) for symbolic n and i equals the derivative "
+                       "of 1/(1 + e^{-z}) at Z_i (σ rewritten as its definition, then cancel)")
+    return Outcome(INCONCLUSIVE, METHOD, shapes, "the index-form difference did not reduce to zero")
+
+
+def prove_embedding(claim) -> Outcome:
+    """X_t = We^T 1_{w = w_t} is row w_t of We, for symbolic V, E and a symbolic word index w_t.
+
+    The builder writes the one-hot column explicitly; here it is KroneckerDelta(v, w_t).
+    """
+    V, E = size_symbol("V"), size_symbol("E")
+    ix = IndexForm()
+    e = ix.index("e", E)
+    wt = ix.index("w_t", V)
+    v = _fresh("v")
+    We = sp.IndexedBase("We")
+    claimed = sp.Sum(We[v, e] * sp.KroneckerDelta(v, wt), (v, 0, V - 1))     # (We^T 1_{w_t})[e]
+    ix.ranges[v] = V
+    shapes = [{"V": "V", "E": "E", "w_t": "w_t"}]
+    if is_zero(claimed - We[wt, e], ix.ranges):
+        return Outcome(PROVED, METHOD, shapes, "entry e of We^T 1_{w=w_t}, the one-hot as a Kronecker delta, "
+                       "is We[w_t, e] for symbolic V, E, w_t, e (exact delta elimination)")
+    return Outcome(INCONCLUSIVE, METHOD, shapes, "the index-form difference did not reduce to zero")
+
+
 SPECIAL = {"dS": prove_softmax_xent, "bptt-dS": prove_softmax_xent,
-           "dS-target": prove_softmax_xent, "dS-other": prove_softmax_xent}
+           "dS-target": prove_softmax_xent, "dS-other": prove_softmax_xent,
+           "comment2": prove_comment2, "embedding": prove_embedding}

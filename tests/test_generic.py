@@ -31,7 +31,7 @@ PROVED_FOR_ALL_SIZES = [
     "dS", "dS-target", "dS-other", "bptt-dS",
     "bptt-dX", "bptt-dh_prev-corrected",
     "bptt-dW_xh", "bptt-dW_hh-corrected", "bptt-dW_hy", "bptt-dh",
-    "forward-h", "sigma-derivative",
+    "forward-h", "sigma-derivative", "comment2", "embedding",
 ]
 
 # The note's lines that are wrong for general sizes, and how.
@@ -48,7 +48,7 @@ WRONG_AS_WRITTEN = {
 
 # Claims whose builders need explicit integer sizes (the number of steps T, an
 # explicit one-hot or range(m)): the engine says "not applicable".
-NOT_APPLICABLE = ["embedding", "forward-S", "lemma1-rows", "cor1-fprime", "comment1", "comment2"]
+NOT_APPLICABLE = ["forward-S", "lemma1-rows", "cor1-fprime", "comment1", "bptt-algorithm"]
 
 
 @pytest.mark.parametrize("claim_id", PROVED_FOR_ALL_SIZES)
@@ -230,3 +230,22 @@ def test_agrees_with_concrete_engine_on_a_refuted_line():
     # the concrete engine's own search at a small size.
     assert prove_concrete(CLAIMS["bptt-dh_prev"]).verdict == REFUTED
     assert prove_all_sizes(CLAIMS["bptt-dh_prev"]).counterexample["values"]
+
+
+def test_index_zero_test_is_not_fooled():
+    n = size_symbol("n")
+    ix = IndexForm()
+    i = ix.index("i", n)
+    z = sp.IndexedBase("Z")[i, 0]
+    truth = sp.diff(1 / (1 + sp.exp(-z)), z)
+    assert is_zero(sigma(z) - sigma(z) ** 2 - truth, ix.ranges)
+    assert not is_zero(sigma(z) + sigma(z) ** 2 - truth, ix.ranges)
+    # A one-hot picks a row, not a column.
+    V = size_symbol("V")
+    wt = ix.index("w_t", V)
+    v = sp.Dummy("v", integer=True)
+    ix.ranges[v] = V
+    We = sp.IndexedBase("We")
+    pick = sp.Sum(We[v, i] * sp.KroneckerDelta(v, wt), (v, 0, V - 1))
+    assert is_zero(pick - We[wt, i], ix.ranges)
+    assert not is_zero(pick - We[i, wt], ix.ranges)
