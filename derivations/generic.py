@@ -56,10 +56,6 @@ def size_symbol(name: str) -> sp.Symbol:
 
 # ---------------------------------------------------------------- index notation
 
-_INDEX = {"i": sp.Symbol("i", integer=True, nonnegative=True),
-          "j": sp.Symbol("j", integer=True, nonnegative=True)}
-
-
 def _fresh(name="k"):
     return sp.Dummy(name, integer=True, nonnegative=True)
 
