@@ -115,8 +115,13 @@ def main(argv=None) -> int:
     code = None
     if not args.no_codegen:
         code = _regenerate(report)
+    try:
+        _render(report, out, code)
+    except Exception as e:  # a rendering bug must not pass for a verdict
+        print(f"verify: the report could not be rendered: {e}", file=sys.stderr)
+        return 2
     _write_json(out / "report.json", report)
-    _render(report, out, code)
+    print(f"wrote {out / 'report.json'}")
     print(f"\nverdict: {'every statement relied on is proved' if report['ok'] else 'NOT every statement is proved'}")
     return 0 if report["ok"] else 1
 
@@ -145,8 +150,8 @@ def _render(report, out, code):
         return
     start = time.perf_counter()
     paths = write_reports(report, out, code)
-    for kind in ("json", "html", "tex", "pdf"):
-        path = out / f"report.{kind}" if kind == "json" else paths.get(kind)
+    for kind in ("html", "tex", "pdf"):
+        path = paths.get(kind)
         if path:
             print(f"wrote {path}")
     if paths.get("pdf") is None and paths.get("pdf_note"):

@@ -15,7 +15,7 @@ from dataclasses import asdict
 import numpy
 import sympy
 
-from . import concrete
+from . import concrete, graph
 from .cache import ProofCache, claim_key
 from .concrete import ILL_TYPED, INCONCLUSIVE, PROVED, REFUTED, VERDICTS
 from .registry import AS_WRITTEN, CLAIMS, CORRECTED, check_references
@@ -27,22 +27,15 @@ SEVERITY = (ILL_TYPED, REFUTED, INCONCLUSIVE, PROVED)
 
 
 def _engines():
-    engines = [("concrete", concrete.prove)]
-    try:
-        from .generic import prove_all_sizes
-    except ImportError:
-        pass
-    else:
-        engines.append(("all sizes", prove_all_sizes))
-    return engines
+    """(name, prove) pairs; prove(claim) returns an Outcome, or None where it does not apply."""
+    from .generic import prove_all_sizes
+    return [("concrete", concrete.prove), ("all sizes", prove_all_sizes), ("unrolled graph", graph.prove_by_graph)]
 
 
 def _extra_modules():
-    try:
-        from . import generic
-        return (generic,)
-    except ImportError:
-        return ()
+    """Engine code beyond the concrete engine's, part of every cache key."""
+    from . import generic
+    return (generic, graph)
 
 
 def load_claims():

@@ -108,6 +108,8 @@ def bptt_dh_prev(s):
 AS_WRITTEN_LINES = {"dh": "bptt-dh", "dW_hy": "bptt-dW_hy", "dW_xh": "bptt-dW_xh", "dW_hh": "bptt-dW_hh",
                     "dX": "bptt-dX", "dh_prev": "bptt-dh_prev"}
 CORRECTED_LINES = {**AS_WRITTEN_LINES, "dW_hh": "bptt-dW_hh-corrected", "dh_prev": "bptt-dh_prev-corrected"}
+# The lines each whole-algorithm claim runs (also read by the "unrolled graph" engine).
+WHOLE_ALGORITHM = {"bptt-algorithm": AS_WRITTEN_LINES, "bptt-algorithm-corrected": CORRECTED_LINES}
 
 
 def _whole_algorithm(d, line_ids):
