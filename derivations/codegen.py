@@ -61,6 +61,7 @@ NEEDED_CLAIMS = (
     "bptt-dW_hh-corrected",    # never the refuted as-written bptt-dW_hh
     "bptt-dX",
     "bptt-dh_prev-corrected",  # never the refuted as-written bptt-dh_prev
+    "bptt-algorithm-corrected",  # those lines run together from t = T down to 1 give the whole gradient
     "comment1",                # gradients add over time: sums over steps become one product
     "comment2",                # sigma' = sigma - sigma^2: sigma'(a_t) from the stored h_t
     "sigma-derivative",        # the opaque sigma the proofs use differentiates as sigma(1 - sigma)
@@ -327,7 +328,7 @@ def generate(verdicts: Mapping[str, str]) -> str:
 
     claims = {cid: CLAIMS[cid] for cid in NEEDED_CLAIMS}
     source = render("numeric_module.py.j2", lines=printed_lines(claims), command=COMMAND,
-                    claims=[(c.id, c.label) for c in claims.values()])
+                    claims=[(c.id, c.label) for c in claims.values()], id_width=max(map(len, claims)))
     cited = cited_claims(source)
     if cited != set(NEEDED_CLAIMS):
         raise GenerationError(f"coverage: cited but not needed {sorted(cited - set(NEEDED_CLAIMS))}, "

@@ -26,20 +26,21 @@ use only @, *, +, .T and a `sigmoid` hook, so they also run on NumPy object
 arrays of SymPy symbols; the tests differentiate them symbolically that way.
 
 Claims this module is printed from (all proved by the verifier):
-    embedding               Forward: X_t = We[w_t]
-    forward-h               Forward: h_t
-    forward-S               Forward: S_t
-    dS                      dS_t = p_t - 1_{y=y_t}
-    bptt-dS                 BPTT: ∂l_t/∂S_t
-    bptt-dW_hy              BPTT: ∂l_t/∂W_hy (10)
-    bptt-dh                 BPTT: ∂l_t/∂h_t (9)
-    bptt-dW_xh              BPTT: ∂l_t/∂W_xh (15)
-    bptt-dW_hh-corrected    BPTT: ∂l_t/∂W_hh (16) (corrected)
-    bptt-dX                 BPTT: ∂l_t/∂X_t
-    bptt-dh_prev-corrected  BPTT: ∂l_t/∂h_{t-1} (corrected)
-    comment1                Comment 1: gradients add over time
-    comment2                Comment 2: σ' = σ − σ²
-    sigma-derivative        Tool lemma: the opaque σ differentiates as σ(1 − σ)
+    embedding                 Forward: X_t = We[w_t]
+    forward-h                 Forward: h_t
+    forward-S                 Forward: S_t
+    dS                        dS_t = p_t - 1_{y=y_t}
+    bptt-dS                   BPTT: ∂l_t/∂S_t
+    bptt-dW_hy                BPTT: ∂l_t/∂W_hy (10)
+    bptt-dh                   BPTT: ∂l_t/∂h_t (9)
+    bptt-dW_xh                BPTT: ∂l_t/∂W_xh (15)
+    bptt-dW_hh-corrected      BPTT: ∂l_t/∂W_hh (16) (corrected)
+    bptt-dX                   BPTT: ∂l_t/∂X_t
+    bptt-dh_prev-corrected    BPTT: ∂l_t/∂h_{t-1} (corrected)
+    bptt-algorithm-corrected  BPTT algorithm, whole (corrected)
+    comment1                  Comment 1: gradients add over time
+    comment2                  Comment 2: σ' = σ − σ²
+    sigma-derivative          Tool lemma: the opaque σ differentiates as σ(1 − σ)
 """
 from collections.abc import Mapping
 
@@ -101,7 +102,7 @@ def hidden_grads(W_hh, Hs, G, B):
     """
     T = G.shape[1] // B
     dh_next = np.zeros_like(G[:, :B])
-    for t in reversed(range(T)):
+    for t in reversed(range(T)):  # claim: bptt-algorithm-corrected
         cols = slice(t * B, (t + 1) * B)
         g = G[:, cols]
         h = Hs[:, (t + 1) * B:(t + 2) * B]
