@@ -1,0 +1,47 @@
+"""Engine "unrolled graph": proves the corrected algorithm at long T, refutes false ones."""
+import pytest
+
+from derivations.concrete import ILL_TYPED, PROVED, REFUTED
+from derivations.graph import check_algorithm, prove_by_graph
+from derivations.note.bptt import CORRECTED_LINES
+from derivations.registry import BPTT_SHAPES, Claim
+from derivations.runner import load_claims
+
+CLAIMS = load_claims()
+
+
+def lines(**replace):
+    chosen = {name: CLAIMS[cid] for name, cid in CORRECTED_LINES.items()}
+    for name, build in replace.items():
+        chosen[name] = Claim(id=f"false-{name}", label="", latex="", section="tests", build=build,
+                             shapes=BPTT_SHAPES, lhs=name)
+    return chosen
+
+
+@pytest.mark.parametrize("shape", [{"H": 1, "E": 1, "V": 1, "T": 3}, {"H": 2, "E": 3, "V": 2, "T": 5},
+                                   {"H": 3, "E": 2, "V": 3, "T": 8}])
+def test_corrected_algorithm_is_proved(shape):
+    assert check_algorithm(lines(), shape)[0] == PROVED
+
+
+@pytest.mark.parametrize("name,build", [
+    ("dh_prev", lambda s: s.W_hh * s.dh),                                                   # no sigma', no transpose
+    ("dh", lambda s: s.W_hy.T * s.dS),                                                     # dropped future term
+    ("dW_hy", lambda s: s.dW_hy_next - s.dS * s.h.T),                                      # wrong sign
+    ("dW_xh", lambda s: s.dW_xh_next + s.dh * s.X.T),                                      # missing sigma'
+])
+def test_false_lines_are_refuted_with_a_counterexample(name, build):
+    verdict, reason, cex = check_algorithm(lines(**{name: build}), {"H": 2, "E": 2, "V": 2, "T": 3})
+    assert verdict == REFUTED, reason
+    assert cex["values"] and cex["claimed"] != cex["truth"]
+
+
+def test_ill_typed_line_is_reported():
+    verdict, reason, _ = check_algorithm(lines(dW_hh=CLAIMS["bptt-dW_hh"].build), {"H": 2, "E": 2, "V": 2, "T": 2})
+    assert verdict == ILL_TYPED and "does not compose" in reason
+
+
+def test_engine_applies_only_to_the_whole_algorithm():
+    assert prove_by_graph(CLAIMS["eq9"]) is None
+    out = prove_by_graph(CLAIMS["bptt-algorithm"], shapes=({"H": 2, "E": 2, "V": 2, "T": 2},))
+    assert out.verdict == ILL_TYPED
