@@ -345,6 +345,7 @@ def write_module(verdicts: Mapping[str, str], path: Path | str = DEFAULT_PATH) -
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
             fh.write(source)
+        os.chmod(tmp, 0o644)          # mkstemp makes it private; the module is an ordinary source file
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
