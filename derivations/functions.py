@@ -98,6 +98,10 @@ class _NotePrinter(sp.printing.str.StrPrinter):
             name = f"({self._print(var)} ↦ {self._print(body)})"
         return f"{name}({self._print(expr.expr)})"
 
+    def _print_BlockMatrix(self, expr):
+        rows = expr.blocks.tolist()
+        return "[" + "; ".join(" ".join(self._print(b) for b in row) for row in rows) + "]"
+
     def _print_HadamardProduct(self, expr):
         return "∘".join(self.parenthesize(a, 50) for a in expr.args)
 
