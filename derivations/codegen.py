@@ -20,8 +20,8 @@ by a proved claim:
   replaced by the name of the array that holds them, computed once by a line
   printed from the same claim.
 
-API: `NEEDED_CLAIMS`, `GenerationError`, `generate(verdicts) -> str` and
-`write_module(verdicts, path) -> Path`.
+API: `NEEDED_CLAIMS`, `unproved(verdicts)`, `GenerationError`,
+`generate(verdicts) -> str` and `write_module(verdicts, path) -> Path`.
 """
 from __future__ import annotations
 
@@ -317,9 +317,14 @@ def cited_claims(source: str) -> set:
     return {cid for m in map(_CITATION.search, source.splitlines()) if m for cid in m.group(1).split(", ")}
 
 
+def unproved(verdicts: Mapping[str, str]) -> list:
+    """Coverage: the needed claims minus the proved ones, in the note's order (must be empty)."""
+    return [cid for cid in NEEDED_CLAIMS if verdicts.get(cid) != PROVED]
+
+
 def generate(verdicts: Mapping[str, str]) -> str:
     """The source of numeric/rnn.py, or GenerationError naming every needed claim not proved."""
-    missing = [cid for cid in NEEDED_CLAIMS if verdicts.get(cid) != PROVED]
+    missing = unproved(verdicts)
     if missing:
         detail = ", ".join(f"{cid} ({verdicts.get(cid, 'no verdict')})" for cid in missing)
         raise GenerationError(f"cannot generate the numeric module: needed claim(s) not proved: {detail}")

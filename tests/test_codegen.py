@@ -47,6 +47,11 @@ def test_needed_claims_are_proved_and_never_the_refuted_lines(verdicts):
     assert prove(CLAIMS["bptt-dW_hh"]).verdict != "proved"     # the as-written line stays out
 
 
+def test_coverage_is_computed(verdicts):
+    assert codegen.unproved(verdicts) == []
+    assert codegen.unproved({**verdicts, "bptt-dX": "refuted", "comment1": "ill-typed"}) == ["bptt-dX", "comment1"]
+
+
 def test_every_needed_claim_is_cited_and_nothing_else(source):
     assert codegen.cited_claims(source) == set(NEEDED_CLAIMS)
 
