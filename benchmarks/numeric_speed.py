@@ -303,7 +303,7 @@ def cprofile_ours(loss_and_grads, params, inputs, targets, top=15):
     loss_and_grads(params, inputs, targets)
     prof.disable()
     buf = io.StringIO()
-    pstats.Stats(prof, stream=buf).sort_stats("tottime").print_stats(top)
+    pstats.Stats(prof, stream=buf).sort_stats("cumulative").print_stats(top)
     return buf.getvalue()
 
 
@@ -319,6 +319,9 @@ def main(argv=None):
                         help="address-space cap of the memory subprocess, GiB (default: %(default)s)")
     parser.add_argument("--profile", action="store_true",
                         help="also time the parts of forward+backward as plain NumPy, and cProfile ours")
+    parser.add_argument("--threads", type=int,
+                        help="limit BLAS/OpenMP threads of NumPy (threadpoolctl) and PyTorch to N; "
+                             "steadier ratios when other processes load the machine")
     parser.add_argument("--memory-child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
@@ -342,6 +345,14 @@ def main(argv=None):
             import torch
         except ImportError:
             print("PyTorch: not installed, skipping yardstick (a)  (pip install torch==2.13.0 for the CPU wheel)")
+    if args.threads:
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:
+            parser.error("argument --threads: needs threadpoolctl (pip install threadpoolctl)")
+        threadpool_limits(args.threads)  # stays in force for the rest of the process
+        if torch is not None:
+            torch.set_num_threads(args.threads)
     print_environment(torch)
     print(f"\nsizes: B={B} T={T} H=E={H} V={V}; flops per forward+backward 6TB(HE+HH+VH) = "
           f"{flops(T, B, H, E, V) / 1e9:.2f} GFLOP; best and median of {repeats} after 2 warm-ups, "
@@ -438,8 +449,8 @@ def main(argv=None):
             print(f"  {s * 1e3:8.1f} ms  {s / total:5.1%}  {name}")
         print(f"  {total * 1e3:8.1f} ms  total  -> {fl / total / 1e9:.1f} GFLOP/s, "
               f"{fl / total / 1e9 / gemm64:.0%} of the float64 GEMM rate")
-        print("\ncProfile of one numeric.loss_and_grads call, float64 (Python-level time; BLAS time shows "
-              "inside the calling function):")
+        print("\ncProfile of one numeric.loss_and_grads call, float64, by cumulative time (BLAS and ufunc "
+              "time shows inside the Python function that calls it):")
         print(cprofile_ours(loss_and_grads, params, inputs, targets))
 
 
