@@ -6,6 +6,8 @@ back is plain data, ready for report.json.
 """
 from __future__ import annotations
 
+import hashlib
+import inspect
 import os
 import platform
 import time
@@ -71,12 +73,32 @@ def prove_claim(claim_id: str) -> dict:
     }
 
 
-def prove_induction() -> dict | None:
-    try:
-        from .induction import prove_all_T
-    except ImportError:
-        return None
-    return prove_all_T()
+# The claim whose statement the induction proves for every T.
+INDUCTION_CLAIM = "bptt-algorithm-corrected"
+
+
+def prove_induction(cache: ProofCache) -> dict:
+    """The all-T proof of the BPTT algorithm, cached like a claim."""
+    from . import generic, induction
+    key = hashlib.sha256("\n\0".join([inspect.getsource(induction), inspect.getsource(generic),
+                                        sympy.__version__]).encode()).hexdigest()
+    result = cache.get("induction", key)
+    if result is None:
+        result = induction.prove_all_T()
+        cache.put("induction", key, result)
+    return result
+
+
+def _with_induction(result: dict, induction: dict) -> dict:
+    """Add the induction as one more method of the corrected whole-algorithm claim."""
+    method = {"method": "all T (induction)", "verdict": induction["verdict"], "shapes": [induction["sizes"]],
+              "seconds": induction["seconds"], "reason": induction["combination"], "counterexample": None}
+    methods = [*result["methods"], method]
+    decisive = min(methods, key=lambda m: SEVERITY.index(m["verdict"]))
+    return {**result, "methods": methods, "verdict": decisive["verdict"],
+            "seconds": round(result["seconds"] + induction["seconds"], 3),
+            "reason": result["reason"] if decisive["verdict"] == PROVED and result["verdict"] == PROVED
+            else decisive["reason"]}
 
 
 def _pool_map(fn_by_key: dict, jobs: int, on_result):
@@ -118,7 +140,9 @@ def run(ids=None, jobs: int | None = None, cache: ProofCache | None = None, prog
             progress(cid, result, cached=False, done=len(results), total=len(ids))
 
     _pool_map(todo, min(jobs, max(1, len(todo))), record)
-    induction = prove_induction() if set(ids) == set(claims) else None
+    induction = prove_induction(cache) if INDUCTION_CLAIM in ids else None
+    if induction is not None:
+        results[INDUCTION_CLAIM] = _with_induction(results[INDUCTION_CLAIM], induction)
     return assemble(ids, results, induction, time.perf_counter() - start, cache)
 
 

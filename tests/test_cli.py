@@ -49,7 +49,7 @@ def test_warm_run_uses_the_cache(cold):
     again = verify("--out", str(out), "--cache-dir", str(cache), "--no-codegen")
     assert again.returncode == 0
     report = json.loads((out / "report.json").read_text())
-    assert report["cache"]["hits"] == len(report["claims"]) and report["cache"]["misses"] == 0
+    assert report["cache"]["misses"] == 0 and report["cache"]["hits"] > len(report["claims"])  # + the induction
     assert again.stdout.count("(cached)") == len(report["claims"])
 
 
