@@ -203,12 +203,6 @@ def prove(claim) -> Outcome:
         return Outcome(PROVED, "concrete", tried,
                        f"exact zero difference at all {len(tried)} shapes")
     # A shape failure outranks a counterexample, which outranks an undecided case.
-    for kind in (ILL_TYPED, REFUTED, INCONCLUSIVE):
-        hits = [x for x in failures if x[0] == kind]
-        if hits:
-            _, reason, cex = hits[0]
-            more = f" (and {len(failures) - 1} more failing case(s))" if len(failures) > 1 else ""
-            if kind == REFUTED and not any(x[0] == ILL_TYPED for x in failures):
-                cex = hits[0][2]
-            return Outcome(kind, "concrete", tried, reason + more, cex)
-    raise AssertionError("unreachable")
+    kind, reason, cex = min(failures, key=lambda x: (ILL_TYPED, REFUTED, INCONCLUSIVE).index(x[0]))
+    more = f" (and {len(failures) - 1} more failing case(s))" if len(failures) > 1 else ""
+    return Outcome(kind, "concrete", tried, reason + more, cex)
