@@ -211,7 +211,7 @@ def main(argv=None):
     elapsed = time.perf_counter() - start
 
     first, last = smooth_losses[0], smooth_losses[-1]
-    print(f"loss/token fell from {first:.4f} to {last:.4f} in {args.steps} steps "
+    print(f"loss/token {'fell' if last < first else 'went'} from {first:.4f} to {last:.4f} in {args.steps} steps "
           f"({args.steps * tokens_per_step / elapsed:,.0f} tokens/s overall)")
     return {
         "losses": losses,
