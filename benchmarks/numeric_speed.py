@@ -409,6 +409,8 @@ def main(argv=None):
         print(f"{r['dtype']:>7} | {r['ours'] * 1e3:7.1f} / {r['ours_median'] * 1e3:7.1f} | {torch_cols} | "
               f"{ours_rate:12.1f} | {ours_rate / gemm64:10.0%} | {ours_rate / r['gemm']:17.0%} | {diff:>21}")
     print()
+    if args.quick:
+        print("(--quick: small sizes for a smoke run; the targets below are meant for the full sizes)")
     for r in rows:
         if "torch" in r:
             speedup = r["torch"] / r["ours"]
