@@ -19,6 +19,9 @@ by a proved claim:
 * Common sub-expressions (W_xh X_t, W_hy^T dS_t, sigma'(a_t) o dh_t) are
   replaced by the name of the array that holds them, computed once by a line
   printed from the same claim.
+* A product M may be printed as its transpose M^T (S^T = H_c^T W_hy^T,
+  dX^T = dZ^T W_xh) when the module stores that array transposed; the
+  transpose is taken by SymPy (`_transposed`) and the line cites M's claim.
 
 API: `NEEDED_CLAIMS`, `unproved(verdicts)`, `GenerationError`,
 `generate(verdicts) -> str` and `write_module(verdicts, path) -> Path`.
@@ -195,6 +198,14 @@ def _replace(expr, old, new, why):
     return expr.xreplace({old: new})
 
 
+def _transposed(expr):
+    """expr^T with the transpose pushed through products ((A B)^T = B^T A^T): a layout change only."""
+    out = sp.Transpose(expr).doit()
+    if sp.Transpose(out).doit() != expr:
+        raise GenerationError(f"the transpose of {expr} does not transpose back")
+    return out
+
+
 def _accumulation(expr, acc):
     """Split a BPTT accumulation line dW = dW_next + term into term (comment1: gradients add)."""
     if not (isinstance(expr, sp.MatAdd) and acc in expr.args):
@@ -259,7 +270,10 @@ def printed_lines(claims) -> dict:
     # forward-S at its own sizes, lifted to B columns.
     fwd_S = _lifted(claims["forward-S"], s)
     lines["scores"] = print_expr(_named(fwd_S, h="H_c")) + cite("forward-S")
-    lines["scores_into_S"] = print_into(_named(fwd_S, h="H_c"), "S") + cite("forward-S")
+    # loss_and_grads holds the scores transposed (one row per column, so the softmax reduces
+    # along contiguous rows): S^T = (W_hy H_c)^T = H_c^T W_hy^T, the transpose of forward-S.
+    lines["scores_transposed_into_St"] = (print_into(_transposed(_named(fwd_S, h="H_c")), "St")
+                                          + cite("forward-S"))
 
     # Output layer over a chunk of steps: bptt-dW_hy summed over the chunk's columns,
     # and the W_hy^T dS_t term of bptt-dh for every step of the chunk.
@@ -288,7 +302,8 @@ def printed_lines(claims) -> dict:
                      "dZ in bptt-dW_hh-corrected")
     lines["dW_hh"] = print_expr(_named(dW_hh, h_prev="H_prev")) + cite("bptt-dW_hh-corrected", "comment1")
     dX = _replace(claims["bptt-dX"].build(s), dZ, dZ_all, "dZ in bptt-dX")
-    lines["dX"] = print_expr(dX) + cite("bptt-dX")
+    # dX^T = dZ_all^T W_xh, the transpose of bptt-dX: rows contiguous for the scatter onto dWe's rows.
+    lines["dX_transposed"] = print_expr(_transposed(dX)) + cite("bptt-dX")
     return lines
 
 

@@ -21,6 +21,14 @@ the output layer (scores, softmax, dS, dW_hy, W_hy^T dS) runs on chunks of
 steps at once, and dW_xh, dW_hh, dX are one product each over all steps
 (gradients add over time, comment1).
 
+Layouts (exact: only where numbers are stored changes, never what is computed).
+`loss_and_grads` holds a chunk's scores transposed, S^T (one row per column of
+S, rows contiguous), so the softmax reduces along contiguous rows; dS is the
+view (dS^T)^T, which BLAS reads transposed at full speed.  grads["W_hy"] is
+stored as (dW_hy^T)^T (a Fortran-ordered (V, H) array) because that product
+runs faster than the C-ordered one.  The chunk's score buffer is kept between
+calls (one per thread and dtype) so that each call does not fault in fresh pages.
+
 The kernels (`hidden_states`, `output_grads`, `hidden_grads`, `weight_grads`)
 use only @, *, +, .T and a `sigmoid` hook, so they also run on NumPy object
 arrays of SymPy symbols; the tests differentiate them symbolically that way.
@@ -42,6 +50,7 @@ Claims this module is printed from (all proved by the verifier):
     comment2                  Comment 2: σ' = σ − σ²
     sigma-derivative          Tool lemma: the opaque σ differentiates as σ(1 − σ)
 """
+import threading
 from collections.abc import Mapping
 
 import numpy as np
@@ -53,6 +62,9 @@ PARAM_NAMES = ("We", "W_xh", "W_hh", "W_hy")
 # at most CHUNK_STEPS steps: V x T x B is never materialised.
 CHUNK_STEPS = 64
 CHUNK_ELEMENTS = 1 << 24
+# The softmax runs on this many rows of S^T at a time: a block stays in cache
+# through its passes (max, subtract, exp, sum, scale).
+SOFTMAX_ROWS = 32
 
 
 # ---------------------------------------------------------------- numerics
@@ -69,6 +81,42 @@ def _softmax_columns(S):
     return e / e.sum(axis=0)  # claim: dS
 
 
+def _loss_and_dS_rows(St, y):
+    """St (n, V) holds S^T (row j is the scores of column j); y (n,) the targets.
+
+    Overwrites St with dS^T (row j becomes p_j - 1_{y=y_j}) and returns the sum over
+    the rows of -log p_j(y_j) = log sum_v e^{S_j(v) - m_j} + m_j - S_j(y_j), m_j the row max.
+    The rows are done SOFTMAX_ROWS at a time, in place, so each block stays in cache.
+    """
+    n = St.shape[0]
+    rows = np.arange(n)
+    s_y = St[rows, y]
+    m = np.empty((n, 1), dtype=St.dtype)
+    Z = np.empty((n, 1), dtype=St.dtype)
+    for r0 in range(0, n, SOFTMAX_ROWS):
+        r1 = min(r0 + SOFTMAX_ROWS, n)
+        block, m_b, Z_b = St[r0:r1], m[r0:r1], Z[r0:r1]
+        np.max(block, axis=1, keepdims=True, out=m_b)
+        np.subtract(block, m_b, out=block)
+        np.exp(block, out=block)
+        np.add.reduce(block, axis=1, keepdims=True, out=Z_b)
+        np.multiply(block, 1 / Z_b, out=block)  # claim: dS
+    St[rows, y] -= 1  # claim: dS, bptt-dS
+    return (np.log(Z[:, 0]) + m[:, 0] - s_y).sum()  # claim: dS
+
+
+_scratch = threading.local()
+
+
+def _score_buffer(size, dtype):
+    """A flat buffer of `size` elements, reused by the calls of one thread (no fresh pages per call)."""
+    buffers = _scratch.__dict__.setdefault("buffers", {})
+    if dtype not in buffers or buffers[dtype].size < size:
+        buffers.pop(dtype, None)              # the old one is freed before the larger one is allocated
+        buffers[dtype] = np.empty(size, dtype=dtype)
+    return buffers[dtype][:size]
+
+
 # ---------------------------------------------------------------- kernels (printed from the claims)
 
 def hidden_states(W_xh, W_hh, X_all, h0, sigmoid=_sigmoid):
@@ -79,6 +127,7 @@ def hidden_states(W_xh, W_hh, X_all, h0, sigmoid=_sigmoid):
     B = h0.shape[1]
     T = X_all.shape[1] // B
     A_x = W_xh @ X_all  # claim: forward-h, embedding
+    del X_all   # the caller passes a fresh gather: freed here, not kept through the recurrence
     Hs = np.empty((h0.shape[0], (T + 1) * B), dtype=np.result_type(A_x, h0))
     Hs[:, :B] = h0
     for t in range(T):
@@ -113,11 +162,16 @@ def hidden_grads(W_hh, Hs, G, B):
 
 
 def weight_grads(W_xh, dZ_all, X_all, H_prev):
-    """dW_xh, dW_hh and dX for all steps at once (columns of every step side by side)."""
+    """dW_xh, dW_hh and dX for all steps at once (columns of every step side by side).
+
+    dX is returned as the view (dX^T)^T: dX^T (one row per column, rows contiguous) is
+    what the scatter-add onto the rows of dWe reads.
+    """
     dW_xh = dZ_all @ X_all.T  # claim: bptt-dW_xh, comment1
+    del X_all   # dW_xh first, so X_all is freed (when the caller kept no reference) before dX
     dW_hh = dZ_all @ H_prev.T  # claim: bptt-dW_hh-corrected, comment1
-    dX = W_xh.T @ dZ_all  # claim: bptt-dX
-    return dW_xh, dW_hh, dX
+    dXt = dZ_all.T @ W_xh  # claim: bptt-dX
+    return dW_xh, dW_hh, dXt.T
 
 
 # ---------------------------------------------------------------- validation
@@ -152,7 +206,11 @@ def _check_params(params):
         if params[k].size == 0:
             raise ValueError(f"params[{k!r}]: empty array of shape {params[k].shape}")
     for k in PARAM_NAMES:
-        if not np.isfinite(params[k]).all():
+        # A finite sum means every element is finite (nan and inf propagate); only when
+        # it is not (also when finite values overflow the sum) is every element tested.
+        with np.errstate(over="ignore", invalid="ignore"):
+            total = params[k].sum()
+        if not np.isfinite(total) and not np.isfinite(params[k]).all():
             raise ValueError(f"params[{k!r}]: contains non-finite values (nan or inf)")
     return {k: np.ascontiguousarray(params[k]) for k in PARAM_NAMES}
 
@@ -246,54 +304,60 @@ def loss_and_grads(params, inputs, targets, h0=None):
                          "(one target per input token: same T and B)")
     W_xh, W_hh, W_hy, We = p["W_xh"], p["W_hh"], p["W_hy"], p["We"]
     T, B = tokens.shape
+    H = W_hh.shape[0]
     y = y.reshape(-1)
     dtype = We.dtype
     with np.errstate(under="ignore"):   # probabilities and sigma' may underflow to 0: harmless
-        X_all = _embed(We, tokens)
-        Hs = hidden_states(W_xh, W_hh, X_all, h0c)
+        # X_all is gathered here and again for weight_grads rather than kept: one (E, T*B)
+        # array less alive through the output layer and the backward recurrence.
+        Hs = hidden_states(W_xh, W_hh, _embed(We, tokens), h0c)
         N = T * B
         chunk = _chunk_columns(V, T, B)
-        # G first holds W_hy^T dS_t for every step, then (in hidden_grads) dZ_t.
-        G = np.empty((W_hh.shape[0], N), dtype=dtype)
-        dW_hy = np.empty_like(W_hy)                # written by the first chunk, then accumulated
-        spare = np.empty_like(W_hy) if chunk < N else None
-        buffer = np.empty(V * min(chunk, N), dtype=dtype)
+        # G first holds W_hy^T dS_t for every step, then (in hidden_grads) dZ_t.  In float32
+        # the product W_hy^T dS runs faster into (G^T)^T (G stored step-major); in float64
+        # into G itself.  Either way G is the same (H, T*B) array of numbers.
+        G = np.empty((N, H), dtype=dtype).T if dtype == np.float32 else np.empty((H, N), dtype=dtype)
+        # dW_hy stored as (dW_hy^T)^T: dS H_c^T runs faster into it (see the module docstring).
+        dW_hy = np.empty((H, V), dtype=dtype).T    # written by the first chunk, then accumulated
+        spare = np.empty((H, V), dtype=dtype).T if chunk < N else None
+        buffer = _score_buffer(min(chunk, N) * V, dtype)
         loss = dtype.type(0)
         for c0 in range(0, N, chunk):
             c1 = min(c0 + chunk, N)
             n = c1 - c0
             H_c = Hs[:, B + c0:B + c1]
-            S = buffer[:V * n].reshape(V, n)
-            np.matmul(W_hy, H_c, out=S)  # claim: forward-S
-            cols = np.arange(n)
-            y_c = y[c0:c1]
-            m = S.max(axis=0)
-            s_y = S[y_c, cols]
-            S -= m
-            np.exp(S, out=S)
-            Z = S.sum(axis=0)
-            loss += (np.log(Z) + m - s_y).sum()  # claim: dS
-            S *= 1 / Z
-            S[y_c, cols] -= 1  # claim: dS, bptt-dS
-            dS = S
+            # S^T = (W_hy H_c)^T, one row per column: the softmax reduces along contiguous rows.
+            St = buffer[:n * V].reshape(n, V)
+            np.matmul(H_c.T, W_hy.T, out=St)  # claim: forward-S
+            loss += _loss_and_dS_rows(St, y[c0:c1])
+            dS = St.T       # dS = (dS^T)^T: a view, read transposed by the products
             dW_hy_c = dW_hy if c0 == 0 else spare
             output_grads(W_hy, H_c, dS, dW_hy_c, G, c0, c1)
             if c0:
                 dW_hy += dW_hy_c  # claim: comment1
-        del buffer, spare
+        del buffer, spare, St, dS
         dZ_all, dh0 = hidden_grads(W_hh, Hs, G, B)
-        dW_xh, dW_hh, dX = weight_grads(W_xh, dZ_all, X_all, Hs[:, :N])
-        del X_all, dZ_all, G
+        del G
+        h_last = np.ascontiguousarray(Hs[:, N:])
+        dW_xh, dW_hh, dX = weight_grads(W_xh, dZ_all, _embed(We, tokens), Hs[:, :N])
+        del dZ_all, Hs
         # X_t = We^T 1_{w_t}: dWe = sum_t 1_{w_t} dX_t^T, a scatter-add of dX's columns onto rows.
+        # Each word's first column (in step order) is assigned, the repeats are then added in
+        # step order: the same sums, in the same order, as adding every column.
+        dXt = dX.T
         flat = tokens.reshape(-1)
         order = np.argsort(flat, kind="stable")
-        words, starts = np.unique(flat[order], return_index=True)
-        dWe = np.zeros_like(We)
-        dWe[words] = np.add.reduceat(dX[:, order], starts, axis=1).T  # claim: embedding, comment1
+        words = flat[order]
+        first = np.ones(N, dtype=bool)
+        first[1:] = words[1:] != words[:-1]
+        dWe = np.zeros(We.shape, dtype=dtype)   # zero pages: only the rows written are touched
+        dWe[words[first]] = dXt[order[first]]  # claim: embedding
+        repeat = ~first
+        if repeat.any():
+            np.add.at(dWe, words[repeat], dXt[order[repeat]])  # claim: embedding, comment1
     shape = (-1,) if one_sequence else (-1, B)
     grads = {"We": dWe, "W_xh": dW_xh, "W_hh": dW_hh, "W_hy": dW_hy, "h0": dh0.reshape(shape)}
-    h_last = np.ascontiguousarray(Hs[:, T * B:]).reshape(shape)
-    return loss, grads, h_last
+    return loss, grads, h_last.reshape(shape)
 
 
 def forward(params, inputs, h0=None):
