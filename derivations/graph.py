@@ -25,14 +25,13 @@ a comparison fails, both sides are evaluated at random rational inputs with
 from __future__ import annotations
 
 import random
-import time
 
 import sympy as sp
 
 from .concrete import ILL_TYPED, INCONCLUSIVE, PROVED, REFUTED, Outcome, explicit, is_exactly_zero
-from .functions import explain_shape_error, sigma
+from .functions import explain_shape_error
 from .statement import dims
-from .unrolled import WEIGHTS, bind, step_symbols
+from .unrolled import WEIGHTS, Unrolled, bind, carried_shapes, run_algorithm, step_symbols
 
 # Sizes this engine proves the whole algorithm at: long sequences.
 GRAPH_SHAPES = ({"H": 2, "E": 2, "V": 2, "T": 6}, {"H": 3, "E": 2, "V": 3, "T": 8})
@@ -42,21 +41,15 @@ def _vec(name, n):
     return sp.Matrix(n, 1, lambda i, _: sp.Symbol(f"{name}[{i}]", real=True))
 
 
-class Graph:
+class Graph(Unrolled):
     """The unrolled RNN as a graph of small node definitions, and its chain rule."""
 
     def __init__(self, H, E, V, T):
-        self.H, self.E, self.V, self.T = H, E, V, T
-        self.W = {name: explicit(sp.MatrixSymbol(name, *shape))
-                  for name, shape in (("W_xh", (H, E)), ("W_hh", (H, H)), ("W_hy", (V, H)))}
-        self.X = {t: _vec(f"X_{t}", E) for t in range(1, T + 1)}
-        self.dS = {t: _vec(f"dS_{t}", V) for t in range(1, T + 1)}
-        self.h = {t: _vec(f"h_{t}", H) for t in range(0, T + 1)}     # h_0 is an input, the rest intermediates
+        super().__init__(H, E, V, T)
+        self.h = {0: self.h0, **{t: _vec(f"h_{t}", H) for t in range(1, T + 1)}}   # intermediates
         self.A = {t: _vec(f"A_{t}", H) for t in range(1, T + 1)}     # adjoint symbols dL/dh_t
-        self.a = {t: self.W["W_xh"] * self.X[t] + self.W["W_hh"] * self.h[t - 1] for t in range(1, T + 1)}
-        self.node = {t: self.a[t].applyfunc(sigma) for t in range(1, T + 1)}   # definition of h_t
-        self.loss = sum(((self.dS[t].T * self.W["W_hy"] * self.h[t])[0, 0] for t in range(1, T + 1)),
-                        sp.Integer(0))
+        self.node = {t: self.cell(t, self.h[t - 1]) for t in range(1, T + 1)}   # definition of h_t
+        self.loss = sum((self.step_loss(t, self.h[t]) for t in range(1, T + 1)), sp.Integer(0))
 
     def _through_nodes(self, x):
         """sum over nodes h_t[i] of A_t[i] * d(definition of h_t[i])/dx -- SymPy's local derivatives."""
@@ -76,19 +69,9 @@ class Graph:
         return {"X": self.X[t], "h_prev": self.h[t - 1], "h": self.h[t], "dS": self.dS[t], **self.W}
 
 
-def _run_matched(g: Graph, d, updates, s):
-    """Run the algorithm, t = T..1, feeding dh_t := A_t; return its quantities."""
-    carried = {"dh_next": sp.zeros(g.H, 1), **{f"d{w}_next": sp.zeros(*g.W[w].shape) for w in WEIGHTS}}
-    got = {}
-    for t in range(g.T, 0, -1):
-        values = {**g.values(t), **carried}
-        got[f"dh_{t}"] = explicit(updates["dh"], bind(s, values))
-        values["dh"] = g.A[t]                        # matched: the algorithm's dh_t is the graph's A_t
-        here = {n: explicit(updates[n], bind(s, values)) for n in ("dW_xh", "dW_hh", "dW_hy", "dX", "dh_prev")}
-        got[f"dX_{t}"] = here["dX"]
-        carried = {"dh_next": here["dh_prev"], **{f"d{w}_next": here[f"d{w}"] for w in WEIGHTS}}
-    got.update({f"d{w}": carried[f"d{w}_next"] for w in WEIGHTS}, dh_0=carried["dh_next"])
-    return got
+def _run_matched(g: Graph, updates, s):
+    """Run the algorithm, t = T..1, feeding dh_t := A_t (its dh_t is matched to the graph's A_t)."""
+    return run_algorithm(g.T, updates, s, g.values, carried_shapes(g.W, g.H), feed_dh=lambda t, dh: g.A[t])
 
 
 def _truths(g: Graph):
@@ -113,15 +96,9 @@ def _numeric_counterexample(g: Graph, d, updates, s, seed):
     truth = {k: v.xreplace(point).xreplace(adjoint).evalf(50) for k, v in _truths(g).items()
              if not k.startswith("dh_") or k == "dh_0"}
     # The algorithm on its own outputs (no matching), numerically.
-    carried = {"dh_next": sp.zeros(g.H, 1), **{f"d{w}_next": sp.zeros(*g.W[w].shape) for w in WEIGHTS}}
-    got = {}
-    for t in range(g.T, 0, -1):
-        values = {k: v.xreplace(point) for k, v in {**g.values(t), **carried}.items()}
-        values["dh"] = explicit(updates["dh"], bind(s, values)).evalf(50)
-        here = {n: explicit(updates[n], bind(s, values)).evalf(50) for n in ("dW_xh", "dW_hh", "dW_hy", "dX", "dh_prev")}
-        got[f"dX_{t}"] = here["dX"]
-        carried = {"dh_next": here["dh_prev"], **{f"d{w}_next": here[f"d{w}"] for w in WEIGHTS}}
-    got.update({f"d{w}": carried[f"d{w}_next"] for w in WEIGHTS}, dh_0=carried["dh_next"])
+    got = run_algorithm(g.T, updates, s, lambda t: {k: v.xreplace(point) for k, v in g.values(t).items()},
+                        carried_shapes(g.W, g.H),
+                        evaluate=lambda expr, values: explicit(expr, bind(s, values)).evalf(50))
     for name, want in truth.items():
         for idx in range(len(want)):
             if abs(sp.N(got[name][idx] - want[idx], 50)) > sp.Float("1e-30"):
@@ -140,7 +117,7 @@ def check_algorithm(lines: dict, shape: dict, seed: str = "graph"):
     except sp.ShapeError as e:
         return ILL_TYPED, explain_shape_error(e), None
     g = Graph(d.H, d.E, d.V, d.T)
-    got, truths = _run_matched(g, d, updates, s), _truths(g)
+    got, truths = _run_matched(g, updates, s), _truths(g)
     for name, want in truths.items():
         if got[name].shape != want.shape:
             return ILL_TYPED, f"{name} is {got[name].shape} but the chain rule gives {want.shape}", None
@@ -161,7 +138,6 @@ def prove_by_graph(claim, shapes=GRAPH_SHAPES):
     lines = {name: CLAIMS[cid] for name, cid in WHOLE_ALGORITHM[claim.id].items()}
     tried = []
     for shape in shapes:
-        start = time.perf_counter()
         verdict, reason, cex = check_algorithm(lines, shape, seed=f"{claim.id}|{shape}")
         where = ", ".join(f"{k}={v}" for k, v in shape.items())
         tried.append(shape)

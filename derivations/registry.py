@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 AS_WRITTEN = "as-written"      # the note's line, encoded as the note writes it
 CORRECTED = "corrected"        # our repair of a line that the verifier refutes

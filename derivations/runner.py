@@ -180,9 +180,7 @@ def relied_on_proved(report) -> bool:
             continue
         if not any(by_id.get(fix, {}).get("verdict") == PROVED for fix in e["corrected_by"]):
             return False
-    if "induction" in report and report["induction"].get("verdict") != PROVED:
-        return False
-    return True
+    return report.get("induction", {}).get("verdict", PROVED) == PROVED
 
 
-__all__ = ["run", "prove_claim", "TOOL", "AS_WRITTEN"]
+__all__ = ["AS_WRITTEN", "TOOL", "prove_claim", "run"]

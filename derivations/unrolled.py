@@ -17,7 +17,7 @@ t to T, seen as a function of the state h_{t-1} entering step t):
 """
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from types import SimpleNamespace
 
 import sympy as sp
@@ -109,12 +109,12 @@ class Unrolled:
         return bindings, truths
 
 
-@lru_cache(maxsize=None)
+@cache
 def unrolled(H, E, V, T) -> Unrolled:
     return Unrolled(H, E, V, T)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _step(H, E, V, T, t):
     return unrolled(H, E, V, T).at_step(t)
 
@@ -136,28 +136,48 @@ def through_time(claim, shape) -> list[Statement]:
     return out
 
 
-def run_bptt(d, lines: dict) -> dict:
-    """Run the BPTT algorithm, t = T down to 1, with the given update lines.
+def run_algorithm(T, updates: dict, s, inputs_at, zeros: dict, evaluate=None, feed_dh=None) -> dict:
+    """Run the BPTT algorithm's update lines from t = T down to 1.
 
-    `lines` maps each quantity ("dh", "dW_xh", "dW_hh", "dW_hy", "dX", "dh_prev")
-    to the claim whose update computes it.  Only the lines' own outputs are
-    carried from step to step: nothing of SymPy's truth enters the run, so
-    agreement with `whole_truths` checks the algorithm end to end.
+    `updates` maps each quantity ("dh", "dW_xh", "dW_hh", "dW_hy", "dX",
+    "dh_prev") to its update expression in the step symbols `s`; `inputs_at(t)`
+    gives the values of X, h_prev, h, dS and the weights at step t; `zeros`
+    the shapes of dh_next and dW_*_next before the last step.  The lines' own
+    outputs are carried from step to step.  `feed_dh(t, dh)` may replace the
+    dh the line computed by another value (the graph engine feeds its adjoint
+    symbol); `evaluate(expr, values)` turns an update into a matrix.
+    Returns dh_t, dX_t for every t, the accumulated dW_* and dh_0.
     """
-    rnn = unrolled(d.H, d.E, d.V, d.T)
-    s = step_symbols(d)
-    updates = {name: claim.build(s) for name, claim in lines.items()}
-    hs = rnn.states()
-    carried = {"dh_next": sp.zeros(d.H, 1), **{f"d{w}_next": sp.zeros(*rnn.W[w].shape) for w in WEIGHTS}}
+    evaluate = evaluate or (lambda expr, values: explicit(expr, bind(s, values)))
+    carried = {name: sp.zeros(*shape) for name, shape in zeros.items()}
     out = {}
-    for t in range(d.T, 0, -1):
-        values = {"X": rnn.X[t], "h_prev": hs[t - 1], "h": hs[t], "dS": rnn.dS[t], **rnn.W, **carried}
-        values["dh"] = explicit(updates["dh"], bind(s, values))
-        here = {name: explicit(updates[name], bind(s, values)) for name in ("dW_xh", "dW_hh", "dW_hy", "dX", "dh_prev")}
+    for t in range(T, 0, -1):
+        values = {**inputs_at(t), **carried}
+        out[f"dh_{t}"] = dh = evaluate(updates["dh"], values)
+        values["dh"] = feed_dh(t, dh) if feed_dh else dh
+        here = {n: evaluate(updates[n], values) for n in ("dW_xh", "dW_hh", "dW_hy", "dX", "dh_prev")}
         out[f"dX_{t}"] = here["dX"]
         carried = {"dh_next": here["dh_prev"], **{f"d{w}_next": here[f"d{w}"] for w in WEIGHTS}}
     out.update({f"d{w}": carried[f"d{w}_next"] for w in WEIGHTS}, dh_0=carried["dh_next"])
     return out
+
+
+def carried_shapes(W: dict, H: int) -> dict:
+    return {"dh_next": (H, 1), **{f"d{w}_next": W[w].shape for w in WEIGHTS}}
+
+
+def run_bptt(d, lines: dict) -> dict:
+    """Run the algorithm made of `lines` (quantity -> claim) on the unrolled RNN.
+
+    Nothing of SymPy's truth enters the run, so agreement with `whole_truths`
+    checks the algorithm end to end.
+    """
+    rnn = unrolled(d.H, d.E, d.V, d.T)
+    s = step_symbols(d)
+    hs = rnn.states()
+    return run_algorithm(d.T, {name: claim.build(s) for name, claim in lines.items()}, s,
+                         lambda t: {"X": rnn.X[t], "h_prev": hs[t - 1], "h": hs[t], "dS": rnn.dS[t], **rnn.W},
+                         carried_shapes(rnn.W, d.H))
 
 
 def whole_truths(d) -> dict:

@@ -7,8 +7,8 @@ import mpmath
 import pytest
 import sympy as sp
 
-from derivations.concrete import PROVED, REFUTED, ILL_TYPED, explicit, instantiate, statements_at, truth_of
-from derivations.registry import AS_WRITTEN, CORRECTED, SUPPORTING, CLAIMS
+from derivations.concrete import ILL_TYPED, PROVED, REFUTED, explicit, instantiate, statements_at, truth_of
+from derivations.registry import AS_WRITTEN, CLAIMS, CORRECTED, SUPPORTING
 from derivations.runner import load_claims, run
 
 NOTE_SECTIONS = ["Forward pass", "Mathematical helpers", "Backward pass", "BPTT algorithm", "Comments"]
@@ -71,7 +71,7 @@ def test_ill_typed_reason_names_the_failing_product(report):
 def _recheck(claim_id, cex):
     """Evaluate both sides at the engine's counterexample, independently, with mpmath."""
     claim = CLAIMS[claim_id]
-    shape_text, _, where = cex["at"].partition(", t=")
+    _, _, where = cex["at"].partition(", t=")
     shape = {k: int(v) for k, v in (kv.split("=") for kv in cex["at"].split(", ") if not kv.startswith("t="))}
     statements = statements_at(claim, shape)
     st = next(s for s in statements if not where or s.where == f"t={where}")

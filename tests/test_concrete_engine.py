@@ -7,9 +7,9 @@ sigma', a dropped future term, a wrong sign); an engine that can only say
 import sympy as sp
 
 from derivations.concrete import ILL_TYPED, INCONCLUSIVE, PROVED, REFUTED, prove
-from derivations.functions import elementwise, hadamard, fp, sigma_prime
-from derivations.note.forward_pass import cross_entropy, one_hot, rnn_symbols, scores, softmax
+from derivations.functions import elementwise, fp, hadamard, sigma_prime
 from derivations.note.backward_pass import hidden_loss
+from derivations.note.forward_pass import cross_entropy, one_hot, rnn_symbols, scores, softmax
 from derivations.note.mathematical_helpers import lemma1_symbols
 from derivations.registry import BPTT_SHAPES, MN_SHAPES, RNN_SHAPES, V_SHAPES, Claim
 from derivations.statement import Equals, Gradient, Statement
@@ -59,7 +59,7 @@ def test_dropped_future_gradient_into_h_is_refuted():
 def test_wrong_sign_of_softmax_gradient_is_refuted():
     def build(d):
         S = scores(d.V)
-        return [Statement(one_hot(d.V, y) - softmax(S), Equals(S.applyfunc(lambda s: sp.diff(cross_entropy(S, y), s))))
+        return [Statement(one_hot(d.V, y) - softmax(S), Equals(S.applyfunc(lambda s, y=y: sp.diff(cross_entropy(S, y), s))))
                 for y in range(d.V)]
     assert prove(make(build, V_SHAPES)).verdict == REFUTED
 
@@ -67,7 +67,7 @@ def test_wrong_sign_of_softmax_gradient_is_refuted():
 def test_true_claim_is_proved():
     def build(d):
         S = scores(d.V)
-        return [Statement(softmax(S) - one_hot(d.V, y), Equals(S.applyfunc(lambda s: sp.diff(cross_entropy(S, y), s))))
+        return [Statement(softmax(S) - one_hot(d.V, y), Equals(S.applyfunc(lambda s, y=y: sp.diff(cross_entropy(S, y), s))))
                 for y in range(d.V)]
     assert prove(make(build, V_SHAPES)).verdict == PROVED
 

@@ -9,9 +9,8 @@ generator prints into the numeric module.
 import sympy as sp
 
 from ..functions import dot, elementwise, hadamard, sigma_prime
-from ..registry import BPTT_SHAPES, CORRECTED, RNN_SHAPES, claim
+from ..registry import BPTT_SHAPES, CORRECTED, claim
 from ..statement import Equals, Statement
-from ..unrolled import step_symbols
 from .forward_pass import cross_entropy, one_hot, scores, softmax
 
 SECTION = "BPTT algorithm"
@@ -28,7 +27,7 @@ def dZ(s):
        comment="The algorithm's first line is the softmax cross-entropy gradient of the forward pass.")
 def bptt_dS(d):
     S = scores(d.V)
-    return [Statement(softmax(S) - one_hot(d.V, y), Equals(S.applyfunc(lambda s: sp.diff(cross_entropy(S, y), s))),
+    return [Statement(softmax(S) - one_hot(d.V, y), Equals(S.applyfunc(lambda s, y=y: sp.diff(cross_entropy(S, y), s))),
                       where=f"y_t={y}")
             for y in range(d.V)]
 

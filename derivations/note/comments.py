@@ -25,7 +25,7 @@ def comment1(d):
     out = []
     for name in WEIGHTS:
         W = rnn.W[name]
-        summed = sum((W.applyfunc(lambda w: sp.diff(l_t, w)) for l_t in per_step), sp.zeros(*W.shape))
+        summed = sum((W.applyfunc(lambda w, l_t=l_t: sp.diff(l_t, w)) for l_t in per_step), sp.zeros(*W.shape))
         out.append(Statement(summed, Gradient(sp.Matrix([[total]]), W), where=name))
     return out
 

@@ -3,23 +3,23 @@ import sympy as sp
 
 from ..functions import elementwise, sigma, sigmoid_definition
 from ..registry import RNN_SHAPES, V_SHAPES, claim
-from ..statement import Equals, Gradient, Statement
+from ..statement import Equals, Statement
 
 SECTION = "Forward pass"
 
 
 def rnn_symbols(d):
     """The note's names at sizes H (hidden), E (embedding), V (vocabulary)."""
-    return dict(
-        W_xh=sp.MatrixSymbol("W_xh", d.H, d.E),
-        W_hh=sp.MatrixSymbol("W_hh", d.H, d.H),
-        W_hy=sp.MatrixSymbol("W_hy", d.V, d.H),
-        X=sp.MatrixSymbol("X", d.E, 1),
-        h_prev=sp.MatrixSymbol("h_prev", d.H, 1),
-        h=sp.MatrixSymbol("h", d.H, 1),
-        dS=sp.MatrixSymbol("dS", d.V, 1),
-        dh=sp.MatrixSymbol("dh", d.H, 1),
-    )
+    return {
+        "W_xh": sp.MatrixSymbol("W_xh", d.H, d.E),
+        "W_hh": sp.MatrixSymbol("W_hh", d.H, d.H),
+        "W_hy": sp.MatrixSymbol("W_hy", d.V, d.H),
+        "X": sp.MatrixSymbol("X", d.E, 1),
+        "h_prev": sp.MatrixSymbol("h_prev", d.H, 1),
+        "h": sp.MatrixSymbol("h", d.H, 1),
+        "dS": sp.MatrixSymbol("dS", d.V, 1),
+        "dh": sp.MatrixSymbol("dh", d.H, 1),
+    }
 
 
 def one_hot(V, y):
@@ -98,6 +98,6 @@ def dS_elsewhere(d):
        section=SECTION, shapes=V_SHAPES, relies_on=("dS-target", "dS-other"))
 def dS_vector(d):
     S = scores(d.V)
-    return [Statement(softmax(S) - one_hot(d.V, y), Equals(S.applyfunc(lambda s: sp.diff(cross_entropy(S, y), s))),
+    return [Statement(softmax(S) - one_hot(d.V, y), Equals(S.applyfunc(lambda s, y=y: sp.diff(cross_entropy(S, y), s))),
                       where=f"y_t={y}")
             for y in range(d.V)]

@@ -9,7 +9,7 @@ exactly the backward rule a lemma claims.
 import sympy as sp
 
 from ..functions import diag, dot, elementwise, f, fp, hadamard
-from ..registry import CORRECTED, MN_SHAPES, N_SHAPES, claim
+from ..registry import CORRECTED, N_SHAPES, claim
 from ..statement import Equals, Gradient, Jacobian, Statement
 
 SECTION = "Mathematical helpers"
