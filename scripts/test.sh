@@ -5,5 +5,7 @@
 set -euo pipefail
 source "$(dirname "$0")/venv.sh"
 cd "$ROOT"
-bash scripts/system-deps.sh
+# Without root the Debian tools cannot be installed here: the browser and TeX
+# tests then skip themselves (in CI, where CI is set, they fail instead).
+bash scripts/system-deps.sh || echo "test.sh: continuing without the missing system tools" >&2
 exec "$VENV/bin/python" -m pytest -q "$@"
