@@ -54,6 +54,9 @@ def mathml(latex: str, display: str = "block") -> Markup:
         out = convert(latex, display=display)
     except Exception:  # noqa: BLE001 - latex2mathml raises many unrelated types on bad input; a report must not crash
         out = None
+    # latex2mathml keeps TeX's escaped underscore (\_) as two characters: it means "_".
+    if out is not None:
+        out = out.replace("\\_", "_")
     # latex2mathml passes unknown commands through as text (<mi>\foo</mi>): that is a failure too.
     if out is None or "\\" in out:
         return Markup('<code class="tex-fallback">') + escape(latex) + Markup("</code>")
