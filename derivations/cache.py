@@ -11,6 +11,7 @@ import hashlib
 import inspect
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -35,9 +36,16 @@ def _source(module) -> str:
         return module.__name__
 
 
+def _note_sources() -> list[str]:
+    """Every section of the note: a claim may use another section's helpers (rnn_symbols, dZ, ...)."""
+    from . import note
+    return [_source(sys.modules[name]) for name in sorted(sys.modules)
+            if name.startswith(note.__name__ + ".")]
+
+
 def claim_key(claim, extra_modules=()) -> str:
-    """sha256 of the claim's fields, its module's source, the engines' sources and SymPy's version."""
-    parts = [claim.fingerprint(), _source(inspect.getmodule(claim.build)), sympy.__version__]
+    """sha256 of the claim's fields, the note's and the engines' sources, and SymPy's version."""
+    parts = [claim.fingerprint(), sympy.__version__, *_note_sources()]
     parts += [_source(m) for m in (*_ENGINE_MODULES, *extra_modules)]
     return hashlib.sha256("\n\0".join(parts).encode()).hexdigest()
 
