@@ -8,7 +8,7 @@ quantity (`Equals`).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import SimpleNamespace
 
 import sympy as sp
@@ -39,7 +39,6 @@ class Statement:
     claimed: object
     truth: Gradient | Jacobian | Equals
     where: str = ""                                  # e.g. "t=2" for a through-time line
-    functions: tuple = field(default=())              # undefined functions it uses
 
 
 def dims(**sizes) -> SimpleNamespace:

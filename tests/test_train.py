@@ -116,26 +116,19 @@ def test_bad_option_exits_2_naming_it(option, value, message, capsys):
     assert message in capsys.readouterr().err
 
 
-def test_missing_empty_or_too_short_text_is_a_clear_error(tmp_path, capsys):
-    missing = tmp_path / "no_such.txt"
+@pytest.mark.parametrize("content,extra,message", [
+    (None, [], "argument --text: no such file: {path}"),
+    (" \n\n", [], "argument --text: {path} is empty"),
+    ("a short line", ["--batch", "2", "--seq-len", "8"], "argument --seq-len"),
+])
+def test_missing_empty_or_too_short_text_is_a_clear_error(content, extra, message, tmp_path, capsys):
+    path = tmp_path / "text.txt"
+    if content is not None:
+        path.write_text(content, encoding="utf-8")
     with pytest.raises(SystemExit) as exc:
-        train.main(["--text", str(missing)])
+        train.main(["--text", str(path), *extra])
     assert exc.value.code == 2
-    assert f"argument --text: no such file: {missing}" in capsys.readouterr().err
-
-    empty = tmp_path / "empty.txt"
-    empty.write_text(" \n\n", encoding="utf-8")
-    with pytest.raises(SystemExit) as exc:
-        train.main(["--text", str(empty)])
-    assert exc.value.code == 2
-    assert f"argument --text: {empty} is empty" in capsys.readouterr().err
-
-    short = tmp_path / "short.txt"
-    short.write_text("a short line", encoding="utf-8")
-    with pytest.raises(SystemExit) as exc:
-        train.main(["--text", str(short), "--batch", "2", "--seq-len", "8"])
-    assert exc.value.code == 2
-    assert "argument --seq-len" in capsys.readouterr().err
+    assert message.format(path=path) in capsys.readouterr().err
 
 
 def test_make_streams_targets_are_the_next_token_of_each_stream():
