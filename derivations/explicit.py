@@ -1,0 +1,321 @@
+"""Engine "concrete" for claims of a derivation file: exact equality at explicit sizes.
+
+Where it sits: intermediate form -> model at explicit sizes (`semantics.Model`)
+-> **this engine** -> verdict with its evidence.
+
+For each size (every size symbol 1; all 2; non-square), sequence length T
+(1, 2, 3 for a context with time), value of every index (k_t) and step t, both
+sides are evaluated on the model.  Their difference is then:
+
+1. tested for an exact zero with every node value (h_2[0], p_1[1], ...) and
+   every function application (σ(a), tanh(a), exp(a), f(a)) taken as an
+   independent symbol -- a zero there is a zero at the true values, so it is
+   a proof;
+2. if not, evaluated at points of the free inputs, every node recomputed
+   from its definition with the real functions at 60 digits: a clear
+   difference is a counterexample (refuted);
+3. if the difference is too small to tell, node symbols are unfolded into
+   their definitions one level at a time and step 1 repeated.
+
+A counterexample is always a point of the free inputs only, and `replay`
+reproduces it from scratch (a fresh model, nothing shared with the search).
+"""
+from __future__ import annotations
+
+import random
+import time
+
+import sympy as sp
+
+from . import ir
+from .concrete import ILL_TYPED, INCONCLUSIVE, PROVED, REFUTED, Outcome
+from .semantics import Model, ShapeMismatch, index_assignments, real
+from .shapes import IllTyped, Typer, fmt, same
+
+METHOD = "concrete"
+MAX_UNFOLD = 8
+CLEAR = sp.Rational(1, 10)          # a counterexample should differ by at least 10% (relative)
+DIGITS = 60
+
+
+# ---------------------------------------------------------------- which sizes
+
+def plan(ctx: ir.Context) -> list[dict]:
+    """The sizes (and lengths T) a context is checked at: size 1, square, non-square; T = 1, 2, 3."""
+    names = [str(s) for s in ctx.sizes()]
+    ones = {n: 1 for n in names}
+    twos = {n: 2 for n in names}
+    up = {n: 2 + (k % 2) for k, n in enumerate(names)}
+    down = {n: 3 - (k % 2) for k, n in enumerate(names)}
+    shapes = []
+    for s in (ones, twos, up, down):
+        if s not in shapes:
+            shapes.append(s)
+    if not ctx.has_time:
+        return shapes
+    out = [{**ones, "T": T} for T in (1, 2, 3)] + [{**twos, "T": T} for T in (1, 2, 3)]
+    for s in shapes[2:]:
+        out.append({**s, "T": 2})
+    return out
+
+
+def _where(shape: dict, t=None, indices=None) -> str:
+    parts = [f"{k}={v}" for k, v in shape.items()]
+    if t is not None:
+        parts.append(f"t={t}")
+    for (name, step), v in (indices or {}).items():
+        parts.append(f"{name.replace(chr(92), '')}_{step}={v}" if step is not None else f"{name}={v}")
+    return ", ".join(parts)
+
+
+_MODELS: dict = {}
+
+
+def model_at(ctx, shape: dict, indices: dict) -> Model:
+    """One model per context, size, length and index values, shared by the claims of a process."""
+    sizes = tuple((k, v) for k, v in shape.items() if k != "T")
+    key = (id(ctx), sizes, shape.get("T"), tuple(sorted(indices.items(), key=str)))
+    if key not in _MODELS:
+        if len(_MODELS) > 256:
+            _MODELS.clear()
+        _MODELS[key] = (ctx, Model(ctx, dict(sizes), shape.get("T"), dict(indices)))
+    return _MODELS[key][1]
+
+
+# ---------------------------------------------------------------- exact zero
+
+def atomize(exprs):
+    """Every function application replaced by a symbol keyed by its (expanded) argument, innermost first.
+
+    The difference is then a rational function of independent symbols; if it
+    is zero there, it is zero at the true values of the applications (a proof).
+    exp is split first, exp(c1 m1 + c2 m2) = A1^c1 A2^c2 (exact), so that
+    SymPy's own exp(2y) and exp(-y) meet exp(y) as one symbol.
+    """
+    exprs = list(exprs)
+    table: dict = {}
+
+    def atom(func, args):
+        key = (func, tuple(sp.expand(x) for x in args))
+        if key not in table:
+            table[key] = sp.Symbol(f"_a{len(table)}", real=True)
+        return table[key]
+
+    def split_exp(arg):
+        out = sp.Integer(1)
+        for term in sp.Add.make_args(sp.expand(arg)):
+            coeff, rest = term.as_coeff_Mul()
+            out *= sp.exp(coeff) if rest == 1 else atom(sp.exp, (rest,)) ** coeff
+        return out
+
+    while True:
+        apps = set()
+        for e in exprs:
+            apps |= {a for a in e.atoms(sp.Function) if not any(arg.atoms(sp.Function) for arg in a.args)}
+        apps = {a for a in apps if not (a.func == sp.exp and a.args[0].is_number)}
+        if not apps:
+            return exprs
+        mapping = {a: split_exp(a.args[0]) if a.func == sp.exp else atom(a.func, a.args) for a in apps}
+        exprs = [e.xreplace(mapping) for e in exprs]
+
+
+def exactly_zero(d) -> bool:
+    if d == 0:
+        return True
+    (a,) = atomize([sp.sympify(d)])
+    a = sp.expand(a)
+    if a == 0:
+        return True
+    return sp.cancel(sp.together(a)) == 0
+
+
+# ---------------------------------------------------------------- numbers
+
+def _rational_point(symbols, rng) -> dict:
+    return {s: sp.Rational(rng.choice([-3, -2, -1, 1, 2, 3]), rng.choice([1, 2, 3])) for s in symbols}
+
+
+def _relative(a, b):
+    scale = max(abs(a), abs(b))
+    return abs(a - b) / scale if scale != 0 else 0
+
+
+def show(x) -> str:
+    """An exact rational as it is; anything else with 6 significant digits."""
+    x = sp.sympify(x)
+    if x.is_Rational:
+        return str(x)
+    return f"{float(x):.6g}"
+
+
+def numeric_difference(model: Model, lhs: sp.Matrix, rhs: sp.Matrix, seed: str, tries: int = 12):
+    """The most convincing point where lhs != rhs: (relative difference, counterexample dict) or None."""
+    rng = random.Random(seed)
+    free = model.free_symbols()
+    best = None
+    for _ in range(tries):
+        point = _rational_point(free, rng)
+        values = model.forward(point, DIGITS)
+        for idx in range(len(lhs)):
+            a = real(lhs[idx].xreplace(values)).evalf(DIGITS)
+            b = real(rhs[idx].xreplace(values)).evalf(DIGITS)
+            if not (a.is_number and b.is_number):
+                continue
+            if abs(a - b) <= sp.Float(10) ** (-30) * max(1, abs(a), abs(b)):
+                continue
+            rel = _relative(a, b)
+            if best is None or rel > best[0]:
+                best = (rel, point, idx, a, b)
+        if best is not None and best[0] >= CLEAR:
+            break
+    if best is None:
+        return None
+    rel, point, idx, a, b = best
+    return {
+        "values": {str(s): show(v) for s, v in point.items()},
+        "entry": [idx // lhs.cols, idx % lhs.cols],
+        "claimed": show(b), "truth": show(a),
+        "relative_difference": round(float(rel), 4),
+        "clear": bool(rel >= CLEAR),
+        "functions": _function_note(lhs, rhs),
+    }
+
+
+def _function_note(lhs, rhs) -> dict:
+    from .functions import f as f_generic
+    from .semantics import F_INSTANCE, FP_INSTANCE, UserFunction
+    both = sp.Matrix.hstack(lhs, rhs) if lhs.rows == rhs.rows else lhs
+    if both.has(f_generic) or any(isinstance(a, UserFunction) for a in both.atoms(sp.Function)):
+        return {"f(x)": F_INSTANCE, "f'(x)": FP_INSTANCE}
+    return {}
+
+
+# ---------------------------------------------------------------- one claim
+
+def _sides(model: Model, claim: ir.Claim, env: dict):
+    return model.evaluate(claim.lhs, env), model.evaluate(claim.rhs, env)
+
+
+def check_point(model: Model, claim: ir.Claim, env: dict, seed: str):
+    """(verdict, detail) of one claim on one model at one step."""
+    try:
+        lhs, rhs = _sides(model, claim, env)
+    except ShapeMismatch as e:
+        return ILL_TYPED, str(e)
+    if lhs.shape != rhs.shape:
+        return ILL_TYPED, f"the left-hand side is {fmt(lhs.shape)} but the right-hand side is {fmt(rhs.shape)}"
+    diff = [sp.sympify(x) for x in (lhs - rhs)]
+    pending = [k for k, d in enumerate(diff) if not exactly_zero(d)]
+    for round in range(MAX_UNFOLD):
+        if not pending:
+            return PROVED, None
+        if round == 2:
+            # Opening definitions further gets dearer: first look for numbers that differ.
+            cex = numeric_difference(model, lhs, rhs, seed)
+            if cex is not None:
+                return REFUTED, cex
+        opened = [model.unfold(diff[k]) for k in pending]
+        if all(o == diff[k] for o, k in zip(opened, pending)):
+            break                                  # nothing left to open
+        for o, k in zip(opened, pending):
+            diff[k] = o
+        pending = [k for k in pending if not exactly_zero(diff[k])]
+    if not pending:
+        return PROVED, None
+    cex = numeric_difference(model, lhs, rhs, seed)
+    if cex is not None:
+        return REFUTED, cex
+    return INCONCLUSIVE, "the difference did not reduce to zero and no point was found where the sides differ"
+
+
+def symbolic_type(ctx: ir.Context, claim: ir.Claim):
+    """None when both sides have the same shape for every size, else the reason."""
+    typer = Typer(ctx)
+    try:
+        a, b = typer.infer(claim.lhs), typer.infer(claim.rhs)
+    except IllTyped as e:
+        return str(e)
+    if not (same(a[0], b[0]) and same(a[1], b[1])):
+        return f"the left-hand side is {fmt(a)} but the right-hand side is {fmt(b)}"
+    return None
+
+
+def steps_of(claim: ir.Claim, T):
+    """The steps t a claim is checked at: every t = 1..T when it mentions t, else once."""
+    uses_t = "t" in ir.time_vars(claim.lhs) | ir.time_vars(claim.rhs)
+    return list(range(1, T + 1)) if (uses_t and T) else [None]
+
+
+def prove(ctx: ir.Context, claim: ir.Claim, shapes=None) -> Outcome:
+    """The concrete engine's verdict on one claim of a parsed derivation."""
+    shapes = shapes or plan(ctx)
+    ill = symbolic_type(ctx, claim)
+    tried, failures = [], []
+    for shape in shapes:
+        tried.append(shape)
+        T = shape.get("T")
+        sizes = {k: v for k, v in shape.items() if k != "T"}
+        for indices in index_assignments(ctx, sizes, T):
+            model = model_at(ctx, shape, indices)
+            for t in steps_of(claim, T):
+                env = {"T": T, "t": t}
+                where = _where(shape, t, indices)
+                try:
+                    verdict, detail = check_point(model, claim, env, seed=f"{claim.id}|{where}")
+                except IllTyped as e:
+                    verdict, detail = ILL_TYPED, str(e)
+                if verdict == PROVED:
+                    continue
+                if verdict == REFUTED:
+                    detail["at"] = where
+                    failures.append((REFUTED, f"at {where} the two sides differ", detail))
+                else:
+                    failures.append((verdict, f"at {where}: {detail}", None))
+                break
+            if failures and failures[-1][0] == REFUTED:
+                break
+        if failures and failures[-1][0] == REFUTED:
+            break
+    shape_names = [{k: v for k, v in s.items()} for s in tried]
+    if ill is not None:
+        refuted = [f for f in failures if f[0] == REFUTED]
+        if refuted:
+            _, reason, cex = refuted[0]
+            return Outcome(REFUTED, METHOD, shape_names,
+                           f"for general sizes it does not compose ({ill}); {reason}, where it does", cex)
+        return Outcome(ILL_TYPED, METHOD, shape_names, ill)
+    if not failures:
+        return Outcome(PROVED, METHOD, shape_names,
+                       f"exact zero difference at all {len(tried)} sizes" +
+                       (" and every step t" if ctx.has_time else ""))
+    kind, reason, cex = min(failures, key=lambda x: (ILL_TYPED, REFUTED, INCONCLUSIVE).index(x[0]))
+    return Outcome(kind, METHOD, shape_names, reason, cex)
+
+
+# ---------------------------------------------------------------- reproducing a counterexample
+
+def replay(ctx: ir.Context, claim: ir.Claim, cex: dict, shape: dict, indices: dict, t=None) -> tuple:
+    """Both sides at a counterexample's free inputs, from a fresh model: (lhs entry, rhs entry) as numbers.
+
+    Nothing is shared with the search: the model is rebuilt, every defined
+    quantity recomputed from the free inputs with the real functions.
+    """
+    T = shape.get("T")
+    model = Model(ctx, {k: v for k, v in shape.items() if k != "T"}, T, indices)
+    lhs, rhs = _sides(model, claim, {"T": T, "t": t})
+    by_name = {str(s): s for s in model.free_symbols()}
+    missing = set(by_name) - set(cex["values"])
+    extra = set(cex["values"]) - set(by_name)
+    if missing or extra:
+        raise ValueError(f"the counterexample does not name exactly the free inputs (missing {sorted(missing)}, "
+                         f"extra {sorted(extra)})")
+    point = {by_name[k]: sp.Rational(v) for k, v in cex["values"].items()}
+    values = model.forward(point, DIGITS)
+    i, j = cex["entry"]
+    return (real(lhs[i, j].xreplace(values)).evalf(DIGITS), real(rhs[i, j].xreplace(values)).evalf(DIGITS))
+
+
+def timed(fn, *args):
+    start = time.perf_counter()
+    out = fn(*args)
+    return out, time.perf_counter() - start

@@ -1,0 +1,451 @@
+"""The one intermediate form: what a derivation file says, as typed expressions.
+
+Where it sits: derivation file (LaTeX) -> **parse** (`derivations.latex`) -> this
+form -> engines -> repairs -> report and code.  Every engine reads only this.
+
+An expression is a tree of small frozen dataclasses.  Nodes compare by
+structure (so `parse(print(x)) == x` is a plain `==`), and carry the source
+span they were parsed from outside that comparison, for located errors.
+A node also keeps the notation the author chose where two spellings mean the
+same (``\\cdot`` or juxtaposition, ``^\\top`` or ``^T``, ``\\circ`` or ``\\odot``),
+so a repaired line is printed back in the author's own notation.
+
+A derivation is a list of contexts (a level-1 heading starts a new one); a
+context holds declarations (names and shapes), definitions (``:=``) and claims
+(``=``).  Semantics are written once, in docs/derivation-format.md.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import sympy as sp
+
+# ---------------------------------------------------------------- time indices
+
+
+@dataclass(frozen=True)
+class Time:
+    """A step index: `var + offset` (t-1, t+1, T) or an absolute step (var None: 0, 1)."""
+    var: str | None
+    offset: int = 0
+
+    def shifted(self, k: int) -> Time:
+        return Time(self.var, self.offset + k)
+
+    def at(self, values: dict) -> int:
+        """The step number once the variables are given (values: {"t": 2, "T": 3})."""
+        return (values[self.var] if self.var is not None else 0) + self.offset
+
+    def __str__(self):
+        if self.var is None:
+            return str(self.offset)
+        if self.offset == 0:
+            return self.var
+        return f"{self.var}{'+' if self.offset > 0 else '-'}{abs(self.offset)}"
+
+
+# ---------------------------------------------------------------- expressions
+
+def _span():
+    return field(default=None, compare=False, repr=False)
+
+
+class Expr:
+    """Base of every expression node."""
+    span: tuple | None
+
+    def children(self) -> tuple:
+        return ()
+
+    def rebuild(self, children) -> Expr:
+        """The same node with new children (in the order `children()` gives them)."""
+        return self
+
+    def walk(self):
+        """Every node of the tree, parents before children."""
+        yield self
+        for c in self.children():
+            yield from c.walk()
+
+
+@dataclass(frozen=True)
+class Ref(Expr):
+    """A declared or defined quantity, at a step when it is a sequence: W_xh, h_{t-1}, dh_t."""
+    name: str
+    time: Time | None = None
+    span: tuple | None = _span()
+
+
+@dataclass(frozen=True)
+class Number(Expr):
+    """A numeric literal; added to a matrix it means that number times the all-ones matrix (1 - h)."""
+    value: Fraction
+    span: tuple | None = _span()
+
+
+@dataclass(frozen=True)
+class Add(Expr):
+    """a + b - c: the terms, a subtracted one wrapped in Neg."""
+    terms: tuple
+    span: tuple | None = _span()
+
+    def children(self):
+        return self.terms
+
+    def rebuild(self, children):
+        return Add(tuple(children), span=self.span)
+
+
+@dataclass(frozen=True)
+class Neg(Expr):
+    arg: Expr
+    span: tuple | None = _span()
+
+    def children(self):
+        return (self.arg,)
+
+    def rebuild(self, children):
+        return Neg(children[0], span=self.span)
+
+
+@dataclass(frozen=True)
+class MatMul(Expr):
+    """A B or A \\cdot B: the matrix product (or a scalar times a matrix)."""
+    left: Expr
+    right: Expr
+    dot: bool = False          # written with \cdot
+    span: tuple | None = _span()
+
+    def children(self):
+        return (self.left, self.right)
+
+    def rebuild(self, children):
+        return MatMul(children[0], children[1], self.dot, span=self.span)
+
+
+@dataclass(frozen=True)
+class Hadamard(Expr):
+    """a \\circ b (or \\odot): the element-wise product."""
+    left: Expr
+    right: Expr
+    op: str = "circ"
+    span: tuple | None = _span()
+
+    def children(self):
+        return (self.left, self.right)
+
+    def rebuild(self, children):
+        return Hadamard(children[0], children[1], self.op, span=self.span)
+
+
+@dataclass(frozen=True)
+class Div(Expr):
+    """\\frac{a}{b} of scalars (or a matrix over a scalar)."""
+    num: Expr
+    den: Expr
+    span: tuple | None = _span()
+
+    def children(self):
+        return (self.num, self.den)
+
+    def rebuild(self, children):
+        return Div(children[0], children[1], span=self.span)
+
+
+TRANSPOSE_STYLES = ("T", "{T}", "\\top", "{\\top}", "{\\mathsf T}", "{\\mathsf{T}}", "\\intercal", "{\\intercal}",
+                    "\\mathsf{T}")
+
+
+@dataclass(frozen=True)
+class Transpose(Expr):
+    arg: Expr
+    style: str = "\\top"
+    span: tuple | None = _span()
+
+    def children(self):
+        return (self.arg,)
+
+    def rebuild(self, children):
+        return Transpose(children[0], self.style, span=self.span)
+
+
+@dataclass(frozen=True)
+class Power(Expr):
+    """x^n element-wise (v^2 of a vector is v∘v); `prefix` keeps the spelling \\sigma^2(x)."""
+    arg: Expr
+    exponent: int
+    prefix: bool = False
+    span: tuple | None = _span()
+
+    def children(self):
+        return (self.arg,)
+
+    def rebuild(self, children):
+        return Power(children[0], self.exponent, self.prefix, span=self.span)
+
+
+# Element-wise functions the format knows, with how they print.
+BUILTIN_FUNCTIONS = {"sigma": "\\sigma", "tanh": "\\tanh", "exp": "\\exp", "log": "\\log"}
+
+
+@dataclass(frozen=True)
+class Apply(Expr):
+    """An element-wise function, or its derivative (derivative=1): \\sigma(a), \\tanh'(a), f'(Wh)."""
+    function: str
+    arg: Expr
+    derivative: int = 0
+    span: tuple | None = _span()
+
+    def children(self):
+        return (self.arg,)
+
+    def rebuild(self, children):
+        return Apply(self.function, children[0], self.derivative, span=self.span)
+
+
+@dataclass(frozen=True)
+class Softmax(Expr):
+    arg: Expr
+    span: tuple | None = _span()
+
+    def children(self):
+        return (self.arg,)
+
+    def rebuild(self, children):
+        return Softmax(children[0], span=self.span)
+
+
+@dataclass(frozen=True)
+class Diag(Expr):
+    """diag(u): the square matrix with the column u on its diagonal."""
+    arg: Expr
+    span: tuple | None = _span()
+
+    def children(self):
+        return (self.arg,)
+
+    def rebuild(self, children):
+        return Diag(children[0], span=self.span)
+
+
+@dataclass(frozen=True)
+class Component(Expr):
+    """(p_t)_{k_t}: one entry of a column, at an index quantity."""
+    arg: Expr
+    index: Ref
+    span: tuple | None = _span()
+
+    def children(self):
+        return (self.arg,)
+
+    def rebuild(self, children):
+        return Component(children[0], self.index, span=self.span)
+
+
+@dataclass(frozen=True)
+class Basis(Expr):
+    """e_{k_t} (or 1_{y = y_t}): the standard basis column at an index quantity."""
+    index: Ref
+    style: str = "e"            # "e" or the bound letter of 1_{y = ...}
+    span: tuple | None = _span()
+
+
+@dataclass(frozen=True)
+class Sum(Expr):
+    """\\sum_{var=lo}^{hi} body over time steps (\\sum_t is lo=1, hi=T, `short`)."""
+    var: str
+    lo: Time
+    hi: Time
+    body: Expr
+    short: bool = False
+    span: tuple | None = _span()
+
+    def children(self):
+        return (self.body,)
+
+    def rebuild(self, children):
+        return Sum(self.var, self.lo, self.hi, children[0], self.short, span=self.span)
+
+
+@dataclass(frozen=True)
+class Deriv(Expr):
+    """\\frac{\\partial of}{\\partial wrt}, denominator layout.
+
+    A scalar `of` gives the gradient, shaped like `wrt`; a column `of` with a
+    column `wrt` gives the Jacobian whose entry [j, i] is d of_i / d wrt_j.
+    """
+    of: Expr
+    wrt: Expr
+    span: tuple | None = _span()
+
+    def children(self):
+        return (self.of, self.wrt)
+
+    def rebuild(self, children):
+        return Deriv(children[0], children[1], span=self.span)
+
+
+@dataclass(frozen=True)
+class Block(Expr):
+    """\\begin{bmatrix} A & B \\\\ C & D \\end{bmatrix}: rows of blocks."""
+    rows: tuple
+    span: tuple | None = _span()
+
+    def children(self):
+        return tuple(e for row in self.rows for e in row)
+
+    def rebuild(self, children):
+        it = iter(children)
+        return Block(tuple(tuple(next(it) for _ in row) for row in self.rows), span=self.span)
+
+
+def transform(e: Expr, fn) -> Expr:
+    """Bottom-up rewrite: fn(node with rewritten children) for every node."""
+    kids = e.children()
+    if kids:
+        new = tuple(transform(k, fn) for k in kids)
+        if new != kids:
+            e = e.rebuild(new)
+    return fn(e)
+
+
+def refs(e: Expr) -> list[Ref]:
+    """Every quantity an expression mentions, including the index of a component or basis column."""
+    out = []
+    for node in e.walk():
+        if isinstance(node, Ref):
+            out.append(node)
+        elif isinstance(node, (Component, Basis)):
+            out.append(node.index)
+    return out
+
+
+def time_vars(e: Expr) -> set[str]:
+    """The time variables an expression uses freely (a Sum binds its own)."""
+    if isinstance(e, Ref):
+        return {e.time.var} if e.time is not None and e.time.var is not None else set()
+    if isinstance(e, (Component, Basis)):
+        own = time_vars(e.index)
+        return own | (time_vars(e.arg) if isinstance(e, Component) else set())
+    if isinstance(e, Sum):
+        bounds = {x.var for x in (e.lo, e.hi) if x.var is not None}
+        return (time_vars(e.body) - {e.var}) | bounds
+    out = set()
+    for c in e.children():
+        out |= time_vars(c)
+    return out
+
+
+# ---------------------------------------------------------------- statements
+
+
+@dataclass
+class Source:
+    """Where a statement is written: file, line, the exact LaTeX as written."""
+    path: str
+    line: int
+    latex: str
+    column: int = 1
+
+
+@dataclass
+class Declaration:
+    """x \\in R^{a x b}, k_t \\in {1..V}, f : R -> R."""
+    name: str
+    kind: str                        # "matrix", "index" or "function"
+    shape: tuple = (1, 1)            # sizes (SymPy expressions); an index's range is (size, 1)
+    sequence: bool = False           # declared with subscript t: one value per step
+    initial: bool = False            # h_0: the state before step 1
+    source: Source | None = None
+
+
+@dataclass
+class Definition:
+    """target := expr.  A target with time t defines a whole sequence."""
+    target: Ref
+    expr: Expr
+    source: Source | None = None
+
+    @property
+    def notation(self) -> bool:
+        """A name for a derivative (dh_t := ∂ℓ/∂h_t), as opposed to a forward quantity."""
+        return isinstance(self.expr, Deriv)
+
+
+@dataclass
+class Claim:
+    """lhs = rhs, as written, with its label and where it stands."""
+    id: str
+    label: str
+    lhs: Expr
+    rhs: Expr
+    source: Source | None = None
+    section: str = ""
+    reading: str = ""                # how a garbled passage of a transcription was read
+    depends_on_reading: bool = False
+    comment: str = ""
+    kind: str = "as-written"         # "as-written", "corrected" (links `corrects`) or "supporting"
+    corrects: str | None = None
+    remark: str | None = None        # a trailing \text{...} such as "(by 3)"
+    python: str | None = None        # checked by a registered Python builder of this id instead
+
+
+@dataclass
+class Context:
+    """What the statements of one part of a file share: names, shapes, definitions."""
+    title: str
+    declarations: dict = field(default_factory=dict)     # name -> Declaration
+    definitions: dict = field(default_factory=dict)      # name -> Definition (sequences keyed by base name)
+    claims: list = field(default_factory=list)
+
+    def sizes(self) -> list[sp.Symbol]:
+        """The size symbols the declarations use (H, V, m, n), in order of first use."""
+        out = []
+        for d in self.declarations.values():
+            for s in d.shape:
+                for sym in sorted(sp.sympify(s).free_symbols, key=str):
+                    if sym not in out:
+                        out.append(sym)
+        return out
+
+    def is_sequence(self, name: str) -> bool:
+        d = self.declarations.get(name)
+        if d is not None and d.sequence:
+            return True
+        df = self.definitions.get(name)
+        return df is not None and df.target.time is not None and df.target.time.var is not None
+
+    @property
+    def has_time(self) -> bool:
+        return any(self.is_sequence(n) for n in {*self.declarations, *self.definitions})
+
+
+@dataclass
+class Derivation:
+    path: str
+    title: str
+    contexts: list
+
+    @property
+    def claims(self) -> list[Claim]:
+        return [c for ctx in self.contexts for c in ctx.claims]
+
+    def context_of(self, claim_id: str) -> Context:
+        for ctx in self.contexts:
+            if any(c.id == claim_id for c in ctx.claims):
+                return ctx
+        raise KeyError(claim_id)
+
+
+def size(text) -> sp.Expr:
+    """A size as written (H, 256, 4*H): a product of positive integer symbols and numbers."""
+    out = sp.Integer(1)
+    for part in str(text).split("*"):
+        part = part.strip()
+        out *= sp.Integer(int(part)) if part.isdigit() else size_symbol(part)
+    return out
+
+
+def size_symbol(name: str) -> sp.Symbol:
+    return sp.Symbol(name, integer=True, positive=True)

@@ -1,0 +1,331 @@
+"""Read a derivation file (Markdown with $$ ... $$ blocks) into the intermediate form.
+
+The format, in short (docs/derivation-format.md has it all):
+- one statement per display block, or several separated by `,` or `\\quad`;
+- `x \\in \\mathbb{R}^{a \\times b}` declares, `k_t \\in \\{1, \\dots, V\\}` declares an
+  index, `f : \\mathbb{R} \\to \\mathbb{R}` an element-wise function;
+- `target := expr` defines, every `=` claims (a chain a = b = c is one claim per link);
+- `\\tag{label}` labels a block's claims; a level-1 heading starts a new context;
+- a block may be followed by a blockquote of `Key: value` lines about it:
+  `> Reading: ...` (how a garbled transcription was read; its verdicts depend on it),
+  `> Corrects: <claim id>`, `> Id: <claim id>`, `> Label: ...`, `> Comment: ...`,
+  `> Kind: supporting`, `> Python: <claim id>` (a statement the notation cannot
+  express, checked by a registered Python builder, placed here in the file's order).
+
+Errors are collected over the whole file and raised together as DerivationErrors.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .. import ir
+from .errors import DerivationError, DerivationErrors, locate
+from .resolve import Resolver, Scope, name_key
+from .syntax import Name, parse_block
+
+KINDS = ("as-written", "corrected", "supporting")
+META_KEYS = ("reading", "corrects", "id", "label", "comment", "kind", "python")
+
+
+@dataclass
+class RawBlock:
+    text: str
+    offset: int                  # of the block's text in the file
+    line: int
+    heading: str                 # the nearest heading above it
+    context: str                 # the level-1 heading above it
+    meta: dict = field(default_factory=dict)
+    meta_line: int = 0
+
+
+_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
+_META = re.compile(r"^>\s*(?P<key>[A-Za-z]+)\s*:\s*(?P<value>.*)$")
+
+
+def scan(text: str, path: str) -> tuple[str, list, list]:
+    """(title, blocks, errors): the display blocks of a Markdown file with their headings and metadata."""
+    blocks, errors = [], []
+    title, heading, context = "", "", ""
+    lines = text.splitlines(keepends=True)
+    offsets, pos = [], 0
+    for ln in lines:
+        offsets.append(pos)
+        pos += len(ln)
+    i, fence = 0, False
+    while i < len(lines):
+        raw = lines[i]
+        stripped = raw.strip()
+        if stripped.startswith("```"):
+            fence = not fence
+            i += 1
+            continue
+        if fence:
+            i += 1
+            continue
+        m = _HEADING.match(stripped)
+        if m:
+            heading = m.group(2)
+            if len(m.group(1)) == 1:
+                context = heading
+                title = title or heading
+            i += 1
+            continue
+        start = raw.find("$$")
+        if start >= 0:
+            begin = offsets[i] + start + 2
+            end = text.find("$$", begin)
+            if end < 0:
+                errors.append(DerivationError("this $$ block is never closed", locate(text, begin - 2, path, 2)))
+                break
+            block = RawBlock(text[begin:end], begin, i + 1, heading, context)
+            blocks.append(block)
+            i = text.count("\n", 0, end) + 1
+            # A blockquote right after the block says things about it.
+            j = i
+            while j < len(lines) and not lines[j].strip():
+                j += 1
+            while j < len(lines) and lines[j].lstrip().startswith(">"):
+                mm = _META.match(lines[j].strip())
+                if mm and mm.group("key").lower() in META_KEYS:
+                    key = mm.group("key").lower()
+                    block.meta[key] = (block.meta.get(key, "") + " " + mm.group("value").strip()).strip()
+                    block.meta_line = block.meta_line or j + 1
+                elif mm:
+                    errors.append(DerivationError(
+                        f"unknown key {mm.group('key')!r} after a block; known keys: "
+                        + ", ".join(k.capitalize() for k in META_KEYS), locate(text, offsets[j], path,
+                                                                              len(lines[j].rstrip()))))
+                elif block.meta:
+                    last = list(block.meta)[-1]       # a continuation line of the previous value
+                    block.meta[last] += " " + lines[j].strip().lstrip(">").strip()
+                j += 1
+            if j > i and block.meta:
+                i = j
+            continue
+        i += 1
+    return title, blocks, errors
+
+
+def slug(text: str) -> str:
+    s = re.sub(r"[^A-Za-z0-9_\-]+", "-", text).strip("-")
+    return s or "claim"
+
+
+class _Builder:
+    """Builds the contexts of one file, collecting errors."""
+
+    def __init__(self, text: str, path: str):
+        self.text, self.path = text, path
+        self.errors: list[DerivationError] = []
+        self.ids: set[str] = set()
+
+    def error(self, block: RawBlock, message, node=None, hint=""):
+        span = getattr(node, "span", None) if node is not None else None
+        if span is None and isinstance(node, tuple):
+            span = next((getattr(n, "span", None) for n in node if getattr(n, "span", None)), None)
+        start, end = (span if span else (0, len(block.text.rstrip())))
+        return DerivationError(message, locate(self.text, block.offset + start, self.path, end - start), hint)
+
+    def unique_id(self, base: str) -> str:
+        cid, n = base, 2
+        while cid in self.ids:
+            cid, n = f"{base}-{n}", n + 1
+        self.ids.add(cid)
+        return cid
+
+    def build(self, blocks: list[RawBlock]) -> list[ir.Context]:
+        contexts: list[ir.Context] = []
+        groups: list[tuple[str, list]] = []
+        for b in blocks:
+            if not groups or groups[-1][0] != b.context:
+                groups.append((b.context, []))
+            groups[-1][1].append(b)
+        for title, group in groups:
+            contexts.append(self.context(title, group))
+        return contexts
+
+    def context(self, title: str, blocks: list[RawBlock]) -> ir.Context:
+        ctx = ir.Context(title or "Derivation")
+        parsed = []
+        for b in blocks:
+            if "python" in b.meta and not b.text.strip():
+                parsed.append((b, None))
+                continue
+            try:
+                parsed.append((b, parse_block(b.text, b.offset, self.text, self.path)))
+            except DerivationError as e:
+                self.errors.append(e)
+        scope = Scope()
+        # Pass 1: which names are sequences, functions, declared or defined (order does not matter).
+        for b, pb in parsed:
+            for st in (pb.statements if pb else []):
+                target = st.parts[0]
+                if st.kind in ("declaration", "definition") and isinstance(target, Name):
+                    key = name_key(target.base, target.decoration)
+                    if isinstance(target.sub, Name) and target.sub.base == "t" and target.sub.sub is None:
+                        scope.sequences.add(key)
+                elif st.kind == "function" and isinstance(target, Name):
+                    scope.functions.add(name_key(target.base, target.decoration))
+        resolver = Resolver(scope, lambda msg, node, hint="", _b=None: None)
+        for b, pb in parsed:
+            for st in (pb.statements if pb else []):
+                if st.kind not in ("declaration", "definition"):
+                    continue
+                resolver.error = lambda msg, node, hint="", b=b: self.error(b, msg, node, hint)
+                try:
+                    name, time = resolver.target(st.parts[0])
+                except DerivationError as e:
+                    self.errors.append(e)
+                    continue
+                if time is not None and time.var is None:
+                    scope.initial.add(name)
+                    continue
+                if name in scope.names and not (st.kind == "definition" and scope.names[name] != "defined"):
+                    self.errors.append(self.error(b, f"{name} is declared or defined twice", st.parts[0]))
+                    continue
+                if st.kind == "declaration":
+                    scope.names[name] = st.parts[1][0]
+                elif name not in scope.names:
+                    scope.names[name] = "defined"
+        # Pass 2: meaning of every statement, in order.
+        counter = 0
+        for b, pb in parsed:
+            resolver.error = lambda msg, node, hint="", b=b: self.error(b, msg, node, hint)
+            if pb is None:
+                counter += 1
+                ctx.claims.append(self.python_claim(b, ctx))
+                continue
+            links = []
+            for st in pb.statements:
+                try:
+                    if st.kind == "declaration":
+                        self.declaration(ctx, resolver, b, st)
+                    elif st.kind == "function":
+                        name = name_key(st.parts[0].base, st.parts[0].decoration)
+                        ctx.declarations[name] = ir.Declaration(name, "function", source=self.source(b, st))
+                    elif st.kind == "definition":
+                        self.definition(ctx, resolver, b, st)
+                    else:
+                        exprs = [resolver.expr(e) for e in st.parts]
+                        links.extend((st, exprs[k], exprs[k + 1], len(exprs) - 1) for k in range(len(exprs) - 1))
+                except DerivationError as e:
+                    self.errors.append(e)
+            if links:
+                counter += 1
+                self.claims(ctx, b, pb, links, counter)
+        return ctx
+
+    def source(self, b: RawBlock, st) -> ir.Source:
+        loc = locate(self.text, b.offset + st.span[0], self.path)
+        return ir.Source(self.path, loc.line, st.latex, loc.column)
+
+    def declaration(self, ctx, resolver, b, st):
+        name, time = resolver.target(st.parts[0])
+        kind, dims = st.parts[1]
+        if time is not None and time.var is None:      # h_0: the initial state of a sequence
+            decl = ir.Declaration(name, "matrix", tuple(ir.size(d) for d in dims), sequence=True, initial=True,
+                                  source=self.source(b, st))
+            ctx.declarations[name + "_0"] = decl
+            return
+        ctx.declarations[name] = ir.Declaration(name, kind, tuple(ir.size(d) for d in dims),
+                                                sequence=time is not None, source=self.source(b, st))
+
+    def definition(self, ctx, resolver, b, st):
+        name, time = resolver.target(st.parts[0])
+        expr = resolver.expr(st.parts[1])
+        if name in ctx.definitions:
+            raise self.error(b, f"{name} is defined twice", st.parts[0])
+        ctx.definitions[name] = ir.Definition(ir.Ref(name, time, span=st.parts[0].span), expr, self.source(b, st))
+
+    def claims(self, ctx, b, pb, links, counter):
+        meta = b.meta
+        base = meta.get("id") or (slug(pb.tag) if pb.tag else f"{slug(ctx.title)}-{counter}")
+        kind = meta.get("kind", "corrected" if "corrects" in meta else "as-written")
+        if kind not in KINDS:
+            self.errors.append(self.error(b, f"Kind must be one of {', '.join(KINDS)}, not {kind!r}"))
+            kind = "as-written"
+        several = len(links) > 1
+        for n, (st, lhs, rhs, _) in enumerate(links, start=1):
+            cid = self.unique_id(f"{base}-{n}" if several else base)
+            label = meta.get("label") or (f"({pb.tag})" if pb.tag else f"{b.heading or ctx.title}, line {b.line}")
+            if several:
+                label += f" [{n}/{len(links)}]"
+            latex = _link_latex(st.latex, n, len(links) if several else 1, st)
+            source = self.source(b, st)
+            source.latex = latex
+            ctx.claims.append(ir.Claim(cid, label, lhs, rhs, source, section=b.heading or ctx.title,
+                                       reading=meta.get("reading", ""), depends_on_reading=bool(meta.get("reading")),
+                                       comment=meta.get("comment", ""), kind=kind, corrects=meta.get("corrects"),
+                                       remark=pb.remark))
+
+    def python_claim(self, b, ctx):
+        cid = b.meta["python"].strip()
+        self.ids.add(cid)
+        return ir.Claim(cid, b.meta.get("label", cid), None, None, ir.Source(self.path, b.line, ""),
+                        section=b.heading or ctx.title, reading=b.meta.get("reading", ""),
+                        depends_on_reading=bool(b.meta.get("reading")), comment=b.meta.get("comment", ""),
+                        kind=b.meta.get("kind", "corrected" if "corrects" in b.meta else "as-written"),
+                        corrects=b.meta.get("corrects"), python=cid)
+
+
+def _link_latex(latex: str, n: int, total: int, st) -> str:
+    """The LaTeX of link n of a chain a = b = c (the whole statement when it has one link)."""
+    if total == 1:
+        return latex
+    parts = _split_top_level(latex, "=")
+    if len(parts) != total + 1:
+        return latex
+    return f"{parts[n - 1].strip()} = {parts[n].strip()}"
+
+
+def _split_top_level(text: str, sep: str) -> list[str]:
+    out, depth, cur = [], 0, []
+    for ch in text:
+        if ch in "{([":
+            depth += 1
+        elif ch in "})]":
+            depth -= 1
+        if ch == sep and depth == 0:
+            out.append("".join(cur))
+            cur = []
+        else:
+            cur.append(ch)
+    out.append("".join(cur))
+    return out
+
+
+def parse_statement(latex: str, ctx: ir.Context) -> tuple[ir.Expr, ir.Expr]:
+    """(lhs, rhs) of one claim `lhs = rhs` written in the notation of an existing context."""
+    block = parse_block(latex, 0, latex, "<statement>")
+    if len(block.statements) != 1 or block.statements[0].kind != "chain" or len(block.statements[0].parts) != 2:
+        raise DerivationError("expected one claim lhs = rhs")
+    raw = RawBlock(latex, 0, 1, ctx.title, ctx.title)
+    builder = _Builder(latex, "<statement>")
+    resolver = Resolver(Scope.of(ctx), lambda msg, node, hint="": builder.error(raw, msg, node, hint))
+    lhs, rhs = (resolver.expr(e) for e in block.statements[0].parts)
+    return lhs, rhs
+
+
+def parse_derivation(text: str, path: str = "<derivation>") -> ir.Derivation:
+    title, blocks, errors = scan(text, path)
+    builder = _Builder(text, path)
+    contexts = builder.build(blocks)
+    errors += builder.errors
+    if errors:
+        raise DerivationErrors(errors)
+    return ir.Derivation(path, title or Path(path).stem, contexts)
+
+
+def read_derivation(path) -> ir.Derivation:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DerivationErrors([DerivationError(f"{path}: no such file")]) from None
+    except UnicodeDecodeError as e:
+        raise DerivationErrors([DerivationError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})")]) from None
+    except OSError as e:
+        raise DerivationErrors([DerivationError(f"{path}: cannot read ({e.strerror})")]) from None
+    return parse_derivation(text, str(path))

@@ -1,0 +1,310 @@
+"""Give the names of parsed syntax their meaning in a context: quantities, steps, functions.
+
+A name with subscript t (or t-1, t+1, T, 0, 1) is a sequence at a step when
+its base is a sequence of the context (declared `x_t \\in ...` or defined
+`h_t := ...`); otherwise the subscript is part of the name (W_{xh}, b_h, W_1).
+A run of letters that is not a declared name is read as a product of declared
+names when it splits into them (`Wh` is W h).  A declared function followed by
+a parenthesis is applied (f(Wh), f'(Z)); anything else side by side is a
+matrix product.  Semantics are documented in docs/derivation-format.md.
+"""
+from __future__ import annotations
+
+from fractions import Fraction
+
+from .. import ir
+from .errors import DerivationError
+from .syntax import Frac, Indicator, Juxt, Name, Paren, Sup, TimeSum
+
+TIME_VARS = ("t", "T", "s", "k", "tau", "\\tau")
+TRANSPARENT = ("vec", "mathbf", "boldsymbol", "bm")
+
+
+class Scope:
+    """What a context has declared so far: names, sequences, functions, index quantities."""
+
+    def __init__(self):
+        self.names: dict[str, str] = {}          # name -> "matrix" | "index" | "defined"
+        self.sequences: set[str] = set()
+        self.functions: set[str] = set()
+        self.initial: set[str] = set()
+        self.bound: list[str] = []                # time variables bound by enclosing sums
+
+    def knows(self, name: str) -> bool:
+        return name in self.names
+
+    @classmethod
+    def of(cls, ctx) -> Scope:
+        """The scope a finished context gives: every name it declares or defines."""
+        s = cls()
+        for name, d in ctx.declarations.items():
+            if d.kind == "function":
+                s.functions.add(name)
+            elif d.initial:
+                s.initial.add(d.name)
+                s.sequences.add(d.name)
+            else:
+                s.names[name] = d.kind
+                if d.sequence:
+                    s.sequences.add(name)
+        for name, df in ctx.definitions.items():
+            s.names.setdefault(name, "defined")
+            if df.target.time is not None and df.target.time.var is not None:
+                s.sequences.add(name)
+        return s
+
+
+def name_key(base: str, decoration: str | None = None) -> str:
+    if decoration and decoration not in TRANSPARENT:
+        return f"\\{decoration}{{{base}}}"
+    return base
+
+
+def sub_text(sub) -> str | None:
+    """The letters or digits of a subscript that is part of a name (xh in W_{xh}), else None."""
+    if isinstance(sub, Name) and sub.sub is None and not sub.primes and sub.decoration is None:
+        return sub.base
+    if isinstance(sub, ir.Number) and sub.value.denominator == 1 and sub.value >= 0:
+        return str(sub.value.numerator)
+    return None
+
+
+def full_name(base: str, sub) -> str:
+    text = sub_text(sub)
+    return f"{base}_{text}" if text is not None else base
+
+
+def as_time(sub, scope: Scope, err) -> ir.Time:
+    """A subscript read as a step: t, t-1, t+1, T, 0, 3, t=T (Comment 1's ℓ_{t=T})."""
+    if isinstance(sub, tuple) and sub[0] == "eq":
+        return as_time(sub[2], scope, err)
+    if isinstance(sub, ir.Number) and sub.value.denominator == 1:
+        return ir.Time(None, int(sub.value))
+    if isinstance(sub, Name) and sub.sub is None and not sub.primes:
+        return ir.Time(sub.base, 0)
+    if isinstance(sub, ir.Add) and len(sub.terms) == 2:
+        base, off = sub.terms
+        sign = 1
+        if isinstance(off, ir.Neg):
+            off, sign = off.arg, -1
+        if isinstance(off, ir.Number) and off.value.denominator == 1:
+            t = as_time(base, scope, err)
+            if t.var is not None and t.offset == 0:
+                return ir.Time(t.var, sign * int(off.value))
+    raise err("this subscript is not a step (write t, t-1, t+1, T or a number)", sub)
+
+
+def is_time_like(sub) -> bool:
+    """Could this subscript be a step index at all?"""
+    if isinstance(sub, tuple) and sub[0] == "eq":
+        return True
+    if isinstance(sub, ir.Number):
+        return True
+    if isinstance(sub, Name):
+        return sub.sub is None and sub.base in TIME_VARS
+    if isinstance(sub, ir.Add) and len(sub.terms) == 2:
+        return is_time_like(sub.terms[0])
+    return False
+
+
+class Resolver:
+    """Syntax -> the intermediate form, in one scope; errors are DerivationErrors located by span."""
+
+    def __init__(self, scope: Scope, error):
+        self.scope = scope
+        self.error = error           # error(message, node, hint="") -> DerivationError
+
+    def err(self, message, node, hint=""):
+        return self.error(message, node, hint)
+
+    # ---------------------------------------------------------------- names
+
+    def split_letters(self, text: str) -> list[str] | None:
+        """`Wh` -> ["W", "h"] when every piece is a declared name (longest piece first)."""
+        if not text:
+            return []
+        for cut in range(len(text), 0, -1):
+            head = text[:cut]
+            if self.scope.knows(head) or head in self.scope.functions:
+                rest = self.split_letters(text[cut:])
+                if rest is not None:
+                    return [head, *rest]
+        return None
+
+    def ref(self, node: Name):
+        """A name -> Ref, Basis, a function marker ("fn", name, primes), or a product of names."""
+        s = self.scope
+        key = name_key(node.base, node.decoration)
+        if node.sub is not None:
+            if key in s.sequences or key in s.initial:
+                if is_time_like(node.sub):
+                    time = as_time(node.sub, s, self.err)
+                    if time.var is not None and time.var not in ("t", "T") and time.var not in s.bound:
+                        raise self.err(f"the step variable {time.var} is not bound by a sum here", node)
+                    return self._primed(ir.Ref(key, time, span=node.span), node)
+            whole = full_name(key, node.sub)
+            if s.knows(whole):
+                return self._primed(ir.Ref(whole, span=node.span), node)
+            if whole in s.functions:
+                return ("fn", whole, node.primes)
+            if key == "e" and not s.knows("e"):
+                return ir.Basis(self.index(node.sub, node), "e", span=node.span)
+            if key in s.sequences:
+                raise self.err(f"{key} is a sequence: its subscript must be a step such as t, t-1 or 0", node)
+            hint = self._did_you_mean(whole)
+            raise self.err(f"undeclared symbol {whole}", node, hint)
+        if key in s.functions:
+            return ("fn", key, node.primes)
+        if s.knows(key):
+            if key in s.sequences:
+                # A sequence written without a step, in a line about step t, is its value at t
+                # (the note's \vec{h} in the dW_hy line); documented in the format.
+                return self._primed(ir.Ref(key, ir.Time("t"), span=node.span), node)
+            return self._primed(ir.Ref(key, span=node.span), node)
+        pieces = self.split_letters(key) if node.decoration is None and key.isalpha() else None
+        if pieces and len(pieces) > 1:
+            out = None
+            for i, p in enumerate(pieces):
+                last = i == len(pieces) - 1
+                piece = self.ref(Name(p, node.sub if last else None, node.primes if last else 0, span=node.span))
+                out = piece if out is None else ir.MatMul(out, piece, span=node.span)
+            return out
+        raise self.err(f"undeclared symbol {key}", node, self._did_you_mean(key))
+
+    def _primed(self, ref, node):
+        if node.primes:
+            raise self.err(f"{node.base}' : only a declared function has a derivative f'", node)
+        return ref
+
+    def _did_you_mean(self, name: str) -> str:
+        import difflib
+        close = difflib.get_close_matches(name, list(self.scope.names) + list(self.scope.functions), n=1)
+        if close:
+            return f"did you mean {close[0]}?"
+        return "declare it, e.g. " + name + " \\in \\mathbb{R}^{n}"
+
+    def index(self, sub, node) -> ir.Ref:
+        """The index of a component or basis column: a declared index quantity such as k_t."""
+        if isinstance(sub, tuple) and sub[0] == "eq":
+            sub = sub[2]
+        if not isinstance(sub, Name):
+            raise self.err("an index must be a declared index quantity such as k_t", node)
+        r = self.ref(sub)
+        if not isinstance(r, ir.Ref) or self.scope.names.get(r.name) != "index":
+            raise self.err(f"{sub.base} is not declared as an index (k_t \\in \\{{1, \\dots, V\\}})", node)
+        return r
+
+    # ---------------------------------------------------------------- expressions
+
+    def expr(self, node) -> ir.Expr:
+        method = getattr(self, "_" + type(node).__name__, None)
+        if method is None:
+            raise self.err(f"unsupported construct ({type(node).__name__})", node)
+        return method(node)
+
+    def _Name(self, node: Name):
+        r = self.ref(node)
+        if isinstance(r, tuple):
+            raise self.err(f"the function {r[1]} needs an argument in parentheses", node)
+        return r
+
+    def _Number(self, node):
+        return node
+
+    def _Add(self, node):
+        return ir.Add(tuple(self.expr(t) for t in node.terms), span=node.span)
+
+    def _Neg(self, node):
+        return ir.Neg(self.expr(node.arg), span=node.span)
+
+    def _Hadamard(self, node):
+        return ir.Hadamard(self.expr(node.left), self.expr(node.right), node.op, span=node.span)
+
+    def _Juxt(self, node: Juxt):
+        left = self.ref(node.left) if isinstance(node.left, Name) else self.expr(node.left)
+        if isinstance(left, tuple):               # a declared function, applied
+            _, fname, primes = left
+            arg = node.right.expr if isinstance(node.right, Paren) and node.right.sub is None else node.right
+            if node.dot:
+                raise self.err(f"write {fname}(x), not {fname} \\cdot x", node)
+            return ir.Apply(fname, self.expr(arg), primes, span=node.span)
+        return ir.MatMul(left, self.expr(node.right), node.dot, span=node.span)
+
+    def _Paren(self, node: Paren):
+        inner = self.expr(node.expr)
+        if node.sub is None:
+            return inner
+        return ir.Component(inner, self.index(node.sub, node), span=node.span)
+
+    def _Sup(self, node: Sup):
+        if node.kind == "transpose":
+            return ir.Transpose(self.expr(node.base), node.value, span=node.span)
+        if node.kind == "power":
+            return ir.Power(self.expr(node.base), node.value, span=node.span)
+        if isinstance(node.base, Name) and node.base.base == "e" and node.base.sub is None \
+                and not self.scope.knows("e"):
+            return ir.Apply("exp", self.expr(node.value), span=node.span)
+        raise self.err("this superscript is neither a transpose (^T, ^\\top), a whole power nor e^{x}", node)
+
+    def _Frac(self, node: Frac):
+        num, den = self.expr(node.num), self.expr(node.den)
+        if node.partial:
+            if not isinstance(den, ir.Ref):
+                raise self.err("differentiate with respect to a named quantity (define it with := first)", node)
+            return ir.Deriv(num, den, span=node.span)
+        return ir.Div(num, den, span=node.span)
+
+    def _Indicator(self, node: Indicator):
+        sub = node.sub
+        style = sub[1].base if isinstance(sub, tuple) and isinstance(sub[1], Name) else "1"
+        return ir.Basis(self.index(sub, node), style, span=node.span)
+
+    def _TimeSum(self, node: TimeSum):
+        if node.short:
+            lo, hi = ir.Time(None, 1), ir.Time("T")
+        else:
+            lo = as_time(node.lo, self.scope, self.err)
+            hi = as_time(node.hi, self.scope, self.err)
+        self.scope.bound.append(node.var)
+        try:
+            body = self.expr(node.body)
+        finally:
+            self.scope.bound.pop()
+        out = ir.Sum(node.var, lo, hi, body, node.short, span=node.span)
+        if node.coefficient is not None:
+            out = ir.MatMul(self.expr(node.coefficient), out, span=node.span)
+        return out
+
+    def _Apply(self, node: ir.Apply):
+        return ir.Apply(node.function, self.expr(node.arg), node.derivative, span=node.span)
+
+    def _Power(self, node: ir.Power):
+        return ir.Power(self.expr(node.arg), node.exponent, node.prefix, span=node.span)
+
+    def _Softmax(self, node):
+        return ir.Softmax(self.expr(node.arg), span=node.span)
+
+    def _Diag(self, node):
+        return ir.Diag(self.expr(node.arg), span=node.span)
+
+    def _Block(self, node: ir.Block):
+        return ir.Block(tuple(tuple(self.expr(e) for e in row) for row in node.rows), span=node.span)
+
+    # ---------------------------------------------------------------- targets
+
+    def target(self, node: Name) -> tuple[str, ir.Time | None]:
+        """The name a declaration or definition introduces, and its step (x_t -> ("x", t))."""
+        if not isinstance(node, Name) or node.primes:
+            raise self.err("the left-hand side of := or \\in must be a single name", node)
+        key = name_key(node.base, node.decoration)
+        if node.sub is None:
+            return key, None
+        if isinstance(node.sub, Name) and node.sub.sub is None and node.sub.base == "t":
+            return key, ir.Time("t")
+        if isinstance(node.sub, ir.Number) and node.sub.value == 0 and key in self.scope.sequences:
+            return key, ir.Time(None, 0)
+        return full_name(key, node.sub), None
+
+
+def number(value) -> ir.Number:
+    return ir.Number(Fraction(value))

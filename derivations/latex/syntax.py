@@ -1,0 +1,401 @@
+"""Parse one display block of a derivation file into syntax: statements of unresolved names.
+
+The grammar (`grammar.lark`) is LALR with a contextual lexer; the transformer
+below has one method per rule.  What a name means (a quantity at a step, a
+function, a product of two declared letters) is decided later, by
+`resolve.py`, once every declaration of the context is known; here a name is
+only its letters, subscript and primes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+import re
+from pathlib import Path
+
+from lark import Lark, Token, Transformer, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+
+from .. import ir
+from .errors import DerivationError, locate
+
+_GRAMMAR = (Path(__file__).parent / "grammar.lark").read_text()
+PARSER = Lark(_GRAMMAR, parser="lalr", lexer="contextual", propagate_positions=True, maybe_placeholders=False)
+
+
+def _span():
+    return field(default=None, compare=False, repr=False)
+
+
+# ---------------------------------------------------------------- syntax-only nodes
+
+
+@dataclass(frozen=True)
+class Name(ir.Expr):
+    """Letters with an optional subscript and primes, not yet resolved: W_{xh}, dh_t, f', \\vec{h}."""
+    base: str
+    sub: object = None             # an expression, an ("eq", lhs, rhs) pair, or None
+    primes: int = 0
+    decoration: str | None = None
+    span: tuple | None = _span()
+
+
+@dataclass(frozen=True)
+class Juxt(ir.Expr):
+    """Two factors side by side (or with \\cdot): a product, or a function applied to its argument."""
+    left: ir.Expr
+    right: ir.Expr
+    dot: bool = False
+    span: tuple | None = _span()
+
+    def children(self):
+        return (self.left, self.right)
+
+    def rebuild(self, children):
+        return Juxt(children[0], children[1], self.dot, span=self.span)
+
+
+@dataclass(frozen=True)
+class Paren(ir.Expr):
+    """( expr ) with an optional subscript: (p_t)_{k_t} is a component."""
+    expr: ir.Expr
+    sub: object = None
+    span: tuple | None = _span()
+
+
+@dataclass(frozen=True)
+class Sup(ir.Expr):
+    """base ^ something: a transpose, a power, or e^{x}."""
+    base: ir.Expr
+    kind: str                      # "transpose", "power", "expr"
+    value: object                  # the style of a transpose, the exponent, or the expression
+    span: tuple | None = _span()
+
+
+@dataclass(frozen=True)
+class Frac(ir.Expr):
+    num: ir.Expr
+    den: ir.Expr
+    partial: bool                  # \frac{\partial a}{\partial b}
+    span: tuple | None = _span()
+
+
+@dataclass(frozen=True)
+class Indicator(ir.Expr):
+    """1_{y = y_t}: the one-hot column at an index."""
+    sub: object
+    span: tuple | None = _span()
+
+
+@dataclass(frozen=True)
+class TimeSum(ir.Expr):
+    var: str
+    lo: object                     # expressions, resolved to time indices later
+    hi: object
+    body: ir.Expr
+    short: bool = False
+    coefficient: ir.Expr | None = None
+    span: tuple | None = _span()
+
+
+# ---------------------------------------------------------------- statements
+
+
+@dataclass
+class Statement:
+    kind: str                      # "declaration", "function", "definition", "chain"
+    parts: tuple
+    span: tuple                    # (start, end) offsets in the block
+    latex: str = ""
+
+
+@dataclass
+class Block:
+    """One $$ ... $$ block: its statements, an optional \\tag and a trailing \\text remark."""
+    statements: list
+    tag: str | None
+    remark: str | None
+    text: str
+    offset: int                    # where the block's text starts in the file
+
+
+def _sp(meta):
+    return (meta.start_pos, meta.end_pos) if getattr(meta, "start_pos", None) is not None else None
+
+
+def _time_or_expr(tok):
+    return tok
+
+
+@v_args(meta=True)
+class ToSyntax(Transformer):
+    """One method per grammar rule: builds the syntax nodes above."""
+
+    # statements ---------------------------------------------------------
+    def start(self, meta, items):
+        return items[0]
+
+    def statements(self, meta, items):
+        return [i for i in items if isinstance(i, Statement)]
+
+    def declaration(self, meta, items):
+        name, _, space = items
+        return Statement("declaration", (name, space), _sp(meta))
+
+    def function_declaration(self, meta, items):
+        return Statement("function", (items[0],), _sp(meta))
+
+    def definition(self, meta, items):
+        name, _, expr = items
+        return Statement("definition", (name, expr), _sp(meta))
+
+    def chain(self, meta, items):
+        return Statement("chain", tuple(items), _sp(meta))
+
+    def scalar_space(self, meta, items):
+        return ("matrix", (1, 1))
+
+    def real_space(self, meta, items):
+        return ("matrix", items[1])
+
+    def index_space(self, meta, items):
+        first = int(items[1])
+        if first != 1:
+            raise ValueError("an index set must start at 1: write \\{1, \\dots, V\\}")
+        return ("index", (items[5], "1"))
+
+    def one_dim(self, meta, items):
+        return (_size_text(items[0]), "1")
+
+    def two_dims(self, meta, items):
+        return (items[0], items[2])
+
+    def size(self, meta, items):
+        return "*".join(str(i) for i in items)
+
+    # expressions ----------------------------------------------------------
+    def add(self, meta, items):
+        left, _, right = items
+        terms = left.terms if isinstance(left, ir.Add) and not getattr(left, "_closed", False) else (left,)
+        return ir.Add(terms + (right,), span=_sp(meta))
+
+    def sub(self, meta, items):
+        left, _, right = items
+        terms = left.terms if isinstance(left, ir.Add) else (left,)
+        return ir.Add(terms + (ir.Neg(right, span=right.span),), span=_sp(meta))
+
+    def neg(self, meta, items):
+        return ir.Neg(items[1], span=_sp(meta))
+
+    def time_sum(self, meta, items):
+        _, limits, body = items
+        var, lo, hi, short = limits
+        return TimeSum(var, lo, hi, body, short, span=_sp(meta))
+
+    def scaled_time_sum(self, meta, items):
+        coefficient, _, limits, body = items
+        var, lo, hi, short = limits
+        return TimeSum(var, lo, hi, body, short, coefficient, span=_sp(meta))
+
+    def full_limits(self, meta, items):
+        var, lo, hi = str(items[0]), items[1], items[2]
+        if isinstance(hi, Token):
+            hi = Name(str(hi), span=(hi.start_pos, hi.end_pos))
+        return var, lo, hi, False
+
+    def short_limits(self, meta, items):
+        return str(items[0]), None, None, True
+
+    def hadamard(self, meta, items):
+        left, op, right = items
+        return ir.Hadamard(left, right, "odot" if "odot" in str(op) else "circ", span=_sp(meta))
+
+    def juxt(self, meta, items):
+        return Juxt(items[0], items[1], False, span=_sp(meta))
+
+    def dot(self, meta, items):
+        return Juxt(items[0], items[2], True, span=_sp(meta))
+
+    def superscript(self, meta, items):
+        base, (kind, value) = items
+        return Sup(base, kind, value, span=_sp(meta))
+
+    def sup_single(self, meta, items):
+        ch = str(items[0])
+        if ch == "T":
+            return ("transpose", "T")
+        if ch.isdigit():
+            return ("power", int(ch))
+        return ("expr", Name(ch, span=_sp(meta)))
+
+    def sup_command(self, meta, items):
+        return ("transpose", " ".join(str(items[0]).split()))
+
+    def sup_command_group(self, meta, items):
+        return ("transpose", "{" + " ".join(str(items[0]).split()) + "}")
+
+    def sup_expr(self, meta, items):
+        e = items[0]
+        if isinstance(e, Name) and e.base == "T" and e.sub is None and not e.primes:
+            return ("transpose", "{T}")
+        if isinstance(e, ir.Number) and e.value.denominator == 1:
+            return ("power", int(e.value))
+        return ("expr", e)
+
+    def apply(self, meta, items):
+        func = str(items[0])[1:]
+        func = {"ln": "log"}.get(func, func)
+        primes = next((i for i in items[1:-1] if isinstance(i, int)), 0)
+        power = next((i for i in items[1:-1] if isinstance(i, tuple)), None)
+        node = ir.Apply(func, items[-1], primes, span=_sp(meta))
+        if power is not None:
+            kind, value = power
+            if kind != "power":
+                raise ValueError(f"\\{func}^{{...}} must be a whole power, as in \\sigma^2(x)")
+            node = ir.Power(node, value, prefix=True, span=_sp(meta))
+        return node
+
+    def fsup(self, meta, items):
+        return items[0]
+
+    def primes(self, meta, items):
+        return len(items)
+
+    def name_atom(self, meta, items):
+        return items[0]
+
+    def name(self, meta, items):
+        base = items[0]
+        sub = next((i for i in items[1:] if not isinstance(i, int)), None)
+        primes = next((i for i in items[1:] if isinstance(i, int)), 0)
+        decoration = None
+        if isinstance(base, tuple):
+            decoration, base = base
+        return Name(str(base), sub, primes, decoration, span=_sp(meta))
+
+    def decorated(self, meta, items):
+        return (str(items[0])[1:].strip(), str(items[1]))
+
+    def sub_single(self, meta, items):
+        tok = items[0]
+        s = str(tok)
+        if s.isdigit():
+            return ir.Number(Fraction(int(s)), span=(tok.start_pos, tok.end_pos))
+        return Name(s, span=(tok.start_pos, tok.end_pos))
+
+    def sub_group(self, meta, items):
+        return items[0]
+
+    def sub_equation(self, meta, items):
+        return ("eq", items[0], items[1])
+
+    def number(self, meta, items):
+        return ir.Number(Fraction(str(items[0])), span=_sp(meta))
+
+    def indicator(self, meta, items):
+        tok, sub = items
+        if str(tok) != "1":
+            raise ValueError("only 1_{...} (an indicator column) may carry a subscript after a number")
+        return Indicator(sub, span=_sp(meta))
+
+    def paren(self, meta, items):
+        expr = items[1]
+        sub = items[3] if len(items) > 3 else None
+        return Paren(expr, sub, span=_sp(meta))
+
+    def frac(self, meta, items):
+        num, den = items[1], items[2]
+        pn, pd = isinstance(num, tuple), isinstance(den, tuple)
+        if pn != pd:
+            raise ValueError("a derivative needs \\partial in both the numerator and the denominator")
+        if pn:
+            num, den = num[1], den[1]
+        return Frac(num, den, pn, span=_sp(meta))
+
+    def partial(self, meta, items):
+        return ("partial", items[1])
+
+    def block(self, meta, items):
+        return ir.Block(items[1], span=_sp(meta))
+
+    def rows(self, meta, items):
+        return tuple(r for r in items if isinstance(r, tuple))
+
+    def row(self, meta, items):
+        return tuple(items)
+
+    def operator(self, meta, items):
+        op, expr = str(items[0]), items[2]
+        kind = "softmax" if "softmax" in op else "diag"
+        return (ir.Softmax if kind == "softmax" else ir.Diag)(expr, span=_sp(meta))
+
+
+def _size_text(tok) -> str:
+    return str(tok)
+
+
+# ---------------------------------------------------------------- entry point
+
+_FRIENDLY = {
+    "CIRC": "\\circ", "CDOT": "\\cdot", "PLUS": "+", "MINUS": "-", "LPAR": "(", "RPAR": ")", "NAME": "a name",
+    "SINGLE": "a letter or digit", "INT": "a number", "DEFEQ": ":=", "EQUAL": "=", "COMMA": ",", "IN": "\\in",
+    "$END": "the end of the block", "QUAD": "\\quad", "TAG": "\\tag{...}", "FUNC": "a function",
+    "FRAC": "\\frac", "SUMOP": "\\sum", "GREEK": "a Greek letter", "TEXT": "\\text{...}", "RBRACE": "}",
+    "LBRACE": "{", "CIRCUMFLEX": "^", "__ANON_0": "}", "REALS": "\\mathbb{R}", "BEGIN_MATRIX": "\\begin{bmatrix}",
+}
+
+
+def _expected(exc) -> str:
+    names = sorted({_FRIENDLY.get(t, t.lower()) for t in getattr(exc, "expected", set()) or set()})
+    return ", ".join(names[:8]) + (", ..." if len(names) > 8 else "")
+
+
+# What ends a block besides its statements: a remark such as \text{(by 3)}, then \tag{label}.
+_TAIL = re.compile(r"(?:(?:,|\\q?quad(?![A-Za-z]))\s*)*(?:\\(?:text|mbox|textrm)\s*\{(?P<remark>[^{}]*)\}\s*)?"
+                   r"\.?\s*(?:\\tag\*?\s*\{(?P<tag>[^{}]*)\}\s*)?$")
+
+
+def split_tail(text: str):
+    """(statements' text, tag, remark): the block without its trailing remark and tag."""
+    for m in _TAIL.finditer(text):
+        if m.group("remark") is not None or m.group("tag") is not None:
+            return text[:m.start()], (m.group("tag") or "").strip() or None, (m.group("remark") or "").strip() or None
+    return text, None, None
+
+
+def parse_block(text: str, offset: int, file_text: str, path: str) -> Block:
+    """Parse one block; offsets in errors and spans are made absolute in the file."""
+    full = text
+    text, tag, remark = split_tail(text)
+    try:
+        tree = PARSER.parse(text)
+        statements = ToSyntax().transform(tree)
+    except UnexpectedCharacters as e:
+        bad = text[e.pos_in_stream:e.pos_in_stream + 1]
+        if bad == "\\":
+            m = re.match(r"\\[A-Za-z]+|\\.", text[e.pos_in_stream:])
+            cmd = m.group() if m else "\\"
+            raise DerivationError(f"unsupported command {cmd}",
+                                  locate(file_text, offset + e.pos_in_stream, path, len(cmd)),
+                                  hint="see docs/derivation-format.md for the notation the parser reads") from None
+        raise DerivationError(f"unexpected character {bad!r}; expected {_expected(e) or 'something else'}",
+                              locate(file_text, offset + e.pos_in_stream, path)) from None
+    except UnexpectedToken as e:
+        tok = e.token
+        pos = tok.start_pos if tok.start_pos is not None else len(text)
+        what = "the end of the block" if tok.type == "$END" else repr(str(tok))
+        raise DerivationError(f"unexpected {what}; expected {_expected(e)}",
+                              locate(file_text, offset + pos, path, max(1, len(str(tok))))) from None
+    except UnexpectedEOF as e:
+        raise DerivationError(f"the block ends too early; expected {_expected(e)}",
+                              locate(file_text, offset + len(text), path)) from None
+    except UnexpectedInput as e:  # pragma: no cover - the cases above are the ones LALR raises
+        raise DerivationError(str(e), locate(file_text, offset + getattr(e, "pos_in_stream", 0), path)) from None
+    except VisitError as e:
+        node = getattr(e.obj, "meta", None)
+        pos = getattr(node, "start_pos", 0) or 0
+        end = getattr(node, "end_pos", pos + 1) or pos + 1
+        raise DerivationError(str(e.orig_exc), locate(file_text, offset + pos, path, end - pos)) from None
+    for st in statements:
+        st.latex = text[st.span[0]:st.span[1]].strip()
+    return Block(statements, tag, remark, full, offset)

@@ -1,0 +1,461 @@
+"""The meaning of a context at explicit sizes: a graph of defined quantities over free inputs.
+
+Where it sits: intermediate form (`derivations.ir`) -> **this model** -> the
+"concrete" engine (`derivations.explicit`) -> verdicts.
+
+At explicit sizes (H = 2, V = 3, ...) and a sequence length T, every free
+input (a declared matrix, a declared sequence at each step, an initial state,
+the gradient of an abstract loss) becomes a matrix of SymPy symbols, and every
+defined quantity at each step becomes a *node*: a matrix of value symbols
+(h_2[0], ...), each with its defining expression in terms of earlier symbols.
+Defined quantities therefore stay defined: nothing downstream may treat h_2[0]
+as free, because its definition travels with it (`definitions`), and a
+numeric point is always a point of the free inputs from which every node is
+recomputed (`forward`).
+
+Semantics (docs/derivation-format.md):
+- a quantity at a step outside 1..T is zero, except a declared initial state;
+- ∂a/∂x is the total derivative through every definition (SymPy's `diff` of
+  each node's own definition, combined by the chain rule); when a is a
+  quantity at step s, quantities at steps before s are held fixed (the note's
+  ℓ_t, the loss from step t on as a function of the state entering step t);
+- a loss that is declared (ℓ ∈ ℝ) but not defined is an arbitrary function of
+  the context's outputs (defined quantities no other definition uses): its
+  gradient with respect to each output is a free input, named by the notation
+  that defines it (dv := ∂ℓ/∂V).
+"""
+from __future__ import annotations
+
+import itertools
+from functools import cached_property
+
+import sympy as sp
+
+from . import ir
+from .functions import f as f_generic
+from .functions import fp as fp_generic
+from .functions import sigma
+from .shapes import IllTyped, Typer, fmt, is_scalar_shape
+from .latex.printer import to_latex
+
+
+class ShapeMismatch(Exception):
+    """Shapes do not compose at these explicit sizes."""
+
+
+class UserFunction(sp.Function):
+    """Base of the element-wise functions a file declares (f : R -> R); derivative named f'."""
+
+
+_USER: dict = {}
+
+
+def user_function(name: str, derivative: int = 0):
+    """The SymPy function for a declared f (derivative 0) or f' (1); f is the note's generic `f`."""
+    if name == "f":
+        return f_generic if derivative == 0 else fp_generic
+    key = (name, derivative)
+    if key not in _USER:
+        if derivative == 0:
+            prime = lambda: user_function(name, 1)  # noqa: E731
+            _USER[key] = type(name, (UserFunction,), {"fdiff": lambda self, argindex=1: prime()(self.args[0])})
+        else:
+            _USER[key] = type(name + "'" * derivative, (UserFunction,), {})
+    return _USER[key]
+
+
+def apply_function(name: str, derivative: int, x):
+    """One entry of \\sigma(x), \\tanh'(x), f'(x), ... as SymPy."""
+    if name == "sigma":
+        return sigma(x) if derivative == 0 else sp.diff(sigma(x), x) if derivative == 1 else None
+    if name == "tanh":
+        return sp.tanh(x) if derivative == 0 else sp.diff(sp.tanh(x), x) if derivative == 1 else None
+    if name == "exp":
+        return sp.exp(x)
+    if name == "log":
+        return sp.log(x) if derivative == 0 else 1 / x if derivative == 1 else None
+    if derivative > 1:
+        return None
+    return user_function(name, derivative)(x)
+
+
+def _sym(name: str, i: int, j: int, cols: int) -> sp.Symbol:
+    clean = name.replace("\\", "")
+    return sp.Symbol(f"{clean}[{i}]" if cols == 1 else f"{clean}[{i},{j}]", real=True)
+
+
+class Model:
+    """One context at explicit sizes, length T and index values: free inputs, nodes, derivatives."""
+
+    def __init__(self, ctx: ir.Context, sizes: dict, T: int | None = None, indices: dict | None = None):
+        self.ctx = ctx
+        self.sizes = {ir.size_symbol(k) if isinstance(k, str) else k: v for k, v in sizes.items()}
+        self.T = T
+        self.indices = dict(indices or {})        # (index name, step) -> 1-based value
+        self.typer = Typer(ctx)
+        self.inputs: dict = {}                     # (name, step) -> matrix of free symbols
+        self.nodes: dict = {}                      # (name, step) -> matrix of value symbols
+        self.definitions: dict = {}                # value symbol -> its defining expression
+        self.step_of: dict = {}                    # value symbol -> its step (None: not a sequence)
+        self.depends: dict = {}                    # value symbol -> every symbol it depends on
+        self.order: list = []                      # value symbols, each after what it depends on
+        self._busy: set = set()
+        self._dmemo: dict = {}
+
+    # ---------------------------------------------------------------- shapes and names
+
+    def dims(self, shape) -> tuple[int, int]:
+        return tuple(int(sp.sympify(s).xreplace(self.sizes)) for s in shape)
+
+    def zeros(self, e: ir.Expr) -> sp.Matrix:
+        return sp.zeros(*self.dims(self.typer.infer(e)))
+
+    @cached_property
+    def abstract_losses(self) -> set:
+        """Scalars declared but not defined that are differentiated somewhere: arbitrary losses."""
+        ctx = self.ctx
+        exprs = [d.expr for d in ctx.definitions.values()] + [x for c in ctx.claims if c.lhs is not None
+                                                              for x in (c.lhs, c.rhs)]
+        out = set()
+        for e in exprs:
+            for node in e.walk():
+                if isinstance(node, ir.Deriv) and isinstance(node.of, ir.Ref):
+                    d = ctx.declarations.get(node.of.name)
+                    if d is not None and d.kind == "matrix" and node.of.name not in ctx.definitions \
+                            and is_scalar_shape(d.shape):
+                        out.add(node.of.name)
+        return out
+
+    @cached_property
+    def outputs(self) -> list[str]:
+        """Defined quantities that no other (forward) definition uses: what an abstract loss sees."""
+        forward = {n: d for n, d in self.ctx.definitions.items() if not d.notation}
+        used = {r.name for d in forward.values() for r in ir.refs(d.expr)}
+        return [n for n in forward if n not in used]
+
+    def known_gradient(self, name: str) -> str | None:
+        """The notation naming ∂ℓ/∂name for an abstract loss ℓ (dv := ∂ℓ/∂V), if any."""
+        for n, d in self.ctx.definitions.items():
+            if d.notation and isinstance(d.expr.of, ir.Ref) and d.expr.of.name in self.abstract_losses \
+                    and isinstance(d.expr.wrt, ir.Ref) and d.expr.wrt.name == name:
+                return n
+        return None
+
+    # ---------------------------------------------------------------- values
+
+    def _free(self, key, shape) -> sp.Matrix:
+        if key not in self.inputs:
+            name, step = key
+            label = name if step is None else f"{name}_{step}"
+            r, c = self.dims(shape)
+            self.inputs[key] = sp.Matrix(r, c, lambda i, j: _sym(label, i, j, c))
+        return self.inputs[key]
+
+    @cached_property
+    def input_symbols(self) -> set:
+        return set()
+
+    def step_in_range(self, step) -> bool:
+        return step is None or (self.T is not None and 1 <= step <= self.T)
+
+    def value(self, ref: ir.Ref, env: dict) -> sp.Matrix:
+        """The value of a quantity as written (at the step its time index gives)."""
+        ctx, name = self.ctx, ref.name
+        step = ref.time.at(env) if ref.time is not None else None
+        decl = ctx.declarations.get(name)
+        if decl is not None and decl.kind == "index":
+            raise IllTyped(f"{name} is an index, not a matrix")
+        if ref.time is not None and step == 0 and (name + "_0") in ctx.declarations:
+            return self._free((name, 0), ctx.declarations[name + "_0"].shape)
+        if not self.step_in_range(step):
+            return self.zeros(ref)
+        if decl is not None and decl.kind == "matrix" and name not in ctx.definitions:
+            if name in self.abstract_losses:
+                return self.abstract_loss(name)
+            return self._free((name, step if decl.sequence else None), decl.shape)
+        definition = ctx.definitions.get(name)
+        if definition is None:
+            raise IllTyped(f"{name} is neither declared nor defined")
+        if definition.notation:
+            of = definition.expr.of
+            if isinstance(of, ir.Ref) and of.name in self.abstract_losses and definition.expr.wrt.name in self.outputs:
+                # The gradient of an arbitrary loss with respect to an output: a free input.
+                return self._free((name, step), self.typer.infer(definition.expr))
+            return self.evaluate(definition.expr, self._env_for(definition, step, env))
+        return self.node(name, step, env)
+
+    def _env_for(self, definition: ir.Definition, step, env) -> dict:
+        out = {"T": env.get("T", self.T)}
+        if definition.target.time is not None and definition.target.time.var is not None:
+            out[definition.target.time.var] = step - definition.target.time.offset
+        return out
+
+    def node(self, name: str, step, env) -> sp.Matrix:
+        key = (name, step)
+        if key in self.nodes:
+            return self.nodes[key]
+        if key in self._busy:
+            raise IllTyped(f"{name} is defined in terms of itself at step {step}")
+        self._busy.add(key)
+        try:
+            definition = self.ctx.definitions[name]
+            expr = self.evaluate(definition.expr, self._env_for(definition, step, env))
+        finally:
+            self._busy.discard(key)
+        label = name if step is None else f"{name}_{step}"
+        values = sp.Matrix(expr.rows, expr.cols, lambda i, j: _sym(label, i, j, expr.cols))
+        for v, e in zip(values, expr):
+            self.definitions[v] = e
+            self.step_of[v] = step
+            deps = set(e.free_symbols)
+            for s in list(deps):
+                deps |= self.depends.get(s, set())
+            self.depends[v] = deps
+            self.order.append(v)
+        self.nodes[key] = values
+        return values
+
+    def abstract_loss(self, name: str) -> sp.Matrix:
+        """ℓ = sum over outputs o of <∂ℓ/∂o, o>: exact for first derivatives, which is all a gradient uses."""
+        total = sp.Integer(0)
+        steps = range(1, (self.T or 0) + 1)
+        for o in self.outputs:
+            out_steps = steps if self.ctx.is_sequence(o) else [None]
+            for step in out_steps:
+                value = self.node(o, step, {"T": self.T})
+                known = self.known_gradient(o)
+                G = self._free((known or f"dl/d{o}", step), (value.rows, value.cols))
+                total += sum((g * v for g, v in zip(G, value)), sp.Integer(0))
+        return sp.Matrix([[total]])
+
+    # ---------------------------------------------------------------- evaluation
+
+    def evaluate(self, e: ir.Expr, env: dict) -> sp.Matrix:
+        method = getattr(self, "_" + type(e).__name__)
+        return method(e, env)
+
+    def _Ref(self, e, env):
+        return self.value(e, env)
+
+    def _Number(self, e, env):
+        return sp.Matrix([[sp.Rational(e.value.numerator, e.value.denominator)]])
+
+    def _Add(self, e, env):
+        values = [(t, self.evaluate(t, env)) for t in e.terms]
+        shaped = [v for t, v in values if not _literal(t)]
+        shape = shaped[0].shape if shaped else (1, 1)
+        total = sp.zeros(*shape)
+        for t, v in values:
+            if _literal(t) and v.shape == (1, 1):
+                v = sp.ones(*shape) * v[0, 0]
+            if v.shape != shape:
+                raise ShapeMismatch(f"the sum {to_latex(e)}: {fmt(shape)} plus {fmt(v.shape)}")
+            total += v
+        return total
+
+    def _Neg(self, e, env):
+        return -self.evaluate(e.arg, env)
+
+    def _scalar(self, e) -> bool:
+        try:
+            return is_scalar_shape(self.typer.infer(e))
+        except IllTyped:
+            return False
+
+    def _MatMul(self, e, env):
+        a, b = self.evaluate(e.left, env), self.evaluate(e.right, env)
+        if a.shape == (1, 1) and self._scalar(e.left):
+            return a[0, 0] * b
+        if b.shape == (1, 1) and self._scalar(e.right):
+            return a * b[0, 0]
+        if a.shape[1] != b.shape[0]:
+            raise ShapeMismatch(f"the product {to_latex(e.left)} \\cdot {to_latex(e.right)}: "
+                                f"{fmt(a.shape)} times {fmt(b.shape)}")
+        return a * b
+
+    def _Hadamard(self, e, env):
+        a, b = self.evaluate(e.left, env), self.evaluate(e.right, env)
+        if a.shape != b.shape:
+            raise ShapeMismatch(f"the element-wise product {to_latex(e)}: {fmt(a.shape)} and {fmt(b.shape)}")
+        return a.multiply_elementwise(b)
+
+    def _Div(self, e, env):
+        a, b = self.evaluate(e.num, env), self.evaluate(e.den, env)
+        if b.shape == (1, 1):
+            return a / b[0, 0]
+        if a.shape == (1, 1):
+            return b.applyfunc(lambda x: a[0, 0] / x)
+        if a.shape != b.shape:
+            raise ShapeMismatch(f"{to_latex(e)}: {fmt(a.shape)} over {fmt(b.shape)}")
+        return sp.Matrix(a.rows, a.cols, lambda i, j: a[i, j] / b[i, j])
+
+    def _Transpose(self, e, env):
+        return self.evaluate(e.arg, env).T
+
+    def _Power(self, e, env):
+        return self.evaluate(e.arg, env).applyfunc(lambda x: x ** e.exponent)
+
+    def _Apply(self, e, env):
+        a = self.evaluate(e.arg, env)
+        out = a.applyfunc(lambda x: apply_function(e.function, e.derivative, x))
+        if any(x is None for x in out):
+            raise IllTyped(f"{e.function} has no derivative of order {e.derivative} here")
+        return out
+
+    def _Softmax(self, e, env):
+        a = self.evaluate(e.arg, env)
+        if a.cols != 1:
+            raise ShapeMismatch(f"softmax of a {fmt(a.shape)} matrix")
+        total = sum((sp.exp(x) for x in a), sp.Integer(0))
+        return a.applyfunc(lambda x: sp.exp(x) / total)
+
+    def _Diag(self, e, env):
+        a = self.evaluate(e.arg, env)
+        if a.cols != 1:
+            raise ShapeMismatch(f"diag of a {fmt(a.shape)} matrix")
+        return sp.diag(*a)
+
+    def index_value(self, ref: ir.Ref, env) -> int:
+        step = ref.time.at(env) if ref.time is not None else None
+        if (ref.name, step) not in self.indices:
+            raise IllTyped(f"the index {ref.name} has no value at step {step}")
+        return self.indices[(ref.name, step)]
+
+    def _Component(self, e, env):
+        a = self.evaluate(e.arg, env)
+        if a.cols != 1:
+            raise ShapeMismatch(f"a component of a {fmt(a.shape)} matrix")
+        return sp.Matrix([[a[self.index_value(e.index, env) - 1, 0]]])
+
+    def _Basis(self, e, env):
+        n = self.dims(self.typer.infer(e))[0]
+        k = self.index_value(e.index, env)
+        return sp.Matrix(n, 1, lambda i, _: 1 if i == k - 1 else 0)
+
+    def _Sum(self, e, env):
+        lo, hi = e.lo.at(env), e.hi.at(env)
+        total = None
+        for s in range(lo, hi + 1):
+            v = self.evaluate(e.body, {**env, e.var: s})
+            total = v if total is None else total + v
+        return total if total is not None else self.zeros(e)
+
+    def _Block(self, e, env):
+        rows = [[self.evaluate(x, env) for x in row] for row in e.rows]
+        try:
+            return sp.Matrix(sp.BlockMatrix(rows).as_explicit())
+        except (ValueError, sp.ShapeError) as err:
+            raise ShapeMismatch(f"the blocks of {to_latex(e)} do not fit together ({err})") from None
+
+    def _Deriv(self, e: ir.Deriv, env):
+        of = self.evaluate(e.of, env)
+        wrt_ref = e.wrt
+        step = wrt_ref.time.at(env) if wrt_ref.time is not None else None
+        decl = self.ctx.declarations.get(wrt_ref.name)
+        definition = self.ctx.definitions.get(wrt_ref.name)
+        if definition is not None and definition.notation:
+            raise IllTyped(f"{to_latex(wrt_ref)} names a derivative; differentiate with respect to a quantity")
+        wrt = self.value(wrt_ref, env)
+        outside = not self.step_in_range(step) and not (step == 0 and (wrt_ref.name + "_0") in self.ctx.declarations)
+        if decl is not None and not decl.sequence and wrt_ref.time is None:
+            outside = False
+        cut = None
+        if isinstance(e.of, ir.Ref) and e.of.time is not None:
+            cut = e.of.time.at(env)
+        if of.shape == (1, 1):
+            if outside:
+                return sp.zeros(*wrt.shape)
+            return wrt.applyfunc(lambda x: self.total(of[0, 0], x, cut))
+        if of.cols == 1 and wrt.cols == 1:
+            if outside:
+                return sp.zeros(wrt.rows, of.rows)
+            return sp.Matrix(wrt.rows, of.rows, lambda j, i: self.total(of[i, 0], wrt[j, 0], cut))
+        raise ShapeMismatch(f"{to_latex(e)}: a derivative of a {fmt(of.shape)} matrix with respect to a "
+                            f"{fmt(wrt.shape)} matrix")
+
+    # ---------------------------------------------------------------- the chain rule
+
+    def total(self, expr, x, cut):
+        """d expr / d x through every node expr depends on; nodes at steps before `cut` held fixed."""
+        expr = sp.sympify(expr)
+        out = sp.diff(expr, x) if expr.has(x) else sp.Integer(0)
+        for n in expr.free_symbols:
+            if n == x or n not in self.definitions:
+                continue
+            dn = self._dnode(n, x, cut)
+            if dn != 0:
+                out += sp.diff(expr, n) * dn
+        return out
+
+    def _dnode(self, n, x, cut):
+        if n == x:
+            return sp.Integer(1)
+        if x not in self.depends.get(n, ()):
+            return sp.Integer(0)
+        step = self.step_of.get(n)
+        if cut is not None and step is not None and step < cut:
+            return sp.Integer(0)
+        key = (n, x, cut)
+        if key not in self._dmemo:
+            self._dmemo[key] = self.total(self.definitions[n], x, cut)
+        return self._dmemo[key]
+
+    # ---------------------------------------------------------------- numbers
+
+    def free_symbols(self) -> list:
+        """Every free input symbol created so far, in a stable order."""
+        return [s for key in sorted(self.inputs, key=lambda k: (str(k[0]), k[1] if k[1] is not None else -1))
+                for s in self.inputs[key]]
+
+    def unfold(self, e):
+        """Replace the latest node symbols of e by their definitions, one level.
+
+        Only nodes that no other node of e depends on are opened (p before the
+        y it is made of), so both sides of a difference are opened to the
+        same depth and meet in the same symbols.
+        """
+        present = [s for s in e.free_symbols if s in self.definitions]
+        below = set()
+        for s in present:
+            below |= self.depends[s]
+        table = {s: self.definitions[s] for s in present if s not in below}
+        return e.xreplace(table) if table else e
+
+    def forward(self, point: dict, digits: int = 60) -> dict:
+        """Every node's value at a point of the free inputs, with the real functions."""
+        values = dict(point)
+        for v in self.order:
+            values[v] = real(self.definitions[v].xreplace(values)).evalf(digits)
+        return values
+
+
+def _literal(e) -> bool:
+    return isinstance(e, ir.Number) or (isinstance(e, ir.Neg) and _literal(e.arg))
+
+
+# A concrete f with f' consistent with it, exact on rationals (used only to evaluate, never to prove).
+F_INSTANCE, FP_INSTANCE = "x**3 + 2*x", "3*x**2 + 2"
+
+
+def real(expr):
+    """Generic functions replaced by concrete ones so that an expression has a value; σ keeps 1/(1+e^-x)."""
+    expr = expr.replace(f_generic, lambda x: x ** 3 + 2 * x).replace(fp_generic, lambda x: 3 * x ** 2 + 2)
+    for (name, d), cls in list(_USER.items()):
+        expr = expr.replace(cls, (lambda x: x ** 3 + 2 * x) if d == 0 else (lambda x: 3 * x ** 2 + 2))
+    return expr
+
+
+def index_assignments(ctx: ir.Context, sizes: dict, T: int | None) -> list[dict]:
+    """Every value of every index quantity (k_t at each step, k alone): the loss differs with each."""
+    slots = []
+    for name, d in ctx.declarations.items():
+        if d.kind != "index":
+            continue
+        n = int(sp.sympify(d.shape[0]).xreplace({ir.size_symbol(k) if isinstance(k, str) else k: v
+                                                  for k, v in sizes.items()}))
+        steps = range(1, (T or 0) + 1) if d.sequence else [None]
+        slots += [((name, s), n) for s in steps]
+    if not slots:
+        return [{}]
+    return [dict(zip([k for k, _ in slots], combo))
+            for combo in itertools.product(*[range(1, n + 1) for _, n in slots])]

@@ -1,0 +1,206 @@
+"""Shapes of the intermediate form's expressions, for every size at once.
+
+Sizes are SymPy symbols (H, V, m, n: positive integers) or numbers, so a shape
+that composes here composes at every size.  A failure names the operation
+and both operands in the author's notation: "the product W_{hh} h_{t-1}
+(H×H times H×1 ...)".  Typing follows the format's rules:
+- A B composes when A's columns equal B's rows; a scalar (1×1 for every size)
+  times anything scales it;
+- u∘v needs equal shapes; a number added to a matrix is that number times the
+  all-ones matrix (1 - h);
+- ∂s/∂X of a scalar s has X's shape; ∂a/∂b of columns is b-rows × a-rows
+  (denominator layout).
+"""
+from __future__ import annotations
+
+import sympy as sp
+
+from . import ir
+from .latex.printer import to_latex
+
+ONE = sp.Integer(1)
+
+
+class IllTyped(Exception):
+    """The shapes do not compose; `node` is where."""
+
+    def __init__(self, message: str, node: ir.Expr | None = None):
+        super().__init__(message)
+        self.node = node
+
+
+def same(a, b) -> bool:
+    return sp.expand(sp.sympify(a) - sp.sympify(b)) == 0
+
+
+def fmt(shape) -> str:
+    return f"{shape[0]}×{shape[1]}"
+
+
+def is_scalar_shape(shape) -> bool:
+    return same(shape[0], 1) and same(shape[1], 1)
+
+
+def is_literal(e: ir.Expr) -> bool:
+    """A number as written (1 in 1 - h): broadcast when added to a matrix."""
+    return isinstance(e, ir.Number) or (isinstance(e, ir.Neg) and is_literal(e.arg))
+
+
+class Typer:
+    """infer(e) -> (rows, cols), in one context; definitions are typed once and remembered."""
+
+    def __init__(self, ctx: ir.Context):
+        self.ctx = ctx
+        self.memo: dict = {}
+        self.busy: set = set()
+
+    def quantity(self, name: str, initial: bool = False):
+        ctx = self.ctx
+        if name in self.memo:
+            return self.memo[name]
+        decl = ctx.declarations.get(name)
+        if decl is None and initial:
+            decl = ctx.declarations.get(name + "_0")
+        if decl is not None and decl.kind == "matrix":
+            shape = decl.shape
+        elif decl is not None and decl.kind == "index":
+            raise IllTyped(f"{name} is an index (a number between 1 and {decl.shape[0]}), not a matrix")
+        elif name in ctx.definitions:
+            if name in self.busy:
+                initial = ctx.declarations.get(name + "_0")
+                if initial is not None:          # h_t := f(h_{t-1}): h has the shape of its initial state
+                    return initial.shape
+                raise IllTyped(f"the shape of {name} depends on itself: declare its initial state "
+                               f"({name}_0 \\in \\mathbb{{R}}^{{n}})")
+            self.busy.add(name)
+            try:
+                shape = self.infer(ctx.definitions[name].expr)
+            finally:
+                self.busy.discard(name)
+        else:
+            raise IllTyped(f"{name} is neither declared nor defined")
+        self.memo[name] = shape
+        return shape
+
+    def infer(self, e: ir.Expr):
+        method = getattr(self, "_" + type(e).__name__)
+        return method(e)
+
+    def _Ref(self, e: ir.Ref):
+        initial = e.time is not None and e.time.var is None and e.time.offset == 0
+        if e.name in self.ctx.definitions or e.name in self.ctx.declarations:
+            return self.quantity(e.name)
+        return self.quantity(e.name, initial=initial)
+
+    def _Number(self, e):
+        return (ONE, ONE)
+
+    def _Add(self, e: ir.Add):
+        shapes = [(t, self.infer(t)) for t in e.terms]
+        matrices = [(t, s) for t, s in shapes if not is_literal(t)]
+        if not matrices:
+            return (ONE, ONE)
+        first_t, first = matrices[0]
+        for t, s in matrices[1:]:
+            if not (same(s[0], first[0]) and same(s[1], first[1])):
+                raise IllTyped(f"the sum {to_latex(first_t)} + {to_latex(t)} does not compose: "
+                               f"{fmt(first)} plus {fmt(s)}", e)
+        return first
+
+    def _Neg(self, e):
+        return self.infer(e.arg)
+
+    def _MatMul(self, e: ir.MatMul):
+        a, b = self.infer(e.left), self.infer(e.right)
+        if is_scalar_shape(a):
+            return b
+        if is_scalar_shape(b):
+            return a
+        if not same(a[1], b[0]):
+            raise IllTyped(f"the product {to_latex(e.left)} \\cdot {to_latex(e.right)} does not compose: "
+                           f"{fmt(a)} times {fmt(b)} ({_plural(a[1], 'column')} against {_plural(b[0], 'row')})",
+                           e)
+        return (a[0], b[1])
+
+    def _Hadamard(self, e: ir.Hadamard):
+        a, b = self.infer(e.left), self.infer(e.right)
+        if not (same(a[0], b[0]) and same(a[1], b[1])):
+            raise IllTyped(f"the element-wise product {to_latex(e.left)} \\circ {to_latex(e.right)} needs equal "
+                           f"shapes: {fmt(a)} and {fmt(b)}", e)
+        return a
+
+    def _Div(self, e: ir.Div):
+        a, b = self.infer(e.num), self.infer(e.den)
+        if is_scalar_shape(b):
+            return a
+        if is_scalar_shape(a) or (same(a[0], b[0]) and same(a[1], b[1])):
+            return b
+        raise IllTyped(f"\\frac{{{to_latex(e.num)}}}{{{to_latex(e.den)}}}: {fmt(a)} over {fmt(b)}", e)
+
+    def _Transpose(self, e):
+        a = self.infer(e.arg)
+        return (a[1], a[0])
+
+    def _Power(self, e):
+        return self.infer(e.arg)
+
+    def _Apply(self, e):
+        return self.infer(e.arg)
+
+    def _column(self, e, what):
+        a = self.infer(e)
+        if not same(a[1], 1):
+            raise IllTyped(f"{what} of {to_latex(e)} needs a column, not {fmt(a)}", e)
+        return a
+
+    def _Softmax(self, e):
+        return self._column(e.arg, "softmax")
+
+    def _Diag(self, e):
+        a = self._column(e.arg, "diag")
+        return (a[0], a[0])
+
+    def _Component(self, e):
+        self._column(e.arg, "a component")
+        return (ONE, ONE)
+
+    def _Basis(self, e: ir.Basis):
+        decl = self.ctx.declarations.get(e.index.name)
+        return (decl.shape[0], ONE)
+
+    def _Sum(self, e):
+        return self.infer(e.body)
+
+    def _Deriv(self, e: ir.Deriv):
+        of, wrt = self.infer(e.of), self.infer(e.wrt)
+        if is_scalar_shape(of):
+            return wrt
+        if same(of[1], 1) and same(wrt[1], 1):
+            return (wrt[0], of[0])
+        raise IllTyped(f"\\frac{{\\partial {to_latex(e.of)}}}{{\\partial {to_latex(e.wrt)}}}: a derivative of a "
+                       f"{fmt(of)} matrix with respect to a {fmt(wrt)} matrix is not defined here "
+                       "(gradients of scalars and Jacobians of columns are)", e)
+
+    def _Block(self, e: ir.Block):
+        widths = None
+        height = ONE * 0
+        for row in e.rows:
+            shapes = [self.infer(x) for x in row]
+            h = shapes[0][0]
+            for x, s in zip(row, shapes):
+                if not same(s[0], h):
+                    raise IllTyped(f"the blocks of a row of {to_latex(e)} have different heights ({fmt(s)})", e)
+            w = sum((s[1] for s in shapes), ONE * 0)
+            if widths is not None and not same(w, widths):
+                raise IllTyped(f"the rows of {to_latex(e)} have different widths", e)
+            widths = w
+            height += h
+        return (height, widths)
+
+
+def _plural(n, word):
+    return f"{n} {word}" + ("" if same(n, 1) else "s")
+
+
+def shape_of(e: ir.Expr, ctx: ir.Context):
+    return Typer(ctx).infer(e)
