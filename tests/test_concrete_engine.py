@@ -4,6 +4,7 @@ Each false claim is a small, plausible slip (a missing transpose, a missing
 sigma', a dropped future term, a wrong sign); an engine that can only say
 "proved" fails these tests.
 """
+import pytest
 import sympy as sp
 
 from derivations.concrete import ILL_TYPED, INCONCLUSIVE, PROVED, REFUTED, counterexample, prove
@@ -122,3 +123,11 @@ def test_irrational_values_show_at_most_six_significant_digits():
 def test_counterexample_is_deterministic():
     args = (sp.Matrix([[x * y + x]]), sp.Matrix([[x * y]]))
     assert counterexample(*args, seed="s") == counterexample(*args, seed="s")
+
+
+def test_shape_errors_count_columns_and_rows_in_words():
+    from derivations.functions import dot
+    with pytest.raises(sp.ShapeError, match="1 column against 2 rows"):
+        dot(sp.MatrixSymbol("A", 2, 1), sp.MatrixSymbol("B", 2, 1))
+    with pytest.raises(sp.ShapeError, match="2 columns against 1 row$"):
+        dot(sp.MatrixSymbol("A", 2, 2), sp.MatrixSymbol("B", 1, 1))
