@@ -8,8 +8,7 @@ import pytest
 import sympy as sp
 
 from derivations.concrete import ILL_TYPED, INCONCLUSIVE, PROVED, REFUTED, counterexample, prove
-from derivations.functions import sigma
-from derivations.functions import elementwise, fp, hadamard, sigma_prime
+from derivations.functions import elementwise, fp, hadamard, sigma, sigma_prime
 from derivations.note.backward_pass import hidden_loss
 from derivations.note.forward_pass import cross_entropy, one_hot, rnn_symbols, scores, softmax
 from derivations.note.mathematical_helpers import lemma1_symbols
