@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import traceback
 from pathlib import Path
@@ -121,7 +122,16 @@ def summary(report: dict, known: dict) -> str:
     by_id = {c["id"]: c for c in report["claims"]}
     for c in findings.wrong_claims(report):
         blocks.append(_wrong_line(c, by_id, known))
-    return "\n\n".join(blocks)
+    return printable("\n\n".join(blocks))
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """Text from a derivation file, safe for a terminal: control characters (an escape sequence
+    could rewrite the screen or the title) shown as U+FFFD."""
+    return _CONTROL.sub("\ufffd", text)
 
 
 def _wrong_line(c: dict, by_id: dict, known: dict) -> str:
@@ -238,7 +248,7 @@ def main(argv=None) -> int:
     if args.list:
         width = max(map(len, claims))
         for cid, c in claims.items():
-            print(f"{cid:<{width}}  {c.label}")
+            print(printable(f"{cid:<{width}}  {c.label}"))
         return 0
     if args.only:
         unknown = [cid for cid in args.only if cid not in claims]

@@ -295,3 +295,13 @@ def test_written_files_get_ordinary_permissions(cold, tmp_path, module_path):
         os.umask(old)
     for path in [*(tmp_path / "out").iterdir(), module_path]:
         assert path.stat().st_mode & 0o777 == 0o644, path
+
+
+def test_text_from_a_derivation_cannot_drive_the_terminal():
+    report = sample_report()
+    wrong = next(c for c in report["claims"] if c["verdict"] == "refuted")
+    wrong["label"] = "clear \x1b[2J\x1b]0;title\x07 screen"
+    wrong["comment"] = "bell \x07 and \x9b31m"
+    text = cli.summary(report, {})
+    assert "clear \ufffd[2J\ufffd]0;title\ufffd screen" in text
+    assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]", text)
