@@ -491,7 +491,7 @@ _FORMULAS_REACHABLE = """() => {
   };
   return [...document.querySelectorAll('math')].map(m => {
     const box = m.closest('.statement, .scroll');
-    if (!box) { const [l, r] = extent(m); return {box: false, fits: l >= -1 && r <= innerWidth + 1}; }
+    if (!box) { const [l, r] = extent(m); return {box: false, fits: l >= -1 && r <= document.documentElement.clientWidth + 1}; }
     const style = getComputedStyle(box);
     const bar = box.offsetHeight - box.clientHeight - parseFloat(style.borderTopWidth) - parseFloat(style.borderBottomWidth);
     box.scrollLeft = 0;
@@ -500,13 +500,13 @@ _FORMULAS_REACHABLE = """() => {
     const [, r] = extent(m);
     box.scrollLeft = 0;
     return {box: true, overflows: box.scrollWidth > box.clientWidth + 1, bar,
-            left: l >= b.left - 1, right: r <= b.right + 1, boxFits: b.left >= -1 && b.right <= innerWidth + 1};
+            left: l >= b.left - 1, right: r <= b.right + 1, boxFits: b.left >= -1 && b.right <= document.documentElement.clientWidth + 1};
   });
 }"""
 
 _WIDER_THAN_VIEWPORT = """() => [...document.querySelectorAll('body *')]
   .filter(e => !e.parentElement.closest('.statement, .scroll, pre, details:not([open])'))
-  .filter(e => { const r = e.getBoundingClientRect(); return r.width > 0 && (r.left < -1 || r.right > innerWidth + 1); })
+  .filter(e => { const r = e.getBoundingClientRect(); return r.width > 0 && (r.left < -1 || r.right > document.documentElement.clientWidth + 1); })
   .map(e => e.tagName + '.' + e.className)"""
 
 
