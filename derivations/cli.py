@@ -14,9 +14,11 @@ import sys
 import traceback
 from pathlib import Path
 
-from reports import findings
+from reports import findings, render
+from reports.files import unwritable, write_all
 from reports.findings import plural
 
+from . import codegen
 from .cache import ProofCache, default_dir
 from .runner import INDUCTION_CLAIM, load_claims, run
 
@@ -191,9 +193,11 @@ def counts_line(report: dict) -> str:
 
 # ---------------------------------------------------------------- outputs
 
+REPORT_FILES = ("report.json", "report.html", "report.tex", "report.pdf")
+
+
 def _check_outputs(p, args) -> None:
     """Every place `verify` will write is usable, before any proving (exits 2 otherwise)."""
-    from reports.files import unwritable
     problem = unwritable(args.out)
     if problem is None and args.out.exists():
         clash = [n for n in REPORT_FILES if (args.out / n).is_dir()]
@@ -201,18 +205,13 @@ def _check_outputs(p, args) -> None:
     if problem:
         p.error(f"--out {args.out}: {problem}")
     if not args.no_codegen:
-        from . import codegen
         problem = unwritable(codegen.DEFAULT_PATH.parent)
         if problem:
             p.error(f"cannot regenerate {codegen.DEFAULT_PATH} ({problem}); use --no-codegen to skip it")
 
 
-REPORT_FILES = ("report.json", "report.html", "report.tex", "report.pdf")
-
-
 def _generate_module(report) -> str | None:
     """The numeric module's new source (not written yet), or None when it cannot be generated."""
-    from . import codegen
     verdicts = {c["id"]: c["verdict"] for c in report["claims"]}
     try:
         source = codegen.generate(verdicts)
@@ -226,8 +225,7 @@ def _generate_module(report) -> str | None:
 
 def _render(report, out: Path, code: str | None) -> tuple[dict, str]:
     """Every output file in memory: {path: bytes}, and how the PDF was made."""
-    from reports.render import render_reports
-    files, pdf_note = render_reports(report, code)
+    files, pdf_note = render.render_reports(report, code)
     rendered = {out / name: data for name, data in files.items()}
     rendered[out / "report.json"] = (json.dumps(report, indent=2, ensure_ascii=False) + "\n").encode()
     return rendered, pdf_note
@@ -294,9 +292,7 @@ def main(argv=None) -> int:
         print(f"verify: the report could not be rendered, nothing was written: {e}", file=sys.stderr)
         return 2
     if code is not None:
-        from . import codegen
         files[codegen.DEFAULT_PATH] = code.encode()
-    from reports.files import write_all
     try:
         write_all(files)
     except OSError as e:
