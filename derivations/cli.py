@@ -1,25 +1,38 @@
 """The `verify` command: prove every statement of the note, regenerate the
 numeric module from the proved expressions, and write the report.
 
-Exit status: 0 when every statement the derivation relies on is proved (as
-written, or through its proved correction); 1 otherwise; 2 on a usage error or
-an engine error (in which case nothing is written).
+After the progress it says what is wrong with the note: which lines, why, a
+counterexample or the failing product, and the proved correction.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import re
 import sys
-import tempfile
-import time
 import traceback
 from pathlib import Path
 
-from .cache import ProofCache, default_dir
-from .runner import load_claims, run
+from reports import findings, render
+from reports.files import unwritable, write_all
+from reports.findings import plural
 
-MARKS = {"proved": "✓", "refuted": "✗", "ill-typed": "⊥", "inconclusive": "?"}
+from . import codegen
+from .cache import ProofCache, default_dir
+from .runner import INDUCTION_CLAIM, load_claims, run
+
+EXIT_CODES = """\
+exit status:
+  0  every statement the derivation relies on is proved (as written, or through
+     its proved correction)
+  1  some statement the derivation relies on is not proved
+  2  usage error, engine error, or engines that disagree (verdict "conflict");
+     nothing is written
+"""
+MARKS = {"proved": "✓", "refuted": "✗", "ill-typed": "⊥", "conflict": "≠", "inconclusive": "?"}
+# Verdicts that mean the tool itself is in doubt: exit 2, write nothing.
+TOOL_ERRORS = ("conflict",)
 
 
 def _positive(text):
@@ -33,7 +46,7 @@ def _positive(text):
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="verify", description=__doc__.split("\n\n")[0],
+    p = argparse.ArgumentParser(prog="verify", description=__doc__.split("\n\n")[0], epilog=EXIT_CODES,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, default=Path("reports/out"),
                    help="directory for report.json, report.html, report.tex, report.pdf (default: reports/out)")
@@ -42,121 +55,254 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--no-cache", action="store_true", help="prove everything again, ignoring cached proofs")
     p.add_argument("--cache-dir", type=Path, default=None, help=f"proof cache directory (default: {default_dir()})")
     p.add_argument("--only", nargs="+", metavar="ID", help="prove only these claims (no code, no report files)")
+    p.add_argument("--list", action="store_true", help="print the claim ids with their labels, prove nothing")
     p.add_argument("--no-codegen", action="store_true", help="do not regenerate numeric/rnn.py")
-    p.add_argument("--quiet", action="store_true", help="print only the summary")
+    p.add_argument("--quiet", action="store_true", help="print only what is wrong: the summary sentence and the wrong lines")
     return p
 
 
-def _progress(quiet):
-    def show(cid, result, cached, done, total):
-        if quiet:
+# ---------------------------------------------------------------- progress
+
+class Progress:
+    """One updating line (a tqdm bar) on a terminal; one plain line per claim otherwise (logs, CI)."""
+
+    def __init__(self, total: int, quiet: bool, stream=None):
+        self.stream = stream or sys.stdout
+        self.quiet = quiet
+        self.cached: set[str] = set()
+        self.bar = None
+        if not quiet and self.stream.isatty():
+            from tqdm import tqdm
+            # Redraw at every claim (47 redraws): a slow claim must not hide the one before it.
+            self.bar = tqdm(total=total, file=self.stream, unit="statement", dynamic_ncols=True, leave=False,
+                            mininterval=0)
+
+    def __call__(self, cid, result, cached, done, total):
+        if cached:
+            self.cached.add(cid)
+        if self.quiet:
             return
+        verdict = result["verdict"]
         tag = " (cached)" if cached else ""
-        print(f"[{done:>2}/{total}] {MARKS[result['verdict']]} {result['verdict']:<12} {cid:<28} "
-              f"{result['seconds']:6.2f}s{tag}", flush=True)
-    return show
+        if self.bar is not None:
+            self.bar.set_postfix_str(f"{MARKS.get(verdict, '?')} {cid}", refresh=False)
+            self.bar.update(1)
+            return
+        print(f"[{done:>2}/{total}] {MARKS.get(verdict, '?')} {verdict:<12} {cid:<28} "
+              f"{result['seconds']:6.2f}s{tag}", file=self.stream, flush=True)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
 
 
-def _table(report) -> str:
-    width = max(len(c["label"]) for c in report["claims"])
-    lines = [f"{'claim':<{width}}  {'kind':<11} verdict       methods"]
-    for c in report["claims"]:
-        methods = ", ".join(f"{m['method']}:{m['verdict']}" for m in c["methods"])
-        lines.append(f"{c['label']:<{width}}  {c['kind']:<11} {MARKS[c['verdict']]} {c['verdict']:<12} {methods}")
-    s = report["summary"]
-    lines.append("")
-    lines.append("  ".join(f"{v}: {n}" for v, n in s.items()) + f"   total {report['total_seconds']:.1f}s")
-    if "induction" in report:
-        lines.append(f"BPTT for every T (induction): {report['induction']['verdict']}")
+def timing(report: dict, cached: set, cache: ProofCache) -> dict:
+    """Proving time spent in this run apart from proofs taken from the cache.
+
+    The induction is cached on its own and its time is folded into its claim's,
+    so it is counted as one more proof; it came from the cache when the cache
+    served more hits than there were cached claims.
+    """
+    induction = report.get("induction")
+    own = {c["id"]: c["seconds"] - (induction["seconds"] if induction and c["id"] == INDUCTION_CLAIM else 0)
+           for c in report["claims"]}
+    items = [(seconds, cid in cached) for cid, seconds in own.items()]
+    if induction:
+        items.append((induction["seconds"], cache.hits > len(cached)))
+
+    def total(from_cache):
+        chosen = [s for s, hit in items if hit == from_cache]
+        return {"proofs": len(chosen), "seconds": round(sum(chosen), 2)}
+    return {"wall_seconds": report["total_seconds"], "proved_now": total(False), "from_cache": total(True)}
+
+
+# ---------------------------------------------------------------- what is wrong, in words
+
+def summary(report: dict, known: dict) -> str:
+    """The headline sentence, then one block per wrong statement (the refuted ones first)."""
+    blocks = [_wrap(findings.headline(report), "")]
+    by_id = {c["id"]: c for c in report["claims"]}
+    for c in findings.wrong_claims(report):
+        blocks.append(_wrong_line(c, by_id, known))
+    return printable("\n\n".join(blocks))
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """Text from a derivation file, safe for a terminal: control characters (an escape sequence
+    could rewrite the screen or the title) shown as U+FFFD."""
+    return _CONTROL.sub("\ufffd", text)
+
+
+def _wrong_line(c: dict, by_id: dict, known: dict) -> str:
+    lines = [f"{MARKS.get(c['verdict'], '?')} {c['verdict']}: {c['label']}  [{c['id']}]"]
+    if c.get("comment"):
+        lines.append(_wrap(c["comment"], "    why: "))
+    lines.append(_wrap(c["reason"], "    found: " if c.get("counterexample") else "    what fails: "))
+    if c.get("counterexample"):
+        lines += _counterexample(findings.counterexample_view(c["counterexample"]))
+    for fix in findings.corrections(c, by_id, known):
+        state = fix["verdict"] if fix["checked"] else "not checked in this run: add it to --only"
+        lines.append(f"    write instead ({state}): {fix['label']}  [{fix['id']}]")
+        lines.append(_wrap(fix["latex"], "        "))
+    if not c.get("corrected_by"):
+        lines.append("    no correction is registered for this line")
     return "\n".join(lines)
 
 
-def _write_json(path: Path, data) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        json.dump(data, fh, indent=2, ensure_ascii=False)
-        fh.write("\n")
-    os.replace(tmp, path)
+def _counterexample(cx: dict) -> list[str]:
+    where = ", ".join(x for x in (cx["at"], cx["quantity"], cx["where"]) if x)
+    relative = f" (relative difference {cx['relative']})" if cx["relative"] else ""
+    lines = [f"    counterexample at {where}:",
+             f"        the line gives {cx['claimed']}, the truth is {cx['truth']}{relative}"]
+    if not cx["clear"]:
+        lines.append("        (no input tried makes the two sides differ by 10% or more; this is the clearest)")
+    inputs = [f"{name} = {findings.matrix_text(rows)}" for name, rows in cx["matrices"]]
+    inputs += [f"{name} = {value}" for name, value in cx["scalars"]]
+    # Fold between inputs, never inside one: its spaces are non-breaking while folding.
+    text = _wrap(", ".join(i.replace(" ", NBSP) for i in inputs), "        with ", "             ")
+    lines.append(text.replace(NBSP, " "))
+    return lines
 
 
-def _prepare_out(p, out: Path) -> Path:
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        p.error(f"--out {out}: cannot create the directory ({e.strerror})")
-    if not os.access(out, os.W_OK):
-        p.error(f"--out {out}: the directory is not writable")
-    return out
+NBSP = "\u00a0"
 
 
-def main(argv=None) -> int:
-    p = parser()
-    args = p.parse_args(argv)
-    claims = load_claims()
-    if args.only:
-        unknown = [cid for cid in args.only if cid not in claims]
-        if unknown:
-            p.error(f"--only: unknown claim id(s) {', '.join(unknown)}; known ids: {', '.join(claims)}")
-    out = None if args.only else _prepare_out(p, args.out)
+def _wrap(text: str, first: str, rest: str | None = None, width: int = 100) -> str:
+    """`text` after `first`, folded at spaces to `width` columns, continued after `rest`."""
+    rest = " " * len(first) if rest is None else rest
+    lines, line = [], first
+    for word in text.split(" "):
+        if len(line) + len(word) > width and line.strip():
+            lines.append(line.rstrip())
+            line = rest
+        line += word + " "
+    lines.append(line.rstrip())
+    return "\n".join(lines)
 
-    cache = ProofCache(args.cache_dir, enabled=not args.no_cache)
-    print(f"Proving {len(args.only or claims)} statements of the note on {args.jobs} process(es)...", flush=True)
-    try:
-        report = run(args.only, jobs=args.jobs, cache=cache, progress=_progress(args.quiet))
-    except Exception:  # noqa: BLE001 - an engine bug of any kind: say so, write nothing
-        traceback.print_exc()
-        print("verify: engine error (see above); nothing was written", file=sys.stderr)
-        return 2
-    print()
-    print(_table(report))
-    if out is None:
-        return 0 if report["ok"] else 1
 
-    code = None
+def counts_line(report: dict) -> str:
+    counts = ", ".join(f"{n} {v}" for v, n in report["summary"].items())
+    line = f"{plural(len(report['claims']), 'statement')}: {counts}."
+    if "induction" in report:
+        line += f" BPTT for every T (induction): {report['induction']['verdict']}."
+    return line
+
+
+# ---------------------------------------------------------------- outputs
+
+REPORT_FILES = ("report.json", "report.html", "report.tex", "report.pdf")
+
+
+def _check_outputs(p, args) -> None:
+    """Every place `verify` will write is usable, before any proving (exits 2 otherwise)."""
+    problem = unwritable(args.out)
+    if problem is None and args.out.exists():
+        clash = [n for n in REPORT_FILES if (args.out / n).is_dir()]
+        problem = f"{args.out / clash[0]} is a directory" if clash else None
+    if problem:
+        p.error(f"--out {args.out}: {problem}")
     if not args.no_codegen:
-        code = _regenerate(report)
-    try:
-        _render(report, out, code)
-    except Exception as e:  # noqa: BLE001 - a rendering bug must not pass for a verdict
-        print(f"verify: the report could not be rendered: {e}", file=sys.stderr)
-        return 2
-    _write_json(out / "report.json", report)
-    print(f"wrote {out / 'report.json'}")
-    print(f"\nverdict: {'every statement relied on is proved' if report['ok'] else 'NOT every statement is proved'}")
-    return 0 if report["ok"] else 1
+        problem = unwritable(codegen.DEFAULT_PATH.parent)
+        if problem:
+            p.error(f"cannot regenerate {codegen.DEFAULT_PATH} ({problem}); use --no-codegen to skip it")
 
 
-def _regenerate(report):
-    try:
-        from . import codegen
-    except ImportError:
-        return None
+def _generate_module(report) -> str | None:
+    """The numeric module's new source (not written yet), or None when it cannot be generated."""
     verdicts = {c["id"]: c["verdict"] for c in report["claims"]}
     try:
-        path = codegen.write_module(verdicts)
+        source = codegen.generate(verdicts)
     except codegen.GenerationError as e:
         print(f"numeric module NOT regenerated: {e}", file=sys.stderr)
         report["numeric_module"] = {"path": None, "error": str(e), "claims_used": []}
         return None
     report["numeric_module"] = {"path": "numeric/rnn.py", "claims_used": list(codegen.NEEDED_CLAIMS)}
-    print(f"regenerated {path.name} from the proved expressions")
-    return path.read_text()
+    return source
 
 
-def _render(report, out, code):
+def _render(report, out: Path, code: str | None) -> tuple[dict, str]:
+    """Every output file in memory: {path: bytes}, and how the PDF was made."""
+    files, pdf_note = render.render_reports(report, code)
+    rendered = {out / name: data for name, data in files.items()}
+    rendered[out / "report.json"] = (json.dumps(report, indent=2, ensure_ascii=False) + "\n").encode()
+    return rendered, pdf_note
+
+
+def exit_status(report: dict) -> int:
+    if any(c["verdict"] in TOOL_ERRORS for c in report["claims"]):
+        return 2
+    return 0 if report["ok"] else 1
+
+
+# ---------------------------------------------------------------- main
+
+def main(argv=None) -> int:
+    p = parser()
+    args = p.parse_args(argv)
+    claims = load_claims()
+    if args.list:
+        width = max(map(len, claims))
+        for cid, c in claims.items():
+            print(printable(f"{cid:<{width}}  {c.label}"))
+        return 0
+    if args.only:
+        unknown = [cid for cid in args.only if cid not in claims]
+        if unknown:
+            p.error(f"--only: unknown claim id(s) {', '.join(unknown)}; see verify --list")
+    else:
+        _check_outputs(p, args)
+
+    say = (lambda *a, **k: None) if args.quiet else print
+    ids = args.only or list(claims)
+    say(f"Proving {plural(len(ids), 'statement')} of the note on "
+        f"{plural(args.jobs, 'process', 'processes')}...", flush=True)
+    cache = ProofCache(args.cache_dir, enabled=not args.no_cache)
+    progress = Progress(len(ids), args.quiet)
     try:
-        from reports.render import write_reports
-    except ImportError:
-        return
-    start = time.perf_counter()
-    paths = write_reports(report, out, code)
-    for kind in ("html", "tex", "pdf"):
-        path = paths.get(kind)
-        if path:
-            print(f"wrote {path}")
-    if paths.get("pdf") is None and paths.get("pdf_note"):
-        print(f"no PDF: {paths['pdf_note']}")
-    print(f"(report rendered in {time.perf_counter() - start:.1f}s)")
+        report = run(args.only, jobs=args.jobs, cache=cache, progress=progress)
+    except Exception:  # noqa: BLE001 - an engine bug of any kind: say so, write nothing
+        progress.close()
+        traceback.print_exc()
+        print("verify: engine error (see above); nothing was written", file=sys.stderr)
+        return 2
+    progress.close()
+    report["timing"] = timing(report, progress.cached, cache)
+
+    known = {cid: {"label": c.label, "latex": c.latex} for cid, c in claims.items()}
+    say()
+    print(summary(report, known))
+    say()
+    say(counts_line(report))
+    say(f"Time: {findings.timing_text(report)}.")
+    status = exit_status(report)
+    if args.only:
+        return status
+    if status == 2:
+        print("verify: the engines disagree on a statement (verdict conflict); nothing was written",
+              file=sys.stderr)
+        return 2
+
+    code = None if args.no_codegen else _generate_module(report)
+    try:
+        files, pdf_note = _render(report, args.out, code)
+    except Exception as e:  # noqa: BLE001 - a rendering bug must not pass for a verdict
+        print(f"verify: the report could not be rendered, nothing was written: {e}", file=sys.stderr)
+        return 2
+    if code is not None:
+        files[codegen.DEFAULT_PATH] = code.encode()
+    try:
+        write_all(files)
+    except OSError as e:
+        print(f"verify: could not write the outputs, nothing was written: {e}", file=sys.stderr)
+        return 2
+    if code is not None:
+        say("regenerated numeric/rnn.py from the proved expressions")
+    say("wrote " + ", ".join(str(path) for path in files if path.parent == args.out)
+        + ("" if "report.pdf" in {p.name for p in files} else f" (no PDF: {pdf_note})"))
+    return status
 
 
 if __name__ == "__main__":

@@ -129,23 +129,67 @@ def instantiate(expr):
     return expr.replace(f, _f_instance).replace(fp, _fp_instance)
 
 
+# Two sides closer than this (relative to the larger) read like rounding, not like an error.
+CLEAR_MARGIN = sp.Rational(1, 10)
+WHOLE_TRIES = 10   # tries with whole numbers before small fractions
+
+
+def _point(rng, symbols, whole: bool) -> dict:
+    """Small exact inputs: whole numbers first (easiest to check by hand), then small fractions."""
+    denominators = [1] if whole else [1, 2, 3]
+    return {s: sp.Rational(rng.choice([-3, -2, -1, 1, 2, 3]), rng.choice(denominators)) for s in symbols}
+
+
+def _shown(exact, approx, other) -> str:
+    """A value as a reader checks it: exact when rational (7/2, not 3.50000000000000), else 6 significant
+    digits -- more only when 6 would print two different values alike (a difference below the clear margin)."""
+    if exact.is_Rational:
+        return str(exact)
+    for digits in range(6, 16):
+        text = f"{float(approx):.{digits}g}"
+        if text != f"{float(other):.{digits}g}":
+            return text
+    return text
+
+
 def counterexample(claimed: sp.Matrix, truth: sp.Matrix, seed: str, tries: int = 20):
-    """Numeric values of every symbol at which claimed != truth, or None."""
+    """Exact rational values of every symbol at which claimed != truth, or None.
+
+    Searches (seeded, so reports are reproducible) for a point where the two
+    sides differ by at least CLEAR_MARGIN relative to the larger one; when no
+    try gets there, the best one is kept and marked `clear_margin: False`.
+    Every difference is re-checked at 50 digits.
+    """
     rng = random.Random(seed)
     symbols = sorted(claimed.free_symbols | truth.free_symbols, key=str)
-    for _ in range(tries):
-        point = {s: sp.Rational(rng.choice([-3, -2, -1, 1, 2, 3]), rng.choice([1, 2, 3])) for s in symbols}
+    best = None
+    for k in range(tries):
+        point = _point(rng, symbols, whole=k < WHOLE_TRIES)
         for (i, j) in ((i, j) for i in range(claimed.rows) for j in range(claimed.cols)):
-            c = instantiate(claimed[i, j].xreplace(point)).evalf(50)
-            t = instantiate(truth[i, j].xreplace(point)).evalf(50)
+            exact_c = instantiate(claimed[i, j].xreplace(point))
+            exact_t = instantiate(truth[i, j].xreplace(point))
+            c, t = exact_c.evalf(50), exact_t.evalf(50)
             # Re-check: the difference must be far above the 50-digit rounding.
-            if abs(sp.N(c - t, 50)) > sp.Float("1e-30"):
-                values = {str(s): str(v) for s, v in point.items()}
-                if claimed.has(f, fp) or truth.has(f, fp):
-                    values["f(x)"], values["f'(x)"] = "x**3 + 2*x", "3*x**2 + 2"
-                return {"values": values, "entry": [i, j],
-                        "claimed": str(sp.N(c, 15)), "truth": str(sp.N(t, 15))}
-    return None
+            gap = abs(sp.N(c - t, 50))
+            if gap <= sp.Float("1e-30"):
+                continue
+            relative = gap / max(abs(c), abs(t))
+            if best is None or relative > best[0]:
+                best = (relative, point, (i, j), exact_c, exact_t, c, t)
+            if relative >= CLEAR_MARGIN:
+                return _counterexample_record(claimed, truth, *best, clear=True)
+    return None if best is None else _counterexample_record(claimed, truth, *best, clear=False)
+
+
+def _counterexample_record(claimed, truth, relative, point, entry, exact_c, exact_t, c, t, clear) -> dict:
+    values = {str(s): str(v) for s, v in point.items()}
+    if claimed.has(f, fp) or truth.has(f, fp):
+        values["f(x)"], values["f'(x)"] = "x**3 + 2*x", "3*x**2 + 2"
+    return {"values": values, "entry": list(entry),
+            "claimed": _shown(exact_c, c, t), "truth": _shown(exact_t, t, c),
+            # 15 digits, for an independent re-check of the shown values
+            "claimed_precise": str(sp.N(c, 15)), "truth_precise": str(sp.N(t, 15)),
+            "relative_difference": float(f"{float(relative):.3g}"), "clear_margin": clear}
 
 
 # ---------------------------------------------------------------- one claim

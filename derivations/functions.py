@@ -111,11 +111,16 @@ def describe(M) -> str:
     return f"{_NotePrinter().doprint(M)} ({M.shape[0]}×{M.shape[1]})"
 
 
+def _count(n, noun: str) -> str:
+    """"1 column", "2 columns", "m columns" (a symbolic size reads as plural)."""
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 def dot(A, B):
     """The note's "·" (matrix product), failing with both operands named."""
     if A.shape[1] != B.shape[0]:
         raise sp.ShapeError(f"the product {describe(A)} · {describe(B)} does not compose: "
-                            f"{A.shape[1]} columns against {B.shape[0]} rows")
+                            f"{_count(A.shape[1], 'column')} against {_count(B.shape[0], 'row')}")
     return A * B
 
 

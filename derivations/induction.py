@@ -157,8 +157,9 @@ def weight_lemma(name, rule=None, dh_rule=None) -> dict:
     contribution = {"dW_xh": r"(\sigma'(a_t) \circ dh_t) X_t^{\mathsf T}",
                     "dW_hh": r"(\sigma'(a_t) \circ dh_t) h_{t-1}^{\mathsf T}",
                     "dW_hy": r"dS_t h_t^{\mathsf T}"}[name]
+    sub = name.split("_")[1]                      # "xh": W_{xh} in LaTeX, not W_x h
     return _lemma(f"weight-gradient step lemma ({name})",
-                  rf"\frac{{\partial L_{{\ge t}}}}{{\partial {name[1:]}}} = {name}_{{next}} + {contribution}",
+                  rf"\frac{{\partial L_{{\ge t}}}}{{\partial W_{{{sub}}}}} = dW_{{{sub},\mathrm{{next}}}} + {contribution}",
                   statements, f"induction|{name}", f"d L_{{>=t}}/d {name[1:]} in index notation, L_{{>t}} abstract")
 
 

@@ -1,15 +1,19 @@
 """Render the verifier's report dict as HTML and LaTeX (and PDF when TeX is installed).
 
 The last step of note -> proof -> code -> report.  The dict is the one written as
-report.json; `write_reports` is the only entry point the CLI needs.  Two Jinja2
-environments, one per output: HTML autoescapes everything, TeX escapes text with
-the `tex` filter and uses <% %> / << >> delimiters so TeX's own braces and `#`
-never clash with Jinja's.  Math (each claim's `latex`) becomes MathML at build
-time, so the HTML page needs no script and no network.
+report.json.  `render_reports` builds every file in memory (the CLI writes them
+only once everything has rendered); `write_reports` renders and writes.  Two
+Jinja2 environments, one per output: HTML autoescapes everything, TeX escapes
+text with the `tex` filter and uses <% %> / << >> delimiters so TeX's own braces
+and `#` never clash with Jinja's.  Math (each claim's `latex`) becomes sanitized
+MathML at build time (`reports.safe_math`), so the HTML page needs no script and
+no network; in TeX it passes a whitelist of math commands.
+
+What the page says first (headline, errata, counterexamples) comes from
+`reports.findings`, which the terminal summary uses too.
 """
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -18,10 +22,23 @@ import unicodedata
 from pathlib import Path
 
 import jinja2
-from latex2mathml.converter import convert
 from markupsafe import Markup, escape
 
-VERDICTS = ("proved", "refuted", "ill-typed", "inconclusive")
+from . import findings, safe_math
+from .files import write_all
+
+# Each verdict's colour and label.  Verdicts are data: one missing here still
+# renders, in UNKNOWN_STYLE with its own name.
+VERDICT_STYLE = {
+    "proved": {"colour": "1A7F37", "label": "proved"},
+    "refuted": {"colour": "C62828", "label": "refuted"},
+    "ill-typed": {"colour": "A04F00", "label": "ill-typed"},
+    "conflict": {"colour": "8250DF", "label": "conflict — engines disagree"},
+    "inconclusive": {"colour": "5F6368", "label": "inconclusive"},
+}
+UNKNOWN_STYLE = {"colour": "24292F"}
+VERDICTS = tuple(VERDICT_STYLE)
+PDFLATEX_SECONDS = 60      # per run: a hostile formula must not hold the build
 TEX_INSTALL_HINT = "apt-get install texlive-latex-base texlive-latex-recommended latexmk"
 
 _TEMPLATES = Path(__file__).parent / "templates"
@@ -49,30 +66,58 @@ TEX_ENV = jinja2.Environment(
 # --- HTML filters -------------------------------------------------------------
 
 def mathml(latex: str, display: str = "block") -> Markup:
-    """The formula as MathML; its escaped source in <code> when it does not convert."""
-    try:
-        out = convert(latex, display=display)
-    except Exception:  # noqa: BLE001 - latex2mathml raises many unrelated types on bad input; a report must not crash
-        out = None
-    # latex2mathml keeps TeX's escaped underscore (\_) as two characters: it means "_".
-    if out is not None:
-        out = out.replace("\\_", "_")
-    # latex2mathml passes unknown commands through as text (<mi>\foo</mi>): that is a failure too.
-    if out is None or "\\" in out:
+    """The formula as sanitized MathML; its escaped source in <code> when it does not convert."""
+    out = safe_math.mathml(latex, display)
+    if out is None:
         return Markup('<code class="tex-fallback">') + escape(latex) + Markup("</code>")
-    # The namespace is implied in HTML5; dropping it keeps the page free of any http:// string.
-    out = out.replace(' xmlns="http://www.w3.org/1998/Math/MathML"', "")
-    # MathML Core (Chromium) ignores mathvariant="sans-serif": use the Unicode sans-serif letter
-    # instead, so that the note's transpose h^{\mathsf T} does not turn into an italic power T.
-    return Markup(_SANS_LETTER.sub(lambda m: f"<mi>&#x{_sans_codepoint(m.group(1)):X};</mi>", out))
+    return out
 
 
-_SANS_LETTER = re.compile(r'<mi mathvariant="sans-serif">([A-Za-z])</mi>')
+def verdict_style(verdict: str) -> dict:
+    return VERDICT_STYLE.get(verdict, {**UNKNOWN_STYLE, "label": verdict})
 
 
-def _sans_codepoint(letter: str) -> int:
-    """Code point of MATHEMATICAL SANS-SERIF CAPITAL/SMALL <letter> (U+1D5A0 / U+1D5BA onwards)."""
-    return (0x1D5A0 + ord(letter) - ord("A")) if letter.isupper() else (0x1D5BA + ord(letter) - ord("a"))
+def verdict_class(verdict: str) -> str:
+    """A CSS class / TeX colour name for any verdict: letters only."""
+    return "v" + re.sub(r"[^a-z]", "", verdict.lower())
+
+
+# --- labels: the note's ASCII math (W_hy^T, h_{t-1}) typeset ----------------------
+
+_LABEL_SYMBOL = re.compile(r"([A-Za-z∂ℓσ]+|\d+)((?:[_^](?:\{[^{}]*\}|[A-Za-z0-9]+))+)")
+_SCRIPT = re.compile(r"([_^])(\{[^{}]*\}|[A-Za-z0-9]+)")
+
+
+def label_pieces(label: str) -> list[tuple]:
+    """('text', s) and ('symbol', base, [(kind, script), ...]) pieces of a label, in order."""
+    pieces, pos = [], 0
+    for m in _LABEL_SYMBOL.finditer(label):
+        if m.start() > pos:
+            pieces.append(("text", label[pos:m.start()]))
+        scripts = [(k, body[1:-1] if body.startswith("{") else body) for k, body in _SCRIPT.findall(m.group(2))]
+        pieces.append(("symbol", m.group(1), scripts))
+        pos = m.end()
+    if pos < len(label):
+        pieces.append(("text", label[pos:]))
+    return pieces
+
+
+def label_html(label: str) -> Markup:
+    """A label with its subscripts and superscripts as <sub>/<sup>, everything escaped."""
+    out = []
+    for piece in label_pieces(label):
+        if piece[0] == "text":
+            out.append(str(escape(piece[1])))
+            continue
+        _, base, scripts = piece
+        out.append(str(escape(base)))
+        for kind, body in scripts:
+            tag = "sub" if kind == "_" else "sup"
+            out.append(f"<{tag}>{label_html(body)}</{tag}>")
+    return Markup("".join(out))
+
+
+HTML_ENV.filters.update(mathml=mathml, label=label_html, vclass=verdict_class)
 
 
 _CLAIM_TAG = re.compile(r"#\s*claim:\s*(?P<ids>[\w.\-]+(?:\s*,\s*[\w.\-]+)*)\s*$")
@@ -90,9 +135,6 @@ def code_lines(code: str | None) -> list[dict]:
     return lines
 
 
-HTML_ENV.filters["mathml"] = mathml
-
-
 # --- TeX filters --------------------------------------------------------------
 
 # Unicode the note's labels and reasons use, as pdflatex-safe commands.
@@ -105,6 +147,7 @@ _TEX_UNICODE = {
     "∑": r"\ensuremath{\sum}", "√": r"\ensuremath{\surd}", "∈": r"\ensuremath{\in}", "∞": r"\ensuremath{\infty}",
     "α": r"\ensuremath{\alpha}", "β": r"\ensuremath{\beta}", "η": r"\ensuremath{\eta}", "λ": r"\ensuremath{\lambda}",
     "–": "--", "—": "---", "‘": "`", "’": "'", "“": "``", "”": "''", "…": r"\ldots{}", "✓": r"\ensuremath{\checkmark}",
+    "✗": r"\ensuremath{\times}",
 }
 _TEX_SPECIAL = {
     "\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "$": r"\$", "&": r"\&", "#": r"\#",
@@ -152,36 +195,157 @@ def tex_anchor(claim_id: str) -> str:
     return "claim-" + re.sub(r"[^A-Za-z0-9-]", lambda m: f"x{ord(m.group()):x}-", claim_id)
 
 
-TEX_ENV.filters.update(tex=tex, tex_heading=tex_heading, tex_code=tex_code, tex_anchor=tex_anchor)
+# Letters of the note's labels that are math symbols, as math-mode commands.
+_MATH_LETTERS = {"∂": r"\partial ", "ℓ": r"\ell ", "σ": r"\sigma "}
+
+
+def tex_label(label: str) -> str:
+    """A label for the PDF: its symbols (W_hy^T, h_{t-1}) typeset as math, the rest escaped text."""
+    out = []
+    for piece in label_pieces(label):
+        if piece[0] == "text":
+            out.append(tex(piece[1]))
+        else:
+            out.append(r"\ensuremath{" + _tex_symbol(piece[1], piece[2]) + "}")
+    return "".join(out)
+
+
+def _tex_symbol(base: str, scripts) -> str:
+    math, used = "".join(_MATH_LETTERS.get(ch, ch) for ch in base), set()
+    for kind, body in scripts:
+        if kind in used:                  # a_b_c: TeX rejects a double subscript, {a_b}_c is fine
+            math, used = "{" + math + "}", set()
+        used.add(kind)
+        # A transpose is the note's sans-serif T; other scripts are math themselves (t-1, y=y_t).
+        inner = r"\mathsf{T}" if kind == "^" and body == "T" else _tex_script(body)
+        math += f"{kind}{{{inner}}}"
+    return math
+
+
+def _tex_script(body: str) -> str:
+    out = []
+    for piece in label_pieces(body):
+        if piece[0] == "symbol":
+            out.append(_tex_symbol(piece[1], piece[2]))
+        elif re.fullmatch(r"[A-Za-z0-9+\-=,. ]*", piece[1]):
+            out.append(piece[1])
+        else:
+            out.append(r"\text{" + tex(piece[1]) + "}")
+    return "".join(out)
+
+
+def tex_math(latex: str, as_source: bool = False) -> str:
+    """A formula for a math-mode argument: whitelisted commands only (reports.safe_math); or, as the
+    fallback when TeX cannot typeset some formula, its source as typewriter text."""
+    if as_source:
+        return r"\text{\ttfamily " + tex(latex) + "}"
+    return safe_math.tex_math(latex, tex)
+
+
+TEX_ENV.filters.update(tex=tex, tex_heading=tex_heading, tex_code=tex_code, tex_anchor=tex_anchor,
+                       tex_label=tex_label, tex_pdf=tex_pdf, tex_math=tex_math, vclass=verdict_class)
 
 
 # --- the view shared by both templates ------------------------------------------
 
-def _view(report: dict, code: str | None) -> dict:
-    """What both templates need, computed once: sections in the note's order, errata, code lines."""
-    claims = report["claims"]
-    by_id = {c["id"]: c for c in claims}
+def _sections(claims) -> list[dict]:
     sections: list[dict] = []
     for c in claims:
         if not sections or sections[-1]["title"] != c["section"]:
             sections.append({"title": c["section"], "claims": []})
         sections[-1]["claims"].append(c)
-    errata = [
-        {"claim": c, "corrections": [by_id[i] for i in c.get("corrected_by", []) if i in by_id]}
-        for c in claims
-        if c["kind"] == "as-written" and c["verdict"] != "proved"
-    ]
-    summary = report["summary"]
+    return sections
+
+
+def _number_latex(value: str) -> str:
+    r"""An exact value as LaTeX: -3/2 -> -\frac{3}{2}; anything else as text."""
+    m = re.fullmatch(r"(-?)(\d+)(?:/(\d+))?", value)
+    if m is None:
+        return r"\text{" + value.replace("\\", " ").replace("{", "(").replace("}", ")") + "}"
+    sign, num, den = m.groups()
+    return f"{sign}\\frac{{{num}}}{{{den}}}" if den else f"{sign}{num}"
+
+
+def name_latex(name: str) -> str:
+    r"""A variable's name as LaTeX: W_hh -> W_{hh}, eta -> \eta; anything unusual as text."""
+    m = re.fullmatch(r"([A-Za-z]+)(?:_([A-Za-z0-9]+))?", name)
+    if m is None:
+        return r"\text{" + re.sub(r"[^A-Za-z0-9()' ]", " ", name) + "}"
+    base = "\\" + m[1] if m[1] in safe_math.GREEK else m[1]
+    return base + (f"_{{{m[2]}}}" if m[2] else "")
+
+
+def _python_to_latex(expr: str) -> str:
+    """x**3 + 2*x -> x^{3} + 2 x (the concrete f the engine substitutes for a generic f)."""
+    return re.sub(r"\*\*(\w+)", r"^{\1}", expr).replace("*", " ")
+
+
+def counterexample_view(cx: dict | None) -> dict | None:
+    """findings.counterexample_view, with each input typeset as LaTeX (a matrix, or name = value)."""
+    if not cx:
+        return None
+    view = findings.counterexample_view(cx)
+    view["inputs"] = [
+        f"{name_latex(name)} = " + (_number_latex(rows[0][0]) if len(rows) == 1 and len(rows[0]) == 1 else
+                                    r"\begin{bmatrix}" + r" \\ ".join(" & ".join(map(_number_latex, row))
+                                                                      for row in rows) + r"\end{bmatrix}")
+        for name, rows in view["matrices"]]
+    view["inputs"] += [f"{name} = {_python_to_latex(value)}" for name, value in view["scalars"]]
+    return view
+
+
+def _erratum(c: dict, number: int, by_id: dict) -> dict:
+    return {"claim": c, "number": number, "corrections": findings.corrections(c, by_id),
+            "cx": counterexample_view(c.get("counterexample"))}
+
+
+def _method_summary(c: dict) -> str:
+    """'concrete ✓ · all sizes ✓': the engines that checked a claim, at a glance."""
+    marks = {"proved": "✓", "refuted": "✗", "ill-typed": "✗", "conflict": "≠"}
+    return " · ".join(f"{m['method']} {marks.get(m['verdict'], '?')}" for m in c.get("methods", []))
+
+
+def _sizes(sizes: dict) -> str:
+    """{'H': 'H', 'E': 'E'} -> 'symbolic H, E'; {'H': 2} -> 'H = 2'."""
+    symbolic = [k for k, v in sizes.items() if str(v) == k]
+    fixed = [f"{k} = {v}" for k, v in sizes.items() if str(v) != k]
+    return ", ".join(([f"symbolic {', '.join(symbolic)}"] if symbolic else []) + fixed) or "—"
+
+
+def _counts(report: dict) -> list[tuple[str, int]]:
+    """(verdict, count): the summary's verdicts in the styles' order, then any other verdict that occurs."""
+    summary = dict(report["summary"])
+    for c in report["claims"]:
+        summary.setdefault(c["verdict"], sum(x["verdict"] == c["verdict"] for x in report["claims"]))
+    return sorted(summary.items(), key=lambda kv: (VERDICTS.index(kv[0]) if kv[0] in VERDICTS else len(VERDICTS)))
+
+
+def _view(report: dict, code: str | None) -> dict:
+    """What both templates need, computed once: headline, errata, sections in the note's order, code."""
+    claims = report["claims"]
+    by_id = {c["id"]: c for c in claims}
+    wrong_as_written = [c for c in findings.wrong_claims(report) if c["kind"] == "as-written"]
+    errata = [_erratum(c, k, by_id) for k, c in enumerate(wrong_as_written, start=1)]
+    counts = _counts(report)
+    lines = code_lines(code) if code else []
     return {
         "r": report,
         "by_id": by_id,
-        "sections": sections,
+        "status": findings.status(report),
+        "groups": findings.groups(report),
+        "sections": _sections(claims),
         "errata": errata,
-        "counts": [(v, summary.get(v, 0)) for v in VERDICTS],
-        "code": code_lines(code) if code else [],
+        "erratum_of": {e["claim"]["id"]: e["number"] for e in errata},
+        "counts": counts,
+        "styles": {v: verdict_style(v) for v in dict.fromkeys([*VERDICTS, *(v for v, _ in counts)])},
+        "timing": findings.timing_text(report),
+        "methods": _method_summary,
+        "code": lines,
+        "tagged_code": [line for line in lines if line["ids"]],
         "induction": report.get("induction"),
+        "induction_sizes": _sizes(report["induction"].get("sizes", {})) if report.get("induction") else "",
         "numeric": report.get("numeric_module"),
-        "verdicts": VERDICTS,
+        "plural": findings.plural,
     }
 
 
@@ -189,29 +353,18 @@ def render_html(report: dict, code: str | None = None) -> str:
     return HTML_ENV.get_template("report.html.j2").render(**_view(report, code))
 
 
-def render_tex(report: dict, code: str | None = None) -> str:
-    return TEX_ENV.get_template("report.tex.j2").render(**_view(report, code))
+def render_tex(report: dict, code: str | None = None, math_as_source: bool = False) -> str:
+    return TEX_ENV.get_template("report.tex.j2").render(**_view(report, code), math_as_source=math_as_source)
 
 
 # --- files ------------------------------------------------------------------------
 
-def _write_atomic(path: Path, data: str | bytes) -> None:
-    """Write to a temporary name beside `path`, then rename: readers never see half a file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data.encode("utf-8") if isinstance(data, str) else data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def compile_pdf(tex_source: str, timeout: float = 180) -> bytes | None:
+def compile_pdf(tex_source: str, timeout: float = PDFLATEX_SECONDS) -> bytes | None:
     """The PDF of `tex_source`, or None when no TeX is installed.
 
-    pdflatex runs twice so that hyperref's targets and the bookmarks resolve.
-    Compilation happens in a temporary directory so that .aux/.log never litter out_dir.
+    pdflatex runs twice so that hyperref's targets and the bookmarks resolve,
+    each run with a time limit and without shell escape.  Compilation happens in
+    a temporary directory so that .aux/.log never litter the output directory.
     """
     pdflatex, latexmk = shutil.which("pdflatex"), shutil.which("latexmk")
     if not (pdflatex or latexmk):
@@ -221,8 +374,11 @@ def compile_pdf(tex_source: str, timeout: float = 180) -> bytes | None:
         flags = ["-interaction=nonstopmode", "-halt-on-error", "-no-shell-escape"]
         runs = [[pdflatex, *flags, "report.tex"]] * 2 if pdflatex else [[latexmk, "-pdf", *flags, "report.tex"]]
         for cmd in runs:
-            proc = subprocess.run(cmd, check=False, cwd=tmp, capture_output=True, timeout=timeout,
-                                  stdin=subprocess.DEVNULL)
+            try:
+                proc = subprocess.run(cmd, check=False, cwd=tmp, capture_output=True, timeout=timeout,
+                                      stdin=subprocess.DEVNULL)
+            except subprocess.TimeoutExpired:
+                raise RuntimeError(f"{Path(cmd[0]).name} did not finish report.tex within {timeout:.0f} s") from None
             if proc.returncode != 0:
                 log = Path(tmp) / "report.log"
                 text = log.read_text(errors="replace") if log.exists() else proc.stdout.decode(errors="replace")
@@ -231,20 +387,38 @@ def compile_pdf(tex_source: str, timeout: float = 180) -> bytes | None:
         return (Path(tmp) / "report.pdf").read_bytes()
 
 
-def write_reports(report: dict, out_dir: Path, code: str | None) -> dict:
-    """Write out_dir/report.html, report.tex and, when TeX is installed, report.pdf."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths: dict = {"html": out_dir / "report.html", "tex": out_dir / "report.tex"}
-    _write_atomic(paths["html"], render_html(report, code))
-    tex_source = render_tex(report, code)
-    _write_atomic(paths["tex"], tex_source)
-    pdf = compile_pdf(tex_source)
+def _pdf(report: dict, code: str | None, tex_source: str) -> tuple[bytes | None, str]:
+    """The PDF and a note on how it was made.  A formula TeX rejects (the whitelist keeps it harmless,
+    not necessarily valid: x^a^b) must not cost the reader the PDF: the build is redone with every
+    formula shown as its source."""
+    try:
+        pdf = compile_pdf(tex_source)
+        how = "compiled with pdflatex" if shutil.which("pdflatex") else "compiled with latexmk"
+    except RuntimeError as first:
+        try:
+            pdf = compile_pdf(render_tex(report, code, math_as_source=True))
+        except RuntimeError:
+            raise first from None
+        how = "compiled with every formula shown as LaTeX source: TeX rejected one of them"
     if pdf is None:
-        paths["pdf"] = None
-        paths["pdf_note"] = f"no pdflatex or latexmk on PATH; for the PDF report: {TEX_INSTALL_HINT}"
-    else:
-        paths["pdf"] = out_dir / "report.pdf"
-        _write_atomic(paths["pdf"], pdf)
-        paths["pdf_note"] = "compiled with pdflatex" if shutil.which("pdflatex") else "compiled with latexmk"
-    return paths
+        return None, f"no pdflatex or latexmk on PATH; for the PDF report: {TEX_INSTALL_HINT}"
+    return pdf, how
+
+
+def render_reports(report: dict, code: str | None) -> tuple[dict[str, bytes], str]:
+    """Every report file in memory ({'report.html': bytes, ...}; no PDF without TeX) and the PDF note."""
+    tex_source = render_tex(report, code)
+    files = {"report.html": render_html(report, code).encode(), "report.tex": tex_source.encode()}
+    pdf, note = _pdf(report, code, tex_source)
+    if pdf is not None:
+        files["report.pdf"] = pdf
+    return files, note
+
+
+def write_reports(report: dict, out_dir: Path, code: str | None) -> dict:
+    """Render, then write out_dir/report.html, report.tex and, when TeX is installed, report.pdf."""
+    out_dir = Path(out_dir)
+    files, note = render_reports(report, code)
+    write_all({out_dir / name: data for name, data in files.items()})
+    return {"html": out_dir / "report.html", "tex": out_dir / "report.tex",
+            "pdf": out_dir / "report.pdf" if "report.pdf" in files else None, "pdf_note": note}

@@ -8,7 +8,41 @@ a counterexample, corrections, and text that must be escaped.
 from __future__ import annotations
 
 import copy
+import os
 from html.parser import HTMLParser
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+# Playwright hides scrollbars by default; a reader's browser draws them, and the tests check them.
+CHROMIUM_KEEP_SCROLLBARS = ["--hide-scrollbars"]
+
+
+def require(present: bool, what: str) -> None:
+    """Skip when a system tool is missing, except in CI, which must have installed it."""
+    if present:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"{what} is missing in CI: run scripts/system-deps.sh and pip install playwright")
+    pytest.skip(f"{what} is not installed (scripts/system-deps.sh installs it)")
+
+
+def launch_chromium(p):
+    """The system's Chromium, headless, offline, drawing scrollbars as a reader's browser does."""
+    return p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
+                             ignore_default_args=CHROMIUM_KEEP_SCROLLBARS)
+
+
+def sync_playwright_or_skip():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        sync_playwright = None
+    require(sync_playwright is not None, "the playwright Python package")
+    require(os.path.exists(CHROMIUM), CHROMIUM)
+    return sync_playwright
 
 MN = [{"m": 1, "n": 1}, {"m": 2, "n": 2}, {"m": 2, "n": 3}, {"m": 3, "n": 2}]
 RNN = [{"H": 1, "E": 1, "V": 1}, {"H": 2, "E": 2, "V": 2}, {"H": 2, "E": 3, "V": 3}, {"H": 3, "E": 2, "V": 2}]
@@ -64,7 +98,9 @@ _CLAIMS = [
            reason="entry [0,0] differs at H=2, E=2: the right block repeats W_xh instead of W_hh",
            counterexample={"values": {"W_xh[0,0]": "1/2", "W_xh[0,1]": "-3", "W_hh[0,0]": "2", "W_hh[0,1]": "0",
                                       "X_t[0]": "1", "X_t[1]": "1", "h_prev[0]": "1", "h_prev[1]": "-1"},
-                           "entry": [0, 0], "claimed": "-2", "truth": "-0.5", "at": "H=2, E=2, V=1"}),
+                           "entry": [0, 0], "claimed": "-2", "truth": "-1/2", "claimed_precise": "-2.00000000000000",
+                           "truth_precise": "-0.500000000000000", "relative_difference": 0.75, "clear_margin": True,
+                           "at": "H=2, E=2, V=1"}),
     _claim("stacking", "Stacking: [W_xh W_hh] [X_t; h_{t-1}]",
            r"W_{xh} X_t + W_{hh} h_{t-1} = \begin{bmatrix} W_{xh} & W_{hh} \end{bmatrix} \cdot "
            r"\begin{bmatrix} X_t \\ h_{t-1} \end{bmatrix}", BACK, "proved", kind="corrected",
@@ -87,8 +123,11 @@ _CLAIMS = [
            corrected_by=["bptt-dh_prev-corrected"], shapes=BPTT,
            comment="W_hh is square, so the line composes, but Lemma 1 (1) needs W_hh^T.",
            reason="entry [1] of dh_prev differs at H=2, E=2, V=2, t=1",
-           counterexample={"values": {"W_hh[0,1]": "1", "W_hh[1,0]": "0", "h[0]": "-3", "x[0]": "1/2"},
-                           "entry": [1, 0], "claimed": "0", "truth": "0.1966", "at": "H=2, E=2, V=2, t=1"}),
+           counterexample={"values": {"W_hh[0,1]": "1", "W_hh[1,0]": "0", "h[0]": "-3", "x[0]": "1/2",
+                                      "f(x)": "x**3 + 2*x"},
+                           "entry": [1, 0], "claimed": "0", "truth": "0.196612", "claimed_precise": "0",
+                           "truth_precise": "0.196611933241482", "relative_difference": 1.0, "clear_margin": True,
+                           "at": "H=2, E=2, V=2, t=1"}),
     _claim("bptt-dh_prev-corrected", "BPTT: ∂l_t/∂h_{t-1} (corrected)",
            r"\frac{\partial \ell_t}{\partial h_{t-1}} = W_{hh}^{\mathsf T} \cdot "
            r"(\sigma'(T_{rnn} Z_t) \circ \frac{\partial \ell_t}{\partial h_t})", BPTT_S, "proved",
@@ -131,6 +170,20 @@ def backward(W_xh, W_hh, W_hy, xs, hs, ps, targets):
 '''
 
 
+# As derivations.induction.prove_all_T reports them (two of its eight lemmas).
+INDUCTION_LEMMAS = [
+    {"name": "base case (t = T)", "verdict": "proved", "seconds": 0.1,
+     "statement": r"dh_{next} = 0,\ dW_{next} = 0 \Rightarrow \text{every line gives } "
+                  r"\partial \ell_T / \partial(h_T, h_{T-1}, X_T, W_{xh}, W_{hh}, W_{hy})",
+     "reason": "each line at t = T against the gradient of l_T alone [symbolic sizes H, E, V]"},
+    {"name": "step lemma (dh_{t-1})", "verdict": "proved", "seconds": 0.1,
+     "statement": r"L_{\ge t}(h_{t-1}) = \ell_t(h_t) + L_{>t}(h_t),\ \frac{\partial L_{>t}}{\partial h_t} = "
+                  r"dh_{next} \Rightarrow \frac{\partial L_{\ge t}}{\partial h_{t-1}} = W_{hh}^{\mathsf T}"
+                  r"(\sigma'(a_t) \circ (dh_{next} + W_{hy}^{\mathsf T} dS_t))",
+     "reason": "d L_{>=t}/d h_{t-1} in index notation, L_{>t} abstract [symbolic sizes H, E, V]"},
+]
+
+
 def sample_report() -> dict:
     """A fresh copy (tests may mutate it) of a report as `verify` writes it."""
     claims = copy.deepcopy(_CLAIMS)
@@ -143,8 +196,11 @@ def sample_report() -> dict:
         "ok": False,  # comment1 is inconclusive and the corrected BPTT line relies on it
         "summary": summary,
         "claims": claims,
-        "induction": {"claim": "bptt-dW_hh-corrected", "base": "T=1 proved", "step": "T -> T+1 proved",
-                      "seconds": 2.5},
+        "timing": {"wall_seconds": 12.3, "proved_now": {"proofs": 3, "seconds": 4.5},
+                   "from_cache": {"proofs": 14, "seconds": 20.25}},
+        "induction": {"verdict": "proved", "method": "induction", "seconds": 2.5, "sizes": {"H": "H", "E": "E", "V": "V"},
+                      "lemmas": INDUCTION_LEMMAS,
+                      "combination": "Theorem. For every T >= 1 ... Proof by downward induction on t."},
         "numeric_module": {"path": "numeric/rnn.py", "claims_used": ["dS", "lemma1-dh", "comment2", "stacking"]},
     }
 

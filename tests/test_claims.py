@@ -69,7 +69,7 @@ def test_ill_typed_reason_names_the_failing_product(report):
 
 
 def _recheck(claim_id, cex):
-    """Evaluate both sides at the engine's counterexample, independently, with mpmath."""
+    """Evaluate both sides at the engine's counterexample, independently: exact values and mpmath's."""
     claim = CLAIMS[claim_id]
     _, _, where = cex["at"].partition(", t=")
     shape = {k: int(v) for k, v in (kv.split("=") for kv in cex["at"].split(", ") if not kv.startswith("t="))}
@@ -77,19 +77,32 @@ def _recheck(claim_id, cex):
     st = next(s for s in statements if not where or s.where == f"t={where}")
     point = {sp.Symbol(name, real=True): sp.Rational(v) for name, v in cex["values"].items() if "(" not in name}
     i, j = cex["entry"]
+    exact = [instantiate(side[i, j].xreplace(point)) for side in (explicit(st.claimed), truth_of(st.truth))]
     with mpmath.workdps(40):
-        left = sp.N(instantiate(explicit(st.claimed)[i, j].xreplace(point)), 40)
-        right = sp.N(instantiate(truth_of(st.truth)[i, j].xreplace(point)), 40)
-    return left, right
+        left, right = (sp.N(e, 40) for e in exact)
+    return left, right, exact
+
+
+def _reads_as(shown: str, exact, value) -> bool:
+    """The value a reader sees: exact when rational, else `value` to at most 6 significant digits."""
+    if exact.is_Rational:
+        return sp.Rational(shown) == exact
+    return shown == f"{float(value):.6g}"
 
 
 @pytest.mark.parametrize("claim_id", [k for k, v in WRONG_AS_WRITTEN.items() if v == REFUTED])
 def test_counterexamples_are_real(report, claim_id):
     cex = next(c for c in report["claims"] if c["id"] == claim_id)["counterexample"]
     assert cex is not None
-    left, right = _recheck(claim_id, cex)
+    left, right, exact = _recheck(claim_id, cex)
     assert abs(left - right) > 1e-10
-    assert abs(left - sp.Float(cex["claimed"])) < 1e-9 and abs(right - sp.Float(cex["truth"])) < 1e-9
+    assert abs(left - sp.Float(cex["claimed_precise"])) < 1e-9 and abs(right - sp.Float(cex["truth_precise"])) < 1e-9
+    # Convincing: the two sides differ by a clear margin, shown exactly or to 6 digits.
+    relative = abs(left - right) / max(abs(left), abs(right))
+    assert cex["clear_margin"] and relative >= 0.1
+    assert abs(relative - cex["relative_difference"]) <= 0.005 * relative
+    assert _reads_as(cex["claimed"], exact[0], left) and _reads_as(cex["truth"], exact[1], right)
+    assert cex["claimed"] != cex["truth"]
 
 
 def test_whole_algorithm_is_proved_three_ways(report):

@@ -1,15 +1,27 @@
-"""The `verify` command: output, files, exit status, cache, bad options."""
+"""The `verify` command: what it says, files, exit status, cache, bad options."""
+import io
 import json
+import re
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+from conftest_report import launch_chromium, require, sample_report, sync_playwright_or_skip
 
+from derivations import cli, codegen
+from derivations.cache import ProofCache
 from derivations.cli import main
-from derivations.runner import load_claims
+from derivations.registry import corrections_of
+from derivations.runner import load_claims, run
+from reports import findings
 
 CLAIM_FIELDS = {"id", "label", "latex", "kind", "corrects", "verdict", "methods", "shapes", "seconds",
                 "counterexample", "reason"}
+# The desktop page and the PDF were 41,770 px and 40 pages before the report led with what is wrong;
+# a reader now gets the same in about a third of that.
+MAX_DESKTOP_HEIGHT, MAX_PDF_PAGES = 41_770 // 3, 15
 
 
 def verify(*args, cwd=None):
@@ -25,6 +37,14 @@ def cold(tmp_path_factory):
     return tmp, out, cache, done
 
 
+@pytest.fixture()
+def module_path(tmp_path, monkeypatch):
+    """Where `verify` regenerates the numeric module: a scratch path, never the repository's file."""
+    path = tmp_path / "numeric" / "rnn.py"
+    monkeypatch.setattr(codegen, "DEFAULT_PATH", path)
+    return path
+
+
 def test_cold_run_proves_the_note_and_writes_report_json(cold):
     _, out, _, done = cold
     assert done.returncode == 0, done.stdout + done.stderr
@@ -38,19 +58,78 @@ def test_cold_run_proves_the_note_and_writes_report_json(cold):
         assert c["verdict"] in ("proved", "refuted", "ill-typed", "inconclusive")
     assert report["summary"] == {v: sum(c["verdict"] == v for c in report["claims"])
                                  for v in ("proved", "refuted", "ill-typed", "inconclusive")}
-    # Progress lines and a summary table, one line per claim.
+    # A plain progress line per claim (not a terminal), then what is wrong.
     for c in report["claims"]:
-        assert c["id"] in done.stdout and c["label"] in done.stdout
-    assert "every statement relied on is proved" in done.stdout
+        assert re.search(rf"^\[\s*\d+/{len(report['claims'])}\] .* {re.escape(c['id'])} ", done.stdout, re.MULTILINE), c["id"]
+    assert report["timing"]["proved_now"]["proofs"] == len(report["claims"]) + 1      # + the induction
+    assert report["timing"]["from_cache"]["proofs"] == 0
 
 
-def test_warm_run_uses_the_cache(cold):
+def test_after_progress_the_terminal_says_what_is_wrong_why_and_the_fix(cold):
+    _, out, _, done = cold
+    report = json.loads((out / "report.json").read_text())
+    after = done.stdout.split("\n\n", 1)[1]                  # what follows the progress
+    first_screen = "\n".join(after.splitlines()[:6])
+    wrong = findings.wrong_claims(report)
+    assert wrong, "the note has wrong lines; the summary must name them"
+    for c in wrong:                                          # the headline names every wrong line
+        assert f"“{c['label']}”" in " ".join(first_screen.split())
+    # One block per wrong line, refuted ones first (a refuted line computes a wrong value).
+    blocks = [b for b in after.split("\n\n") if re.match(r"^\S [a-z-]+: .*\]$", b.splitlines()[0])]
+    assert [re.search(r"\[([\w.-]+)\]$", b.splitlines()[0]).group(1) for b in blocks] == [c["id"] for c in wrong]
+    verdicts = [c["verdict"] for c in wrong]
+    assert verdicts == sorted(verdicts, key=findings.severity)
+    by_id = {c["id"]: c for c in report["claims"]}
+    for block, c in zip(blocks, wrong):
+        assert c["label"] in block and c["verdict"] in block
+        if c["comment"]:
+            assert "why: " + " ".join(c["comment"].split()[:5]) in " ".join(block.split())
+        for fix in c["corrected_by"]:
+            assert f"write instead ({by_id[fix]['verdict']}): {by_id[fix]['label']}  [{fix}]" in block
+        cx = c["counterexample"]
+        if cx:
+            assert f"the line gives {cx['claimed']}, the truth is {cx['truth']}" in block
+            assert f"relative difference {cx['relative_difference']:.0%}" in block
+            for name, value in cx["values"].items():
+                assert value in block, name
+        else:
+            assert "what fails: " in block
+    assert "as written" in after and ("relies on corrections" in after or "has a proved correction" in after)
+
+
+def test_warm_run_uses_the_cache_and_says_so(cold):
     _, out, cache, _ = cold
     again = verify("--out", str(out), "--cache-dir", str(cache), "--no-codegen")
     assert again.returncode == 0
     report = json.loads((out / "report.json").read_text())
     assert report["cache"]["misses"] == 0 and report["cache"]["hits"] > len(report["claims"])  # + the induction
     assert again.stdout.count("(cached)") == len(report["claims"])
+    timing = report["timing"]
+    assert timing["proved_now"] == {"proofs": 0, "seconds": 0} and timing["from_cache"]["proofs"] == len(report["claims"]) + 1
+    assert timing["from_cache"]["seconds"] > 0
+    html = (out / "report.html").read_text()
+    assert f"{timing['from_cache']['seconds']:.1f} s)" in html and "proving in this run 0.0 s (0 proofs)" in html
+
+
+def test_the_real_report_is_short(cold):
+    """The desktop page at 1280 px and the PDF: about a third of what they were."""
+    _, out, _, _ = cold
+    if (out / "report.pdf").exists() or shutil.which("pdflatex"):
+        require(shutil.which("pdfinfo") is not None, "pdfinfo (poppler-utils)")
+        info = subprocess.run(["pdfinfo", str(out / "report.pdf")], capture_output=True, text=True, check=True).stdout
+        assert int(re.search(r"^Pages:\s+(\d+)", info, re.MULTILINE).group(1)) <= MAX_PDF_PAGES
+    sync_playwright = sync_playwright_or_skip()
+    with sync_playwright() as p:
+        browser = launch_chromium(p)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto((out / "report.html").resolve().as_uri())
+            height = page.evaluate("document.documentElement.scrollHeight")
+            page.set_viewport_size({"width": 400, "height": 800})
+            overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        finally:
+            browser.close()
+    assert height <= MAX_DESKTOP_HEIGHT and overflow <= 0
 
 
 def test_corrupt_cache_entry_is_ignored_and_reproved(cold):
@@ -75,10 +154,70 @@ def test_no_cache_forces_a_full_reproof(cold):
     assert rc == 0 and report["cache"]["hits"] == 0
 
 
-def test_exit_status_1_when_a_relied_on_line_is_not_proved(capsys):
-    # Alone, the as-written dh_{t-1} line has no proved correction beside it.
-    assert main(["--only", "bptt-dh_prev", "--jobs", "1", "--no-cache"]) == 1
-    assert "refuted" in capsys.readouterr().out
+def test_quiet_prints_only_the_summary_and_the_wrong_lines(cold, capsys, module_path):
+    tmp, _, cache, _ = cold
+    assert main(["--out", str(tmp / "quiet"), "--cache-dir", str(cache), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    report = json.loads((tmp / "quiet" / "report.json").read_text())
+    wrong = findings.wrong_claims(report)
+    named = set(re.findall(r"\[([\w.-]+)\]$", printed, re.MULTILINE))
+    assert named == {c["id"] for c in wrong} | {fix for c in wrong for fix in c["corrected_by"]}
+    assert printed.startswith(findings.headline(report).split()[0])
+    for noise in ("Proving", "(cached)", "wrote", "regenerated", "Time:", "statements:"):
+        assert noise not in printed, noise
+    assert module_path.exists()                      # quiet, but it still does its work
+
+
+def test_only_prints_why_the_counterexample_and_the_correction(tmp_path, capsys):
+    # Alone, the as-written dh_{t-1} line has no proved correction beside it: exit status 1.
+    cid = "bptt-dh_prev"
+    assert main(["--only", cid, "--jobs", "1", "--cache-dir", str(tmp_path)]) == 1
+    printed = capsys.readouterr().out
+    entry = run([cid], jobs=1, cache=ProofCache(tmp_path))["claims"][0]   # the same proof, from the cache
+    cx = entry["counterexample"]
+    assert entry["verdict"] == "refuted" and cx["clear_margin"]
+    assert f"the line gives {cx['claimed']}, the truth is {cx['truth']}" in printed
+    assert " ".join(load_claims()[cid].comment.split()) in " ".join(printed.split())
+    for fix in corrections_of(cid):
+        assert f"[{fix.id}]" in printed and "not checked in this run" in printed
+
+
+def test_list_prints_ids_and_labels_and_proves_nothing(capsys):
+    assert main(["--list"]) == 0
+    printed = capsys.readouterr().out
+    for cid, c in load_claims().items():
+        assert re.search(rf"^{re.escape(cid)}\s+{re.escape(c.label)}$", printed, re.MULTILINE), cid
+    assert "Proving" not in printed
+
+
+def test_help_lists_the_exit_codes(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["--help"])
+    assert e.value.code == 0
+    text = capsys.readouterr().out
+    for code in ("0", "1", "2"):
+        assert re.search(rf"^\s+{code}\s+\S", text, re.MULTILINE), code
+    assert "conflict" in text and "--list" in text
+
+
+def test_progress_is_one_updating_line_on_a_terminal_and_plain_lines_otherwise():
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    results = [("a", {"verdict": "proved", "seconds": 0.1}), ("b", {"verdict": "refuted", "seconds": 0.2})]
+    for stream, tty in ((Terminal(), True), (io.StringIO(), False)):
+        progress = cli.Progress(len(results), quiet=False, stream=stream)
+        for done, (cid, result) in enumerate(results, start=1):
+            progress(cid, result, cached=done == 1, done=done, total=len(results))
+        progress.close()
+        text = stream.getvalue()
+        if tty:
+            assert "\r" in text and "[ 1/2]" not in text and "2/2" in text
+        else:
+            assert text.splitlines()[0].startswith("[ 1/2] ✓ proved") and "(cached)" in text.splitlines()[0]
+            assert "\r" not in text and len(text.splitlines()) == 2
+    assert progress.cached == {"a"}
 
 
 @pytest.mark.parametrize("args,needle", [
@@ -94,10 +233,75 @@ def test_bad_options_exit_2_with_a_clear_message(args, needle, capsys):
     assert needle in capsys.readouterr().err
 
 
-def test_out_that_is_a_file_exits_2_and_writes_nothing(tmp_path, capsys):
-    target = tmp_path / "file"
-    target.write_text("x")
+# --- nothing is written when verify exits 2 ------------------------------------------------
+
+def _unwritable_places(tmp_path):
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    places = [a_file, a_file / "below"]
+    if Path("/sys/kernel").is_dir():
+        places.append(Path("/sys/kernel"))       # root passes os.access there, and still cannot write
+    return places
+
+
+def test_unwritable_out_exits_2_before_proving_and_writes_nothing(tmp_path, capsys, module_path):
+    for out in _unwritable_places(tmp_path):
+        with pytest.raises(SystemExit) as e:
+            main(["--out", str(out), "--jobs", "1"])
+        printed = capsys.readouterr()
+        assert e.value.code == 2 and "--out" in printed.err, out
+        assert "Proving" not in printed.out
+    assert (tmp_path / "file").read_text() == "x" and not module_path.exists()
+
+
+def test_unwritable_module_path_exits_2_before_proving(tmp_path, capsys, monkeypatch):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    monkeypatch.setattr(codegen, "DEFAULT_PATH", blocker / "rnn.py")
     with pytest.raises(SystemExit) as e:
-        main(["--out", str(target)])
-    assert e.value.code == 2 and "--out" in capsys.readouterr().err
-    assert target.read_text() == "x"
+        main(["--out", str(tmp_path / "out"), "--jobs", "1"])
+    printed = capsys.readouterr()
+    assert e.value.code == 2 and "--no-codegen" in printed.err and "Proving" not in printed.out
+    assert not (tmp_path / "out").exists()
+
+
+def test_render_failure_exits_2_and_writes_nothing(cold, tmp_path, module_path, monkeypatch):
+    _, _, cache, _ = cold
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a rendering bug")
+    monkeypatch.setattr("reports.render.render_reports", broken)
+    assert main(["--out", str(tmp_path / "out"), "--cache-dir", str(cache), "--quiet"]) == 2
+    assert not (tmp_path / "out").exists() and not module_path.exists()
+
+
+def test_engines_that_disagree_exit_2_and_write_nothing(tmp_path, capsys, module_path, monkeypatch):
+    report = sample_report()
+    report["claims"][0]["verdict"] = "conflict"
+    monkeypatch.setattr(cli, "run", lambda *args, **kwargs: report)
+    assert main(["--out", str(tmp_path / "out"), "--no-cache"]) == 2
+    printed = capsys.readouterr()
+    assert report["claims"][0]["label"] in printed.out and "conflict" in printed.err
+    assert not (tmp_path / "out").exists() and not module_path.exists()
+
+
+def test_written_files_get_ordinary_permissions(cold, tmp_path, module_path):
+    import os
+    _, _, cache, _ = cold
+    old = os.umask(0o022)
+    try:
+        assert main(["--out", str(tmp_path / "out"), "--cache-dir", str(cache), "--quiet"]) == 0
+    finally:
+        os.umask(old)
+    for path in [*(tmp_path / "out").iterdir(), module_path]:
+        assert path.stat().st_mode & 0o777 == 0o644, path
+
+
+def test_text_from_a_derivation_cannot_drive_the_terminal():
+    report = sample_report()
+    wrong = next(c for c in report["claims"] if c["verdict"] == "refuted")
+    wrong["label"] = "clear \x1b[2J\x1b]0;title\x07 screen"
+    wrong["comment"] = "bell \x07 and \x9b31m"
+    text = cli.summary(report, {})
+    assert "clear \ufffd[2J\ufffd]0;title\ufffd screen" in text
+    assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]", text)

@@ -4,10 +4,11 @@ Each false claim is a small, plausible slip (a missing transpose, a missing
 sigma', a dropped future term, a wrong sign); an engine that can only say
 "proved" fails these tests.
 """
+import pytest
 import sympy as sp
 
-from derivations.concrete import ILL_TYPED, INCONCLUSIVE, PROVED, REFUTED, prove
-from derivations.functions import elementwise, fp, hadamard, sigma_prime
+from derivations.concrete import ILL_TYPED, INCONCLUSIVE, PROVED, REFUTED, counterexample, prove
+from derivations.functions import elementwise, fp, hadamard, sigma, sigma_prime
 from derivations.note.backward_pass import hidden_loss
 from derivations.note.forward_pass import cross_entropy, one_hot, rnn_symbols, scores, softmax
 from derivations.note.mathematical_helpers import lemma1_symbols
@@ -79,3 +80,53 @@ def test_undecidable_by_expand_and_cancel_is_inconclusive_not_proved():
     build = lambda d: Statement(sp.Matrix([[sp.sin(x) ** 2 + sp.cos(x) ** 2]]), Equals(sp.Matrix([[1]])))
     out = prove(make(build, ({},)))
     assert out.verdict == INCONCLUSIVE
+
+
+# --- counterexamples a reader believes -------------------------------------------------
+
+x, y = sp.symbols("x y", real=True)
+
+
+def test_counterexample_has_a_clear_margin_and_exact_rational_values():
+    cex = counterexample(sp.Matrix([[x * y + x]]), sp.Matrix([[x * y]]), seed="margin")
+    point = {x: sp.Rational(cex["values"]["x"]), y: sp.Rational(cex["values"]["y"])}
+    claimed, truth = (x * y + x).xreplace(point), (x * y).xreplace(point)
+    assert sp.Rational(cex["claimed"]) == claimed and sp.Rational(cex["truth"]) == truth   # exact, no 3.50000
+    assert cex["clear_margin"]
+    relative = abs(claimed - truth) / max(abs(claimed), abs(truth))
+    assert relative >= sp.Rational(1, 10) and abs(relative - cex["relative_difference"]) <= 0.005 * relative
+
+
+def test_counterexample_without_a_clear_margin_keeps_the_best_and_says_so():
+    # The sides differ by y/1000 while x >= 1/3 in size: under 1% at every small input.
+    claimed, truth = sp.Matrix([[x]]), sp.Matrix([[x + y / 1000]])
+    cex = counterexample(claimed, truth, seed="close", tries=6)
+    assert cex is not None and not cex["clear_margin"]
+    assert 0 < cex["relative_difference"] < 0.1
+    assert cex["claimed"] != cex["truth"]
+    # The best of the tries is kept: more tries (the same seeded sequence, longer) never do worse.
+    margins = [counterexample(claimed, truth, seed="close", tries=k)["relative_difference"] for k in range(1, 7)]
+    assert margins == sorted(margins) and margins[-1] == cex["relative_difference"]
+
+
+def test_irrational_values_show_at_most_six_significant_digits():
+    cex = counterexample(sp.Matrix([[sigma(x)]]), sp.Matrix([[sigma(2 * x)]]), seed="sigma")
+    point = {x: sp.Rational(cex["values"]["x"])}
+    for side, expr in (("claimed", sigma(x)), ("truth", sigma(2 * x))):
+        value = float(sp.N(expr.xreplace(point), 30))
+        assert cex[side] == f"{value:.6g}"
+        assert len(cex[side].lstrip("-0.").replace(".", "")) <= 6
+    assert cex["clear_margin"] and cex["claimed"] != cex["truth"]
+
+
+def test_counterexample_is_deterministic():
+    args = (sp.Matrix([[x * y + x]]), sp.Matrix([[x * y]]))
+    assert counterexample(*args, seed="s") == counterexample(*args, seed="s")
+
+
+def test_shape_errors_count_columns_and_rows_in_words():
+    from derivations.functions import dot
+    with pytest.raises(sp.ShapeError, match="1 column against 2 rows"):
+        dot(sp.MatrixSymbol("A", 2, 1), sp.MatrixSymbol("B", 2, 1))
+    with pytest.raises(sp.ShapeError, match="2 columns against 1 row$"):
+        dot(sp.MatrixSymbol("A", 2, 2), sp.MatrixSymbol("B", 1, 1))

@@ -1,4 +1,5 @@
-"""Tests of the report: HTML structure and escaping, a real Chromium, a real pdflatex, a snapshot.
+"""Tests of the report: what it says first, HTML structure and escaping, hostile input, a real
+Chromium (desktop and phone widths), a real pdflatex, a snapshot.
 
 Tools are optional on a developer machine (the test skips) but required in CI
 (CI is set: the test fails), where scripts/system-deps.sh installs them.
@@ -9,33 +10,41 @@ import os
 import re
 import shutil
 import subprocess
+import time
 import unicodedata
 from html.parser import HTMLParser
 from pathlib import Path
 
 import jinja2
 import pytest
-from conftest_report import SAMPLE_CODE, html_structure, sample_report
+from conftest_report import (
+    SAMPLE_CODE,
+    html_structure,
+    launch_chromium,
+    require,
+    sample_report,
+    sync_playwright_or_skip,
+)
 from markupsafe import escape
 
-from reports import render
-from reports.render import compile_pdf, mathml, render_html, render_tex, tex, write_reports
+from reports import findings, render, safe_math
+from reports.render import (
+    VERDICT_STYLE,
+    compile_pdf,
+    label_html,
+    mathml,
+    render_html,
+    render_reports,
+    render_tex,
+    tex,
+    tex_label,
+    tex_math,
+    write_reports,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAPSHOT = Path(__file__).parent / "snapshots" / "report_structure.txt"
 SCREENSHOTS = ROOT / "reports" / "out"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
-def require(present: bool, what: str) -> None:
-    """Skip when a system tool is missing, except in CI, which must have installed it."""
-    if present:
-        return
-    if os.environ.get("CI"):
-        pytest.fail(f"{what} is missing in CI: run scripts/system-deps.sh and pip install playwright")
-    pytest.skip(f"{what} is not installed (scripts/system-deps.sh installs it)")
 
 
 def test_missing_tool_skips_locally_and_fails_in_ci(monkeypatch):
@@ -59,23 +68,234 @@ def html(report):
 
 
 class _Collect(HTMLParser):
-    """Every element's (tag, attrs), in document order."""
+    """Every element's (tag, attrs, ancestors), and the visible text outside <style> and code."""
 
     def __init__(self):
         super().__init__()
-        self.elements = []
+        self.elements, self.stack, self.text = [], [], []
 
     def handle_starttag(self, tag, attrs):
-        self.elements.append((tag, dict(attrs)))
+        self.elements.append((tag, dict(attrs), tuple(self.stack)))
+        if tag not in ("meta", "br", "col"):
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag):
+        if self.stack and self.stack[-1] == tag:
+            self.stack.pop()
+
+    def handle_data(self, data):
+        if not {"style", "pre", "title"} & set(self.stack):
+            self.text.append(data)
+
+
+def parse(html) -> _Collect:
+    p = _Collect()
+    p.feed(html)
+    return p
 
 
 def elements(html):
-    p = _Collect()
-    p.feed(html)
-    return p.elements
+    return [(tag, attrs) for tag, attrs, _ in parse(html).elements]
 
 
-# --- HTML, without a browser ---------------------------------------------------------
+def page_text(html) -> str:
+    return " ".join(" ".join(parse(html).text).split())
+
+
+def section(html, start: str, end: str) -> str:
+    """The HTML between two markers (e.g. the header)."""
+    return html[html.index(start): html.index(end, html.index(start))]
+
+
+# --- what a reader sees first -----------------------------------------------------------
+
+def _as_written_wrong(report):
+    return [c for c in report["claims"] if c["kind"] == "as-written" and c["verdict"] != "proved"]
+
+
+def test_headline_says_what_is_wrong_from_the_data(report):
+    for variant in (report, _with(report, "lemma1-dh", verdict="refuted")):
+        header = page_text(section(render_html(variant), "<header", "</header>"))
+        for verdict, phrases in (("refuted", ("computes", "compute")), ("ill-typed", ("does not", "do not"))):
+            wrong = [c for c in _as_written_wrong(variant) if c["verdict"] == verdict]
+            assert f"{findings.plural(len(wrong), 'line')} {phrases[len(wrong) != 1]}" in header
+            for c in wrong:
+                assert page_text(str(label_html(c["label"]))) in header
+    # The headline lists the refuted lines first: they compute a wrong value.
+    header = section(render_html(report), "<header", "</header>")
+    assert header.index("compute a wrong value") < header.index("type-check")
+
+
+def test_headline_never_says_ok_while_as_written_lines_are_wrong(report):
+    relies = render_html({**report, "ok": True})
+    header = page_text(section(relies, "<header", "</header>"))
+    assert "relies on corrections" in header and "OK" not in header.split()
+    all_proved = _all_proved(report)
+    header = page_text(section(render_html(all_proved), "<header", "</header>"))
+    assert "proved as written" in header and "corrections" not in header
+    assert 'class="erratum' not in render_html(all_proved)
+
+
+def test_errata_come_first_and_list_the_wrong_lines_most_serious_first(html, report):
+    order = ["refuted", "ill-typed", "conflict", "inconclusive"]
+    expected = [c["id"] for v in order for c in _as_written_wrong(report) if c["verdict"] == v]
+    listed = [a["id"].removeprefix("erratum-") for _, a in elements(html) if "erratum" in a.get("class", "").split()]
+    assert listed == expected
+    assert {"proved", "refuted", "ill-typed", "inconclusive"} <= {c["verdict"] for c in report["claims"]}
+    ids = [a.get("id") for _, a in elements(html) if a.get("id")]
+    assert ids.index("summary") < ids.index("errata") < min(ids.index(f"claim-{c['id']}") for c in report["claims"])
+
+
+def test_each_erratum_has_why_counterexample_and_fix(html, report):
+    by_id = {c["id"]: c for c in report["claims"]}
+    for c in _as_written_wrong(report):
+        item = section(html, f'id="erratum-{c["id"]}"', "</li>\n")
+        text = page_text(item)
+        if c["comment"]:
+            assert page_text(str(label_html(c["comment"]))) in text
+        assert str(label_html(c["reason"])) in item
+        for fix in c["corrected_by"]:
+            assert f'href="#claim-{fix}"' in item and str(mathml(by_id[fix]["latex"])) in item
+        cx = c["counterexample"]
+        if cx:
+            assert f">{escape(cx['claimed'])}<" in item and f">{escape(cx['truth'])}<" in item
+            assert f"{cx['relative_difference']:.0%}" in text
+
+
+def test_counterexample_inputs_are_typeset_matrices(html, report):
+    for c in report["claims"]:
+        cx = c["counterexample"]
+        if not cx:
+            continue
+        item = section(html, f'id="erratum-{c["id"]}"', "</li>\n")
+        inputs = re.findall(r'<li class="statement">(.*?)</li>', item)
+        view = findings.counterexample_view(cx)
+        assert len(inputs) == len(view["matrices"]) + len(view["scalars"])
+        for (name, rows), mml in zip(view["matrices"], inputs):
+            # Every value's digits, row by row, in the typeset matrix (1/2 becomes a fraction: 1 then 2).
+            digits = [d for row in rows for value in row for d in re.findall(r"\d+", value)]
+            assert re.findall(r"<mn>(\d+)</mn>", mml)[-len(digits):] == digits, name
+            assert "<mtable" in mml or len(rows) == len(rows[0]) == 1
+
+
+def test_induction_is_a_table_of_typeset_lemmas(html, report):
+    lemmas = report["induction"]["lemmas"]
+    table = section(html, '<table class="lemmas">', "</table>")
+    rows = re.findall(r"<tr><td>.*?</tr>", table, re.DOTALL)
+    assert len(rows) == len(lemmas)
+    for row, lemma in zip(rows, lemmas):
+        assert str(mathml(lemma["statement"], "inline")) in row and f"v{lemma['verdict']}" in row
+    assert "symbolic H, E, V" in page_text(html)
+
+
+def test_page_text_has_no_raw_python_or_latex(html):
+    text = page_text(html)
+    for raw in ("{'", "'}", "[{", "\\frac", "\\partial", "**", "3.50000"):
+        assert raw not in text, raw
+
+
+def test_time_separates_proving_from_the_cache(html, report):
+    t = report["timing"]
+    text = page_text(html)
+    assert f"proving in this run {t['proved_now']['seconds']:.1f} s ({t['proved_now']['proofs']} proofs)" in text
+    assert f"{t['from_cache']['proofs']} proofs from the cache (proved earlier in {t['from_cache']['seconds']:.1f} s)" in text
+
+
+def test_plurals(report):
+    one = _all_proved(report)
+    one["claims"] = one["claims"][:1]
+    one["claims"][0].update(verdict="refuted", kind="as-written", counterexample=None)
+    one["summary"] = {"proved": 0, "refuted": 1}
+    one["timing"] = {"wall_seconds": 1, "proved_now": {"proofs": 1, "seconds": 1}, "from_cache": {"proofs": 1, "seconds": 1}}
+    text = page_text(render_html(one, "x = 1  # claim: forward-h\n"))
+    assert "1 line computes a wrong value" in text
+    assert not re.search(r"\b1 (lines|statements|proofs|columns|rows|corrections)\b", text), text
+
+
+def test_any_verdict_renders_with_its_own_style(report):
+    odd = _with(_with(report, "lemma1-dh", verdict="conflict"), "def1", verdict="undecidable")
+    html = render_html(odd)
+    assert "conflict — engines disagree" in html and ">undecidable<" in html
+    colours = re.findall(r"\.v([a-z]+) \{ background: #([0-9A-F]{6}); \}", html)
+    assert ("conflict", VERDICT_STYLE["conflict"]["colour"]) in colours
+    assert len({c for _, c in colours if _ in ("proved", "refuted", "illtyped", "conflict", "inconclusive")}) == 5
+    assert "undecidable" in {v for v, _ in colours}
+    counts = page_text(section(html, '<ul class="counts">', "</ul>"))
+    assert "conflict — engines disagree 1" in counts and "undecidable 1" in counts
+    source = render_tex(odd)
+    assert r"\definecolor{vconflict}{HTML}{" + VERDICT_STYLE["conflict"]["colour"] + "}" in source
+    assert r"\badge{vundecidable}{undecidable}" in source
+
+
+def test_primes_are_primes_and_labels_have_scripts():
+    for latex in (r"f'(W h)", r"\sigma'(Z_t)"):
+        out = str(mathml(latex))
+        assert '<mo lspace="0" rspace="0">′</mo>' in out
+        assert not re.search(r"<msup>(?:(?!</msup>).)*′", out), out     # not a superscript: Chromium draws f́
+    assert str(label_html("(9): dh_t = W_hy^T dS_t")) == \
+        "(9): dh<sub>t</sub> = W<sub>hy</sub><sup>T</sup> dS<sub>t</sub>"
+    assert str(label_html("h_{t-1} <b>")) == "h<sub>t-1</sub> &lt;b&gt;"
+
+
+# --- hostile input ------------------------------------------------------------------------
+
+HOSTILE = [
+    r"\text{<script>alert(1)</script>} x",
+    r"\text{<img src=x onerror=alert(1)>}",
+    r"\text{<math><mi onclick='alert(1)'>x</mi></math>} y",
+    r"a \mathrm{<svg onload=alert(1)>}",
+    r"\input{/etc/passwd}",
+]
+
+
+def _hostile_report(marker: Path | None = None) -> dict:
+    r = sample_report()
+    bad = list(HOSTILE)
+    if marker is not None:
+        bad += [rf"\input{{{marker}}}", rf"x^^5cinput{{{marker}}}", rf"\openin5={marker} \read5 to \x \x",
+                r"\immediate\write18{touch pwned}", r"\openout3=pwned.tex \write3{x}", r"\catcode`\%=11",
+                r"\def\loop{\loop}\loop", r"\csname input\endcsname{" + str(marker) + "}",
+                r"\begin{bmatrix} a & b \\ c \end{pmatrix} } } x^a^b", "σ' ∘ 日"]
+    for i, c in enumerate(r["claims"]):
+        c["latex"] = bad[i % len(bad)]
+        c["label"] = bad[(i + 1) % len(bad)] + " <script>alert(2)</script>"
+        c["comment"] = "<img src=x onerror=alert(3)> " + bad[(i + 2) % len(bad)]
+        c["reason"] = '"><script>alert(4)</script>'
+    r["induction"]["lemmas"][0]["statement"] = HOSTILE[0]
+    return r
+
+
+def test_hostile_latex_puts_no_script_into_the_html():
+    html = render_html(_hostile_report(), SAMPLE_CODE)
+    for tag, attrs, ancestors in parse(html).elements:
+        assert tag not in ("script", "img", "svg", "iframe", "object", "embed"), tag
+        assert not any(name.startswith("on") for name in attrs), (tag, attrs)
+        if "math" in ancestors:
+            assert tag in safe_math.MATHML_ELEMENTS and set(attrs) <= safe_math.MATHML_ATTRIBUTES, (tag, attrs)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html       # shown as the text it is
+
+
+def test_tex_math_passes_only_whitelisted_commands():
+    out = tex_math(r"\input{/etc/passwd} \write18{ls} \def\x{\x} \frac{a}{b} \text{\_x\input}")
+    assert r"\frac {a}{b}" in out.replace("  ", " ")
+    for command in ("input", "write", "def", "x"):
+        assert not re.search(rf"\\{command}(?![A-Za-z])", out), command
+    assert r"\text{\textbackslash{}input}" in out and r"\text{\_x\textbackslash{}input}" in out
+    # TeX reads ^^5c as a backslash: two ^ never touch; braces and environments always close.
+    assert "^^" not in tex_math("x^^5cinput") and "^^" not in tex_math("x^^^^005c")
+    assert tex_math("{{a") == "{{a}}" and tex_math("a}") == r"a\}"
+    assert tex_math(r"\begin{bmatrix} a & b") == r"\begin{bmatrix} a & b\end{bmatrix}"
+    assert tex_math("a & b % c # $") == r"a \& b \% c \# \$"
+
+
+def test_tex_labels_are_typeset_as_math():
+    assert tex_label("(9): dh_t = W_hy^T dS_t") == \
+        r"(9): \ensuremath{dh_{t}} = \ensuremath{W_{hy}^{\mathsf{T}}} \ensuremath{dS_{t}}"
+    assert tex_label("∂l_t/∂h_{t-1}") == r"\ensuremath{\partial l_{t}}/\ensuremath{\partial h_{t-1}}"
+    assert "textasciicircum" not in tex_label("W^T") and tex_label("a_{<b>}").count(r"\text{") == 1
+
+
+# --- HTML details (unchanged behaviour) ---------------------------------------------------
 
 def test_html_is_well_formed_and_offline(html):
     html_structure(html)  # raises on an unbalanced or unclosed element
@@ -91,7 +311,7 @@ def test_every_claim_has_a_section_and_its_label(html, report):
     ids = [a.get("id") for _, a in elements(html)]
     for c in report["claims"]:
         assert ids.count(f"claim-{c['id']}") == 1, c["id"]
-        assert str(escape(c["label"])) in html, c["label"]
+        assert str(label_html(c["label"])) in html, c["label"]
 
 
 def test_every_internal_link_has_a_target(html):
@@ -102,24 +322,10 @@ def test_every_internal_link_has_a_target(html):
             assert a["href"].startswith("#") and a["href"][1:] in ids, a["href"]
 
 
-def test_errata_lists_exactly_the_unproved_as_written_lines(html, report):
-    expected = [c["id"] for c in report["claims"] if c["kind"] == "as-written" and c["verdict"] != "proved"]
-    listed = [a["id"].removeprefix("erratum-") for _, a in elements(html) if "erratum" in a.get("class", "").split()]
-    assert listed == expected
-    assert {"proved", "refuted", "ill-typed", "inconclusive"} <= {c["verdict"] for c in report["claims"]}
-
-
 def test_text_from_claims_is_escaped(html):
     assert "&lt;script&gt;alert(" in html
     assert "<script>" not in html
     assert "Lemma 1 (1) &amp; Corollary 1 (3)" in html
-
-
-def test_counterexample_values_are_shown(html, report):
-    for c in report["claims"]:
-        if c["counterexample"]:
-            for name, value in c["counterexample"]["values"].items():
-                assert f"<code>{escape(name)}</code></td><td><code>{escape(value)}</code>" in html
 
 
 def test_code_lines_link_to_their_claims(html):
@@ -156,12 +362,12 @@ def test_tex_escapes_text():
     assert tex("日").isascii()
 
 
-def test_tex_source_has_every_claim_and_math_as_is(report):
+def test_tex_source_has_every_claim_and_its_math(report):
     source = render_tex(report, SAMPLE_CODE)
     assert source.startswith(r"\documentclass")
     for c in report["claims"]:
-        assert c["latex"] in source
-        assert tex(c["label"]) in source
+        assert tex_math(c["latex"]) in source
+        assert tex_label(c["label"]) in source
     assert "<script>" not in source
 
 
@@ -170,6 +376,18 @@ def test_without_tex_there_is_no_pdf_but_a_hint(report, tmp_path, monkeypatch):
     paths = write_reports(report, tmp_path, None)
     assert paths["pdf"] is None and "texlive-latex-base" in paths["pdf_note"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report.html", "report.tex"]
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_report_files_respect_the_umask(report, tmp_path, monkeypatch, umask):
+    monkeypatch.setattr(render.shutil, "which", lambda name: None)
+    old = os.umask(umask)
+    try:
+        write_reports(report, tmp_path, None)
+    finally:
+        os.umask(old)
+    for path in tmp_path.iterdir():
+        assert path.stat().st_mode & 0o777 == 0o666 & ~umask, path
 
 
 # --- real TeX ---------------------------------------------------------------------------
@@ -185,15 +403,26 @@ def _words(text):
     return re.findall(r"[A-Za-z0-9]+", unicodedata.normalize("NFKC", text))
 
 
-def test_pdf_has_every_label(written, report):
+def pdf_text(path) -> str:
     require(shutil.which("pdftotext") is not None, "pdftotext (poppler-utils)")
+    text = subprocess.run(["pdftotext", str(path), "-"], capture_output=True, check=True, text=True).stdout
+    return unicodedata.normalize("NFKC", text).replace("-\n", "")
+
+
+def test_pdf_has_every_label(written, report):
     assert sorted(p.name for p in written["html"].parent.iterdir()) == ["report.html", "report.pdf", "report.tex"]
-    text = subprocess.run(["pdftotext", str(written["pdf"]), "-"], capture_output=True, check=True, text=True).stdout
-    text = unicodedata.normalize("NFKC", text).replace("-\n", "")
+    assert written["pdf_note"] == "compiled with pdflatex"
+    text = pdf_text(written["pdf"])
     for c in report["claims"]:
-        # Math symbols in labels come out of pdftotext in varied forms: compare the words, in order, close together.
-        pattern = r"[^A-Za-z0-9]{0,20}".join(map(re.escape, _words(c["label"])))
-        assert re.search(pattern, text), c["label"]
+        # Labels' symbols are typeset (W_hy^T: a subscript under a superscript), so pdftotext may give their
+        # letters in another order: each word must be there, close to the label's first word.
+        words = _words(c["label"])
+        for m in re.finditer(re.escape(words[0]), text):
+            if all(w in text[m.start(): m.start() + 30 * len(words)] for w in words):
+                break
+        else:
+            pytest.fail(c["label"])
+    assert "ˆ" not in text and "textasciicircum" not in text
 
 
 def test_tex_log_is_clean(report, tmp_path):
@@ -215,22 +444,81 @@ def test_tex_error_raises_with_the_log():
         compile_pdf("\\documentclass{article}\\begin{document}\\nosuchcommand\\end{document}\n")
 
 
+def test_pdflatex_has_a_time_limit():
+    require(shutil.which("pdflatex") is not None, "pdflatex")
+    start = time.monotonic()
+    with pytest.raises(RuntimeError, match="did not finish"):
+        compile_pdf("\\def\\loop{\\loop}\\loop\n", timeout=2)
+    assert time.monotonic() - start < 20
+
+
+def test_hostile_latex_neither_reads_files_nor_runs_commands_nor_hangs(tmp_path, monkeypatch):
+    require(shutil.which("pdflatex") is not None, "pdflatex")
+    marker = tmp_path / "secret.tex"
+    marker.write_text("SECRETMARKERCONTENTS\n")
+    monkeypatch.chdir(tmp_path)
+    start = time.monotonic()
+    files, _ = render_reports(_hostile_report(marker), SAMPLE_CODE)
+    assert time.monotonic() - start < 60
+    (tmp_path / "out.pdf").write_bytes(files["report.pdf"])
+    text = pdf_text(tmp_path / "out.pdf")
+    assert "SECRETMARKERCONTENTS" not in text and "SECRETMARKER" not in files["report.tex"].decode()
+    assert "secret" in text                       # the file's name is shown, as the text it is
+    assert not (tmp_path / "pwned").exists() and not (tmp_path / "pwned.tex").exists()
+
+
+def test_a_formula_tex_rejects_does_not_cost_the_pdf(report):
+    require(shutil.which("pdflatex") is not None, "pdflatex")
+    bad = sample_report()
+    bad["claims"][0]["latex"] = r"x^a^b \left( y"          # whitelisted commands, still a TeX error
+    files, note = render_reports(bad, None)
+    assert "report.pdf" in files and "source" in note
+    assert r"\textasciicircum{}a" in render_tex(bad, None, math_as_source=True)
+
+
 # --- real Chromium ----------------------------------------------------------------------
 
+_FORMULAS_REACHABLE = """() => {
+  // For every formula: the box it scrolls in, whether its whole width can be scrolled into view,
+  // and whether a scrollbar is drawn when it overflows.
+  const extent = (m) => {
+    let left = Infinity, right = -Infinity;
+    for (const e of [m, ...m.querySelectorAll('*')]) {
+      const r = e.getBoundingClientRect();
+      if (r.width > 0) { left = Math.min(left, r.left); right = Math.max(right, r.right); }
+    }
+    return [left, right];
+  };
+  return [...document.querySelectorAll('math')].map(m => {
+    const box = m.closest('.statement, .scroll');
+    if (!box) { const [l, r] = extent(m); return {box: false, fits: l >= -1 && r <= document.documentElement.clientWidth + 1}; }
+    const style = getComputedStyle(box);
+    const bar = box.offsetHeight - box.clientHeight - parseFloat(style.borderTopWidth) - parseFloat(style.borderBottomWidth);
+    box.scrollLeft = 0;
+    const b = box.getBoundingClientRect(), [l] = extent(m);
+    box.scrollLeft = box.scrollWidth;
+    const [, r] = extent(m);
+    box.scrollLeft = 0;
+    return {box: true, overflows: box.scrollWidth > box.clientWidth + 1, bar,
+            left: l >= b.left - 1, right: r <= b.right + 1, boxFits: b.left >= -1 && b.right <= document.documentElement.clientWidth + 1};
+  });
+}"""
+
+_WIDER_THAN_VIEWPORT = """() => [...document.querySelectorAll('body *')]
+  .filter(e => !e.parentElement.closest('.statement, .scroll, pre, details:not([open])'))
+  .filter(e => { const r = e.getBoundingClientRect(); return r.width > 0 && (r.left < -1 || r.right > document.documentElement.clientWidth + 1); })
+  .map(e => e.tagName + '.' + e.className)"""
+
+
 def test_chromium_renders_offline_math_and_fits_a_phone(written):
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        sync_playwright = None
-    require(sync_playwright is not None, "the playwright Python package")
-    require(os.path.exists(CHROMIUM), CHROMIUM)
+    sync_playwright = sync_playwright_or_skip()
     url = written["html"].resolve().as_uri()
     errors, requests = [], []
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        browser = launch_chromium(p)
         try:
-            page = browser.new_page(viewport={"width": 1100, "height": 900})
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
             page.on("pageerror", lambda e: errors.append(str(e)))
             page.on("request", lambda r: requests.append(r.url))
@@ -238,19 +526,33 @@ def test_chromium_renders_offline_math_and_fits_a_phone(written):
             boxes = page.eval_on_selector_all(
                 "math", "els => els.map(e => [e instanceof MathMLElement, e.getBoundingClientRect().width,"
                         " e.getBoundingClientRect().height])")
-            page.screenshot(path=str(SCREENSHOTS / "report-desktop.png"), full_page=True)
+            mtext_font = page.eval_on_selector("mtext", "e => getComputedStyle(e).fontFamily")
+            desktop = page.evaluate(_FORMULAS_REACHABLE)
 
-            page.set_viewport_size({"width": 375, "height": 812})
+            page.set_viewport_size({"width": 400, "height": 800})
             overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
             body_overflow = page.evaluate("document.body.scrollWidth - document.body.clientWidth")
+            too_wide = page.evaluate(_WIDER_THAN_VIEWPORT)
+            phone = page.evaluate(_FORMULAS_REACHABLE)
+            # Screenshots last: a full-page screenshot resizes the page, and Chromium then leaves some
+            # scroll boxes without their scrollbar until the next load.
             page.screenshot(path=str(SCREENSHOTS / "report-phone.png"), full_page=False)
+            page.set_viewport_size({"width": 1280, "height": 900})
+            page.screenshot(path=str(SCREENSHOTS / "report-desktop.png"), full_page=True)
         finally:
             browser.close()
     assert errors == []
     assert requests == [url]
     assert len(boxes) >= len(sample_report()["claims"])
     assert all(is_mathml and w > 0 and h > 0 for is_mathml, w, h in boxes), boxes
-    assert overflow <= 0 and body_overflow <= 0
+    assert not mtext_font.startswith('"Latin Modern Math"'), mtext_font     # \text{...} is text
+    assert overflow <= 0 and body_overflow <= 0 and too_wide == []
+    for formulas in (desktop, phone):
+        assert all(f["fits"] for f in formulas if not f["box"])
+        boxed = [f for f in formulas if f["box"]]
+        assert all(f["left"] and f["right"] and f["boxFits"] for f in boxed), boxed
+        assert all(f["bar"] > 0 for f in boxed if f["overflows"]), "an overflowing formula without a scrollbar"
+    assert any(f["overflows"] for f in phone if f["box"]), "no wide formula at 400 px: the scroll is untested"
 
 
 # --- snapshot ---------------------------------------------------------------------------
@@ -259,3 +561,20 @@ def test_html_structure_matches_snapshot(html):
     assert SNAPSHOT.exists(), "no snapshot: run python scripts/update_report_snapshot.py"
     assert html_structure(html) == SNAPSHOT.read_text(), (
         "the HTML structure changed; if intended, run python scripts/update_report_snapshot.py and review the diff")
+
+
+# --- helpers ----------------------------------------------------------------------------
+
+def _with(report: dict, claim_id: str, **changes) -> dict:
+    """A copy of `report` with one claim changed, and the summary recounted."""
+    r = {**report, "claims": [dict(c, **changes) if c["id"] == claim_id else dict(c) for c in report["claims"]]}
+    r["summary"] = {}
+    for c in r["claims"]:
+        r["summary"][c["verdict"]] = r["summary"].get(c["verdict"], 0) + 1
+    return r
+
+
+def _all_proved(report: dict) -> dict:
+    r = {**report, "ok": True, "claims": [dict(c, verdict="proved", counterexample=None) for c in report["claims"]]}
+    r["summary"] = {"proved": len(r["claims"])}
+    return r

@@ -1,0 +1,170 @@
+"""What is wrong with the note, in words: the report dict read the way a reader asks about it.
+
+One source for the terminal summary (`derivations.cli`) and the report's
+headline and errata (`reports.render`), so that both say the same thing.
+Everything here is computed from the report dict; no verdict, count or label
+is typed in.  Verdicts are data: one this module does not know (a future
+engine's) is still listed, after the known ones, under its own name.
+"""
+from __future__ import annotations
+
+import re
+
+PROVED = "proved"
+# How a statement that is not proved is described, most serious first: a refuted
+# line computes a wrong value, so it comes before one that does not type-check.
+PROBLEMS = {
+    "refuted": "compute{s} a wrong value",
+    "ill-typed": "do{es} not type-check",
+    "conflict": "get{s} contradicting verdicts from the engines",
+    "inconclusive": "could not be decided",
+}
+# What a statement of each kind is called in a sentence.
+NOUNS = {"as-written": "line", "corrected": "correction", "supporting": "tool lemma"}
+
+
+def plural(n: int, one: str, many: str | None = None) -> str:
+    """'1 line', '2 lines', '0 processes' (pass `many` when adding an s is wrong)."""
+    return f"{n} {one if n == 1 else (many or one + 's')}"
+
+
+def _verb(verdict: str, n: int) -> str:
+    phrase = PROBLEMS.get(verdict, f"{{is,are}} {verdict}")
+    if "{is,are}" in phrase:
+        return phrase.replace("{is,are}", "is" if n == 1 else "are")
+    return phrase.replace("{s}", "s" if n == 1 else "").replace("{es}", "es" if n == 1 else "")
+
+
+def severity(verdict: str) -> int:
+    """Sort key: known problems in PROBLEMS' order, then any other verdict, proved last."""
+    if verdict == PROVED:
+        return len(PROBLEMS) + 1
+    return list(PROBLEMS).index(verdict) if verdict in PROBLEMS else len(PROBLEMS)
+
+
+def wrong_claims(report: dict) -> list[dict]:
+    """Every claim that is not proved: the note's own lines first, the most serious verdict first,
+    then in the note's order."""
+    order = {c["id"]: i for i, c in enumerate(report["claims"])}
+    wrong = [c for c in report["claims"] if c["verdict"] != PROVED]
+    return sorted(wrong, key=lambda c: (c["kind"] != "as-written", severity(c["verdict"]), order[c["id"]]))
+
+
+def groups(report: dict) -> list[dict]:
+    """The headline's clauses: claims not proved, grouped by (kind, verdict), each with its phrase."""
+    out: list[dict] = []
+    for c in wrong_claims(report):
+        if not out or (out[-1]["kind"], out[-1]["verdict"]) != (c["kind"], c["verdict"]):
+            out.append({"kind": c["kind"], "verdict": c["verdict"], "claims": []})
+        out[-1]["claims"].append(c)
+    for g in out:
+        n = len(g["claims"])
+        g["subject"] = plural(n, NOUNS.get(g["kind"], "statement"))
+        g["phrase"] = _verb(g["verdict"], n)
+    return out
+
+
+def blockers(report: dict) -> list[dict]:
+    """Statements that keep the derivation from being proved: not proved, and no proved correction
+    (the rule of derivations.runner.relied_on_proved, restated to name them)."""
+    by_id = {c["id"]: c for c in report["claims"]}
+    return [c for c in report["claims"]
+            if c["kind"] != "corrected" and c["verdict"] != PROVED
+            and not any(by_id.get(fix, {}).get("verdict") == PROVED for fix in c.get("corrected_by", []))]
+
+
+def status(report: dict) -> dict:
+    """The report's verdict in words: kind ('proved', 'corrected', 'failed'), a title and a sentence."""
+    induction = report.get("induction")
+    induction_ok = induction is None or induction["verdict"] == PROVED
+    if not report["ok"]:
+        missing = [f"“{c['label']}”" for c in blockers(report)]
+        if not induction_ok:
+            missing.append(f"the induction over time ({induction['verdict']})")
+        return {"kind": "failed", "title": "Not proved.",
+                "sentence": "The note's derivation is not proved: " + (", ".join(missing) or "see below")
+                + (" has" if len(missing) == 1 else " have") + " no proof or proved correction."}
+    wrong = [c for c in wrong_claims(report) if c["kind"] == "as-written"]
+    if wrong:
+        return {"kind": "corrected", "title": "The derivation relies on corrections.",
+                "sentence": f"{plural(len(wrong), 'line')} of the note {'is' if len(wrong) == 1 else 'are'} wrong "
+                            f"as written; {'it has' if len(wrong) == 1 else 'each has'} a proved correction, "
+                            "given with it below, and with the corrections every statement the derivation "
+                            "relies on is proved."}
+    return {"kind": "proved", "title": "Proved.",
+            "sentence": "Every statement of the note is proved as written."}
+
+
+def headline(report: dict) -> str:
+    """One or two sentences: which lines are wrong and how, then whether the derivation stands."""
+    clauses = [f"{g['subject']} {g['phrase']}: " + ", ".join(f"“{c['label']}”" for c in g["claims"])
+               for g in groups(report)]
+    what = "; ".join(clauses) + "." if clauses else ""
+    return " ".join(s for s in (what[:1].upper() + what[1:], status(report)["sentence"]) if s)
+
+
+def corrections(claim: dict, by_id: dict, known: dict | None = None) -> list[dict]:
+    """The claims that correct `claim`: from the report, else (not checked in this run) from `known`."""
+    out = []
+    for fix in claim.get("corrected_by", []):
+        if fix in by_id:
+            out.append({**by_id[fix], "checked": True})
+        elif known and fix in known:
+            out.append({**known[fix], "id": fix, "verdict": None, "checked": False})
+    return out
+
+
+# ---------------------------------------------------------------- counterexamples
+
+_ENTRY_NAME = re.compile(r"^(?P<name>[^\[\]]+)\[(?P<i>\d+)(?:,(?P<j>\d+))?\]$")
+
+
+def counterexample_view(cx: dict) -> dict:
+    """A counterexample laid out for a reader: where, both sides, and the inputs as matrices."""
+    matrices: dict[str, dict] = {}
+    scalars = []
+    for name, value in cx["values"].items():
+        m = _ENTRY_NAME.match(name)
+        if m is None:
+            scalars.append((name, value))
+            continue
+        entries = matrices.setdefault(m["name"], {})
+        entries[(int(m["i"]), int(m["j"] or 0))] = value
+    grid = []
+    for name, entries in matrices.items():
+        rows, cols = max(i for i, _ in entries) + 1, max(j for _, j in entries) + 1
+        grid.append((name, [[entries.get((i, j), "?") for j in range(cols)] for i in range(rows)]))
+    i, j = cx["entry"]
+    relative = cx.get("relative_difference")
+    return {
+        "at": cx.get("at", ""),
+        "quantity": cx.get("quantity"),
+        "where": f"row {i + 1}, column {j + 1}",
+        "claimed": cx["claimed"], "truth": cx["truth"],
+        "relative": None if relative is None else f"{relative:.0%}",
+        "clear": cx.get("clear_margin", True),
+        "matrices": grid, "scalars": scalars,
+    }
+
+
+def matrix_text(rows: list[list[str]]) -> str:
+    """[1/2, -1; 3, 0] -- a matrix on one terminal line, rows separated by ';'."""
+    if len(rows) == 1 and len(rows[0]) == 1:
+        return rows[0][0]
+    return "[" + "; ".join(", ".join(r) for r in rows) + "]"
+
+
+# ---------------------------------------------------------------- time
+
+def timing_text(report: dict) -> str:
+    """Wall-clock time, and proving time in this run apart from proofs taken from the cache."""
+    t = report.get("timing")
+    wall = f"{report['total_seconds']:.1f} s wall clock"
+    if not t:
+        return wall
+    now, cached = t["proved_now"], t["from_cache"]
+    parts = [wall, f"proving in this run {now['seconds']:.1f} s ({plural(now['proofs'], 'proof')})"]
+    if cached["proofs"]:
+        parts.append(f"{plural(cached['proofs'], 'proof')} from the cache (proved earlier in "
+                     f"{cached['seconds']:.1f} s)")
+    return "; ".join(parts)
