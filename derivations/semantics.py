@@ -20,9 +20,9 @@ Semantics (docs/derivation-format.md):
   quantity at step s, quantities at steps before s are held fixed (the note's
   ℓ_t, the loss from step t on as a function of the state entering step t);
 - a loss that is declared (ℓ ∈ ℝ) but not defined is an arbitrary function of
-  the context's outputs (defined quantities no other definition uses): its
-  gradient with respect to each output is a free input, named by the notation
-  that defines it (dv := ∂ℓ/∂V).
+  the quantities whose gradient is given: a name both declared and defined as
+  that gradient (dv ∈ ℝ^m, dv := ∂ℓ/∂V) is a free input, and ℓ = Σ <dv, V>
+  has exactly those first derivatives, which are all a gradient uses.
 """
 from __future__ import annotations
 
@@ -99,8 +99,13 @@ class Model:
         self.step_of: dict = {}                    # value symbol -> its step (None: not a sequence)
         self.depends: dict = {}                    # value symbol -> every symbol it depends on
         self.order: list = []                      # value symbols, each after what it depends on
+        self.consumers: dict = {}                  # symbol -> node symbols whose definition uses it
+        self.adjoints: dict = {}                   # (loss symbol, cut, symbol) -> adjoint symbol
+        self.adjoint_symbols: set = set()
+        self.kin: dict = {}                        # symbol -> symbols of its own kind it depends on
         self._busy: set = set()
         self._dmemo: dict = {}
+        self._real: dict = {}
 
     # ---------------------------------------------------------------- shapes and names
 
@@ -127,19 +132,14 @@ class Model:
         return out
 
     @cached_property
-    def outputs(self) -> list[str]:
-        """Defined quantities that no other (forward) definition uses: what an abstract loss sees."""
-        forward = {n: d for n, d in self.ctx.definitions.items() if not d.notation}
-        used = {r.name for d in forward.values() for r in ir.refs(d.expr)}
-        return [n for n in forward if n not in used]
-
-    def known_gradient(self, name: str) -> str | None:
-        """The notation naming ∂ℓ/∂name for an abstract loss ℓ (dv := ∂ℓ/∂V), if any."""
+    def given(self) -> dict:
+        """{quantity: name of its given gradient}: names declared *and* defined as ∂ℓ/∂quantity, ℓ abstract."""
+        out = {}
         for n, d in self.ctx.definitions.items():
-            if d.notation and isinstance(d.expr.of, ir.Ref) and d.expr.of.name in self.abstract_losses \
-                    and isinstance(d.expr.wrt, ir.Ref) and d.expr.wrt.name == name:
-                return n
-        return None
+            if d.notation and n in self.ctx.declarations and isinstance(d.expr.of, ir.Ref) \
+                    and d.expr.of.name in self.abstract_losses and isinstance(d.expr.wrt, ir.Ref):
+                out[d.expr.wrt.name] = n
+        return out
 
     # ---------------------------------------------------------------- values
 
@@ -169,18 +169,16 @@ class Model:
             return self._free((name, 0), ctx.declarations[name + "_0"].shape)
         if not self.step_in_range(step):
             return self.zeros(ref)
-        if decl is not None and decl.kind == "matrix" and name not in ctx.definitions:
-            if name in self.abstract_losses:
-                return self.abstract_loss(name)
+        if name in self.abstract_losses:
+            return self.abstract_loss(name)
+        if decl is not None and decl.kind == "matrix":
+            # Declared: a free input (a given gradient is declared and defined: its definition only
+            # says which quantity it is the gradient at).
             return self._free((name, step if decl.sequence else None), decl.shape)
         definition = ctx.definitions.get(name)
         if definition is None:
             raise IllTyped(f"{name} is neither declared nor defined")
         if definition.notation:
-            of = definition.expr.of
-            if isinstance(of, ir.Ref) and of.name in self.abstract_losses and definition.expr.wrt.name in self.outputs:
-                # The gradient of an arbitrary loss with respect to an output: a free input.
-                return self._free((name, step), self.typer.infer(definition.expr))
             return self.evaluate(definition.expr, self._env_for(definition, step, env))
         return self.node(name, step, env)
 
@@ -205,28 +203,54 @@ class Model:
         label = name if step is None else f"{name}_{step}"
         values = sp.Matrix(expr.rows, expr.cols, lambda i, j: _sym(label, i, j, expr.cols))
         for v, e in zip(values, expr):
-            self.definitions[v] = e
-            self.step_of[v] = step
-            deps = set(e.free_symbols)
-            for s in list(deps):
-                deps |= self.depends.get(s, set())
-            self.depends[v] = deps
-            self.order.append(v)
+            self._define(v, e, step)
+            for s in e.free_symbols:
+                self.consumers.setdefault(s, []).append(v)
         self.nodes[key] = values
         return values
 
+    def _define(self, v, e, step, adjoint=False):
+        self.definitions[v] = e
+        self.step_of[v] = step
+        deps = set(e.free_symbols)
+        for s in list(deps):
+            deps |= self.depends.get(s, set())
+        self.depends[v] = deps
+        # Dependencies among symbols of the same kind (nodes on nodes, adjoints on adjoints): which
+        # symbol of a difference to open first (`unfold_pair`).
+        same_kind = {x for x in e.free_symbols if (x in self.adjoint_symbols) == adjoint and x in self.definitions}
+        for x in list(same_kind):
+            same_kind |= self.kin.get(x, set())
+        self.kin[v] = same_kind
+        if adjoint:
+            self.adjoint_symbols.add(v)
+        self.order.append(v)
+
     def abstract_loss(self, name: str) -> sp.Matrix:
-        """ℓ = sum over outputs o of <∂ℓ/∂o, o>: exact for first derivatives, which is all a gradient uses."""
+        """ℓ = sum over the quantities o with a given gradient g of <g, o>.
+
+        It is a node like a defined quantity, so that its derivatives are adjoints.
+        """
+        key = (name, None)
+        if key in self.nodes:
+            return self.nodes[key]
+        if not self.given:
+            raise IllTyped(f"{name} is declared but not defined, and no gradient of it is given "
+                           f"(declare one, e.g. dv \\in \\mathbb{{R}}^{{n}}, dv := \\frac{{\\partial {name}}}{{\\partial V}})")
         total = sp.Integer(0)
         steps = range(1, (self.T or 0) + 1)
-        for o in self.outputs:
-            out_steps = steps if self.ctx.is_sequence(o) else [None]
-            for step in out_steps:
-                value = self.node(o, step, {"T": self.T})
-                known = self.known_gradient(o)
-                G = self._free((known or f"dl/d{o}", step), (value.rows, value.cols))
-                total += sum((g * v for g, v in zip(G, value)), sp.Integer(0))
-        return sp.Matrix([[total]])
+        for o, g in self.given.items():
+            for step in (steps if self.ctx.is_sequence(o) else [None]):
+                value = self.value(ir.Ref(o, ir.Time("t") if step is not None else None), {"T": self.T, "t": step})
+                decl = self.ctx.declarations[g]
+                G = self._free((g, step if decl.sequence else None), decl.shape)
+                total += sum((a * b for a, b in zip(G, value)), sp.Integer(0))
+        v = _sym(name, 0, 0, 1)
+        self._define(v, total, None)
+        for s in total.free_symbols:
+            self.consumers.setdefault(s, []).append(v)
+        self.nodes[key] = sp.Matrix([[v]])
+        return self.nodes[key]
 
     # ---------------------------------------------------------------- evaluation
 
@@ -365,6 +389,8 @@ class Model:
         if of.shape == (1, 1):
             if outside:
                 return sp.zeros(*wrt.shape)
+            if of[0, 0] in self.definitions:      # a named scalar (a loss): reverse mode, adjoint symbols
+                return wrt.applyfunc(lambda x: self.gradient(of[0, 0], x, cut))
             return wrt.applyfunc(lambda x: self.total(of[0, 0], x, cut))
         if of.cols == 1 and wrt.cols == 1:
             if outside:
@@ -374,6 +400,44 @@ class Model:
                             f"{fmt(wrt.shape)} matrix")
 
     # ---------------------------------------------------------------- the chain rule
+
+    def _uses(self, loss, x, cut):
+        """The nodes through which x reaches `loss`, steps before `cut` held fixed."""
+        out = []
+        for c in self.consumers.get(x, ()):
+            if c != loss and c not in self.depends.get(loss, ()):
+                continue
+            step = self.step_of.get(c)
+            if cut is not None and step is not None and step < cut:
+                continue
+            out.append(c)
+        return out
+
+    def gradient(self, loss, x, cut):
+        """∂loss/∂x: the adjoint symbol of a node x, or the sum over the uses of an input x."""
+        if x == loss:
+            return sp.Integer(1)
+        if x in self.definitions:
+            return self.adjoint(loss, x, cut)
+        return sum((self.adjoint(loss, c, cut) * sp.diff(self.definitions[c], x)
+                    for c in self._uses(loss, x, cut)), sp.Integer(0))
+
+    def adjoint(self, loss, n, cut):
+        """A symbol for ∂loss/∂n, defined by reverse accumulation over n's uses (SymPy's local derivatives)."""
+        if n == loss:
+            return sp.Integer(1)
+        key = (loss, cut, n)
+        if key not in self.adjoints:
+            uses = self._uses(loss, n, cut)
+            if not uses:
+                self.adjoints[key] = sp.Integer(0)
+                return self.adjoints[key]
+            definition = sum((self.adjoint(loss, c, cut) * sp.diff(self.definitions[c], n) for c in uses),
+                             sp.Integer(0))
+            a = sp.Symbol(f"d{loss}/d{n}" + (f"|{cut}" if cut is not None else ""), real=True)
+            self._define(a, definition, None, adjoint=True)
+            self.adjoints[key] = a
+        return self.adjoints[key]
 
     def total(self, expr, x, cut):
         """d expr / d x through every node expr depends on; nodes at steps before `cut` held fixed."""
@@ -407,6 +471,23 @@ class Model:
         return [s for key in sorted(self.inputs, key=lambda k: (str(k[0]), k[1] if k[1] is not None else -1))
                 for s in self.inputs[key]]
 
+    def unfold_pair(self, left, right):
+        """Open definitions on both sides of an equation until they meet.
+
+        Candidates are the symbols no other present symbol of the same kind
+        depends on (a node before the nodes it is made of; an adjoint before
+        the later adjoints it is made of).  Those present on one side only are
+        opened first; when every candidate is shared, all are opened.
+        Each opening replaces a symbol by its definition: an exact equality.
+        """
+        ls = {x for x in left.free_symbols if x in self.definitions}
+        rs = {x for x in right.free_symbols if x in self.definitions}
+        present = ls | rs
+        candidates = {x for x in present if not any(x in self.kin[y] for y in present if y != x)}
+        chosen = {x for x in candidates if (x in ls) != (x in rs)} or candidates
+        table = {x: self.definitions[x] for x in chosen}
+        return left.xreplace(table), right.xreplace(table)
+
     def unfold(self, e):
         """Replace the latest node symbols of e by their definitions, one level.
 
@@ -425,8 +506,13 @@ class Model:
         """Every node's value at a point of the free inputs, with the real functions."""
         values = dict(point)
         for v in self.order:
-            values[v] = real(self.definitions[v].xreplace(values)).evalf(digits)
+            values[v] = self.real_definition(v).xreplace(values).evalf(digits)
         return values
+
+    def real_definition(self, v):
+        if v not in self._real:
+            self._real[v] = real(self.definitions[v])
+        return self._real[v]
 
 
 def _literal(e) -> bool:

@@ -169,6 +169,7 @@ class _Builder:
                 elif st.kind == "function" and isinstance(target, Name):
                     scope.functions.add(name_key(target.base, target.decoration))
         resolver = Resolver(scope, lambda msg, node, hint="", _b=None: None)
+        declared, defined = set(), set()
         for b, pb in parsed:
             for st in (pb.statements if pb else []):
                 if st.kind not in ("declaration", "definition"):
@@ -182,9 +183,12 @@ class _Builder:
                 if time is not None and time.var is None:
                     scope.initial.add(name)
                     continue
-                if name in scope.names and not (st.kind == "definition" and scope.names[name] != "defined"):
-                    self.errors.append(self.error(b, f"{name} is declared or defined twice", st.parts[0]))
+                seen = declared if st.kind == "declaration" else defined
+                if name in seen:
+                    what = "declared" if st.kind == "declaration" else "defined"
+                    self.errors.append(self.error(b, f"{name} is {what} twice", st.parts[0]))
                     continue
+                seen.add(name)
                 if st.kind == "declaration":
                     scope.names[name] = st.parts[1][0]
                 elif name not in scope.names:
