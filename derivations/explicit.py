@@ -275,7 +275,8 @@ def prove(ctx: ir.Context, claim: ir.Claim, shapes=None) -> Outcome:
                 if verdict == PROVED:
                     continue
                 if verdict == REFUTED:
-                    detail["at"] = where
+                    detail.update(at=where, shape=dict(shape), t=t,
+                                  indices=[[name, step, v] for (name, step), v in indices.items()])
                     failures.append((REFUTED, f"at {where} the two sides differ", detail))
                 else:
                     failures.append((verdict, f"at {where}: {detail}", None))
@@ -303,12 +304,14 @@ def prove(ctx: ir.Context, claim: ir.Claim, shapes=None) -> Outcome:
 
 # ---------------------------------------------------------------- reproducing a counterexample
 
-def replay(ctx: ir.Context, claim: ir.Claim, cex: dict, shape: dict, indices: dict, t=None) -> tuple:
+def replay(ctx: ir.Context, claim: ir.Claim, cex: dict) -> tuple:
     """Both sides at a counterexample's free inputs, from a fresh model: (lhs entry, rhs entry) as numbers.
 
     Nothing is shared with the search: the model is rebuilt, every defined
     quantity recomputed from the free inputs with the real functions.
     """
+    shape, t = cex["shape"], cex.get("t")
+    indices = {(name, step): v for name, step, v in cex.get("indices", [])}
     T = shape.get("T")
     model = Model(ctx, {k: v for k, v in shape.items() if k != "T"}, T, indices)
     lhs, rhs = _sides(model, claim, {"T": T, "t": t})

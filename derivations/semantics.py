@@ -64,16 +64,18 @@ def user_function(name: str, derivative: int = 0):
     return _USER[key]
 
 
+_X = sp.Dummy("x", real=True)
+# Derivatives of the built-in functions, as SymPy computes them (σ's is the declared σ(1 - σ)).
+_DERIVATIVE = {"sigma": sp.diff(sigma(_X), _X), "tanh": sp.diff(sp.tanh(_X), _X), "exp": sp.exp(_X), "log": 1 / _X}
+_FUNCTION = {"sigma": sigma, "tanh": sp.tanh, "exp": sp.exp, "log": sp.log}
+
+
 def apply_function(name: str, derivative: int, x):
-    """One entry of \\sigma(x), \\tanh'(x), f'(x), ... as SymPy."""
-    if name == "sigma":
-        return sigma(x) if derivative == 0 else sp.diff(sigma(x), x) if derivative == 1 else None
-    if name == "tanh":
-        return sp.tanh(x) if derivative == 0 else sp.diff(sp.tanh(x), x) if derivative == 1 else None
-    if name == "exp":
-        return sp.exp(x)
-    if name == "log":
-        return sp.log(x) if derivative == 0 else 1 / x if derivative == 1 else None
+    """One entry of \\sigma(x), \\tanh'(x), f'(x), ... as SymPy; None for a derivative it does not know."""
+    if name in _FUNCTION:
+        if derivative == 0:
+            return _FUNCTION[name](x)
+        return _DERIVATIVE[name].xreplace({_X: x}) if derivative == 1 else None
     if derivative > 1:
         return None
     return user_function(name, derivative)(x)

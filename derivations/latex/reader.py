@@ -318,7 +318,8 @@ def parse_derivation(text: str, path: str = "<derivation>") -> ir.Derivation:
     contexts = builder.build(blocks)
     errors += builder.errors
     if errors:
-        raise DerivationErrors(errors)
+        raise DerivationErrors(sorted(errors, key=lambda e: (e.location.line, e.location.column)
+                                      if e.location else (0, 0)))
     return ir.Derivation(path, title or Path(path).stem, contexts)
 
 

@@ -1,0 +1,138 @@
+"""The engines that read the intermediate form: concrete (explicit sizes, steps) and all sizes.
+
+Each proof method is shown refuting false claims; true claims written in
+unusual but valid ways are proved; counterexamples reproduce from the free
+inputs alone, every defined quantity recomputed from its definition.
+"""
+import pytest
+import sympy as sp
+
+from derivations import allsizes, explicit
+from derivations.concrete import ILL_TYPED, PROVED, REFUTED
+from derivations.latex.reader import parse_derivation
+
+SIGMOID_RNN = r"""# A sigmoid RNN with an abstract loss
+
+$$ W_{xh} \in \mathbb{R}^{H \times E}, \quad W_{hh} \in \mathbb{R}^{H \times H}, \quad W_{hy} \in \mathbb{R}^{V \times H} $$
+
+$$ X_t \in \mathbb{R}^{E}, \quad h_0 \in \mathbb{R}^{H}, \quad \ell \in \mathbb{R} $$
+
+$$ h_t := \sigma(W_{xh} X_t + W_{hh} h_{t-1}), \quad S_t := W_{hy} h_t $$
+
+$$ dS_t \in \mathbb{R}^{V}, \quad dS_t := \frac{\partial \ell}{\partial S_t} $$
+
+$$ dh_t := \frac{\partial \ell}{\partial h_t} $$
+"""
+
+LEMMA = r"""# Lemma 1
+
+$$ W \in \mathbb{R}^{m \times n}, \quad h \in \mathbb{R}^{n}, \quad \ell \in \mathbb{R}, \quad f : \mathbb{R} \to \mathbb{R} $$
+
+$$ V := f(W h), \quad dv \in \mathbb{R}^{m}, \quad dv := \frac{\partial \ell}{\partial V} $$
+"""
+
+
+def claim_in(head: str, line: str):
+    d = parse_derivation(head + f"\n$$ {line} $$\n", "t.md")
+    ctx = d.contexts[0]
+    return ctx, ctx.claims[-1]
+
+
+def concrete(head, line):
+    ctx, c = claim_in(head, line)
+    return explicit.prove(ctx, c)
+
+
+def all_sizes(head, line):
+    ctx, c = claim_in(head, line)
+    return allsizes.prove(ctx, c)
+
+
+# ---------------------------------------------------------------- true, in many spellings
+
+@pytest.mark.parametrize("line", [
+    r"dh_t = W_{hy}^T dS_t + W_{hh}^T (\sigma'(W_{xh} X_{t+1} + W_{hh} h_t) \circ dh_{t+1})",
+    r"dh_t = W_{hy}^T dS_t + W_{hh}^T (h_{t+1} \circ (1 - h_{t+1}) \circ dh_{t+1})",
+    r"dh_t = W_{hy}^\top dS_t + (dh_{t+1}^T \operatorname{diag}(h_{t+1} - h_{t+1}^2) W_{hh})^T",
+    r"\frac{\partial \ell}{\partial W_{hh}} = \sum_{t=1}^{T} (h_t \circ (1 - h_t) \circ dh_t) h_{t-1}^T",
+    r"\frac{\partial \ell}{\partial h_0} = W_{hh}^T ((h_1 - \sigma^2(W_{xh} X_1 + W_{hh} h_0)) \circ dh_1)",
+])
+def test_true_rnn_lines_in_unusual_spellings_are_proved(line):
+    out = concrete(SIGMOID_RNN, line)
+    assert out.verdict == PROVED, out.reason
+
+
+@pytest.mark.parametrize("line, verdict", [
+    (r"dh_t = W_{hy}^T dS_t + W_{hh} (h_{t+1} \circ (1 - h_{t+1}) \circ dh_{t+1})", REFUTED),      # W_hh^T
+    (r"dh_t = W_{hy}^T dS_t + W_{hh}^T dh_{t+1}", REFUTED),                                         # no σ'
+    (r"dh_t = W_{hy}^T dS_t", REFUTED),                                                             # no future
+    (r"dh_t = W_{hy}^T dS_t - W_{hh}^T (h_{t+1} \circ (1 - h_{t+1}) \circ dh_{t+1})", REFUTED),     # sign
+    (r"\frac{\partial \ell}{\partial W_{hh}} = \sum_{t=1}^{T} (h_t \circ (1 - h_t) \circ dh_t) h_{t-1}", ILL_TYPED),
+    (r"dh_t = W_{hy}^T dS_{t+1} + W_{hh}^T (h_{t+1} \circ (1 - h_{t+1}) \circ dh_{t+1})", REFUTED),  # t+1
+])
+def test_false_rnn_lines_are_refuted_or_ill_typed(line, verdict):
+    out = concrete(SIGMOID_RNN, line)
+    assert out.verdict == verdict, out.reason
+
+
+@pytest.mark.parametrize("line, verdict", [
+    (r"\frac{\partial \ell}{\partial h} = W^T (f'(W h) \circ dv)", PROVED),
+    (r"\frac{\partial \ell}{\partial h} = (dv^T \operatorname{diag}(f'(Wh)) W)^\top", PROVED),
+    (r"\frac{\partial \ell}{\partial W} = (f'(W h) \circ dv) h^T", PROVED),
+    (r"\frac{\partial \ell}{\partial h} = W^T (f(W h) \circ dv)", REFUTED),            # f for f'
+    (r"\frac{\partial \ell}{\partial h} = -W^T (f'(W h) \circ dv)", REFUTED),          # sign
+    (r"\frac{\partial \ell}{\partial h} = W (f'(W h) \circ dv)", ILL_TYPED),           # missing transpose
+    (r"\frac{\partial \ell}{\partial W} = (f'(W h) \cdot dv) h^T", ILL_TYPED),         # · for ∘
+])
+@pytest.mark.parametrize("engine", [concrete, all_sizes], ids=["concrete", "all sizes"])
+def test_both_engines_prove_lemma_1_and_refute_its_mutations(engine, line, verdict):
+    out = engine(LEMMA, line)
+    if engine is all_sizes and verdict == REFUTED:
+        # All sizes proves or finds no zero; the counterexample is the concrete engine's.
+        assert out.verdict != PROVED
+    else:
+        assert out.verdict == verdict, out.reason
+
+
+# ---------------------------------------------------------------- counterexamples
+
+
+def test_counterexample_names_only_free_inputs_and_reproduces_from_them():
+    ctx, c = claim_in(SIGMOID_RNN, r"dh_t = W_{hy}^T dS_t + W_{hh} (h_{t+1} \circ (1 - h_{t+1}) \circ dh_{t+1})")
+    out = explicit.prove(ctx, c)
+    cex = out.counterexample
+    assert out.verdict == REFUTED and cex["clear"] and cex["relative_difference"] >= 0.1
+    assert not any(name.startswith(("h_1", "h_2", "h_3", "S_")) for name in cex["values"])
+    assert all(sp.Rational(v).is_Rational for v in cex["values"].values())
+    lhs, rhs = explicit.replay(ctx, c, cex)
+    assert abs(lhs - rhs) > sp.Float("1e-20")
+    assert explicit.show(lhs) == cex["truth"] and explicit.show(rhs) == cex["claimed"]
+
+
+def test_replay_refuses_a_point_that_sets_a_defined_quantity():
+    ctx, c = claim_in(SIGMOID_RNN, r"dh_t = W_{hy}^T dS_t")
+    cex = dict(explicit.prove(ctx, c).counterexample)
+    cex["values"] = {**cex["values"], "h_1[0]": "1/2"}
+    with pytest.raises(ValueError, match="free inputs"):
+        explicit.replay(ctx, c, cex)
+
+
+# ---------------------------------------------------------------- semantics
+
+
+def test_steps_outside_the_sequence_are_zero_and_h0_is_the_initial_state():
+    assert concrete(SIGMOID_RNN, r"dh_T = W_{hy}^T dS_T").verdict == PROVED
+    assert concrete(SIGMOID_RNN, r"h_{T+1} = 0 h_1").verdict == PROVED
+    assert concrete(SIGMOID_RNN, r"h_0 = 0 h_1").verdict == REFUTED
+
+
+def test_a_quantity_at_a_step_holds_earlier_steps_fixed():
+    head = SIGMOID_RNN + r"""
+$$ \ell_t := \sum_{s=t}^{T} dS_s^T S_s $$
+"""
+    # ∂ℓ_t/∂W_hh counts only the uses of W_hh at steps t..T (the note's reading of ℓ_t).
+    line = (r"\frac{\partial \ell_t}{\partial W_{hh}} = \frac{\partial \ell_{t+1}}{\partial W_{hh}} + "
+            r"(h_t \circ (1 - h_t) \circ \frac{\partial \ell_t}{\partial h_t}) h_{t-1}^T")
+    assert concrete(head, line).verdict == PROVED
+    total = (r"\frac{\partial \ell_1}{\partial W_{hh}} = \sum_{t=1}^{T} (h_t \circ (1 - h_t) \circ dh_t) h_{t-1}^T")
+    assert concrete(head, total).verdict == PROVED

@@ -1,0 +1,178 @@
+"""The LaTeX reader: grammar, names, steps, located errors, and printing back (parse(print(x)) == x)."""
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+
+from derivations import ir
+from derivations.latex.errors import DerivationErrors
+from derivations.latex.printer import claim_latex, to_latex
+from derivations.latex.reader import parse_derivation, parse_statement, read_derivation
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = sorted((ROOT / "examples").glob("*.md"))
+
+HEAD = r"""# Test
+
+$$ W_{xh} \in \mathbb{R}^{H \times V}, \quad W_{hh} \in \mathbb{R}^{H \times H}, \quad b_h \in \mathbb{R}^{H} $$
+
+$$ x_t \in \mathbb{R}^{V}, \quad h_0 \in \mathbb{R}^{H}, \quad k_t \in \{1, \dots, V\}, \quad f : \mathbb{R} \to \mathbb{R} $$
+
+$$ h_t := \tanh(W_{xh} x_t + W_{hh} h_{t-1} + b_h) $$
+
+$$ \ell := -\sum_{t=1}^{T} \log (\operatorname{softmax}(W_{xh}^\top h_t))_{k_t} $$
+
+$$ dh_t := \frac{\partial \ell}{\partial h_t} $$
+"""
+
+
+def ctx_of(extra: str = "") -> ir.Context:
+    return parse_derivation(HEAD + extra, "test.md").contexts[0]
+
+
+def parse(text: str):
+    return parse_statement(text, ctx_of())
+
+
+T = ir.Time("t")
+
+
+def test_names_steps_and_products():
+    lhs, rhs = parse(r"dh_t = W_{hh}^{\top} h_{t-1} + b_h")
+    assert lhs == ir.Ref("dh", T)
+    assert rhs == ir.Add((ir.MatMul(ir.Transpose(ir.Ref("W_hh"), "{\\top}"), ir.Ref("h", ir.Time("t", -1))),
+                          ir.Ref("b_h")))
+
+
+@pytest.mark.parametrize("sup", ["T", "{T}", "\\top", "{\\top}", "{\\mathsf T}", "{\\mathsf{T}}", "\\intercal"])
+def test_every_transpose_spelling(sup):
+    _, rhs = parse(f"dh_t = W_{{hh}}^{sup} h_t")
+    assert isinstance(rhs.left, ir.Transpose) and rhs.left.arg == ir.Ref("W_hh")
+
+
+def test_cdot_and_juxtaposition_are_the_same_product_in_their_own_spelling():
+    _, a = parse(r"dh_t = W_{hh} \cdot h_t")
+    _, b = parse(r"dh_t = W_{hh} h_t")
+    assert a.dot and not b.dot and (a.left, a.right) == (b.left, b.right)
+
+
+def test_hadamard_binds_looser_than_a_product():
+    _, rhs = parse(r"dh_t = W_{hh} h_t \circ W_{hh} h_t")
+    assert isinstance(rhs, ir.Hadamard) and isinstance(rhs.left, ir.MatMul) and isinstance(rhs.right, ir.MatMul)
+
+
+def test_square_of_a_vector_ones_minus_and_sigma_squared():
+    _, rhs = parse(r"dh_t = (1 - h_t^2) \circ \sigma^2(h_t)")
+    one_minus, sq = rhs.left, rhs.right
+    assert one_minus == ir.Add((ir.Number(Fraction(1)), ir.Neg(ir.Power(ir.Ref("h", T), 2))))
+    assert sq == ir.Power(ir.Apply("sigma", ir.Ref("h", T)), 2, prefix=True)
+
+
+def test_functions_derivatives_components_and_basis():
+    _, rhs = parse(r"dh_t = f'(W_{hh} h_t) \circ \tanh'(h_t) (\operatorname{softmax}(x_t))_{k_t}")
+    assert isinstance(rhs.left, ir.Apply) and rhs.left.function == "f" and rhs.left.derivative == 1
+    assert isinstance(rhs.right, ir.MatMul)
+    _, e = parse(r"dh_t = e_{k_t} + 1_{y = k_t}")
+    assert e.terms[0] == ir.Basis(ir.Ref("k", T), "e") and e.terms[1] == ir.Basis(ir.Ref("k", T), "y")
+
+
+def test_letters_split_into_declared_names():
+    ctx = parse_derivation(r"""# L
+$$ W \in \mathbb{R}^{m \times n}, \quad h \in \mathbb{R}^{n}, \quad f : \mathbb{R} \to \mathbb{R} $$
+$$ f(Wh) = f(W h) $$
+""", "x.md").contexts[0]
+    c = ctx.claims[0]
+    assert c.lhs == c.rhs == ir.Apply("f", ir.MatMul(ir.Ref("W"), ir.Ref("h")))
+
+
+def test_sums_over_steps_and_derivatives():
+    lhs, rhs = parse(r"\frac{\partial \ell}{\partial W_{hh}} = \sum_{t=1}^{T} dh_t h_{t-1}^\top + \sum_t b_h")
+    assert lhs == ir.Deriv(ir.Ref("\\ell"), ir.Ref("W_hh"))
+    first, second = rhs.terms
+    assert first.var == "t" and first.lo == ir.Time(None, 1) and first.hi == ir.Time("T") and not first.short
+    assert second.short
+
+
+def test_chain_gives_one_claim_per_link_with_its_own_latex():
+    ctx = ctx_of(r"""
+$$ dh_t = \frac{\partial \ell}{\partial h_t} = W_{hh} h_t \tag{chain} $$
+""")
+    a, b = ctx.claims
+    assert (a.id, b.id) == ("chain-1", "chain-2")
+    assert a.source.latex == r"dh_t = \frac{\partial \ell}{\partial h_t}"
+    assert b.source.latex == r"\frac{\partial \ell}{\partial h_t} = W_{hh} h_t"
+    assert a.rhs == b.lhs
+
+
+def test_blockquote_after_a_block_sets_reading_id_and_correction():
+    ctx = ctx_of(r"""
+$$ dh_t = W_{hh} h_t $$
+
+> Id: wrong-line
+> Reading: the transcription's "W" is read as W_hh.
+
+$$ dh_t = W_{hh}^T h_t $$
+
+> Corrects: wrong-line
+""")
+    wrong, fixed = ctx.claims
+    assert wrong.id == "wrong-line" and wrong.depends_on_reading and "read as W_hh" in wrong.reading
+    assert fixed.kind == "corrected" and fixed.corrects == "wrong-line"
+
+
+def test_a_level_one_heading_starts_a_new_context():
+    d = parse_derivation(HEAD + "\n# Other\n\n$$ u \\in \\mathbb{R}^n $$\n\n$$ u = u $$\n", "x.md")
+    assert [c.title for c in d.contexts] == ["Test", "Other"]
+    assert "W_xh" not in d.contexts[1].declarations
+
+
+def _errors(text):
+    with pytest.raises(DerivationErrors) as info:
+        parse_derivation(text, "bad.md")
+    return info.value.errors
+
+
+def test_undeclared_symbol_is_located_with_a_caret_and_a_suggestion():
+    (err,) = _errors(HEAD + "\n$$ dh_t = W_{hx} h_t $$\n")
+    text = err.render()
+    line = (HEAD + "\n").count("\n") + 1
+    assert f"bad.md:{line}:" in text and "undeclared symbol W_hx" in text and "did you mean" in text
+    source, caret = text.splitlines()[1:3]
+    assert caret.index("^") == source.index("W_{hx}")
+
+
+def test_syntax_error_says_what_was_expected():
+    (err,) = _errors(HEAD + "\n$$ dh_t = W_{hh} + $$\n")
+    assert "unexpected the end of the block" in err.message or "expected" in err.message
+
+
+def test_unsupported_command_is_named():
+    (err,) = _errors(HEAD + "\n$$ dh_t = \\nabla h_t $$\n")
+    assert "unsupported command \\nabla" in err.message
+
+
+def test_unclosed_block_and_several_errors_are_reported_together():
+    errors = _errors(HEAD + "\n$$ dh_t = q_t $$\n\n$$ dh_t = z_t $$\n\n$$ dh_t = h_t\n")
+    assert len(errors) == 3
+    assert "never closed" in errors[-1].message
+
+
+def test_declared_twice_is_an_error():
+    (err,) = _errors(HEAD + "\n$$ b_h \\in \\mathbb{R}^{V} $$\n")
+    assert "b_h is declared twice" in err.message
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_every_claim_prints_back_to_itself(path):
+    d = read_derivation(path)
+    for ctx in d.contexts:
+        for c in ctx.claims:
+            if c.python:
+                continue
+            text = claim_latex(c.lhs, c.rhs)
+            assert parse_statement(text, ctx) == (c.lhs, c.rhs), text
+
+
+def test_printing_keeps_the_authors_notation():
+    _, rhs = parse(r"dh_t = W_{hh}^{\mathsf T} \cdot (h_t \odot h_t)")
+    assert to_latex(rhs) == r"W_{hh}^{\mathsf T} \cdot (h_t \odot h_t)"
