@@ -54,6 +54,8 @@ def plan(ctx: ir.Context) -> list[dict]:
             shapes.append(s)
     if not ctx.has_time:
         return shapes
+    if ctx.length is not None:
+        return [{**s, "T": ctx.length} for s in shapes]
     out = [{**ones, "T": T} for T in (1, 2, 3)] + [{**twos, "T": T} for T in (1, 2, 3)]
     for s in shapes[2:]:
         out.append({**s, "T": 2})

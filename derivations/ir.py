@@ -389,6 +389,7 @@ class Claim:
     corrects: str | None = None
     remark: str | None = None        # a trailing \text{...} such as "(by 3)"
     python: str | None = None        # checked by a registered Python builder of this id instead
+    group: str = ""                  # the id of its block (a chain's links share it; `corrects` may name it)
 
 
 @dataclass
@@ -398,6 +399,7 @@ class Context:
     declarations: dict = field(default_factory=dict)     # name -> Declaration
     definitions: dict = field(default_factory=dict)      # name -> Definition (sequences keyed by base name)
     claims: list = field(default_factory=list)
+    length: int | None = None        # T := 1: a context about one step, checked at that T only
 
     def sizes(self) -> list[sp.Symbol]:
         """The size symbols the declarations use (H, V, m, n), in order of first use."""

@@ -35,8 +35,8 @@ from . import ir
 from .functions import f as f_generic
 from .functions import fp as fp_generic
 from .functions import sigma
-from .shapes import IllTyped, Typer, fmt, is_scalar_shape
 from .latex.printer import to_latex
+from .shapes import IllTyped, Typer, fmt, is_scalar_shape
 
 
 class ShapeMismatch(Exception):
@@ -57,7 +57,7 @@ def user_function(name: str, derivative: int = 0):
     key = (name, derivative)
     if key not in _USER:
         if derivative == 0:
-            prime = lambda: user_function(name, 1)  # noqa: E731
+            prime = lambda: user_function(name, 1)
             _USER[key] = type(name, (UserFunction,), {"fdiff": lambda self, argindex=1: prime()(self.args[0])})
         else:
             _USER[key] = type(name + "'" * derivative, (UserFunction,), {})
@@ -104,6 +104,7 @@ class Model:
         self.consumers: dict = {}                  # symbol -> node symbols whose definition uses it
         self.adjoints: dict = {}                   # (loss symbol, cut, symbol) -> adjoint symbol
         self.adjoint_symbols: set = set()
+        self._adjoint_of: dict = {}                # definition -> adjoint symbol (one symbol per quantity)
         self.kin: dict = {}                        # symbol -> symbols of its own kind it depends on
         self._busy: set = set()
         self._dmemo: dict = {}
@@ -436,8 +437,13 @@ class Model:
                 return self.adjoints[key]
             definition = sum((self.adjoint(loss, c, cut) * sp.diff(self.definitions[c], n) for c in uses),
                              sp.Integer(0))
-            a = sp.Symbol(f"d{loss}/d{n}" + (f"|{cut}" if cut is not None else ""), real=True)
-            self._define(a, definition, None, adjoint=True)
+            # Two adjoints with the same definition are the same quantity (∂ℓ_t/∂h_s and ∂ℓ_{t+1}/∂h_s
+            # for s > t): one symbol, so that both sides of a recurrence meet without opening the future.
+            a = self._adjoint_of.get(definition)
+            if a is None:
+                a = sp.Symbol(f"d{loss}/d{n}" + (f"|{cut}" if cut is not None else ""), real=True)
+                self._define(a, definition, None, adjoint=True)
+                self._adjoint_of[definition] = a
             self.adjoints[key] = a
         return self.adjoints[key]
 

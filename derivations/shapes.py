@@ -16,7 +16,12 @@ from __future__ import annotations
 import sympy as sp
 
 from . import ir
-from .latex.printer import to_latex
+from .latex.printer import POSTFIX, PRODUCT, TERM, Printer, to_latex
+
+
+def _operand(e, least) -> str:
+    """An operand in a message, parenthesized where the grammar would need it."""
+    return Printer().at(e, least)
 
 ONE = sp.Integer(1)
 
@@ -103,7 +108,7 @@ class Typer:
         first_t, first = matrices[0]
         for t, s in matrices[1:]:
             if not (same(s[0], first[0]) and same(s[1], first[1])):
-                raise IllTyped(f"the sum {to_latex(first_t)} + {to_latex(t)} does not compose: "
+                raise IllTyped(f"the sum {_operand(first_t, TERM)} + {_operand(t, TERM)} does not compose: "
                                f"{fmt(first)} plus {fmt(s)}", e)
         return first
 
@@ -117,7 +122,8 @@ class Typer:
         if is_scalar_shape(b):
             return a
         if not same(a[1], b[0]):
-            raise IllTyped(f"the product {to_latex(e.left)} \\cdot {to_latex(e.right)} does not compose: "
+            raise IllTyped(f"the product {_operand(e.left, PRODUCT)} \\cdot {_operand(e.right, POSTFIX)} does not "
+                           f"compose: "
                            f"{fmt(a)} times {fmt(b)} ({_plural(a[1], 'column')} against {_plural(b[0], 'row')})",
                            e)
         return (a[0], b[1])
@@ -125,7 +131,8 @@ class Typer:
     def _Hadamard(self, e: ir.Hadamard):
         a, b = self.infer(e.left), self.infer(e.right)
         if not (same(a[0], b[0]) and same(a[1], b[1])):
-            raise IllTyped(f"the element-wise product {to_latex(e.left)} \\circ {to_latex(e.right)} needs equal "
+            raise IllTyped(f"the element-wise product {_operand(e.left, TERM)} \\circ {_operand(e.right, PRODUCT)} "
+                           f"needs equal "
                            f"shapes: {fmt(a)} and {fmt(b)}", e)
         return a
 

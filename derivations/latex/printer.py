@@ -96,9 +96,7 @@ class Printer:
         return f"\\frac{{{self.p(e.num)}}}{{{self.p(e.den)}}}"
 
     def _Transpose(self, e: ir.Transpose) -> str:
-        style = e.style
-        sup = f"^{style}" if style.startswith("{") or len(style) == 1 else f"^{style}"
-        return self.at(e.arg, ATOM) + sup
+        return self.at(e.arg, ATOM) + "^" + e.style
 
     def _Power(self, e: ir.Power) -> str:
         if e.prefix and isinstance(e.arg, ir.Apply):

@@ -238,6 +238,13 @@ class _Builder:
 
     def definition(self, ctx, resolver, b, st):
         name, time = resolver.target(st.parts[0])
+        if name == "T" and time is None:
+            # T := 1 fixes the number of steps: a context about one step on its own.
+            n = st.parts[1]
+            if not (isinstance(n, ir.Number) and n.value.denominator == 1 and n.value >= 1):
+                raise self.error(b, "T := n needs a whole number of steps n ≥ 1", st.parts[1])
+            ctx.length = int(n.value)
+            return
         expr = resolver.expr(st.parts[1])
         if name in ctx.definitions:
             raise self.error(b, f"{name} is defined twice", st.parts[0])
@@ -262,7 +269,7 @@ class _Builder:
             ctx.claims.append(ir.Claim(cid, label, lhs, rhs, source, section=b.heading or ctx.title,
                                        reading=meta.get("reading", ""), depends_on_reading=bool(meta.get("reading")),
                                        comment=meta.get("comment", ""), kind=kind, corrects=meta.get("corrects"),
-                                       remark=pb.remark))
+                                       remark=pb.remark, group=base))
 
     def python_claim(self, b, ctx):
         cid = b.meta["python"].strip()
@@ -271,7 +278,7 @@ class _Builder:
                         section=b.heading or ctx.title, reading=b.meta.get("reading", ""),
                         depends_on_reading=bool(b.meta.get("reading")), comment=b.meta.get("comment", ""),
                         kind=b.meta.get("kind", "corrected" if "corrects" in b.meta else "as-written"),
-                        corrects=b.meta.get("corrects"), python=cid)
+                        corrects=b.meta.get("corrects"), python=cid, group=cid)
 
 
 def _link_latex(latex: str, n: int, total: int, st) -> str:

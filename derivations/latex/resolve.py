@@ -13,7 +13,6 @@ from __future__ import annotations
 from fractions import Fraction
 
 from .. import ir
-from .errors import DerivationError
 from .syntax import Frac, Indicator, Juxt, Name, Paren, Sup, TimeSum
 
 TIME_VARS = ("t", "T", "s", "k", "tau", "\\tau")
@@ -136,12 +135,11 @@ class Resolver:
         s = self.scope
         key = name_key(node.base, node.decoration)
         if node.sub is not None:
-            if key in s.sequences or key in s.initial:
-                if is_time_like(node.sub):
-                    time = as_time(node.sub, s, self.err)
-                    if time.var is not None and time.var not in ("t", "T") and time.var not in s.bound:
-                        raise self.err(f"the step variable {time.var} is not bound by a sum here", node)
-                    return self._primed(ir.Ref(key, time, span=node.span), node)
+            if (key in s.sequences or key in s.initial) and is_time_like(node.sub):
+                time = as_time(node.sub, s, self.err)
+                if time.var is not None and time.var not in ("t", "T") and time.var not in s.bound:
+                    raise self.err(f"the step variable {time.var} is not bound by a sum here", node)
+                return self._primed(ir.Ref(key, time, span=node.span), node)
             whole = full_name(key, node.sub)
             if s.knows(whole):
                 return self._primed(ir.Ref(whole, span=node.span), node)

@@ -8,9 +8,9 @@ only its letters, subscript and primes.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from fractions import Fraction
-import re
 from pathlib import Path
 
 from lark import Lark, Token, Transformer, v_args
