@@ -1,0 +1,185 @@
+"""The note's BPTT lines, parsed from note.md, in the one-step model of `derivations.unrolled`.
+
+The algorithm's lines read quantities of one step (X_t, h_{t-1}, h_t, dS_t)
+and what the later steps passed back (∂ℓ_{t+1}/∂h_t, ∂ℓ_{t+1}/∂W).  With the
+note's reading of ℓ_t (the loss from step t on, as a function of h_{t-1}),
+each derivative the lines write is one of the step symbols:
+
+    ∂ℓ_t/∂S_t -> dS      ∂ℓ_t/∂h_t -> dh      ∂ℓ_{t+1}/∂h_t -> dh_next
+    ∂ℓ_{t+1}/∂W -> dW_next  (W = W_xh, W_hh, W_hy)
+
+and the left-hand side ∂ℓ_t/∂Q names the quantity the line updates (dh, dW_xh,
+dX, dh_prev, ...).  Lowered this way, a line parsed from the LaTeX serves the
+engines that work in step symbols -- all sizes (one step, symbolic H, E, V),
+the unrolled graph (the whole algorithm at T = 6, 8), the induction (every T)
+-- and the code generator, which prints the very expression that was parsed
+and proved.  The lowering applies only where the context defines the note's
+RNN exactly (checked below); anything else is NotApplicable.
+"""
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+import sympy as sp
+from sympy.matrices.expressions.special import OneMatrix
+
+from .. import ir
+from ..functions import block_col, block_row, dot, elementwise, hadamard, sigma, sigma_prime
+
+NOTE = Path(__file__).with_name("note.md")
+WEIGHTS = ("W_xh", "W_hh", "W_hy")
+T = ir.Time("t")
+PREV, NEXT = ir.Time("t", -1), ir.Time("t", 1)
+
+
+class NotApplicable(Exception):
+    """The claim is not a line of the note's algorithm in the one-step model."""
+
+
+def _is_note_rnn(ctx: ir.Context) -> bool:
+    """The context defines h_t = σ(W_xh X_t + W_hh h_{t-1}), S_t = W_hy h_t and ℓ_t from step t to T."""
+    d = ctx.definitions
+    want_h = ir.Apply("sigma", ir.Add((ir.MatMul(ir.Ref("W_xh"), ir.Ref("X", T)),
+                                       ir.MatMul(ir.Ref("W_hh"), ir.Ref("h", PREV)))))
+    ell = d.get("\\ell")
+    return ("h" in d and _plain(d["h"].expr) == want_h and "S" in d
+            and _plain(d["S"].expr) == ir.MatMul(ir.Ref("W_hy"), ir.Ref("h", T))
+            and ell is not None and ell.target.time == T and isinstance(ell.expr, ir.Neg)
+            and isinstance(ell.expr.arg, ir.Sum) and ell.expr.arg.lo == T and ell.expr.arg.hi == ir.Time("T"))
+
+
+def _plain(e: ir.Expr) -> ir.Expr:
+    """The expression without the author's spelling (\\cdot or juxtaposition)."""
+    return ir.transform(e, lambda n: ir.MatMul(n.left, n.right) if isinstance(n, ir.MatMul) else n)
+
+
+class Lowering:
+    """IR of the note's BPTT context -> matrix expressions in the step symbols `s`."""
+
+    def __init__(self, ctx: ir.Context, s):
+        if not _is_note_rnn(ctx):
+            raise NotApplicable("the context is not the note's RNN")
+        self.ctx, self.s = ctx, s
+
+    def lhs(self, e: ir.Expr) -> str:
+        """The quantity a line updates, from its left-hand side ∂ℓ_t/∂Q."""
+        if not (isinstance(e, ir.Deriv) and e.of == ir.Ref("\\ell", T) and isinstance(e.wrt, ir.Ref)):
+            raise NotApplicable("the left-hand side is not ∂ℓ_t/∂(a quantity)")
+        w = e.wrt
+        table = {("h", T): "dh", ("X", T): "dX", ("h", PREV): "dh_prev",
+                 **{(name, None): f"d{name}" for name in WEIGHTS}}
+        if (w.name, w.time) not in table:
+            raise NotApplicable(f"no step quantity for ∂ℓ_t/∂{w.name}")
+        return table[(w.name, w.time)]
+
+    def __call__(self, e: ir.Expr):
+        method = getattr(self, "_" + type(e).__name__, None)
+        if method is None:
+            raise NotApplicable(f"no step-model form for {type(e).__name__}")
+        return method(e)
+
+    def _Ref(self, e: ir.Ref):
+        s = self.s
+        table = {("X", T): s.X, ("h", T): s.h, ("h", PREV): s.h_prev, **{(w, None): getattr(s, w) for w in WEIGHTS}}
+        if (e.name, e.time) in table:
+            return table[(e.name, e.time)]
+        definition = self.ctx.definitions.get(e.name)
+        if definition is not None and not definition.notation and e.name in ("T_rnn", "Z"):
+            return self(definition.expr)          # the stacked weight and input: their definitions
+        raise NotApplicable(f"{e.name} at {e.time} is not a step quantity")
+
+    def _Deriv(self, e: ir.Deriv):
+        s, of, w = self.s, e.of, e.wrt
+        if of == ir.Ref("\\ell", T):
+            if w == ir.Ref("S", T):
+                return s.dS
+            if w == ir.Ref("h", T):
+                return s.dh
+        if of == ir.Ref("\\ell", NEXT):
+            if w == ir.Ref("h", T):
+                return s.dh_next
+            if isinstance(w, ir.Ref) and w.name in WEIGHTS and w.time is None:
+                return getattr(s, f"d{w.name}_next")
+        raise NotApplicable("a derivative that is not one of the step symbols")
+
+    def _Add(self, e: ir.Add):
+        shape = None
+        terms = []
+        for t in e.terms:
+            terms.append(self(t))
+            if not isinstance(t, (ir.Number, ir.Neg)) or not _literal(t):
+                shape = terms[-1].shape
+        out = None
+        for t, x in zip(e.terms, terms):
+            if _literal(t) and shape is not None:
+                x = x * OneMatrix(*shape) if not isinstance(x, sp.MatrixExpr) else x
+            out = x if out is None else out + x
+        return out
+
+    def _Neg(self, e: ir.Neg):
+        return -self(e.arg)
+
+    def _Number(self, e: ir.Number):
+        return sp.Rational(e.value.numerator, e.value.denominator)
+
+    def _MatMul(self, e: ir.MatMul):
+        return dot(self(e.left), self(e.right))
+
+    def _Hadamard(self, e: ir.Hadamard):
+        return hadamard(self(e.left), self(e.right))
+
+    def _Transpose(self, e: ir.Transpose):
+        return self(e.arg).T
+
+    def _Power(self, e: ir.Power):
+        x = self(e.arg)
+        return hadamard(*([x] * e.exponent))
+
+    def _Apply(self, e: ir.Apply):
+        if e.function != "sigma" or e.derivative not in (0, 1):
+            raise NotApplicable(f"the function {e.function}")
+        return elementwise(sigma if e.derivative == 0 else sigma_prime, self(e.arg))
+
+    def _Block(self, e: ir.Block):
+        rows = [[self(x) for x in row] for row in e.rows]
+        if len(rows) == 1:
+            return block_row(*rows[0])
+        if all(len(r) == 1 for r in rows):
+            return block_col(*(r[0] for r in rows))
+        return sp.BlockMatrix(rows)
+
+
+def _literal(e) -> bool:
+    return isinstance(e, ir.Number) or (isinstance(e, ir.Neg) and _literal(e.arg))
+
+
+class Line:
+    """One line of the algorithm, parsed from note.md: `build(s)` is its update in step symbols."""
+
+    def __init__(self, ctx: ir.Context, claim: ir.Claim):
+        self.ctx, self.claim, self.id = ctx, claim, claim.id
+        self.quantity = Lowering(ctx, None).lhs(claim.lhs)
+
+    def build(self, s):
+        return Lowering(self.ctx, s)(self.claim.rhs)
+
+
+@cache
+def note_derivation():
+    from ..latex.reader import read_derivation
+    return read_derivation(NOTE)
+
+
+def line(claim_id: str) -> Line:
+    """The note's algorithm line `claim_id`, lowered (raises NotApplicable for anything else)."""
+    d = note_derivation()
+    ctx = d.context_of(claim_id)
+    claim = next(c for c in ctx.claims if c.id == claim_id)
+    return Line(ctx, claim)
+
+
+def lower(ctx: ir.Context, claim: ir.Claim, s):
+    """(quantity, update) of a claim in the step symbols `s`, or NotApplicable."""
+    low = Lowering(ctx, s)
+    return low.lhs(claim.lhs), low(claim.rhs)
