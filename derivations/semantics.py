@@ -29,6 +29,7 @@ from __future__ import annotations
 import itertools
 from functools import cached_property
 
+import mpmath
 import sympy as sp
 
 from . import ir
@@ -482,17 +483,20 @@ class Model:
     def unfold_pair(self, left, right):
         """Open definitions on both sides of an equation until they meet.
 
-        Candidates are the symbols no other present symbol of the same kind
-        depends on (a node before the nodes it is made of; an adjoint before
-        the later adjoints it is made of).  Those present on one side only are
-        opened first; when every candidate is shared, all are opened.
+        A symbol present on one side only is opened first, unless another
+        one-sided symbol of its kind is made of it (open ∂ℓ/∂h_1 before the
+        ∂ℓ/∂h_2 it is made of; a node before the nodes it is made of): the
+        two sides are then opened to the same depth and meet in the same
+        symbols.  When every symbol is on both sides, the outermost are opened.
         Each opening replaces a symbol by its definition: an exact equality.
         """
         ls = {x for x in left.free_symbols if x in self.definitions}
         rs = {x for x in right.free_symbols if x in self.definitions}
-        present = ls | rs
-        candidates = {x for x in present if not any(x in self.kin[y] for y in present if y != x)}
-        chosen = {x for x in candidates if (x in ls) != (x in rs)} or candidates
+        one_sided = ls ^ rs
+        chosen = {x for x in one_sided if not any(x in self.kin[y] for y in one_sided if y != x)}
+        if not chosen:
+            present = ls | rs
+            chosen = {x for x in present if not any(x in self.kin[y] for y in present if y != x)}
         table = {x: self.definitions[x] for x in chosen}
         return left.xreplace(table), right.xreplace(table)
 
@@ -511,16 +515,33 @@ class Model:
         return e.xreplace(table) if table else e
 
     def forward(self, point: dict, digits: int = 60) -> dict:
-        """Every node's value at a point of the free inputs, with the real functions."""
-        values = dict(point)
-        for v in self.order:
-            values[v] = self.real_definition(v).xreplace(values).evalf(digits)
+        """Every node's (and adjoint's) value at a point of the free inputs, with the real functions.
+
+        mpmath at `digits` digits; the inputs are exact rationals.  Each
+        definition is compiled once (lambdify) and evaluated in order, so
+        every defined quantity is recomputed from the free inputs.
+        """
+        with mpmath.workdps(digits):
+            values = {k: mpmath.mpf(v.p) / v.q for k, v in point.items()}
+            for v in self.order:
+                args, fn = self.compiled(v)
+                values[v] = fn(*(values[a] for a in args))
         return values
 
-    def real_definition(self, v):
-        if v not in self._real:
-            self._real[v] = real(self.definitions[v])
-        return self._real[v]
+    def compiled(self, v, expr=None):
+        """(arguments, mpmath function) of a definition (or of `expr`), with real σ, tanh, f."""
+        key = v if expr is None else ("expr", expr)
+        if key not in self._real:
+            e = real(self.definitions[v] if expr is None else expr)
+            args = sorted(e.free_symbols, key=str)
+            self._real[key] = (args, sp.lambdify(args, e, modules=[MPMATH_FUNCTIONS, "mpmath"]))
+        return self._real[key]
+
+    def numeric(self, expr, values: dict, digits: int = 60):
+        """The value of an expression in free inputs and node symbols, given `forward`'s values."""
+        with mpmath.workdps(digits):
+            args, fn = self.compiled(None, sp.sympify(expr))
+            return fn(*(values[a] for a in args))
 
 
 def _literal(e) -> bool:
@@ -528,15 +549,31 @@ def _literal(e) -> bool:
 
 
 # A concrete f with f' consistent with it, exact on rationals (used only to evaluate, never to prove).
-F_INSTANCE, FP_INSTANCE = "x**3 + 2*x", "3*x**2 + 2"
+F_INSTANCE, FP_INSTANCE = "x**3 + x**2 + 2*x + 1", "3*x**2 + 2*x + 2"
+
+
+def _f_instance(x):
+    return x ** 3 + x ** 2 + 2 * x + 1
+
+
+def _fp_instance(x):
+    return 3 * x ** 2 + 2 * x + 2
 
 
 def real(expr):
-    """Generic functions replaced by concrete ones so that an expression has a value; σ keeps 1/(1+e^-x)."""
-    expr = expr.replace(f_generic, lambda x: x ** 3 + 2 * x).replace(fp_generic, lambda x: 3 * x ** 2 + 2)
+    """Generic functions replaced by concrete ones so that an expression has a value; σ keeps 1/(1+e^-x).
+
+    The instance of a generic f has an odd and an even part, so that neither a
+    sign slip inside f nor one inside f' can agree by accident.
+    """
+    expr = sp.sympify(expr).replace(f_generic, _f_instance).replace(fp_generic, _fp_instance)
     for (name, d), cls in list(_USER.items()):
-        expr = expr.replace(cls, (lambda x: x ** 3 + 2 * x) if d == 0 else (lambda x: 3 * x ** 2 + 2))
+        expr = expr.replace(cls, _f_instance if d == 0 else _fp_instance)
     return expr
+
+
+# σ for lambdify: the logistic sigmoid itself, never the opaque symbol.
+MPMATH_FUNCTIONS = {"sigma": lambda x: 1 / (1 + mpmath.exp(-x))}
 
 
 def index_assignments(ctx: ir.Context, sizes: dict, T: int | None) -> list[dict]:

@@ -52,17 +52,51 @@ def is_literal(e: ir.Expr) -> bool:
 
 
 class Typer:
-    """infer(e) -> (rows, cols), in one context; definitions are typed once and remembered."""
+    """infer(e) -> (rows, cols), in one context; definitions are typed once and remembered.
+
+    A sequence defined through itself at another step (c_t := f_t ∘ c_{t-1},
+    f_t := σ(U h_{t-1}), h_t := tanh(c_t)) gets an unknown shape while its own
+    definition is typed; the unknown is fixed by the first shape it must equal
+    (unification), whatever the order the definitions are met in.
+    """
 
     def __init__(self, ctx: ir.Context):
         self.ctx = ctx
         self.memo: dict = {}
         self.busy: set = set()
+        self.unknown: dict = {}          # name -> (rows, cols) unknowns, while its definition is typed
+        self.bound: dict = {}            # unknown -> what it was found equal to
+
+    def res(self, x):
+        x = sp.sympify(x)
+        while x in self.bound:
+            x = self.bound[x]
+        return x.xreplace(self.bound) if x.free_symbols & set(self.bound) else x
+
+    def shape_res(self, shape):
+        return (self.res(shape[0]), self.res(shape[1]))
+
+    def eq(self, a, b) -> bool:
+        """a = b for every size, binding an unknown to the other side when one is unknown."""
+        a, b = self.res(a), self.res(b)
+        if sp.expand(a - b) == 0:
+            return True
+        for u, v in ((a, b), (b, a)):
+            if isinstance(u, sp.Dummy) and u.name.startswith("shape"):
+                self.bound[u] = v
+                return True
+        return False
+
+    def eq_shape(self, a, b) -> bool:
+        return self.eq(a[0], b[0]) and self.eq(a[1], b[1])
+
+    def scalar(self, shape) -> bool:
+        return is_scalar_shape(self.shape_res(shape))
 
     def quantity(self, name: str, initial: bool = False):
         ctx = self.ctx
         if name in self.memo:
-            return self.memo[name]
+            return self.shape_res(self.memo[name])
         decl = ctx.declarations.get(name)
         if decl is None and initial:
             decl = ctx.declarations.get(name + "_0")
@@ -75,13 +109,19 @@ class Typer:
                 initial = ctx.declarations.get(name + "_0")
                 if initial is not None:          # h_t := f(h_{t-1}): h has the shape of its initial state
                     return initial.shape
-                raise IllTyped(f"the shape of {name} depends on itself: declare its initial state "
-                               f"({name}_0 \\in \\mathbb{{R}}^{{n}})")
+                if name not in self.unknown:
+                    self.unknown[name] = (sp.Dummy(f"shape_{name}_rows"), sp.Dummy(f"shape_{name}_cols"))
+                return self.shape_res(self.unknown[name])
             self.busy.add(name)
             try:
                 shape = self.infer(ctx.definitions[name].expr)
             finally:
                 self.busy.discard(name)
+            if name in self.unknown:
+                self.eq_shape(self.unknown[name], shape)
+            shape = self.shape_res(shape)
+            if not self.busy and any(isinstance(x, sp.Dummy) for d in shape for x in sp.sympify(d).atoms(sp.Dummy)):
+                raise IllTyped(f"the shape of {name} cannot be told from its definition")
         else:
             raise IllTyped(f"{name} is neither declared nor defined")
         self.memo[name] = shape
@@ -89,7 +129,7 @@ class Typer:
 
     def infer(self, e: ir.Expr):
         method = getattr(self, "_" + type(e).__name__)
-        return method(e)
+        return self.shape_res(method(e))
 
     def _Ref(self, e: ir.Ref):
         initial = e.time is not None and e.time.var is None and e.time.offset == 0
@@ -107,7 +147,7 @@ class Typer:
             return (ONE, ONE)
         first_t, first = matrices[0]
         for t, s in matrices[1:]:
-            if not (same(s[0], first[0]) and same(s[1], first[1])):
+            if not self.eq_shape(s, first):
                 raise IllTyped(f"the sum {_operand(first_t, TERM)} + {_operand(t, TERM)} does not compose: "
                                f"{fmt(first)} plus {fmt(s)}", e)
         return first
@@ -117,11 +157,11 @@ class Typer:
 
     def _MatMul(self, e: ir.MatMul):
         a, b = self.infer(e.left), self.infer(e.right)
-        if is_scalar_shape(a):
+        if self.scalar(a):
             return b
-        if is_scalar_shape(b):
+        if self.scalar(b):
             return a
-        if not same(a[1], b[0]):
+        if not self.eq(a[1], b[0]):
             raise IllTyped(f"the product {_operand(e.left, PRODUCT)} \\cdot {_operand(e.right, POSTFIX)} does not "
                            f"compose: "
                            f"{fmt(a)} times {fmt(b)} ({_plural(a[1], 'column')} against {_plural(b[0], 'row')})",
@@ -130,7 +170,7 @@ class Typer:
 
     def _Hadamard(self, e: ir.Hadamard):
         a, b = self.infer(e.left), self.infer(e.right)
-        if not (same(a[0], b[0]) and same(a[1], b[1])):
+        if not self.eq_shape(a, b):
             raise IllTyped(f"the element-wise product {_operand(e.left, TERM)} \\circ {_operand(e.right, PRODUCT)} "
                            f"needs equal "
                            f"shapes: {fmt(a)} and {fmt(b)}", e)
@@ -138,9 +178,9 @@ class Typer:
 
     def _Div(self, e: ir.Div):
         a, b = self.infer(e.num), self.infer(e.den)
-        if is_scalar_shape(b):
+        if self.scalar(b):
             return a
-        if is_scalar_shape(a) or (same(a[0], b[0]) and same(a[1], b[1])):
+        if self.scalar(a) or self.eq_shape(a, b):
             return b
         raise IllTyped(f"\\frac{{{to_latex(e.num)}}}{{{to_latex(e.den)}}}: {fmt(a)} over {fmt(b)}", e)
 
@@ -156,7 +196,7 @@ class Typer:
 
     def _column(self, e, what):
         a = self.infer(e)
-        if not same(a[1], 1):
+        if not self.eq(a[1], 1):
             raise IllTyped(f"{what} of {to_latex(e)} needs a column, not {fmt(a)}", e)
         return a
 
@@ -180,9 +220,9 @@ class Typer:
 
     def _Deriv(self, e: ir.Deriv):
         of, wrt = self.infer(e.of), self.infer(e.wrt)
-        if is_scalar_shape(of):
+        if self.scalar(of):
             return wrt
-        if same(of[1], 1) and same(wrt[1], 1):
+        if self.eq(of[1], 1) and self.eq(wrt[1], 1):
             return (wrt[0], of[0])
         raise IllTyped(f"\\frac{{\\partial {to_latex(e.of)}}}{{\\partial {to_latex(e.wrt)}}}: a derivative of a "
                        f"{fmt(of)} matrix with respect to a {fmt(wrt)} matrix is not defined here "
@@ -195,10 +235,10 @@ class Typer:
             shapes = [self.infer(x) for x in row]
             h = shapes[0][0]
             for x, s in zip(row, shapes):
-                if not same(s[0], h):
+                if not self.eq(s[0], h):
                     raise IllTyped(f"the blocks of a row of {to_latex(e)} have different heights ({fmt(s)})", e)
             w = sum((s[1] for s in shapes), ONE * 0)
-            if widths is not None and not same(w, widths):
+            if widths is not None and not self.eq(w, widths):
                 raise IllTyped(f"the rows of {to_latex(e)} have different widths", e)
             widths = w
             height += h
