@@ -6,6 +6,11 @@ difference is reduced exactly (expand, then cancel).  The outcome per shape is
 one of: zero (proved there), a shape failure (ill-typed), a counterexample
 (refuted: numbers at which both sides differ, re-checked at 50 digits), or
 undecided (inconclusive -- never counted as proved).
+
+Quantities the model defines (`Statement.defined`, e.g. h = h_t) are replaced
+by their definitions in both sides -- in the truth after differentiating --
+so only free inputs are left; a counterexample is a point of those and is
+re-checked on the model (`derivations.recheck.confirm`) before it is reported.
 """
 from __future__ import annotations
 
@@ -15,8 +20,9 @@ from dataclasses import dataclass, field
 import sympy as sp
 from sympy.matrices.expressions.matexpr import MatrixElement
 
-from .functions import explain_shape_error, f, fp, sigma
-from .statement import Equals, Gradient, Jacobian, Statement, dims
+from .functions import explain_shape_error, f, fp, sigma, typecheck
+from .recheck import confirm, f_instance, fp_instance
+from .statement import Equals, Gradient, Jacobian, Statement, dims, resolved
 
 PROVED, REFUTED, ILL_TYPED, INCONCLUSIVE = "proved", "refuted", "ill-typed", "inconclusive"
 VERDICTS = (PROVED, REFUTED, ILL_TYPED, INCONCLUSIVE)
@@ -115,22 +121,13 @@ def is_exactly_zero(d) -> bool:
 
 # ---------------------------------------------------------------- counterexamples
 
-# A concrete f with f' consistent with it, exact on rationals.
-def _f_instance(x):
-    return x ** 3 + 2 * x
-
-
-def _fp_instance(x):
-    return 3 * x ** 2 + 2
-
-
 def instantiate(expr):
     """Replace the generic functions by concrete ones so the expression has a value."""
-    return expr.replace(f, _f_instance).replace(fp, _fp_instance)
+    return expr.replace(f, f_instance).replace(fp, fp_instance)
 
 
-def counterexample(claimed: sp.Matrix, truth: sp.Matrix, seed: str, tries: int = 20):
-    """Numeric values of every symbol at which claimed != truth, or None."""
+def search(claimed: sp.Matrix, truth: sp.Matrix, seed: str, tries: int = 20):
+    """A point of the free symbols (random small rationals) at which claimed != truth, or None."""
     rng = random.Random(seed)
     symbols = sorted(claimed.free_symbols | truth.free_symbols, key=str)
     for _ in range(tries):
@@ -138,29 +135,55 @@ def counterexample(claimed: sp.Matrix, truth: sp.Matrix, seed: str, tries: int =
         for (i, j) in ((i, j) for i in range(claimed.rows) for j in range(claimed.cols)):
             c = instantiate(claimed[i, j].xreplace(point)).evalf(50)
             t = instantiate(truth[i, j].xreplace(point)).evalf(50)
-            # Re-check: the difference must be far above the 50-digit rounding.
             if abs(sp.N(c - t, 50)) > sp.Float("1e-30"):
-                values = {str(s): str(v) for s, v in point.items()}
-                if claimed.has(f, fp) or truth.has(f, fp):
-                    values["f(x)"], values["f'(x)"] = "x**3 + 2*x", "3*x**2 + 2"
-                return {"values": values, "entry": [i, j],
-                        "claimed": str(sp.N(c, 15)), "truth": str(sp.N(t, 15))}
+                return point
     return None
+
+
+def counterexample(claimed: sp.Matrix, truth: sp.Matrix, seed: str, tries: int = 20, model=None):
+    """A counterexample (free values where claimed != truth, confirmed on the model), or None.
+
+    `claimed` and `truth` are in free symbols only; `model` is (claimed, truth,
+    definitions) as the statement writes them, defined symbols kept, for the
+    re-check.  A point the model does not confirm raises `recheck.NoDifference`.
+    """
+    point = search(claimed, truth, seed, tries)
+    if point is None:
+        return None
+    mc, mt, definitions = model or (claimed, truth, {})
+    return confirm(mc, mt, point, definitions)
 
 
 # ---------------------------------------------------------------- one claim
 
+def entry_definitions(defined: dict) -> dict:
+    """{entry symbol of a defined matrix symbol: the entry of its explicit definition}."""
+    out = {}
+    for D, definition in defined.items():
+        value = explicit(definition)
+        out.update({entry_symbol(D[i, j]): value[i, j] for i in range(D.shape[0]) for j in range(D.shape[1])})
+    return out
+
+
 def check_statement(st: Statement, seed: str):
     """(verdict, detail) for one statement at one shape."""
+    typecheck(st.claimed)
     truth = truth_of(st.truth)
     claimed = explicit(st.claimed)
     if claimed.shape != truth.shape:
         return ILL_TYPED, (f"the right-hand side is {claimed.shape[0]}×{claimed.shape[1]} but the "
                            f"quantity it claims to be is {truth.shape[0]}×{truth.shape[1]}")
+    model = (claimed, truth, {})
+    if st.defined:
+        # Defined quantities take their definitions' values, in the truth after differentiating.
+        definitions = entry_definitions(st.defined)
+        everywhere = entry_definitions(resolved(st.defined))
+        model = (claimed, truth, definitions)
+        claimed, truth = claimed.xreplace(everywhere), truth.xreplace(everywhere)
     diff = claimed - truth
     if all(is_exactly_zero(d) for d in diff):
         return PROVED, None
-    cex = counterexample(claimed, truth, seed)
+    cex = counterexample(claimed, truth, seed, model=model)
     if cex is not None:
         return REFUTED, cex
     return INCONCLUSIVE, "the difference did not reduce to zero and no counterexample was found"

@@ -16,6 +16,8 @@ the all-sizes engine (index notation) and the code generator (NumPy printing).
 """
 from __future__ import annotations
 
+import itertools
+
 import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.matrices.expressions.diagonal import DiagMatrix
@@ -141,3 +143,37 @@ def explain_shape_error(error: sp.ShapeError) -> str:
         return f"the shapes do not compose ({error})"
     kind, text = operands
     return f"the {kind} {text} does not compose"
+
+
+def _same(a, b) -> bool:
+    return sp.expand(sp.sympify(a) - sp.sympify(b)) == 0
+
+
+def typecheck(M) -> None:
+    """Raise ShapeError, naming the operands, where a product, sum or ∘ inside M does not compose.
+
+    SymPy checks shapes when it multiplies matrices of integer sizes, but not
+    for symbolic sizes (H·E against H·1 builds silently) nor for expressions
+    built with the constructors (MatMul(A, B)), as edited expressions are.
+    """
+    if not isinstance(M, sp.MatrixExpr) or isinstance(M, sp.MatrixSymbol):
+        return
+    for a in M.args:
+        typecheck(a)
+    if isinstance(M, sp.MatMul):
+        mats = [a for a in M.args if isinstance(a, sp.MatrixExpr)]
+        for A, B in itertools.pairwise(mats):
+            if not _same(A.shape[1], B.shape[0]):
+                raise sp.ShapeError(f"the product {describe(A)} · {describe(B)} does not compose: "
+                                    f"{A.shape[1]} columns against {B.shape[0]} rows")
+    elif isinstance(M, (sp.MatAdd, HadamardProduct)):
+        mats = [a for a in M.args if isinstance(a, sp.MatrixExpr)]
+        for B in mats[1:]:
+            if not (_same(mats[0].shape[0], B.shape[0]) and _same(mats[0].shape[1], B.shape[1])):
+                kind = "sum" if isinstance(M, sp.MatAdd) else "element-wise product"
+                sep = " + " if isinstance(M, sp.MatAdd) else " ∘ "
+                raise sp.ShapeError(f"the {kind} {sep.join(describe(A) for A in (mats[0], B))} does not compose")
+    elif isinstance(M, DiagMatrix):
+        u = M.args[0]
+        if not (_same(u.shape[1], 1) or _same(u.shape[0], 1)):
+            raise sp.ShapeError(f"diag of {describe(u)}, which is not a vector")

@@ -23,7 +23,7 @@ from types import SimpleNamespace
 import sympy as sp
 
 from .concrete import explicit
-from .functions import sigma
+from .functions import elementwise, sigma, typecheck
 from .statement import Equals, Statement, dims
 
 WEIGHTS = ("W_xh", "W_hh", "W_hy")
@@ -43,6 +43,16 @@ def step_symbols(d) -> SimpleNamespace:
         dh=M("dh", H, B), dh_next=M("dh_next", H, B),
         dW_xh_next=M("dW_xh_next", H, E), dW_hh_next=M("dW_hh_next", H, H), dW_hy_next=M("dW_hy_next", V, H),
     )
+
+
+def step_definitions(s) -> dict:
+    """The step symbols the model defines: h is h_t = sigma(W_xh X + W_hh h_prev).
+
+    Everything else a line reads is free in the one-step model: the inputs X,
+    the weights, the incoming state h_prev and the upstream gradients dS, dh,
+    dh_next, dW_*_next.  (Unrolled, the engine binds h to h_t directly.)
+    """
+    return {s.h: elementwise(sigma, s.W_xh * s.X + s.W_hh * s.h_prev)}
 
 
 def _vector(name, n):
@@ -129,6 +139,7 @@ def through_time(claim, shape) -> list[Statement]:
     d = dims(**shape)
     s = step_symbols(d)
     update = claim.build(s)           # raises ShapeError for an ill-typed line
+    typecheck(update)
     out = []
     for t in range(1, d.T + 1):
         values, truths = _step(d.H, d.E, d.V, d.T, t)
