@@ -3,7 +3,9 @@ numeric module from the proved expressions, and write the report.
 
 Exit status: 0 when every statement the derivation relies on is proved (as
 written, or through its proved correction); 1 otherwise; 2 on a usage error or
-an engine error (in which case nothing is written).
+an engine error (in which case nothing is written).  Engines that disagree on
+a claim (one proves it, another refutes it or finds it ill-typed) are an
+engine error: verdict "conflict", exit status 2.
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from pathlib import Path
 from .cache import ProofCache, default_dir
 from .runner import load_claims, run
 
-MARKS = {"proved": "✓", "refuted": "✗", "ill-typed": "⊥", "inconclusive": "?"}
+MARKS = {"proved": "✓", "refuted": "✗", "ill-typed": "⊥", "inconclusive": "?", "conflict": "≠"}
 
 
 def _positive(text):
@@ -71,6 +73,21 @@ def _table(report) -> str:
     return "\n".join(lines)
 
 
+def _conflicts(report) -> str:
+    """The engine error for claims on which the engines disagree: each engine and its evidence."""
+    by_id = {c["id"]: c for c in report["claims"]}
+    ids = report["conflicts"]
+    head = f"verify: engine error: the engines disagree on {len(ids)} claim(s) ({', '.join(ids)}); nothing was written"
+    lines = [head]
+    for cid in ids:
+        lines.append(f"  {cid} ({by_id[cid]['label']}):")
+        for m in by_id[cid]["conflict"]:
+            lines.append(f"    {m['method']}: {m['verdict']} -- {m['reason']}")
+            if m.get("counterexample"):
+                lines.append(f"      counterexample: {m['counterexample']}")
+    return "\n".join(lines)
+
+
 def _write_json(path: Path, data) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     with os.fdopen(fd, "w") as fh:
@@ -109,6 +126,9 @@ def main(argv=None) -> int:
         return 2
     print()
     print(_table(report))
+    if report["conflicts"]:
+        print(_conflicts(report), file=sys.stderr)
+        return 2
     if out is None:
         return 0 if report["ok"] else 1
 

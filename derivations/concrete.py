@@ -25,7 +25,10 @@ from .recheck import confirm, f_instance, fp_instance
 from .statement import Equals, Gradient, Jacobian, Statement, dims, resolved
 
 PROVED, REFUTED, ILL_TYPED, INCONCLUSIVE = "proved", "refuted", "ill-typed", "inconclusive"
-VERDICTS = (PROVED, REFUTED, ILL_TYPED, INCONCLUSIVE)
+# Not an engine's verdict: the runner's, when one engine proves a claim and another refutes it
+# or finds it ill-typed -- an engine error (verify exits 2), never a vote.
+CONFLICT = "conflict"
+VERDICTS = (PROVED, REFUTED, ILL_TYPED, INCONCLUSIVE, CONFLICT)
 
 
 @dataclass

@@ -21,7 +21,7 @@ import jinja2
 from latex2mathml.converter import convert
 from markupsafe import Markup, escape
 
-VERDICTS = ("proved", "refuted", "ill-typed", "inconclusive")
+VERDICTS = ("proved", "refuted", "ill-typed", "inconclusive", "conflict")
 TEX_INSTALL_HINT = "apt-get install texlive-latex-base texlive-latex-recommended latexmk"
 
 _TEMPLATES = Path(__file__).parent / "templates"
