@@ -18,7 +18,11 @@ import random
 from dataclasses import dataclass, field
 
 import sympy as sp
+from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
+from sympy.matrices.expressions.diagonal import DiagMatrix
+from sympy.matrices.expressions.hadamard import HadamardProduct
 from sympy.matrices.expressions.matexpr import MatrixElement
+from sympy.matrices.expressions.special import Identity, OneMatrix, ZeroMatrix
 
 from .functions import explain_shape_error, f, fp, sigma, typecheck
 from .recheck import confirm, f_instance, fp_instance
@@ -49,13 +53,68 @@ def explicit(M, bind=None) -> sp.Matrix:
     MatrixSymbol entries W[i, j] become Symbols named "W[i,j]" so that SymPy's
     `diff` and `subs` treat them as ordinary independent variables -- or, for a
     MatrixSymbol in `bind`, the entries of the explicit matrix it is bound to.
+    The expression is evaluated node by node (products, sums, transposes, ∘,
+    diag, element-wise functions, blocks); SymPy's own `as_explicit` is only a
+    fallback, as it leaves unevaluated sums in the transpose of a product.
     """
     bind = bind or {}
-    if not isinstance(M, sp.MatrixBase):
-        M = M.as_explicit() if isinstance(M, sp.MatrixExpr) else sp.Matrix([[M]])
-    elements = {e: bind[e.parent][e.i, e.j] if e.parent in bind else entry_symbol(e)
-                for e in M.atoms(MatrixElement)}
-    return sp.Matrix(M).xreplace(elements)
+    if isinstance(M, sp.MatrixExpr) and not isinstance(M, sp.MatrixBase):
+        return _explicit(M, bind)
+    return _elements(sp.Matrix(M if isinstance(M, sp.MatrixBase) else [[M]]), bind)
+
+
+def _elements(M: sp.Matrix, bind) -> sp.Matrix:
+    """Entries W[i, j] of matrix symbols (or of bound ones, or of expressions) inside M, as plain values."""
+    elements = {}
+    for e in M.atoms(MatrixElement):
+        if e.parent in bind:
+            elements[e] = bind[e.parent][e.i, e.j]
+        elif isinstance(e.parent, sp.MatrixSymbol):
+            elements[e] = entry_symbol(e)
+        else:                                     # an entry of an expression, e.g. z[i] for z = W h
+            elements[e] = explicit(e.parent, bind)[e.i, e.j]
+    return M.xreplace(elements)
+
+
+def _explicit(M, bind) -> sp.Matrix:
+    if isinstance(M, sp.MatrixSymbol):
+        if M in bind:
+            return sp.Matrix(bind[M])
+        return sp.Matrix(*M.shape, lambda i, j: entry_symbol(M[i, j]))
+    if isinstance(M, sp.MatrixBase):
+        return _elements(sp.Matrix(M), bind)
+    if isinstance(M, sp.Transpose):
+        return _explicit(M.arg, bind).T
+    if isinstance(M, sp.MatMul):
+        coeff = _elements(sp.Matrix([[sp.Mul(*[a for a in M.args if not isinstance(a, sp.MatrixExpr)])]]), bind)
+        out = None
+        for A in (a for a in M.args if isinstance(a, sp.MatrixExpr)):
+            value = _explicit(A, bind)
+            out = value if out is None else out * value
+        return coeff[0, 0] * out
+    if isinstance(M, sp.MatAdd):
+        out = _explicit(M.args[0], bind)
+        for A in M.args[1:]:
+            out = out + _explicit(A, bind)
+        return out
+    if isinstance(M, HadamardProduct):
+        out = _explicit(M.args[0], bind)
+        for A in M.args[1:]:
+            out = out.multiply_elementwise(_explicit(A, bind))
+        return out
+    if isinstance(M, ElementwiseApplyFunction):
+        return _explicit(M.expr, bind).applyfunc(M.function)
+    if isinstance(M, DiagMatrix):
+        return sp.diag(*_explicit(M.args[0], bind))
+    if isinstance(M, Identity):
+        return sp.eye(M.rows)
+    if isinstance(M, ZeroMatrix):
+        return sp.zeros(*M.shape)
+    if isinstance(M, OneMatrix):
+        return sp.ones(*M.shape)
+    if isinstance(M, sp.BlockMatrix):
+        return sp.Matrix.vstack(*(sp.Matrix.hstack(*(_explicit(b, bind) for b in row)) for row in M.blocks.tolist()))
+    return _elements(sp.Matrix(M.as_explicit()), bind)
 
 
 def entry_symbol(e: MatrixElement) -> sp.Symbol:
@@ -86,7 +145,8 @@ def atomize_sigmas(exprs):
 
     Both sides are then polynomials in independent symbols; if their difference
     is zero for independent values it is zero at sigma's true values too, so a
-    zero here is a proof.  (A non-zero here is not a refutation: that is decided
+    zero here is a proof.  sigma(-x) becomes 1 - (the atom of sigma(x)), which
+    is exact for the real sigmoid.  (A non-zero here is not a refutation: that is decided
     numerically with the real sigmoid.)
     """
     exprs = list(exprs)
@@ -99,9 +159,12 @@ def atomize_sigmas(exprs):
         mapping = {}
         for a in inner:
             key = sp.expand(a.args[0])
+            # sigma(-x) = 1 - sigma(x), an identity of 1/(1 + e^{-x}): one atom for x and -x.
+            negated = key.could_extract_minus_sign()
+            key = -key if negated else key
             if key not in table:
                 table[key] = sp.Symbol(f"s{len(table)}", real=True)
-            mapping[a] = table[key]
+            mapping[a] = 1 - table[key] if negated else table[key]
         exprs = [e.xreplace(mapping) for e in exprs]
 
 

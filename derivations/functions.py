@@ -128,7 +128,7 @@ def explain_shape_error(error: sp.ShapeError) -> str:
     say "Matrices are not aligned", so the operands are read from the frame of
     SymPy's shape check.
     """
-    if "does not compose" in str(error):
+    if isinstance(error, IllFormed) or "does not compose" in str(error):
         return str(error)
     tb, operands = error.__traceback__, None
     while tb is not None:
@@ -143,6 +143,11 @@ def explain_shape_error(error: sp.ShapeError) -> str:
         return f"the shapes do not compose ({error})"
     kind, text = operands
     return f"the {kind} {text} does not compose"
+
+
+class IllFormed(sp.ShapeError):
+    """An expression that cannot mean anything as written: shapes that do not compose, or a line
+    of the algorithm that reads the quantity it computes.  Reported as ill-typed."""
 
 
 def _same(a, b) -> bool:
@@ -164,7 +169,7 @@ def typecheck(M) -> None:
         mats = [a for a in M.args if isinstance(a, sp.MatrixExpr)]
         for A, B in itertools.pairwise(mats):
             if not _same(A.shape[1], B.shape[0]):
-                raise sp.ShapeError(f"the product {describe(A)} · {describe(B)} does not compose: "
+                raise IllFormed(f"the product {describe(A)} · {describe(B)} does not compose: "
                                     f"{A.shape[1]} columns against {B.shape[0]} rows")
     elif isinstance(M, (sp.MatAdd, HadamardProduct)):
         mats = [a for a in M.args if isinstance(a, sp.MatrixExpr)]
@@ -172,8 +177,8 @@ def typecheck(M) -> None:
             if not (_same(mats[0].shape[0], B.shape[0]) and _same(mats[0].shape[1], B.shape[1])):
                 kind = "sum" if isinstance(M, sp.MatAdd) else "element-wise product"
                 sep = " + " if isinstance(M, sp.MatAdd) else " ∘ "
-                raise sp.ShapeError(f"the {kind} {sep.join(describe(A) for A in (mats[0], B))} does not compose")
+                raise IllFormed(f"the {kind} {sep.join(describe(A) for A in (mats[0], B))} does not compose")
     elif isinstance(M, DiagMatrix):
         u = M.args[0]
         if not (_same(u.shape[1], 1) or _same(u.shape[0], 1)):
-            raise sp.ShapeError(f"diag of {describe(u)}, which is not a vector")
+            raise IllFormed(f"diag of {describe(u)}, which is not a vector")

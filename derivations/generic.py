@@ -259,6 +259,11 @@ def _rewrite_sigma(e):
     return e.replace(sigma, lambda x: 1 / (1 + sp.exp(-x)))
 
 
+def _sigma_of_positive(e):
+    """sigma(-x) -> 1 - sigma(x) (exact for 1/(1 + e^{-x})), so that x and -x share one sigma."""
+    return e.replace(sigma, lambda x: 1 - sigma(-x) if x.could_extract_minus_sign() else sigma(x))
+
+
 def is_zero(d, ranges) -> bool:
     """Exact zero test of an index-form difference (expand, then cancel)."""
     c = canonical(d, ranges)
@@ -266,6 +271,10 @@ def is_zero(d, ranges) -> bool:
         return True
     if sp.cancel(sp.together(c)) == 0:
         return True
+    if c.has(sigma):
+        r = canonical(_sigma_of_positive(c), ranges)
+        if r == 0 or sp.cancel(sp.together(r)) == 0:
+            return True
     if c.has(sigma) and c.has(sp.exp):
         r = canonical(_rewrite_sigma(d), ranges)
         return r == 0 or sp.cancel(sp.together(r)) == 0
@@ -454,9 +463,9 @@ RNN_TRIALS = ({"H": 2, "E": 2, "V": 2}, {"H": 2, "E": 3, "V": 2}, {"H": 3, "E": 
 def _build(claim, symbols):
     d = dims(**symbols)
     if claim.lhs is not None:
-        from .unrolled import step_symbols
+        from .unrolled import line_update, step_symbols
         s = step_symbols(d)
-        return [step_statement(claim.lhs, claim.build(s), s)]
+        return [step_statement(claim.lhs, line_update(claim.lhs, claim.build, s), s)]
     built = claim.build(d)
     return list(built) if isinstance(built, (list, tuple)) else [built]
 

@@ -37,10 +37,10 @@ import random
 import sympy as sp
 
 from .concrete import ILL_TYPED, INCONCLUSIVE, PROVED, REFUTED, Outcome, is_exactly_zero
-from .functions import explain_shape_error, sigma, typecheck
+from .functions import explain_shape_error, sigma
 from .recheck import NoDifference, confirm
 from .statement import dims
-from .unrolled import WEIGHTS, Unrolled, carried_shapes, run_algorithm, step_symbols
+from .unrolled import WEIGHTS, Unrolled, carried_shapes, line_update, run_algorithm, step_symbols
 
 # Sizes this engine proves the whole algorithm at: long sequences.
 GRAPH_SHAPES = ({"H": 2, "E": 2, "V": 2, "T": 6}, {"H": 3, "E": 2, "V": 3, "T": 8})
@@ -148,9 +148,7 @@ def check_algorithm(lines: dict, shape: dict, seed: str = "graph"):
     d = dims(**shape)
     s = step_symbols(d)
     try:
-        updates = {name: claim.build(s) for name, claim in lines.items()}
-        for update in updates.values():
-            typecheck(update)
+        updates = {name: line_update(name, claim.build, s) for name, claim in lines.items()}
     except sp.ShapeError as e:
         return ILL_TYPED, explain_shape_error(e), None
     g = Graph(d.H, d.E, d.V, d.T)

@@ -40,7 +40,7 @@ from .concrete import ILL_TYPED, PROVED, REFUTED
 from .functions import elementwise, sigma
 from .generic import RNN_TRIALS, IndexForm, is_zero, prove_statements, size_symbol
 from .statement import Gradient, Statement, dims
-from .unrolled import step_definitions, step_symbols
+from .unrolled import line_update, step_definitions, step_symbols
 
 METHOD = "induction"
 SIZES = ("H", "E", "V")
@@ -82,9 +82,10 @@ RULES = {"dh": "bptt-dh", "dh_prev": "bptt-dh_prev-corrected", "dX": "bptt-dX",
          "dW_xh": "bptt-dW_xh", "dW_hh": "bptt-dW_hh-corrected", "dW_hy": "bptt-dW_hy"}
 
 
-def _in_model(s, rule, dh_rule):
+def _in_model(s, rule, dh_rule, lhs):
     """A line's update with dh := the dh line, and h := h_t, so it is a function of step t's inputs."""
-    return rule(s).xreplace({s.dh: dh_rule(s)}).xreplace({s.h: s.h_t})
+    dh = line_update("dh", dh_rule, s)
+    return line_update(lhs, rule, s).xreplace({s.dh: dh}).xreplace({s.h: s.h_t})
 
 
 def _lemma(name, statement_text, statements, seed, how, sizes_note="symbolic sizes H, E, V"):
@@ -114,7 +115,7 @@ def output_lemma(dh_rule=None) -> dict:
     loss = s.dS.T * s.W_hy * s.h + s.dh_next.T * s.h
 
     def statements():
-        return [_statement(s, dh_rule(s), Gradient(loss, s.h), "dh")]
+        return [_statement(s, line_update("dh", dh_rule, s), Gradient(loss, s.h), "dh")]
     return _lemma("output lemma (dh_t)",
                   r"\frac{\partial (\ell_t + L_{>t})}{\partial h_t} = dh_{next} + W_{hy}^{\mathsf T} dS_t",
                   statements, "induction|dh", "d/dh of <dS_t, W_hy h> + <dh_next, h>, in index notation")
@@ -129,7 +130,7 @@ def step_lemma(dh_prev_rule=None, dh_rule=None) -> dict:
     s = model()
 
     def statements():
-        candidate = _in_model(s, dh_prev_rule or _rule(RULES["dh_prev"]), dh_rule or _rule(RULES["dh"]))
+        candidate = _in_model(s, dh_prev_rule or _rule(RULES["dh_prev"]), dh_rule or _rule(RULES["dh"]), "dh_prev")
         return [_statement(s, candidate, Gradient(s.loss, s.h_prev), "dh_prev")]
     return _lemma("step lemma (dh_{t-1})",
                   r"L_{\ge t}(h_{t-1}) = \ell_t(h_t) + L_{>t}(h_t),\ \frac{\partial L_{>t}}{\partial h_t} = "
@@ -143,7 +144,7 @@ def input_lemma(dX_rule=None, dh_rule=None) -> dict:
     s = model()
 
     def statements():
-        candidate = _in_model(s, dX_rule or _rule(RULES["dX"]), dh_rule or _rule(RULES["dh"]))
+        candidate = _in_model(s, dX_rule or _rule(RULES["dX"]), dh_rule or _rule(RULES["dh"]), "dX")
         return [_statement(s, candidate, Gradient(s.loss, s.X), "dX")]
     return _lemma("input lemma (dX_t)",
                   r"\frac{\partial L_{\ge t}}{\partial X_t} = W_{xh}^{\mathsf T}(\sigma'(a_t) \circ dh_t)",
@@ -161,7 +162,7 @@ def weight_lemma(name, rule=None, dh_rule=None) -> dict:
     s = model()
 
     def statements():
-        candidate = _in_model(s, rule or _rule(RULES[name]), dh_rule or _rule(RULES["dh"]))
+        candidate = _in_model(s, rule or _rule(RULES[name]), dh_rule or _rule(RULES["dh"]), name)
         return [_statement(s, candidate, Gradient(s.loss, getattr(s, name[1:])), name)]
     contribution = {"dW_xh": r"(\sigma'(a_t) \circ dh_t) X_t^{\mathsf T}",
                     "dW_hh": r"(\sigma'(a_t) \circ dh_t) h_{t-1}^{\mathsf T}",
@@ -178,9 +179,10 @@ def base_case() -> dict:
             **{getattr(s, f"d{w}_next"): ZeroMatrix(*getattr(s, f"d{w}_next").shape) for w in WEIGHTS}}
     l_T = s.dS.T * s.W_hy * s.h_t
     dh_rule = _rule(RULES["dh"])
-    statements = [_statement(s, dh_rule(s).xreplace(zero), Gradient(s.dS.T * s.W_hy * s.h, s.h), "dh")]
+    statements = [_statement(s, line_update("dh", dh_rule, s).xreplace(zero), Gradient(s.dS.T * s.W_hy * s.h, s.h),
+                             "dh")]
     for lhs, wrt in (("dh_prev", s.h_prev), ("dX", s.X), ("dW_xh", s.W_xh), ("dW_hh", s.W_hh), ("dW_hy", s.W_hy)):
-        update = _in_model(s, _rule(RULES[lhs]), dh_rule).xreplace(zero)
+        update = _in_model(s, _rule(RULES[lhs]), dh_rule, lhs).xreplace(zero)
         statements.append(_statement(s, update, Gradient(l_T, wrt), lhs))
     return _lemma("base case (t = T)",
                   r"dh_{next} = 0,\ dW_{next} = 0 \Rightarrow \text{every line gives } "

@@ -9,7 +9,8 @@ counterexample to `confirm`, which
 2. recomputes every defined quantity from its definition, in dependency order,
    from the free values alone;
 3. evaluates both sides with the real functions -- sigma as 1/(1 + e^{-x}), and
-   for Lemma 1's generic f the concrete f(x) = x^3 + 2x with f'(x) = 3x^2 + 2 --
+   for Lemma 1's generic f the concrete f(x) = x^3 + x^2 + 2x + 1 with
+   f'(x) = 3x^2 + 2x + 2 --
    at 50 significant digits;
 4. returns the first entry where the sides differ, or raises `NoDifference`:
    an engine that claims a difference the model does not have is defective,
@@ -35,16 +36,20 @@ class NoDifference(EngineDefect):
 
 
 def f_instance(x):
-    """A concrete f for Lemma 1's generic one, exact on rationals."""
-    return x ** 3 + 2 * x
+    """A concrete f for Lemma 1's generic one, exact on rationals.
+
+    Neither f nor f' is even or odd, so no sign slip (f'(-z) for f'(z)) agrees
+    with the generic statement by accident.
+    """
+    return x ** 3 + x ** 2 + 2 * x + 1
 
 
 def fp_instance(x):
     """Its derivative."""
-    return 3 * x ** 2 + 2
+    return 3 * x ** 2 + 2 * x + 2
 
 
-F_INSTANCE = {"f(x)": "x**3 + 2*x", "f'(x)": "3*x**2 + 2"}
+F_INSTANCE = {"f(x)": "x**3 + x**2 + 2*x + 1", "f'(x)": "3*x**2 + 2*x + 2"}
 
 
 def real_functions(expr):
