@@ -8,8 +8,7 @@ import json
 
 import pytest
 
-import derivations.generic as generic
-from derivations import runner
+from derivations import generic, runner
 from derivations.cli import main
 from derivations.concrete import CONFLICT, ILL_TYPED, INCONCLUSIVE, PROVED, REFUTED, VERDICTS, Outcome
 from derivations.runner import combine, load_claims
