@@ -89,19 +89,20 @@ def prove_claim(claim_id: str) -> dict:
     }
 
 
-# The claim whose statement the induction proves for every T.
+# The claim whose statement the induction proves for every T, and the induction's job in the pool.
 INDUCTION_CLAIM = "bptt-algorithm-corrected"
+INDUCTION_JOB = "induction (all T)"
 
 
-def prove_induction(cache: ProofCache) -> dict:
-    """The all-T proof of the BPTT algorithm, cached like a claim."""
+def _induction(_=None) -> dict:
+    """The all-T proof of the BPTT algorithm (a job of the pool, cached like a claim)."""
+    from . import induction
+    return induction.prove_all_T()
+
+
+def _induction_key() -> str:
     from . import generic, induction
-    key = sources_key((induction, generic), "induction")
-    result = cache.get("induction", key)
-    if result is None:
-        result = induction.prove_all_T()
-        cache.put("induction", key, result)
-    return result
+    return sources_key((induction, generic), "induction")
 
 
 def _with_induction(result: dict, induction: dict) -> dict:
@@ -146,19 +147,41 @@ def run(ids=None, jobs: int | None = None, cache: ProofCache | None = None, prog
                 progress(cid, hit, cached=True, done=len(results), total=len(ids))
         else:
             todo[cid] = (prove_claim, cid)
+    induction = None
+    if INDUCTION_CLAIM in ids:
+        induction_key = _induction_key()
+        induction = cache.get("induction", induction_key)
+        if induction is None:
+            todo[INDUCTION_JOB] = (_induction, None)
 
-    def record(cid, result):
-        results[cid] = result
+    def record(key, result):
+        nonlocal induction
+        if key == INDUCTION_JOB:
+            induction = result
+            cache.put("induction", induction_key, result)
+            return
+        results[key] = result
         if result["verdict"] != CONFLICT:        # an engine error is never kept as a result
-            cache.put(cid, keys[cid], result)
+            cache.put(key, keys[key], result)
         if progress:
-            progress(cid, result, cached=False, done=len(results), total=len(ids))
+            progress(key, result, cached=False, done=len(results), total=len(ids))
 
+    # The longest jobs first, so that no worker is left with one at the end.
+    todo = {key: todo[key] for key in sorted(todo, key=lambda key: _expected_cost(key, claims))}
     _pool_map(todo, min(jobs, max(1, len(todo))), record)
-    induction = prove_induction(cache) if INDUCTION_CLAIM in ids else None
     if induction is not None:
         results[INDUCTION_CLAIM] = _with_induction(results[INDUCTION_CLAIM], induction)
     return assemble(ids, results, induction, time.perf_counter() - start, cache)
+
+
+def _expected_cost(key, claims) -> int:
+    """Rank (0 = longest): the whole algorithm, the induction, lines through time, the rest (stable)."""
+    from .note.bptt import WHOLE_ALGORITHM
+    if key in WHOLE_ALGORITHM:
+        return 0
+    if key == INDUCTION_JOB:
+        return 1
+    return 2 if claims[key].lhs is not None else 3
 
 
 def assemble(ids, results, induction, seconds, cache) -> dict:

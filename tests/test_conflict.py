@@ -98,7 +98,7 @@ def _fast_engines(monkeypatch, refute):
             return Outcome(REFUTED, "all sizes", [{"n": "n"}], "deliberately broken engine", dict(FAKE_CEX))
         return Outcome(PROVED, "all sizes", [{"n": "n"}], "fake proof")
     monkeypatch.setattr(runner, "_engines", lambda: [("concrete", concrete), ("all sizes", other)])
-    monkeypatch.setattr(runner, "prove_induction", lambda cache: {
+    monkeypatch.setattr(runner, "_induction", lambda _=None: {
         "verdict": PROVED, "method": "induction", "seconds": 0.0, "sizes": {}, "lemmas": [], "combination": "fake"})
 
 
