@@ -19,6 +19,7 @@ import traceback
 from pathlib import Path
 
 from .cache import ProofCache, default_dir
+from .recheck import EngineDefect
 from .runner import load_claims, run
 
 MARKS = {"proved": "✓", "refuted": "✗", "ill-typed": "⊥", "inconclusive": "?", "conflict": "≠"}
@@ -120,6 +121,9 @@ def main(argv=None) -> int:
     print(f"Proving {len(args.only or claims)} statements of the note on {args.jobs} process(es)...", flush=True)
     try:
         report = run(args.only, jobs=args.jobs, cache=cache, progress=_progress(args.quiet))
+    except EngineDefect as e:      # e.g. a "counterexample" the model does not confirm
+        print(f"verify: engine error: {e}; nothing was written", file=sys.stderr)
+        return 2
     except Exception:  # noqa: BLE001 - an engine bug of any kind: say so, write nothing
         traceback.print_exc()
         print("verify: engine error (see above); nothing was written", file=sys.stderr)

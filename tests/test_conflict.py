@@ -121,3 +121,15 @@ def test_without_a_conflict_the_same_fake_run_writes_the_report(monkeypatch, tmp
     assert main(["--out", str(out), "--jobs", "1", "--no-cache", "--quiet", "--no-codegen"]) == 0
     report = json.loads((out / "report.json").read_text())
     assert report["conflicts"] == [] and len(report["claims"]) == len(load_claims())
+
+
+def test_a_refutation_the_model_does_not_confirm_is_an_engine_error(monkeypatch, capsys):
+    # A concrete engine that fails to see a zero and "finds" a point: the re-check on the model
+    # finds both sides equal there, so no refutation is reported -- verify stops with an engine error.
+    from derivations import concrete
+    monkeypatch.setattr(concrete, "is_exactly_zero", lambda d: False)
+    monkeypatch.setattr(concrete, "search", lambda claimed, truth, seed, tries=20: {
+        x: 1 for x in claimed.free_symbols | truth.free_symbols})
+    assert main(["--only", "eq9", "--jobs", "1", "--no-cache"]) == 2
+    err = capsys.readouterr().err
+    assert "engine error" in err and "both sides agree" in err and "nothing was written" in err
