@@ -17,10 +17,10 @@ from pathlib import Path
 
 import sympy
 
-from . import concrete, functions, registry, statement, unrolled
+from . import concrete, functions, recheck, registry, statement, unrolled
 
 # The code every claim's meaning depends on besides its own module.
-_ENGINE_MODULES = (concrete, functions, registry, statement, unrolled)
+_ENGINE_MODULES = (concrete, functions, recheck, registry, statement, unrolled)
 
 
 def default_dir() -> Path:
@@ -43,11 +43,16 @@ def _note_sources() -> list[str]:
             if name.startswith(note.__name__ + ".")]
 
 
-def claim_key(claim, extra_modules=()) -> str:
-    """sha256 of the claim's fields, the note's and the engines' sources, and SymPy's version."""
-    parts = [claim.fingerprint(), sympy.__version__, *_note_sources()]
+def sources_key(extra_modules=(), *fields) -> str:
+    """sha256 of `fields`, the note's and the engines' sources, and SymPy's version."""
+    parts = [*fields, sympy.__version__, *_note_sources()]
     parts += [_source(m) for m in (*_ENGINE_MODULES, *extra_modules)]
     return hashlib.sha256("\n\0".join(parts).encode()).hexdigest()
+
+
+def claim_key(claim, extra_modules=()) -> str:
+    """sha256 of the claim's fields, the note's and the engines' sources, and SymPy's version."""
+    return sources_key(extra_modules, claim.fingerprint())
 
 
 def _checksum(result) -> str:

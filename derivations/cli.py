@@ -2,7 +2,10 @@
 numeric module from the proved expressions, and write the report.
 
 After the progress it says what is wrong with the note: which lines, why, a
-counterexample or the failing product, and the proved correction.
+counterexample or the failing product, and the proved correction.  Engines
+that disagree on a claim (one proves it, another refutes it or finds it
+ill-typed) get the runner's verdict "conflict": an engine error, exit status 2,
+each engine's evidence on stderr, and nothing written.
 """
 from __future__ import annotations
 
@@ -20,6 +23,8 @@ from reports.findings import plural
 
 from . import codegen
 from .cache import ProofCache, default_dir
+from .concrete import CONFLICT
+from .recheck import EngineDefect
 from .runner import INDUCTION_CLAIM, load_claims, run
 
 EXIT_CODES = """\
@@ -30,9 +35,7 @@ exit status:
   2  usage error, engine error, or engines that disagree (verdict "conflict");
      nothing is written
 """
-MARKS = {"proved": "✓", "refuted": "✗", "ill-typed": "⊥", "conflict": "≠", "inconclusive": "?"}
-# Verdicts that mean the tool itself is in doubt: exit 2, write nothing.
-TOOL_ERRORS = ("conflict",)
+MARKS = {"proved": "✓", "refuted": "✗", "ill-typed": "⊥", CONFLICT: "≠", "inconclusive": "?"}
 
 
 def _positive(text):
@@ -167,6 +170,29 @@ def _counterexample(cx: dict) -> list[str]:
     return lines
 
 
+def conflicts(report: dict) -> str:
+    """The engine error for the claims with the runner's verdict "conflict": each engine that
+    proves or refutes the claim, with its evidence."""
+    ids = [c["id"] for c in report["claims"] if c["verdict"] == CONFLICT]
+    head = (f"verify: engine error: the engines disagree on {plural(len(ids), 'statement')} "
+            f"(verdict conflict: {', '.join(ids)}); nothing was written")
+    lines = [head]
+    for c in (c for c in report["claims"] if c["verdict"] == CONFLICT):
+        lines.append(f"  {c['label']}  [{c['id']}]:")
+        for m in c.get("conflict") or []:
+            lines.append(_wrap(f"{m['method']}: {m['verdict']} -- {m['reason']}", "    ", "      "))
+            cx = m.get("counterexample")
+            if cx:
+                i, j = cx["entry"]
+                where = ", ".join(x for x in (cx.get("at"), cx.get("quantity"), f"row {i + 1}, column {j + 1}") if x)
+                # Fold between inputs, never inside one: its spaces are non-breaking while folding.
+                inputs = ", ".join(f"{name} = {value}".replace(" ", NBSP) for name, value in cx["values"].items())
+                text = _wrap(f"the line gives {cx['claimed']}, the truth is {cx['truth']}, with {inputs}",
+                             f"      counterexample at {where}: ", "        ")
+                lines.append(text.replace(NBSP, " "))
+    return printable("\n".join(lines))
+
+
 NBSP = "\u00a0"
 
 
@@ -232,7 +258,8 @@ def _render(report, out: Path, code: str | None) -> tuple[dict, str]:
 
 
 def exit_status(report: dict) -> int:
-    if any(c["verdict"] in TOOL_ERRORS for c in report["claims"]):
+    """2 when the engines disagree on a claim (the runner's verdict "conflict"), else 0 or 1."""
+    if any(c["verdict"] == CONFLICT for c in report["claims"]):
         return 2
     return 0 if report["ok"] else 1
 
@@ -263,6 +290,10 @@ def main(argv=None) -> int:
     progress = Progress(len(ids), args.quiet)
     try:
         report = run(args.only, jobs=args.jobs, cache=cache, progress=progress)
+    except EngineDefect as e:      # e.g. a "counterexample" the model does not confirm
+        progress.close()
+        print(printable(f"verify: engine error: {e}; nothing was written"), file=sys.stderr)
+        return 2
     except Exception:  # noqa: BLE001 - an engine bug of any kind: say so, write nothing
         progress.close()
         traceback.print_exc()
@@ -278,12 +309,11 @@ def main(argv=None) -> int:
     say(counts_line(report))
     say(f"Time: {findings.timing_text(report)}.")
     status = exit_status(report)
+    if status == 2:
+        print(conflicts(report), file=sys.stderr)
+        return 2
     if args.only:
         return status
-    if status == 2:
-        print("verify: the engines disagree on a statement (verdict conflict); nothing was written",
-              file=sys.stderr)
-        return 2
 
     code = None if args.no_codegen else _generate_module(report)
     try:

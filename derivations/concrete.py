@@ -6,6 +6,11 @@ difference is reduced exactly (expand, then cancel).  The outcome per shape is
 one of: zero (proved there), a shape failure (ill-typed), a counterexample
 (refuted: numbers at which both sides differ, re-checked at 50 digits), or
 undecided (inconclusive -- never counted as proved).
+
+Quantities the model defines (`Statement.defined`, e.g. h = h_t) are replaced
+by their definitions in both sides -- in the truth after differentiating --
+so only free inputs are left; a counterexample is a point of those and is
+re-checked on the model (`derivations.recheck.confirm`) before it is reported.
 """
 from __future__ import annotations
 
@@ -13,13 +18,21 @@ import random
 from dataclasses import dataclass, field
 
 import sympy as sp
+from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
+from sympy.matrices.expressions.diagonal import DiagMatrix
+from sympy.matrices.expressions.hadamard import HadamardProduct
 from sympy.matrices.expressions.matexpr import MatrixElement
+from sympy.matrices.expressions.special import Identity, OneMatrix, ZeroMatrix
 
-from .functions import explain_shape_error, f, fp, sigma
-from .statement import Equals, Gradient, Jacobian, Statement, dims
+from .functions import explain_shape_error, f, fp, sigma, typecheck
+from .recheck import EngineDefect, confirm, f_instance, fp_instance
+from .statement import Equals, Gradient, Jacobian, Statement, dims, resolved
 
 PROVED, REFUTED, ILL_TYPED, INCONCLUSIVE = "proved", "refuted", "ill-typed", "inconclusive"
-VERDICTS = (PROVED, REFUTED, ILL_TYPED, INCONCLUSIVE)
+# Not an engine's verdict: the runner's, when one engine proves a claim and another refutes it
+# or finds it ill-typed -- an engine error (verify exits 2), never a vote.
+CONFLICT = "conflict"
+VERDICTS = (PROVED, REFUTED, ILL_TYPED, INCONCLUSIVE, CONFLICT)
 
 
 @dataclass
@@ -40,13 +53,68 @@ def explicit(M, bind=None) -> sp.Matrix:
     MatrixSymbol entries W[i, j] become Symbols named "W[i,j]" so that SymPy's
     `diff` and `subs` treat them as ordinary independent variables -- or, for a
     MatrixSymbol in `bind`, the entries of the explicit matrix it is bound to.
+    The expression is evaluated node by node (products, sums, transposes, ∘,
+    diag, element-wise functions, blocks); SymPy's own `as_explicit` is only a
+    fallback, as it leaves unevaluated sums in the transpose of a product.
     """
     bind = bind or {}
-    if not isinstance(M, sp.MatrixBase):
-        M = M.as_explicit() if isinstance(M, sp.MatrixExpr) else sp.Matrix([[M]])
-    elements = {e: bind[e.parent][e.i, e.j] if e.parent in bind else entry_symbol(e)
-                for e in M.atoms(MatrixElement)}
-    return sp.Matrix(M).xreplace(elements)
+    if isinstance(M, sp.MatrixExpr) and not isinstance(M, sp.MatrixBase):
+        return _explicit(M, bind)
+    return _elements(sp.Matrix(M if isinstance(M, sp.MatrixBase) else [[M]]), bind)
+
+
+def _elements(M: sp.Matrix, bind) -> sp.Matrix:
+    """Entries W[i, j] of matrix symbols (or of bound ones, or of expressions) inside M, as plain values."""
+    elements = {}
+    for e in M.atoms(MatrixElement):
+        if e.parent in bind:
+            elements[e] = bind[e.parent][e.i, e.j]
+        elif isinstance(e.parent, sp.MatrixSymbol):
+            elements[e] = entry_symbol(e)
+        else:                                     # an entry of an expression, e.g. z[i] for z = W h
+            elements[e] = explicit(e.parent, bind)[e.i, e.j]
+    return M.xreplace(elements)
+
+
+def _explicit(M, bind) -> sp.Matrix:
+    if isinstance(M, sp.MatrixSymbol):
+        if M in bind:
+            return sp.Matrix(bind[M])
+        return sp.Matrix(*M.shape, lambda i, j: entry_symbol(M[i, j]))
+    if isinstance(M, sp.MatrixBase):
+        return _elements(sp.Matrix(M), bind)
+    if isinstance(M, sp.Transpose):
+        return _explicit(M.arg, bind).T
+    if isinstance(M, sp.MatMul):
+        coeff = _elements(sp.Matrix([[sp.Mul(*[a for a in M.args if not isinstance(a, sp.MatrixExpr)])]]), bind)
+        out = None
+        for A in (a for a in M.args if isinstance(a, sp.MatrixExpr)):
+            value = _explicit(A, bind)
+            out = value if out is None else out * value
+        return coeff[0, 0] * out
+    if isinstance(M, sp.MatAdd):
+        out = _explicit(M.args[0], bind)
+        for A in M.args[1:]:
+            out = out + _explicit(A, bind)
+        return out
+    if isinstance(M, HadamardProduct):
+        out = _explicit(M.args[0], bind)
+        for A in M.args[1:]:
+            out = out.multiply_elementwise(_explicit(A, bind))
+        return out
+    if isinstance(M, ElementwiseApplyFunction):
+        return _explicit(M.expr, bind).applyfunc(M.function)
+    if isinstance(M, DiagMatrix):
+        return sp.diag(*_explicit(M.args[0], bind))
+    if isinstance(M, Identity):
+        return sp.eye(M.rows)
+    if isinstance(M, ZeroMatrix):
+        return sp.zeros(*M.shape)
+    if isinstance(M, OneMatrix):
+        return sp.ones(*M.shape)
+    if isinstance(M, sp.BlockMatrix):
+        return sp.Matrix.vstack(*(sp.Matrix.hstack(*(_explicit(b, bind) for b in row)) for row in M.blocks.tolist()))
+    return _elements(sp.Matrix(M.as_explicit()), bind)
 
 
 def entry_symbol(e: MatrixElement) -> sp.Symbol:
@@ -77,7 +145,8 @@ def atomize_sigmas(exprs):
 
     Both sides are then polynomials in independent symbols; if their difference
     is zero for independent values it is zero at sigma's true values too, so a
-    zero here is a proof.  (A non-zero here is not a refutation: that is decided
+    zero here is a proof.  sigma(-x) becomes 1 - (the atom of sigma(x)), which
+    is exact for the real sigmoid.  (A non-zero here is not a refutation: that is decided
     numerically with the real sigmoid.)
     """
     exprs = list(exprs)
@@ -90,9 +159,12 @@ def atomize_sigmas(exprs):
         mapping = {}
         for a in inner:
             key = sp.expand(a.args[0])
+            # sigma(-x) = 1 - sigma(x), an identity of 1/(1 + e^{-x}): one atom for x and -x.
+            negated = key.could_extract_minus_sign()
+            key = -key if negated else key
             if key not in table:
                 table[key] = sp.Symbol(f"s{len(table)}", real=True)
-            mapping[a] = table[key]
+            mapping[a] = 1 - table[key] if negated else table[key]
         exprs = [e.xreplace(mapping) for e in exprs]
 
 
@@ -115,18 +187,9 @@ def is_exactly_zero(d) -> bool:
 
 # ---------------------------------------------------------------- counterexamples
 
-# A concrete f with f' consistent with it, exact on rationals.
-def _f_instance(x):
-    return x ** 3 + 2 * x
-
-
-def _fp_instance(x):
-    return 3 * x ** 2 + 2
-
-
 def instantiate(expr):
     """Replace the generic functions by concrete ones so the expression has a value."""
-    return expr.replace(f, _f_instance).replace(fp, _fp_instance)
+    return expr.replace(f, f_instance).replace(fp, fp_instance)
 
 
 # Two sides closer than this (relative to the larger) read like rounding, not like an error.
@@ -152,59 +215,107 @@ def _shown(exact, approx, other) -> str:
     return text
 
 
-def counterexample(claimed: sp.Matrix, truth: sp.Matrix, seed: str, tries: int = 20):
-    """Exact rational values of every symbol at which claimed != truth, or None.
+def _measure(claimed: sp.Matrix, truth: sp.Matrix, point: dict):
+    """At `point`: the first entry where the sides differ by CLEAR_MARGIN, else the one where they differ
+    most, as (relative difference, (i, j), exact claimed, exact truth, claimed, truth at 50 digits);
+    None when they agree everywhere.  A difference must be far above the 50-digit rounding."""
+    best = None
+    for (i, j) in ((i, j) for i in range(claimed.rows) for j in range(claimed.cols)):
+        exact_c = instantiate(sp.sympify(claimed[i, j].xreplace(point)))
+        exact_t = instantiate(sp.sympify(truth[i, j].xreplace(point)))
+        c, t = exact_c.evalf(50), exact_t.evalf(50)
+        gap = abs(sp.N(c - t, 50))
+        if gap <= sp.Float("1e-30"):
+            continue
+        relative = gap / max(abs(c), abs(t))
+        if best is None or relative > best[0]:
+            best = (relative, (i, j), exact_c, exact_t, c, t)
+        if relative >= CLEAR_MARGIN:
+            break
+    return best
 
-    Searches (seeded, so reports are reproducible) for a point where the two
-    sides differ by at least CLEAR_MARGIN relative to the larger one; when no
-    try gets there, the best one is kept and marked `clear_margin: False`.
-    Every difference is re-checked at 50 digits.
+
+def search(claimed: sp.Matrix, truth: sp.Matrix, seed: str, tries: int = 20):
+    """A point of the free symbols (small exact rationals) at which claimed != truth, or None.
+
+    Seeded, so reports are reproducible.  Looks for a point where the two sides
+    differ by at least CLEAR_MARGIN relative to the larger one; when no try gets
+    there, the point of the largest relative difference found.
     """
     rng = random.Random(seed)
     symbols = sorted(claimed.free_symbols | truth.free_symbols, key=str)
     best = None
     for k in range(tries):
         point = _point(rng, symbols, whole=k < WHOLE_TRIES)
-        for (i, j) in ((i, j) for i in range(claimed.rows) for j in range(claimed.cols)):
-            exact_c = instantiate(claimed[i, j].xreplace(point))
-            exact_t = instantiate(truth[i, j].xreplace(point))
-            c, t = exact_c.evalf(50), exact_t.evalf(50)
-            # Re-check: the difference must be far above the 50-digit rounding.
-            gap = abs(sp.N(c - t, 50))
-            if gap <= sp.Float("1e-30"):
-                continue
-            relative = gap / max(abs(c), abs(t))
-            if best is None or relative > best[0]:
-                best = (relative, point, (i, j), exact_c, exact_t, c, t)
-            if relative >= CLEAR_MARGIN:
-                return _counterexample_record(claimed, truth, *best, clear=True)
-    return None if best is None else _counterexample_record(claimed, truth, *best, clear=False)
+        measured = _measure(claimed, truth, point)
+        if measured is None:
+            continue
+        if best is None or measured[0] > best[0]:
+            best = (measured[0], point)
+        if measured[0] >= CLEAR_MARGIN:
+            break
+    return None if best is None else best[1]
 
 
-def _counterexample_record(claimed, truth, relative, point, entry, exact_c, exact_t, c, t, clear) -> dict:
-    values = {str(s): str(v) for s, v in point.items()}
-    if claimed.has(f, fp) or truth.has(f, fp):
-        values["f(x)"], values["f'(x)"] = "x**3 + 2*x", "3*x**2 + 2"
-    return {"values": values, "entry": list(entry),
+def counterexample(claimed: sp.Matrix, truth: sp.Matrix, seed: str, tries: int = 20, model=None):
+    """A counterexample (exact free values where claimed != truth, confirmed on the model), or None.
+
+    `claimed` and `truth` are in free symbols only; `model` is (claimed, truth,
+    definitions) as the statement writes them, defined symbols kept, for the
+    re-check.  The point comes from `search` (a clear margin when there is
+    one, else `clear_margin: False`); the entry reported is re-checked on the
+    model by `recheck.confirm`, which raises `recheck.NoDifference` when the
+    model does not confirm it.
+    """
+    point = search(claimed, truth, seed, tries)
+    if point is None:
+        return None
+    mc, mt, definitions = model or (claimed, truth, {})
+    measured = _measure(claimed, truth, point)
+    if measured is None:
+        # The sides agree at the point the search returned: the model decides (NoDifference when it agrees).
+        confirm(mc, mt, point, definitions)
+        raise EngineDefect("the model differs at a point where the sides in free inputs agree: "
+                           "the definitions were not substituted faithfully")
+    relative, (i, j), exact_c, exact_t, c, t = measured
+    checked = confirm(sp.Matrix([[mc[i, j]]]), sp.Matrix([[mt[i, j]]]), point, definitions)
+    return {**checked, "entry": [i, j],
             "claimed": _shown(exact_c, c, t), "truth": _shown(exact_t, t, c),
-            # 15 digits, for an independent re-check of the shown values
-            "claimed_precise": str(sp.N(c, 15)), "truth_precise": str(sp.N(t, 15)),
-            "relative_difference": float(f"{float(relative):.3g}"), "clear_margin": clear}
+            # 15 digits, from the re-check on the model, for an independent check of the shown values
+            "claimed_precise": checked["claimed"], "truth_precise": checked["truth"],
+            "relative_difference": float(f"{float(relative):.3g}"), "clear_margin": bool(relative >= CLEAR_MARGIN)}
 
 
 # ---------------------------------------------------------------- one claim
 
+def entry_definitions(defined: dict) -> dict:
+    """{entry symbol of a defined matrix symbol: the entry of its explicit definition}."""
+    out = {}
+    for D, definition in defined.items():
+        value = explicit(definition)
+        out.update({entry_symbol(D[i, j]): value[i, j] for i in range(D.shape[0]) for j in range(D.shape[1])})
+    return out
+
+
 def check_statement(st: Statement, seed: str):
     """(verdict, detail) for one statement at one shape."""
+    typecheck(st.claimed)
     truth = truth_of(st.truth)
     claimed = explicit(st.claimed)
     if claimed.shape != truth.shape:
         return ILL_TYPED, (f"the right-hand side is {claimed.shape[0]}×{claimed.shape[1]} but the "
                            f"quantity it claims to be is {truth.shape[0]}×{truth.shape[1]}")
+    model = (claimed, truth, {})
+    if st.defined:
+        # Defined quantities take their definitions' values, in the truth after differentiating.
+        definitions = entry_definitions(st.defined)
+        everywhere = entry_definitions(resolved(st.defined))
+        model = (claimed, truth, definitions)
+        claimed, truth = claimed.xreplace(everywhere), truth.xreplace(everywhere)
     diff = claimed - truth
     if all(is_exactly_zero(d) for d in diff):
         return PROVED, None
-    cex = counterexample(claimed, truth, seed)
+    cex = counterexample(claimed, truth, seed, model=model)
     if cex is not None:
         return REFUTED, cex
     return INCONCLUSIVE, "the difference did not reduce to zero and no counterexample was found"

@@ -16,6 +16,8 @@ the all-sizes engine (index notation) and the code generator (NumPy printing).
 """
 from __future__ import annotations
 
+import itertools
+
 import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.matrices.expressions.diagonal import DiagMatrix
@@ -131,7 +133,7 @@ def explain_shape_error(error: sp.ShapeError) -> str:
     say "Matrices are not aligned", so the operands are read from the frame of
     SymPy's shape check.
     """
-    if "does not compose" in str(error):
+    if isinstance(error, IllFormed) or "does not compose" in str(error):
         return str(error)
     tb, operands = error.__traceback__, None
     while tb is not None:
@@ -146,3 +148,42 @@ def explain_shape_error(error: sp.ShapeError) -> str:
         return f"the shapes do not compose ({error})"
     kind, text = operands
     return f"the {kind} {text} does not compose"
+
+
+class IllFormed(sp.ShapeError):
+    """An expression that cannot mean anything as written: shapes that do not compose, or a line
+    of the algorithm that reads the quantity it computes.  Reported as ill-typed."""
+
+
+def _same(a, b) -> bool:
+    return sp.expand(sp.sympify(a) - sp.sympify(b)) == 0
+
+
+def typecheck(M) -> None:
+    """Raise ShapeError, naming the operands, where a product, sum or ∘ inside M does not compose.
+
+    SymPy checks shapes when it multiplies matrices of integer sizes, but not
+    for symbolic sizes (H·E against H·1 builds silently) nor for expressions
+    built with the constructors (MatMul(A, B)), as edited expressions are.
+    """
+    if not isinstance(M, sp.MatrixExpr) or isinstance(M, sp.MatrixSymbol):
+        return
+    for a in M.args:
+        typecheck(a)
+    if isinstance(M, sp.MatMul):
+        mats = [a for a in M.args if isinstance(a, sp.MatrixExpr)]
+        for A, B in itertools.pairwise(mats):
+            if not _same(A.shape[1], B.shape[0]):
+                raise IllFormed(f"the product {describe(A)} · {describe(B)} does not compose: "
+                                    f"{_count(A.shape[1], 'column')} against {_count(B.shape[0], 'row')}")
+    elif isinstance(M, (sp.MatAdd, HadamardProduct)):
+        mats = [a for a in M.args if isinstance(a, sp.MatrixExpr)]
+        for B in mats[1:]:
+            if not (_same(mats[0].shape[0], B.shape[0]) and _same(mats[0].shape[1], B.shape[1])):
+                kind = "sum" if isinstance(M, sp.MatAdd) else "element-wise product"
+                sep = " + " if isinstance(M, sp.MatAdd) else " ∘ "
+                raise IllFormed(f"the {kind} {sep.join(describe(A) for A in (mats[0], B))} does not compose")
+    elif isinstance(M, DiagMatrix):
+        u = M.args[0]
+        if not (_same(u.shape[1], 1) or _same(u.shape[0], 1)):
+            raise IllFormed(f"diag of {describe(u)}, which is not a vector")

@@ -40,8 +40,8 @@ from sympy.matrices.expressions.hadamard import HadamardProduct
 from sympy.matrices.expressions.special import Identity, OneMatrix, ZeroMatrix
 
 from .concrete import ILL_TYPED, INCONCLUSIVE, PROVED, REFUTED, Outcome, check_statement
-from .functions import elementwise, sigma, sigma_prime
-from .statement import Equals, Gradient, Jacobian, Statement, dims
+from .functions import elementwise, sigma, sigma_prime, typecheck
+from .statement import Equals, Gradient, Jacobian, Statement, dims, resolved
 
 METHOD = "all sizes"
 
@@ -259,6 +259,11 @@ def _rewrite_sigma(e):
     return e.replace(sigma, lambda x: 1 / (1 + sp.exp(-x)))
 
 
+def _sigma_of_positive(e):
+    """sigma(-x) -> 1 - sigma(x) (exact for 1/(1 + e^{-x})), so that x and -x share one sigma."""
+    return e.replace(sigma, lambda x: 1 - sigma(-x) if x.could_extract_minus_sign() else sigma(x))
+
+
 def is_zero(d, ranges) -> bool:
     """Exact zero test of an index-form difference (expand, then cancel)."""
     c = canonical(d, ranges)
@@ -266,6 +271,10 @@ def is_zero(d, ranges) -> bool:
         return True
     if sp.cancel(sp.together(c)) == 0:
         return True
+    if c.has(sigma):
+        r = canonical(_sigma_of_positive(c), ranges)
+        if r == 0 or sp.cancel(sp.together(r)) == 0:
+            return True
     if c.has(sigma) and c.has(sp.exp):
         r = canonical(_rewrite_sigma(d), ranges)
         return r == 0 or sp.cancel(sp.together(r)) == 0
@@ -317,9 +326,24 @@ def _blocks(truth):
     return None
 
 
+def bind_defined(e, defined: dict, ix: IndexForm):
+    """Entries of defined matrix symbols in the index form e replaced by their definitions' entries."""
+    if not defined:
+        return e
+    by_name = {D.name: definition for D, definition in defined.items()}
+    return e.replace(lambda x: isinstance(x, sp.Indexed) and str(x.base.label) in by_name,
+                     lambda x: ix.entry(by_name[str(x.base.label)], *x.indices))
+
+
 def check_symbolic(st: Statement):
-    """(verdict, reason) at symbolic sizes: PROVED, ILL_TYPED or None (not zero: try to refute)."""
+    """(verdict, reason) at symbolic sizes: PROVED, ILL_TYPED or None (not zero: try to refute).
+
+    Defined symbols (`st.defined`) take their definitions: in the claimed side
+    as matrix expressions, in the truth entry by entry after differentiating.
+    """
     claimed, truth = st.claimed, st.truth
+    defined = resolved(st.defined)
+    typecheck(claimed)
     blocks = _blocks(truth)
     if blocks is not None:
         c = sp.block_collapse(claimed)
@@ -335,7 +359,7 @@ def check_symbolic(st: Statement):
                                f"to be is {_fmt_shape(ts)}")
         ix = IndexForm()
         i, j = ix.index("i", ts[0]), ix.index("j", ts[1])
-        d = ix.entry(cl, i, j) - truth_entry(tr, ix, i, j)
+        d = ix.entry(cl.xreplace(defined), i, j) - bind_defined(truth_entry(tr, ix, i, j), defined, ix)
         if not is_zero(d, ix.ranges):
             return None, "the index-form difference did not reduce to zero"
     return PROVED, None
@@ -351,7 +375,7 @@ def _instantiate(st: Statement, sizes: dict) -> Statement:
         t = Jacobian(sub(t.of), sub(t.wrt))
     else:
         t = Equals(sub(t.expr))
-    return Statement(sub(st.claimed), t, st.where)
+    return Statement(sub(st.claimed), t, st.where, {sub(k): sub(v) for k, v in st.defined.items()})
 
 
 def refute(st: Statement, symbols: dict, trial_sizes, seed: str):
@@ -407,8 +431,15 @@ def step_statement(lhs: str, update, s) -> Statement:
     lines that read dh, <dS, W_hy h> + <dh_next, h> for dh itself.  An
     accumulated line adds the Frobenius pairing <dW_next, W> (written
     1^T (dW_next ∘ W) 1), whose gradient is dW_next: what later steps added.
+
+    The step symbol h is defined, h = h_t = sigma(W_xh X + W_hh h_prev), in
+    the line and in the truth (for the dh line after differentiating with
+    respect to h: the derivative at the point h_t); X, h_prev, the weights and
+    the upstream gradients dS, dh, dh_next, dW_*_next are free.
     """
-    h_t = elementwise(sigma, s.W_xh * s.X + s.W_hh * s.h_prev)
+    from .unrolled import step_definitions
+    defined = step_definitions(s)
+    h_t = defined[s.h]
     through_dh = s.dh.T * h_t
 
     def pairing(A, W):
@@ -423,7 +454,7 @@ def step_statement(lhs: str, update, s) -> Statement:
         "dh": (s.dS.T * s.W_hy * s.h + s.dh_next.T * s.h, s.h),
     }
     loss, wrt = losses[lhs]
-    return Statement(update, Gradient(loss, wrt), where=f"one step, {lhs}")
+    return Statement(update, Gradient(loss, wrt), where=f"one step, {lhs}", defined=defined)
 
 
 RNN_TRIALS = ({"H": 2, "E": 2, "V": 2}, {"H": 2, "E": 3, "V": 2}, {"H": 3, "E": 2, "V": 3}, {"H": 1, "E": 1, "V": 1})
@@ -432,9 +463,9 @@ RNN_TRIALS = ({"H": 2, "E": 2, "V": 2}, {"H": 2, "E": 3, "V": 2}, {"H": 3, "E": 
 def _build(claim, symbols):
     d = dims(**symbols)
     if claim.lhs is not None:
-        from .unrolled import step_symbols
+        from .unrolled import line_update, step_symbols
         s = step_symbols(d)
-        return [step_statement(claim.lhs, claim.build(s), s)]
+        return [step_statement(claim.lhs, line_update(claim.lhs, claim.build, s), s)]
     built = claim.build(d)
     return list(built) if isinstance(built, (list, tuple)) else [built]
 
@@ -447,7 +478,10 @@ def _refute_where_it_composes(claim, trials):
         except sp.ShapeError:
             continue
         for st in statements:
-            verdict, detail = check_statement(st, seed=f"{claim.id}|{sizes}")
+            try:
+                verdict, detail = check_statement(st, seed=f"{claim.id}|{sizes}")
+            except sp.ShapeError:
+                continue
             if verdict == REFUTED:
                 detail["at"] = ", ".join(f"{k}={v}" for k, v in sizes.items())
                 return detail

@@ -22,6 +22,10 @@ with dh_next, dW_next free symbols.  That is valid because the chain rule at a
 point only uses the first derivatives of L_{>t} at that point: any L_{>t} with
 those gradients gives the same d L_{>=t}, and this linear one has exactly
 them.  (<A, W> is the Frobenius pairing, written 1^T (A∘W) 1.)
+
+The step symbol h is h_t, never a free vector: a line that reads h (dW_hy's
+dS_t h_t^T, or sigma'(a_t) written as h_t∘(1 - h_t)) is checked with h := h_t,
+and the output lemma's derivative with respect to h is taken at h = h_t.
 """
 from __future__ import annotations
 
@@ -36,7 +40,7 @@ from .concrete import ILL_TYPED, PROVED, REFUTED
 from .functions import elementwise, sigma
 from .generic import RNN_TRIALS, IndexForm, is_zero, prove_statements, size_symbol
 from .statement import Gradient, Statement, dims
-from .unrolled import step_symbols
+from .unrolled import line_update, step_definitions, step_symbols
 
 METHOD = "induction"
 SIZES = ("H", "E", "V")
@@ -55,11 +59,16 @@ def _pairing(A, W):
 def model(sizes=None) -> SimpleNamespace:
     """The step symbols with h_t, the abstract future loss and L_{>=t} at symbolic sizes."""
     s = step_symbols(dims(**(sizes or _symbols())))
-    s.h_t = elementwise(sigma, s.W_xh * s.X + s.W_hh * s.h_prev)
+    s.h_t = step_definitions(s)[s.h]
     s.future = s.dh_next.T * s.h_t + sum((_pairing(getattr(s, f"d{w}_next"), getattr(s, w)) for w in WEIGHTS[1:]),
                                          _pairing(s.dW_xh_next, s.W_xh))
     s.loss = s.dS.T * s.W_hy * s.h_t + s.future            # L_{>=t}(h_{t-1}, W)
     return s
+
+
+def _statement(s, claimed, truth, where) -> Statement:
+    """A lemma's statement; the step symbol h is h_t, in the line and (after differentiating) in the truth."""
+    return Statement(claimed, truth, where=where, defined={s.h: s.h_t})
 
 
 def _rule(claim_id):
@@ -73,9 +82,10 @@ RULES = {"dh": "bptt-dh", "dh_prev": "bptt-dh_prev-corrected", "dX": "bptt-dX",
          "dW_xh": "bptt-dW_xh", "dW_hh": "bptt-dW_hh-corrected", "dW_hy": "bptt-dW_hy"}
 
 
-def _in_model(s, rule, dh_rule):
+def _in_model(s, rule, dh_rule, lhs):
     """A line's update with dh := the dh line, and h := h_t, so it is a function of step t's inputs."""
-    return rule(s).xreplace({s.dh: dh_rule(s)}).xreplace({s.h: s.h_t})
+    dh = line_update("dh", dh_rule, s)
+    return line_update(lhs, rule, s).xreplace({s.dh: dh}).xreplace({s.h: s.h_t})
 
 
 def _lemma(name, statement_text, statements, seed, how, sizes_note="symbolic sizes H, E, V"):
@@ -105,7 +115,7 @@ def output_lemma(dh_rule=None) -> dict:
     loss = s.dS.T * s.W_hy * s.h + s.dh_next.T * s.h
 
     def statements():
-        return [Statement(dh_rule(s), Gradient(loss, s.h), where="dh")]
+        return [_statement(s, line_update("dh", dh_rule, s), Gradient(loss, s.h), "dh")]
     return _lemma("output lemma (dh_t)",
                   r"\frac{\partial (\ell_t + L_{>t})}{\partial h_t} = dh_{next} + W_{hy}^{\mathsf T} dS_t",
                   statements, "induction|dh", "d/dh of <dS_t, W_hy h> + <dh_next, h>, in index notation")
@@ -120,8 +130,8 @@ def step_lemma(dh_prev_rule=None, dh_rule=None) -> dict:
     s = model()
 
     def statements():
-        candidate = _in_model(s, dh_prev_rule or _rule(RULES["dh_prev"]), dh_rule or _rule(RULES["dh"]))
-        return [Statement(candidate, Gradient(s.loss, s.h_prev), where="dh_prev")]
+        candidate = _in_model(s, dh_prev_rule or _rule(RULES["dh_prev"]), dh_rule or _rule(RULES["dh"]), "dh_prev")
+        return [_statement(s, candidate, Gradient(s.loss, s.h_prev), "dh_prev")]
     return _lemma("step lemma (dh_{t-1})",
                   r"L_{\ge t}(h_{t-1}) = \ell_t(h_t) + L_{>t}(h_t),\ \frac{\partial L_{>t}}{\partial h_t} = "
                   r"dh_{next} \Rightarrow \frac{\partial L_{\ge t}}{\partial h_{t-1}} = W_{hh}^{\mathsf T}"
@@ -134,8 +144,8 @@ def input_lemma(dX_rule=None, dh_rule=None) -> dict:
     s = model()
 
     def statements():
-        candidate = _in_model(s, dX_rule or _rule(RULES["dX"]), dh_rule or _rule(RULES["dh"]))
-        return [Statement(candidate, Gradient(s.loss, s.X), where="dX")]
+        candidate = _in_model(s, dX_rule or _rule(RULES["dX"]), dh_rule or _rule(RULES["dh"]), "dX")
+        return [_statement(s, candidate, Gradient(s.loss, s.X), "dX")]
     return _lemma("input lemma (dX_t)",
                   r"\frac{\partial L_{\ge t}}{\partial X_t} = W_{xh}^{\mathsf T}(\sigma'(a_t) \circ dh_t)",
                   statements, "induction|dX", "d L_{>=t}/d X_t in index notation, L_{>t} abstract")
@@ -152,8 +162,8 @@ def weight_lemma(name, rule=None, dh_rule=None) -> dict:
     s = model()
 
     def statements():
-        candidate = _in_model(s, rule or _rule(RULES[name]), dh_rule or _rule(RULES["dh"]))
-        return [Statement(candidate, Gradient(s.loss, getattr(s, name[1:])), where=name)]
+        candidate = _in_model(s, rule or _rule(RULES[name]), dh_rule or _rule(RULES["dh"]), name)
+        return [_statement(s, candidate, Gradient(s.loss, getattr(s, name[1:])), name)]
     contribution = {"dW_xh": r"(\sigma'(a_t) \circ dh_t) X_t^{\mathsf T}",
                     "dW_hh": r"(\sigma'(a_t) \circ dh_t) h_{t-1}^{\mathsf T}",
                     "dW_hy": r"dS_t h_t^{\mathsf T}"}[name]
@@ -170,10 +180,11 @@ def base_case() -> dict:
             **{getattr(s, f"d{w}_next"): ZeroMatrix(*getattr(s, f"d{w}_next").shape) for w in WEIGHTS}}
     l_T = s.dS.T * s.W_hy * s.h_t
     dh_rule = _rule(RULES["dh"])
-    statements = [Statement(dh_rule(s).xreplace(zero), Gradient(s.dS.T * s.W_hy * s.h, s.h), where="dh")]
+    statements = [_statement(s, line_update("dh", dh_rule, s).xreplace(zero), Gradient(s.dS.T * s.W_hy * s.h, s.h),
+                             "dh")]
     for lhs, wrt in (("dh_prev", s.h_prev), ("dX", s.X), ("dW_xh", s.W_xh), ("dW_hh", s.W_hh), ("dW_hy", s.W_hy)):
-        update = _in_model(s, _rule(RULES[lhs]), dh_rule).xreplace(zero)
-        statements.append(Statement(update, Gradient(l_T, wrt), where=lhs))
+        update = _in_model(s, _rule(RULES[lhs]), dh_rule, lhs).xreplace(zero)
+        statements.append(_statement(s, update, Gradient(l_T, wrt), lhs))
     return _lemma("base case (t = T)",
                   r"dh_{next} = 0,\ dW_{next} = 0 \Rightarrow \text{every line gives } "
                   r"\partial \ell_T / \partial(h_T, h_{T-1}, X_T, W_{xh}, W_{hh}, W_{hy})",

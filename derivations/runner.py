@@ -6,8 +6,6 @@ back is plain data, ready for report.json.
 """
 from __future__ import annotations
 
-import hashlib
-import inspect
 import os
 import platform
 import time
@@ -18,14 +16,36 @@ import numpy
 import sympy
 
 from . import concrete, graph
-from .cache import ProofCache, claim_key
-from .concrete import ILL_TYPED, INCONCLUSIVE, PROVED, REFUTED, VERDICTS
+from .cache import ProofCache, claim_key, sources_key
+from .concrete import CONFLICT, ILL_TYPED, INCONCLUSIVE, PROVED, REFUTED, VERDICTS
 from .registry import AS_WRITTEN, CLAIMS, CORRECTED, check_references
 
 TOOL = "bptt-verifier 0.1.0"
-# When engines disagree, the worst verdict stands: a shape failure, then a
-# counterexample, then an undecided case.  "proved" needs every engine to agree.
+# Engines that do not contradict each other combine to the worst verdict: a
+# shape failure, then a counterexample, then an undecided case; "proved" needs
+# every engine to prove.  One engine proving what another refutes or finds
+# ill-typed is a contradiction: the claim's verdict is CONFLICT (an engine error).
 SEVERITY = (ILL_TYPED, REFUTED, INCONCLUSIVE, PROVED)
+AGAINST = (REFUTED, ILL_TYPED)
+
+
+def combine(methods: list) -> dict:
+    """The combined verdict of the engines' entries: verdict, reason, counterexample (and the conflict)."""
+    proved = [m for m in methods if m["verdict"] == PROVED]
+    against = [m for m in methods if m["verdict"] in AGAINST]
+    if proved and against:
+        sides = [f"{m['method']}: {m['verdict']} ({m['reason']})" for m in proved + against]
+        return {"verdict": CONFLICT,
+                "reason": "the engines disagree, which is an error of the tool, not a verdict: " + "; ".join(sides),
+                "counterexample": next((m.get("counterexample") for m in against if m.get("counterexample")), None),
+                "conflict": [{k: m.get(k) for k in ("method", "verdict", "reason", "counterexample", "shapes")}
+                             for m in proved + against]}
+    decisive = min(methods, key=lambda m: SEVERITY.index(m["verdict"]))
+    return {"verdict": decisive["verdict"],
+            "reason": decisive["reason"] if decisive["verdict"] != PROVED else
+            "; ".join(f"{m['method']}: {m['reason']}" for m in methods),
+            "counterexample": decisive.get("counterexample"),
+            "conflict": None}
 
 
 def _engines():
@@ -61,32 +81,28 @@ def prove_claim(claim_id: str) -> dict:
         entry["shapes"] = [{k: str(v) if not isinstance(v, int) else v for k, v in s.items()}
                            for s in entry["shapes"]]
         methods.append(entry)
-    decisive = min(methods, key=lambda m: SEVERITY.index(m["verdict"]))
     return {
-        "verdict": decisive["verdict"],
-        "reason": decisive["reason"] if decisive["verdict"] != PROVED else
-        "; ".join(f"{m['method']}: {m['reason']}" for m in methods),
-        "counterexample": decisive.get("counterexample"),
+        **combine(methods),
         "methods": methods,
         "shapes": methods[0]["shapes"],
         "seconds": round(sum(m["seconds"] for m in methods), 3),
     }
 
 
-# The claim whose statement the induction proves for every T.
+# The claim whose statement the induction proves for every T, and the induction's job in the pool.
 INDUCTION_CLAIM = "bptt-algorithm-corrected"
+INDUCTION_JOB = "induction (all T)"
 
 
-def prove_induction(cache: ProofCache) -> dict:
-    """The all-T proof of the BPTT algorithm, cached like a claim."""
+def _induction(_=None) -> dict:
+    """The all-T proof of the BPTT algorithm (a job of the pool, cached like a claim)."""
+    from . import induction
+    return induction.prove_all_T()
+
+
+def _induction_key() -> str:
     from . import generic, induction
-    key = hashlib.sha256("\n\0".join([inspect.getsource(induction), inspect.getsource(generic),
-                                        sympy.__version__]).encode()).hexdigest()
-    result = cache.get("induction", key)
-    if result is None:
-        result = induction.prove_all_T()
-        cache.put("induction", key, result)
-    return result
+    return sources_key((induction, generic), "induction")
 
 
 def _with_induction(result: dict, induction: dict) -> dict:
@@ -94,11 +110,10 @@ def _with_induction(result: dict, induction: dict) -> dict:
     method = {"method": "all T (induction)", "verdict": induction["verdict"], "shapes": [induction["sizes"]],
               "seconds": induction["seconds"], "reason": induction["combination"], "counterexample": None}
     methods = [*result["methods"], method]
-    decisive = min(methods, key=lambda m: SEVERITY.index(m["verdict"]))
-    return {**result, "methods": methods, "verdict": decisive["verdict"],
-            "seconds": round(result["seconds"] + induction["seconds"], 3),
-            "reason": result["reason"] if decisive["verdict"] == PROVED and result["verdict"] == PROVED
-            else decisive["reason"]}
+    combined = combine(methods)
+    if combined["verdict"] == PROVED:
+        combined["reason"] = result["reason"]
+    return {**result, **combined, "methods": methods, "seconds": round(result["seconds"] + induction["seconds"], 3)}
 
 
 def _pool_map(fn_by_key: dict, jobs: int, on_result):
@@ -132,18 +147,41 @@ def run(ids=None, jobs: int | None = None, cache: ProofCache | None = None, prog
                 progress(cid, hit, cached=True, done=len(results), total=len(ids))
         else:
             todo[cid] = (prove_claim, cid)
+    induction = None
+    if INDUCTION_CLAIM in ids:
+        induction_key = _induction_key()
+        induction = cache.get("induction", induction_key)
+        if induction is None:
+            todo[INDUCTION_JOB] = (_induction, None)
 
-    def record(cid, result):
-        results[cid] = result
-        cache.put(cid, keys[cid], result)
+    def record(key, result):
+        nonlocal induction
+        if key == INDUCTION_JOB:
+            induction = result
+            cache.put("induction", induction_key, result)
+            return
+        results[key] = result
+        if result["verdict"] != CONFLICT:        # an engine error is never kept as a result
+            cache.put(key, keys[key], result)
         if progress:
-            progress(cid, result, cached=False, done=len(results), total=len(ids))
+            progress(key, result, cached=False, done=len(results), total=len(ids))
 
+    # The longest jobs first, so that no worker is left with one at the end.
+    todo = {key: todo[key] for key in sorted(todo, key=lambda key: _expected_cost(key, claims))}
     _pool_map(todo, min(jobs, max(1, len(todo))), record)
-    induction = prove_induction(cache) if INDUCTION_CLAIM in ids else None
     if induction is not None:
         results[INDUCTION_CLAIM] = _with_induction(results[INDUCTION_CLAIM], induction)
     return assemble(ids, results, induction, time.perf_counter() - start, cache)
+
+
+def _expected_cost(key, claims) -> int:
+    """Rank (0 = longest): the whole algorithm, the induction, lines through time, the rest (stable)."""
+    from .note.bptt import WHOLE_ALGORITHM
+    if key in WHOLE_ALGORITHM:
+        return 0
+    if key == INDUCTION_JOB:
+        return 1
+    return 2 if claims[key].lhs is not None else 3
 
 
 def assemble(ids, results, induction, seconds, cache) -> dict:
@@ -168,7 +206,8 @@ def assemble(ids, results, induction, seconds, cache) -> dict:
     }
     if induction is not None:
         report["induction"] = induction
-    report["ok"] = relied_on_proved(report)
+    report["conflicts"] = [e["id"] for e in entries if e["verdict"] == CONFLICT]
+    report["ok"] = relied_on_proved(report) and not report["conflicts"]
     return report
 
 

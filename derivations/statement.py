@@ -5,10 +5,17 @@ A claim's builder returns one or more `Statement`s: the note's right-hand side
 equal (`truth`).  The truth is never typed in: it is SymPy's own derivative of
 a forward definition (`Gradient`, `Jacobian`) or another writing of the same
 quantity (`Equals`).
+
+`defined` names the quantities the model defines (h_t = sigma(W_xh X_t +
+W_hh h_{t-1}), ...): a matrix symbol mapped to its definition in the other
+symbols.  Every engine substitutes the definitions into both sides -- into the
+truth after differentiating, so a gradient with respect to a defined symbol is
+the derivative at the point the definition gives -- and a counterexample
+assigns values to the remaining (free) symbols only.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import SimpleNamespace
 
 import sympy as sp
@@ -39,6 +46,18 @@ class Statement:
     claimed: object
     truth: Gradient | Jacobian | Equals
     where: str = ""                                  # e.g. "t=2" for a through-time line
+    defined: dict = field(default_factory=dict)      # MatrixSymbol -> its definition (never free)
+
+
+def resolved(defined: dict) -> dict:
+    """The definitions with every defined symbol inside them replaced by its own definition."""
+    out = dict(defined)
+    for _ in range(len(out) + 1):
+        new = {k: v.xreplace(out) for k, v in out.items()}
+        if new == out:
+            return out
+        out = new
+    raise ValueError(f"the definitions of {', '.join(map(str, defined))} are circular")
 
 
 def dims(**sizes) -> SimpleNamespace:

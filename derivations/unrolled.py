@@ -23,7 +23,7 @@ from types import SimpleNamespace
 import sympy as sp
 
 from .concrete import explicit
-from .functions import sigma
+from .functions import IllFormed, elementwise, sigma, typecheck
 from .statement import Equals, Statement, dims
 
 WEIGHTS = ("W_xh", "W_hh", "W_hy")
@@ -43,6 +43,39 @@ def step_symbols(d) -> SimpleNamespace:
         dh=M("dh", H, B), dh_next=M("dh_next", H, B),
         dW_xh_next=M("dW_xh_next", H, E), dW_hh_next=M("dW_hh_next", H, H), dW_hy_next=M("dW_hy_next", V, H),
     )
+
+
+def step_definitions(s) -> dict:
+    """The step symbols the model defines: h is h_t = sigma(W_xh X + W_hh h_prev).
+
+    Everything else a line reads is free in the one-step model: the inputs X,
+    the weights, the incoming state h_prev and the upstream gradients dS, dh,
+    dh_next, dW_*_next.  (Unrolled, the engine binds h to h_t directly.)
+    """
+    return {s.h: elementwise(sigma, s.W_xh * s.X + s.W_hh * s.h_prev)}
+
+
+def line_update(lhs: str, build, s):
+    """A line's update in the step symbols, checked: its shapes compose, and it does not read what it computes.
+
+    The dh line computes dh; reading dh there would be a circular update (and
+    "dh = dh" would hold for any dh), so it is ill-formed, as in every engine.
+    """
+    update = build(s)                 # raises ShapeError for an ill-typed line
+    typecheck(update)
+    if lhs == "dh" and update.has(s.dh):
+        raise IllFormed("the dh line reads dh, the quantity it computes (a circular update)")
+    want = quantity_shape(lhs, s)
+    if any(sp.expand(sp.sympify(a) - sp.sympify(b)) != 0 for a, b in zip(update.shape, want)):
+        raise IllFormed(f"the right-hand side is {update.shape[0]}×{update.shape[1]} but the quantity it "
+                        f"claims to be, {lhs}, is {want[0]}×{want[1]}")
+    return update
+
+
+def quantity_shape(lhs: str, s) -> tuple:
+    """The shape of the quantity a line computes: that of the variable it is the gradient for."""
+    of = {"dh": s.h, "dh_prev": s.h_prev, "dX": s.X, "dW_xh": s.W_xh, "dW_hh": s.W_hh, "dW_hy": s.W_hy}
+    return of[lhs].shape
 
 
 def _vector(name, n):
@@ -128,7 +161,7 @@ def through_time(claim, shape) -> list[Statement]:
     """One statement per step t = 1..T: the claimed update against SymPy's truth."""
     d = dims(**shape)
     s = step_symbols(d)
-    update = claim.build(s)           # raises ShapeError for an ill-typed line
+    update = line_update(claim.lhs, claim.build, s)
     out = []
     for t in range(1, d.T + 1):
         values, truths = _step(d.H, d.E, d.V, d.T, t)
@@ -175,7 +208,7 @@ def run_bptt(d, lines: dict) -> dict:
     rnn = unrolled(d.H, d.E, d.V, d.T)
     s = step_symbols(d)
     hs = rnn.states()
-    return run_algorithm(d.T, {name: claim.build(s) for name, claim in lines.items()}, s,
+    return run_algorithm(d.T, {name: line_update(name, claim.build, s) for name, claim in lines.items()}, s,
                          lambda t: {"X": rnn.X[t], "h_prev": hs[t - 1], "h": hs[t], "dS": rnn.dS[t], **rnn.W},
                          carried_shapes(rnn.W, d.H))
 

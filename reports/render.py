@@ -276,7 +276,8 @@ def name_latex(name: str) -> str:
 
 
 def _python_to_latex(expr: str) -> str:
-    """x**3 + 2*x -> x^{3} + 2 x (the concrete f the engine substitutes for a generic f)."""
+    """x**3 + x**2 + 2*x + 1 -> x^{3} + x^{2} + 2 x + 1 (the concrete f that `derivations.recheck`
+    substitutes for a generic f)."""
     return re.sub(r"\*\*(\w+)", r"^{\1}", expr).replace("*", " ")
 
 

@@ -130,3 +130,21 @@ def test_shape_errors_count_columns_and_rows_in_words():
         dot(sp.MatrixSymbol("A", 2, 1), sp.MatrixSymbol("B", 2, 1))
     with pytest.raises(sp.ShapeError, match="2 columns against 1 row$"):
         dot(sp.MatrixSymbol("A", 2, 2), sp.MatrixSymbol("B", 1, 1))
+
+
+def test_the_clear_margin_point_is_confirmed_on_the_model():
+    # The sides as a statement writes them use a defined symbol d = x + y; the search runs on the
+    # free inputs (d replaced), the reported entry is re-checked on the model with d recomputed.
+    from derivations.recheck import NoDifference
+    d = sp.Symbol("d", real=True)
+    model = (sp.Matrix([[d * x, 0]]), sp.Matrix([[d * y, 0]]), {d: x + y})
+    free = [m.xreplace({d: x + y}) for m in model[:2]]
+    cex = counterexample(*free, seed="model", model=model)
+    assert set(cex["values"]) == {"x", "y"} and cex["entry"] == [0, 0] and cex["clear_margin"]
+    point = {s: sp.Rational(cex["values"][str(s)]) for s in (x, y)}
+    assert sp.Rational(cex["claimed"]) == ((x + y) * x).xreplace(point)
+    assert sp.Float(cex["claimed_precise"]) == sp.Float(sp.Rational(cex["claimed"]), 15)
+    # A model on which the two sides agree (here: d defined so that they do) refutes nothing.
+    agreeing = (sp.Matrix([[d * x]]), sp.Matrix([[d * x]]), {d: x + y})
+    with pytest.raises(NoDifference):
+        counterexample(sp.Matrix([[x * x]]), sp.Matrix([[x * y]]), seed="model", model=agreeing)

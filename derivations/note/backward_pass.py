@@ -2,7 +2,8 @@
 
 One step on its own: the gradient dh_t reaching h_t is known, and the loss is
 seen through it, l = <dh_t, h_t> with h_t = sigma(W_xh X_t + W_hh h_{t-1}),
-or through dS_t for the output layer, l = <dS_t, W_hy h_t>.
+or through dS_t for the output layer, l = <dS_t, W_hy h_t>.  The symbol h is
+that h_t (`defined`), so a line may write sigma'(a_t) as h∘(1 - h).
 """
 from ..functions import block_col, block_row, dot, elementwise, hadamard, sigma, sigma_prime
 from ..registry import CORRECTED, RNN_SHAPES, claim
@@ -17,6 +18,11 @@ def hidden_loss(s):
     return s["dh"].T * elementwise(sigma, s["W_xh"] * s["X"] + s["W_hh"] * s["h_prev"])
 
 
+def defined(s):
+    """h is h_t = sigma(W_xh X_t + W_hh h_{t-1}), never a free vector."""
+    return {s["h"]: elementwise(sigma, s["W_xh"] * s["X"] + s["W_hh"] * s["h_prev"])}
+
+
 def stacked_preactivation(s):
     """T_rnn Z_t: [W_xh W_hh] [X_t; h_{t-1}] (the note's garbled 'T_rnn' is W_rnn = [W_xh W_hh])."""
     return dot(block_row(s["W_xh"], s["W_hh"]), block_col(s["X"], s["h_prev"]))
@@ -27,7 +33,7 @@ def stacked_preactivation(s):
        section=SECTION, shapes=RNN_SHAPES, relies_on=("cor1-dh",))
 def eq9(d):
     s = rnn_symbols(d)
-    return Statement(s["W_hy"].T * s["dS"], Gradient(s["dS"].T * s["W_hy"] * s["h"], s["h"]))
+    return Statement(s["W_hy"].T * s["dS"], Gradient(s["dS"].T * s["W_hy"] * s["h"], s["h"]), defined=defined(s))
 
 
 @claim("eq10", "(10): dW_hy = dS_t h_t^T",
@@ -35,7 +41,7 @@ def eq9(d):
        section=SECTION, shapes=RNN_SHAPES, relies_on=("cor1-dW",))
 def eq10(d):
     s = rnn_symbols(d)
-    return Statement(s["dS"] * s["h"].T, Gradient(s["dS"].T * s["W_hy"] * s["h"], s["W_hy"]))
+    return Statement(s["dS"] * s["h"].T, Gradient(s["dS"].T * s["W_hy"] * s["h"], s["W_hy"]), defined=defined(s))
 
 
 @claim("stacking-entries", "Stacking: entries (as written)",
@@ -69,7 +75,7 @@ def stacked_gradient(d):
     s = rnn_symbols(d)
     upstream = hadamard(elementwise(sigma_prime, stacked_preactivation(s)), s["dh"])
     return Statement(dot(upstream, block_row(s["X"].T, s["h_prev"].T)),
-                     Gradient(hidden_loss(s), block_row(s["W_xh"], s["W_hh"])))
+                     Gradient(hidden_loss(s), block_row(s["W_xh"], s["W_hh"])), defined=defined(s))
 
 
 @claim("eq15", "(15): dW_xh",
@@ -78,7 +84,7 @@ def stacked_gradient(d):
 def eq15(d):
     s = rnn_symbols(d)
     return Statement(hadamard(elementwise(sigma_prime, stacked_preactivation(s)), s["dh"]) * s["X"].T,
-                     Gradient(hidden_loss(s), s["W_xh"]))
+                     Gradient(hidden_loss(s), s["W_xh"]), defined=defined(s))
 
 
 @claim("eq16", "(16): dW_hh",
@@ -87,4 +93,4 @@ def eq15(d):
 def eq16(d):
     s = rnn_symbols(d)
     return Statement(hadamard(elementwise(sigma_prime, stacked_preactivation(s)), s["dh"]) * s["h_prev"].T,
-                     Gradient(hidden_loss(s), s["W_hh"]))
+                     Gradient(hidden_loss(s), s["W_hh"]), defined=defined(s))
