@@ -176,3 +176,19 @@ def test_every_claim_prints_back_to_itself(path):
 def test_printing_keeps_the_authors_notation():
     _, rhs = parse(r"dh_t = W_{hh}^{\mathsf T} \cdot (h_t \odot h_t)")
     assert to_latex(rhs) == r"W_{hh}^{\mathsf T} \cdot (h_t \odot h_t)"
+
+
+def test_a_definition_that_does_not_compose_is_an_error_of_the_file_at_its_line():
+    (err,) = _errors(HEAD + "\n$$ q_t := W_{xh} h_t $$\n")
+    assert "the definition of q does not compose" in err.message and "H×V times H×1" in err.message
+    assert err.location.source_line.startswith("$$ q_t := W_{xh} h_t")
+
+
+def test_a_missing_closing_dollars_is_named_and_does_not_cascade():
+    errors = _errors(HEAD + "\n$$ q_t := W_{hh} h_t\n\n$$ dh_t = q_t $$\n")
+    assert len(errors) == 1 and "closing $$ missing" in errors[0].message
+
+
+def test_sizes_need_times_between_them():
+    (err,) = _errors(HEAD.replace(r"W_{xh} \in \mathbb{R}^{H \times V}", r"W_{xh} \in \mathbb{R}^{H x V}"))
+    assert "expected \\times" in err.message

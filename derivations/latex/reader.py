@@ -79,6 +79,13 @@ def scan(text: str, path: str) -> tuple[str, list, list]:
             if end < 0:
                 errors.append(DerivationError("this $$ block is never closed", locate(text, begin - 2, path, 2)))
                 break
+            if re.search(r"\n[ \t]*\n", text[begin:end]):
+                errors.append(DerivationError("this $$ block runs over a blank line: is its closing $$ missing?",
+                                              locate(text, begin - 2, path, 2)))
+                cut = re.search(r"\n[ \t]*\n", text[begin:end]).start()
+                blocks.append(RawBlock(text[begin:begin + cut], begin, i + 1, heading, context, {"broken": True}))
+                i = text.count("\n", 0, begin) + 1
+                continue
             block = RawBlock(text[begin:end], begin, i + 1, heading, context)
             blocks.append(block)
             i = text.count("\n", 0, end) + 1
@@ -113,6 +120,23 @@ def slug(text: str) -> str:
     return s or "claim"
 
 
+_TARGET = re.compile(r"(?P<base>\\?[A-Za-z]+)(?:_(?:\{(?P<sub>[^{}]*)\}|(?P<single>[A-Za-z0-9])))?\s*"
+                     r"(?::=|\\in(?![A-Za-z]))")
+
+
+def _guess_targets(text: str, scope: Scope) -> None:
+    """Names a block that could not be parsed declares or defines, so later uses are not errors too."""
+    for m in _TARGET.finditer(text):
+        base, sub = m.group("base"), (m.group("sub") or m.group("single") or "").strip()
+        if sub == "t":
+            scope.sequences.add(base)
+            scope.names.setdefault(base, "defined")
+        elif sub and sub.isalnum():
+            scope.names.setdefault(f"{base}_{sub}", "defined")
+        else:
+            scope.names.setdefault(base, "defined")
+
+
 class _Builder:
     """Builds the contexts of one file, collecting errors."""
 
@@ -120,6 +144,7 @@ class _Builder:
         self.text, self.path = text, path
         self.errors: list[DerivationError] = []
         self.ids: set[str] = set()
+        self._where: dict = {}             # definition name -> (block, statement), for located errors
 
     def error(self, block: RawBlock, message, node=None, hint=""):
         span = getattr(node, "span", None) if node is not None else None
@@ -149,15 +174,21 @@ class _Builder:
     def context(self, title: str, blocks: list[RawBlock]) -> ir.Context:
         ctx = ir.Context(title or "Derivation")
         parsed = []
+        scope = Scope()
         for b in blocks:
             if "python" in b.meta and not b.text.strip():
                 parsed.append((b, None))
+                continue
+            if b.meta.get("broken"):               # reported by `scan`
+                _guess_targets(b.text, scope)
                 continue
             try:
                 parsed.append((b, parse_block(b.text, b.offset, self.text, self.path)))
             except DerivationError as e:
                 self.errors.append(e)
-        scope = Scope()
+                # What the block defines or declares is still known, so that its later uses do not
+                # each report "undeclared symbol" after the one real error.
+                _guess_targets(b.text, scope)
         # Pass 1: which names are sequences, functions, declared or defined (order does not matter).
         for b, pb in parsed:
             for st in (pb.statements if pb else []):
@@ -169,7 +200,7 @@ class _Builder:
                 elif st.kind == "function" and isinstance(target, Name):
                     scope.functions.add(name_key(target.base, target.decoration))
         resolver = Resolver(scope, lambda msg, node, hint="", _b=None: None)
-        declared, defined = set(), set()
+        declared, defined = {}, {}
         for b, pb in parsed:
             for st in (pb.statements if pb else []):
                 if st.kind not in ("declaration", "definition"):
@@ -179,6 +210,7 @@ class _Builder:
                     name, time = resolver.target(st.parts[0])
                 except DerivationError as e:
                     self.errors.append(e)
+                    st.kind = "invalid"
                     continue
                 if time is not None and time.var is None:
                     scope.initial.add(name)
@@ -186,9 +218,11 @@ class _Builder:
                 seen = declared if st.kind == "declaration" else defined
                 if name in seen:
                     what = "declared" if st.kind == "declaration" else "defined"
-                    self.errors.append(self.error(b, f"{name} is {what} twice", st.parts[0]))
+                    self.errors.append(self.error(b, f"{name} is {what} twice (first on line {seen[name]})",
+                                                  st.parts[0]))
+                    st.kind = "duplicate"
                     continue
-                seen.add(name)
+                seen[name] = locate(self.text, b.offset + st.span[0], self.path).line
                 if st.kind == "declaration":
                     scope.names[name] = st.parts[1][0]
                 elif name not in scope.names:
@@ -203,6 +237,8 @@ class _Builder:
                 continue
             links = []
             for st in pb.statements:
+                if st.kind in ("duplicate", "invalid"):       # already reported in pass 1
+                    continue
                 try:
                     if st.kind == "declaration":
                         self.declaration(ctx, resolver, b, st)
@@ -219,7 +255,23 @@ class _Builder:
             if links:
                 counter += 1
                 self.claims(ctx, b, pb, links, counter)
+        self.check_definitions(ctx)
         return ctx
+
+    def check_definitions(self, ctx: ir.Context) -> None:
+        """Every definition must compose for every size: a model that does not is an error of the file."""
+        from ..shapes import IllTyped, Typer
+        if self.errors:          # names of a block that did not parse are only guessed: no shapes to check
+            return
+        typer = Typer(ctx)
+        for name, (b, st) in self._where.items():
+            if name not in ctx.definitions:
+                continue
+            try:
+                typer.quantity(name)
+            except IllTyped as e:
+                node = e.node if getattr(e.node, "span", None) else st.parts[1]
+                self.errors.append(self.error(b, f"the definition of {name} does not compose: {e}", node))
 
     def source(self, b: RawBlock, st) -> ir.Source:
         loc = locate(self.text, b.offset + st.span[0], self.path)
@@ -249,6 +301,7 @@ class _Builder:
         if name in ctx.definitions:
             raise self.error(b, f"{name} is defined twice", st.parts[0])
         ctx.definitions[name] = ir.Definition(ir.Ref(name, time, span=st.parts[0].span), expr, self.source(b, st))
+        self._where[name] = (b, st)
 
     def claims(self, ctx, b, pb, links, counter):
         meta = b.meta

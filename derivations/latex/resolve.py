@@ -149,6 +149,10 @@ class Resolver:
                 return ir.Basis(self.index(node.sub, node), "e", span=node.span)
             if key in s.sequences:
                 raise self.err(f"{key} is a sequence: its subscript must be a step such as t, t-1 or 0", node)
+            text = sub_text(node.sub)
+            if s.knows(key) and text is not None and s.names.get(text) == "index":
+                raise self.err(f"undeclared symbol {whole}", node, f"for the entry of {key} at the index {text}, "
+                                                                   f"write ({key})_{{{text}}}")
             hint = self._did_you_mean(whole)
             raise self.err(f"undeclared symbol {whole}", node, hint)
         if key in s.functions:
@@ -187,6 +191,9 @@ class Resolver:
             sub = sub[2]
         if not isinstance(sub, Name):
             raise self.err("an index must be a declared index quantity such as k_t", node)
+        if not self.scope.knows(name_key(sub.base, sub.decoration)) and name_key(sub.base) not in self.scope.sequences:
+            raise self.err(f"undeclared index {sub.base}", node,
+                           f"declare it: {sub.base} \\in \\{{1, \\dots, n\\}} (or {sub.base}_t for one per step)")
         r = self.ref(sub)
         if not isinstance(r, ir.Ref) or self.scope.names.get(r.name) != "index":
             raise self.err(f"{sub.base} is not declared as an index (k_t \\in \\{{1, \\dots, V\\}})", node)

@@ -171,7 +171,7 @@ class ToSyntax(Transformer):
         return (items[0], items[2])
 
     def size(self, meta, items):
-        return "*".join(str(i) for i in items)
+        return "*".join(str(i) for i in items)          # H, 256 or 4H
 
     # expressions ----------------------------------------------------------
     def add(self, meta, items):
@@ -342,6 +342,7 @@ _FRIENDLY = {
     "$END": "the end of the block", "QUAD": "\\quad", "TAG": "\\tag{...}", "FUNC": "a function",
     "FRAC": "\\frac", "SUMOP": "\\sum", "GREEK": "a Greek letter", "TEXT": "\\text{...}", "RBRACE": "}",
     "LBRACE": "{", "CIRCUMFLEX": "^", "__ANON_0": "}", "REALS": "\\mathbb{R}", "BEGIN_MATRIX": "\\begin{bmatrix}",
+    "TIMES": "\\times", "DOTS": "\\dots", "SETCLOSE": "\\}",
 }
 
 
@@ -375,6 +376,9 @@ def parse_block(text: str, offset: int, file_text: str, path: str) -> Block:
         if bad == "\\":
             m = re.match(r"\\[A-Za-z]+|\\.", text[e.pos_in_stream:])
             cmd = m.group() if m else "\\"
+            if cmd in ("\\tag", "\\text"):
+                raise DerivationError(f"{cmd}{{...}} must close its brace and end the block",
+                                      locate(file_text, offset + e.pos_in_stream, path, len(cmd))) from None
             raise DerivationError(f"unsupported command {cmd}",
                                   locate(file_text, offset + e.pos_in_stream, path, len(cmd)),
                                   hint="see docs/derivation-format.md for the notation the parser reads") from None
@@ -383,8 +387,11 @@ def parse_block(text: str, offset: int, file_text: str, path: str) -> Block:
     except UnexpectedToken as e:
         tok = e.token
         pos = tok.start_pos if tok.start_pos is not None else len(text)
-        what = "the end of the block" if tok.type == "$END" else repr(str(tok))
-        raise DerivationError(f"unexpected {what}; expected {_expected(e)}",
+        if tok.type == "$END":
+            end = len(text.rstrip())
+            raise DerivationError(f"the statement ends too early; expected {_expected(e)}",
+                                  locate(file_text, offset + end, path)) from None
+        raise DerivationError(f"unexpected {str(tok)!r}; expected {_expected(e)}",
                               locate(file_text, offset + pos, path, max(1, len(str(tok))))) from None
     except UnexpectedEOF as e:
         raise DerivationError(f"the block ends too early; expected {_expected(e)}",
