@@ -36,11 +36,18 @@ METHOD = "all sizes"
 class Entries:
     """Entry [i, j] of an expression of one context, in index notation, for symbolic sizes."""
 
-    def __init__(self, ctx: ir.Context):
+    def __init__(self, ctx: ir.Context, local_floor: int | None = None):
         self.ctx = ctx
         self.typer = Typer(ctx)
         self.ranges: dict = {}
         self.keep: set = set()           # defined quantities kept as symbols (a derivative's variable)
+        # Steps.  A context about one step (T := 1) is evaluated at t = T = 1.  Otherwise a claim without
+        # derivatives or sums over time is step-local: steps are offsets from t, a defined quantity at an
+        # offset >= local_floor is its definition, one below it a free symbol (a proof for every value of
+        # it is a proof for its value; a non-zero is never a refutation here).
+        self.fixed = ctx.length
+        self.env = {"t": 1, "T": ctx.length} if ctx.length is not None else {"t": 0}
+        self.local_floor = local_floor
 
     def shape(self, e):
         return self.typer.infer(e)
@@ -72,22 +79,58 @@ class Entries:
                 out[d.expr.wrt.name] = n
         return out
 
+    def step(self, time: ir.Time | None):
+        if time is None:
+            return None
+        if time.var is None:
+            return time.offset if self.fixed else ("abs", time.offset)
+        if time.var == "T":
+            if not self.fixed:
+                raise NotApplicable("a step counted from T")
+            return self.fixed + time.offset
+        return self.env[time.var] + time.offset
+
+    def symbol(self, name: str, step):
+        """The IndexedBase of a free quantity (at a step: h_0, or h@-1 for h_{t-1} in a step-local claim)."""
+        if step is None:
+            return sp.IndexedBase(name)
+        if isinstance(step, tuple):
+            return sp.IndexedBase(f"{name}_{step[1]}")
+        return sp.IndexedBase(f"{name}_{step}" if self.fixed else f"{name}@{step:+d}")
+
     def ref(self, e: ir.Ref, i, j):
         ctx, name = self.ctx, e.name
-        if e.time is not None:
-            raise NotApplicable("a quantity at a step")
+        step = self.step(e.time)
         decl = ctx.declarations.get(name)
         definition = ctx.definitions.get(name)
         if decl is not None and decl.kind == "index":
             raise IllTyped(f"{name} is an index, not a matrix")
-        if name in self.keep or (decl is not None and decl.kind == "matrix" and (
+        if self.fixed and isinstance(step, int) and not 1 <= step <= self.fixed:
+            if step == 0 and (name + "_0") in ctx.declarations:
+                return self.symbol(name, 0)[i, j]
+            return sp.Integer(0)                  # a quantity at a step outside 1..T
+        if (name, step) in self.keep or (decl is not None and decl.kind == "matrix" and (
                 definition is None or definition.notation) and not self._abstract(name)):
-            return sp.IndexedBase(name)[i, j]
+            return self.symbol(name, step)[i, j]
         if self._abstract(name):
             return self.abstract_loss(name)
         if definition is None:
             raise IllTyped(f"{name} is neither declared nor defined")
-        return self.entry(definition.expr, i, j)
+        if isinstance(step, tuple) or (not self.fixed and step is not None and step < self.local_floor):
+            return self.symbol(name, step)[i, j]  # below the claim's earliest step: free (see __init__)
+        return self.at_step(definition, step, lambda: self.entry(definition.expr, i, j))
+
+    def at_step(self, definition: ir.Definition, step, compute):
+        """compute() with the definition's step variable at `step`."""
+        target = definition.target.time
+        if target is None or target.var is None:
+            return compute()
+        saved = dict(self.env)
+        self.env[target.var] = step - target.offset
+        try:
+            return compute()
+        finally:
+            self.env = saved
 
     def _abstract(self, name):
         decl = self.ctx.declarations.get(name)
@@ -103,11 +146,23 @@ class Entries:
             raise NotApplicable(f"{name} has no given gradient")
         total = sp.Integer(0)
         for o, g in given.items():
-            rows, cols = self.shape(ir.Ref(o))
-            a, da = self.dummy(rows, "a")
-            b, db = self.dummy(cols, "b")
-            term = sp.IndexedBase(g)[a, b] * self.entry(ir.Ref(o), a, b)
-            total += self.summed(self.summed(term, db), da)
+            sequence = self.ctx.is_sequence(o)
+            if sequence and not self.fixed:
+                raise NotApplicable("an abstract loss of a sequence, at unknown T")
+            for step in (range(1, self.fixed + 1) if sequence else [None]):
+                ref = ir.Ref(o, ir.Time("t") if sequence else None)
+                rows, cols = self.shape(ref)
+                a, da = self.dummy(rows, "a")
+                b, db = self.dummy(cols, "b")
+                saved = dict(self.env)
+                if step is not None:
+                    self.env["t"] = step
+                try:
+                    term = self.symbol(g, step if self.ctx.declarations[g].sequence else None)[a, b] \
+                        * self.entry(ref, a, b)
+                finally:
+                    self.env = saved
+                total += self.summed(self.summed(term, db), da)
         return total
 
     # ---------------------------------------------------------------- expressions
@@ -138,6 +193,10 @@ class Entries:
         return -self.entry(e.arg, i, j)
 
     def _MatMul(self, e, i, j):
+        if isinstance(e.left, (ir.Block, ir.Ref)) or isinstance(e.right, (ir.Block, ir.Ref)):
+            via_blocks = self._MatMul_blocks(e, i, j)
+            if via_blocks is not None:
+                return via_blocks
         a, b = self.shape(e.left), self.shape(e.right)
         if is_scalar_shape(a):
             return self.entry(e.left, 0, 0) * self.entry(e.right, i, j)
@@ -191,44 +250,128 @@ class Entries:
         return sp.KroneckerDelta(i, self._index(e.index))
 
     def _Sum(self, e, i, j):
-        raise NotApplicable("a sum over steps")
+        if not self.fixed:
+            raise NotApplicable("a sum over steps")
+        out = sp.Integer(0)
+        for s_ in range(self.step(e.lo), self.step(e.hi) + 1):
+            saved = dict(self.env)
+            self.env[e.var] = s_
+            try:
+                out += self.entry(e.body, i, j)
+            finally:
+                self.env = saved
+        return out
 
     def _Block(self, e, i, j):
-        raise NotApplicable("a block matrix (checked at explicit sizes)")
+        grid = self.blocks(e)
+        if grid is not None and len(grid) == 1 and len(grid[0]) == 1:
+            return self.entry(grid[0][0], i, j)
+        raise NotApplicable("a block matrix inside an expression (its blocks are compared one by one)")
+
+    # ---------------------------------------------------------------- block matrices
+
+    def blocks(self, e: ir.Expr):
+        """The grid of blocks an expression is made of ([A B] [X; h] -> [[A X + B h]]), or None."""
+        if isinstance(e, ir.Block):
+            return [list(row) for row in e.rows]
+        if isinstance(e, ir.Ref) and e.name in self.ctx.definitions and e.name not in self.ctx.declarations \
+                and not self.ctx.definitions[e.name].notation and e.time == self.ctx.definitions[e.name].target.time:
+            return self.blocks(self.ctx.definitions[e.name].expr)       # Z_t := [X_t; h_{t-1}], read at t
+        if isinstance(e, ir.Transpose):
+            g = self.blocks(e.arg)
+            return None if g is None else [[ir.Transpose(g[r][c], e.style) for r in range(len(g))]
+                                           for c in range(len(g[0]))]
+        if isinstance(e, ir.MatMul):
+            a, b = self.blocks(e.left), self.blocks(e.right)
+            if a is None and b is None:
+                return None
+            a = a or [[e.left]]
+            b = b or [[e.right]]
+            if len(a[0]) == 1 and len(b) == 1:                     # a column of blocks times a row of blocks
+                return [[ir.MatMul(x[0], y, e.dot) for y in b[0]] for x in a]
+            if len(a[0]) != len(b):
+                return None
+            for k in range(len(b)):
+                if not self.typer.eq(self.shape(a[0][k])[1], self.shape(b[k][0])[0]):
+                    return None
+            return [[ir.Add(tuple(ir.MatMul(a[r][k], b[k][c], e.dot) for k in range(len(b))))
+                     if len(b) > 1 else ir.MatMul(a[r][0], b[0][c], e.dot)
+                     for c in range(len(b[0]))] for r in range(len(a))]
+        return None
+
+    def _MatMul_blocks(self, e, i, j):
+        grid = self.blocks(e)
+        if grid is not None:
+            if len(grid) == 1 and len(grid[0]) == 1:
+                return self.entry(grid[0][0], i, j)
+            raise NotApplicable("a product of block matrices that is not one block")
+        return None
 
     def _Deriv(self, e: ir.Deriv, i, j):
         wrt = e.wrt
-        if not isinstance(wrt, ir.Ref) or wrt.time is not None:
+        if not isinstance(wrt, ir.Ref) or (wrt.time is not None and not self.fixed):
             raise NotApplicable("a derivative with respect to a quantity at a step")
-        kept = wrt.name in self.ctx.definitions and not self.ctx.definitions[wrt.name].notation \
-            and wrt.name not in self.ctx.declarations
+        if isinstance(e.of, ir.Ref) and e.of.time is not None and not self.fixed:
+            raise NotApplicable("a derivative of a quantity at a step")
+        step = self.step(wrt.time)
+        if self.fixed and isinstance(step, int) and not 0 <= step <= self.fixed:
+            return sp.Integer(0)                  # a quantity outside the steps is a constant zero
+        definition = self.ctx.definitions.get(wrt.name)
+        kept = definition is not None and not definition.notation and wrt.name not in self.ctx.declarations \
+            and not (self.fixed and step == 0)
         of_shape = self.shape(e.of)
+        key = (wrt.name, step)
         if kept:
-            self.keep.add(wrt.name)
+            self.keep.add(key)
+        base = self.symbol(wrt.name, step)
         try:
             if is_scalar_shape(of_shape):
                 of = self.entry(e.of, sp.Integer(0), sp.Integer(0))
-                out = sp.diff(of, sp.IndexedBase(wrt.name)[i, j])
+                out = sp.diff(of, base[i, j])
             else:
                 # Jacobian of columns, denominator layout: [i, j] = d of_j / d wrt_i.
                 of = self.entry(e.of, j, sp.Integer(0))
-                out = sp.diff(of, sp.IndexedBase(wrt.name)[i, sp.Integer(0)])
+                out = sp.diff(of, base[i, sp.Integer(0)])
         finally:
             if kept:
-                self.keep.discard(wrt.name)
+                self.keep.discard(key)
         if kept:
             # The variable is a defined quantity: at the point, it is its definition.
-            definition = self.ctx.definitions[wrt.name].expr
-            base = sp.IndexedBase(wrt.name)
             out = out.replace(lambda x: isinstance(x, sp.Indexed) and x.base == base,
-                              lambda x: self.entry(definition, *x.indices))
+                              lambda x: self.at_step(definition, step,
+                                                     lambda: self.entry(definition.expr, *x.indices)))
         return out
 
 
+def _local_floor(claim: ir.Claim):
+    """The earliest step offset a step-local claim writes (None when it is not step-local)."""
+    offsets = []
+    for side in (claim.lhs, claim.rhs):
+        for node in side.walk():
+            if isinstance(node, (ir.Deriv, ir.Sum)):
+                return None
+            if isinstance(node, ir.Ref) and node.time is not None:
+                if node.time.var != "t":
+                    return None
+                offsets.append(node.time.offset)
+    return min(offsets, default=0)
+
+
+def _pairs(ix: Entries, claim: ir.Claim):
+    """(lhs, rhs) pairs to compare: the two sides, or block by block when both are block matrices."""
+    a, b = ix.blocks(claim.lhs), ix.blocks(claim.rhs)
+    if a is not None and b is not None and len(a) == len(b) and all(len(x) == len(y) for x, y in zip(a, b)):
+        return [(x, y) for ra, rb in zip(a, b) for x, y in zip(ra, rb)]
+    return [(claim.lhs, claim.rhs)]
+
+
 def prove(ctx: ir.Context, claim: ir.Claim) -> Outcome | None:
-    """The all-sizes verdict on one claim, or None where the engine does not apply (steps, blocks)."""
-    if ctx.has_time:
-        return None
+    """The all-sizes verdict on one claim, or None where the engine does not apply."""
+    floor = None
+    if ctx.has_time and ctx.length is None:
+        floor = _local_floor(claim)
+        if floor is None:
+            return None                      # through time: the concrete engine, at T = 1, 2, 3
     sizes = [{str(s): str(s) for s in ctx.sizes()}]
     typer = Typer(ctx)
     try:
@@ -238,15 +381,20 @@ def prove(ctx: ir.Context, claim: ir.Claim) -> Outcome | None:
     if not (same(a[0], b[0]) and same(a[1], b[1])):
         return Outcome(ILL_TYPED, METHOD, sizes, f"for symbolic sizes the left-hand side is {fmt(a)} but the "
                                                  f"right-hand side is {fmt(b)}")
-    ix = Entries(ctx)
-    i, j = ix.index("i", a[0]), ix.index("j", a[1])
+    ix = Entries(ctx, floor)
     try:
-        d = ix.entry(claim.lhs, i, j) - ix.entry(claim.rhs, i, j)
+        for lhs, rhs in _pairs(ix, claim):
+            ra, ca = ix.shape(lhs)
+            i, j = ix.index("i", ra), ix.index("j", ca)
+            if not is_zero(ix.entry(lhs, i, j) - ix.entry(rhs, i, j), ix.ranges):
+                break
+        else:
+            where = " (one step, T = 1)" if ctx.length else " (at a step t, for every earlier state)" \
+                if floor is not None else ""
+            return Outcome(PROVED, METHOD, sizes, "entry [i, j] of both sides, in index notation for symbolic "
+                                                  "sizes and symbolic i, j, reduces to the same normal form" + where)
     except NotApplicable:
         return None
-    if is_zero(d, ix.ranges):
-        return Outcome(PROVED, METHOD, sizes, "entry [i, j] of both sides, in index notation for symbolic sizes "
-                                              "and symbolic i, j, reduces to the same normal form")
     return Outcome(INCONCLUSIVE, METHOD, sizes, "the index-form difference did not reduce to zero (the concrete "
                                                 "engine decides it at explicit sizes)")
 

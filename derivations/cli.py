@@ -1,5 +1,6 @@
-"""The `verify` command: prove every statement of the note, regenerate the
-numeric module from the proved expressions, and write the report.
+"""The `verify` command: check every statement of a derivation written in LaTeX
+(the bundled note, or FILE.md), regenerate the note's numeric module from the
+proved expressions, and write the report.
 
 After the progress it says what is wrong with the note: which lines, why, a
 counterexample or the failing product, and the proved correction.  Engines
@@ -24,15 +25,17 @@ from reports.findings import plural
 from . import codegen
 from .cache import ProofCache, default_dir
 from .concrete import CONFLICT
+from .latex.errors import DerivationErrors
 from .recheck import EngineDefect
-from .runner import INDUCTION_CLAIM, load_claims, run
+from .runner import INDUCTION_CLAIM, load_document, run
 
 EXIT_CODES = """\
 exit status:
   0  every statement the derivation relies on is proved (as written, or through
      its proved correction)
   1  some statement the derivation relies on is not proved
-  2  usage error, engine error, or engines that disagree (verdict "conflict");
+  2  usage error, a derivation file that does not read (each error located),
+     an engine error, or engines that disagree (verdict "conflict");
      nothing is written
 """
 MARKS = {"proved": "✓", "refuted": "✗", "ill-typed": "⊥", CONFLICT: "≠", "inconclusive": "?"}
@@ -51,15 +54,19 @@ def _positive(text):
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="verify", description=__doc__.split("\n\n")[0], epilog=EXIT_CODES,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", type=Path, default=Path("reports/out"),
-                   help="directory for report.json, report.html, report.tex, report.pdf (default: reports/out)")
+    p.add_argument("file", nargs="?", type=Path, metavar="FILE.md",
+                   help="a derivation file (docs/derivation-format.md); default: the bundled note")
+    p.add_argument("--out", type=Path, default=None,
+                   help="directory for report.json, report.html, report.tex, report.pdf "
+                        "(default: reports/out for the note, reports/out/<file stem> for a file)")
     p.add_argument("--jobs", type=_positive, default=os.cpu_count() or 1,
                    help="worker processes (default: the number of cores)")
     p.add_argument("--no-cache", action="store_true", help="prove everything again, ignoring cached proofs")
     p.add_argument("--cache-dir", type=Path, default=None, help=f"proof cache directory (default: {default_dir()})")
     p.add_argument("--only", nargs="+", metavar="ID", help="prove only these claims (no code, no report files)")
     p.add_argument("--list", action="store_true", help="print the claim ids with their labels, prove nothing")
-    p.add_argument("--no-codegen", action="store_true", help="do not regenerate numeric/rnn.py")
+    p.add_argument("--no-codegen", action="store_true",
+                   help="do not regenerate numeric/rnn.py (only the note generates code)")
     p.add_argument("--quiet", action="store_true", help="print only what is wrong: the summary sentence and the wrong lines")
     return p
 
@@ -236,9 +243,20 @@ def _check_outputs(p, args) -> None:
             p.error(f"cannot regenerate {codegen.DEFAULT_PATH} ({problem}); use --no-codegen to skip it")
 
 
+def verdicts_by_id(report) -> dict:
+    """Each claim's verdict, and each chain's (a block a = b = c is proved when every link is)."""
+    verdicts = {c["id"]: c["verdict"] for c in report["claims"]}
+    groups: dict = {}
+    for c in report["claims"]:
+        groups.setdefault(c.get("group") or c["id"], []).append(c["verdict"])
+    for group, vs in groups.items():
+        verdicts.setdefault(group, "proved" if all(v == "proved" for v in vs) else next(v for v in vs if v != "proved"))
+    return verdicts
+
+
 def _generate_module(report) -> str | None:
     """The numeric module's new source (not written yet), or None when it cannot be generated."""
-    verdicts = {c["id"]: c["verdict"] for c in report["claims"]}
+    verdicts = verdicts_by_id(report)
     try:
         source = codegen.generate(verdicts)
     except codegen.GenerationError as e:
@@ -266,30 +284,49 @@ def exit_status(report: dict) -> int:
 
 # ---------------------------------------------------------------- main
 
+def _document(p, args):
+    """The derivation to check; a file that does not read is exit 2 with every error located."""
+    try:
+        return load_document(args.file)
+    except DerivationErrors as e:
+        print(printable(str(e)), file=sys.stderr)
+        n = len(e.errors)
+        print(f"verify: {plural(n, 'error')} in {args.file or 'the note'}; nothing was checked or written",
+              file=sys.stderr)
+        raise SystemExit(2) from None
+
+
 def main(argv=None) -> int:
     p = parser()
     args = p.parse_args(argv)
-    claims = load_claims()
+    if args.file is not None and not args.file.is_file():
+        p.error(f"FILE.md: {args.file} is not a file")
+    doc = _document(p, args)
+    if args.out is None:
+        args.out = Path("reports/out") if doc.is_note else Path("reports/out") / doc.path.stem
+    args.no_codegen = args.no_codegen or not doc.is_note
+    fields = doc.fields
     if args.list:
-        width = max(map(len, claims))
-        for cid, c in claims.items():
-            print(printable(f"{cid:<{width}}  {c.label}"))
+        width = max(map(len, fields), default=0)
+        for cid, f in fields.items():
+            print(printable(f"{cid:<{width}}  {f['label']}"))
         return 0
     if args.only:
-        unknown = [cid for cid in args.only if cid not in claims]
+        unknown = [cid for cid in args.only if cid not in fields]
         if unknown:
             p.error(f"--only: unknown claim id(s) {', '.join(unknown)}; see verify --list")
     else:
         _check_outputs(p, args)
 
     say = (lambda *a, **k: None) if args.quiet else print
-    ids = args.only or list(claims)
-    say(f"Proving {plural(len(ids), 'statement')} of the note on "
+    ids = args.only or doc.ids
+    what = "the note" if doc.is_note else str(args.file)
+    say(f"Proving {plural(len(ids), 'statement')} of {what} on "
         f"{plural(args.jobs, 'process', 'processes')}...", flush=True)
     cache = ProofCache(args.cache_dir, enabled=not args.no_cache)
     progress = Progress(len(ids), args.quiet)
     try:
-        report = run(args.only, jobs=args.jobs, cache=cache, progress=progress)
+        report = run(args.only, jobs=args.jobs, cache=cache, progress=progress, document=doc)
     except EngineDefect as e:      # e.g. a "counterexample" the model does not confirm
         progress.close()
         print(printable(f"verify: engine error: {e}; nothing was written"), file=sys.stderr)
@@ -302,7 +339,7 @@ def main(argv=None) -> int:
     progress.close()
     report["timing"] = timing(report, progress.cached, cache)
 
-    known = {cid: {"label": c.label, "latex": c.latex} for cid, c in claims.items()}
+    known = {cid: {"label": f["label"], "latex": f["latex"]} for cid, f in fields.items()}
     say()
     print(summary(report, known))
     say()

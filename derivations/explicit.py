@@ -23,7 +23,6 @@ reproduces it from scratch (a fresh model, nothing shared with the search).
 from __future__ import annotations
 
 import random
-import time
 
 import mpmath
 import sympy as sp
@@ -212,8 +211,9 @@ def numeric_difference(model: Model, lhs: sp.Matrix, rhs: sp.Matrix, seed: str, 
         "values": {str(s): str(v) for s, v in point.items()},
         "entry": [idx // lhs.cols, idx % lhs.cols],
         "claimed": show_mp(b), "truth": show_mp(a),
+        "claimed_precise": mpmath.nstr(b, 15), "truth_precise": mpmath.nstr(a, 15),
         "relative_difference": round(float(rel), 4),
-        "clear": bool(rel >= CLEAR),
+        "clear_margin": bool(rel >= CLEAR),
         "functions": _function_note(lhs, rhs),
     }
 
@@ -309,6 +309,7 @@ def prove(ctx: ir.Context, claim: ir.Claim, shapes=None) -> Outcome:
                 if verdict == REFUTED:
                     detail.update(at=where, shape=dict(shape), t=t,
                                   indices=[[name, step, v] for (name, step), v in indices.items()])
+                    confirm(ctx, claim, detail)
                     failures.append((REFUTED, f"at {where} the two sides differ", detail))
                 else:
                     failures.append((verdict, f"at {where}: {detail}", None))
@@ -359,7 +360,17 @@ def replay(ctx: ir.Context, claim: ir.Claim, cex: dict) -> tuple:
     return model.numeric(lhs[i, j], values), model.numeric(rhs[i, j], values)
 
 
-def timed(fn, *args):
-    start = time.perf_counter()
-    out = fn(*args)
-    return out, time.perf_counter() - start
+def confirm(ctx: ir.Context, claim: ir.Claim, cex: dict) -> None:
+    """A refutation is reported only when a fresh model, from the free inputs alone, finds the sides apart.
+
+    Anything else is a defect of the engine (EngineDefect, exit 2), never a verdict.
+    """
+    from .recheck import EngineDefect
+    try:
+        lhs, rhs = replay(ctx, claim, cex)
+    except ValueError as e:
+        raise EngineDefect(f"{claim.id}: {e}") from None
+    with mpmath.workdps(DIGITS):
+        if abs(lhs - rhs) <= mpmath.mpf(10) ** (-30) * max(1, abs(lhs), abs(rhs)):
+            raise EngineDefect(f"{claim.id}: at the reported counterexample both sides agree "
+                               f"({mpmath.nstr(lhs, 15)}) when recomputed from the free inputs")

@@ -400,6 +400,7 @@ class Context:
     definitions: dict = field(default_factory=dict)      # name -> Definition (sequences keyed by base name)
     claims: list = field(default_factory=list)
     length: int | None = None        # T := 1: a context about one step, checked at that T only
+    text: str = ""                   # its blocks as written (what a cached proof of its claims is keyed by)
 
     def sizes(self) -> list[sp.Symbol]:
         """The size symbols the declarations use (H, V, m, n), in order of first use."""

@@ -1,6 +1,9 @@
-"""Run every claim through every engine, in parallel, with a cache.
+"""Run every claim of a derivation through every engine, in parallel, with a cache.
 
-note (derivations.note) -> proofs (this module) -> code (codegen) -> report.
+derivation file (parsed by derivations.latex) -> proofs (this module) -> code
+(codegen, for the bundled note) -> report.  A document is a derivation file:
+the bundled note (derivations/note/note.md, whose few statements the notation
+cannot express are checked by registered Python builders) or a user's file.
 Each claim is proved in a worker process (claims are independent); what comes
 back is plain data, ready for report.json.
 """
@@ -10,7 +13,9 @@ import os
 import platform
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from pathlib import Path
 
 import numpy
 import sympy
@@ -61,32 +66,132 @@ def _extra_modules():
 
 
 def load_claims():
+    """The registered Python builders of the note (the statements its notation cannot express, and the
+    encodings kept while the note moves to its LaTeX)."""
     from . import note  # noqa: F401 - registers the claims in the note's order
     check_references()
     return CLAIMS
 
 
+NOTE = Path(__file__).resolve().parent / "note" / "note.md"
+
+
+@dataclass
+class Document:
+    """A derivation to verify: its claims in the file's order, each with its report fields."""
+    path: Path
+    derivation: object
+    fields: dict = field(default_factory=dict)        # claim id -> fields of report.json
+    parsed: dict = field(default_factory=dict)        # claim id -> (context, ir.Claim) for claims parsed from LaTeX
+
+    @property
+    def is_note(self) -> bool:
+        return self.path.resolve() == NOTE
+
+    @property
+    def ids(self) -> list:
+        return list(self.fields)
+
+
+@lru_cache(maxsize=8)
+def _read(path: str, mtime: float):
+    from .latex.reader import read_derivation
+    return read_derivation(path)
+
+
+def load_document(path=None) -> Document:
+    """The bundled note (path None) or a user's derivation file; DerivationErrors when it does not read."""
+    from .latex.errors import DerivationError, DerivationErrors
+    path = Path(path) if path is not None else NOTE
+    try:
+        derivation = _read(str(path), path.stat().st_mtime)
+    except FileNotFoundError:
+        raise DerivationErrors([DerivationError(f"{path}: no such file")]) from None
+    doc = Document(path, derivation)
+    registry = load_claims() if doc.is_note else {}
+    errors = []
+    for ctx in derivation.contexts:
+        for c in ctx.claims:
+            common = {"id": c.id, "section": c.section, "kind": c.kind, "corrects": c.corrects, "group": c.group,
+                      "comment": c.comment, "reading": c.reading, "depends_on_reading": c.depends_on_reading,
+                      "line": c.source.line, "remark": c.remark}
+            if c.python:
+                builder = registry.get(c.python)
+                if builder is None:
+                    errors.append(DerivationError(
+                        f"{path}:{c.source.line}: 'Python: {c.python}' names no registered builder "
+                        "(only the bundled note may use Python builders)"))
+                    continue
+                doc.fields[c.id] = {**common, "label": builder.label, "latex": builder.latex, "source": "python",
+                                    "relies_on": list(builder.relies_on),
+                                    "comment": c.comment or builder.comment}
+            else:
+                doc.fields[c.id] = {**common, "label": c.label, "latex": c.source.latex, "source": "latex",
+                                    "relies_on": []}
+                doc.parsed[c.id] = (ctx, c)
+    if errors:
+        raise DerivationErrors(errors)
+    for cid, f in doc.fields.items():
+        f["corrected_by"] = [x for x, g in doc.fields.items() if g["corrects"] is not None
+                             and g["corrects"] in (cid, f["group"])]
+    return doc
+
+
+def _entry(name: str, outcome, start: float) -> dict:
+    entry = asdict(outcome)
+    entry["method"] = name
+    entry["seconds"] = round(time.perf_counter() - start, 3)
+    entry["shapes"] = [{k: str(v) if not isinstance(v, int) else v for k, v in s.items()} for s in entry["shapes"]]
+    return entry
+
+
+def _result(methods: list) -> dict:
+    return {**combine(methods), "methods": methods, "shapes": methods[0]["shapes"] if methods else [],
+            "seconds": round(sum(m["seconds"] for m in methods), 3)}
+
+
 def prove_claim(claim_id: str) -> dict:
-    """Every engine on one claim; the combined verdict.  Runs in a worker."""
+    """Every engine on one registered (Python) claim; the combined verdict.  Runs in a worker."""
     claim = load_claims()[claim_id]
     methods = []
     for name, engine in _engines():
         start = time.perf_counter()
         outcome = engine(claim)
-        if outcome is None:           # the engine does not apply to this claim
-            continue
-        entry = asdict(outcome)
-        entry["method"] = name
-        entry["seconds"] = round(time.perf_counter() - start, 3)
-        entry["shapes"] = [{k: str(v) if not isinstance(v, int) else v for k, v in s.items()}
-                           for s in entry["shapes"]]
-        methods.append(entry)
-    return {
-        **combine(methods),
-        "methods": methods,
-        "shapes": methods[0]["shapes"],
-        "seconds": round(sum(m["seconds"] for m in methods), 3),
-    }
+        if outcome is not None:           # None: the engine does not apply to this claim
+            methods.append(_entry(name, outcome, start))
+    return _result(methods)
+
+
+def _parsed_engines():
+    """(name, prove) pairs for claims parsed from LaTeX; prove(ctx, claim) -> Outcome or None."""
+    from . import allsizes, explicit
+    from .note import step_model
+    return [("concrete", explicit.prove), ("all sizes", allsizes.prove), ("all sizes", step_model.prove_one_step)]
+
+
+def prove_parsed(job) -> dict:
+    """Every engine on one claim of a derivation file.  Runs in a worker: job = (path, claim id)."""
+    path, claim_id = job
+    ctx, claim = load_document(path).parsed[claim_id]
+    methods = []
+    for name, engine in _parsed_engines():
+        start = time.perf_counter()
+        outcome = engine(ctx, claim)
+        if outcome is not None:
+            methods.append(_entry(name, outcome, start))
+    return _result(methods)
+
+
+def _parsed_modules():
+    from . import allsizes, explicit, generic, ir, semantics, shapes
+    from .latex import printer, reader, resolve, syntax
+    from .note import step_model
+    return (allsizes, explicit, generic, ir, semantics, shapes, printer, reader, resolve, syntax, step_model)
+
+
+def parsed_key(ctx, claim) -> str:
+    """sha256 of the claim's context as written (every block of it), its id, the engines' sources, SymPy's version."""
+    return sources_key(_parsed_modules(), "parsed", claim.id, ctx.text)
 
 
 # The claim whose statement the induction proves for every T, and the induction's job in the pool.
@@ -128,27 +233,33 @@ def _pool_map(fn_by_key: dict, jobs: int, on_result):
             on_result(futures[fut], fut.result())
 
 
-def run(ids=None, jobs: int | None = None, cache: ProofCache | None = None, progress=None) -> dict:
-    """Prove the claims `ids` (default: all) and return the report dict."""
+def run(ids=None, jobs: int | None = None, cache: ProofCache | None = None, progress=None,
+        document: Document | None = None) -> dict:
+    """Prove the claims `ids` (default: all) of a document (default: the note) and return the report dict."""
     start = time.perf_counter()
-    claims = load_claims()
-    ids = list(ids) if ids else list(claims)
+    doc = document or load_document()
+    ids = list(ids) if ids else doc.ids
     cache = cache or ProofCache(enabled=False)
     jobs = jobs or os.cpu_count() or 1
     extra = _extra_modules()
 
-    results, todo = {}, {}
-    keys = {cid: claim_key(claims[cid], extra) for cid in ids}
+    results, todo, keys = {}, {}, {}
     for cid in ids:
+        if cid in doc.parsed:
+            keys[cid] = parsed_key(*doc.parsed[cid])
+            job = (prove_parsed, (str(doc.path), cid))
+        else:
+            keys[cid] = claim_key(load_claims()[cid], extra)
+            job = (prove_claim, cid)
         hit = cache.get(cid, keys[cid])
         if hit is not None:
             results[cid] = hit
             if progress:
                 progress(cid, hit, cached=True, done=len(results), total=len(ids))
         else:
-            todo[cid] = (prove_claim, cid)
+            todo[cid] = job
     induction = None
-    if INDUCTION_CLAIM in ids:
+    if doc.is_note and INDUCTION_CLAIM in ids:
         induction_key = _induction_key()
         induction = cache.get("induction", induction_key)
         if induction is None:
@@ -167,36 +278,32 @@ def run(ids=None, jobs: int | None = None, cache: ProofCache | None = None, prog
             progress(key, result, cached=False, done=len(results), total=len(ids))
 
     # The longest jobs first, so that no worker is left with one at the end.
-    todo = {key: todo[key] for key in sorted(todo, key=lambda key: _expected_cost(key, claims))}
+    todo = {key: todo[key] for key in sorted(todo, key=lambda key: _expected_cost(key, doc))}
     _pool_map(todo, min(jobs, max(1, len(todo))), record)
-    if induction is not None:
+    if induction is not None and INDUCTION_CLAIM in results:
         results[INDUCTION_CLAIM] = _with_induction(results[INDUCTION_CLAIM], induction)
-    return assemble(ids, results, induction, time.perf_counter() - start, cache)
+    return assemble(doc, ids, results, induction, time.perf_counter() - start, cache)
 
 
-def _expected_cost(key, claims) -> int:
-    """Rank (0 = longest): the whole algorithm, the induction, lines through time, the rest (stable)."""
+def _expected_cost(key, doc) -> int:
+    """Rank (0 = longest): the whole algorithm, the induction, claims through time, the rest (stable)."""
     from .note.bptt import WHOLE_ALGORITHM
     if key in WHOLE_ALGORITHM:
         return 0
     if key == INDUCTION_JOB:
         return 1
-    return 2 if claims[key].lhs is not None else 3
+    if key in doc.parsed:
+        return 2 if doc.parsed[key][0].has_time else 3
+    return 2 if load_claims()[key].lhs is not None else 3
 
 
-def assemble(ids, results, induction, seconds, cache) -> dict:
-    claims = load_claims()
-    entries = []
-    for cid in ids:   # the note's order, whatever order the workers finished in
-        c = claims[cid]
-        entries.append({
-            "id": c.id, "label": c.label, "section": c.section, "latex": c.latex, "kind": c.kind,
-            "corrects": c.corrects, "corrected_by": [x.id for x in claims.values() if x.corrects == c.id],
-            "relies_on": list(c.relies_on), "comment": c.comment, **results[cid],
-        })
+def assemble(doc: Document, ids, results, induction, seconds, cache) -> dict:
+    entries = [{**doc.fields[cid], **results[cid]} for cid in ids]   # the file's order, whatever order workers finished
     summary = {v: sum(e["verdict"] == v for e in entries) for v in VERDICTS}
     report = {
         "tool": TOOL,
+        "document": {"path": "derivations/note/note.md" if doc.is_note else str(doc.path),
+                     "title": doc.derivation.title, "note": doc.is_note},
         "date": time.strftime("%Y-%m-%d"),
         "versions": {"python": platform.python_version(), "sympy": sympy.__version__, "numpy": numpy.__version__},
         "total_seconds": round(seconds, 2),

@@ -73,8 +73,15 @@ def blockers(report: dict) -> list[dict]:
             and not any(by_id.get(fix, {}).get("verdict") == PROVED for fix in c.get("corrected_by", []))]
 
 
+def subject(report: dict) -> str:
+    """What the report is about: "the note", or the derivation file's title."""
+    doc = report.get("document") or {"note": True}
+    return "the note" if doc.get("note", True) else f"“{doc.get('title') or doc.get('path')}”"
+
+
 def status(report: dict) -> dict:
     """The report's verdict in words: kind ('proved', 'corrected', 'failed'), a title and a sentence."""
+    what = subject(report)
     induction = report.get("induction")
     induction_ok = induction is None or induction["verdict"] == PROVED
     if not report["ok"]:
@@ -82,17 +89,17 @@ def status(report: dict) -> dict:
         if not induction_ok:
             missing.append(f"the induction over time ({induction['verdict']})")
         return {"kind": "failed", "title": "Not proved.",
-                "sentence": "The note's derivation is not proved: " + (", ".join(missing) or "see below")
+                "sentence": f"The derivation of {what} is not proved: " + (", ".join(missing) or "see below")
                 + (" has" if len(missing) == 1 else " have") + " no proof or proved correction."}
     wrong = [c for c in wrong_claims(report) if c["kind"] == "as-written"]
     if wrong:
         return {"kind": "corrected", "title": "The derivation relies on corrections.",
-                "sentence": f"{plural(len(wrong), 'line')} of the note {'is' if len(wrong) == 1 else 'are'} wrong "
+                "sentence": f"{plural(len(wrong), 'line')} of {what} {'is' if len(wrong) == 1 else 'are'} wrong "
                             f"as written; {'it has' if len(wrong) == 1 else 'each has'} a proved correction, "
                             "given with it below, and with the corrections every statement the derivation "
                             "relies on is proved."}
     return {"kind": "proved", "title": "Proved.",
-            "sentence": "Every statement of the note is proved as written."}
+            "sentence": f"Every statement of {what} is proved as written."}
 
 
 def headline(report: dict) -> str:

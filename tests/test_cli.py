@@ -13,8 +13,7 @@ from conftest_report import launch_chromium, require, sample_report, sync_playwr
 from derivations import cli, codegen
 from derivations.cache import ProofCache
 from derivations.cli import main
-from derivations.registry import corrections_of
-from derivations.runner import load_claims, run
+from derivations.runner import load_document, run
 from reports import findings
 
 CLAIM_FIELDS = {"id", "label", "latex", "kind", "corrects", "verdict", "methods", "shapes", "seconds",
@@ -51,7 +50,7 @@ def test_cold_run_proves_the_note_and_writes_report_json(cold):
     report = json.loads((out / "report.json").read_text())
     assert {"python", "sympy", "numpy"} <= set(report["versions"])
     assert report["total_seconds"] > 0
-    assert [c["id"] for c in report["claims"]] == list(load_claims())
+    assert [c["id"] for c in report["claims"]] == load_document().ids
     for c in report["claims"]:
         assert CLAIM_FIELDS <= set(c), c["id"]
         assert c["kind"] in ("as-written", "corrected", "supporting")
@@ -178,16 +177,17 @@ def test_only_prints_why_the_counterexample_and_the_correction(tmp_path, capsys)
     cx = entry["counterexample"]
     assert entry["verdict"] == "refuted" and cx["clear_margin"]
     assert f"the line gives {cx['claimed']}, the truth is {cx['truth']}" in printed
-    assert " ".join(load_claims()[cid].comment.split()) in " ".join(printed.split())
-    for fix in corrections_of(cid):
-        assert f"[{fix.id}]" in printed and "not checked in this run" in printed
+    doc = load_document()
+    assert " ".join(doc.fields[cid]["comment"].split()) in " ".join(printed.split())
+    for fix in doc.fields[cid]["corrected_by"]:
+        assert f"[{fix}]" in printed and "not checked in this run" in printed
 
 
 def test_list_prints_ids_and_labels_and_proves_nothing(capsys):
     assert main(["--list"]) == 0
     printed = capsys.readouterr().out
-    for cid, c in load_claims().items():
-        assert re.search(rf"^{re.escape(cid)}\s+{re.escape(c.label)}$", printed, re.MULTILINE), cid
+    for cid, f in load_document().fields.items():
+        assert re.search(rf"^{re.escape(cid)}\s+{re.escape(f['label'])}$", printed, re.MULTILINE), cid
     assert "Proving" not in printed
 
 

@@ -8,10 +8,10 @@ import json
 
 import pytest
 
-from derivations import generic, runner
+from derivations import explicit, generic, runner
 from derivations.cli import main
 from derivations.concrete import CONFLICT, ILL_TYPED, INCONCLUSIVE, PROVED, REFUTED, VERDICTS, Outcome
-from derivations.runner import combine, load_claims
+from derivations.runner import combine, load_document
 
 FAKE_CEX = {"values": {"W_hy[0,0]": "1"}, "entry": [0, 0], "claimed": "1.0", "truth": "2.0", "at": "H=1"}
 
@@ -47,20 +47,23 @@ def test_conflict_is_a_verdict_the_report_knows():
     assert CONFLICT in VERDICTS and CONFLICT in RENDERED
 
 
-def _broken_all_sizes(target):
-    """The real all-sizes engine, except that it refutes `target` (which it proves)."""
-    real = generic.prove_all_sizes
+def _broken_all_sizes(monkeypatch, target):
+    """The real engines on the parsed claims, except that "all sizes" refutes `target` (which it proves)."""
+    real = runner._parsed_engines()
 
-    def broken(claim):
-        out = real(claim)
-        if claim.id == target:
-            return Outcome(REFUTED, generic.METHOD, out.shapes, "deliberately broken engine", dict(FAKE_CEX))
-        return out
-    return broken
+    def broken(engine):
+        def prove(ctx, claim):
+            out = engine(ctx, claim)
+            if claim.id == target and out is not None:
+                return Outcome(REFUTED, generic.METHOD, out.shapes, "deliberately broken engine", dict(FAKE_CEX))
+            return out
+        return prove
+    monkeypatch.setattr(runner, "_parsed_engines",
+                        lambda: [(name, broken(e) if name == "all sizes" else e) for name, e in real])
 
 
 def test_a_broken_engine_makes_verify_exit_2_and_says_why(monkeypatch, capsys):
-    monkeypatch.setattr(generic, "prove_all_sizes", _broken_all_sizes("bptt-dh"))
+    _broken_all_sizes(monkeypatch, "bptt-dh")
     assert main(["--only", "bptt-dh", "--jobs", "1", "--no-cache"]) == 2
     out, err = capsys.readouterr()
     assert "conflict" in out
@@ -70,7 +73,7 @@ def test_a_broken_engine_makes_verify_exit_2_and_says_why(monkeypatch, capsys):
 
 
 def test_the_report_names_both_engines_and_is_not_cached(monkeypatch, tmp_path):
-    monkeypatch.setattr(generic, "prove_all_sizes", _broken_all_sizes("eq9"))
+    _broken_all_sizes(monkeypatch, "eq9")
     cache = runner.ProofCache(tmp_path / "cache")
     report = runner.run(["eq9", "eq10"], jobs=1, cache=cache)
     assert report["conflicts"] == ["eq9"] and not report["ok"]
@@ -101,6 +104,8 @@ def _fast_engines(monkeypatch, refute):
             return Outcome(REFUTED, "all sizes", [{"n": "n"}], "deliberately broken engine", dict(FAKE_CEX))
         return Outcome(PROVED, "all sizes", [{"n": "n"}], "fake proof")
     monkeypatch.setattr(runner, "_engines", lambda: [("concrete", concrete), ("all sizes", other)])
+    monkeypatch.setattr(runner, "_parsed_engines", lambda: [("concrete", lambda ctx, c: concrete(c)),
+                                                            ("all sizes", lambda ctx, c: other(c))])
     monkeypatch.setattr(runner, "_induction", lambda _=None: {
         "verdict": PROVED, "method": "induction", "seconds": 0.0, "sizes": {}, "lemmas": [], "combination": "fake"})
 
@@ -123,7 +128,7 @@ def test_without_a_conflict_the_same_fake_run_writes_the_report(monkeypatch, tmp
     out = tmp_path / "out"
     assert main(["--out", str(out), "--jobs", "1", "--no-cache", "--quiet", "--no-codegen"]) == 0
     report = json.loads((out / "report.json").read_text())
-    assert report["conflicts"] == [] and len(report["claims"]) == len(load_claims())
+    assert report["conflicts"] == [] and len(report["claims"]) == len(load_document().ids)
 
 
 def test_a_refutation_the_model_does_not_confirm_is_an_engine_error(monkeypatch, capsys):
@@ -133,6 +138,20 @@ def test_a_refutation_the_model_does_not_confirm_is_an_engine_error(monkeypatch,
     monkeypatch.setattr(concrete, "is_exactly_zero", lambda d: False)
     monkeypatch.setattr(concrete, "search", lambda claimed, truth, seed, tries=20: {
         x: 1 for x in claimed.free_symbols | truth.free_symbols})
+    assert main(["--only", "forward-S", "--jobs", "1", "--no-cache"]) == 2      # a Python-encoded claim
+    err = capsys.readouterr().err
+    assert "engine error" in err and "both sides agree" in err and "nothing was written" in err
+
+
+def test_a_parsed_claims_refutation_is_replayed_from_the_free_inputs(monkeypatch, capsys):
+    # The engine on parsed claims: a zero test that fails and a "counterexample" at a point where the
+    # sides agree.  Replayed on a fresh model from the free inputs, it is an engine error, not a verdict.
+    monkeypatch.setattr(explicit, "exactly_zero", lambda d: False)
+
+    def fake(model, lhs, rhs, seed, **kw):
+        return {"values": {str(s): "1/2" for s in model.free_symbols()}, "entry": [0, 0], "claimed": "1",
+                "truth": "2", "relative_difference": 0.5, "clear_margin": True}
+    monkeypatch.setattr(explicit, "numeric_difference", fake)
     assert main(["--only", "eq9", "--jobs", "1", "--no-cache"]) == 2
     err = capsys.readouterr().err
     assert "engine error" in err and "both sides agree" in err and "nothing was written" in err

@@ -173,6 +173,7 @@ class _Builder:
 
     def context(self, title: str, blocks: list[RawBlock]) -> ir.Context:
         ctx = ir.Context(title or "Derivation")
+        ctx.text = "\n\0".join(f"{b.text}\n{sorted(b.meta.items())}" for b in blocks)
         parsed = []
         scope = Scope()
         for b in blocks:
@@ -313,7 +314,7 @@ class _Builder:
         several = len(links) > 1
         for n, (st, lhs, rhs, _) in enumerate(links, start=1):
             cid = self.unique_id(f"{base}-{n}" if several else base)
-            label = meta.get("label") or (f"({pb.tag})" if pb.tag else f"{b.heading or ctx.title}, line {b.line}")
+            label = meta.get("label") or pb.tag or f"{b.heading or ctx.title}, line {b.line}"
             if several:
                 label += f" [{n}/{len(links)}]"
             latex = _link_latex(st.latex, n, len(links) if several else 1, st)

@@ -183,3 +183,32 @@ def lower(ctx: ir.Context, claim: ir.Claim, s):
     """(quantity, update) of a claim in the step symbols `s`, or NotApplicable."""
     low = Lowering(ctx, s)
     return low.lhs(claim.lhs), low(claim.rhs)
+
+
+ONE_STEP = (" (one-step semantics: the loss seen through dh_t, dS_t and the later steps' gradients; the line "
+            "parsed from the LaTeX and lowered to the step symbols)")
+
+
+def prove_one_step(ctx: ir.Context, claim: ir.Claim):
+    """Engine "all sizes" for a line of the note's algorithm: one step, symbolic H, E, V; None elsewhere."""
+    from ..concrete import ILL_TYPED, Outcome
+    from ..generic import HOW, METHOD, RNN_TRIALS, prove_statements, size_symbol, step_statement
+    from ..generic import NotApplicable as NoIndexForm
+    from ..statement import dims
+    from ..unrolled import step_symbols
+    if not ctx.has_time or ctx.length is not None or not isinstance(claim.lhs, ir.Deriv):
+        return None
+    symbols = {n: size_symbol(n) for n in ("H", "E", "V")}
+    shapes = [{k: str(v) for k, v in symbols.items()}]
+    s = step_symbols(dims(**symbols))
+    try:
+        quantity, update = lower(ctx, claim, s)
+    except NotApplicable:
+        return None
+    except sp.ShapeError as e:
+        return Outcome(ILL_TYPED, METHOD, shapes, "for symbolic sizes: " + " ".join(str(e).split()))
+    try:
+        return prove_statements([step_statement(quantity, update, s)], symbols, list(RNN_TRIALS), claim.id,
+                                HOW + ONE_STEP)
+    except NoIndexForm:
+        return None
