@@ -26,10 +26,11 @@ from .concrete import CONFLICT, ILL_TYPED, INCONCLUSIVE, PROVED, REFUTED, VERDIC
 from .registry import AS_WRITTEN, CLAIMS, CORRECTED, check_references
 
 TOOL = "bptt-verifier 0.1.0"
-# Engines that do not contradict each other combine to the worst verdict: a
-# shape failure, then a counterexample, then an undecided case; "proved" needs
-# every engine to prove.  One engine proving what another refutes or finds
-# ill-typed is a contradiction: the claim's verdict is CONFLICT (an engine error).
+# Engines that do not contradict each other combine to the worst decided verdict:
+# a shape failure, then a counterexample, then a proof; an engine that could not
+# decide ("inconclusive") adds nothing, and is listed with its reason.  One engine
+# proving what another refutes or finds ill-typed is a contradiction: the claim's
+# verdict is CONFLICT (an engine error).
 SEVERITY = (ILL_TYPED, REFUTED, INCONCLUSIVE, PROVED)
 AGAINST = (REFUTED, ILL_TYPED)
 
@@ -45,7 +46,8 @@ def combine(methods: list) -> dict:
                 "counterexample": next((m.get("counterexample") for m in against if m.get("counterexample")), None),
                 "conflict": [{k: m.get(k) for k in ("method", "verdict", "reason", "counterexample", "shapes")}
                              for m in proved + against]}
-    decisive = min(methods, key=lambda m: SEVERITY.index(m["verdict"]))
+    decided = [m for m in methods if m["verdict"] != INCONCLUSIVE] or methods
+    decisive = min(decided, key=lambda m: SEVERITY.index(m["verdict"]))
     return {"verdict": decisive["verdict"],
             "reason": decisive["reason"] if decisive["verdict"] != PROVED else
             "; ".join(f"{m['method']}: {m['reason']}" for m in methods),

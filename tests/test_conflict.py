@@ -23,7 +23,8 @@ def m(method, verdict, reason="", counterexample=None):
 
 @pytest.mark.parametrize("verdicts, expected", [
     ((PROVED, PROVED), PROVED),
-    ((PROVED, INCONCLUSIVE), INCONCLUSIVE),
+    ((PROVED, INCONCLUSIVE), PROVED),              # one exact proof; the other engine decided nothing
+    ((INCONCLUSIVE, INCONCLUSIVE), INCONCLUSIVE),
     ((REFUTED, ILL_TYPED), ILL_TYPED),
     ((REFUTED, INCONCLUSIVE), REFUTED),
     ((PROVED, REFUTED), CONFLICT),

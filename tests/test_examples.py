@@ -1,0 +1,59 @@
+"""The example derivations in examples/: every claim gets its verdict from the engines.
+
+What is expected of each example is its author's intention, read from the file
+itself: a line whose `> Comment:` says it is deliberately wrong must come out
+refuted or ill-typed, every other line proved.  The min-char-rnn file is the
+issue's own example, whose one wrong line (the sigmoid's derivative used for
+tanh) is `dWxh-sigmoid`.
+"""
+from pathlib import Path
+
+import pytest
+
+from derivations.runner import load_document, run
+
+EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.md"))
+
+
+@pytest.fixture(scope="module", params=EXAMPLES, ids=lambda p: p.stem)
+def checked(request):
+    doc = load_document(request.param)
+    return doc, run(jobs=2, document=doc)
+
+
+def deliberately_wrong(doc) -> set:
+    return {cid for cid, f in doc.fields.items() if "deliberately wrong" in (f["comment"] or "").lower()}
+
+
+def test_every_example_has_a_deliberately_wrong_line(checked):
+    doc, _ = checked
+    assert deliberately_wrong(doc) or doc.path.stem == "min_char_rnn"
+
+
+def test_wrong_lines_are_refuted_or_ill_typed_and_every_other_line_is_proved(checked):
+    doc, report = checked
+    wrong = deliberately_wrong(doc) or {"dWxh-sigmoid"}
+    assert wrong <= set(doc.ids)
+    for c in report["claims"]:
+        if c["id"] in wrong:
+            assert c["verdict"] in ("refuted", "ill-typed"), (c["id"], c["reason"])
+        else:
+            assert c["verdict"] == "proved", (c["id"], c["reason"])
+    assert report["conflicts"] == []
+
+
+def test_report_fields_say_where_each_claim_is_written(checked):
+    doc, report = checked
+    lines = doc.path.read_text().splitlines()
+    for c in report["claims"]:
+        assert c["source"] == "latex" and c["label"]
+        written = lines[c["line"] - 1]
+        assert "$$" in written
+        # The LaTeX in the report is the statement as written in the file (a chain's link: its two sides).
+        first = c["latex"].split("=")[0].strip()
+        assert first.split()[0] in written or first.split()[0] in "\n".join(lines[c["line"] - 1:c["line"] + 3])
+
+
+def test_min_char_rnn_gives_exactly_the_issues_verdicts():
+    doc = load_document(Path(__file__).resolve().parent.parent / "examples" / "min_char_rnn.md")
+    assert doc.ids == ["dy", "dWhy", "dby", "dh", "dWhh", "dWxh", "dbh", "dh0", "dWxh-sigmoid"]
