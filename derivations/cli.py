@@ -293,7 +293,7 @@ def _document(p, args):
         n = len(e.errors)
         print(f"verify: {plural(n, 'error')} in {args.file or 'the note'}; nothing was checked or written",
               file=sys.stderr)
-        raise SystemExit(2) from None
+        return None
 
 
 def main(argv=None) -> int:
@@ -302,6 +302,8 @@ def main(argv=None) -> int:
     if args.file is not None and not args.file.is_file():
         p.error(f"FILE.md: {args.file} is not a file")
     doc = _document(p, args)
+    if doc is None:
+        return 2
     if args.out is None:
         args.out = Path("reports/out") if doc.is_note else Path("reports/out") / doc.path.stem
     args.no_codegen = args.no_codegen or not doc.is_note

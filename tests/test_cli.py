@@ -306,3 +306,33 @@ def test_text_from_a_derivation_cannot_drive_the_terminal():
     text = cli.summary(report, {})
     assert "clear \ufffd[2J\ufffd]0;title\ufffd screen" in text
     assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]", text)
+
+
+def test_a_derivation_file_that_does_not_read_exits_2_with_located_errors_and_writes_nothing(tmp_path, capsys):
+    bad = tmp_path / "bad.md"
+    bad.write_text("# Bad\n\n$$ W \\in \\mathbb{R}^{m \\times n} $$\n\n$$ W = V $$\n\n$$ W = \\nabla W $$\n")
+    out = tmp_path / "out"
+    assert main([str(bad), "--out", str(out), "--no-cache"]) == 2
+    err = capsys.readouterr().err
+    assert f"{bad}:5:" in err and "undeclared symbol V" in err
+    assert f"{bad}:7:" in err and "unsupported command \\nabla" in err
+    assert "2 errors" in err and "nothing was checked or written" in err
+    assert not out.exists()
+
+
+def test_a_users_file_is_checked_into_its_own_report(tmp_path):
+    src = tmp_path / "tiny.md"
+    src.write_text("# Tiny\n\n$$ W \\in \\mathbb{R}^{m \\times n}, \\quad h \\in \\mathbb{R}^{n}, \\quad "
+                   "\\ell \\in \\mathbb{R} $$\n\n$$ Z := W h, \\quad dZ \\in \\mathbb{R}^{m}, \\quad "
+                   "dZ := \\frac{\\partial \\ell}{\\partial Z} $$\n\n"
+                   "$$ \\frac{\\partial \\ell}{\\partial h} = W^T dZ \\tag{dh} $$\n\n"
+                   "$$ \\frac{\\partial \\ell}{\\partial W} = h dZ^T \\tag{dW} $$\n")
+    done = verify(str(src), "--out", str(tmp_path / "out"), "--cache-dir", str(tmp_path / "cache"))
+    assert done.returncode == 1, done.stdout + done.stderr
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    by_id = {c["id"]: c for c in report["claims"]}
+    assert by_id["dh"]["verdict"] == "proved" and by_id["dW"]["verdict"] == "ill-typed"
+    assert by_id["dW"]["line"] == 9 and by_id["dW"]["latex"] == "\\frac{\\partial \\ell}{\\partial W} = h dZ^T"
+    assert report["document"] == {"path": str(src), "title": "Tiny", "note": False}
+    assert "numeric_module" not in report                 # only the note generates code
+    assert {p.name for p in (tmp_path / "out").iterdir()} >= {"report.json", "report.html", "report.tex"}

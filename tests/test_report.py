@@ -578,3 +578,44 @@ def _all_proved(report: dict) -> dict:
     r = {**report, "ok": True, "claims": [dict(c, verdict="proved", counterexample=None) for c in report["claims"]]}
     r["summary"] = {"proved": len(r["claims"])}
     return r
+
+
+HOSTILE_FILE = r"""# <script>alert('title')</script> \input{SECRET}
+
+$$ W \in \mathbb{R}^{m \times n}, \quad h \in \mathbb{R}^{n} $$
+
+## <img src=x onerror=alert(1)> \write18{touch pwned}
+
+$$ W h = W h \quad \text{<script>alert(2)</script> \input SECRET} \tag{<b onmouseover=alert(3)>x} $$
+
+> Label: <script>alert(4)</script> \input{SECRET} \catcode`\^=13 \def\x{\x}\x
+> Comment: <iframe src="javascript:alert(5)"></iframe> \openout1=pwned \immediate\write18{touch pwned}
+> Reading: <svg onload=alert(6)> \input{SECRET}
+
+$$ W^T h = W h \tag{wrong} $$
+"""
+
+
+def test_a_hostile_derivation_file_puts_no_script_in_the_html_and_no_file_into_the_pdf(tmp_path, monkeypatch):
+    """Everything a file's author controls (title, headings, labels, tags, remarks, comments, readings)
+    reaches the report as text: no script, no event attribute, no TeX command."""
+    require(shutil.which("pdflatex") is not None, "pdflatex")
+    marker = tmp_path / "SECRET.tex"
+    marker.write_text("SECRETMARKERCONTENTS\n")
+    source = tmp_path / "hostile.md"
+    source.write_text(HOSTILE_FILE.replace("SECRET", str(marker.with_suffix(""))))
+    monkeypatch.chdir(tmp_path)
+    from derivations.cli import main
+    start = time.monotonic()
+    status = main([str(source), "--out", str(tmp_path / "out"), "--jobs", "1", "--no-cache"])
+    assert status == 1                                   # one claim proved, one ill-typed: a verdict, not a crash
+    assert time.monotonic() - start < 120
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert "alert(" in html                              # the text is there, escaped ...
+    lowered = html.lower()
+    assert "<script" not in lowered and "<iframe" not in lowered and "<svg" not in lowered and "<img" not in lowered
+    assert not re.search(r"<[^>]*\son[a-z]+\s*=", lowered)       # ... and no element carries an event attribute
+    assert "javascript:" not in re.sub(r">[^<]*<", "><", lowered)  # not in any attribute either
+    text = pdf_text(tmp_path / "out" / "report.pdf")
+    assert "SECRETMARKERCONTENTS" not in text
+    assert not (tmp_path / "pwned").exists() and not (tmp_path / "pwned.tex").exists()
