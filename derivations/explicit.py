@@ -128,7 +128,12 @@ def exactly_zero(d) -> bool:
     if d == 0:
         return True
     (a,) = atomize([d])
-    if _numerator_vanishes(a):
+    if not _vanishes_at_a_point(a):
+        # Nonzero at one point of its (independent) symbols: not identically zero, no need to expand.
+        # (Only a zero needs the exact test below; the point is a shortcut, never a proof.)
+        if not (d.has(sigma) and d.has(sp.exp)):
+            return False
+    elif _numerator_vanishes(a):
         return True
     # A statement that sets the opaque σ against its definition needs σ opened; elsewhere opening it
     # would only build towers of exponentials.
@@ -136,6 +141,21 @@ def exactly_zero(d) -> bool:
         (b,) = atomize([d.replace(sigma, sigmoid_definition)])
         return _numerator_vanishes(b)
     return False
+
+
+def _vanishes_at_a_point(a) -> bool:
+    """The rational function `a` of independent symbols at a fixed rational point: is it 0 there?
+
+    Exact arithmetic; a point where a denominator vanishes is replaced by the next one.
+    """
+    symbols = sorted(a.free_symbols, key=str)
+    rng = random.Random(len(symbols))
+    for _ in range(3):
+        point = {s: sp.Rational(rng.randint(-97, 97) or 1, rng.randint(1, 89)) for s in symbols}
+        value = a.xreplace(point)
+        if value.is_number and value.is_finite:
+            return value == 0
+    return True                        # no usable point: let the exact test decide
 
 
 def _numerator_vanishes(a) -> bool:
