@@ -182,7 +182,8 @@ class Power(Expr):
         return (self.arg,)
 
     def rebuild(self, children):
-        return Power(children[0], self.exponent, self.prefix, span=self.span)
+        # The spelling \sigma^2(x) exists only while the base is a function applied.
+        return Power(children[0], self.exponent, self.prefix and isinstance(children[0], Apply), span=self.span)
 
 
 # Element-wise functions the format knows, with how they print.

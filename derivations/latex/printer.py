@@ -41,6 +41,11 @@ def level(e: ir.Expr) -> int:
         return POSTFIX
     if isinstance(e, ir.Number) and e.value < 0:
         return SUM
+    if isinstance(e, ir.Apply) and e.function not in ir.BUILTIN_FUNCTIONS:
+        # f(x) is a name beside a parenthesis: a superscript after it would bind to the parenthesis.
+        return POSTFIX
+    if isinstance(e, ir.Power) and e.prefix:
+        return POSTFIX
     return ATOM
 
 
