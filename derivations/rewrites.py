@@ -76,8 +76,8 @@ def _defined_as(ctx, function, arg):
             continue
         # Try the step of the argument: shift the definition's argument by k and compare.
         for k in (-1, 0, 1):
-            shifted = ir.transform(d.expr.arg, lambda n, k=k: ir.Ref(n.name, n.time.shifted(k))
-                                   if isinstance(n, ir.Ref) and n.time is not None and n.time.var == target.var
+            shifted = ir.transform(d.expr.arg, lambda n, k=k, var=target.var: ir.Ref(n.name, n.time.shifted(k))
+                                   if isinstance(n, ir.Ref) and n.time is not None and n.time.var == var
                                    else n)
             if shifted == arg:
                 yield ir.Ref(name, target.shifted(k))
