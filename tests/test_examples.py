@@ -57,3 +57,15 @@ def test_report_fields_say_where_each_claim_is_written(checked):
 def test_min_char_rnn_gives_exactly_the_issues_verdicts():
     doc = load_document(Path(__file__).resolve().parent.parent / "examples" / "min_char_rnn.md")
     assert doc.ids == ["dy", "dWhy", "dby", "dh", "dWhh", "dWxh", "dbh", "dh0", "dWxh-sigmoid"]
+
+
+def test_the_report_of_every_example_renders_html_and_pdf(checked):
+    """A user's file, with its own labels and comments (inline $...$, backslashes), must not break the report."""
+    import shutil
+
+    from reports.render import render_reports
+    _, report = checked
+    files, note = render_reports(report, None)
+    assert b"<math" in files["report.html"]
+    if shutil.which("pdflatex"):
+        assert files.get("report.pdf", b"").startswith(b"%PDF"), note
