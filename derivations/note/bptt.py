@@ -107,14 +107,24 @@ def bptt_dh_prev(s):
 AS_WRITTEN_LINES = {"dh": "bptt-dh", "dW_hy": "bptt-dW_hy", "dW_xh": "bptt-dW_xh", "dW_hh": "bptt-dW_hh",
                     "dX": "bptt-dX", "dh_prev": "bptt-dh_prev"}
 CORRECTED_LINES = {**AS_WRITTEN_LINES, "dW_hh": "bptt-dW_hh-corrected", "dh_prev": "bptt-dh_prev-corrected"}
-# The lines each whole-algorithm claim runs (also read by the "unrolled graph" engine).
+# The lines each whole-algorithm claim runs, by their ids in note.md: parsed from its LaTeX and
+# lowered to the step symbols (`step_model.line`), also by the "unrolled graph" engine and the induction.
 WHOLE_ALGORITHM = {"bptt-algorithm": AS_WRITTEN_LINES, "bptt-algorithm-corrected": CORRECTED_LINES}
 
 
-def _whole_algorithm(d, line_ids):
-    from ..registry import CLAIMS
+def algorithm_lines(claim_id: str) -> dict:
+    """{quantity: the line of note.md, parsed and lowered to the step symbols} of a whole-algorithm claim."""
+    from .step_model import line
+    out = {name: line(cid) for name, cid in WHOLE_ALGORITHM[claim_id].items()}
+    wrong = {name: x.quantity for name, x in out.items() if x.quantity != name}
+    if wrong:
+        raise ValueError(f"{claim_id}: lines that update another quantity than their slot: {wrong}")
+    return out
+
+
+def _whole_algorithm(d, claim_id):
     from ..unrolled import run_bptt, whole_truths
-    got = run_bptt(d, {name: CLAIMS[cid] for name, cid in line_ids.items()})
+    got = run_bptt(d, algorithm_lines(claim_id))
     truths = whole_truths(d)
     return [Statement(got[name], Equals(truths[name]), where=name) for name in truths]
 
@@ -125,7 +135,7 @@ def _whole_algorithm(d, line_ids):
        comment="Runs every line of the algorithm from t = T down to 1 and compares dW_xh, dW_hh, "
                "dW_hy, dh_0 and every dX_t with SymPy's derivative of the whole unrolled loss.")
 def bptt_algorithm_as_written(d):
-    return _whole_algorithm(d, AS_WRITTEN_LINES)
+    return _whole_algorithm(d, "bptt-algorithm")
 
 
 @claim("bptt-algorithm-corrected", "BPTT algorithm, whole (corrected)",
@@ -134,4 +144,4 @@ def bptt_algorithm_as_written(d):
        section=SECTION, shapes=BPTT_SHAPES, kind=CORRECTED, corrects="bptt-algorithm",
        relies_on=tuple(CORRECTED_LINES.values()))
 def bptt_algorithm(d):
-    return _whole_algorithm(d, CORRECTED_LINES)
+    return _whole_algorithm(d, "bptt-algorithm-corrected")

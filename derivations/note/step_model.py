@@ -202,6 +202,16 @@ def _parsed(claim_id: str):
     return ctx, next(c for c in ctx.claims if c.id == claim_id)
 
 
+def contexts_text(claim_ids) -> str:
+    """The contexts of note.md holding these claims, as written (what a proof of the lines depends on)."""
+    d = note_derivation()
+    texts = []
+    for ctx in d.contexts:
+        if any(c.id in claim_ids for c in ctx.claims):
+            texts.append(ctx.text)
+    return "\n\0".join(texts)
+
+
 def line(claim_id: str) -> Line:
     """The note's algorithm line `claim_id`, lowered (raises NotApplicable for anything else)."""
     return Line(*_parsed(claim_id))
