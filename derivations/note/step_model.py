@@ -217,6 +217,16 @@ def line(claim_id: str) -> Line:
     return Line(*_parsed(claim_id))
 
 
+def step_claim(claim_id: str):
+    """A line as the step-symbol engines take a claim (`registry.Claim` with `lhs`): the concrete engine
+    through time, "all sizes" on one step, the soundness tests' edits."""
+    from ..registry import BPTT_SHAPES, Claim
+    ln = line(claim_id)
+    return Claim(id=ln.id, label=ln.label, latex=ln.claim.source.latex, section=ln.claim.section, build=ln.build,
+                 shapes=BPTT_SHAPES, kind=ln.claim.kind, corrects=ln.claim.corrects, comment=ln.claim.comment,
+                 lhs=ln.quantity)
+
+
 def forward(claim_id: str) -> Forward:
     """The note's forward line `claim_id` (h_t = ...), lowered (raises NotApplicable for anything else)."""
     return Forward(*_parsed(claim_id))
