@@ -3,7 +3,8 @@ import pytest
 
 from derivations.concrete import ILL_TYPED, PROVED, REFUTED, explicit, is_exactly_zero, truth_of
 from derivations.graph import check_algorithm, prove_by_graph
-from derivations.note.bptt import CORRECTED_LINES
+from derivations.note.bptt import algorithm_lines
+from derivations.note.step_model import line as parsed_line
 from derivations.registry import BPTT_SHAPES, Claim
 from derivations.runner import load_claims
 from derivations.statement import dims
@@ -12,7 +13,7 @@ CLAIMS = load_claims()
 
 
 def lines(**replace):
-    chosen = {name: CLAIMS[cid] for name, cid in CORRECTED_LINES.items()}
+    chosen = algorithm_lines("bptt-algorithm-corrected")       # the lines as parsed from note.md
     for name, build in replace.items():
         chosen[name] = Claim(id=f"false-{name}", label="", latex="", section="tests", build=build,
                              shapes=BPTT_SHAPES, lhs=name)
@@ -38,7 +39,7 @@ def test_false_lines_are_refuted_with_a_counterexample(name, build):
 
 
 def test_ill_typed_line_is_reported():
-    verdict, reason, _ = check_algorithm(lines(dW_hh=CLAIMS["bptt-dW_hh"].build), {"H": 2, "E": 2, "V": 2, "T": 2})
+    verdict, reason, _ = check_algorithm(lines(dW_hh=parsed_line("bptt-dW_hh").build), {"H": 2, "E": 2, "V": 2, "T": 2})
     assert verdict == ILL_TYPED and "does not compose" in reason
 
 
