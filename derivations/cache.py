@@ -37,10 +37,14 @@ def _source(module) -> str:
 
 
 def _note_sources() -> list[str]:
-    """Every section of the note: a claim may use another section's helpers (rnn_symbols, dZ, ...)."""
+    """Every section of the note (a claim may use another section's helpers), and the text of the
+    contexts of note.md whose lines the whole algorithm and the induction run (parsed from the LaTeX)."""
     from . import note
+    from .note import step_model
+    from .note.bptt import WHOLE_ALGORITHM
+    lines = {cid for chosen in WHOLE_ALGORITHM.values() for cid in chosen.values()}
     return [_source(sys.modules[name]) for name in sorted(sys.modules)
-            if name.startswith(note.__name__ + ".")]
+            if name.startswith(note.__name__ + ".")] + [step_model.contexts_text(lines)]
 
 
 def sources_key(extra_modules=(), *fields) -> str:

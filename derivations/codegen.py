@@ -1,17 +1,23 @@
 """Code generation: the proved matrix expressions, printed as the NumPy module `numeric/rnn.py`.
 
-Where it sits: note -> claims (`derivations.note`) -> proofs (`derivations.concrete`)
--> **code** (this module) -> report.  The math lines of the generated module are
-printed from the SymPy expressions the verifier proved; Jinja2 only lays out the
-module, the time loops and the input validation.  Every printed line ends with
-``# claim: <id>`` naming the claims it implements.
+Where it sits: note.md -> parsed claims (`derivations.latex`) -> proofs
+(`derivations.runner`) -> **code** (this module) -> report.  The math lines of
+the generated module are printed from the SymPy expressions the verifier proved:
+the BPTT lines and h_t = sigma(...) are the lines parsed from note.md, lowered to
+the step symbols (`derivations.note.step_model`), the very statements the
+runner proves; forward-S, which the notation cannot express, is its registered
+builder.  Jinja2 only lays out the module, the time loops and the input
+validation.  Every printed line ends with ``# claim: <id>`` naming the claims
+(or chains of note.md, by their group id) it implements.
 
 The few rewrites done on the proved expressions before printing, each justified
 by a proved claim:
 
-* sigma'(a_t) -> h_t * (1 - h_t): h_t = sigma(a_t) (forward-h) and
-  sigma' = sigma - sigma^2 (comment2); the forward pass stores h_t, so the
-  backward pass never recomputes a sigmoid.
+* sigma'(T_rnn Z_t) -> h_t * (1 - h_t): T_rnn Z_t = [W_xh W_hh] [X_t; h_{t-1}]
+  (their definitions) = W_xh X_t + W_hh h_{t-1} (stacking; SymPy's block
+  multiplication), h_t = sigma of that (forward-h) and sigma' = sigma - sigma^2
+  (comment2); the forward pass stores h_t, so the backward pass never
+  recomputes a sigmoid.
 * dl_{t+1}/dW + (term of step t) -> one matrix product over all steps: the BPTT
   accumulation lines sum a per-step term over t (comment1), and a sum over t of
   products A_t B_t^T is the single product [A_1 .. A_T] [B_1 .. B_T]^T (the
@@ -23,7 +29,7 @@ by a proved claim:
   dX^T = dZ^T W_xh) when the module stores that array transposed; the
   transpose is taken by SymPy (`_transposed`) and the line cites M's claim.
 
-API: `NEEDED_CLAIMS`, `unproved(verdicts)`, `GenerationError`,
+API: `NEEDED_CLAIMS`, `needed_ids(doc)`, `unproved(verdicts)`, `GenerationError`,
 `generate(verdicts) -> str` and `write_module(verdicts, path) -> Path`.
 """
 from __future__ import annotations
@@ -57,6 +63,7 @@ NEEDED_CLAIMS = (
     "forward-h",               # h_t = sigma(W_xh X_t + W_hh h_{t-1})
     "forward-S",               # S_t = W_hy h_t
     "dS",                      # dS_t = p_t - 1_{y=y_t}
+    "stacking",                # [W_xh W_hh] [X_t; h_{t-1}] = W_xh X_t + W_hh h_{t-1}: the lines' T_rnn Z_t
     "bptt-dS",                 # the algorithm's first line is that same gradient
     "bptt-dW_hy",
     "bptt-dh",
@@ -71,6 +78,10 @@ NEEDED_CLAIMS = (
 )
 
 PROVED = "proved"
+
+# The parsed lines of note.md the module is printed from, lowered to the step symbols.
+FORWARD_LINE = "forward-h-1"          # h_t = sigma(W_xh X_t + W_hh h_{t-1}): link 1 of the chain forward-h
+BPTT_LINES = ("bptt-dW_hy", "bptt-dh", "bptt-dW_xh", "bptt-dW_hh-corrected", "bptt-dX", "bptt-dh_prev-corrected")
 
 
 class GenerationError(Exception):
@@ -214,8 +225,22 @@ def _accumulation(expr, acc):
     return rest[0] if len(rest) == 1 else sp.MatAdd(*rest)
 
 
+def unstacked(expr):
+    """[W_xh W_hh] [X; h_prev] -> W_xh X + W_hh h_prev: SymPy's block multiplication (the claim stacking)."""
+    out = sp.block_collapse(expr)
+    if isinstance(out, sp.BlockMatrix):
+        if out.blockshape != (1, 1):
+            raise GenerationError(f"{expr} is not a product of a block row and a block column")
+        out = out.blocks[0, 0]
+    return out
+
+
 def sigma_prime_from_state(expr, preactivation, h):
-    """sigma'(a) -> h o (1 - h) where h = sigma(a) is stored (forward-h, comment2)."""
+    """sigma'(a) -> h o (1 - h) where h = sigma(a) is stored (forward-h, comment2).
+
+    a may be written stacked, [W_xh W_hh] [X; h_prev] (the lines' T_rnn Z_t):
+    it must then multiply out to the pre-activation (stacking).
+    """
     x = sp.Symbol("x")
     if sp.expand(sigma_prime(x) - sigma(x) * (1 - sigma(x))) != 0:
         raise GenerationError("comment2's sigma' is not sigma * (1 - sigma)")
@@ -224,7 +249,7 @@ def sigma_prime_from_state(expr, preactivation, h):
         if isinstance(node, ElementwiseApplyFunction) and isinstance(node.function, sp.Lambda):
             (var,), body = node.function.variables, node.function.expr
             if sp.expand(body - sigma_prime(var)) == 0:
-                if node.expr != preactivation:
+                if unstacked(node.expr) != preactivation:
                     raise GenerationError(f"sigma' is applied to {node.expr}, not to the stored state's "
                                           f"pre-activation {preactivation}")
                 target = node
@@ -243,10 +268,26 @@ def _lifted(claim, s):
     return claimed.xreplace({m: getattr(s, m.name) for m in claimed.atoms(sp.MatrixSymbol)})
 
 
-def printed_lines(claims) -> dict:
-    """The right-hand sides of the module's math lines, each with its `# claim:` comment."""
-    from .note.bptt import dZ as bptt_dZ
+def sources() -> dict:
+    """What the printed lines come from: the parsed lines of note.md (lowered), and forward-S's builder."""
+    from . import note  # noqa: F401  (registers the builders)
+    from .note import step_model
+    from .registry import CLAIMS
+    return {"forward-h": step_model.forward(FORWARD_LINE), "forward-S": CLAIMS["forward-S"],
+            **{cid: step_model.line(cid) for cid in BPTT_LINES}}
 
+
+def _shared_factor(expr, dh):
+    """The factor sigma'(T_rnn Z_t) o dh_t of a line (the only element-wise product with dh in it)."""
+    found = {n for n in sp.preorder_traversal(expr) if isinstance(n, HadamardProduct) and dh in n.args}
+    if len(found) != 1:
+        raise GenerationError(f"no single factor (...) o dh in {expr}")
+    return found.pop()
+
+
+def printed_lines(claims=None) -> dict:
+    """The right-hand sides of the module's math lines, each with its `# claim:` comment."""
+    claims = claims or sources()
     d = symbolic_sizes()
     from .unrolled import step_symbols
     s = step_symbols(d)
@@ -257,8 +298,8 @@ def printed_lines(claims) -> dict:
 
     lines = {}
 
-    # forward-h at one of its proved sizes (one column), lifted to the step symbols (B columns).
-    fwd = _lifted(claims["forward-h"], s)
+    # forward-h as parsed (link 1 of the chain: h_t = sigma(W_xh X_t + W_hh h_{t-1})), B columns.
+    fwd = claims["forward-h"].build(s)
     preact = s.W_xh * s.X + s.W_hh * s.h_prev
     if fwd != ElementwiseApplyFunction(fwd.function, preact):
         raise GenerationError(f"forward-h is not sigma(W_xh X + W_hh h_prev): {fwd}")
@@ -286,10 +327,11 @@ def printed_lines(claims) -> dict:
     g = M("g", d.H, d.B)
     lines["dh"] = print_expr(_replace(dh, from_output, g, "output term of bptt-dh")) + cite("bptt-dh")
 
-    # The factor sigma'(a_t) o dh_t shared by four BPTT lines, from the stored h_t.
-    dZ = bptt_dZ(s)
+    # The factor sigma'(T_rnn Z_t) o dh_t shared by four BPTT lines (as bptt-dX writes it; each of the
+    # others must contain the very same), from the stored h_t.
+    dZ = _shared_factor(claims["bptt-dX"].build(s), s.dh)
     lines["dZ"] = (print_expr(sigma_prime_from_state(dZ, preact, s.h))
-                   + cite("forward-h", "comment2", "sigma-derivative"))
+                   + cite("forward-h", "stacking", "comment2", "sigma-derivative"))
     dZ_t = M("dZ_t", d.H, d.B)
     dh_prev = claims["bptt-dh_prev-corrected"].build(s)
     lines["dh_prev"] = print_expr(_replace(dh_prev, dZ, dZ_t, "dZ in bptt-dh_prev")) + cite("bptt-dh_prev-corrected")
@@ -332,6 +374,24 @@ def cited_claims(source: str) -> set:
     return {cid for m in map(_CITATION.search, source.splitlines()) if m for cid in m.group(1).split(", ")}
 
 
+def needed_labels() -> dict:
+    """{needed id: its label in note.md}; a chain's group id gets the chain's label (without [k/n])."""
+    from .note.step_model import note_derivation
+    parsed = note_derivation().claims
+    out = {}
+    for cid in NEEDED_CLAIMS:
+        match = [c for c in parsed if c.id == cid] or [c for c in parsed if c.group == cid]
+        if not match:
+            raise GenerationError(f"{cid} is not a claim (nor a chain) of note.md")
+        out[cid] = re.sub(r" \[1/\d+\]$", "", match[0].label)
+    return out
+
+
+def needed_ids(doc) -> list:
+    """The claim ids of a document (the runner's) that NEEDED_CLAIMS names, a chain's group id by its links."""
+    return [cid for cid in doc.ids if cid in NEEDED_CLAIMS or doc.fields[cid]["group"] in NEEDED_CLAIMS]
+
+
 def unproved(verdicts: Mapping[str, str]) -> list:
     """Coverage: the needed claims minus the proved ones, in the note's order (must be empty)."""
     return [cid for cid in NEEDED_CLAIMS if verdicts.get(cid) != PROVED]
@@ -343,12 +403,9 @@ def generate(verdicts: Mapping[str, str]) -> str:
     if missing:
         detail = ", ".join(f"{cid} ({verdicts.get(cid, 'no verdict')})" for cid in missing)
         raise GenerationError(f"cannot generate the numeric module: needed claim(s) not proved: {detail}")
-    from . import note  # noqa: F401  (registers the claims)
-    from .registry import CLAIMS
-
-    claims = {cid: CLAIMS[cid] for cid in NEEDED_CLAIMS}
-    source = render("numeric_module.py.j2", lines=printed_lines(claims), command=COMMAND,
-                    claims=[(c.id, c.label) for c in claims.values()], id_width=max(map(len, claims)))
+    labels = needed_labels()
+    source = render("numeric_module.py.j2", lines=printed_lines(), command=COMMAND,
+                    claims=list(labels.items()), id_width=max(map(len, labels)))
     cited = cited_claims(source)
     if cited != set(NEEDED_CLAIMS):
         raise GenerationError(f"coverage: cited but not needed {sorted(cited - set(NEEDED_CLAIMS))}, "

@@ -40,7 +40,7 @@ from sympy.matrices.expressions.hadamard import HadamardProduct
 from sympy.matrices.expressions.special import Identity, OneMatrix, ZeroMatrix
 
 from .concrete import ILL_TYPED, INCONCLUSIVE, PROVED, REFUTED, Outcome, check_statement
-from .functions import elementwise, sigma, sigma_prime, typecheck
+from .functions import sigma, typecheck
 from .statement import Equals, Gradient, Jacobian, Statement, dims, resolved
 
 METHOD = "all sizes"
@@ -564,27 +564,6 @@ def prove_softmax_xent(claim) -> Outcome:
     return Outcome(INCONCLUSIVE, METHOD, shapes, "the index-form difference did not reduce to zero")
 
 
-def prove_comment2(claim) -> Outcome:
-    """Comment 2 for a vector Z of any size n: entry i of sigma'(Z) against d/dz 1/(1 + e^{-z}) at Z_i.
-
-    The builder writes the truth with Z.as_explicit(); here entry i is Z[i] for
-    a symbolic i, and sigma is rewritten as its definition for the comparison.
-    """
-    from .functions import sigmoid_definition
-    n = size_symbol("n")
-    ix = IndexForm()
-    i = ix.index("i", n)
-    Z = sp.MatrixSymbol("Z", n, 1)
-    claimed = ix.entry(elementwise(sigma_prime, Z), i, sp.Integer(0))
-    z = sp.IndexedBase("Z")[i, 0]
-    truth = sp.diff(sigmoid_definition(z), z)
-    shapes = [{"n": "n"}]
-    if is_zero(claimed - truth, ix.ranges):
-        return Outcome(PROVED, METHOD, shapes, "entry i of σ'(Z) for symbolic n and i equals the derivative "
-                       "of 1/(1 + e^{-z}) at Z_i (σ rewritten as its definition, then cancel)")
-    return Outcome(INCONCLUSIVE, METHOD, shapes, "the index-form difference did not reduce to zero")
-
-
 def prove_embedding(claim) -> Outcome:
     """X_t = We^T 1_{w = w_t} is row w_t of We, for symbolic V, E and a symbolic word index w_t.
 
@@ -605,6 +584,5 @@ def prove_embedding(claim) -> Outcome:
     return Outcome(INCONCLUSIVE, METHOD, shapes, "the index-form difference did not reduce to zero")
 
 
-SPECIAL = {"dS": prove_softmax_xent, "bptt-dS": prove_softmax_xent,
-           "dS-target": prove_softmax_xent, "dS-other": prove_softmax_xent,
-           "comment2": prove_comment2, "embedding": prove_embedding}
+SPECIAL = {"dS": prove_softmax_xent, "dS-target": prove_softmax_xent, "dS-other": prove_softmax_xent,
+           "embedding": prove_embedding}

@@ -166,11 +166,10 @@ def check_algorithm(lines: dict, shape: dict, seed: str = "graph"):
 
 def prove_by_graph(claim, shapes=GRAPH_SHAPES):
     """Engine entry point: applies to the whole-algorithm claims only."""
-    from .note.bptt import WHOLE_ALGORITHM
-    from .registry import CLAIMS
+    from .note.bptt import WHOLE_ALGORITHM, algorithm_lines
     if claim.id not in WHOLE_ALGORITHM:
         return None
-    lines = {name: CLAIMS[cid] for name, cid in WHOLE_ALGORITHM[claim.id].items()}
+    lines = algorithm_lines(claim.id)         # the lines parsed from note.md, in the step symbols
     tried = []
     for shape in shapes:
         verdict, reason, cex = check_algorithm(lines, shape, seed=f"{claim.id}|{shape}")

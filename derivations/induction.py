@@ -72,12 +72,12 @@ def _statement(s, claimed, truth, where) -> Statement:
 
 
 def _rule(claim_id):
-    from . import note  # noqa: F401  (registers the claims)
-    from .registry import CLAIMS
-    return CLAIMS[claim_id].build
+    from .note.step_model import line
+    return line(claim_id).build
 
 
-# The algorithm's lines that the induction proves, as the corrected claims build them.
+# The algorithm's lines that the induction proves: the corrected lines as parsed from note.md,
+# lowered to the step symbols.
 RULES = {"dh": "bptt-dh", "dh_prev": "bptt-dh_prev-corrected", "dX": "bptt-dX",
          "dW_xh": "bptt-dW_xh", "dW_hh": "bptt-dW_hh-corrected", "dW_hy": "bptt-dW_hy"}
 

@@ -1,9 +1,17 @@
-"""The registry of claims: one entry per statement of the note, in its order.
+"""The registry of Python builders: the note's statements its notation cannot express, and a few more.
 
-A claim is a small function that builds the statement at given sizes, next to
-the note's label and LaTeX.  It is registered with the `@claim` decorator, the
-way autograd registers a derivative rule with `defvjp`: a plain ordered dict,
-no magic.  The order of registration is the order of the note.
+The note's statements live in derivations/note/note.md and are read from their
+LaTeX.  A statement the notation cannot express (entries with \\cdots, sums
+over the vocabulary, the whole algorithm run step by step, the tool's own lemma)
+is a line `> Python: <id>` there, checked by the builder registered here under
+that id.  The helper lemmas' builders stay registered too, as the targets of
+the soundness tests (`derivations.soundness`).
+
+A builder is a small function that builds the statement at given sizes, next to
+its label and LaTeX.  It is registered with the `@claim` decorator, the way
+autograd registers a derivative rule with `defvjp`: a plain ordered dict, no
+magic.  The order of registration is the order of the note.  `relies_on` and
+`corrects` may name a registered builder or a claim (or chain) of note.md.
 """
 from __future__ import annotations
 
@@ -74,8 +82,6 @@ def claim(id, label, latex, *, section, shapes=MN_SHAPES, kind=AS_WRITTEN, corre
     def register(build):
         if id in CLAIMS:
             raise ValueError(f"claim {id!r} is registered twice")
-        if corrects is not None and corrects not in CLAIMS:
-            raise ValueError(f"claim {id!r} corrects {corrects!r}, which is not registered before it")
         CLAIMS[id] = Claim(id=id, label=label, latex=latex.strip(), section=section, build=build,
                            shapes=tuple(shapes), kind=kind, corrects=corrects,
                            relies_on=tuple(relies_on), comment=comment, lhs=lhs)
@@ -88,9 +94,18 @@ def corrections_of(claim_id: str) -> list[Claim]:
     return [c for c in CLAIMS.values() if c.corrects == claim_id]
 
 
+def _note_ids() -> set:
+    """The ids of note.md's claims and of its chains (a chain a = b = c is one group id)."""
+    from .note.step_model import note_derivation
+    return {x for c in note_derivation().claims for x in (c.id, c.group)}
+
+
 def check_references() -> None:
-    """Every `relies_on` names a registered claim (a lemma may come later in the note)."""
+    """Every `relies_on` and `corrects` names a registered claim or a claim (or chain) of note.md."""
+    known = set(CLAIMS) | _note_ids()
     for c in CLAIMS.values():
         for dep in c.relies_on:
-            if dep not in CLAIMS:
-                raise ValueError(f"claim {c.id!r} relies on {dep!r}, which is not registered")
+            if dep not in known:
+                raise ValueError(f"claim {c.id!r} relies on {dep!r}, which is neither registered nor in note.md")
+        if c.corrects is not None and c.corrects not in known:
+            raise ValueError(f"claim {c.id!r} corrects {c.corrects!r}, which is neither registered nor in note.md")

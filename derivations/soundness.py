@@ -1,8 +1,9 @@
 """What the soundness tests and benchmark need: targets, an independent numeric oracle, every engine's verdict.
 
-A target is a true statement of the note -- a line of the BPTT algorithm or a
-helper lemma -- with its right-hand side as a matrix expression at symbolic
-sizes, ready for `derivations.edits`.  `edited(target, expr)` is the claim
+A target is a true statement of the note -- a line of the BPTT algorithm, as
+parsed from note.md and lowered to the step symbols (`derivations.note.step_model`),
+or a helper lemma (its registered builder) -- with its right-hand side as a
+matrix expression at symbolic sizes, ready for `derivations.edits`.  `edited(target, expr)` is the claim
 with that right-hand side; `verdicts` runs every engine that applies to it;
 `classify` decides, independently of the engines, whether an edited right-hand
 side is equivalent to the original, different, or ill-typed: NumPy evaluates
@@ -60,7 +61,11 @@ def _claims():
 
 
 def target(claim_id: str) -> Target:
-    claim = _claims()[claim_id]
+    if claim_id in LINES:
+        from .note.step_model import step_claim
+        claim = step_claim(claim_id)
+    else:
+        claim = _claims()[claim_id]
     if claim.lhs is not None:
         from .unrolled import step_definitions, step_symbols
         sizes = {n: size_symbol(n) for n in ("H", "E", "V")}
@@ -221,9 +226,8 @@ def verdicts(t: Target, expr, graph: bool = True) -> dict:
         out["induction"] = (lemma["verdict"], lemma["reason"])
         if graph:
             from .graph import check_algorithm
-            from .note.bptt import CORRECTED_LINES
-            claims = _claims()
-            lines = {name: claims[cid] for name, cid in CORRECTED_LINES.items()}
+            from .note.bptt import algorithm_lines
+            lines = algorithm_lines("bptt-algorithm-corrected")
             lines[t.claim.lhs] = claim
             verdict, reason, _ = check_algorithm(lines, GRAPH_SHAPE, seed=f"edited:{t.id}")
             out["unrolled graph"] = (verdict, reason)

@@ -38,6 +38,7 @@ Claims this module is printed from (all proved by the verifier):
     forward-h                 Forward: h_t
     forward-S                 Forward: S_t
     dS                        dS_t = p_t - 1_{y=y_t}
+    stacking                  Stacking: [W_xh W_hh] [X_t; h_{t-1}]
     bptt-dS                   BPTT: ∂l_t/∂S_t
     bptt-dW_hy                BPTT: ∂l_t/∂W_hy (10)
     bptt-dh                   BPTT: ∂l_t/∂h_t (9)
@@ -165,7 +166,7 @@ def hidden_grads(W_hh, Hs, G, B):
         g = G[:, cols]
         h = Hs[:, (t + 1) * B:(t + 2) * B]
         dh = g + dh_next  # claim: bptt-dh
-        dZ_t = G[:, cols] = h * (1 - h) * dh  # claim: forward-h, comment2, sigma-derivative
+        dZ_t = G[:, cols] = h * (1 - h) * dh  # claim: forward-h, stacking, comment2, sigma-derivative
         dh_next = W_hh.T @ dZ_t  # claim: bptt-dh_prev-corrected
     return G, dh_next
 

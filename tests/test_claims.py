@@ -14,7 +14,7 @@ from autograd import grad
 
 from derivations.concrete import ILL_TYPED, PROVED, REFUTED, explicit, instantiate, statements_at, truth_of
 from derivations.registry import AS_WRITTEN, CLAIMS, CORRECTED, SUPPORTING
-from derivations.runner import load_claims, load_document, run
+from derivations.runner import load_claims, load_document
 
 NOTE_SECTIONS = ["Forward pass", "Mathematical helpers", "Backward pass", "BPTT algorithm", "Comments"]
 
@@ -32,8 +32,8 @@ WRONG_AS_WRITTEN = {
 
 
 @pytest.fixture(scope="module")
-def report():
-    return run(jobs=2)
+def report(note_report):
+    return note_report
 
 
 def test_registry_follows_the_note():

@@ -17,11 +17,12 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from derivations import codegen, note  # noqa: F401  (note registers the claims)
+from derivations import codegen
+from derivations.cli import verdicts_by_id
 from derivations.codegen import DEFAULT_PATH, NEEDED_CLAIMS, GenerationError, generate, print_expr, write_module
-from derivations.concrete import is_exactly_zero, prove
+from derivations.concrete import is_exactly_zero
 from derivations.functions import elementwise, f, hadamard, sigma
-from derivations.registry import CLAIMS
+from derivations.note import step_model
 from numeric import rnn
 
 REPO = DEFAULT_PATH.parent.parent
@@ -29,9 +30,10 @@ ALL_PROVED = {cid: "proved" for cid in NEEDED_CLAIMS}
 
 
 @pytest.fixture(scope="module")
-def verdicts():
-    """The verifier's own verdicts on the needed claims (a few seconds)."""
-    return {cid: prove(CLAIMS[cid]).verdict for cid in NEEDED_CLAIMS}
+def verdicts(note_report):
+    """The verifier's own verdicts on the needed claims (a chain's group id: every link proved)."""
+    by_id = verdicts_by_id(note_report)
+    return {cid: by_id[cid] for cid in NEEDED_CLAIMS}
 
 
 @pytest.fixture(scope="module")
@@ -41,10 +43,30 @@ def source(verdicts):
 
 # ---------------------------------------------------------------- coverage and failure
 
-def test_needed_claims_are_proved_and_never_the_refuted_lines(verdicts):
+def test_needed_claims_are_proved_and_never_the_refuted_lines(verdicts, note_report):
     assert {cid for cid, v in verdicts.items() if v != "proved"} == set()
     assert "bptt-dW_hh" not in NEEDED_CLAIMS and "bptt-dh_prev" not in NEEDED_CLAIMS
-    assert prove(CLAIMS["bptt-dW_hh"]).verdict != "proved"     # the as-written line stays out
+    assert verdicts_by_id(note_report)["bptt-dW_hh"] != "proved"     # the as-written line stays out
+
+
+def test_needed_ids_expand_a_chain_to_its_links():
+    from derivations.runner import load_document
+    ids = codegen.needed_ids(load_document())
+    assert {"forward-h-1", "forward-h-2", "comment2-1", "comment2-2", "bptt-dX", "embedding"} <= set(ids)
+    assert "forward-h" not in ids and "bptt-dh_prev" not in ids
+
+
+def test_the_printed_lines_are_the_lines_parsed_from_the_note():
+    """The BPTT lines and h_t come from note.md (lowered), so the code follows what the LaTeX says."""
+    sources = codegen.sources()
+    for cid in codegen.BPTT_LINES:
+        assert isinstance(sources[cid], step_model.Line) and sources[cid].claim.source.path.endswith("note.md")
+    assert sources["forward-h"].id == "forward-h-1" and isinstance(sources["forward-h"], step_model.Forward)
+    assert codegen.printed_lines()["dh_prev"] == "W_hh.T @ dZ_t  # claim: bptt-dh_prev-corrected"
+    # Printed from the note's as-written line instead, the code would follow it (which is why the
+    # refuted line is never among the needed claims).
+    wrong = {**sources, "bptt-dh_prev-corrected": step_model.line("bptt-dh_prev")}
+    assert codegen.printed_lines(wrong)["dh_prev"] == "W_hh @ dZ_t  # claim: bptt-dh_prev-corrected"
 
 
 def test_coverage_is_computed(verdicts):

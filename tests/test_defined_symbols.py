@@ -15,7 +15,9 @@ from derivations.functions import hadamard, sigma
 from derivations.generic import prove_all_sizes, step_statement
 from derivations.graph import check_algorithm
 from derivations.induction import output_lemma, step_lemma, weight_lemma
-from derivations.note.bptt import CORRECTED_LINES
+from derivations.note.bptt import algorithm_lines
+from derivations.note.step_model import line as parsed_line
+from derivations.note.step_model import step_claim
 from derivations.recheck import EngineDefect, NoDifference, confirm
 from derivations.registry import BPTT_SHAPES, Claim
 from derivations.runner import load_claims
@@ -66,7 +68,7 @@ def test_issue_lines_are_proved_by_the_induction_lemmas():
 @pytest.mark.parametrize("replace", [{"dh_prev": dh_prev_via_h}, {"dW_hh": dW_hh_via_h}, ISSUE_LINES],
                          ids=["dh_prev", "dW_hh", "both"])
 def test_issue_lines_are_proved_by_the_unrolled_graph(replace):
-    lines = {name: CLAIMS[cid] for name, cid in CORRECTED_LINES.items()}
+    lines = algorithm_lines("bptt-algorithm-corrected")
     lines.update({name: line(name, build) for name, build in replace.items()})
     verdict, reason, _ = check_algorithm(lines, {"H": 2, "E": 3, "V": 2, "T": 4})
     assert verdict == PROVED, reason
@@ -128,7 +130,8 @@ def test_a_point_must_give_every_free_input_a_value():
 
 @pytest.mark.parametrize("claim_id", ["bptt-dh_prev", "stacking-entries"])
 def test_reported_counterexamples_hold_free_inputs_only(claim_id):
-    for out in (prove_concrete(CLAIMS[claim_id]), prove_all_sizes(CLAIMS[claim_id])):
+    claim = CLAIMS[claim_id] if claim_id in CLAIMS else step_claim(claim_id)
+    for out in (prove_concrete(claim), prove_all_sizes(claim)):
         assert out.verdict == REFUTED
         names = set(out.counterexample["values"])
         assert not any(n.startswith(("h[", "h_t")) for n in names), names
@@ -145,8 +148,8 @@ def test_false_line_reading_h_is_refuted_with_free_values_only():
 
 
 def test_graph_counterexample_holds_inputs_only():
-    lines = {name: CLAIMS[cid] for name, cid in CORRECTED_LINES.items()}
-    lines["dh_prev"] = CLAIMS["bptt-dh_prev"]
+    lines = algorithm_lines("bptt-algorithm-corrected")
+    lines["dh_prev"] = parsed_line("bptt-dh_prev")
     verdict, _, cex = check_algorithm(lines, {"H": 2, "E": 2, "V": 2, "T": 3})
     assert verdict == REFUTED
     assert all(n.startswith(("h_0[", "X_", "dS_", "W_")) for n in cex["values"]), cex["values"]

@@ -1,7 +1,7 @@
 """The BPTT algorithm for every sequence length: the induction and its lemmas.
 
-The lemmas are run on the algorithm's corrected lines (proved) and on false
-variants of them (refuted by the same code), so the proof method is itself
+The lemmas are run on the algorithm's corrected lines, as parsed from note.md
+(proved), on its lines as written, and on false variants of them (refuted by the same code), so the proof method is itself
 tested.  The direct check on unrolled RNNs (derivations/unrolled.py) stays the
 independent one.
 """
@@ -11,7 +11,6 @@ import pickle
 import pytest
 import sympy as sp
 
-import derivations.note  # noqa: F401  (registers the claims)
 from derivations.concrete import PROVED, REFUTED
 from derivations.functions import elementwise, hadamard, sigma, sigma_prime
 from derivations.induction import (
@@ -24,7 +23,7 @@ from derivations.induction import (
     step_lemma,
     weight_lemma,
 )
-from derivations.registry import CLAIMS
+from derivations.note.step_model import line as parsed_line
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +58,7 @@ def dZ(s):
 
 def test_step_lemma_refutes_the_note_as_written():
     # The note's line: W_hh where W_hh^T belongs.
-    lem = step_lemma(dh_prev_rule=CLAIMS["bptt-dh_prev"].build)
+    lem = step_lemma(dh_prev_rule=parsed_line("bptt-dh_prev").build)
     assert lem["verdict"] == REFUTED
     assert lem["counterexample"]["claimed"] != lem["counterexample"]["truth"]
 
@@ -102,7 +101,7 @@ def test_weight_lemmas(name, rule):
 
 def test_weight_lemma_catches_a_missing_transpose():
     # The note's (16) in the algorithm: h_{t-1} without the transpose does not compose.
-    lem = weight_lemma("dW_hh", rule=CLAIMS["bptt-dW_hh"].build)
+    lem = weight_lemma("dW_hh", rule=parsed_line("bptt-dW_hh").build)
     assert lem["verdict"] == "ill-typed"
 
 

@@ -1,4 +1,5 @@
-"""Section 5 of the note: Backward Pass - Continue: (9), (10), the stacking, (15), (16).
+"""Section 5 of the note: Backward Pass - Continue: the stacking's entries as written, and the builders
+of (9), (10), (15), (16) (targets of the soundness tests; the statements themselves are read from note.md).
 
 One step on its own: the gradient dh_t reaching h_t is known, and the loss is
 seen through it, l = <dh_t, h_t> with h_t = sigma(W_xh X_t + W_hh h_{t-1}),
@@ -6,7 +7,7 @@ or through dS_t for the output layer, l = <dS_t, W_hy h_t>.  The symbol h is
 that h_t (`defined`), so a line may write sigma'(a_t) as h∘(1 - h).
 """
 from ..functions import block_col, block_row, dot, elementwise, hadamard, sigma, sigma_prime
-from ..registry import CORRECTED, RNN_SHAPES, claim
+from ..registry import RNN_SHAPES, claim
 from ..statement import Equals, Gradient, Statement
 from .forward_pass import rnn_symbols
 
@@ -55,27 +56,6 @@ def stacking_entries_as_written(d):
     s = rnn_symbols(d)
     return Statement(dot(block_row(s["W_xh"], s["W_xh"]), block_col(s["X"], s["h_prev"])),
                      Equals(s["W_xh"] * s["X"] + s["W_hh"] * s["h_prev"]))
-
-
-@claim("stacking", "Stacking: [W_xh W_hh] [X_t; h_{t-1}]",
-       r"W_{xh} X_t + W_{hh} h_{t-1} = \begin{bmatrix} W_{xh} & W_{hh} \end{bmatrix} \cdot "
-       r"\begin{bmatrix} X_t \\ h_{t-1} \end{bmatrix}",
-       section=SECTION, shapes=RNN_SHAPES, kind=CORRECTED, corrects="stacking-entries",
-       comment="The note's own next line, which is the corrected form of the entries above it.")
-def stacking(d):
-    s = rnn_symbols(d)
-    return Statement(stacked_preactivation(s), Equals(s["W_xh"] * s["X"] + s["W_hh"] * s["h_prev"]))
-
-
-@claim("stacked-gradient", "[dW_xh dW_hh] (stacked gradient)",
-       r"\begin{bmatrix} dW_{xh} & dW_{hh} \end{bmatrix} = (\sigma'(T_{rnn} Z_t) \circ dh_t) \cdot "
-       r"\begin{bmatrix} X_t^{\mathsf T} & h_{t-1}^{\mathsf T} \end{bmatrix}",
-       section=SECTION, shapes=RNN_SHAPES, relies_on=("lemma1-dW-corrected", "stacking", "comment2"))
-def stacked_gradient(d):
-    s = rnn_symbols(d)
-    upstream = hadamard(elementwise(sigma_prime, stacked_preactivation(s)), s["dh"])
-    return Statement(dot(upstream, block_row(s["X"].T, s["h_prev"].T)),
-                     Gradient(hidden_loss(s), block_row(s["W_xh"], s["W_hh"])), defined=defined(s))
 
 
 @claim("eq15", "(15): dW_xh",

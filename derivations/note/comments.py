@@ -1,7 +1,8 @@
-"""The note's closing Comments: gradients add over time; sigma' = sigma - sigma^2."""
+"""The note's closing Comments: gradients add over time (Comment 2, sigma' = sigma - sigma^2, is read
+from note.md), and the tool's lemma on the opaque sigma."""
 import sympy as sp
 
-from ..functions import elementwise, sigma, sigma_prime, sigmoid_definition
+from ..functions import sigma, sigmoid_definition
 from ..registry import SCALAR, SUPPORTING, claim
 from ..statement import Equals, Gradient, Statement
 from ..unrolled import WEIGHTS, unrolled
@@ -28,16 +29,6 @@ def comment1(d):
         summed = sum((W.applyfunc(lambda w, l_t=l_t: sp.diff(l_t, w)) for l_t in per_step), sp.zeros(*W.shape))
         out.append(Statement(summed, Gradient(sp.Matrix([[total]]), W), where=name))
     return out
-
-
-@claim("comment2", "Comment 2: σ' = σ − σ²",
-       r"\sigma'(T_{rnn} Z_t) = \sigma(T_{rnn} Z_t) - \sigma^2(T_{rnn} Z_t)",
-       section=SECTION, shapes=({"n": 1}, {"n": 2}, {"n": 3}),
-       comment="Proved from the definition 1/(1 + e^{-x}), element-wise on a vector of pre-activations.")
-def comment2(d):
-    Z = sp.MatrixSymbol("Z", d.n, 1)
-    return Statement(elementwise(sigma_prime, Z),
-                     Equals(Z.as_explicit().applyfunc(lambda z: sp.diff(sigmoid_definition(z), z))))
 
 
 @claim("sigma-derivative", "Tool lemma: the opaque σ differentiates as σ(1 − σ)",

@@ -1,7 +1,6 @@
 """Section 2 of the note: Forward Pass, and the softmax cross-entropy gradient."""
 import sympy as sp
 
-from ..functions import elementwise, sigma, sigmoid_definition
 from ..registry import RNN_SHAPES, V_SHAPES, claim
 from ..statement import Equals, Statement
 
@@ -51,15 +50,6 @@ def embedding_lookup(d):
     We = sp.MatrixSymbol("We", d.V, d.E)
     return [Statement(We.T * one_hot(d.V, w), Equals(We[w, :].T), where=f"w_t={w}")
             for w in range(d.V)]
-
-
-@claim("forward-h", "Forward: h_t",
-       r"h_t = \sigma(W_{xh} X_t + W_{hh} h_{t-1}) = \frac{1}{1 + e^{-(W_{xh} X_t + W_{hh} h_{t-1})}}",
-       section=SECTION, shapes=RNN_SHAPES)
-def forward_h(d):
-    s = rnn_symbols(d)
-    a = s["W_xh"] * s["X"] + s["W_hh"] * s["h_prev"]
-    return Statement(elementwise(sigma, a), Equals(elementwise(sigmoid_definition, a)))
 
 
 @claim("forward-S", "Forward: S_t",

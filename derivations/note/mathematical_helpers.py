@@ -8,7 +8,7 @@ exactly the backward rule a lemma claims.
 """
 import sympy as sp
 
-from ..functions import diag, dot, elementwise, f, fp, hadamard
+from ..functions import diag, elementwise, f, fp, hadamard
 from ..registry import CORRECTED, N_SHAPES, claim
 from ..statement import Equals, Gradient, Jacobian, Statement
 
@@ -46,32 +46,12 @@ def lemma1_dh(d):
     return Statement(W.T * hadamard(elementwise(fp, W * h), dV), Gradient(loss, h))
 
 
-@claim("lemma1-dz", "Lemma 1: dv (as written)",
-       r"dv = \frac{\partial \ell}{\partial h} = (f'(W \cdot h) \circ dv)",
-       section=SECTION,
-       comment="As written the line calls f'(Wh)∘dv the gradient with respect to h; it is the "
-               "gradient with respect to the pre-activation Z = Wh (see the correction).")
-def lemma1_dz_as_written(d):
-    W, h, dV, loss = lemma1_symbols(d)
-    return Statement(hadamard(elementwise(fp, W * h), dV), Gradient(loss, h))
-
-
 @claim("lemma1-dz-corrected", "Lemma 1: dZ (corrected)",
        r"dZ = \frac{\partial \ell}{\partial Z} = f'(Z) \circ dv,\quad Z = W h",
        section=SECTION, kind=CORRECTED, corrects="lemma1-dz")
 def lemma1_dz(d):
     Z, dV = sp.MatrixSymbol("Z", d.m, 1), sp.MatrixSymbol("dV", d.m, 1)
     return Statement(hadamard(elementwise(fp, Z), dV), Gradient(dV.T * elementwise(f, Z), Z))
-
-
-@claim("lemma1-dW", "Lemma 1 (2): dW (as written)",
-       r"dW = \frac{\partial \ell}{\partial W} = (f'(W \cdot h) \cdot dV) \cdot h^{\mathsf T}",
-       section=SECTION,
-       comment="The statement multiplies f'(Wh) and dV with a matrix product; the proof's last "
-               "line uses the element-wise product.")
-def lemma1_dW_as_written(d):
-    W, h, dV, loss = lemma1_symbols(d)
-    return Statement(dot(dot(elementwise(fp, W * h), dV), h.T), Gradient(loss, W))
 
 
 @claim("lemma1-dW-corrected", "Lemma 1 (2): dW (corrected, as in the proof's last line)",
@@ -158,16 +138,6 @@ def corollary1_dW(d):
 def lemma2_du(d):
     U, V, dS, loss = lemma2_symbols(d)
     return Statement(hadamard(elementwise(f, V), dS), Gradient(loss, U))
-
-
-@claim("lemma2-du-proof", "Lemma 2 proof: du (as written)",
-       r"du = \frac{\partial S}{\partial u} \cdot \frac{\partial \ell}{\partial S} = f(v) \cdot dS",
-       section=SECTION, shapes=N_SHAPES,
-       comment="The Jacobian dS/du is diag(f(v)); written as the vector f(v), the product with "
-               "dS does not compose for n > 1.")
-def lemma2_du_proof_as_written(d):
-    U, V, dS, loss = lemma2_symbols(d)
-    return Statement(dot(elementwise(f, V), dS), Gradient(loss, U))
 
 
 @claim("lemma2-du-proof-corrected", "Lemma 2 proof: du (corrected)",

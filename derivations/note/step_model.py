@@ -37,15 +37,21 @@ class NotApplicable(Exception):
     """The claim is not a line of the note's algorithm in the one-step model."""
 
 
-def _is_note_rnn(ctx: ir.Context) -> bool:
-    """The context defines h_t = σ(W_xh X_t + W_hh h_{t-1}), S_t = W_hy h_t and ℓ_t from step t to T."""
+def _is_note_rnn(ctx: ir.Context, loss: bool = True) -> bool:
+    """The context defines h_t = σ(W_xh X_t + W_hh h_{t-1}), S_t = W_hy h_t and ℓ_t from step t to T.
+
+    With loss=False the loss may be missing: the forward pass defines h_t and S_t only, and its
+    lines lower without derivatives.
+    """
     d = ctx.definitions
     want_h = ir.Apply("sigma", ir.Add((ir.MatMul(ir.Ref("W_xh"), ir.Ref("X", T)),
                                        ir.MatMul(ir.Ref("W_hh"), ir.Ref("h", PREV)))))
     ell = d.get("\\ell")
-    return ("h" in d and _plain(d["h"].expr) == want_h and "S" in d
-            and _plain(d["S"].expr) == ir.MatMul(ir.Ref("W_hy"), ir.Ref("h", T))
-            and ell is not None and ell.target.time == T and isinstance(ell.expr, ir.Neg)
+    rnn = ("h" in d and _plain(d["h"].expr) == want_h and "S" in d
+           and _plain(d["S"].expr) == ir.MatMul(ir.Ref("W_hy"), ir.Ref("h", T)))
+    if not loss and ell is None:
+        return rnn
+    return (rnn and ell is not None and ell.target.time == T and isinstance(ell.expr, ir.Neg)
             and isinstance(ell.expr.arg, ir.Sum) and ell.expr.arg.lo == T and ell.expr.arg.hi == ir.Time("T"))
 
 
@@ -57,10 +63,10 @@ def _plain(e: ir.Expr) -> ir.Expr:
 class Lowering:
     """IR of the note's BPTT context -> matrix expressions in the step symbols `s`."""
 
-    def __init__(self, ctx: ir.Context, s):
-        if not _is_note_rnn(ctx):
+    def __init__(self, ctx: ir.Context, s, derivatives: bool = True):
+        if not _is_note_rnn(ctx, loss=derivatives):
             raise NotApplicable("the context is not the note's RNN")
-        self.ctx, self.s = ctx, s
+        self.ctx, self.s, self.derivatives = ctx, s, derivatives
 
     def lhs(self, e: ir.Expr) -> str:
         """The quantity a line updates, from its left-hand side ∂ℓ_t/∂Q."""
@@ -90,6 +96,8 @@ class Lowering:
         raise NotApplicable(f"{e.name} at {e.time} is not a step quantity")
 
     def _Deriv(self, e: ir.Deriv):
+        if not self.derivatives:
+            raise NotApplicable("a derivative where the context defines no loss")
         s, of, w = self.s, e.of, e.wrt
         if of == ir.Ref("\\ell", T):
             if w == ir.Ref("S", T):
@@ -158,11 +166,28 @@ class Line:
     """One line of the algorithm, parsed from note.md: `build(s)` is its update in step symbols."""
 
     def __init__(self, ctx: ir.Context, claim: ir.Claim):
-        self.ctx, self.claim, self.id = ctx, claim, claim.id
+        self.ctx, self.claim, self.id, self.label = ctx, claim, claim.id, claim.label
         self.quantity = Lowering(ctx, None).lhs(claim.lhs)
 
     def build(self, s):
         return Lowering(self.ctx, s)(self.claim.rhs)
+
+
+class Forward:
+    """A line of the forward pass, parsed from note.md: h_t = (right-hand side), no derivatives.
+
+    `build(s)` is the right-hand side in the step symbols (h_{t-1} -> h_prev, X_t -> X, the weights).
+    """
+
+    def __init__(self, ctx: ir.Context, claim: ir.Claim):
+        self.ctx, self.claim, self.id, self.label = ctx, claim, claim.id, claim.label
+        if claim.lhs != ir.Ref("h", T):
+            raise NotApplicable(f"{claim.id} does not state h_t")
+        self.quantity = "h"
+        Lowering(ctx, None, derivatives=False)           # the context is the note's RNN
+
+    def build(self, s):
+        return Lowering(self.ctx, s, derivatives=False)(self.claim.rhs)
 
 
 @cache
@@ -171,12 +196,40 @@ def note_derivation():
     return read_derivation(NOTE)
 
 
-def line(claim_id: str) -> Line:
-    """The note's algorithm line `claim_id`, lowered (raises NotApplicable for anything else)."""
+def _parsed(claim_id: str):
     d = note_derivation()
     ctx = d.context_of(claim_id)
-    claim = next(c for c in ctx.claims if c.id == claim_id)
-    return Line(ctx, claim)
+    return ctx, next(c for c in ctx.claims if c.id == claim_id)
+
+
+def contexts_text(claim_ids) -> str:
+    """The contexts of note.md holding these claims, as written (what a proof of the lines depends on)."""
+    d = note_derivation()
+    texts = []
+    for ctx in d.contexts:
+        if any(c.id in claim_ids for c in ctx.claims):
+            texts.append(ctx.text)
+    return "\n\0".join(texts)
+
+
+def line(claim_id: str) -> Line:
+    """The note's algorithm line `claim_id`, lowered (raises NotApplicable for anything else)."""
+    return Line(*_parsed(claim_id))
+
+
+def step_claim(claim_id: str):
+    """A line as the step-symbol engines take a claim (`registry.Claim` with `lhs`): the concrete engine
+    through time, "all sizes" on one step, the soundness tests' edits."""
+    from ..registry import BPTT_SHAPES, Claim
+    ln = line(claim_id)
+    return Claim(id=ln.id, label=ln.label, latex=ln.claim.source.latex, section=ln.claim.section, build=ln.build,
+                 shapes=BPTT_SHAPES, kind=ln.claim.kind, corrects=ln.claim.corrects, comment=ln.claim.comment,
+                 lhs=ln.quantity)
+
+
+def forward(claim_id: str) -> Forward:
+    """The note's forward line `claim_id` (h_t = ...), lowered (raises NotApplicable for anything else)."""
+    return Forward(*_parsed(claim_id))
 
 
 def lower(ctx: ir.Context, claim: ir.Claim, s):
