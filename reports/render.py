@@ -117,7 +117,29 @@ def label_html(label: str) -> Markup:
     return Markup("".join(out))
 
 
-HTML_ENV.filters.update(mathml=mathml, label=label_html, vclass=verdict_class)
+_INLINE_MATH = re.compile(r"(?<!\\)\$([^$]+?)(?<!\\)\$")
+
+
+def prose_pieces(text: str) -> list[tuple[str, str]]:
+    """("text", ...) and ("math", ...) pieces of a comment or reading: inline math is written $...$."""
+    pieces, pos = [], 0
+    for m in _INLINE_MATH.finditer(text):
+        if m.start() > pos:
+            pieces.append(("text", text[pos:m.start()]))
+        pieces.append(("math", m.group(1)))
+        pos = m.end()
+    if pos < len(text):
+        pieces.append(("text", text[pos:]))
+    return pieces
+
+
+def prose_html(text: str) -> Markup:
+    """A comment or a reading: its $...$ as (sanitized) inline MathML, the rest as a label."""
+    return Markup("".join(str(mathml(body, display="inline")) if kind == "math" else str(label_html(body))
+                          for kind, body in prose_pieces(text)))
+
+
+HTML_ENV.filters.update(mathml=mathml, label=label_html, prose=prose_html, vclass=verdict_class)
 
 
 _CLAIM_TAG = re.compile(r"#\s*claim:\s*(?P<ids>[\w.\-]+(?:\s*,\s*[\w.\-]+)*)\s*$")
@@ -242,8 +264,15 @@ def tex_math(latex: str, as_source: bool = False) -> str:
     return safe_math.tex_math(latex, tex)
 
 
+def tex_prose(text: str) -> str:
+    """A comment or a reading for the PDF: its $...$ as whitelisted math, the rest as a label."""
+    return "".join(r"\ensuremath{" + tex_math(body) + "}" if kind == "math" else tex_label(body)
+                   for kind, body in prose_pieces(text))
+
+
 TEX_ENV.filters.update(tex=tex, tex_heading=tex_heading, tex_code=tex_code, tex_anchor=tex_anchor,
-                       tex_label=tex_label, tex_pdf=tex_pdf, tex_math=tex_math, vclass=verdict_class)
+                       tex_label=tex_label, tex_pdf=tex_pdf, tex_math=tex_math, tex_prose=tex_prose,
+                       vclass=verdict_class)
 
 
 # --- the view shared by both templates ------------------------------------------
@@ -329,7 +358,11 @@ def _view(report: dict, code: str | None) -> dict:
     errata = [_erratum(c, k, by_id) for k, c in enumerate(wrong_as_written, start=1)]
     counts = _counts(report)
     lines = code_lines(code) if code else []
+    doc = report.get("document") or {"note": True}
     return {
+        "title": "a handwritten BPTT derivation for a vanilla RNN" if doc.get("note", True)
+        else (doc.get("title") or doc.get("path") or "a derivation"),
+        "noun": "the note" if doc.get("note", True) else "the derivation",
         "r": report,
         "by_id": by_id,
         "status": findings.status(report),
