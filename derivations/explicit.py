@@ -62,6 +62,48 @@ def plan(ctx: ir.Context) -> list[dict]:
     return out
 
 
+LONGEST = 6            # the longest sequence the search for a counterexample tries
+
+
+def reach(claim: ir.Claim) -> int:
+    """How far in time a claim looks: the spread of its step offsets (t-1 .. t+2 -> 3) and its constant steps.
+
+    A line true for short sequences can be false for longer ones (a truncated
+    backward recurrence is exact up to its horizon); sequences a few steps
+    longer than what the line reads are searched for a counterexample.
+    """
+    offsets, constants = [0], [0]
+    for side in (claim.lhs, claim.rhs):
+        for node in side.walk():
+            times = [node.time] if isinstance(node, ir.Ref) and node.time is not None else []
+            times += [node.lo, node.hi] if isinstance(node, ir.Sum) else []
+            for time in times:
+                if time.var == "t":
+                    offsets.append(time.offset)
+                elif time.var is None:
+                    constants.append(time.offset)
+                elif time.var == "T":
+                    constants.append(-time.offset)
+    return max(max(offsets) - min(offsets), max(constants))
+
+
+def longer_sequences(ctx: ir.Context, claim: ir.Claim) -> list[dict]:
+    """Sizes for the numeric search beyond T = 3 (square, 2 per size), up to a few steps past the claim's reach."""
+    if not ctx.has_time or ctx.length is not None:
+        return []
+    twos = {str(n): 2 for n in ctx.sizes()}
+    return [{**twos, "T": T} for T in range(4, min(LONGEST, max(4, reach(claim) + 3)) + 1)]
+
+
+def _sample_indices(ctx, sizes, T) -> list[dict]:
+    """Two index assignments for a long sequence (all first class, then alternating): a search, not a proof."""
+    slots = [(name, step) for name, d in ctx.declarations.items() if d.kind == "index"
+             for step in ((range(1, T + 1)) if d.sequence else [None])]
+    first = {slot: 1 for slot in slots}
+    other = {slot: 1 + k % 2 for k, slot in enumerate(slots)}
+    return [first] + ([other] if other != first else [])
+
+
 def _where(shape: dict, t=None, indices=None) -> str:
     parts = [f"{k}={v}" for k, v in shape.items()]
     if t is not None:
@@ -338,6 +380,12 @@ def prove(ctx: ir.Context, claim: ir.Claim, shapes=None) -> Outcome:
                 break
         if failures and failures[-1][0] == REFUTED:
             break
+    if ill is None and not failures:
+        found = search_longer(ctx, claim)
+        if found is not None:
+            shape, cex = found
+            tried.append(shape)
+            failures.append((REFUTED, f"at {cex['at']} the two sides differ", cex))
     shape_names = [{k: v for k, v in s.items()} for s in tried]
     if ill is not None:
         # Ill-typed for general sizes is the verdict; numbers where it happens to compose (a size 1)
@@ -348,11 +396,32 @@ def prove(ctx: ir.Context, claim: ir.Claim, shapes=None) -> Outcome:
             return Outcome(ILL_TYPED, METHOD, shape_names, f"{ill} (where it happens to compose, {reason})", cex)
         return Outcome(ILL_TYPED, METHOD, shape_names, ill)
     if not failures:
-        return Outcome(PROVED, METHOD, shape_names,
-                       f"exact zero difference at all {len(tried)} sizes" +
-                       (" and every step t" if ctx.has_time else ""))
+        longer = longer_sequences(ctx, claim)
+        horizon = (f" and every step t of sequences of T ≤ {max(s['T'] for s in tried)} steps; no difference at "
+                   f"T = {', '.join(str(s['T']) for s in longer)} (numerically; no proof for every T here)"
+                   if longer else " and every step t" if ctx.has_time else "")
+        return Outcome(PROVED, METHOD, shape_names, f"exact zero difference at all {len(tried)} sizes" + horizon)
     kind, reason, cex = min(failures, key=lambda x: (ILL_TYPED, REFUTED, INCONCLUSIVE).index(x[0]))
     return Outcome(kind, METHOD, shape_names, reason, cex)
+
+
+def search_longer(ctx: ir.Context, claim: ir.Claim):
+    """(shape, counterexample) on a sequence longer than T = 3, or None: numbers only, replayed before use."""
+    for shape in longer_sequences(ctx, claim):
+        T = shape["T"]
+        sizes = {k: v for k, v in shape.items() if k != "T"}
+        for indices in _sample_indices(ctx, sizes, T):
+            model = model_at(ctx, shape, indices)
+            for t in steps_of(claim, T):
+                lhs, rhs = _sides(model, claim, {"T": T, "t": t})
+                where = _where(shape, t, indices)
+                cex = numeric_difference(model, lhs, rhs, f"{claim.id}|{where}", tries=6, give_up_after=2)
+                if cex is not None:
+                    cex.update(at=where, shape=dict(shape), t=t,
+                               indices=[[name, step, v] for (name, step), v in indices.items()])
+                    confirm(ctx, claim, cex)
+                    return shape, cex
+    return None
 
 
 # ---------------------------------------------------------------- reproducing a counterexample

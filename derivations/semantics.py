@@ -493,7 +493,16 @@ class Model:
         ls = {x for x in left.free_symbols if x in self.definitions}
         rs = {x for x in right.free_symbols if x in self.definitions}
         one_sided = ls ^ rs
-        chosen = {x for x in one_sided if not any(x in self.kin[y] for y in one_sided if y != x)}
+
+        def blocked(x):
+            # By a one-sided symbol of its kind made of it, or by a forward node on the other side whose
+            # definition (however deep) holds it: opening x first would put the sides at different depths.
+            # (An adjoint on the other side does not block: it is made of the forward nodes only once
+            # differentiated, so waiting for it would never open x.)
+            other = rs - ls if x in ls else ls - rs
+            return (any(x in self.kin[y] for y in one_sided if y != x)
+                    or any(x in self.depends[y] for y in other if y not in self.adjoint_symbols))
+        chosen = {x for x in one_sided if not blocked(x)}
         if not chosen:
             present = ls | rs
             chosen = {x for x in present if not any(x in self.kin[y] for y in present if y != x)}

@@ -136,3 +136,19 @@ $$ \ell_t := \sum_{s=t}^{T} dS_s^T S_s $$
     assert concrete(head, line).verdict == PROVED
     total = (r"\frac{\partial \ell_1}{\partial W_{hh}} = \sum_{t=1}^{T} (h_t \circ (1 - h_t) \circ dh_t) h_{t-1}^T")
     assert concrete(head, total).verdict == PROVED
+
+
+def test_a_backward_recurrence_truncated_beyond_the_checked_lengths_is_refuted_on_a_longer_sequence():
+    # Exact for T ≤ 3 (two steps ahead reach the end of the sequence), wrong from T = 4 on: dS_{t+3}
+    # is dropped.  Proving at T = 1, 2, 3 alone would call it proved.
+    truncated = (r"dh_t = W_{hy}^T dS_t + W_{hh}^T (h_{t+1} \circ (1 - h_{t+1}) \circ (W_{hy}^T dS_{t+1} + "
+                 r"W_{hh}^T (h_{t+2} \circ (1 - h_{t+2}) \circ W_{hy}^T dS_{t+2})))")
+    ctx, c = claim_in(SIGMOID_RNN, truncated)
+    out = explicit.prove(ctx, c)
+    assert out.verdict == REFUTED, out.reason
+    assert out.counterexample["shape"]["T"] >= 4
+    lhs, rhs = explicit.replay(ctx, c, out.counterexample)
+    assert abs(lhs - rhs) > 1e-20
+    # The full recurrence, the same length of line, is proved, with the longer lengths said to be numeric.
+    full = concrete(SIGMOID_RNN, r"dh_t = W_{hy}^T dS_t + W_{hh}^T (h_{t+1} \circ (1 - h_{t+1}) \circ dh_{t+1})")
+    assert full.verdict == PROVED and "numerically" in full.reason
