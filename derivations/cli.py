@@ -27,7 +27,7 @@ from .cache import ProofCache, default_dir
 from .concrete import CONFLICT
 from .latex.errors import DerivationErrors
 from .recheck import EngineDefect
-from .runner import INDUCTION_CLAIM, load_document, run
+from .runner import INDUCTION_CLAIM, TIME_LIMIT, EngineCrash, load_document, run
 
 EXIT_CODES = """\
 exit status:
@@ -51,6 +51,16 @@ def _positive(text):
     return value
 
 
+def _seconds(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be 0 (no limit) or a positive number of seconds, got {text}")
+    return value
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="verify", description=__doc__.split("\n\n")[0], epilog=EXIT_CODES,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -61,6 +71,9 @@ def parser() -> argparse.ArgumentParser:
                         "(default: reports/out for the note, reports/out/<file stem> for a file)")
     p.add_argument("--jobs", type=_positive, default=os.cpu_count() or 1,
                    help="worker processes (default: the number of cores)")
+    p.add_argument("--time-limit", type=_seconds, default=TIME_LIMIT, metavar="SECONDS",
+                   help=f"stop an engine after this long on one claim, leaving it inconclusive (default {TIME_LIMIT:g}; "
+                        "0: no limit)")
     p.add_argument("--no-cache", action="store_true", help="prove everything again, ignoring cached proofs")
     p.add_argument("--cache-dir", type=Path, default=None, help=f"proof cache directory (default: {default_dir()})")
     p.add_argument("--only", nargs="+", metavar="ID", help="prove only these claims (no code, no report files)")
@@ -328,8 +341,9 @@ def main(argv=None) -> int:
     cache = ProofCache(args.cache_dir, enabled=not args.no_cache)
     progress = Progress(len(ids), args.quiet)
     try:
-        report = run(args.only, jobs=args.jobs, cache=cache, progress=progress, document=doc)
-    except EngineDefect as e:      # e.g. a "counterexample" the model does not confirm
+        report = run(args.only, jobs=args.jobs, cache=cache, progress=progress, document=doc,
+                     time_limit=args.time_limit)
+    except (EngineDefect, EngineCrash) as e:   # a "counterexample" the model does not confirm, an engine bug
         progress.close()
         print(printable(f"verify: engine error: {e}; nothing was written"), file=sys.stderr)
         return 2

@@ -11,7 +11,11 @@ from __future__ import annotations
 
 import os
 import platform
+import signal
+import threading
 import time
+import traceback
+from contextlib import contextmanager
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
@@ -22,7 +26,7 @@ import sympy
 
 from . import concrete, graph
 from .cache import ProofCache, claim_key, sources_key
-from .concrete import CONFLICT, ILL_TYPED, INCONCLUSIVE, PROVED, REFUTED, VERDICTS
+from .concrete import CONFLICT, ILL_TYPED, INCONCLUSIVE, PROVED, REFUTED, VERDICTS, Outcome
 from .registry import AS_WRITTEN, CLAIMS, CORRECTED, check_references
 
 TOOL = "bptt-verifier 0.1.0"
@@ -152,16 +156,79 @@ def _result(methods: list) -> dict:
             "seconds": round(sum(m["seconds"] for m in methods), 3)}
 
 
-def prove_claim(claim_id: str) -> dict:
-    """Every engine on one registered (Python) claim; the combined verdict.  Runs in a worker."""
-    claim = load_claims()[claim_id]
-    methods = []
-    for name, engine in _engines():
+# Seconds one engine may spend on one claim before it is stopped and the claim left inconclusive
+# for that engine (0: no limit).  A derivation that makes an engine explode must not hang `verify`.
+TIME_LIMIT = 300.0
+
+
+class EngineCrash(RuntimeError):
+    """An engine raised an exception on a claim: an error of the tool, named by claim and engine."""
+
+
+class TimeLimit(BaseException):
+    """Raised by the alarm inside an engine.  A BaseException, so the engines' own `except Exception`
+    (a SymPy routine that failed: try another way) does not swallow it."""
+
+
+@contextmanager
+def time_limit(seconds: float):
+    """Stop the block after `seconds` with TimeLimit (POSIX, main thread: where workers run jobs)."""
+    if not seconds or not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum, frame):
+        raise TimeLimit
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _where_raised(exc: BaseException) -> str:
+    """file:line of the innermost frame of the project that raised (for a bug report)."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f"{os.sep}derivations{os.sep}" in f.filename]
+    if not frames:
+        return ""
+    f = frames[-1]
+    return f" at derivations{f.filename.rsplit(os.sep + 'derivations', 1)[1]}:{f.lineno}"
+
+
+def _run_engines(engines, args: tuple, where: str, limit: float) -> dict:
+    """Every engine on one claim; an engine that raises is an EngineCrash naming the claim; one that
+    runs past the time limit is inconclusive (and the result is not cached: a faster run may decide)."""
+    methods, timed_out = [], False
+    for name, engine in engines:
         start = time.perf_counter()
-        outcome = engine(claim)
+        try:
+            with time_limit(limit):
+                outcome = engine(*args)
+        except TimeLimit:
+            timed_out = True
+            outcome = Outcome(INCONCLUSIVE, name, [], f"stopped at the time limit of {limit:g} s "
+                                                        "(verify --time-limit sets it; 0 for none)")
+        except Exception as e:  # noqa: BLE001 - any engine bug: name the claim, never a verdict
+            raise EngineCrash(f"{where}: the {name} engine failed: {type(e).__name__}: {e}"
+                              f"{_where_raised(e)}") from e
         if outcome is not None:           # None: the engine does not apply to this claim
             methods.append(_entry(name, outcome, start))
-    return _result(methods)
+    result = _result(methods)
+    if timed_out:
+        result["timed_out"] = True
+    return result
+
+
+def prove_claim(claim_id: str, limit: float = TIME_LIMIT) -> dict:
+    """Every engine on one registered (Python) claim; the combined verdict.  Runs in a worker."""
+    claim = load_claims()[claim_id]
+    return _run_engines(_engines(), (claim,), f"claim {claim_id}", limit)
+
+
+def _prove_claim_job(job) -> dict:
+    return prove_claim(*job)
 
 
 def _parsed_engines():
@@ -172,16 +239,11 @@ def _parsed_engines():
 
 
 def prove_parsed(job) -> dict:
-    """Every engine on one claim of a derivation file.  Runs in a worker: job = (path, claim id)."""
-    path, claim_id = job
+    """Every engine on one claim of a derivation file.  Runs in a worker: job = (path, claim id[, limit])."""
+    path, claim_id, *rest = job
     ctx, claim = load_document(path).parsed[claim_id]
-    methods = []
-    for name, engine in _parsed_engines():
-        start = time.perf_counter()
-        outcome = engine(ctx, claim)
-        if outcome is not None:
-            methods.append(_entry(name, outcome, start))
-    return _result(methods)
+    where = f"{path}:{claim.source.line}: {claim.id}" if claim.source else claim.id
+    return _run_engines(_parsed_engines(), (ctx, claim), where, rest[0] if rest else TIME_LIMIT)
 
 
 def _parsed_modules():
@@ -236,7 +298,7 @@ def _pool_map(fn_by_key: dict, jobs: int, on_result):
 
 
 def run(ids=None, jobs: int | None = None, cache: ProofCache | None = None, progress=None,
-        document: Document | None = None) -> dict:
+        document: Document | None = None, time_limit: float = TIME_LIMIT) -> dict:
     """Prove the claims `ids` (default: all) of a document (default: the note) and return the report dict."""
     start = time.perf_counter()
     doc = document or load_document()
@@ -249,10 +311,10 @@ def run(ids=None, jobs: int | None = None, cache: ProofCache | None = None, prog
     for cid in ids:
         if cid in doc.parsed:
             keys[cid] = parsed_key(*doc.parsed[cid])
-            job = (prove_parsed, (str(doc.path), cid))
+            job = (prove_parsed, (str(doc.path), cid, time_limit))
         else:
             keys[cid] = claim_key(load_claims()[cid], extra)
-            job = (prove_claim, cid)
+            job = (_prove_claim_job, (cid, time_limit))
         hit = cache.get(cid, keys[cid])
         if hit is not None:
             results[cid] = hit
@@ -274,7 +336,8 @@ def run(ids=None, jobs: int | None = None, cache: ProofCache | None = None, prog
             cache.put("induction", induction_key, result)
             return
         results[key] = result
-        if result["verdict"] != CONFLICT:        # an engine error is never kept as a result
+        # An engine error is never kept as a result, nor a verdict cut short by the time limit.
+        if result["verdict"] != CONFLICT and not result.get("timed_out"):
             cache.put(key, keys[key], result)
         if progress:
             progress(key, result, cached=False, done=len(results), total=len(ids))

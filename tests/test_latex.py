@@ -192,3 +192,27 @@ def test_a_missing_closing_dollars_is_named_and_does_not_cascade():
 def test_sizes_need_times_between_them():
     (err,) = _errors(HEAD.replace(r"W_{xh} \in \mathbb{R}^{H \times V}", r"W_{xh} \in \mathbb{R}^{H x V}"))
     assert "expected \\times" in err.message
+
+
+def test_a_closing_dollars_followed_by_the_next_block_says_the_closing_dollars_are_missing():
+    (err,) = _errors(HEAD + "\n$$ q_t := W_{hh} h_t\n$$ dh_t = q_t $$\n")
+    assert "closing $$ missing" in err.message
+    assert err.location.source_line.startswith("$$ q_t := W_{hh} h_t")
+
+
+def test_text_after_a_closing_dollars_is_an_error_not_silently_dropped():
+    (err,) = _errors(HEAD + "\n$$ dh_t = h_t $$ $$ dh_t = q_t $$\n")
+    assert "not read" in err.message
+
+
+def test_a_sum_over_steps_in_a_part_without_sequences_is_an_error():
+    text = ("# Dense\n\n$$ W \\in \\mathbb{R}^{m \\times n}, \\quad x \\in \\mathbb{R}^{n}, \\quad "
+            "\\ell \\in \\mathbb{R} $$\n\n$$ z := W x $$\n\n$$ \\frac{\\partial \\ell}{\\partial W} = "
+            "\\sum_{i} \\frac{\\partial \\ell}{\\partial z} x^T $$\n")
+    (err,) = _errors(text)
+    assert "sums over the time steps" in err.message and "no sequence" in err.message
+
+
+def test_a_definition_that_does_not_compose_is_reported_once_not_at_every_definition_using_it():
+    errors = _errors(HEAD + "\n$$ q_t := W_{xh} h_t $$\n\n$$ r_t := W_{hh} q_t $$\n\n$$ u_t := r_t + q_t $$\n")
+    assert len(errors) == 1 and "the definition of q does not compose" in errors[0].message

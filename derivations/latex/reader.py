@@ -86,6 +86,21 @@ def scan(text: str, path: str) -> tuple[str, list, list]:
                 blocks.append(RawBlock(text[begin:begin + cut], begin, i + 1, heading, context, {"broken": True}))
                 i = text.count("\n", 0, begin) + 1
                 continue
+            line_end = text.find("\n", end)
+            after = text[end + 2:line_end if line_end >= 0 else len(text)]
+            if after.strip():
+                # Nothing after a closing $$ is read; usually it is the next block, whose opening $$
+                # closed a block that lacks its own closing $$.
+                line_start = text.rfind("\n", 0, end) + 1
+                if not text[line_start:end].strip() and text.count("\n", begin, end):
+                    errors.append(DerivationError(
+                        "this $$ block is closed by a $$ that begins a line with more math after it: "
+                        "is this block's closing $$ missing?", locate(text, begin - 2, path, 2)))
+                else:
+                    lead = len(after) - len(after.lstrip())
+                    errors.append(DerivationError(
+                        "text after a block's closing $$ on the same line is not read: put it on a line of "
+                        "its own (one block per line)", locate(text, end + 2 + lead, path, len(after.strip()))))
             block = RawBlock(text[begin:end], begin, i + 1, heading, context)
             blocks.append(block)
             i = text.count("\n", 0, end) + 1
@@ -265,14 +280,22 @@ class _Builder:
         if self.errors:          # names of a block that did not parse are only guessed: no shapes to check
             return
         typer = Typer(ctx)
+        reported, elsewhere = 0, []
         for name, (b, st) in self._where.items():
             if name not in ctx.definitions:
                 continue
             try:
                 typer.quantity(name)
             except IllTyped as e:
-                node = e.node if getattr(e.node, "span", None) else st.parts[1]
-                self.errors.append(self.error(b, f"the definition of {name} does not compose: {e}", node))
+                error = self.error(b, f"the definition of {name} does not compose: {e}",
+                                   e.node if getattr(e.node, "span", None) else st.parts[1])
+                if e.node is not None and not any(n is e.node for n in ctx.definitions[name].expr.walk()):
+                    elsewhere.append(error)   # the failing product is in a definition this one uses: reported there
+                    continue
+                self.errors.append(error)
+                reported += 1
+        if elsewhere and not reported:       # never leave a model that does not compose unreported
+            self.errors.append(elsewhere[0])
 
     def source(self, b: RawBlock, st) -> ir.Source:
         loc = locate(self.text, b.offset + st.span[0], self.path)

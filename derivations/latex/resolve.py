@@ -265,6 +265,12 @@ class Resolver:
         return ir.Basis(self.index(sub, node), style, span=node.span)
 
     def _TimeSum(self, node: TimeSum):
+        if not self.scope.sequences:
+            raise self.err(f"\\sum_{{{node.var}}} sums over the time steps 1..T, but this part of the file has no "
+                           "sequence (no name declared or defined with subscript t)", node,
+                           "only sums over time steps are part of the notation: write a sum over entries as a "
+                           "matrix product" if node.var not in TIME_VARS else
+                           "declare the sequences first, e.g. x_t \\in \\mathbb{R}^{n}")
         if node.short:
             lo, hi = ir.Time(None, 1), ir.Time("T")
         else:
