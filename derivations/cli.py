@@ -232,6 +232,10 @@ def _wrap(text: str, first: str, rest: str | None = None, width: int = 100) -> s
 def counts_line(report: dict) -> str:
     counts = ", ".join(f"{n} {v}" for v, n in report["summary"].items())
     line = f"{plural(len(report['claims']), 'statement')}: {counts}."
+    tried = sum(c.get("scope") is not None and c["scope"].startswith("at ") for c in report["claims"])
+    if tried:
+        line += (f" Of the proved, {tried} {'is' if tried == 1 else 'are'} proved only at the sizes and "
+                 "lengths tried (no engine for every size applies).")
     if "induction" in report:
         line += f" BPTT for every T (induction): {report['induction']['verdict']}."
     return line

@@ -362,8 +362,27 @@ def _expected_cost(key, doc) -> int:
     return 2 if load_claims()[key].lhs is not None else 3
 
 
+# Engines whose proof holds for every size (and, for a claim through time, every T); a claim proved
+# only by the others is proved at the sizes and lengths they tried.
+GENERAL = ("all sizes", "all T (induction)")
+
+
+def scope(result: dict, ctx=None) -> str | None:
+    """How far a proof reaches, in words: "for every size (and T)" or "at the sizes tried (T ≤ 3)"."""
+    proved = [m for m in result["methods"] if m["verdict"] == PROVED]
+    if result["verdict"] != PROVED or not proved:
+        return None
+    through_time = ctx is not None and ctx.has_time and ctx.length is None
+    if any(m["method"] in GENERAL for m in proved):
+        return "for every size" + (" and every T" if through_time else "")
+    lengths = [s["T"] for m in proved for s in m["shapes"] if isinstance(s.get("T"), int)]
+    return "at the sizes tried" + (f", T ≤ {max(lengths)}" if through_time and lengths else "")
+
+
 def assemble(doc: Document, ids, results, induction, seconds, cache) -> dict:
     entries = [{**doc.fields[cid], **results[cid]} for cid in ids]   # the file's order, whatever order workers finished
+    for e in entries:
+        e["scope"] = scope(e, doc.parsed[e["id"]][0] if e["id"] in doc.parsed else None)
     summary = {v: sum(e["verdict"] == v for e in entries) for v in VERDICTS}
     report = {
         "tool": TOOL,
