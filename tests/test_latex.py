@@ -216,3 +216,27 @@ def test_a_sum_over_steps_in_a_part_without_sequences_is_an_error():
 def test_a_definition_that_does_not_compose_is_reported_once_not_at_every_definition_using_it():
     errors = _errors(HEAD + "\n$$ q_t := W_{xh} h_t $$\n\n$$ r_t := W_{hh} q_t $$\n\n$$ u_t := r_t + q_t $$\n")
     assert len(errors) == 1 and "the definition of q does not compose" in errors[0].message
+
+
+def test_the_derivative_of_a_decorated_quantity_is_one_name():
+    text = HEAD + ("\n$$ \\tilde{h}_t := \\tanh(h_t), \\quad d\\tilde{h}_t := \\frac{\\partial \\ell}{\\partial "
+                   "\\tilde{h}_t} $$\n\n$$ d\\tilde{h}_t = d\\tilde{h}_t $$\n")
+    d = parse_derivation(text, "x.md")
+    (claim,) = d.claims
+    assert claim.lhs == ir.Ref("d\\tilde{h}", ir.Time("t"))
+    assert "d\\tilde{h}" in d.contexts[0].definitions
+
+
+def test_a_tag_used_twice_is_an_error():
+    errors = _errors(HEAD + "\n$$ dh_t = dh_t \\tag{same} $$\n\n$$ h_t = h_t \\tag{same} $$\n")
+    assert len(errors) == 1 and "\\tag{same} is used twice" in errors[0].message
+
+
+@pytest.mark.parametrize("line, hint", [
+    ("dh_t = \\sigam(h_t)", "did you mean \\sigma?"),
+    ("dh_t = h_t ∘ h_t", "write \\circ for ∘"),
+    ("dh_t = W_{hh}ᵀ h_t", "write ^T for ᵀ"),
+])
+def test_typos_and_unicode_get_a_hint(line, hint):
+    (err,) = _errors(HEAD + f"\n$$ {line} $$\n")
+    assert hint in err.render()

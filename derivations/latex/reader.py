@@ -159,6 +159,7 @@ class _Builder:
         self.text, self.path = text, path
         self.errors: list[DerivationError] = []
         self.ids: set[str] = set()
+        self.named: dict = {}             # (\tag or Id, name) -> the line that first used it
         self._where: dict = {}             # definition name -> (block, statement), for located errors
 
     def error(self, block: RawBlock, message, node=None, hint=""):
@@ -329,6 +330,12 @@ class _Builder:
 
     def claims(self, ctx, b, pb, links, counter):
         meta = b.meta
+        for what, name in ((r"\tag{%s}", pb.tag), ("Id: %s", meta.get("id"))):
+            if name:
+                first = self.named.setdefault((what, name), b.line)
+                if first != b.line:
+                    self.errors.append(self.error(b, f"{what % name} is used twice (first at line {first}): "
+                                                     "it names one statement"))
         base = meta.get("id") or (slug(pb.tag) if pb.tag else f"{slug(ctx.title)}-{counter}")
         kind = meta.get("kind", "corrected" if "corrects" in meta else "as-written")
         if kind not in KINDS:
