@@ -76,7 +76,7 @@ def parser() -> argparse.ArgumentParser:
                         "0: no limit)")
     p.add_argument("--no-cache", action="store_true", help="prove everything again, ignoring cached proofs")
     p.add_argument("--cache-dir", type=Path, default=None, help=f"proof cache directory (default: {default_dir()})")
-    p.add_argument("--only", nargs="+", metavar="ID", help="prove only these claims (no code, no report files)")
+    p.add_argument("--only", nargs="+", metavar="ID", help="prove only these claims (a block's id stands for every link of its chain; no code, no report files)")
     p.add_argument("--list", action="store_true", help="print the claim ids with their labels, prove nothing")
     p.add_argument("--no-codegen", action="store_true",
                    help="do not regenerate numeric/rnn.py (only the note generates code)")
@@ -160,12 +160,13 @@ def printable(text: str) -> str:
 
 
 def _wrong_line(c: dict, by_id: dict, known: dict) -> str:
-    lines = [f"{MARKS.get(c['verdict'], '?')} {c['verdict']}: {c['label']}  [{c['id']}]"]
+    at = f", line {c['line']}" if c.get("line") else ""
+    lines = [f"{MARKS.get(c['verdict'], '?')} {c['verdict']}: {c['label']}  [{c['id']}{at}]"]
     if c.get("comment"):
         lines.append(_wrap(c["comment"], "    why: "))
     lines.append(_wrap(c["reason"], "    found: " if c.get("counterexample") else "    what fails: "))
     if c.get("counterexample"):
-        lines += _counterexample(findings.counterexample_view(c["counterexample"]))
+        lines += _counterexample(findings.counterexample_view(c["counterexample"], c.get("source") == "latex"))
     for fix in findings.corrections(c, by_id, known):
         state = fix["verdict"] if fix["checked"] else "not checked in this run: add it to --only"
         lines.append(f"    write instead ({state}): {fix['label']}  [{fix['id']}]")
@@ -179,7 +180,7 @@ def _counterexample(cx: dict) -> list[str]:
     where = ", ".join(x for x in (cx["at"], cx["quantity"], cx["where"]) if x)
     relative = f" (relative difference {cx['relative']})" if cx["relative"] else ""
     lines = [f"    counterexample at {where}:",
-             f"        the line gives {cx['claimed']}, the truth is {cx['truth']}{relative}"]
+             "        " + ", ".join(f"{words} {value}" for words, value in cx["sides"]) + relative]
     if not cx["clear"]:
         lines.append("        (no input tried makes the two sides differ by 10% or more; this is the clearest)")
     inputs = [f"{name} = {findings.matrix_text(rows)}" for name, rows in cx["matrices"]]
@@ -331,6 +332,10 @@ def main(argv=None) -> int:
             print(printable(f"{cid:<{width}}  {f['label']}"))
         return 0
     if args.only:
+        # A block's id (a chain's group) stands for its links.
+        args.only = list(dict.fromkeys(x for cid in args.only for x in
+                                       ([cid] if cid in fields else
+                                        [k for k, f in fields.items() if f.get("group") == cid] or [cid])))
         unknown = [cid for cid in args.only if cid not in fields]
         if unknown:
             p.error(f"--only: unknown claim id(s) {', '.join(unknown)}; see verify --list")

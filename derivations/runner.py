@@ -387,7 +387,7 @@ def assemble(doc: Document, ids, results, induction, seconds, cache) -> dict:
     report = {
         "tool": TOOL,
         "document": {"path": "derivations/note/note.md" if doc.is_note else str(doc.path),
-                     "title": doc.derivation.title, "note": doc.is_note},
+                     "title": doc.derivation.title, "note": doc.is_note, "statements": len(doc.ids)},
         "date": time.strftime("%Y-%m-%d"),
         "versions": {"python": platform.python_version(), "sympy": sympy.__version__, "numpy": numpy.__version__},
         "total_seconds": round(seconds, 2),

@@ -98,8 +98,9 @@ def status(report: dict) -> dict:
                             f"as written; {'it has' if len(wrong) == 1 else 'each has'} a proved correction, "
                             "given with it below, and with the corrections every statement the derivation "
                             "relies on is proved."}
-    return {"kind": "proved", "title": "Proved.",
-            "sentence": f"Every statement of {what} is proved as written."}
+    n, total = len(report["claims"]), (report.get("document") or {}).get("statements", len(report["claims"]))
+    every = "Every statement" if n == total else f"Every checked statement ({n} of {total})"
+    return {"kind": "proved", "title": "Proved.", "sentence": f"{every} of {what} is proved as written."}
 
 
 def headline(report: dict) -> str:
@@ -126,8 +127,12 @@ def corrections(claim: dict, by_id: dict, known: dict | None = None) -> list[dic
 _ENTRY_NAME = re.compile(r"^(?P<name>[^\[\]]+)\[(?P<i>\d+)(?:,(?P<j>\d+))?\]$")
 
 
-def counterexample_view(cx: dict) -> dict:
-    """A counterexample laid out for a reader: where, both sides, and the inputs as matrices."""
+def counterexample_view(cx: dict, parsed: bool = False) -> dict:
+    """A counterexample laid out for a reader: where, both sides, and the inputs as matrices.
+
+    A Python builder knows which side is the truth (SymPy's derivative); a line parsed from a file
+    is two sides the author wrote, so its values are named by side, not as claim and truth.
+    """
     matrices: dict[str, dict] = {}
     scalars = []
     for name, value in cx["values"].items():
@@ -148,6 +153,8 @@ def counterexample_view(cx: dict) -> dict:
         "quantity": cx.get("quantity"),
         "where": f"row {i + 1}, column {j + 1}",
         "claimed": cx["claimed"], "truth": cx["truth"],
+        "sides": ([("the left-hand side is", cx["truth"]), ("the right-hand side", cx["claimed"])] if parsed else
+                  [("the line gives", cx["claimed"]), ("the truth is", cx["truth"])]),
         "relative": None if relative is None else f"{relative:.0%}",
         "clear": cx.get("clear_margin", True),
         "matrices": grid, "scalars": scalars,
