@@ -241,11 +241,14 @@ def numeric_difference(model: Model, lhs: sp.Matrix, rhs: sp.Matrix, seed: str, 
     many points showed no difference at all (a shortcut for true claims).
     """
     rng = random.Random(seed)
-    free = model.free_symbols()
+    # Only the inputs the two sides depend on are drawn and reported: the point is then the same
+    # whatever other claims this process has seen (the shared model's other inputs are set to 0).
+    free = model.inputs_of([*lhs, *rhs])
+    others = {s: sp.Integer(0) for s in model.free_symbols()}
     best, equal_points = None, 0
     for _ in range(tries):
         point = _rational_point(free, rng)
-        values = model.forward(point, DIGITS)
+        values = model.forward({**others, **point}, DIGITS)
         differs = False
         with mpmath.workdps(DIGITS):
             for idx in range(len(lhs)):
@@ -437,13 +440,14 @@ def replay(ctx: ir.Context, claim: ir.Claim, cex: dict) -> tuple:
     T = shape.get("T")
     model = Model(ctx, {k: v for k, v in shape.items() if k != "T"}, T, indices)
     lhs, rhs = _sides(model, claim, {"T": T, "t": t})
-    by_name = {str(s): s for s in model.free_symbols()}
+    by_name = {str(s): s for s in model.inputs_of([*lhs, *rhs])}
     missing = set(by_name) - set(cex["values"])
     extra = set(cex["values"]) - set(by_name)
     if missing or extra:
-        raise ValueError(f"the counterexample does not name exactly the free inputs (missing {sorted(missing)}, "
-                         f"extra {sorted(extra)})")
-    point = {by_name[k]: sp.Rational(v) for k, v in cex["values"].items()}
+        raise ValueError(f"the counterexample does not name exactly the free inputs the claim depends on "
+                         f"(missing {sorted(missing)}, extra {sorted(extra)})")
+    point = {**{s: sp.Integer(0) for s in model.free_symbols()},
+             **{by_name[k]: sp.Rational(v) for k, v in cex["values"].items()}}
     values = model.forward(point, DIGITS)
     i, j = cex["entry"]
     return model.numeric(lhs[i, j], values), model.numeric(rhs[i, j], values)
