@@ -42,23 +42,31 @@ DIGITS = 60
 # ---------------------------------------------------------------- which sizes
 
 def plan(ctx: ir.Context) -> list[dict]:
-    """The sizes (and lengths T) a context is checked at: size 1, square, non-square; T = 1, 2, 3."""
+    """The sizes (and lengths T) a context is checked at: size 1, square, non-square, all different; T = 1, 2, 3.
+
+    Every two size symbols differ in at least one shape (a line true only when H = V
+    must not pass): the last shape gives them 2, 3, 4, ...
+    """
     names = [str(s) for s in ctx.sizes()]
     ones = {n: 1 for n in names}
     twos = {n: 2 for n in names}
     up = {n: 2 + (k % 2) for k, n in enumerate(names)}
     down = {n: 3 - (k % 2) for k, n in enumerate(names)}
+    distinct = {n: 2 + k for k, n in enumerate(names)}
     shapes = []
-    for s in (ones, twos, up, down):
+    for s in (ones, twos, up, down, distinct):
         if s not in shapes:
             shapes.append(s)
     if not ctx.has_time:
         return shapes
     if ctx.length is not None:
         return [{**s, "T": ctx.length} for s in shapes]
+    # Through time, each shape costs a model unrolled over T steps: two non-square ones, at T = 2 only
+    # ((2, 3, 2, ..) and all different; or, with two sizes, (2, 3) and (3, 2)).
     out = [{**ones, "T": T} for T in (1, 2, 3)] + [{**twos, "T": T} for T in (1, 2, 3)]
-    for s in shapes[2:]:
-        out.append({**s, "T": 2})
+    for s in (up, distinct if distinct != up else down):
+        if s not in (ones, twos) and {**s, "T": 2} not in out:
+            out.append({**s, "T": 2})
     return out
 
 
@@ -345,6 +353,26 @@ def symbolic_type(ctx: ir.Context, claim: ir.Claim):
     return None
 
 
+def _outside(ctx: ir.Context, claim: ir.Claim, env: dict) -> str:
+    """A note when the failing step makes the line read a quantity outside 1..T (zero by the semantics)."""
+    T = env.get("T")
+    if T is None:
+        return ""
+    out = []
+    for side in (claim.lhs, claim.rhs):
+        for node in side.walk():
+            if isinstance(node, ir.Ref) and node.time is not None and node.time.var in env:
+                step = node.time.at(env)
+                if (step > T or step < 0 or (step == 0 and node.name + "_0" not in ctx.declarations)) \
+                        and (node.name, step) not in [(n, s) for n, s in out]:
+                    out.append((node.name, step))
+    if not out:
+        return ""
+    names = ", ".join(f"{n}_{s}" for n, s in out)
+    return (f" (at this step the line reads {names}, outside the steps 1..{T}: zero by the semantics of a "
+            "derivation file; write it one step earlier to state it for every step)")
+
+
 def steps_of(claim: ir.Claim, T):
     """The steps t a claim is checked at: every t = 1..T when it mentions t, else once."""
     uses_t = "t" in ir.time_vars(claim.lhs) | ir.time_vars(claim.rhs)
@@ -375,7 +403,8 @@ def prove(ctx: ir.Context, claim: ir.Claim, shapes=None) -> Outcome:
                     detail.update(at=where, shape=dict(shape), t=t,
                                   indices=[[name, step, v] for (name, step), v in indices.items()])
                     confirm(ctx, claim, detail)
-                    failures.append((REFUTED, f"at {where} the two sides differ", detail))
+                    failures.append((REFUTED, f"at {where} the two sides differ" + _outside(ctx, claim, env),
+                                     detail))
                 else:
                     failures.append((verdict, f"at {where}: {detail}", None))
                 break

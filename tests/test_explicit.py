@@ -175,3 +175,22 @@ $$ z := W x, \quad L := \frac{1}{2} (z - y)^\top (z - y) $$
     alone = explicit.prove(parse_derivation(head + "\n$$ \\frac{\\partial z}{\\partial x} = W $$\n", "u.md")
                            .contexts[0], second)
     assert alone.counterexample["values"] == after.counterexample["values"]
+
+
+def test_a_line_true_only_when_two_sizes_are_equal_is_refuted():
+    # Both sides are sums of all-ones columns: H = V at every size tried by a (2, 3, 2) pattern.
+    line = r"(1 - h_t + h_t)^T (1 - h_t + h_t) = (1 - S_t + S_t)^T (1 - S_t + S_t)"
+    out = concrete(SIGMOID_RNN, line)
+    assert out.verdict == REFUTED, out.reason
+    shape = out.counterexample["shape"]
+    assert shape["H"] != shape["V"]
+
+
+def test_a_line_about_the_next_step_is_refuted_at_the_last_step_by_every_engine_that_applies():
+    # h_{T+1} is zero (a quantity after the last step), not its definition: the all-sizes engine,
+    # which would open h_{t+1} by its definition, must not apply; no conflict.
+    ctx, c = claim_in(SIGMOID_RNN, r"h_{t+1} = \sigma(W_{xh} X_{t+1} + W_{hh} h_t)")
+    assert allsizes.prove(ctx, c) is None
+    out = explicit.prove(ctx, c)
+    assert out.verdict == REFUTED and "outside the steps" in out.reason
+    assert all_sizes(SIGMOID_RNN, r"h_t = \sigma(W_{xh} X_t + W_{hh} h_{t-1})").verdict == PROVED
