@@ -240,3 +240,13 @@ def test_a_tag_used_twice_is_an_error():
 def test_typos_and_unicode_get_a_hint(line, hint):
     (err,) = _errors(HEAD + f"\n$$ {line} $$\n")
     assert hint in err.render()
+
+
+def test_definitions_in_a_circle_are_an_error_not_a_crash():
+    (err,) = _errors(HEAD + "\n$$ a_t := b_t + h_t, \\quad b_t := 2 a_t $$\n\n$$ a_t = b_t $$\n")
+    assert "refer to each other in a circle (a → b → a)" in err.message
+
+
+def test_a_backward_recurrence_is_no_circle():
+    d = parse_derivation(HEAD + "\n$$ g_t := \\tanh(W_{hh} g_{t+1} + W_{xh} x_t) $$\n\n$$ g_t = g_t $$\n", "x.md")
+    assert "g" in d.contexts[0].definitions

@@ -130,6 +130,42 @@ def scan(text: str, path: str) -> tuple[str, list, list]:
     return title, blocks, errors
 
 
+def definition_cycle(ctx: ir.Context) -> list[str]:
+    """Names of definitions that use each other at the same step (a := b + x, b := 2 a), or [].
+
+    h_t := σ(W h_{t-1}) is no circle: it uses h at an earlier step.  A name for a
+    derivative (dh_t := ∂ℓ/∂h_t) is not a forward definition and is left out.
+    """
+    uses = {}
+    for name, d in ctx.definitions.items():
+        if d.notation:
+            continue
+        own = d.target.time
+        uses[name] = [r.name for r in ir.refs(d.expr) if r.name in ctx.definitions
+                      and not ctx.definitions[r.name].notation
+                      and (r.time is None or own is None
+                           or (r.time.var == own.var and r.time.offset == own.offset))]
+    state: dict = {}
+
+    def visit(name, path):
+        state[name] = "open"
+        for other in uses.get(name, []):
+            if state.get(other) == "open":
+                return path[path.index(other):] if other in path else [other]
+            if other not in state:
+                found = visit(other, path + [other])
+                if found:
+                    return found
+        state[name] = "done"
+        return []
+    for name in uses:
+        if name not in state:
+            found = visit(name, [name])
+            if found:
+                return found
+    return []
+
+
 def slug(text: str) -> str:
     s = re.sub(r"[^A-Za-z0-9_\-]+", "-", text).strip("-")
     return s or "claim"
@@ -279,6 +315,13 @@ class _Builder:
         """Every definition must compose for every size: a model that does not is an error of the file."""
         from ..shapes import IllTyped, Typer
         if self.errors:          # names of a block that did not parse are only guessed: no shapes to check
+            return
+        cycle = definition_cycle(ctx)
+        if cycle:
+            b, st = self._where[cycle[0]]
+            self.errors.append(self.error(b, "these definitions refer to each other in a circle ("
+                                          + " → ".join(cycle + cycle[:1]) + "): a quantity must be defined "
+                                          "from quantities defined without it (or at an earlier step)", st.parts[0]))
             return
         typer = Typer(ctx)
         reported, elsewhere = 0, []
