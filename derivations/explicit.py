@@ -285,7 +285,7 @@ def numeric_difference(model: Model, lhs: sp.Matrix, rhs: sp.Matrix, seed: str, 
         "entry": [idx // lhs.cols, idx % lhs.cols],
         "claimed": show_mp(b), "truth": show_mp(a),
         "claimed_precise": mpmath.nstr(b, 15), "truth_precise": mpmath.nstr(a, 15),
-        "relative_difference": round(float(rel), 4),
+        "relative_difference": float(f"{float(rel):.3g}"),
         "clear_margin": bool(rel >= CLEAR),
         "functions": _function_note(lhs, rhs),
     }
@@ -359,13 +359,20 @@ def _outside(ctx: ir.Context, claim: ir.Claim, env: dict) -> str:
     if T is None:
         return ""
     out = []
-    for side in (claim.lhs, claim.rhs):
-        for node in side.walk():
-            if isinstance(node, ir.Ref) and node.time is not None and node.time.var in env:
-                step = node.time.at(env)
-                if (step > T or step < 0 or (step == 0 and node.name + "_0" not in ctx.declarations)) \
-                        and (node.name, step) not in [(n, s) for n, s in out]:
-                    out.append((node.name, step))
+    free = {v for v in ir.time_vars(claim.lhs) | ir.time_vars(claim.rhs) if env.get(v) is not None}
+
+    def visit(node):
+        if isinstance(node, ir.Sum):
+            return             # steps under a sum are the sum's own
+        if isinstance(node, ir.Ref) and node.time is not None and (node.time.var in free or node.time.var is None):
+            step = node.time.at(env)
+            outside = step > T or step < 0 or (step == 0 and node.name + "_0" not in ctx.declarations)
+            if outside and (node.name, step) not in out:
+                out.append((node.name, step))
+        for c in node.children():
+            visit(c)
+    visit(claim.lhs)
+    visit(claim.rhs)
     if not out:
         return ""
     names = ", ".join(f"{n}_{s}" for n, s in out)

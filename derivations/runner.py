@@ -135,6 +135,9 @@ def load_document(path=None) -> Document:
                 doc.fields[c.id] = {**common, "label": c.label, "latex": c.source.latex, "source": "latex",
                                     "relies_on": []}
                 doc.parsed[c.id] = (ctx, c)
+    if not errors and not doc.fields:
+        errors.append(DerivationError(f"{path}: no statement to check: a claim is an equation a = b in a "
+                                      "$$ ... $$ block (see docs/derivation-format.md)"))
     if errors:
         raise DerivationErrors(errors)
     for cid, f in doc.fields.items():

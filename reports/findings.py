@@ -100,7 +100,19 @@ def status(report: dict) -> dict:
                             "relies on is proved."}
     n, total = len(report["claims"]), (report.get("document") or {}).get("statements", len(report["claims"]))
     every = "Every statement" if n == total else f"Every checked statement ({n} of {total})"
-    return {"kind": "proved", "title": "Proved.", "sentence": f"{every} of {what} is proved as written."}
+    return {"kind": "proved", "title": "Proved.", "sentence": f"{every} of {what} is proved as written{reach(report)}."}
+
+
+def reach(report: dict) -> str:
+    """", N of them only at the sizes and lengths tried" when some proofs do not hold for every size."""
+    tried = [c for c in report["claims"] if (c.get("scope") or "").startswith("at ")]
+    if not tried:
+        return ""
+    many = len(tried) == len([c for c in report["claims"] if c["verdict"] == PROVED])
+    return (f", {'all' if many and len(tried) > 1 else len(tried)} of {'them' if len(tried) > 1 else 'it'} "
+            "only at the sizes and sequence lengths tried (no engine for every size applies)"
+            if not (len(tried) == 1 and many) else
+            ", only at the sizes and sequence lengths tried (no engine for every size applies)")
 
 
 def headline(report: dict) -> str:
@@ -125,6 +137,13 @@ def corrections(claim: dict, by_id: dict, known: dict | None = None) -> list[dic
 # ---------------------------------------------------------------- counterexamples
 
 _ENTRY_NAME = re.compile(r"^(?P<name>[^\[\]]+)\[(?P<i>\d+)(?:,(?P<j>\d+))?\]$")
+
+
+def percent(x: float) -> str:
+    """A relative difference for a reader: 75%, 4%, 0.26% (two significant digits below 10%)."""
+    if x >= 0.1:
+        return f"{x:.0%}"
+    return f"{float(f'{x * 100:.2g}'):g}%"
 
 
 def counterexample_view(cx: dict, parsed: bool = False) -> dict:
@@ -155,7 +174,7 @@ def counterexample_view(cx: dict, parsed: bool = False) -> dict:
         "claimed": cx["claimed"], "truth": cx["truth"],
         "sides": ([("the left-hand side is", cx["truth"]), ("the right-hand side", cx["claimed"])] if parsed else
                   [("the line gives", cx["claimed"]), ("the truth is", cx["truth"])]),
-        "relative": None if relative is None else f"{relative:.0%}",
+        "relative": None if relative is None else percent(relative),
         "clear": cx.get("clear_margin", True),
         "matrices": grid, "scalars": scalars,
     }

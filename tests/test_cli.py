@@ -91,7 +91,7 @@ def test_after_progress_the_terminal_says_what_is_wrong_why_and_the_fix(cold):
         if cx:
             assert (f"the line gives {cx['claimed']}, the truth is {cx['truth']}" if c["source"] == "python" else
                     f"the left-hand side is {cx['truth']}, the right-hand side {cx['claimed']}") in block
-            assert f"relative difference {cx['relative_difference']:.0%}" in block
+            assert f"relative difference {findings.percent(cx['relative_difference'])}" in block
             for name, value in cx["values"].items():
                 assert value in block, name
         else:

@@ -250,3 +250,19 @@ def test_definitions_in_a_circle_are_an_error_not_a_crash():
 def test_a_backward_recurrence_is_no_circle():
     d = parse_derivation(HEAD + "\n$$ g_t := \\tanh(W_{hh} g_{t+1} + W_{xh} x_t) $$\n\n$$ g_t = g_t $$\n", "x.md")
     assert "g" in d.contexts[0].definitions
+
+
+@pytest.mark.parametrize("display", ["\\[ h_t = h_t \\]", "\\begin{equation}\nh_t = h_t\n\\end{equation}"])
+def test_display_math_the_format_does_not_read_is_an_error_not_a_pass(display):
+    errors = _errors(HEAD + "\n" + display + "\n")
+    assert any("is not read" in e.message for e in errors)
+
+
+def test_a_file_with_nothing_to_check_is_an_error(tmp_path):
+    from derivations.runner import load_document
+    path = tmp_path / "prose.md"
+    path.write_text("# Prose\n\nNo equations here.\n\n$$ h \\in \\mathbb{R}^{n} $$\n")
+    with pytest.raises(DerivationErrors) as info:
+        load_document(path)
+    (err,) = info.value.errors
+    assert "no statement to check" in err.message

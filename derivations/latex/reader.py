@@ -40,6 +40,8 @@ class RawBlock:
     meta_line: int = 0
 
 
+# Display math the format does not read (a file in another dialect must not pass as "nothing wrong").
+_OTHER_DISPLAY = re.compile(r"^\s*(\\\[|\\begin\s*\{\s*(equation|align|gather|multline|eqnarray)\*?\s*\})")
 _HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 _META = re.compile(r"^>\s*(?P<key>[A-Za-z]+)\s*:\s*(?P<value>.*)$")
 
@@ -72,6 +74,11 @@ def scan(text: str, path: str) -> tuple[str, list, list]:
                 title = title or heading
             i += 1
             continue
+        other = _OTHER_DISPLAY.search(raw) if "$$" not in raw else None
+        if other:
+            errors.append(DerivationError(
+                f"display math written as {other.group().strip()} is not read: write each statement in a "
+                "$$ ... $$ block", locate(text, offsets[i] + other.start(), path, len(other.group()))))
         start = raw.find("$$")
         if start >= 0:
             begin = offsets[i] + start + 2
