@@ -266,3 +266,13 @@ def test_a_file_with_nothing_to_check_is_an_error(tmp_path):
         load_document(path)
     (err,) = info.value.errors
     assert "no statement to check" in err.message
+
+
+def test_an_undefined_name_for_a_derivative_gets_its_definition_as_hint():
+    (err,) = _errors(HEAD + "\n$$ dx_t = x_t $$\n")
+    assert "dx_t := \\frac{\\partial \\ell}{\\partial x_t}" in err.render()
+
+
+def test_a_name_defined_with_and_without_a_step_says_so():
+    errors = _errors(HEAD.replace("$$ dh_t :=", "$$ \\ell_t := \\log(h_t)^T h_t $$\n\n$$ dh_t :="))
+    assert any("once with a step" in e.message for e in errors)

@@ -260,7 +260,7 @@ class _Builder:
                 elif st.kind == "function" and isinstance(target, Name):
                     scope.functions.add(name_key(target.base, target.decoration))
         resolver = Resolver(scope, lambda msg, node, hint="", _b=None: None)
-        declared, defined = {}, {}
+        declared, defined, stepped = {}, {}, {}
         for b, pb in parsed:
             for st in (pb.statements if pb else []):
                 if st.kind not in ("declaration", "definition"):
@@ -278,11 +278,18 @@ class _Builder:
                 seen = declared if st.kind == "declaration" else defined
                 if name in seen:
                     what = "declared" if st.kind == "declaration" else "defined"
-                    self.errors.append(self.error(b, f"{name} is {what} twice (first on line {seen[name]})",
-                                                  st.parts[0]))
+                    if stepped.get((what, name)) != (time is not None):
+                        self.errors.append(self.error(
+                            b, f"{name} is {what} twice (first on line {seen[name]}), once with a step ({name}_t) "
+                               "and once without: a name is one value or one per step", st.parts[0],
+                            f"name the per-step one otherwise, e.g. L_t := ... and {name} := \\sum_t L_t"))
+                    else:
+                        self.errors.append(self.error(b, f"{name} is {what} twice (first on line {seen[name]})",
+                                                      st.parts[0]))
                     st.kind = "duplicate"
                     continue
                 seen[name] = locate(self.text, b.offset + st.span[0], self.path).line
+                stepped[("declared" if st.kind == "declaration" else "defined", name)] = time is not None
                 if st.kind == "declaration":
                     scope.names[name] = st.parts[1][0]
                 elif name not in scope.names:

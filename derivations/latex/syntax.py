@@ -403,7 +403,8 @@ def parse_block(text: str, offset: int, file_text: str, path: str) -> Block:
                                   locate(file_text, offset + e.pos_in_stream, path, len(cmd)),
                                   hint=(f"did you mean {near[0]}? " if near else "") +
                                   "see docs/derivation-format.md for the notation the parser reads") from None
-        raise DerivationError(f"unexpected character {bad!r}; expected {_expected(e) or 'something else'}",
+        expected = _expected(e)
+        raise DerivationError(f"unexpected character {bad!r}" + (f"; expected {expected}" if expected else ""),
                               locate(file_text, offset + e.pos_in_stream, path),
                               hint=f"write {UNICODE[bad]} for {bad}" if bad in UNICODE else "") from None
     except UnexpectedToken as e:
