@@ -233,12 +233,16 @@ def _wrap(text: str, first: str, rest: str | None = None, width: int = 100) -> s
 def counts_line(report: dict) -> str:
     counts = ", ".join(f"{n} {v}" for v, n in report["summary"].items())
     line = f"{plural(len(report['claims']), 'statement')}: {counts}."
+    read = [c["id"] for c in report["claims"] if c.get("notes") and not c.get("reading")]
     tried = sum(c.get("scope") is not None and c["scope"].startswith("at ") for c in report["claims"])
     if tried:
         line += (f" Of the proved, {tried} {'is' if tried == 1 else 'are'} proved only at the sizes and "
                  "lengths tried (no engine for every size applies).")
     if "induction" in report:
         line += f" BPTT for every T (induction): {report['induction']['verdict']}."
+    if read:
+        line += (f" Note: {', '.join(read)} differentiate{'s' if len(read) == 1 else ''} a quantity at a step with "
+                 "the earlier steps held fixed (see the report, and docs/derivation-format.md).")
     return line
 
 

@@ -382,10 +382,29 @@ def scope(result: dict, ctx=None) -> str | None:
     return "at the sizes tried" + (f", T ≤ {max(lengths)}" if through_time and lengths else "")
 
 
+def semantic_notes(claim) -> list[str]:
+    """What a reader may take otherwise in a claim's semantics, said next to it: ∂E_t/∂U of a quantity
+    at a step is taken with the steps before t held fixed (docs/derivation-format.md)."""
+    from . import ir
+    notes = []
+    for side in (claim.lhs, claim.rhs):
+        for node in side.walk():
+            if (isinstance(node, ir.Deriv) and isinstance(node.of, ir.Ref) and node.of.time is not None
+                    and isinstance(node.wrt, ir.Ref) and node.wrt.time is None):
+                of, wrt = f"{node.of.name}_{node.of.time}", node.wrt.name
+                note = (f"∂{of}/∂{wrt} is read with the steps before {node.of.time} held fixed: only the uses of "
+                        f"{wrt} from step {node.of.time} on count (a quantity at a step sees its own future, "
+                        "docs/derivation-format.md); the total derivative through every step may differ.")
+                if note not in notes:
+                    notes.append(note)
+    return notes
+
+
 def assemble(doc: Document, ids, results, induction, seconds, cache) -> dict:
     entries = [{**doc.fields[cid], **results[cid]} for cid in ids]   # the file's order, whatever order workers finished
     for e in entries:
         e["scope"] = scope(e, doc.parsed[e["id"]][0] if e["id"] in doc.parsed else None)
+        e["notes"] = semantic_notes(doc.parsed[e["id"]][1]) if e["id"] in doc.parsed else []
     summary = {v: sum(e["verdict"] == v for e in entries) for v in VERDICTS}
     report = {
         "tool": TOOL,

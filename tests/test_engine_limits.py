@@ -65,17 +65,3 @@ def test_time_limit_must_be_a_number_of_seconds(bad, capsys):
         main(["--time-limit", bad, "--list"])
     assert e.value.code == 2 and "--time-limit" in capsys.readouterr().err
 
-
-def test_scope_says_whether_a_proof_holds_for_every_size_or_only_where_it_was_tried():
-    from derivations.latex.reader import parse_derivation
-    ctx = parse_derivation(FILE.replace("h \\in", "h_t \\in").replace("W h,", "W h_t,")
-                           .replace("\\partial h}", "\\partial h_t}"), "x.md").contexts[0]
-    assert ctx.has_time
-
-    def result(*methods):
-        ms = [{"method": name, "verdict": v, "shapes": [{"m": 2, "T": t} for t in (1, 2, 3)]} for name, v in methods]
-        return {"verdict": runner.combine([{**m, "reason": ""} for m in ms])["verdict"], "methods": ms}
-    assert runner.scope(result(("concrete", "proved")), ctx) == "at the sizes tried, T ≤ 3"
-    assert runner.scope(result(("concrete", "proved"), ("all sizes", "proved")), ctx) == "for every size and every T"
-    assert runner.scope(result(("concrete", "proved"), ("all sizes", "inconclusive")), ctx).startswith("at the")
-    assert runner.scope(result(("concrete", "refuted")), ctx) is None
