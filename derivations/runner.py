@@ -15,8 +15,8 @@ import signal
 import threading
 import time
 import traceback
-from contextlib import contextmanager
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -213,7 +213,7 @@ def _run_engines(engines, args: tuple, where: str, limit: float) -> dict:
             timed_out = True
             outcome = Outcome(INCONCLUSIVE, name, [], f"stopped at the time limit of {limit:g} s "
                                                         "(verify --time-limit sets it; 0 for none)")
-        except Exception as e:  # noqa: BLE001 - any engine bug: name the claim, never a verdict
+        except Exception as e:  # any engine bug: name the claim, never a verdict
             raise EngineCrash(f"{where}: the {name} engine failed: {type(e).__name__}: {e}"
                               f"{_where_raised(e)}") from e
         if outcome is not None:           # None: the engine does not apply to this claim
