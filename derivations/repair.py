@@ -266,12 +266,14 @@ def swap_operands(e, ctx, typer):
 
 
 def replace_symbol(e, ctx, typer, naming: bool = False):
-    """Another quantity of the same shape; under ∂ (naming) any variable, the typer decides."""
+    """Another declared or defined quantity (under ∂, naming: a variable, not a name for a derivative).
+
+    Its shape need only be compatible: the search keeps the edited statements that type-check (W_hh for
+    W_xh in a block row [W_xh W_xh] changes the block's width and makes the product compose)."""
     if not isinstance(e, ir.Ref):
         return
     if naming and e.name in ctx.definitions and ctx.definitions[e.name].notation:
         return
-    own = _shape(e, typer)
     for name in _quantities(ctx):
         if name == e.name or (naming and _derivative_name(ctx, name)):
             continue
@@ -281,11 +283,7 @@ def replace_symbol(e, ctx, typer, naming: bool = False):
             new = ir.Ref(name, e.time)
         else:
             new = ir.Ref(name)
-        if naming:
-            yield new
-            continue
-        s = _shape(new, typer)
-        if s is not None and own is not None and typer.eq_shape(s, own):
+        if _shape(new, typer) is not None:
             yield new
 
 
@@ -502,12 +500,13 @@ def _local(edit: Edit, locus) -> int:
 
 
 def rank_key(chain: list[Edit], old_latex: str, new_latex: str, locus) -> tuple:
-    """Fewer edits; the more plausible kinds; at the failing subexpression; fewer characters changed; rhs first."""
+    """Fewer edits; the more plausible kinds; at the failing subexpression; the formula (rhs) before the name
+    it is said to equal (lhs); fewer characters changed; then the position."""
     return (len(chain),
             sorted(KIND_ORDER.index(e.kind) for e in chain),
             sum(_local(e, locus) for e in chain),
-            _changed_chars(old_latex, new_latex),
             [e.side != "rhs" for e in chain],
+            _changed_chars(old_latex, new_latex),
             [e.path for e in chain])
 
 
