@@ -299,8 +299,6 @@ def flip_sign(e, ctx, typer):
         yield e.arg
         return
     if isinstance(e, ir.Number):
-        if e.value != 0:
-            yield ir.Number(-e.value)
         return
     if isinstance(e, ir.Add):
         for n, t in enumerate(e.terms):
@@ -358,8 +356,9 @@ EDITS = {
 }
 # Edits of a name under ∂ (the variable, or the differentiated quantity): it must stay a name.
 NAME_EDITS = ("shift-time", "replace-symbol")
-# A sign on a factor of a product is the same edit as on the product: tried there only.
-_FACTOR_PARENTS = (ir.MatMul, ir.Hadamard, ir.Neg, ir.Transpose)
+# A sign on a factor of a product is the same edit as on the product, and a term's sign is flipped by
+# the edit of its sum: tried there only.
+_FACTOR_PARENTS = (ir.MatMul, ir.Hadamard, ir.Neg, ir.Transpose, ir.Power, ir.Add)
 
 
 # ---------------------------------------------------------------- positions and single edits
@@ -428,8 +427,8 @@ def edits(claim: ir.Claim, ctx: ir.Context, typer: Typer | None = None) -> Itera
                     continue
                 if kind == "add-transpose" and isinstance(parent, ir.Transpose):
                     continue
-                if kind == "add-term":
-                    if path and not isinstance(node, ir.Add):
+                if kind == "add-term":     # on the formula side, at its root or at one of its sums
+                    if side != "rhs" or path and not isinstance(node, ir.Add):
                         continue
                     made = fn(node, ctx, typer, claim=claim)
                 elif kind == "replace-symbol":
@@ -525,7 +524,8 @@ class _Marking(Printer):
 
 
 def marked_latex(claim: ir.Claim, chain: list[Edit]) -> str:
-    """The repaired statement with the last edit's new subexpression boxed."""
+    """The repaired statement with the last edit's new subexpression boxed (for display: \\boxed is not
+    part of the format)."""
     if not chain:
         return f"{to_latex(claim.lhs)} = {to_latex(claim.rhs)}"
     last = chain[-1]
@@ -540,6 +540,42 @@ def marked_latex(claim: ir.Claim, chain: list[Edit]) -> str:
 
 def statement_latex(claim: ir.Claim) -> str:
     return f"{to_latex(claim.lhs)} = {to_latex(claim.rhs)}"
+
+
+# ---------------------------------------------------------------- the same statement, however spelled
+
+def _recursive(ctx, name: str) -> bool:
+    d = ctx.definitions.get(name)
+    return d is not None and any(r.name == name for r in ir.refs(d.expr))
+
+
+def normal_form(ctx: ir.Context, e: ir.Expr, depth: int = 8) -> ir.Expr:
+    """e with every defined name opened (not a name under ∂, nor a sequence defined through itself) and one
+    spelling of each operation: two statements with equal normal forms say the same thing in other words
+    (dW for ∂ℓ/∂W, f'(Z) for f'(W h) where Z := W h, \\cdot or juxtaposition)."""
+    def norm(x, depth):
+        if isinstance(x, ir.Ref):
+            body = definition_at(ctx, x) if depth > 0 and not _recursive(ctx, x.name) else None
+            return norm(body, depth - 1) if body is not None else ir.Ref(x.name, x.time)
+        if isinstance(x, ir.Deriv):
+            of = x.of if isinstance(x.of, ir.Ref) else norm(x.of, depth)
+            return ir.Deriv(ir.Ref(of.name, of.time) if isinstance(of, ir.Ref) else of, x.wrt)
+        if isinstance(x, ir.MatMul):
+            return ir.MatMul(norm(x.left, depth), norm(x.right, depth))
+        if isinstance(x, ir.Hadamard):
+            return ir.Hadamard(norm(x.left, depth), norm(x.right, depth))
+        if isinstance(x, ir.Transpose):
+            return ir.Transpose(norm(x.arg, depth))
+        kids = x.children()
+        return x.rebuild(tuple(norm(k, depth) for k in kids)) if kids else x
+    return norm(e, depth)
+
+
+def same_statement(ctx: ir.Context, a: tuple, b: tuple) -> bool:
+    """(lhs, rhs) pairs that say the same thing: equal normal forms, either way round."""
+    na = tuple(normal_form(ctx, x) for x in a)
+    nb = tuple(normal_form(ctx, x) for x in b)
+    return na == nb or na == nb[::-1]
 
 
 # ---------------------------------------------------------------- checking a candidate

@@ -287,6 +287,8 @@ def repair_claim(job) -> dict:
     path, claim_id, verdict, budget, cache_dir = job
     doc = load_document(path)
     ctx, claim, left_out = _repair_target(doc, claim_id)
+    if claim is None:
+        return {"repairs": [], "search": {"skipped": left_out}}
     cache = ProofCache(cache_dir) if cache_dir else None
     out = repair.search(ctx, claim, budget=budget, verdict=verdict, cache=cache)
     if left_out:
