@@ -367,7 +367,7 @@ def run(ids=None, jobs: int | None = None, cache: ProofCache | None = None, prog
         if key.startswith(REPAIR_JOB):
             cid = key[len(REPAIR_JOB):]
             searches[cid] = result
-            if not result["search"].get("budget_exhausted") and not result["search"].get("errors"):
+            if not result["search"].get("budget_exhausted"):      # a search cut short depends on the machine
                 cache.put(key, repair_keys[cid], result)
             return None
         results[key] = result

@@ -116,7 +116,7 @@ $$ s = a + b \tag{short} $$
 
 def test_a_correction_is_never_a_source_of_terms(note):
     """The search must find a repair from the line and its context alone, not copy the file's correction."""
-    for cid, (ctx, claim) in note.parsed.items():
+    for (ctx, claim) in note.parsed.values():
         if claim.kind != "as-written":
             continue
         corrections = [c for c in ctx.claims if c.kind == "corrected" and c.lhs is not None]
@@ -247,7 +247,7 @@ def test_every_candidate_of_every_wrong_line_prints_back():
 
 def test_severity_of_the_note_errata_comes_from_the_verdict_and_the_best_repair(note_searches):
     seen = set()
-    for cid, (verdict, found) in note_searches.items():
+    for (verdict, found) in note_searches.values():
         sev = repair.severity(verdict, found["repairs"])
         best = found["repairs"][0]
         if verdict == "refuted":
@@ -272,28 +272,8 @@ def test_a_notation_edit_is_one_that_changes_only_how_a_value_is_written():
 
 
 # ---------------------------------------------------------------- the examples
-
-def _deliberately_wrong(doc):
-    return [cid for cid, f in doc.fields.items() if "deliberately wrong" in (f["comment"] or "").lower()] \
-        or (["dWxh-sigmoid"] if doc.path.stem == "min_char_rnn" else [])
-
-
-@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
-def test_every_deliberately_wrong_example_line_gets_a_proved_repair(path):
-    doc = load_document(path)
-    wrong = _deliberately_wrong(doc)
-    assert wrong
-    for cid in wrong:
-        verdict = _verdict(doc, cid)
-        assert verdict in ("refuted", "ill-typed"), cid
-        found = _search(doc, cid, verdict)
-        assert found["repairs"], (cid, found["search"])
-        best = found["repairs"][0]
-        ctx, claim = doc.parsed[cid]
-        lhs, rhs = parse_statement(best["latex"], ctx)
-        # The repaired line, parsed back from its printing, is proved by the engines as any claim is.
-        assert repair.check(ctx, ir.Claim(cid + "~", "", lhs, rhs))["verdict"] == "proved", best
-        assert repair.severity(verdict, found["repairs"]) in (repair.NOTATION, repair.SUBSTANTIVE)
+# Every deliberately wrong example line gets a proved repair: tests/test_examples.py, on the report of a
+# whole run (the searches run in the proving pool there).
 
 
 # ---------------------------------------------------------------- the search itself
@@ -307,7 +287,7 @@ def test_a_true_line_gets_no_repair_search(note):
 
 def test_a_candidate_that_crashes_an_engine_is_recorded_not_fatal(note, monkeypatch):
     ctx, claim = note.parsed["lemma1-dW-2"] if "lemma1-dW-2" in note.parsed else next(
-        (x for x in note.parsed.values() if x[1].kind == "as-written"))
+        x for x in note.parsed.values() if x[1].kind == "as-written")
     calls = []
 
     def crash(ctx, claim):
@@ -349,7 +329,7 @@ def test_a_builder_without_an_expressible_part_is_not_searched(note):
     python = [cid for cid, f in note.fields.items() if f["source"] == "python"]
     from derivations.runner import _repair_target
     for cid in python:
-        ctx, claim, why = _repair_target(note, cid)
+        _ctx, claim, why = _repair_target(note, cid)
         if load_claims()[cid].expressible:
             assert claim is not None and why
         else:
@@ -357,7 +337,7 @@ def test_a_builder_without_an_expressible_part_is_not_searched(note):
 
 
 def test_the_marked_repair_boxes_the_changed_part(note_searches):
-    for cid, (_, found) in note_searches.items():
+    for (_, found) in note_searches.values():
         for r in found["repairs"]:
             assert r["marked"].count("\\boxed{") == 1
             assert r["edits"][-1]["after"] in r["marked"]
