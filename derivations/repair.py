@@ -699,17 +699,20 @@ def search(ctx: ir.Context, claim: ir.Claim, budget: float = 10.0, verdict: str 
                 break
             info["tried"] += 1
             t0 = time.perf_counter()
-            verdict = _try(ctx, claim, cand, cache, info)
+            outcome = _try(ctx, claim, cand, cache, info)
             if trace:
-                print(f"{time.perf_counter() - t0:6.2f}s {verdict:<12} {cand.edit} {cand.latex}", flush=True)
-            if verdict == PROVED:
+                print(f"{time.perf_counter() - t0:6.2f}s {outcome:<12} {cand.edit} {cand.latex}", flush=True)
+            if outcome == PROVED:
                 repairs.append(_repair_entry(cand, typer, round(time.perf_counter() - t0, 3)))
         if info["budget_exhausted"]:
             break
     info["seconds"] = round(time.perf_counter() - start, 3)
     if pairs and not repairs and not info["budget_exhausted"]:
         info["note"] = "no single edit or pair of edits is proved"
-    return {"repairs": repairs[:keep], "proved_count": len(repairs), "search": info}
+    out = {"repairs": repairs[:keep], "proved_count": len(repairs), "search": info}
+    if verdict is not None:                 # the as-written claim's verdict, when the caller knows it
+        out["severity"] = severity(verdict, repairs)
+    return out
 
 
 def _try(ctx, claim, cand, cache, info) -> str:
