@@ -80,6 +80,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--list", action="store_true", help="print the claim ids with their labels, prove nothing")
     p.add_argument("--no-codegen", action="store_true",
                    help="do not regenerate numeric/rnn.py (only the note generates code)")
+    p.add_argument("--no-repairs", action="store_true",
+                   help="do not search for repairs of the wrong lines (derivations/repair.py)")
     p.add_argument("--quiet", action="store_true", help="print only what is wrong: the summary sentence and the wrong lines")
     return p
 
@@ -161,10 +163,12 @@ def printable(text: str) -> str:
 
 def _wrong_line(c: dict, by_id: dict, known: dict) -> str:
     at = f", line {c['line']}" if c.get("line") else ""
-    lines = [f"{MARKS.get(c['verdict'], '?')} {c['verdict']}: {c['label']}  [{c['id']}{at}]"]
+    sev = f" ({c['severity']})" if c.get("severity") else ""
+    lines = [f"{MARKS.get(c['verdict'], '?')} {c['verdict']}{sev}: {c['label']}  [{c['id']}{at}]"]
     if c.get("comment"):
         lines.append(_wrap(c["comment"], "    why: "))
     lines.append(_wrap(c["reason"], "    found: " if c.get("counterexample") else "    what fails: "))
+    lines += _repairs(c)
     if c.get("counterexample"):
         lines += _counterexample(findings.counterexample_view(c["counterexample"], c.get("source") == "latex"))
     for fix in findings.corrections(c, by_id, known):
@@ -174,6 +178,28 @@ def _wrong_line(c: dict, by_id: dict, known: dict) -> str:
     if not c.get("corrected_by"):
         lines.append("    no correction is registered for this line")
     return "\n".join(lines)
+
+
+def _repairs(c: dict) -> list[str]:
+    """The best repair found by search ("fix: <edit>: <latex>"), how many others, or why there is none."""
+    search = c.get("search")
+    if search is None:
+        return []
+    if "skipped" in search:
+        return [_wrap("no repair searched: " + search["skipped"], "    fix: ")]
+    best = findings.best_repair(c)
+    if best is None:
+        cut = " (the search was cut short by its time budget)" if search.get("budget_exhausted") else ""
+        return [_wrap(f"no edit or pair of edits found that the engines prove{cut}", "    fix: ")]
+    lines = [_wrap(f"{best['edit']}: {best['latex']}", "    fix: ", "        ")]
+    others = c.get("repairs", [])[1:]
+    if others:
+        lines.append(_wrap("also proved: " + "; ".join(f"{r['edit']}: {r['latex']}" for r in others),
+                           "        ", "        "))
+    if search.get("expressible"):
+        lines.append(_wrap(f"(searched on the part the notation expresses; not expressed: {search['not_expressed']})",
+                           "        "))
+    return lines
 
 
 def _counterexample(cx: dict) -> list[str]:
@@ -355,7 +381,7 @@ def main(argv=None) -> int:
     progress = Progress(len(ids), args.quiet)
     try:
         report = run(args.only, jobs=args.jobs, cache=cache, progress=progress, document=doc,
-                     time_limit=args.time_limit)
+                     time_limit=args.time_limit, repairs=not args.no_repairs)
     except (EngineDefect, EngineCrash) as e:   # a "counterexample" the model does not confirm, an engine bug
         progress.close()
         print(printable(f"verify: engine error: {e}; nothing was written"), file=sys.stderr)

@@ -62,6 +62,10 @@ class Claim:
     # Its builder then returns the update as a matrix expression in the step
     # symbols of `derivations.unrolled`, checked at every t of an unrolled RNN.
     lhs: str | None = None
+    # The part of the statement the notation can express, as LaTeX in its context of note.md (the
+    # repair search edits it: a builder has no intermediate form), and what that part leaves out.
+    expressible: str | None = None
+    not_expressed: str = ""
 
     def fingerprint(self) -> str:
         """Content hash of the encoding: what the cache keys proofs by."""
@@ -74,7 +78,7 @@ CLAIMS: dict[str, Claim] = {}
 
 
 def claim(id, label, latex, *, section, shapes=MN_SHAPES, kind=AS_WRITTEN, corrects=None,
-          relies_on=(), comment="", lhs=None):
+          relies_on=(), comment="", lhs=None, expressible=None, not_expressed=""):
     """Register the decorated builder as the claim `id` of the note."""
     if kind not in KINDS:
         raise ValueError(f"claim {id!r}: kind must be one of {KINDS}, got {kind!r}")
@@ -84,7 +88,8 @@ def claim(id, label, latex, *, section, shapes=MN_SHAPES, kind=AS_WRITTEN, corre
             raise ValueError(f"claim {id!r} is registered twice")
         CLAIMS[id] = Claim(id=id, label=label, latex=latex.strip(), section=section, build=build,
                            shapes=tuple(shapes), kind=kind, corrects=corrects,
-                           relies_on=tuple(relies_on), comment=comment, lhs=lhs)
+                           relies_on=tuple(relies_on), comment=comment, lhs=lhs,
+                           expressible=expressible, not_expressed=not_expressed)
         return build
 
     return register

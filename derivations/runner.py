@@ -89,6 +89,7 @@ class Document:
     derivation: object
     fields: dict = field(default_factory=dict)        # claim id -> fields of report.json
     parsed: dict = field(default_factory=dict)        # claim id -> (context, ir.Claim) for claims parsed from LaTeX
+    contexts: dict = field(default_factory=dict)      # claim id -> its context (Python builders' too)
 
     @property
     def is_note(self) -> bool:
@@ -118,6 +119,7 @@ def load_document(path=None) -> Document:
     errors = []
     for ctx in derivation.contexts:
         for c in ctx.claims:
+            doc.contexts[c.id] = ctx
             common = {"id": c.id, "section": c.section, "kind": c.kind, "corrects": c.corrects, "group": c.group,
                       "comment": c.comment, "reading": c.reading, "depends_on_reading": c.depends_on_reading,
                       "line": c.source.line, "remark": c.remark}
@@ -289,20 +291,90 @@ def _with_induction(result: dict, induction: dict) -> dict:
 
 
 def _pool_map(fn_by_key: dict, jobs: int, on_result):
-    """Run {key: (fn, arg)} on `jobs` processes (or in-process for jobs == 1)."""
+    """Run {key: (fn, arg)} on `jobs` processes (or in-process for jobs == 1).
+
+    on_result(key, result) may return more jobs {key: (fn, arg)}, submitted to the same pool (the repair
+    search of a claim starts as soon as its proof is back, on a worker that would otherwise wait).
+    """
     if jobs == 1:
-        for key, (fn, arg) in fn_by_key.items():
-            on_result(key, fn(arg))
+        queue = list(fn_by_key.items())
+        while queue:
+            key, (fn, arg) = queue.pop(0)
+            queue += list((on_result(key, fn(arg)) or {}).items())
         return
     with ProcessPoolExecutor(max_workers=jobs) as pool:
         futures = {pool.submit(fn, arg): key for key, (fn, arg) in fn_by_key.items()}
-        for fut in as_completed(futures):
-            on_result(futures[fut], fut.result())
+        while futures:
+            fut = next(as_completed(futures))
+            key = futures.pop(fut)
+            for more_key, (fn, arg) in (on_result(key, fut.result()) or {}).items():
+                futures[pool.submit(fn, arg)] = more_key
+
+
+# ---------------------------------------------------------------- repairs
+
+REPAIR_BUDGET = 10.0        # seconds of search per wrong claim
+REPAIR_JOB = "repair: "     # a repair job's key in the pool: REPAIR_JOB + claim id
+
+
+def _repair_modules():
+    from . import repair
+    return (*_parsed_modules(), repair)
+
+
+def _repair_target(doc: Document, claim_id: str):
+    """(context, ir.Claim, what is left out) the repair search edits, or (None, None, why there is none)."""
+    if claim_id in doc.parsed:
+        ctx, claim = doc.parsed[claim_id]
+        return ctx, claim, ""
+    builder = load_claims().get(claim_id) if doc.is_note else None
+    if builder is None or not builder.expressible:
+        return None, None, ("checked by a Python builder because the notation cannot express the statement: "
+                            "there is no intermediate form to edit, so no repair is searched")
+    from .latex.reader import parse_statement
+    ctx = doc.contexts[claim_id]
+    lhs, rhs = parse_statement(builder.expressible, ctx)
+    from . import ir
+    return ctx, ir.Claim(claim_id, builder.label, lhs, rhs, kind=AS_WRITTEN), builder.not_expressed
+
+
+def repair_key(doc: Document, claim_id: str) -> str | None:
+    ctx, claim, _ = _repair_target(doc, claim_id)
+    if claim is None:
+        return None
+    from .latex.printer import claim_latex
+    return sources_key(_repair_modules(), "repair", claim_id, ctx.text, claim_latex(claim.lhs, claim.rhs))
+
+
+def repair_claim(job) -> dict:
+    """The repair search on one wrong claim.  Runs in a worker: job = (path, claim id, verdict, budget, cache)."""
+    from . import repair
+    path, claim_id, verdict, budget, cache_dir = job
+    doc = load_document(path)
+    ctx, claim, left_out = _repair_target(doc, claim_id)
+    if claim is None:
+        return {"repairs": [], "search": {"skipped": left_out}}
+    cache = ProofCache(cache_dir) if cache_dir else None
+    out = repair.search(ctx, claim, budget=budget, verdict=verdict, cache=cache)
+    if left_out:
+        from .latex.printer import claim_latex
+        out["search"]["expressible"] = claim_latex(claim.lhs, claim.rhs)
+        out["search"]["not_expressed"] = left_out
+    return out
+
+
+def wants_repair(doc: Document, claim_id: str, result: dict) -> bool:
+    """An as-written claim that is refuted or ill-typed (never a proved one, nor a correction)."""
+    return doc.fields[claim_id]["kind"] == AS_WRITTEN and result["verdict"] in (REFUTED, ILL_TYPED)
 
 
 def run(ids=None, jobs: int | None = None, cache: ProofCache | None = None, progress=None,
-        document: Document | None = None, time_limit: float = TIME_LIMIT) -> dict:
-    """Prove the claims `ids` (default: all) of a document (default: the note) and return the report dict."""
+        document: Document | None = None, time_limit: float = TIME_LIMIT, repairs: bool = True,
+        repair_budget: float = REPAIR_BUDGET) -> dict:
+    """Prove the claims `ids` (default: all) of a document (default: the note) and return the report dict.
+
+    With `repairs`, every as-written claim that is refuted or ill-typed gets a repair search
+    (derivations.repair), in the same pool, as soon as its proof is back."""
     start = time.perf_counter()
     doc = document or load_document()
     ids = list(ids) if ids else doc.ids
@@ -332,30 +404,92 @@ def run(ids=None, jobs: int | None = None, cache: ProofCache | None = None, prog
         if induction is None:
             todo[INDUCTION_JOB] = (_induction, None)
 
+    searches, repair_keys = {}, {}
+    cache_dir = str(cache.directory) if cache.enabled else None
+
+    def repair_job(cid):
+        """{job key: job} for a claim's repair search, or {} (taken from the cache, or nothing to search)."""
+        if not repairs or not wants_repair(doc, cid, results[cid]):
+            return {}
+        key = repair_key(doc, cid)
+        if key is None:
+            _, _, why = _repair_target(doc, cid)
+            searches[cid] = {"repairs": [], "search": {"skipped": why}}
+            return {}
+        hit = cache.get(REPAIR_JOB + cid, key)
+        if hit is not None:
+            searches[cid] = hit
+            return {}
+        repair_keys[cid] = key
+        return {REPAIR_JOB + cid: (repair_claim, (str(doc.path), cid, results[cid]["verdict"], repair_budget,
+                                                 cache_dir))}
+
     def record(key, result):
         nonlocal induction
         if key == INDUCTION_JOB:
             induction = result
             cache.put("induction", induction_key, result)
-            return
+            return None
+        if key.startswith(REPAIR_JOB):
+            cid = key[len(REPAIR_JOB):]
+            searches[cid] = result
+            if not result["search"].get("budget_exhausted"):      # a search cut short depends on the machine
+                cache.put(key, repair_keys[cid], result)
+            return None
         results[key] = result
         # An engine error is never kept as a result, nor a verdict cut short by the time limit.
         if result["verdict"] != CONFLICT and not result.get("timed_out"):
             cache.put(key, keys[key], result)
         if progress:
             progress(key, result, cached=False, done=len(results), total=len(ids))
+        return repair_job(key)
 
+    # Claims taken from the cache start their repair searches at once.
+    for cid in list(results):
+        todo.update(repair_job(cid))
     # The longest jobs first, so that no worker is left with one at the end.
     todo = {key: todo[key] for key in sorted(todo, key=lambda key: _expected_cost(key, doc))}
     _pool_map(todo, min(jobs, max(1, len(todo))), record)
     if induction is not None and INDUCTION_CLAIM in results:
         results[INDUCTION_CLAIM] = _with_induction(results[INDUCTION_CLAIM], induction)
-    return assemble(doc, ids, results, induction, time.perf_counter() - start, cache)
+    report = assemble(doc, ids, results, induction, time.perf_counter() - start, cache)
+    if repairs:
+        add_repairs(report, searches)
+    return report
+
+
+def add_repairs(report: dict, searches: dict) -> None:
+    """Each claim's `repairs`, `search` and, for a wrong claim, its `severity` (derivations.repair.severity);
+    a claim without a search (a Python builder) takes the worst severity of the wrong lines it relies on."""
+    from .repair import NOTATION, SUBSTANTIVE, severity
+    by_id = {c["id"]: c for c in report["claims"]}
+    for c in report["claims"]:
+        found = searches.get(c["id"])
+        c["repairs"] = found["repairs"] if found else []
+        c["search"] = found["search"] if found else None
+        c["severity"] = None
+    for c in report["claims"]:
+        if c["verdict"] not in (REFUTED, ILL_TYPED):
+            continue
+        if c["repairs"] or c["search"] and "skipped" not in c["search"]:
+            c["severity"] = severity(c["verdict"], c["repairs"])
+            c["severity_from"] = "repairs"
+            continue
+        relied = [by_id[d] for d in c.get("relies_on", []) if d in by_id and by_id[d]["verdict"] in (REFUTED, ILL_TYPED)]
+        relied_severities = [severity(d["verdict"], searches.get(d["id"], {}).get("repairs", [])) for d in relied]
+        if relied_severities:
+            c["severity"] = SUBSTANTIVE if SUBSTANTIVE in relied_severities else NOTATION
+            c["severity_from"] = "relies_on: " + ", ".join(d["id"] for d in relied)
+        else:
+            c["severity"] = severity(c["verdict"], [])
+            c["severity_from"] = "verdict"
 
 
 def _expected_cost(key, doc) -> int:
     """Rank (0 = longest): the whole algorithm, the induction, claims through time, the rest (stable)."""
     from .note.bptt import WHOLE_ALGORITHM
+    if key.startswith(REPAIR_JOB):
+        return 2
     if key in WHOLE_ALGORITHM:
         return 0
     if key == INDUCTION_JOB:

@@ -42,26 +42,55 @@ def severity(verdict: str) -> int:
     return list(PROBLEMS).index(verdict) if verdict in PROBLEMS else len(PROBLEMS)
 
 
+# How serious an erratum is (derivations.repair.severity, from the verdict and the best repair found):
+# a substantive one misleads whoever follows it (code that follows it is wrong); a notation slip does
+# not type-check and one change of notation repairs it.  Substantive errata lead.
+SEVERITIES = {
+    "substantive": "Substantive (code that follows {them} is wrong)",
+    "notation": "Notation slips (one change of notation repairs {each})",
+}
+
+
+def severity_rank(c: dict) -> int:
+    sev = c.get("severity")
+    return list(SEVERITIES).index(sev) if sev in SEVERITIES else len(SEVERITIES)
+
+
 def wrong_claims(report: dict) -> list[dict]:
-    """Every claim that is not proved: the note's own lines first, the most serious verdict first,
-    then in the note's order."""
+    """Every claim that is not proved: the note's own lines first, the substantive errata before the
+    notation slips, the most serious verdict first, then in the note's order."""
     order = {c["id"]: i for i, c in enumerate(report["claims"])}
     wrong = [c for c in report["claims"] if c["verdict"] != PROVED]
-    return sorted(wrong, key=lambda c: (c["kind"] != "as-written", severity(c["verdict"]), order[c["id"]]))
+    return sorted(wrong, key=lambda c: (c["kind"] != "as-written", severity_rank(c), severity(c["verdict"]),
+                                        order[c["id"]]))
 
 
 def groups(report: dict) -> list[dict]:
-    """The headline's clauses: claims not proved, grouped by (kind, verdict), each with its phrase."""
+    """The headline's clauses: claims not proved, grouped by (kind, severity, verdict), each with its phrase."""
     out: list[dict] = []
     for c in wrong_claims(report):
-        if not out or (out[-1]["kind"], out[-1]["verdict"]) != (c["kind"], c["verdict"]):
-            out.append({"kind": c["kind"], "verdict": c["verdict"], "claims": []})
+        key = (c["kind"], c.get("severity"), c["verdict"])
+        if not out or (out[-1]["kind"], out[-1]["severity"], out[-1]["verdict"]) != key:
+            out.append({"kind": c["kind"], "severity": c.get("severity"), "verdict": c["verdict"], "claims": []})
         out[-1]["claims"].append(c)
     for g in out:
         n = len(g["claims"])
         g["subject"] = plural(n, NOUNS.get(g["kind"], "statement"))
         g["phrase"] = _verb(g["verdict"], n)
+        g["severity_title"] = _severity_title(g["severity"], n)
     return out
+
+
+def _severity_title(sev: str | None, n: int) -> str | None:
+    if sev not in SEVERITIES:
+        return None
+    return SEVERITIES[sev].replace("{them}", "it" if n == 1 else "them").replace("{each}", "it" if n == 1
+                                                                                 else "each")
+
+
+def best_repair(claim: dict) -> dict | None:
+    """The first of the claim's ranked repairs (each proved by the engines), or None."""
+    return (claim.get("repairs") or [None])[0]
 
 
 def blockers(report: dict) -> list[dict]:
@@ -116,11 +145,25 @@ def reach(report: dict) -> str:
 
 
 def headline(report: dict) -> str:
-    """One or two sentences: which lines are wrong and how, then whether the derivation stands."""
-    clauses = [f"{g['subject']} {g['phrase']}: " + ", ".join(f"“{c['label']}”" for c in g["claims"])
-               for g in groups(report)]
-    what = "; ".join(clauses) + "." if clauses else ""
-    return " ".join(s for s in (what[:1].upper() + what[1:], status(report)["sentence"]) if s)
+    """Which lines are wrong and how, the substantive errata first, then whether the derivation stands."""
+    sentences, current, clauses = [], None, []
+
+    def flush():
+        if clauses:
+            text = "; ".join(clauses) + "."
+            sentences.append(text[:1].upper() + text[1:])
+    for g in groups(report):
+        sev = g["severity"] if g["severity"] in SEVERITIES else None
+        if sev != current or not clauses:
+            flush()
+            clauses, current = [], sev
+            title = _severity_title(sev, sum(len(x["claims"]) for x in groups(report) if x["severity"] == sev))
+            prefix = f"{title}: " if title else ""
+        else:
+            prefix = ""
+        clauses.append(prefix + f"{g['subject']} {g['phrase']}: " + ", ".join(f"“{c['label']}”" for c in g["claims"]))
+    flush()
+    return " ".join(s for s in (*sentences, status(report)["sentence"]) if s)
 
 
 def corrections(claim: dict, by_id: dict, known: dict | None = None) -> list[dict]:

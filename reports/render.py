@@ -37,6 +37,13 @@ VERDICT_STYLE = {
     "inconclusive": {"colour": "5F6368", "label": "inconclusive"},
 }
 UNKNOWN_STYLE = {"colour": "24292F"}
+# What each severity of an erratum means (derivations.repair.severity).
+SEVERITY_TEXT = {
+    "substantive": "the line type-checks and computes another value, or needs more than a change of notation: "
+                   "code that follows it is wrong",
+    "notation": "the line does not type-check and one change of notation (a transpose of a vector, · for ∘, a "
+                "column for a diagonal) repairs it: a reader who follows the proof is not misled",
+}
 VERDICTS = tuple(VERDICT_STYLE)
 PDFLATEX_SECONDS = 60      # per run: a hostile formula must not hold the build
 TEX_INSTALL_HINT = "apt-get install texlive-latex-base texlive-latex-recommended latexmk"
@@ -380,6 +387,7 @@ def _view(report: dict, code: str | None) -> dict:
         "induction_sizes": _sizes(report["induction"].get("sizes", {})) if report.get("induction") else "",
         "numeric": report.get("numeric_module"),
         "plural": findings.plural,
+        "severity_text": SEVERITY_TEXT,
     }
 
 

@@ -184,9 +184,53 @@ INDUCTION_LEMMAS = [
 ]
 
 
+def _repair(edit, latex, marked, notation, kind=None, before="", after=""):
+    return {"edit": edit, "edits": [{"kind": kind or edit, "side": "rhs", "before": before, "after": after}],
+            "latex": latex, "marked": marked, "verdict": "proved", "notation": notation, "seconds": 0.2}
+
+
+_SEARCH = {"singles": 12, "pairs": 0, "tried": 12, "pruned_by_shape": 30, "refuted_quickly": 10,
+           "checked_by_engines": 2, "from_cache": 0, "budget_seconds": 10.0, "budget_exhausted": False,
+           "errors": [], "conflicts": [], "seconds": 1.5}
+# As derivations.runner.add_repairs writes them: severity, ranked repairs (proved), the search.
+_REPAIRS = {
+    "lemma1-dW": ("notation", [
+        _repair("product-to-hadamard", r"\frac{\partial \ell}{\partial W} = (f'(W \cdot h) \circ dV) \cdot h^{\mathsf T}",
+                r"\frac{\partial \ell}{\partial W} = \boxed{f'(W \cdot h) \circ dV} \cdot h^{\mathsf T}", True,
+                before=r"f'(W \cdot h) \cdot dV", after=r"f'(W \cdot h) \circ dV"),
+        _repair("column-to-diagonal", r"\frac{\partial \ell}{\partial W} = \operatorname{diag}(f'(W \cdot h)) "
+                r"\cdot dV \cdot h^{\mathsf T}", r"\frac{\partial \ell}{\partial W} = \boxed{\operatorname{diag}(f'(W "
+                r"\cdot h))} \cdot dV \cdot h^{\mathsf T}", True)], _SEARCH),
+    "bptt-dW_hh": ("notation", [
+        _repair("add-transpose", r"\frac{\partial \ell_t}{\partial W_{hh}} = \frac{\partial \ell_{t+1}}{\partial "
+                r"W_{hh}} + (\sigma'(T_{rnn} Z_t) \circ \frac{\partial \ell_t}{\partial h_t}) \cdot h_{t-1}^{\mathsf T}",
+                r"\frac{\partial \ell_t}{\partial W_{hh}} = \frac{\partial \ell_{t+1}}{\partial W_{hh}} + "
+                r"(\sigma'(T_{rnn} Z_t) \circ \frac{\partial \ell_t}{\partial h_t}) \cdot \boxed{h_{t-1}^{\mathsf T}}",
+                True)], _SEARCH),
+    "bptt-dh_prev": ("substantive", [
+        _repair("add-transpose", r"\frac{\partial \ell_t}{\partial h_{t-1}} = W_{hh}^{\mathsf T} \cdot "
+                r"(\sigma'(T_{rnn} Z_t) \circ \frac{\partial \ell_t}{\partial h_t})",
+                r"\frac{\partial \ell_t}{\partial h_{t-1}} = \boxed{W_{hh}^{\mathsf T}} \cdot "
+                r"(\sigma'(T_{rnn} Z_t) \circ \frac{\partial \ell_t}{\partial h_t})", False)], _SEARCH),
+    "stacking-entries": ("substantive", [
+        _repair("replace-symbol", r"\begin{bmatrix} W_{xh} & W_{hh} \end{bmatrix} \cdot \begin{bmatrix} X_t \\ "
+                r"h_{t-1} \end{bmatrix} = W_{xh} X_t + W_{hh} h_{t-1}",
+                r"\begin{bmatrix} W_{xh} & \boxed{W_{hh}} \end{bmatrix} \cdot \begin{bmatrix} X_t \\ "
+                r"h_{t-1} \end{bmatrix} = W_{xh} X_t + W_{hh} h_{t-1}", False)],
+        {**_SEARCH, "expressible": r"\begin{bmatrix} W_{xh} & W_{xh} \end{bmatrix} \cdot \begin{bmatrix} X_t \\ "
+                                   r"h_{t-1} \end{bmatrix} = W_{xh} X_t + W_{hh} h_{t-1}",
+         "not_expressed": r"the entries $w_{xh_{ij}}$ written out with $\cdots$"}),
+    "comment1": (None, [], {"skipped": "checked by a Python builder because the notation cannot express the "
+                                       "statement: there is no intermediate form to edit, so no repair is searched"}),
+}
+
+
 def sample_report() -> dict:
     """A fresh copy (tests may mutate it) of a report as `verify` writes it."""
     claims = copy.deepcopy(_CLAIMS)
+    for c in claims:
+        sev, repairs, search = _REPAIRS.get(c["id"], (None, [], None))
+        c.update(severity=sev, repairs=copy.deepcopy(repairs), search=copy.deepcopy(search))
     summary = {v: sum(c["verdict"] == v for c in claims) for v in ("proved", "refuted", "ill-typed", "inconclusive")}
     return {
         "tool": "bptt-verifier 0.1.0",

@@ -75,14 +75,21 @@ def test_after_progress_the_terminal_says_what_is_wrong_why_and_the_fix(cold):
     for c in wrong:                                          # the headline names every wrong line
         assert f"“{c['label']}”" in " ".join(first_screen.split())
     # One block per wrong line, refuted ones first (a refuted line computes a wrong value).
-    blocks = [b for b in after.split("\n\n") if re.match(r"^\S [a-z-]+: .*\]$", b.splitlines()[0])]
+    blocks = [b for b in after.split("\n\n")
+              if re.match(r"^\S [a-z-]+(?: \((?:substantive|notation)\))?: .*\]$", b.splitlines()[0])]
     assert [re.search(r"\[([\w.-]+)(?:, line \d+)?\]$", b.splitlines()[0]).group(1) for b in blocks] == \
         [c["id"] for c in wrong]
-    verdicts = [c["verdict"] for c in wrong]
-    assert verdicts == sorted(verdicts, key=findings.severity)
+    # Substantive errata first, then notation slips; within each, refuted before ill-typed.
+    ranks = [(findings.severity_rank(c), findings.severity(c["verdict"])) for c in wrong]
+    assert ranks == sorted(ranks)
+    assert {c["severity"] for c in wrong if c["kind"] == "as-written"} == {"substantive", "notation"}
     by_id = {c["id"]: c for c in report["claims"]}
     for block, c in zip(blocks, wrong):
-        assert c["label"] in block and c["verdict"] in block
+        assert c["label"] in block and c["verdict"] in block and f"({c['severity']})" in block
+        best = findings.best_repair(c)
+        if best is not None:           # the best repair found by search, under the reason
+            assert f"fix: {best['edit']}: " in block
+            assert " ".join(best["latex"].split()) in " ".join(block.replace("\n        ", " ").split())
         if c["comment"]:
             assert "why: " + " ".join(c["comment"].split()[:5]) in " ".join(block.split())
         for fix in c["corrected_by"]:

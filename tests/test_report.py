@@ -6,6 +6,7 @@ Tools are optional on a developer machine (the test skips) but required in CI
 """
 from __future__ import annotations
 
+import copy
 import os
 import re
 import shutil
@@ -114,13 +115,15 @@ def _as_written_wrong(report):
 
 
 def test_headline_says_what_is_wrong_from_the_data(report):
-    for variant in (report, _with(report, "lemma1-dh", verdict="refuted")):
+    for variant in (report, _with(report, "lemma1-dh", verdict="refuted", severity="substantive")):
         header = page_text(section(render_html(variant), "<header", "</header>"))
         for verdict, phrases in (("refuted", ("computes", "compute")), ("ill-typed", ("does not", "do not"))):
-            wrong = [c for c in _as_written_wrong(variant) if c["verdict"] == verdict]
-            assert f"{findings.plural(len(wrong), 'line')} {phrases[len(wrong) != 1]}" in header
-            for c in wrong:
-                assert page_text(str(label_html(c["label"]))) in header
+            for sev in ("substantive", "notation"):
+                wrong = [c for c in _as_written_wrong(variant) if c["verdict"] == verdict and c["severity"] == sev]
+                if wrong:
+                    assert f"{sev} {findings.plural(len(wrong), 'line')} {phrases[len(wrong) != 1]}" in header
+                for c in wrong:
+                    assert page_text(str(label_html(c["label"]))) in header
     # The headline lists the refuted lines first: they compute a wrong value.
     header = section(render_html(report), "<header", "</header>")
     assert header.index("compute a wrong value") < header.index("type-check")
@@ -138,12 +141,65 @@ def test_headline_never_says_ok_while_as_written_lines_are_wrong(report):
 
 def test_errata_come_first_and_list_the_wrong_lines_most_serious_first(html, report):
     order = ["refuted", "ill-typed", "conflict", "inconclusive"]
-    expected = [c["id"] for v in order for c in _as_written_wrong(report) if c["verdict"] == v]
+    severities = ["substantive", "notation", None]
+    expected = [c["id"] for sev in severities for v in order for c in _as_written_wrong(report)
+                if c["verdict"] == v and c.get("severity") == sev]
     listed = [a["id"].removeprefix("erratum-") for _, a in elements(html) if "erratum" in a.get("class", "").split()]
     assert listed == expected
     assert {"proved", "refuted", "ill-typed", "inconclusive"} <= {c["verdict"] for c in report["claims"]}
     ids = [a.get("id") for _, a in elements(html) if a.get("id")]
     assert ids.index("summary") < ids.index("errata") < min(ids.index(f"claim-{c['id']}") for c in report["claims"])
+
+
+def _severity_variant(report, flip):
+    """The sample with the severities of `flip` swapped (notation <-> substantive)."""
+    other = {"notation": "substantive", "substantive": "notation"}
+    variant = copy.deepcopy(report)
+    for c in variant["claims"]:
+        if c["id"] in flip:
+            c["severity"] = other[c["severity"]]
+    return variant
+
+
+def test_substantive_errata_lead_the_headline_and_the_errata(report):
+    for variant in (report, _severity_variant(report, {"lemma1-dW", "bptt-dh_prev"})):
+        html = render_html(variant)
+        header = section(html, "<header", "</header>")
+        wrong = _as_written_wrong(variant)
+        substantive = [c for c in wrong if c.get("severity") == "substantive"]
+        notation = [c for c in wrong if c.get("severity") == "notation"]
+        assert substantive and notation
+        last_substantive = max(header.index(f'href="#erratum-{c["id"]}"') for c in substantive)
+        assert all(header.index(f'href="#erratum-{c["id"]}"') > last_substantive for c in notation)
+        listed = [a["id"].removeprefix("erratum-") for _, a in elements(html) if "erratum" in a.get("class", "").split()]
+        assert listed[:len(substantive)] == [c["id"] for c in findings.wrong_claims(variant)][:len(substantive)]
+        assert {c["id"] for c in substantive} == set(listed[:len(substantive)])
+        sentence = findings.headline(variant)
+        assert sentence.index("Substantive") < sentence.index("Notation")
+
+
+def test_each_erratum_shows_its_severity_and_best_repair_with_the_change_boxed(html, report):
+    for c in _as_written_wrong(report):
+        item = section(html, f'id="erratum-{c["id"]}"', "</li>\n")
+        text = page_text(item)
+        if c.get("severity"):
+            assert f"Severity: {c['severity']}" in text
+        if c.get("repairs"):
+            best = c["repairs"][0]
+            assert str(mathml(best["marked"])) in item and "<menclose" in item
+            assert best["edit"] in text
+            if len(c["repairs"]) > 1:
+                alternatives = section(item, '<details class="alternatives"', "</details>")
+                assert all(r["edit"] in alternatives for r in c["repairs"][1:])
+            else:
+                assert 'class="alternatives"' not in item
+        elif c.get("search"):
+            assert "Repair search:" in text
+    tex = render.render_tex(report)
+    for c in _as_written_wrong(report):
+        if c.get("repairs"):
+            assert "\\boxed" in safe_math.tex_math(c["repairs"][0]["marked"], render.tex)
+    assert tex.count("Repair found by search") == sum(bool(c.get("repairs")) for c in _as_written_wrong(report))
 
 
 def test_each_erratum_has_why_counterexample_and_fix(html, report):

@@ -51,7 +51,11 @@ def eq10(d):
        r"= W_{xh} X_t + W_{hh} h_{t-1}",
        section=SECTION, shapes=({"H": 1, "E": 1, "V": 1}, {"H": 2, "E": 2, "V": 1}, {"H": 2, "E": 2, "V": 2}),
        comment="The middle line repeats W_xh's entries where W_hh's belong; a square W_xh "
-               "(E = H) is needed for it even to compose.")
+               "(E = H) is needed for it even to compose.",
+       expressible=r"\begin{bmatrix} W_{xh} & W_{xh} \end{bmatrix} \cdot \begin{bmatrix} X_t \\ h_{t-1} "
+                   r"\end{bmatrix} = W_{xh} X_t + W_{hh} h_{t-1}",
+       not_expressed=r"the entries $w_{xh_{ij}}$ written out with $\cdots$: the search edits the line read at "
+                     r"the level of its blocks, $[W_{xh} \quad W_{xh}]$ for the row of $W_{xh}$'s entries repeated")
 def stacking_entries_as_written(d):
     s = rnn_symbols(d)
     return Statement(dot(block_row(s["W_xh"], s["W_xh"]), block_col(s["X"], s["h_prev"])),

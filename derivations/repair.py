@@ -1,0 +1,761 @@
+"""Repairs: the smallest edits of a wrong claim that make the engines prove it.
+
+Where it sits: a claim the engines refute or find ill-typed -> **single edits
+of its intermediate form** (this module) -> each candidate pruned by shape
+(`shapes.Typer`), then re-checked by the same engines and the same `combine`
+rule as any claim (`runner.prove_parsed`) -> the proved candidates, ranked,
+printed back in the file's own notation (`latex.printer`).
+
+A repair is only ever reported when the engines prove the edited statement:
+it is a proof, not a guess.  The ranking says which of the proved edits is the
+most plausible reading of what the author meant.
+
+Edits (one small function per kind, `EDITS[kind](node, ctx, typer)` yields the
+replacements of one subexpression, like `rewrites.RULES`):
+
+  add-transpose, remove-transpose             X -> X^T, X^T -> X
+  product-to-hadamard, hadamard-to-product    A \\cdot B -> A \\circ B, and back
+  column-to-diagonal, diagonal-to-column      u -> diag(u), diag(u) -> u
+  add-derivative, remove-derivative           f(x) -> f'(x) (also h -> σ'(a) where h := σ(a)), and back
+  swap-derivative-formula                     h∘(1 - h) (σ' through its value) <-> 1 - h^2 (tanh')
+  add-square, remove-square                   x -> x^2 (element-wise), x^2 -> x
+  shift-time                                  t -> t ± 1 on one occurrence
+  swap-operands                               A B -> B A
+  replace-symbol                              a quantity -> another declared or defined one of the same
+                                              shape (under ∂: any quantity, the shapes decide)
+  add-term                                    X -> X + u, u a term another statement of the context
+                                              gives for the same left-hand side
+  drop-term                                   a + b + c -> a + c
+  flip-sign                                   X -> -X, -X -> X
+and one edit of a whole claim, `last-step` (t -> T throughout: the line holds at the last step only).
+
+`single_edits(claim, ctx)` yields (kind, side, new claim) for every edit at
+every position of both sides (shape pruning is the caller's: a mutation test
+wants the ill-typed ones too); `search(ctx, claim)` is the repair search.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from fractions import Fraction
+
+from . import ir
+from .latex.printer import Printer, to_latex
+from .shapes import IllTyped, Typer
+
+ONE = ir.Number(Fraction(1))
+PROVED, REFUTED, ILL_TYPED, CONFLICT = "proved", "refuted", "ill-typed", "conflict"
+
+# Edits that change only how a value is written down, not which value is meant: a transpose of a
+# vector, \cdot for \circ, a column for the diagonal matrix it stands for.  A line that does not
+# type-check and is repaired by one of them is a notation slip (`severity`).
+NOTATION_KINDS = ("add-transpose", "remove-transpose", "product-to-hadamard", "hadamard-to-product",
+                  "column-to-diagonal", "diagonal-to-column")
+NOTATION, SUBSTANTIVE = "notation", "substantive"
+
+# Plausibility of each kind of edit, most plausible first (the ranking's second key, after the number
+# of edits): the notation slips, then derivative slips, a step off by one, operands in the wrong order,
+# the wrong quantity, a missing or extra term, a sign, and last a line that holds only at the last step.
+KIND_ORDER = (*NOTATION_KINDS, "add-derivative", "remove-derivative", "swap-derivative-formula", "add-square",
+              "remove-square", "shift-time", "swap-operands", "replace-symbol", "add-term", "drop-term",
+              "flip-sign", "last-step")
+
+
+# ---------------------------------------------------------------- helpers
+
+def _shape(e, typer):
+    try:
+        return typer.infer(e)
+    except IllTyped:
+        return None
+
+
+def _is_scalar(e, typer) -> bool:
+    s = _shape(e, typer)
+    return s is not None and typer.scalar(s)
+
+
+def _is_vector(e, typer) -> bool:
+    """A column or a row (one of its dimensions is 1 at every size, the other not)."""
+    s = _shape(e, typer)
+    return s is not None and (typer.eq(s[0], 1) != typer.eq(s[1], 1))
+
+
+_STYLES: dict = {}
+
+
+def _styles(ctx) -> dict:
+    key = (id(ctx), ctx.text)
+    if key not in _STYLES:
+        _STYLES[key] = _count_styles(ctx)
+    return _STYLES[key]
+
+
+def _count_styles(ctx) -> dict:
+    """The author's spellings in this context: transpose style, \\cdot or juxtaposition, \\circ or \\odot."""
+    counts = {"transpose": {}, "dot": {}, "op": {}}
+    exprs = [d.expr for d in ctx.definitions.values()] + [x for c in ctx.claims for x in (c.lhs, c.rhs)
+                                                          if x is not None]
+    for e in exprs:
+        for n in e.walk():
+            if isinstance(n, ir.Transpose):
+                counts["transpose"][n.style] = counts["transpose"].get(n.style, 0) + 1
+            elif isinstance(n, ir.MatMul):
+                counts["dot"][n.dot] = counts["dot"].get(n.dot, 0) + 1
+            elif isinstance(n, ir.Hadamard):
+                counts["op"][n.op] = counts["op"].get(n.op, 0) + 1
+    default = {"transpose": "\\top", "dot": False, "op": "circ"}
+    return {k: max(v, key=v.get) if v else default[k] for k, v in counts.items()}
+
+
+def _shift_expr(e: ir.Expr, var: str, k: int) -> ir.Expr:
+    """e with every free step `var` moved by k (a sum binding `var` is left alone)."""
+    if k == 0:
+        return e
+    if isinstance(e, ir.Ref):
+        return ir.Ref(e.name, e.time.shifted(k)) if e.time is not None and e.time.var == var else e
+    if isinstance(e, ir.Sum) and e.var == var:
+        lo = e.lo.shifted(k) if e.lo.var == var else e.lo
+        hi = e.hi.shifted(k) if e.hi.var == var else e.hi
+        return ir.Sum(e.var, lo, hi, e.body, e.short)
+    if isinstance(e, (ir.Component, ir.Basis)):
+        index = _shift_expr(e.index, var, k)
+        if isinstance(e, ir.Basis):
+            return ir.Basis(index, e.style)
+        return ir.Component(_shift_expr(e.arg, var, k), index)
+    kids = e.children()
+    return e.rebuild(tuple(_shift_expr(c, var, k) for c in kids)) if kids else e
+
+
+def definition_at(ctx, ref: ir.Ref):
+    """What `ref` is defined as, at its step (h_{t+1} -> σ(W x_{t+1} + ...)), or None."""
+    d = ctx.definitions.get(ref.name)
+    if d is None:
+        return None
+    target = d.target.time
+    if target is None or target.var is None:
+        return d.expr if ref.time is None or target == ref.time else None
+    if ref.time is None or ref.time.var != target.var and ref.time.var is not None:
+        return None
+    if ref.time.var is None:          # an absolute step of a sequence defined at t
+        return None
+    return _shift_expr(d.expr, target.var, ref.time.offset - target.offset)
+
+
+def _quantities(ctx) -> list[str]:
+    """Names a quantity may be replaced by: declared matrices (not an initial state alone) and defined ones."""
+    out = []
+    for name, d in ctx.declarations.items():
+        if d.kind == "matrix" and not d.initial:
+            out.append(name)
+    for name in ctx.definitions:
+        if name not in out:
+            out.append(name)
+    return out
+
+
+def _derivative_name(ctx, name: str) -> bool:
+    """A name for a derivative (dh := ∂ℓ/∂h) or the loss: not a variable one may differentiate by."""
+    d = ctx.definitions.get(name)
+    return d is not None and d.notation
+
+
+def _function_has_derivative(ctx, fn: str) -> bool:
+    if fn in ("sigma", "tanh"):
+        return True
+    d = ctx.declarations.get(fn)
+    return d is not None and d.kind == "function"
+
+
+def _one_minus_of(e):
+    if isinstance(e, ir.Add) and len(e.terms) == 2 and e.terms[0] == ONE and isinstance(e.terms[1], ir.Neg):
+        return e.terms[1].arg
+    return None
+
+
+# ---------------------------------------------------------------- the edits, one function per kind
+
+def add_transpose(e, ctx, typer):
+    if isinstance(e, (ir.Number, ir.Transpose, ir.Neg)) or _is_scalar(e, typer):
+        return
+    yield ir.Transpose(e, _styles(ctx)["transpose"])
+
+
+def remove_transpose(e, ctx, typer):
+    if isinstance(e, ir.Transpose):
+        yield e.arg
+
+
+def product_to_hadamard(e, ctx, typer):
+    if isinstance(e, ir.MatMul):
+        yield ir.Hadamard(e.left, e.right, _styles(ctx)["op"])
+
+
+def hadamard_to_product(e, ctx, typer):
+    if isinstance(e, ir.Hadamard):
+        yield ir.MatMul(e.left, e.right, _styles(ctx)["dot"])
+
+
+def column_to_diagonal(e, ctx, typer):
+    if isinstance(e, (ir.Number, ir.Diag, ir.Neg)):
+        return
+    s = _shape(e, typer)
+    if s is not None and typer.eq(s[1], 1) and not typer.eq(s[0], 1):
+        yield ir.Diag(e)
+
+
+def diagonal_to_column(e, ctx, typer):
+    if isinstance(e, ir.Diag):
+        yield e.arg
+
+
+def add_derivative(e, ctx, typer):
+    if isinstance(e, ir.Apply) and e.derivative == 0 and _function_has_derivative(ctx, e.function):
+        yield ir.Apply(e.function, e.arg, 1)
+    elif isinstance(e, ir.Ref):
+        body = definition_at(ctx, e)
+        if isinstance(body, ir.Apply) and body.derivative == 0 and _function_has_derivative(ctx, body.function):
+            yield ir.Apply(body.function, body.arg, 1)
+
+
+def remove_derivative(e, ctx, typer):
+    if isinstance(e, ir.Apply) and e.derivative == 1:
+        yield ir.Apply(e.function, e.arg, 0)
+
+
+def swap_derivative_formula(e, ctx, typer):
+    """σ' written through the value, h∘(1 - h), for tanh' through it, 1 - h^2; and back."""
+    if isinstance(e, ir.Hadamard):
+        for x, y in ((e.left, e.right), (e.right, e.left)):
+            if _one_minus_of(y) == x:
+                yield ir.Add((ONE, ir.Neg(ir.Power(x, 2))))
+                return
+    x = _one_minus_of(e)
+    if x is not None:
+        square = x.arg if isinstance(x, ir.Power) and x.exponent == 2 else \
+            x.left if isinstance(x, ir.Hadamard) and x.left == x.right else None
+        if square is not None:
+            yield ir.Hadamard(square, ir.Add((ONE, ir.Neg(square))), _styles(ctx)["op"])
+
+
+def add_square(e, ctx, typer):
+    """x -> x^2 of a column (1 - h -> 1 - h^2): a value squared element-wise, never a weight matrix."""
+    s = _shape(e, typer) if isinstance(e, (ir.Ref, ir.Apply)) else None
+    if s is not None and typer.eq(s[1], 1) and not typer.eq(s[0], 1):
+        yield ir.Power(e, 2)
+
+
+def remove_square(e, ctx, typer):
+    if isinstance(e, ir.Power) and e.exponent == 2:
+        yield e.arg
+
+
+def shift_time(e, ctx, typer):
+    if isinstance(e, ir.Ref) and e.time is not None:
+        for k in (-1, 1):
+            t = e.time.shifted(k)
+            if t.var is None and t.offset < 0:
+                continue
+            yield ir.Ref(e.name, t)
+
+
+def swap_operands(e, ctx, typer):
+    if isinstance(e, ir.MatMul) and e.left != e.right:
+        yield ir.MatMul(e.right, e.left, e.dot)
+
+
+def replace_symbol(e, ctx, typer, naming: bool = False):
+    """Another declared or defined quantity (under ∂, naming: a variable, not a name for a derivative).
+
+    Its shape need only be compatible: the search keeps the edited statements that type-check (W_hh for
+    W_xh in a block row [W_xh W_xh] changes the block's width and makes the product compose)."""
+    if not isinstance(e, ir.Ref):
+        return
+    if naming and e.name in ctx.definitions and ctx.definitions[e.name].notation:
+        return
+    for name in _quantities(ctx):
+        if name == e.name or (naming and _derivative_name(ctx, name)):
+            continue
+        if ctx.is_sequence(name):
+            if e.time is None:
+                continue
+            new = ir.Ref(name, e.time)
+        else:
+            new = ir.Ref(name)
+        if _shape(new, typer) is not None:
+            yield new
+
+
+def drop_term(e, ctx, typer):
+    if isinstance(e, ir.Add) and len(e.terms) >= 2:
+        for n in range(len(e.terms)):
+            rest = e.terms[:n] + e.terms[n + 1:]
+            yield rest[0] if len(rest) == 1 else ir.Add(rest)
+
+
+def flip_sign(e, ctx, typer):
+    if isinstance(e, ir.Neg):
+        yield e.arg
+        return
+    if isinstance(e, ir.Number):
+        return
+    if isinstance(e, ir.Add):
+        for n, t in enumerate(e.terms):
+            if n == 0 and isinstance(t, ir.Number):
+                continue
+            flipped = t.arg if isinstance(t, ir.Neg) else ir.Neg(t)
+            yield ir.Add(e.terms[:n] + (flipped,) + e.terms[n + 1:])
+    yield ir.Neg(e)
+
+
+def _terms(e):
+    return e.terms if isinstance(e, ir.Add) else (e,)
+
+
+def add_term(e, ctx, typer, claim=None):
+    """X -> X + u where another statement of the context writes u as a term of the same left-hand side."""
+    if claim is None:
+        return
+    own = _shape(e, typer)
+    seen = set()
+    present = set(_terms(e))
+    for other in ctx.claims:
+        # Not from a correction: the search must find a repair from the line and its context alone.
+        if other.kind == "corrected" or other.lhs is None or other.id == claim.id or other.group and other.group == claim.group \
+                or other.lhs != claim.lhs:
+            continue
+        for term in _terms(other.rhs):
+            if term in present or term in seen or isinstance(term, ir.Number):
+                continue
+            seen.add(term)
+            s = _shape(term, typer)
+            if s is None or own is None or not typer.eq_shape(s, own):
+                continue
+            yield ir.Add((*_terms(e), term))
+
+
+EDITS = {
+    "add-transpose": add_transpose,
+    "remove-transpose": remove_transpose,
+    "product-to-hadamard": product_to_hadamard,
+    "hadamard-to-product": hadamard_to_product,
+    "column-to-diagonal": column_to_diagonal,
+    "diagonal-to-column": diagonal_to_column,
+    "add-derivative": add_derivative,
+    "remove-derivative": remove_derivative,
+    "swap-derivative-formula": swap_derivative_formula,
+    "add-square": add_square,
+    "remove-square": remove_square,
+    "shift-time": shift_time,
+    "swap-operands": swap_operands,
+    "replace-symbol": replace_symbol,
+    "add-term": add_term,
+    "drop-term": drop_term,
+    "flip-sign": flip_sign,
+}
+# Edits of a name under ∂ (the variable, or the differentiated quantity): it must stay a name.
+NAME_EDITS = ("shift-time", "replace-symbol")
+# A sign on a factor of a product is the same edit as on the product, and a term's sign is flipped by
+# the edit of its sum: tried there only.
+_FACTOR_PARENTS = (ir.MatMul, ir.Hadamard, ir.Neg, ir.Transpose, ir.Power, ir.Add)
+
+
+# ---------------------------------------------------------------- positions and single edits
+
+def positions(e: ir.Expr, path=(), parent=None):
+    """(path, node, parent, naming) for every subexpression; naming: a name under ∂ (only renamed or shifted)."""
+    yield path, e, parent, False
+    for k, c in enumerate(e.children()):
+        if isinstance(e, ir.Deriv) and isinstance(c, ir.Ref):
+            yield (*path, k), c, e, True
+            continue
+        if isinstance(e, ir.Deriv) and k == 1:
+            continue
+        yield from positions(c, (*path, k), e)
+
+
+def replace_at(e: ir.Expr, path, new: ir.Expr) -> ir.Expr:
+    if not path:
+        return new
+    kids = list(e.children())
+    kids[path[0]] = replace_at(kids[path[0]], path[1:], new)
+    return e.rebuild(tuple(kids))
+
+
+def node_at(e: ir.Expr, path) -> ir.Expr:
+    for k in path:
+        e = e.children()[k]
+    return e
+
+
+@dataclass(frozen=True)
+class Edit:
+    """One edit: its kind, the side ("lhs", "rhs", or "both" for last-step), where, and the new subexpression."""
+    kind: str
+    side: str
+    path: tuple
+    before: ir.Expr
+    after: ir.Expr
+
+
+def _last_step(claim: ir.Claim):
+    """t -> T throughout (the line holds at the last step only), when the claim has a free step t."""
+    if "t" not in ir.time_vars(claim.lhs) | ir.time_vars(claim.rhs):
+        return None
+
+    def at_T(e):
+        if isinstance(e, ir.Ref) and e.time is not None and e.time.var == "t":
+            return ir.Ref(e.name, ir.Time("T", e.time.offset))
+        if isinstance(e, ir.Sum) and e.var == "t":
+            return e
+        kids = e.children()
+        return e.rebuild(tuple(at_T(c) for c in kids)) if kids else e
+    return at_T(claim.lhs), at_T(claim.rhs)
+
+
+def edits(claim: ir.Claim, ctx: ir.Context, typer: Typer | None = None) -> Iterator[tuple[Edit, ir.Claim]]:
+    """Every single edit of the claim (both sides, every position), as (Edit, edited claim); not pruned."""
+    typer = typer or Typer(ctx)
+    for side in ("rhs", "lhs"):
+        root = getattr(claim, side)
+        for path, node, parent, naming in positions(root):
+            for kind, fn in EDITS.items():
+                if naming and kind not in NAME_EDITS:
+                    continue
+                if kind == "flip-sign" and isinstance(parent, _FACTOR_PARENTS) and not isinstance(node, ir.Neg):
+                    continue
+                if kind == "add-transpose" and isinstance(parent, ir.Transpose):
+                    continue
+                if kind == "add-term":     # on the formula side, at its root or at one of its sums
+                    if side != "rhs" or path and not isinstance(node, ir.Add):
+                        continue
+                    made = fn(node, ctx, typer, claim=claim)
+                elif kind == "replace-symbol":
+                    made = fn(node, ctx, typer, naming=naming)
+                else:
+                    made = fn(node, ctx, typer)
+                for new in made:
+                    edited = replace_at(root, path, new)
+                    yield Edit(kind, side, path, node, new), replace(claim, **{side: edited})
+    both = _last_step(claim)
+    if both is not None:
+        yield Edit("last-step", "both", (), claim.rhs, both[1]), replace(claim, lhs=both[0], rhs=both[1])
+
+
+def single_edits(claim: ir.Claim, ctx: ir.Context) -> Iterator[tuple[str, str, ir.Claim]]:
+    """(kind, side, new claim) for every single edit of the claim, at every position of lhs and rhs.
+
+    Not pruned by shape: a mutation may well be ill-typed (the repair search drops those).
+    """
+    for e, new in edits(claim, ctx):
+        yield e.kind, e.side, new
+
+
+def type_checks(claim: ir.Claim, typer: Typer) -> bool:
+    try:
+        a, b = typer.infer(claim.lhs), typer.infer(claim.rhs)
+    except IllTyped:
+        return False
+    except Exception:  # noqa: BLE001 - a shape the typer cannot handle is no repair
+        return False
+    return typer.eq_shape(a, b)
+
+
+# ---------------------------------------------------------------- ranking
+
+def _failure_path(claim: ir.Claim, typer: Typer):
+    """(side, path) of the subexpression where the claim's typing fails, or None (sides differ, or typed)."""
+    for side in ("lhs", "rhs"):
+        try:
+            typer.infer(getattr(claim, side))
+        except IllTyped as e:
+            if e.node is None:
+                return None
+            for path, node, _, _ in positions(getattr(claim, side)):
+                if node is e.node:
+                    return side, path
+            return None
+    return None
+
+
+def _changed_chars(old: str, new: str) -> int:
+    """Characters that differ between two printings, once their common beginning and end are set aside."""
+    prefix = 0
+    while prefix < min(len(old), len(new)) and old[prefix] == new[prefix]:
+        prefix += 1
+    suffix = 0
+    while suffix < min(len(old), len(new)) - prefix and old[-1 - suffix] == new[-1 - suffix]:
+        suffix += 1
+    return (len(old) - prefix - suffix) + (len(new) - prefix - suffix)
+
+
+def _local(edit: Edit, locus) -> int:
+    """0 when the edit is at or inside the subexpression that fails to type-check (or there is none)."""
+    if locus is None:
+        return 0
+    side, path = locus
+    return 0 if edit.side == side and tuple(edit.path[:len(path)]) == tuple(path) else 1
+
+
+def rank_key(chain: list[Edit], old_latex: str, new_latex: str, locus) -> tuple:
+    """Fewer edits; the more plausible kinds; at the failing subexpression; the formula (rhs) before the name
+    it is said to equal (lhs); fewer characters changed; then the position."""
+    return (len(chain),
+            sorted(KIND_ORDER.index(e.kind) for e in chain),
+            sum(_local(e, locus) for e in chain),
+            [e.side != "rhs" for e in chain],
+            _changed_chars(old_latex, new_latex),
+            [e.path for e in chain])
+
+
+# ---------------------------------------------------------------- printing with the change marked
+
+class _Marking(Printer):
+    """The printer, with the node at `path` wrapped as \\boxed{...} (display only: not parsed back)."""
+
+    def __init__(self, target):
+        super().__init__()
+        self.target = target
+
+    def p(self, e):
+        text = super().p(e)
+        return f"\\boxed{{{text}}}" if e is self.target else text
+
+
+def marked_latex(claim: ir.Claim, chain: list[Edit]) -> str:
+    """The repaired statement with the last edit's new subexpression boxed (for display: \\boxed is not
+    part of the format)."""
+    if not chain:
+        return f"{to_latex(claim.lhs)} = {to_latex(claim.rhs)}"
+    last = chain[-1]
+    if last.side == "both":
+        return f"\\boxed{{{to_latex(claim.lhs)} = {to_latex(claim.rhs)}}}"
+    target = node_at(getattr(claim, last.side), last.path)
+    # Mark by identity: the node object of the edited tree.
+    lhs = _Marking(target).p(claim.lhs) if last.side == "lhs" else to_latex(claim.lhs)
+    rhs = _Marking(target).p(claim.rhs) if last.side == "rhs" else to_latex(claim.rhs)
+    return f"{lhs} = {rhs}"
+
+
+def statement_latex(claim: ir.Claim) -> str:
+    return f"{to_latex(claim.lhs)} = {to_latex(claim.rhs)}"
+
+
+# ---------------------------------------------------------------- the same statement, however spelled
+
+def _recursive(ctx, name: str) -> bool:
+    d = ctx.definitions.get(name)
+    return d is not None and any(r.name == name for r in ir.refs(d.expr))
+
+
+def normal_form(ctx: ir.Context, e: ir.Expr, depth: int = 8) -> ir.Expr:
+    """e with every defined name opened (not a name under ∂, nor a sequence defined through itself) and one
+    spelling of each operation: two statements with equal normal forms say the same thing in other words
+    (dW for ∂ℓ/∂W, f'(Z) for f'(W h) where Z := W h, \\cdot or juxtaposition)."""
+    def norm(x, depth):
+        if isinstance(x, ir.Ref):
+            body = definition_at(ctx, x) if depth > 0 and not _recursive(ctx, x.name) else None
+            return norm(body, depth - 1) if body is not None else ir.Ref(x.name, x.time)
+        if isinstance(x, ir.Deriv):
+            of = x.of if isinstance(x.of, ir.Ref) else norm(x.of, depth)
+            return ir.Deriv(ir.Ref(of.name, of.time) if isinstance(of, ir.Ref) else of, x.wrt)
+        if isinstance(x, ir.MatMul):
+            return ir.MatMul(norm(x.left, depth), norm(x.right, depth))
+        if isinstance(x, ir.Hadamard):
+            return ir.Hadamard(norm(x.left, depth), norm(x.right, depth))
+        if isinstance(x, ir.Transpose):
+            return ir.Transpose(norm(x.arg, depth))
+        kids = x.children()
+        return x.rebuild(tuple(norm(k, depth) for k in kids)) if kids else x
+    return norm(e, depth)
+
+
+def same_statement(ctx: ir.Context, a: tuple, b: tuple) -> bool:
+    """(lhs, rhs) pairs that say the same thing: equal normal forms, either way round."""
+    na = tuple(normal_form(ctx, x) for x in a)
+    nb = tuple(normal_form(ctx, x) for x in b)
+    return na == nb or na == nb[::-1]
+
+
+# ---------------------------------------------------------------- checking a candidate
+
+def check(ctx: ir.Context, claim: ir.Claim) -> dict:
+    """The engines of parsed claims on one statement, combined as for any claim (runner.combine)."""
+    from .runner import _entry, _parsed_engines, combine
+    methods = []
+    for name, engine in _parsed_engines():
+        start = time.perf_counter()
+        outcome = engine(ctx, claim)
+        if outcome is not None:
+            methods.append(_entry(name, outcome, start))
+    return {**combine(methods), "methods": methods}
+
+
+def _numerically_different(ctx: ir.Context, claim: ir.Claim) -> bool:
+    """A quick look before the engines: do the two sides differ at one rational point of one size?
+
+    Only ever used to skip a candidate (a difference at a point is a refutation); never to prove one.
+    """
+    from . import explicit
+    from .semantics import index_assignments
+    shapes = explicit.plan(ctx)
+    # The size where most slips show: every size at least 2, not all equal (a non-square matrix), short T.
+    shape = min(shapes, key=lambda s: (min((v for k, v in s.items() if k != "T"), default=2) < 2,
+                                       len({v for k, v in s.items() if k != "T"}) < 2, s.get("T") or 0))
+    T = shape.get("T")
+    sizes = {k: v for k, v in shape.items() if k != "T"}
+    indices = next(iter(index_assignments(ctx, sizes, T)), {})
+    model = explicit.model_at(ctx, shape, indices)
+    for t in explicit.steps_of(claim, T):
+        lhs, rhs = explicit._sides(model, claim, {"T": T, "t": t})
+        if lhs.shape != rhs.shape:
+            return True
+        if explicit.numeric_difference(model, lhs, rhs, f"repair|{claim.id}", tries=1) is not None:
+            return True
+    return False
+
+
+@dataclass
+class Candidate:
+    chain: list
+    claim: ir.Claim
+    latex: str
+    key: tuple
+
+    @property
+    def edit(self) -> str:
+        return " + ".join(e.kind for e in self.chain)
+
+
+def candidates(ctx: ir.Context, claim: ir.Claim, typer: Typer, pairs: bool = False, deadline=None):
+    """The type-checked statements one edit (or two, `pairs`) away, deduplicated by their printing, ranked."""
+    old = statement_latex(claim)
+    locus = _failure_path(claim, typer)
+    seen = {old}
+    out, pruned = [], 0
+    firsts = list(edits(claim, ctx, typer))
+    for first, once in firsts:
+        chains = [([first], once)]
+        if pairs:
+            if deadline is not None and time.perf_counter() > deadline:
+                break
+            chains = [([first, second], twice) for second, twice in edits(once, ctx, typer)]
+        for chain, new in chains:
+            latex = statement_latex(new)
+            if latex in seen:
+                continue
+            seen.add(latex)
+            # A statement whose two sides are written alike says nothing: never a repair.
+            if new.lhs == new.rhs or not type_checks(new, typer):
+                pruned += 1
+                continue
+            seen.add(latex)
+            out.append(Candidate(chain, new, latex, rank_key(chain, old, latex, locus)))
+    out.sort(key=lambda c: c.key)
+    return out, pruned
+
+
+def severity(verdict: str, repairs: list) -> str | None:
+    """notation: the line does not type-check and one notation edit (a transpose of a vector, \\cdot for
+    \\circ, a column for a diagonal) repairs it; substantive: every other wrong line (it type-checks and
+    computes another value, or needs more than a change of notation)."""
+    if verdict not in (REFUTED, ILL_TYPED):
+        return None
+    best = repairs[0] if repairs else None
+    if verdict == ILL_TYPED and best is not None and len(best["edits"]) == 1 and best.get("notation"):
+        return NOTATION
+    return SUBSTANTIVE
+
+
+def search(ctx: ir.Context, claim: ir.Claim, budget: float = 10.0, verdict: str | None = None,
+           cache=None, keep: int = 5, trace: bool = False) -> dict:
+    """The repair search on one wrong claim: {"repairs": [...ranked...], "search": {...}}.
+
+    Single edits first, in rank order; pairs only where no single edit is proved, within the time
+    budget (seconds of this search).  A candidate that crashes an engine is skipped and recorded.
+    """
+    start = time.perf_counter()
+    deadline = start + budget
+    typer = Typer(ctx)
+    for name in ctx.definitions:            # type every definition once, before any edit
+        try:
+            typer.quantity(name)
+        except IllTyped:
+            pass
+    info = {"singles": 0, "pairs": 0, "tried": 0, "pruned_by_shape": 0, "refuted_quickly": 0,
+            "checked_by_engines": 0, "from_cache": 0, "budget_seconds": budget, "budget_exhausted": False,
+            "errors": [], "conflicts": []}
+    repairs = []
+    for pairs in (False, True):
+        if pairs and (repairs or time.perf_counter() > deadline):
+            break
+        ranked, pruned = candidates(ctx, claim, typer, pairs=pairs, deadline=deadline)
+        info["pruned_by_shape"] += pruned
+        info["pairs" if pairs else "singles"] = len(ranked)
+        for cand in ranked:
+            if time.perf_counter() > deadline:
+                info["budget_exhausted"] = True
+                break
+            info["tried"] += 1
+            t0 = time.perf_counter()
+            outcome = _try(ctx, claim, cand, cache, info)
+            if trace:
+                print(f"{time.perf_counter() - t0:6.2f}s {outcome:<12} {cand.edit} {cand.latex}", flush=True)
+            if outcome == PROVED:
+                repairs.append(_repair_entry(cand, typer, round(time.perf_counter() - t0, 3)))
+        if info["budget_exhausted"]:
+            break
+    info["seconds"] = round(time.perf_counter() - start, 3)
+    if pairs and not repairs and not info["budget_exhausted"]:
+        info["note"] = "no single edit or pair of edits is proved"
+    out = {"repairs": repairs[:keep], "proved_count": len(repairs), "search": info}
+    if verdict is not None:                 # the as-written claim's verdict, when the caller knows it
+        out["severity"] = severity(verdict, repairs)
+    return out
+
+
+def _try(ctx, claim, cand, cache, info) -> str:
+    """The combined verdict of the engines on one candidate ("refuted" when the quick look refutes it)."""
+    from .cache import sources_key
+    from .runner import _parsed_modules
+    test = replace(cand.claim, id=f"{claim.id}~repair")
+    key = sources_key(_parsed_modules(), "repair-candidate", ctx.text, cand.latex) if cache else None
+    result = cache.get(test.id, key) if cache else None
+    if result is not None:
+        info["from_cache"] += 1
+    else:
+        try:
+            if _numerically_different(ctx, test):
+                info["refuted_quickly"] += 1
+                return REFUTED
+            info["checked_by_engines"] += 1
+            result = check(ctx, test)
+        except Exception as e:  # noqa: BLE001 - an engine that fails on a candidate: skip it, say so
+            info["errors"].append({"latex": cand.latex, "error": f"{type(e).__name__}: {e}"[:300]})
+            return "error"
+        if cache and result["verdict"] != CONFLICT:
+            cache.put(test.id, key, {"verdict": result["verdict"], "reason": result["reason"]})
+    if result["verdict"] == CONFLICT:
+        info["conflicts"].append({"latex": cand.latex, "reason": result["reason"]})
+    return result["verdict"]
+
+
+def _repair_entry(cand: Candidate, typer: Typer, seconds: float) -> dict:
+    notation = all(_is_notation(e, typer) for e in cand.chain)
+    return {"edit": cand.edit,
+            "edits": [{"kind": e.kind, "side": e.side, "before": to_latex(e.before), "after": to_latex(e.after)}
+                      for e in cand.chain],
+            "latex": cand.latex,
+            "marked": marked_latex(cand.claim, cand.chain),
+            "verdict": PROVED, "notation": notation, "seconds": seconds}
+
+
+def _is_notation(edit: Edit, typer: Typer) -> bool:
+    """A notation edit: \\cdot/\\circ, column/diagonal, or a transpose of a vector."""
+    if edit.kind not in NOTATION_KINDS:
+        return False
+    if edit.kind in ("add-transpose", "remove-transpose"):
+        arg = edit.before if edit.kind == "add-transpose" else edit.after
+        return _is_vector(arg, typer)
+    return True
