@@ -676,6 +676,7 @@ def search(ctx: ir.Context, claim: ir.Claim, budget: float = 10.0, verdict: str 
     budget (seconds of this search).  A candidate that crashes an engine is skipped and recorded.
     """
     start = time.perf_counter()
+    from .runner import TimeLimit, time_limit
     deadline = start + budget
     typer = Typer(ctx)
     for name in ctx.definitions:            # type every definition once, before any edit
@@ -699,7 +700,13 @@ def search(ctx: ir.Context, claim: ir.Claim, budget: float = 10.0, verdict: str 
                 break
             info["tried"] += 1
             t0 = time.perf_counter()
-            outcome = _try(ctx, claim, cand, cache, info)
+            try:
+                # One candidate that makes an engine explode must not hold the search past its budget.
+                with time_limit(max(1.0, deadline - t0)):
+                    outcome = _try(ctx, claim, cand, cache, info)
+            except TimeLimit:
+                info["budget_exhausted"] = True
+                break
             if trace:
                 print(f"{time.perf_counter() - t0:6.2f}s {outcome:<12} {cand.edit} {cand.latex}", flush=True)
             if outcome == PROVED:

@@ -307,6 +307,21 @@ def test_a_search_cut_short_by_its_budget_says_so(note):
     assert out["search"]["tried"] == 0
 
 
+def test_a_candidate_that_makes_an_engine_run_away_is_stopped_at_the_budget(note, monkeypatch):
+    import time
+    ctx, claim = next(x for x in note.parsed.values() if x[1].kind == "as-written")
+    monkeypatch.setattr(repair, "_numerically_different", lambda ctx, claim: False)
+
+    def spin(ctx, claim):
+        while True:
+            pass
+    monkeypatch.setattr(repair, "check", spin)
+    start = time.perf_counter()
+    out = repair.search(ctx, claim, budget=1.0)
+    assert out["search"]["budget_exhausted"] is True and out["repairs"] == []
+    assert time.perf_counter() - start < 10
+
+
 def test_pairs_are_tried_only_where_no_single_edit_is_proved():
     text = r"""# Pairs
 
