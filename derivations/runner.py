@@ -212,6 +212,44 @@ def _induction_key() -> str:
     return sources_key((induction, generic), "induction")
 
 
+# The whole-algorithm diagnosis (derivations.diagnosis): which outputs of the algorithm as written are right,
+# and which line is to blame; one job of the pool for the note, cached like a claim.
+DIAGNOSIS_CLAIM = "bptt-algorithm"
+DIAGNOSIS_JOB = "algorithm diagnosis"
+
+
+def _diagnosis(replacements: dict) -> dict:
+    from . import diagnosis
+    return diagnosis.diagnose(replacements)
+
+
+def _diagnosis_key(replacements: dict) -> str:
+    import json
+
+    import mpmath
+
+    from . import diagnosis, ir
+    from .latex import printer, reader, resolve, syntax
+    from .note import step_model
+    return sources_key((diagnosis, ir, printer, reader, resolve, syntax, step_model), "diagnosis",
+                       json.dumps(replacements, sort_keys=True), numpy.__version__, mpmath.__version__)
+
+
+def _diagnosis_replacements(doc: Document) -> dict:
+    """{line: replacement} for the diagnosis: the note's corrections of the algorithm's lines (`Corrects:`).
+    A different source (e.g. the best proved repair of each line) plugs in here."""
+    from . import diagnosis
+    return diagnosis.note_corrections()
+
+
+def _proved_only(replacements: dict, results: dict) -> tuple[dict, dict]:
+    """The replacements proved in this run, and the others with their verdicts (never used)."""
+    proved = {line: fix for line, fix in replacements.items() if results.get(fix, {}).get("verdict") == PROVED}
+    unused = {fix: results.get(fix, {}).get("verdict", "not checked in this run")
+              for line, fix in replacements.items() if line not in proved}
+    return proved, unused
+
+
 def _with_induction(result: dict, induction: dict) -> dict:
     """Add the induction as one more method of the corrected whole-algorithm claim."""
     method = {"method": "all T (induction)", "verdict": induction["verdict"], "shapes": [induction["sizes"]],
@@ -266,12 +304,24 @@ def run(ids=None, jobs: int | None = None, cache: ProofCache | None = None, prog
         induction = cache.get("induction", induction_key)
         if induction is None:
             todo[INDUCTION_JOB] = (_induction, None)
+    diagnosis = replacements = None
+    if doc.is_note and DIAGNOSIS_CLAIM in ids:
+        replacements = _diagnosis_replacements(doc)
+        before = cache.hits
+        diagnosis = cache.get("diagnosis", _diagnosis_key(replacements))
+        diagnosis_hits = cache.hits - before
+        if diagnosis is None:
+            todo[DIAGNOSIS_JOB] = (_diagnosis, replacements)
 
     def record(key, result):
-        nonlocal induction
+        nonlocal induction, diagnosis
         if key == INDUCTION_JOB:
             induction = result
             cache.put("induction", induction_key, result)
+            return
+        if key == DIAGNOSIS_JOB:
+            diagnosis = result
+            cache.put("diagnosis", _diagnosis_key(replacements), result)
             return
         results[key] = result
         if result["verdict"] != CONFLICT:        # an engine error is never kept as a result
@@ -284,7 +334,23 @@ def run(ids=None, jobs: int | None = None, cache: ProofCache | None = None, prog
     _pool_map(todo, min(jobs, max(1, len(todo))), record)
     if induction is not None and INDUCTION_CLAIM in results:
         results[INDUCTION_CLAIM] = _with_induction(results[INDUCTION_CLAIM], induction)
-    return assemble(doc, ids, results, induction, time.perf_counter() - start, cache)
+    if replacements is not None:
+        before = cache.hits
+        diagnosis = _diagnosis_of_proved(diagnosis, replacements, results, cache)
+        diagnosis["cache_hits"] = diagnosis_hits + cache.hits - before     # not proofs: cli.timing leaves them out
+    return assemble(doc, ids, results, induction, time.perf_counter() - start, cache, diagnosis)
+
+
+def _diagnosis_of_proved(diagnosis: dict, replacements: dict, results: dict, cache) -> dict:
+    """The diagnosis with proved replacements only: when one of them is not proved in this run, the
+    diagnosis is made again without it (in this process)."""
+    proved, unused = _proved_only(replacements, results)
+    if proved != replacements:
+        key = _diagnosis_key(proved)
+        diagnosis = cache.get("diagnosis", key) or _diagnosis(proved)
+        cache.put("diagnosis", key, diagnosis)
+    return {**diagnosis, "replacement_source": "the note's corrections (Corrects:), proved in this run",
+            "replacements_not_used": [{"replacement": fix, "verdict": v} for fix, v in unused.items()]}
 
 
 def _expected_cost(key, doc) -> int:
@@ -292,14 +358,14 @@ def _expected_cost(key, doc) -> int:
     from .note.bptt import WHOLE_ALGORITHM
     if key in WHOLE_ALGORITHM:
         return 0
-    if key == INDUCTION_JOB:
+    if key in (INDUCTION_JOB, DIAGNOSIS_JOB):
         return 1
     if key in doc.parsed:
         return 2 if doc.parsed[key][0].has_time else 3
     return 2 if load_claims()[key].lhs is not None else 3
 
 
-def assemble(doc: Document, ids, results, induction, seconds, cache) -> dict:
+def assemble(doc: Document, ids, results, induction, seconds, cache, diagnosis=None) -> dict:
     entries = [{**doc.fields[cid], **results[cid]} for cid in ids]   # the file's order, whatever order workers finished
     summary = {v: sum(e["verdict"] == v for e in entries) for v in VERDICTS}
     report = {
@@ -315,6 +381,8 @@ def assemble(doc: Document, ids, results, induction, seconds, cache) -> dict:
     }
     if induction is not None:
         report["induction"] = induction
+    if diagnosis is not None:
+        report["algorithm_diagnosis"] = diagnosis
     report["conflicts"] = [e["id"] for e in entries if e["verdict"] == CONFLICT]
     report["ok"] = relied_on_proved(report) and not report["conflicts"]
     return report

@@ -103,11 +103,36 @@ def status(report: dict) -> dict:
 
 
 def headline(report: dict) -> str:
-    """One or two sentences: which lines are wrong and how, then whether the derivation stands."""
+    """What is wrong and what to change in one sentence (the whole algorithm's diagnosis, for the note),
+    then which lines are wrong and how, then whether the derivation stands."""
     clauses = [f"{g['subject']} {g['phrase']}: " + ", ".join(f"“{c['label']}”" for c in g["claims"])
                for g in groups(report)]
     what = "; ".join(clauses) + "." if clauses else ""
-    return " ".join(s for s in (what[:1].upper() + what[1:], status(report)["sentence"]) if s)
+    return " ".join(s for s in (algorithm_sentence(report), what[:1].upper() + what[1:], status(report)["sentence"])
+                    if s)
+
+
+# ---------------------------------------------------------------- the algorithm as a whole
+
+def algorithm_sentence(report: dict) -> str:
+    """The whole-algorithm diagnosis in one sentence (derivations.diagnosis builds it from its runs), or ''."""
+    return (report.get("algorithm_diagnosis") or {}).get("sentence", "")
+
+
+def diagnosis_rows(report: dict) -> list[dict]:
+    """The diagnosis as a table: per output, as written, from which T it is wrong, the lines to blame."""
+    d = report.get("algorithm_diagnosis")
+    if not d:
+        return []
+    names = {line["id"]: line["name"] for line in d["lines"]}
+    rows = []
+    for o in d["outputs"].values():
+        output = o["output"]
+        if o.get("steps_pattern") == "t < T":
+            output += " (t < T)"
+        rows.append({"output": output, "as_written": o["as_written"], "wrong_from_T": o["wrong_from_T"],
+                     "blame": [{**b, "name": names.get(b["line"], b["line"])} for b in o["blame"]]})
+    return rows
 
 
 def corrections(claim: dict, by_id: dict, known: dict | None = None) -> list[dict]:
