@@ -50,6 +50,7 @@ SIZES = {"H": 3, "E": 2, "V": 4}      # all different, none 1: a transpose or a 
 LENGTHS = (1, 2, 3)
 POINTS = 2                            # random points per length; an output is right when it is right at each
 SEED = 20240611
+MAX_REPLACED = 3                      # blame sets larger than this (short of all lines) are not searched
 
 DS_LINE = "bptt-dS"
 # The algorithm's lines, quantity -> id in note.md, in the order they run within a step (after dS).
@@ -58,7 +59,7 @@ ORDER = ("dh", "dW_hy", "dW_xh", "dW_hh", "dX", "dh_prev")
 OUTPUTS = ("dW_xh", "dW_hh", "dW_hy", "dh_0", "dX_t")
 VECTORS = {"X", "h", "h_prev", "dS", "dh", "dh_next", "P", "onehot"}   # columns: 1-D arrays in the NumPy reading
 WEIGHTS = ("W_xh", "W_hh", "W_hy")
-RIGHT, WRONG, ILL_TYPED, NOT_COMPUTED = "right", "wrong", "ill-typed", "not computed"
+RIGHT, WRONG, NOT_COMPUTED = "right", "wrong", "not computed"
 
 
 class IllTyped(Exception):
@@ -102,9 +103,9 @@ class Evaluator(step_model.Lowering):
         self.values, self.numpy_1d, self.events = values, numpy_1d, []
 
     def __call__(self, e):
-        out = super().__call__(e)
+        out = super().__call__(e)       # a derivative is looked up in `values` by the lowering (_Deriv)
         if out is None:
-            raise Missing(step_model.__name__)
+            raise Missing(f"{type(e).__name__} not computed")
         return out
 
     def _get(self, name):
@@ -121,10 +122,6 @@ class Evaluator(step_model.Lowering):
         if (e.name, e.time) in table:
             return self._get(table[(e.name, e.time)])
         return super()._Ref(e)
-
-    def _Deriv(self, e: ir.Deriv):
-        symbol = super()._Deriv(e)                  # which step quantity the derivative is (or NotApplicable)
-        return symbol if symbol is not None else None
 
     def _Basis(self, e: ir.Basis):
         if e.index != ir.Ref("y", step_model.T):
@@ -144,7 +141,9 @@ class Evaluator(step_model.Lowering):
                 big = next(src for t, src in zip(terms, e.terms) if np.shape(t) == widest)
                 self.events.append({"what": "broadcast", "shapes": [_shape(t) for t in terms],
                                     "text": f"+ adds the {' and '.join(small)} to every entry of the "
-                                            f"{'×'.join(map(str, widest))} {plain(big)}"})
+                                            f"{'×'.join(map(str, widest))} {plain(big)}",
+                                    "short": "added to every entry" if not widest or len(widest) == 2
+                                    else "added to every entry of a vector"})
             out = terms[0]
             for t in terms[1:]:
                 out = out + t
@@ -165,7 +164,8 @@ class Evaluator(step_model.Lowering):
             if np.ndim(a) == 1 and np.ndim(b) == 1:
                 self.events.append({"what": "inner product", "shapes": [_shape(a), _shape(b)],
                                     "text": f"· of the 1-D arrays {plain(e.left)} and {plain(e.right)} is np.dot, "
-                                            "their inner product, a scalar"})
+                                            "their inner product, a scalar",
+                                    "short": "np.dot of two 1-D vectors, a scalar"})
             return np.dot(a, b)
         if np.ndim(a) == 0 or np.ndim(b) == 0:
             return a * b
@@ -183,7 +183,7 @@ class Evaluator(step_model.Lowering):
         a = self(e.arg)
         if self.numpy_1d and np.ndim(a) == 1:
             self.events.append({"what": "no-op transpose", "shapes": [_shape(a)],
-                                "text": "ᵀ of a 1-D array does nothing"})
+                                "text": "ᵀ of a 1-D array does nothing", "short": "a transpose that does nothing"})
         return a.T
 
     def _Power(self, e: ir.Power):
@@ -501,7 +501,8 @@ def _diagnose(replacements, lengths, points, seed) -> dict:
         return {q: (fixes[line.id] if line.id in replaced else line) for q, line in base.items()}
 
     runs, problems = {}, {}
-    for k in range(len(candidates) + 1):
+    # Every combination of replacements up to MAX_REPLACED lines at once, and all of them together.
+    for k in sorted({*range(min(len(candidates), MAX_REPLACED) + 1), len(candidates)}):
         for subset in itertools.combinations(candidates, k):
             per_case = []
             for (T, point), truth in zip(cases, truths):
@@ -574,7 +575,7 @@ def _output(name: str, runs: dict, candidates: list, lengths) -> dict:
         "wrong_from_T": first,
         "by_T": {str(T): v["status"] for T, v in sorted(as_written.items())},
         "blame": blame,
-        "fixed_by": [sorted(s, key=candidates.index) for s in sorted(minimal, key=len)],
+        "fixed_by": [sorted(s, key=candidates.index) for s in sorted(minimal, key=len)] if first else [],
         "fixed": bool(fixing) or first is None,
     }
     if name == "dX_t":
@@ -628,7 +629,8 @@ def _numpy_readings(base, fixes, problems, cases, truths, candidates) -> list:
             outputs = {name: _statuses(per_case, name) for name in OUTPUTS}
             reading["runs"].append({
                 "others": label, "replaced": list(replaced),
-                "what_numpy_does": [e["text"] for e in _unique(events)], "line_gives": shape, "numpy_error": error,
+                "what_numpy_does": [e["text"] for e in _unique(events)],
+                "in_short": [e["short"] for e in _unique(events)], "line_gives": shape, "numpy_error": error,
                 "outputs": {name: {"as_run": _worst(v["status"] for v in by_T.values()), "wrong_from_T": _first_bad(by_T)}
                             for name, by_T in outputs.items()},
             })
@@ -710,7 +712,7 @@ def _join(items: list[str]) -> str:
 
 def _output_text(o: dict) -> str:
     if o["output"] == "dX_t" and o.get("steps_pattern") == "t < T":
-        return "dX_t (for t < T)"
+        return "dX_t (t < T)"
     return "each dX_t" if o["output"] == "dX_t" else o["output"]
 
 
@@ -749,7 +751,7 @@ def sentence(d: dict) -> str:
         rest = [b for b in o["blame"] if b["status"] == WRONG]
         text = f"{_output_text(o)} is not computed at all, because {_join(typed)} does not type-check"
         if rest:
-            text += (f" (and once it does, {o['output']} is wrong {_from(min(b['from_T'] for b in rest))} "
+            text += (f" (corrected alone, {o['output']} is wrong {_from(min(b['from_T'] for b in rest))} "
                      f"because of {_join([names[b['line']] for b in rest])})")
         parts.append(text)
     for r in d["numpy_readings"]:
@@ -761,9 +763,8 @@ def sentence(d: dict) -> str:
         verdict = f"wrong {_from(out['wrong_from_T'])}" if out["as_run"] == WRONG else out["as_run"]
         others = [names[cid] for cid in run["replaced"]]
         with_others = f" even with {_join(others)} corrected" if others and out["as_run"] == WRONG else ""
-        parts.append(f"NumPy code that follows {r['name']} with 1-D vectors would silently compute a "
-                     f"{_output_of(r['quantity'])} that is {verdict}{with_others} "
-                     f"({'; '.join(run['what_numpy_does'])})")
+        parts.append(f"NumPy code that follows {r['name']} with 1-D vectors would silently compute "
+                     f"{', '.join(run['in_short'])}: a {_output_of(r['quantity'])} {verdict}{with_others}")
     blamed = {b["line"] for o in outs for b in o["blame"]}
     changes = [f"{c['change']['text'].removeprefix('write ')} in {names[c['line']]}"
                for c in d["replacements"] if c["line"] in blamed]

@@ -232,7 +232,7 @@ def _diagnosis_key(replacements: dict) -> str:
     from .latex import printer, reader, resolve, syntax
     from .note import step_model
     return sources_key((diagnosis, ir, printer, reader, resolve, syntax, step_model), "diagnosis",
-                       json.dumps(replacements, sort_keys=True), numpy.__version__, mpmath.__version__)
+                       json.dumps(replacements, sort_keys=True, default=repr), numpy.__version__, mpmath.__version__)
 
 
 def _diagnosis_replacements(doc: Document) -> dict:
@@ -243,9 +243,12 @@ def _diagnosis_replacements(doc: Document) -> dict:
 
 
 def _proved_only(replacements: dict, results: dict) -> tuple[dict, dict]:
-    """The replacements proved in this run, and the others with their verdicts (never used)."""
-    proved = {line: fix for line, fix in replacements.items() if results.get(fix, {}).get("verdict") == PROVED}
-    unused = {fix: results.get(fix, {}).get("verdict", "not checked in this run")
+    """The replacements proved in this run (looked up by id: a claim id, or the `id` of a statement), and the
+    others with their verdicts (never used)."""
+    def verdict(fix):
+        return results.get(fix if isinstance(fix, str) else fix.id, {}).get("verdict", "not checked in this run")
+    proved = {line: fix for line, fix in replacements.items() if verdict(fix) == PROVED}
+    unused = {(fix if isinstance(fix, str) else fix.id): verdict(fix)
               for line, fix in replacements.items() if line not in proved}
     return proved, unused
 

@@ -103,12 +103,12 @@ def status(report: dict) -> dict:
 
 
 def headline(report: dict) -> str:
-    """What is wrong and what to change in one sentence (the whole algorithm's diagnosis, for the note),
-    then which lines are wrong and how, then whether the derivation stands."""
+    """Which lines are wrong and how; for the note, what its algorithm computes wrong and what a reader must
+    change, in one sentence (the whole algorithm's diagnosis); then whether the derivation stands."""
     clauses = [f"{g['subject']} {g['phrase']}: " + ", ".join(f"“{c['label']}”" for c in g["claims"])
                for g in groups(report)]
     what = "; ".join(clauses) + "." if clauses else ""
-    return " ".join(s for s in (algorithm_sentence(report), what[:1].upper() + what[1:], status(report)["sentence"])
+    return " ".join(s for s in (what[:1].upper() + what[1:], algorithm_sentence(report), status(report)["sentence"])
                     if s)
 
 
