@@ -742,12 +742,16 @@ def sentence(d: dict) -> str:
         for o in group:
             by_from.setdefault(o["wrong_from_T"], []).append(_output_text(o))
         clauses = [f"{_join(items)} {_is(items)} wrong {_from(T)}" for T, items in sorted(by_from.items())]
-        because = f", because of {_join([names[k] for k in key])}" if key else " (no replacement makes it right)"
+        because = (f", because of {_join([names[k] for k in key])}" if key
+                   else " (no replacement makes it right)" if d["replacements"]
+                   else " (no proved replacement was tried, so no line is blamed)")
         parts.append(_join(clauses) + because)
     for o in outs:
         if o["as_written"] != NOT_COMPUTED:
             continue
-        typed = [names[b["line"]] for b in o["blame"] if b["status"] == NOT_COMPUTED] or ["a line"]
+        typed = ([names[b["line"]] for b in o["blame"] if b["status"] == NOT_COMPUTED]
+                 or [line["name"] for line in d["lines"] if not line["type_checks"]
+                     and _output_of(line["quantity"]) == o["output"]] or ["a line"])
         rest = [b for b in o["blame"] if b["status"] == WRONG]
         text = f"{_output_text(o)} is not computed at all, because {_join(typed)} does not type-check"
         if rest:

@@ -352,7 +352,8 @@ def _diagnosis_of_proved(diagnosis: dict, replacements: dict, results: dict, cac
         key = _diagnosis_key(proved)
         diagnosis = cache.get("diagnosis", key) or _diagnosis(proved)
         cache.put("diagnosis", key, diagnosis)
-    return {**diagnosis, "replacement_source": "the note's corrections (Corrects:), proved in this run",
+    return {**diagnosis, "claim": DIAGNOSIS_CLAIM,
+            "replacement_source": "the note's corrections (Corrects:), proved in this run",
             "replacements_not_used": [{"replacement": fix, "verdict": v} for fix, v in unused.items()]}
 
 

@@ -189,7 +189,7 @@ INDUCTION_LEMMAS = [
 def _algorithm_diagnosis() -> dict:
     """The whole-algorithm diagnosis of the note, computed (about a second), as the runner adds it."""
     from derivations.diagnosis import diagnose
-    return {**diagnose(), "replacement_source": "the note's corrections (Corrects:), proved in this run",
+    return {**diagnose(), "claim": "bptt-algorithm", "replacement_source": "the note's corrections (Corrects:), proved in this run",
             "replacements_not_used": [], "cache_hits": 0}
 
 

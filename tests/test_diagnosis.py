@@ -323,3 +323,38 @@ def test_the_note_report_carries_the_diagnosis(note_report):
     assert d["sentence"] in findings.headline(note_report)
     rows = findings.diagnosis_rows(note_report)
     assert [r["output"].split(" ")[0] for r in rows] == list(D.OUTPUTS)
+
+
+def test_the_report_shows_the_diagnosis_table_from_the_data():
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).parent))
+    from conftest_report import sample_report
+
+    from reports.render import render_html, render_tex
+    report = sample_report()
+    d = report["algorithm_diagnosis"]
+    html = render_html(report)
+    part = html[html.index('<section id="algorithm">'):html.index("</section>", html.index('<section id="algorithm">'))]
+    rows = part.split("<tbody>")[1].split("</tbody>")[0].split("<tr")[1:]
+    assert len(rows) == len(D.OUTPUTS)
+    for row, o in zip(rows, D.OUTPUTS):
+        entry = d["outputs"][o]
+        assert f"<td>{entry['as_written']}</td>" in row
+        assert (f"T = {entry['wrong_from_T']}" in row) == (entry["wrong_from_T"] is not None)
+        for b in entry["blame"]:
+            assert f'href="#claim-{b["line"]}"' in row
+    header = html[html.index("<header"):html.index("</header>")]
+    assert 'class="algorithm-sentence"' in header
+    # The erratum of the claim the diagnosis belongs to links to it (here moved onto an erratum of the sample).
+    assert 'class="algorithm-link"' not in html
+    report["algorithm_diagnosis"]["claim"] = "bptt-dW_hh"
+    html = render_html(report)
+    erratum = html[html.index('id="erratum-bptt-dW_hh"'):]
+    assert 'class="algorithm-link"' in erratum[:erratum.index("</li>")]
+    tex = render_tex(report)
+    assert r"\section{The algorithm as a whole}" in tex and r"\ref{sec:algorithm}" in tex
+    # Without a diagnosis (a user's file) there is no section.
+    del report["algorithm_diagnosis"]
+    assert 'id="algorithm"' not in render_html(report) and "The algorithm as a whole" not in render_tex(report)
+
