@@ -343,8 +343,13 @@ class Entries:
         return out
 
 
-def _local_floor(claim: ir.Claim):
-    """The earliest step offset a step-local claim writes (None when it is not step-local)."""
+def _local_floor(claim: ir.Claim, ctx: ir.Context | None = None):
+    """The earliest step offset a step-local claim writes (None when it is not step-local).
+
+    A defined quantity at a later step (h_{t+1}) is not step-local: its definition
+    holds only up to T, and at t = T the file's semantics make h_{T+1} zero -- the
+    concrete engine, which unrolls to T, decides such a line.
+    """
     offsets = []
     for side in (claim.lhs, claim.rhs):
         for node in side.walk():
@@ -352,6 +357,9 @@ def _local_floor(claim: ir.Claim):
                 return None
             if isinstance(node, ir.Ref) and node.time is not None:
                 if node.time.var != "t":
+                    return None
+                definition = ctx.definitions.get(node.name) if ctx is not None else None
+                if node.time.offset > 0 and definition is not None and not definition.notation:
                     return None
                 offsets.append(node.time.offset)
     return min(offsets, default=0)
@@ -369,7 +377,7 @@ def prove(ctx: ir.Context, claim: ir.Claim) -> Outcome | None:
     """The all-sizes verdict on one claim, or None where the engine does not apply."""
     floor = None
     if ctx.has_time and ctx.length is None:
-        floor = _local_floor(claim)
+        floor = _local_floor(claim, ctx)
         if floor is None:
             return None                      # through time: the concrete engine, at T = 1, 2, 3
     sizes = [{str(s): str(s) for s in ctx.sizes()}]

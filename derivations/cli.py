@@ -27,7 +27,7 @@ from .cache import ProofCache, default_dir
 from .concrete import CONFLICT
 from .latex.errors import DerivationErrors
 from .recheck import EngineDefect
-from .runner import INDUCTION_CLAIM, load_document, run
+from .runner import INDUCTION_CLAIM, TIME_LIMIT, EngineCrash, load_document, run
 
 EXIT_CODES = """\
 exit status:
@@ -51,6 +51,16 @@ def _positive(text):
     return value
 
 
+def _seconds(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be 0 (no limit) or a positive number of seconds, got {text}")
+    return value
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="verify", description=__doc__.split("\n\n")[0], epilog=EXIT_CODES,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -61,9 +71,12 @@ def parser() -> argparse.ArgumentParser:
                         "(default: reports/out for the note, reports/out/<file stem> for a file)")
     p.add_argument("--jobs", type=_positive, default=os.cpu_count() or 1,
                    help="worker processes (default: the number of cores)")
+    p.add_argument("--time-limit", type=_seconds, default=TIME_LIMIT, metavar="SECONDS",
+                   help=f"stop an engine after this long on one claim, leaving it inconclusive (default {TIME_LIMIT:g}; "
+                        "0: no limit)")
     p.add_argument("--no-cache", action="store_true", help="prove everything again, ignoring cached proofs")
     p.add_argument("--cache-dir", type=Path, default=None, help=f"proof cache directory (default: {default_dir()})")
-    p.add_argument("--only", nargs="+", metavar="ID", help="prove only these claims (no code, no report files)")
+    p.add_argument("--only", nargs="+", metavar="ID", help="prove only these claims (a block's id stands for every link of its chain; no code, no report files)")
     p.add_argument("--list", action="store_true", help="print the claim ids with their labels, prove nothing")
     p.add_argument("--no-codegen", action="store_true",
                    help="do not regenerate numeric/rnn.py (only the note generates code)")
@@ -148,12 +161,13 @@ def printable(text: str) -> str:
 
 
 def _wrong_line(c: dict, by_id: dict, known: dict) -> str:
-    lines = [f"{MARKS.get(c['verdict'], '?')} {c['verdict']}: {c['label']}  [{c['id']}]"]
+    at = f", line {c['line']}" if c.get("line") else ""
+    lines = [f"{MARKS.get(c['verdict'], '?')} {c['verdict']}: {c['label']}  [{c['id']}{at}]"]
     if c.get("comment"):
         lines.append(_wrap(c["comment"], "    why: "))
     lines.append(_wrap(c["reason"], "    found: " if c.get("counterexample") else "    what fails: "))
     if c.get("counterexample"):
-        lines += _counterexample(findings.counterexample_view(c["counterexample"]))
+        lines += _counterexample(findings.counterexample_view(c["counterexample"], c.get("source") == "latex"))
     for fix in findings.corrections(c, by_id, known):
         state = fix["verdict"] if fix["checked"] else "not checked in this run: add it to --only"
         lines.append(f"    write instead ({state}): {fix['label']}  [{fix['id']}]")
@@ -167,7 +181,7 @@ def _counterexample(cx: dict) -> list[str]:
     where = ", ".join(x for x in (cx["at"], cx["quantity"], cx["where"]) if x)
     relative = f" (relative difference {cx['relative']})" if cx["relative"] else ""
     lines = [f"    counterexample at {where}:",
-             f"        the line gives {cx['claimed']}, the truth is {cx['truth']}{relative}"]
+             "        " + ", ".join(f"{words} {value}" for words, value in cx["sides"]) + relative]
     if not cx["clear"]:
         lines.append("        (no input tried makes the two sides differ by 10% or more; this is the clearest)")
     inputs = [f"{name} = {findings.matrix_text(rows)}" for name, rows in cx["matrices"]]
@@ -220,8 +234,16 @@ def _wrap(text: str, first: str, rest: str | None = None, width: int = 100) -> s
 def counts_line(report: dict) -> str:
     counts = ", ".join(f"{n} {v}" for v, n in report["summary"].items())
     line = f"{plural(len(report['claims']), 'statement')}: {counts}."
+    read = [c["id"] for c in report["claims"] if c.get("notes") and not c.get("reading")]
+    tried = sum(c.get("scope") is not None and c["scope"].startswith("at ") for c in report["claims"])
+    if tried:
+        line += (f" Of the proved, {tried} {'is' if tried == 1 else 'are'} proved only at the sizes and "
+                 "lengths tried (no engine for every size applies).")
     if "induction" in report:
         line += f" BPTT for every T (induction): {report['induction']['verdict']}."
+    if read:
+        line += (f" Note: {', '.join(read)} differentiate{'s' if len(read) == 1 else ''} a quantity at a step with "
+                 "the earlier steps held fixed (see the report, and docs/derivation-format.md).")
     return line
 
 
@@ -315,6 +337,10 @@ def main(argv=None) -> int:
             print(printable(f"{cid:<{width}}  {f['label']}"))
         return 0
     if args.only:
+        # A block's id (a chain's group) stands for its links.
+        args.only = list(dict.fromkeys(x for cid in args.only for x in
+                                       ([cid] if cid in fields else
+                                        [k for k, f in fields.items() if f.get("group") == cid] or [cid])))
         unknown = [cid for cid in args.only if cid not in fields]
         if unknown:
             p.error(f"--only: unknown claim id(s) {', '.join(unknown)}; see verify --list")
@@ -329,8 +355,9 @@ def main(argv=None) -> int:
     cache = ProofCache(args.cache_dir, enabled=not args.no_cache)
     progress = Progress(len(ids), args.quiet)
     try:
-        report = run(args.only, jobs=args.jobs, cache=cache, progress=progress, document=doc)
-    except EngineDefect as e:      # e.g. a "counterexample" the model does not confirm
+        report = run(args.only, jobs=args.jobs, cache=cache, progress=progress, document=doc,
+                     time_limit=args.time_limit)
+    except (EngineDefect, EngineCrash) as e:   # a "counterexample" the model does not confirm, an engine bug
         progress.close()
         print(printable(f"verify: engine error: {e}; nothing was written"), file=sys.stderr)
         return 2

@@ -42,23 +42,31 @@ DIGITS = 60
 # ---------------------------------------------------------------- which sizes
 
 def plan(ctx: ir.Context) -> list[dict]:
-    """The sizes (and lengths T) a context is checked at: size 1, square, non-square; T = 1, 2, 3."""
+    """The sizes (and lengths T) a context is checked at: size 1, square, non-square, all different; T = 1, 2, 3.
+
+    Every two size symbols differ in at least one shape (a line true only when H = V
+    must not pass): the last shape gives them 2, 3, 4, ...
+    """
     names = [str(s) for s in ctx.sizes()]
     ones = {n: 1 for n in names}
     twos = {n: 2 for n in names}
     up = {n: 2 + (k % 2) for k, n in enumerate(names)}
     down = {n: 3 - (k % 2) for k, n in enumerate(names)}
+    distinct = {n: 2 + k for k, n in enumerate(names)}
     shapes = []
-    for s in (ones, twos, up, down):
+    for s in (ones, twos, up, down, distinct):
         if s not in shapes:
             shapes.append(s)
     if not ctx.has_time:
         return shapes
     if ctx.length is not None:
         return [{**s, "T": ctx.length} for s in shapes]
+    # Through time, each shape costs a model unrolled over T steps: two non-square ones, at T = 2 only
+    # ((2, 3, 2, ..) and all different; or, with two sizes, (2, 3) and (3, 2)).
     out = [{**ones, "T": T} for T in (1, 2, 3)] + [{**twos, "T": T} for T in (1, 2, 3)]
-    for s in shapes[2:]:
-        out.append({**s, "T": 2})
+    for s in (up, distinct if distinct != up else down):
+        if s not in (ones, twos) and {**s, "T": 2} not in out:
+            out.append({**s, "T": 2})
     return out
 
 
@@ -241,11 +249,14 @@ def numeric_difference(model: Model, lhs: sp.Matrix, rhs: sp.Matrix, seed: str, 
     many points showed no difference at all (a shortcut for true claims).
     """
     rng = random.Random(seed)
-    free = model.free_symbols()
+    # Only the inputs the two sides depend on are drawn and reported: the point is then the same
+    # whatever other claims this process has seen (the shared model's other inputs are set to 0).
+    free = model.inputs_of([*lhs, *rhs])
+    others = {s: sp.Integer(0) for s in model.free_symbols()}
     best, equal_points = None, 0
     for _ in range(tries):
         point = _rational_point(free, rng)
-        values = model.forward(point, DIGITS)
+        values = model.forward({**others, **point}, DIGITS)
         differs = False
         with mpmath.workdps(DIGITS):
             for idx in range(len(lhs)):
@@ -274,7 +285,7 @@ def numeric_difference(model: Model, lhs: sp.Matrix, rhs: sp.Matrix, seed: str, 
         "entry": [idx // lhs.cols, idx % lhs.cols],
         "claimed": show_mp(b), "truth": show_mp(a),
         "claimed_precise": mpmath.nstr(b, 15), "truth_precise": mpmath.nstr(a, 15),
-        "relative_difference": round(float(rel), 4),
+        "relative_difference": float(f"{float(rel):.3g}"),
         "clear_margin": bool(rel >= CLEAR),
         "functions": _function_note(lhs, rhs),
     }
@@ -342,6 +353,33 @@ def symbolic_type(ctx: ir.Context, claim: ir.Claim):
     return None
 
 
+def _outside(ctx: ir.Context, claim: ir.Claim, env: dict) -> str:
+    """A note when the failing step makes the line read a quantity outside 1..T (zero by the semantics)."""
+    T = env.get("T")
+    if T is None:
+        return ""
+    out = []
+    free = {v for v in ir.time_vars(claim.lhs) | ir.time_vars(claim.rhs) if env.get(v) is not None}
+
+    def visit(node):
+        if isinstance(node, ir.Sum):
+            return             # steps under a sum are the sum's own
+        if isinstance(node, ir.Ref) and node.time is not None and (node.time.var in free or node.time.var is None):
+            step = node.time.at(env)
+            outside = step > T or step < 0 or (step == 0 and node.name + "_0" not in ctx.declarations)
+            if outside and (node.name, step) not in out:
+                out.append((node.name, step))
+        for c in node.children():
+            visit(c)
+    visit(claim.lhs)
+    visit(claim.rhs)
+    if not out:
+        return ""
+    names = ", ".join(f"{n}_{s}" for n, s in out)
+    return (f" (at this step the line reads {names}, outside the steps 1..{T}: zero by the semantics of a "
+            "derivation file; write it one step earlier to state it for every step)")
+
+
 def steps_of(claim: ir.Claim, T):
     """The steps t a claim is checked at: every t = 1..T when it mentions t, else once."""
     uses_t = "t" in ir.time_vars(claim.lhs) | ir.time_vars(claim.rhs)
@@ -372,7 +410,8 @@ def prove(ctx: ir.Context, claim: ir.Claim, shapes=None) -> Outcome:
                     detail.update(at=where, shape=dict(shape), t=t,
                                   indices=[[name, step, v] for (name, step), v in indices.items()])
                     confirm(ctx, claim, detail)
-                    failures.append((REFUTED, f"at {where} the two sides differ", detail))
+                    failures.append((REFUTED, f"at {where} the two sides differ" + _outside(ctx, claim, env),
+                                     detail))
                 else:
                     failures.append((verdict, f"at {where}: {detail}", None))
                 break
@@ -437,13 +476,14 @@ def replay(ctx: ir.Context, claim: ir.Claim, cex: dict) -> tuple:
     T = shape.get("T")
     model = Model(ctx, {k: v for k, v in shape.items() if k != "T"}, T, indices)
     lhs, rhs = _sides(model, claim, {"T": T, "t": t})
-    by_name = {str(s): s for s in model.free_symbols()}
+    by_name = {str(s): s for s in model.inputs_of([*lhs, *rhs])}
     missing = set(by_name) - set(cex["values"])
     extra = set(cex["values"]) - set(by_name)
     if missing or extra:
-        raise ValueError(f"the counterexample does not name exactly the free inputs (missing {sorted(missing)}, "
-                         f"extra {sorted(extra)})")
-    point = {by_name[k]: sp.Rational(v) for k, v in cex["values"].items()}
+        raise ValueError(f"the counterexample does not name exactly the free inputs the claim depends on "
+                         f"(missing {sorted(missing)}, extra {sorted(extra)})")
+    point = {**{s: sp.Integer(0) for s in model.free_symbols()},
+             **{by_name[k]: sp.Rational(v) for k, v in cex["values"].items()}}
     values = model.forward(point, DIGITS)
     i, j = cex["entry"]
     return model.numeric(lhs[i, j], values), model.numeric(rhs[i, j], values)

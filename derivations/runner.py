@@ -11,8 +11,12 @@ from __future__ import annotations
 
 import os
 import platform
+import signal
+import threading
 import time
+import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -22,7 +26,7 @@ import sympy
 
 from . import concrete, graph
 from .cache import ProofCache, claim_key, sources_key
-from .concrete import CONFLICT, ILL_TYPED, INCONCLUSIVE, PROVED, REFUTED, VERDICTS
+from .concrete import CONFLICT, ILL_TYPED, INCONCLUSIVE, PROVED, REFUTED, VERDICTS, Outcome
 from .registry import AS_WRITTEN, CLAIMS, CORRECTED, check_references
 
 TOOL = "bptt-verifier 0.1.0"
@@ -131,6 +135,9 @@ def load_document(path=None) -> Document:
                 doc.fields[c.id] = {**common, "label": c.label, "latex": c.source.latex, "source": "latex",
                                     "relies_on": []}
                 doc.parsed[c.id] = (ctx, c)
+    if not errors and not doc.fields:
+        errors.append(DerivationError(f"{path}: no statement to check: a claim is an equation a = b in a "
+                                      "$$ ... $$ block (see docs/derivation-format.md)"))
     if errors:
         raise DerivationErrors(errors)
     for cid, f in doc.fields.items():
@@ -152,16 +159,79 @@ def _result(methods: list) -> dict:
             "seconds": round(sum(m["seconds"] for m in methods), 3)}
 
 
-def prove_claim(claim_id: str) -> dict:
-    """Every engine on one registered (Python) claim; the combined verdict.  Runs in a worker."""
-    claim = load_claims()[claim_id]
-    methods = []
-    for name, engine in _engines():
+# Seconds one engine may spend on one claim before it is stopped and the claim left inconclusive
+# for that engine (0: no limit).  A derivation that makes an engine explode must not hang `verify`.
+TIME_LIMIT = 300.0
+
+
+class EngineCrash(RuntimeError):
+    """An engine raised an exception on a claim: an error of the tool, named by claim and engine."""
+
+
+class TimeLimit(BaseException):
+    """Raised by the alarm inside an engine.  A BaseException, so the engines' own `except Exception`
+    (a SymPy routine that failed: try another way) does not swallow it."""
+
+
+@contextmanager
+def time_limit(seconds: float):
+    """Stop the block after `seconds` with TimeLimit (POSIX, main thread: where workers run jobs)."""
+    if not seconds or not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum, frame):
+        raise TimeLimit
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _where_raised(exc: BaseException) -> str:
+    """file:line of the innermost frame of the project that raised (for a bug report)."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f"{os.sep}derivations{os.sep}" in f.filename]
+    if not frames:
+        return ""
+    f = frames[-1]
+    return f" at derivations{f.filename.rsplit(os.sep + 'derivations', 1)[1]}:{f.lineno}"
+
+
+def _run_engines(engines, args: tuple, where: str, limit: float) -> dict:
+    """Every engine on one claim; an engine that raises is an EngineCrash naming the claim; one that
+    runs past the time limit is inconclusive (and the result is not cached: a faster run may decide)."""
+    methods, timed_out = [], False
+    for name, engine in engines:
         start = time.perf_counter()
-        outcome = engine(claim)
+        try:
+            with time_limit(limit):
+                outcome = engine(*args)
+        except TimeLimit:
+            timed_out = True
+            outcome = Outcome(INCONCLUSIVE, name, [], f"stopped at the time limit of {limit:g} s "
+                                                        "(verify --time-limit sets it; 0 for none)")
+        except Exception as e:  # any engine bug: name the claim, never a verdict
+            raise EngineCrash(f"{where}: the {name} engine failed: {type(e).__name__}: {e}"
+                              f"{_where_raised(e)}") from e
         if outcome is not None:           # None: the engine does not apply to this claim
             methods.append(_entry(name, outcome, start))
-    return _result(methods)
+    result = _result(methods)
+    if timed_out:
+        result["timed_out"] = True
+    return result
+
+
+def prove_claim(claim_id: str, limit: float = TIME_LIMIT) -> dict:
+    """Every engine on one registered (Python) claim; the combined verdict.  Runs in a worker."""
+    claim = load_claims()[claim_id]
+    return _run_engines(_engines(), (claim,), f"claim {claim_id}", limit)
+
+
+def _prove_claim_job(job) -> dict:
+    return prove_claim(*job)
 
 
 def _parsed_engines():
@@ -172,16 +242,11 @@ def _parsed_engines():
 
 
 def prove_parsed(job) -> dict:
-    """Every engine on one claim of a derivation file.  Runs in a worker: job = (path, claim id)."""
-    path, claim_id = job
+    """Every engine on one claim of a derivation file.  Runs in a worker: job = (path, claim id[, limit])."""
+    path, claim_id, *rest = job
     ctx, claim = load_document(path).parsed[claim_id]
-    methods = []
-    for name, engine in _parsed_engines():
-        start = time.perf_counter()
-        outcome = engine(ctx, claim)
-        if outcome is not None:
-            methods.append(_entry(name, outcome, start))
-    return _result(methods)
+    where = f"{path}:{claim.source.line}: {claim.id}" if claim.source else claim.id
+    return _run_engines(_parsed_engines(), (ctx, claim), where, rest[0] if rest else TIME_LIMIT)
 
 
 def _parsed_modules():
@@ -277,7 +342,7 @@ def _pool_map(fn_by_key: dict, jobs: int, on_result):
 
 
 def run(ids=None, jobs: int | None = None, cache: ProofCache | None = None, progress=None,
-        document: Document | None = None) -> dict:
+        document: Document | None = None, time_limit: float = TIME_LIMIT) -> dict:
     """Prove the claims `ids` (default: all) of a document (default: the note) and return the report dict."""
     start = time.perf_counter()
     doc = document or load_document()
@@ -290,10 +355,10 @@ def run(ids=None, jobs: int | None = None, cache: ProofCache | None = None, prog
     for cid in ids:
         if cid in doc.parsed:
             keys[cid] = parsed_key(*doc.parsed[cid])
-            job = (prove_parsed, (str(doc.path), cid))
+            job = (prove_parsed, (str(doc.path), cid, time_limit))
         else:
             keys[cid] = claim_key(load_claims()[cid], extra)
-            job = (prove_claim, cid)
+            job = (_prove_claim_job, (cid, time_limit))
         hit = cache.get(cid, keys[cid])
         if hit is not None:
             results[cid] = hit
@@ -327,7 +392,8 @@ def run(ids=None, jobs: int | None = None, cache: ProofCache | None = None, prog
             cache.put("diagnosis", _diagnosis_key(replacements), result)
             return
         results[key] = result
-        if result["verdict"] != CONFLICT:        # an engine error is never kept as a result
+        # An engine error is never kept as a result, nor a verdict cut short by the time limit.
+        if result["verdict"] != CONFLICT and not result.get("timed_out"):
             cache.put(key, keys[key], result)
         if progress:
             progress(key, result, cached=False, done=len(results), total=len(ids))
@@ -369,13 +435,51 @@ def _expected_cost(key, doc) -> int:
     return 2 if load_claims()[key].lhs is not None else 3
 
 
+# Engines whose proof holds for every size (and, for a claim through time, every T); a claim proved
+# only by the others is proved at the sizes and lengths they tried.
+GENERAL = ("all sizes", "all T (induction)")
+
+
+def scope(result: dict, ctx=None) -> str | None:
+    """How far a proof reaches, in words: "for every size (and T)" or "at the sizes tried (T ≤ 3)"."""
+    proved = [m for m in result["methods"] if m["verdict"] == PROVED]
+    if result["verdict"] != PROVED or not proved:
+        return None
+    through_time = ctx is not None and ctx.has_time and ctx.length is None
+    if any(m["method"] in GENERAL for m in proved):
+        return "for every size" + (" and every T" if through_time else "")
+    lengths = [s["T"] for m in proved for s in m["shapes"] if isinstance(s.get("T"), int)]
+    return "at the sizes tried" + (f", T ≤ {max(lengths)}" if through_time and lengths else "")
+
+
+def semantic_notes(claim) -> list[str]:
+    """What a reader may take otherwise in a claim's semantics, said next to it: ∂E_t/∂U of a quantity
+    at a step is taken with the steps before t held fixed (docs/derivation-format.md)."""
+    from . import ir
+    notes = []
+    for side in (claim.lhs, claim.rhs):
+        for node in side.walk():
+            if (isinstance(node, ir.Deriv) and isinstance(node.of, ir.Ref) and node.of.time is not None
+                    and isinstance(node.wrt, ir.Ref) and node.wrt.time is None):
+                of, wrt = f"{node.of.name}_{node.of.time}", node.wrt.name
+                note = (f"∂{of}/∂{wrt} is read with the steps before {node.of.time} held fixed: only the uses of "
+                        f"{wrt} from step {node.of.time} on count (a quantity at a step sees its own future, "
+                        "docs/derivation-format.md); the total derivative through every step may differ.")
+                if note not in notes:
+                    notes.append(note)
+    return notes
+
+
 def assemble(doc: Document, ids, results, induction, seconds, cache, diagnosis=None) -> dict:
     entries = [{**doc.fields[cid], **results[cid]} for cid in ids]   # the file's order, whatever order workers finished
+    for e in entries:
+        e["scope"] = scope(e, doc.parsed[e["id"]][0] if e["id"] in doc.parsed else None)
+        e["notes"] = semantic_notes(doc.parsed[e["id"]][1]) if e["id"] in doc.parsed else []
     summary = {v: sum(e["verdict"] == v for e in entries) for v in VERDICTS}
     report = {
         "tool": TOOL,
         "document": {"path": "derivations/note/note.md" if doc.is_note else str(doc.path),
-                     "title": doc.derivation.title, "note": doc.is_note},
+                     "title": doc.derivation.title, "note": doc.is_note, "statements": len(doc.ids)},
         "date": time.strftime("%Y-%m-%d"),
         "versions": {"python": platform.python_version(), "sympy": sympy.__version__, "numpy": numpy.__version__},
         "total_seconds": round(seconds, 2),

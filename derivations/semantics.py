@@ -480,6 +480,19 @@ class Model:
         return [s for key in sorted(self.inputs, key=lambda k: (str(k[0]), k[1] if k[1] is not None else -1))
                 for s in self.inputs[key]]
 
+    def inputs_of(self, exprs) -> list:
+        """The free inputs some expressions depend on, through every definition, in free_symbols' order.
+
+        A model is shared by the claims of a process, so it holds the inputs of
+        every claim seen so far; a counterexample names only its own claim's.
+        """
+        need = set()
+        for e in exprs:
+            for s in sp.sympify(e).free_symbols:
+                need.add(s)
+                need |= self.depends.get(s, set())
+        return [s for s in self.free_symbols() if s in need]
+
     def unfold_pair(self, left, right):
         """Open definitions on both sides of an equation until they meet.
 

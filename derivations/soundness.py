@@ -237,3 +237,43 @@ def verdicts(t: Target, expr, graph: bool = True) -> dict:
 KILLED = (REFUTED, ILL_TYPED)
 __all__ = ["DIFFERENT", "EQUIVALENT", "ILL_TYPED", "KILLED", "PROVED", "Target", "classify", "edited",
            "evaluate", "target", "targets", "verdicts"]
+
+
+# ---------------------------------------------------------------- the oracle for parsed claims
+
+def changes_value(ctx, claim, points: int = 3, seed: str = "oracle") -> bool:
+    """Whether a claim parsed from a file is false (its sides differ, or do not compose) -- by numbers.
+
+    Sizes 2, 3, 4, ... (one per size symbol, all different, so that a shape slip
+    does not compose by accident) and T = 3; a few random rational inputs; every
+    defined quantity and every derivative computed from the file's definitions
+    at 40 digits (`semantics.Model.forward`).  This shares the model's semantics
+    with the concrete engine, not its proof: no symbolic difference, no
+    unfolding, larger sizes.  A difference above 1e-20 (relative) is a change.
+    """
+    import random
+
+    import mpmath
+
+    from . import explicit
+    from .semantics import Model, ShapeMismatch
+    sizes = {str(n): 2 + k for k, n in enumerate(ctx.sizes())}
+    T = ctx.length or (3 if ctx.has_time else None)
+    for indices in explicit._sample_indices(ctx, sizes, T or 1):
+        model = Model(ctx, sizes, T, dict(indices))
+        for t in explicit.steps_of(claim, T):
+            try:
+                lhs, rhs = explicit._sides(model, claim, {"T": T, "t": t})
+            except ShapeMismatch:
+                return True
+            if lhs.shape != rhs.shape:
+                return True
+            rng = random.Random(f"{seed}|{claim.id}|{t}")
+            for _ in range(points):
+                values = model.forward(explicit._rational_point(model.free_symbols(), rng), 40)
+                with mpmath.workdps(40):
+                    for a, b in zip(lhs, rhs):
+                        a, b = model.numeric(a, values, 40), model.numeric(b, values, 40)
+                        if abs(a - b) > mpmath.mpf(10) ** -20 * max(abs(a), abs(b), 1):
+                            return True
+    return False

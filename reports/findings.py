@@ -98,8 +98,21 @@ def status(report: dict) -> dict:
                             f"as written; {'it has' if len(wrong) == 1 else 'each has'} a proved correction, "
                             "given with it below, and with the corrections every statement the derivation "
                             "relies on is proved."}
-    return {"kind": "proved", "title": "Proved.",
-            "sentence": f"Every statement of {what} is proved as written."}
+    n, total = len(report["claims"]), (report.get("document") or {}).get("statements", len(report["claims"]))
+    every = "Every statement" if n == total else f"Every checked statement ({n} of {total})"
+    return {"kind": "proved", "title": "Proved.", "sentence": f"{every} of {what} is proved as written{reach(report)}."}
+
+
+def reach(report: dict) -> str:
+    """", N of them only at the sizes and lengths tried" when some proofs do not hold for every size."""
+    tried = [c for c in report["claims"] if (c.get("scope") or "").startswith("at ")]
+    if not tried:
+        return ""
+    many = len(tried) == len([c for c in report["claims"] if c["verdict"] == PROVED])
+    return (f", {'all' if many and len(tried) > 1 else len(tried)} of {'them' if len(tried) > 1 else 'it'} "
+            "only at the sizes and sequence lengths tried (no engine for every size applies)"
+            if not (len(tried) == 1 and many) else
+            ", only at the sizes and sequence lengths tried (no engine for every size applies)")
 
 
 def headline(report: dict) -> str:
@@ -151,8 +164,19 @@ def corrections(claim: dict, by_id: dict, known: dict | None = None) -> list[dic
 _ENTRY_NAME = re.compile(r"^(?P<name>[^\[\]]+)\[(?P<i>\d+)(?:,(?P<j>\d+))?\]$")
 
 
-def counterexample_view(cx: dict) -> dict:
-    """A counterexample laid out for a reader: where, both sides, and the inputs as matrices."""
+def percent(x: float) -> str:
+    """A relative difference for a reader: 75%, 4%, 0.26% (two significant digits below 10%)."""
+    if x >= 0.1:
+        return f"{x:.0%}"
+    return f"{float(f'{x * 100:.2g}'):g}%"
+
+
+def counterexample_view(cx: dict, parsed: bool = False) -> dict:
+    """A counterexample laid out for a reader: where, both sides, and the inputs as matrices.
+
+    A Python builder knows which side is the truth (SymPy's derivative); a line parsed from a file
+    is two sides the author wrote, so its values are named by side, not as claim and truth.
+    """
     matrices: dict[str, dict] = {}
     scalars = []
     for name, value in cx["values"].items():
@@ -173,7 +197,9 @@ def counterexample_view(cx: dict) -> dict:
         "quantity": cx.get("quantity"),
         "where": f"row {i + 1}, column {j + 1}",
         "claimed": cx["claimed"], "truth": cx["truth"],
-        "relative": None if relative is None else f"{relative:.0%}",
+        "sides": ([("the left-hand side is", cx["truth"]), ("the right-hand side", cx["claimed"])] if parsed else
+                  [("the line gives", cx["claimed"]), ("the truth is", cx["truth"])]),
+        "relative": None if relative is None else percent(relative),
         "clear": cx.get("clear_margin", True),
         "matrices": grid, "scalars": scalars,
     }

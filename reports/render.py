@@ -310,11 +310,11 @@ def _python_to_latex(expr: str) -> str:
     return re.sub(r"\*\*(\w+)", r"^{\1}", expr).replace("*", " ")
 
 
-def counterexample_view(cx: dict | None) -> dict | None:
+def counterexample_view(cx: dict | None, parsed: bool = False) -> dict | None:
     """findings.counterexample_view, with each input typeset as LaTeX (a matrix, or name = value)."""
     if not cx:
         return None
-    view = findings.counterexample_view(cx)
+    view = findings.counterexample_view(cx, parsed)
     view["inputs"] = [
         f"{name_latex(name)} = " + (_number_latex(rows[0][0]) if len(rows) == 1 and len(rows[0]) == 1 else
                                     r"\begin{bmatrix}" + r" \\ ".join(" & ".join(map(_number_latex, row))
@@ -326,7 +326,7 @@ def counterexample_view(cx: dict | None) -> dict | None:
 
 def _erratum(c: dict, number: int, by_id: dict) -> dict:
     return {"claim": c, "number": number, "corrections": findings.corrections(c, by_id),
-            "cx": counterexample_view(c.get("counterexample"))}
+            "cx": counterexample_view(c.get("counterexample"), c.get("source") == "latex")}
 
 
 def _method_summary(c: dict) -> str:

@@ -76,7 +76,8 @@ def test_after_progress_the_terminal_says_what_is_wrong_why_and_the_fix(cold):
         assert f"“{c['label']}”" in " ".join(first_screen.split())
     # One block per wrong line, refuted ones first (a refuted line computes a wrong value).
     blocks = [b for b in after.split("\n\n") if re.match(r"^\S [a-z-]+: .*\]$", b.splitlines()[0])]
-    assert [re.search(r"\[([\w.-]+)\]$", b.splitlines()[0]).group(1) for b in blocks] == [c["id"] for c in wrong]
+    assert [re.search(r"\[([\w.-]+)(?:, line \d+)?\]$", b.splitlines()[0]).group(1) for b in blocks] == \
+        [c["id"] for c in wrong]
     verdicts = [c["verdict"] for c in wrong]
     assert verdicts == sorted(verdicts, key=findings.severity)
     by_id = {c["id"]: c for c in report["claims"]}
@@ -88,8 +89,9 @@ def test_after_progress_the_terminal_says_what_is_wrong_why_and_the_fix(cold):
             assert f"write instead ({by_id[fix]['verdict']}): {by_id[fix]['label']}  [{fix}]" in block
         cx = c["counterexample"]
         if cx:
-            assert f"the line gives {cx['claimed']}, the truth is {cx['truth']}" in block
-            assert f"relative difference {cx['relative_difference']:.0%}" in block
+            assert (f"the line gives {cx['claimed']}, the truth is {cx['truth']}" if c["source"] == "python" else
+                    f"the left-hand side is {cx['truth']}, the right-hand side {cx['claimed']}") in block
+            assert f"relative difference {findings.percent(cx['relative_difference'])}" in block
             for name, value in cx["values"].items():
                 assert value in block, name
         else:
@@ -160,7 +162,7 @@ def test_quiet_prints_only_the_summary_and_the_wrong_lines(cold, capsys, module_
     printed = capsys.readouterr().out
     report = json.loads((tmp / "quiet" / "report.json").read_text())
     wrong = findings.wrong_claims(report)
-    named = set(re.findall(r"\[([\w.-]+)\]$", printed, re.MULTILINE))
+    named = set(re.findall(r"\[([\w.-]+)(?:, line \d+)?\]$", printed, re.MULTILINE))
     assert named == {c["id"] for c in wrong} | {fix for c in wrong for fix in c["corrected_by"]}
     assert printed.startswith(findings.headline(report).split()[0])
     for noise in ("Proving", "(cached)", "wrote", "regenerated", "Time:", "statements:"):
@@ -176,11 +178,22 @@ def test_only_prints_why_the_counterexample_and_the_correction(tmp_path, capsys)
     entry = run([cid], jobs=1, cache=ProofCache(tmp_path))["claims"][0]   # the same proof, from the cache
     cx = entry["counterexample"]
     assert entry["verdict"] == "refuted" and cx["clear_margin"]
-    assert f"the line gives {cx['claimed']}, the truth is {cx['truth']}" in printed
+    # A parsed line is two sides the author wrote: its values are named by side.
+    assert f"the left-hand side is {cx['truth']}, the right-hand side {cx['claimed']}" in printed
+    assert f"[{cid}, line {entry['line']}]" in printed
     doc = load_document()
     assert " ".join(doc.fields[cid]["comment"].split()) in " ".join(printed.split())
     for fix in doc.fields[cid]["corrected_by"]:
         assert f"[{fix}]" in printed and "not checked in this run" in printed
+
+
+def test_only_a_blocks_id_checks_every_link_and_says_it_checked_a_part(tmp_path, capsys):
+    links = [cid for cid, f in load_document().fields.items() if f["group"] == "lemma1-chain"]
+    assert len(links) > 1
+    assert main(["--only", "lemma1-chain", "--jobs", "1", "--cache-dir", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    assert all(cid in printed for cid in links)
+    assert f"Every checked statement ({len(links)} of {len(load_document().ids)})" in printed
 
 
 def test_list_prints_ids_and_labels_and_proves_nothing(capsys):
@@ -333,6 +346,6 @@ def test_a_users_file_is_checked_into_its_own_report(tmp_path):
     by_id = {c["id"]: c for c in report["claims"]}
     assert by_id["dh"]["verdict"] == "proved" and by_id["dW"]["verdict"] == "ill-typed"
     assert by_id["dW"]["line"] == 9 and by_id["dW"]["latex"] == "\\frac{\\partial \\ell}{\\partial W} = h dZ^T"
-    assert report["document"] == {"path": str(src), "title": "Tiny", "note": False}
+    assert report["document"] == {"path": str(src), "title": "Tiny", "note": False, "statements": 2}
     assert "numeric_module" not in report                 # only the note generates code
     assert {p.name for p in (tmp_path / "out").iterdir()} >= {"report.json", "report.html", "report.tex"}

@@ -150,7 +150,7 @@ def test_a_parsed_claims_refutation_is_replayed_from_the_free_inputs(monkeypatch
     monkeypatch.setattr(explicit, "exactly_zero", lambda d: False)
 
     def fake(model, lhs, rhs, seed, **kw):
-        return {"values": {str(s): "1/2" for s in model.free_symbols()}, "entry": [0, 0], "claimed": "1",
+        return {"values": {str(s): "1/2" for s in model.inputs_of([*lhs, *rhs])}, "entry": [0, 0], "claimed": "1",
                 "truth": "2", "relative_difference": 0.5, "clear_margin": True}
     monkeypatch.setattr(explicit, "numeric_difference", fake)
     assert main(["--only", "eq9", "--jobs", "1", "--no-cache"]) == 2

@@ -152,3 +152,45 @@ def test_a_backward_recurrence_truncated_beyond_the_checked_lengths_is_refuted_o
     # The full recurrence, the same length of line, is proved, with the longer lengths said to be numeric.
     full = concrete(SIGMOID_RNN, r"dh_t = W_{hy}^T dS_t + W_{hh}^T (h_{t+1} \circ (1 - h_{t+1}) \circ dh_{t+1})")
     assert full.verdict == PROVED and "numerically" in full.reason
+
+
+def test_a_counterexample_names_only_its_own_claims_inputs_whatever_ran_before():
+    # The models are shared by the claims of a process: the first claim creates y (through L);
+    # the second's counterexample must neither need nor name it, and must be the same as alone.
+    head = r"""# Least squares
+
+$$ x \in \mathbb{R}^{D}, \quad y \in \mathbb{R}^{C}, \quad W \in \mathbb{R}^{C \times D} $$
+
+$$ z := W x, \quad L := \frac{1}{2} (z - y)^\top (z - y) $$
+"""
+    d = parse_derivation(head + "\n$$ \\frac{\\partial L}{\\partial x} = W^\\top (z - y) $$\n\n"
+                         "$$ \\frac{\\partial z}{\\partial x} = W $$\n", "t.md")
+    ctx = d.contexts[0]
+    first, second = ctx.claims
+    assert explicit.prove(ctx, first).verdict == PROVED
+    after = explicit.prove(ctx, second)
+    assert after.verdict == ILL_TYPED and after.counterexample is not None
+    assert not any(name.startswith("y") for name in after.counterexample["values"])
+    explicit._MODELS.clear()
+    alone = explicit.prove(parse_derivation(head + "\n$$ \\frac{\\partial z}{\\partial x} = W $$\n", "u.md")
+                           .contexts[0], second)
+    assert alone.counterexample["values"] == after.counterexample["values"]
+
+
+def test_a_line_true_only_when_two_sizes_are_equal_is_refuted():
+    # Both sides are sums of all-ones columns: H = V at every size tried by a (2, 3, 2) pattern.
+    line = r"(1 - h_t + h_t)^T (1 - h_t + h_t) = (1 - S_t + S_t)^T (1 - S_t + S_t)"
+    out = concrete(SIGMOID_RNN, line)
+    assert out.verdict == REFUTED, out.reason
+    shape = out.counterexample["shape"]
+    assert shape["H"] != shape["V"]
+
+
+def test_a_line_about_the_next_step_is_refuted_at_the_last_step_by_every_engine_that_applies():
+    # h_{T+1} is zero (a quantity after the last step), not its definition: the all-sizes engine,
+    # which would open h_{t+1} by its definition, must not apply; no conflict.
+    ctx, c = claim_in(SIGMOID_RNN, r"h_{t+1} = \sigma(W_{xh} X_{t+1} + W_{hh} h_t)")
+    assert allsizes.prove(ctx, c) is None
+    out = explicit.prove(ctx, c)
+    assert out.verdict == REFUTED and "outside the steps" in out.reason
+    assert all_sizes(SIGMOID_RNN, r"h_t = \sigma(W_{xh} X_t + W_{hh} h_{t-1})").verdict == PROVED

@@ -192,3 +192,87 @@ def test_a_missing_closing_dollars_is_named_and_does_not_cascade():
 def test_sizes_need_times_between_them():
     (err,) = _errors(HEAD.replace(r"W_{xh} \in \mathbb{R}^{H \times V}", r"W_{xh} \in \mathbb{R}^{H x V}"))
     assert "expected \\times" in err.message
+
+
+def test_a_closing_dollars_followed_by_the_next_block_says_the_closing_dollars_are_missing():
+    (err,) = _errors(HEAD + "\n$$ q_t := W_{hh} h_t\n$$ dh_t = q_t $$\n")
+    assert "closing $$ missing" in err.message
+    assert err.location.source_line.startswith("$$ q_t := W_{hh} h_t")
+
+
+def test_text_after_a_closing_dollars_is_an_error_not_silently_dropped():
+    (err,) = _errors(HEAD + "\n$$ dh_t = h_t $$ $$ dh_t = q_t $$\n")
+    assert "not read" in err.message
+
+
+def test_a_sum_over_steps_in_a_part_without_sequences_is_an_error():
+    text = ("# Dense\n\n$$ W \\in \\mathbb{R}^{m \\times n}, \\quad x \\in \\mathbb{R}^{n}, \\quad "
+            "\\ell \\in \\mathbb{R} $$\n\n$$ z := W x $$\n\n$$ \\frac{\\partial \\ell}{\\partial W} = "
+            "\\sum_{i} \\frac{\\partial \\ell}{\\partial z} x^T $$\n")
+    (err,) = _errors(text)
+    assert "sums over the time steps" in err.message and "no sequence" in err.message
+
+
+def test_a_definition_that_does_not_compose_is_reported_once_not_at_every_definition_using_it():
+    errors = _errors(HEAD + "\n$$ q_t := W_{xh} h_t $$\n\n$$ r_t := W_{hh} q_t $$\n\n$$ u_t := r_t + q_t $$\n")
+    assert len(errors) == 1 and "the definition of q does not compose" in errors[0].message
+
+
+def test_the_derivative_of_a_decorated_quantity_is_one_name():
+    text = HEAD + ("\n$$ \\tilde{h}_t := \\tanh(h_t), \\quad d\\tilde{h}_t := \\frac{\\partial \\ell}{\\partial "
+                   "\\tilde{h}_t} $$\n\n$$ d\\tilde{h}_t = d\\tilde{h}_t $$\n")
+    d = parse_derivation(text, "x.md")
+    (claim,) = d.claims
+    assert claim.lhs == ir.Ref("d\\tilde{h}", ir.Time("t"))
+    assert "d\\tilde{h}" in d.contexts[0].definitions
+
+
+def test_a_tag_used_twice_is_an_error():
+    errors = _errors(HEAD + "\n$$ dh_t = dh_t \\tag{same} $$\n\n$$ h_t = h_t \\tag{same} $$\n")
+    assert len(errors) == 1 and "\\tag{same} is used twice" in errors[0].message
+
+
+@pytest.mark.parametrize("line, hint", [
+    ("dh_t = \\sigam(h_t)", "did you mean \\sigma?"),
+    ("dh_t = h_t ∘ h_t", "write \\circ for ∘"),
+    ("dh_t = W_{hh}ᵀ h_t", "write ^T for ᵀ"),
+])
+def test_typos_and_unicode_get_a_hint(line, hint):
+    (err,) = _errors(HEAD + f"\n$$ {line} $$\n")
+    assert hint in err.render()
+
+
+def test_definitions_in_a_circle_are_an_error_not_a_crash():
+    (err,) = _errors(HEAD + "\n$$ a_t := b_t + h_t, \\quad b_t := 2 a_t $$\n\n$$ a_t = b_t $$\n")
+    assert "refer to each other in a circle (a → b → a)" in err.message
+
+
+def test_a_backward_recurrence_is_no_circle():
+    d = parse_derivation(HEAD + "\n$$ g_t := \\tanh(W_{hh} g_{t+1} + W_{xh} x_t) $$\n\n$$ g_t = g_t $$\n", "x.md")
+    assert "g" in d.contexts[0].definitions
+
+
+@pytest.mark.parametrize("display", ["\\[ h_t = h_t \\]", "\\begin{equation}\nh_t = h_t\n\\end{equation}"])
+def test_display_math_the_format_does_not_read_is_an_error_not_a_pass(display):
+    errors = _errors(HEAD + "\n" + display + "\n")
+    assert any("is not read" in e.message for e in errors)
+
+
+def test_a_file_with_nothing_to_check_is_an_error(tmp_path):
+    from derivations.runner import load_document
+    path = tmp_path / "prose.md"
+    path.write_text("# Prose\n\nNo equations here.\n\n$$ h \\in \\mathbb{R}^{n} $$\n")
+    with pytest.raises(DerivationErrors) as info:
+        load_document(path)
+    (err,) = info.value.errors
+    assert "no statement to check" in err.message
+
+
+def test_an_undefined_name_for_a_derivative_gets_its_definition_as_hint():
+    (err,) = _errors(HEAD + "\n$$ dx_t = x_t $$\n")
+    assert "dx_t := \\frac{\\partial \\ell}{\\partial x_t}" in err.render()
+
+
+def test_a_name_defined_with_and_without_a_step_says_so():
+    errors = _errors(HEAD.replace("$$ dh_t :=", "$$ \\ell_t := \\log(h_t)^T h_t $$\n\n$$ dh_t :="))
+    assert any("once with a step" in e.message for e in errors)

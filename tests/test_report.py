@@ -159,7 +159,7 @@ def test_each_erratum_has_why_counterexample_and_fix(html, report):
         cx = c["counterexample"]
         if cx:
             assert f">{escape(cx['claimed'])}<" in item and f">{escape(cx['truth'])}<" in item
-            assert f"{cx['relative_difference']:.0%}" in text
+            assert findings.percent(cx["relative_difference"]) in text
 
 
 def test_counterexample_inputs_are_typeset_matrices(html, report):
@@ -619,3 +619,8 @@ def test_a_hostile_derivation_file_puts_no_script_in_the_html_and_no_file_into_t
     text = pdf_text(tmp_path / "out" / "report.pdf")
     assert "SECRETMARKERCONTENTS" not in text
     assert not (tmp_path / "pwned").exists() and not (tmp_path / "pwned.tex").exists()
+
+
+def test_a_small_relative_difference_is_not_shown_as_zero():
+    from reports.findings import percent
+    assert [percent(x) for x in (0.75, 0.04, 0.0026, 0.0000123)] == ["75%", "4%", "0.26%", "0.0012%"]

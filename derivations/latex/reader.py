@@ -40,6 +40,8 @@ class RawBlock:
     meta_line: int = 0
 
 
+# Display math the format does not read (a file in another dialect must not pass as "nothing wrong").
+_OTHER_DISPLAY = re.compile(r"^\s*(\\\[|\\begin\s*\{\s*(equation|align|gather|multline|eqnarray)\*?\s*\})")
 _HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 _META = re.compile(r"^>\s*(?P<key>[A-Za-z]+)\s*:\s*(?P<value>.*)$")
 
@@ -72,6 +74,11 @@ def scan(text: str, path: str) -> tuple[str, list, list]:
                 title = title or heading
             i += 1
             continue
+        other = _OTHER_DISPLAY.search(raw) if "$$" not in raw else None
+        if other:
+            errors.append(DerivationError(
+                f"display math written as {other.group().strip()} is not read: write each statement in a "
+                "$$ ... $$ block", locate(text, offsets[i] + other.start(), path, len(other.group()))))
         start = raw.find("$$")
         if start >= 0:
             begin = offsets[i] + start + 2
@@ -86,6 +93,21 @@ def scan(text: str, path: str) -> tuple[str, list, list]:
                 blocks.append(RawBlock(text[begin:begin + cut], begin, i + 1, heading, context, {"broken": True}))
                 i = text.count("\n", 0, begin) + 1
                 continue
+            line_end = text.find("\n", end)
+            after = text[end + 2:line_end if line_end >= 0 else len(text)]
+            if after.strip():
+                # Nothing after a closing $$ is read; usually it is the next block, whose opening $$
+                # closed a block that lacks its own closing $$.
+                line_start = text.rfind("\n", 0, end) + 1
+                if not text[line_start:end].strip() and text.count("\n", begin, end):
+                    errors.append(DerivationError(
+                        "this $$ block is closed by a $$ that begins a line with more math after it: "
+                        "is this block's closing $$ missing?", locate(text, begin - 2, path, 2)))
+                else:
+                    lead = len(after) - len(after.lstrip())
+                    errors.append(DerivationError(
+                        "text after a block's closing $$ on the same line is not read: put it on a line of "
+                        "its own (one block per line)", locate(text, end + 2 + lead, path, len(after.strip()))))
             block = RawBlock(text[begin:end], begin, i + 1, heading, context)
             blocks.append(block)
             i = text.count("\n", 0, end) + 1
@@ -113,6 +135,42 @@ def scan(text: str, path: str) -> tuple[str, list, list]:
             continue
         i += 1
     return title, blocks, errors
+
+
+def definition_cycle(ctx: ir.Context) -> list[str]:
+    """Names of definitions that use each other at the same step (a := b + x, b := 2 a), or [].
+
+    h_t := σ(W h_{t-1}) is no circle: it uses h at an earlier step.  A name for a
+    derivative (dh_t := ∂ℓ/∂h_t) is not a forward definition and is left out.
+    """
+    uses = {}
+    for name, d in ctx.definitions.items():
+        if d.notation:
+            continue
+        own = d.target.time
+        uses[name] = [r.name for r in ir.refs(d.expr) if r.name in ctx.definitions
+                      and not ctx.definitions[r.name].notation
+                      and (r.time is None or own is None
+                           or (r.time.var == own.var and r.time.offset == own.offset))]
+    state: dict = {}
+
+    def visit(name, path):
+        state[name] = "open"
+        for other in uses.get(name, []):
+            if state.get(other) == "open":
+                return path[path.index(other):] if other in path else [other]
+            if other not in state:
+                found = visit(other, path + [other])
+                if found:
+                    return found
+        state[name] = "done"
+        return []
+    for name in uses:
+        if name not in state:
+            found = visit(name, [name])
+            if found:
+                return found
+    return []
 
 
 def slug(text: str) -> str:
@@ -144,6 +202,7 @@ class _Builder:
         self.text, self.path = text, path
         self.errors: list[DerivationError] = []
         self.ids: set[str] = set()
+        self.named: dict = {}             # (\tag or Id, name) -> the line that first used it
         self._where: dict = {}             # definition name -> (block, statement), for located errors
 
     def error(self, block: RawBlock, message, node=None, hint=""):
@@ -201,7 +260,7 @@ class _Builder:
                 elif st.kind == "function" and isinstance(target, Name):
                     scope.functions.add(name_key(target.base, target.decoration))
         resolver = Resolver(scope, lambda msg, node, hint="", _b=None: None)
-        declared, defined = {}, {}
+        declared, defined, stepped = {}, {}, {}
         for b, pb in parsed:
             for st in (pb.statements if pb else []):
                 if st.kind not in ("declaration", "definition"):
@@ -219,11 +278,18 @@ class _Builder:
                 seen = declared if st.kind == "declaration" else defined
                 if name in seen:
                     what = "declared" if st.kind == "declaration" else "defined"
-                    self.errors.append(self.error(b, f"{name} is {what} twice (first on line {seen[name]})",
-                                                  st.parts[0]))
+                    if stepped.get((what, name)) != (time is not None):
+                        self.errors.append(self.error(
+                            b, f"{name} is {what} twice (first on line {seen[name]}), once with a step ({name}_t) "
+                               "and once without: a name is one value or one per step", st.parts[0],
+                            f"name the per-step one otherwise, e.g. L_t := ... and {name} := \\sum_t L_t"))
+                    else:
+                        self.errors.append(self.error(b, f"{name} is {what} twice (first on line {seen[name]})",
+                                                      st.parts[0]))
                     st.kind = "duplicate"
                     continue
                 seen[name] = locate(self.text, b.offset + st.span[0], self.path).line
+                stepped[("declared" if st.kind == "declaration" else "defined", name)] = time is not None
                 if st.kind == "declaration":
                     scope.names[name] = st.parts[1][0]
                 elif name not in scope.names:
@@ -264,15 +330,30 @@ class _Builder:
         from ..shapes import IllTyped, Typer
         if self.errors:          # names of a block that did not parse are only guessed: no shapes to check
             return
+        cycle = definition_cycle(ctx)
+        if cycle:
+            b, st = self._where[cycle[0]]
+            self.errors.append(self.error(b, "these definitions refer to each other in a circle ("
+                                          + " → ".join(cycle + cycle[:1]) + "): a quantity must be defined "
+                                          "from quantities defined without it (or at an earlier step)", st.parts[0]))
+            return
         typer = Typer(ctx)
+        reported, elsewhere = 0, []
         for name, (b, st) in self._where.items():
             if name not in ctx.definitions:
                 continue
             try:
                 typer.quantity(name)
             except IllTyped as e:
-                node = e.node if getattr(e.node, "span", None) else st.parts[1]
-                self.errors.append(self.error(b, f"the definition of {name} does not compose: {e}", node))
+                error = self.error(b, f"the definition of {name} does not compose: {e}",
+                                   e.node if getattr(e.node, "span", None) else st.parts[1])
+                if e.node is not None and not any(n is e.node for n in ctx.definitions[name].expr.walk()):
+                    elsewhere.append(error)   # the failing product is in a definition this one uses: reported there
+                    continue
+                self.errors.append(error)
+                reported += 1
+        if elsewhere and not reported:       # never leave a model that does not compose unreported
+            self.errors.append(elsewhere[0])
 
     def source(self, b: RawBlock, st) -> ir.Source:
         loc = locate(self.text, b.offset + st.span[0], self.path)
@@ -306,6 +387,12 @@ class _Builder:
 
     def claims(self, ctx, b, pb, links, counter):
         meta = b.meta
+        for what, name in ((r"\tag{%s}", pb.tag), ("Id: %s", meta.get("id"))):
+            if name:
+                first = self.named.setdefault((what, name), b.line)
+                if first != b.line:
+                    self.errors.append(self.error(b, f"{what % name} is used twice (first at line {first}): "
+                                                     "it names one statement"))
         base = meta.get("id") or (slug(pb.tag) if pb.tag else f"{slug(ctx.title)}-{counter}")
         kind = meta.get("kind", "corrected" if "corrects" in meta else "as-written")
         if kind not in KINDS:

@@ -153,7 +153,7 @@ class Resolver:
             if s.knows(key) and text is not None and s.names.get(text) == "index":
                 raise self.err(f"undeclared symbol {whole}", node, f"for the entry of {key} at the index {text}, "
                                                                    f"write ({key})_{{{text}}}")
-            hint = self._did_you_mean(whole)
+            hint = self._did_you_mean(key if is_time_like(node.sub) else whole)
             raise self.err(f"undeclared symbol {whole}", node, hint)
         if key in s.functions:
             return ("fn", key, node.primes)
@@ -180,10 +180,16 @@ class Resolver:
 
     def _did_you_mean(self, name: str) -> str:
         import difflib
+        rest = name[1:]
+        if name.startswith("d") and (self.scope.knows(rest) or rest in self.scope.sequences):
+            # dy_t for a known y: most likely a name for a derivative that was never defined.
+            step = "_t" if rest in self.scope.sequences else ""
+            return (f"a name for a derivative is defined first: {name}{step} := "
+                    f"\\frac{{\\partial \\ell}}{{\\partial {rest}{step}}}")
         close = difflib.get_close_matches(name, list(self.scope.names) + list(self.scope.functions), n=1)
         if close:
             return f"did you mean {close[0]}?"
-        return "declare it, e.g. " + name + " \\in \\mathbb{R}^{n}"
+        return "declare it, e.g. " + name + (" \\in \\mathbb{R}^{n}" if name.isalpha() else "")
 
     def index(self, sub, node) -> ir.Ref:
         """The index of a component or basis column: a declared index quantity such as k_t."""
@@ -265,6 +271,12 @@ class Resolver:
         return ir.Basis(self.index(sub, node), style, span=node.span)
 
     def _TimeSum(self, node: TimeSum):
+        if not self.scope.sequences:
+            raise self.err(f"\\sum_{{{node.var}}} sums over the time steps 1..T, but this part of the file has no "
+                           "sequence (no name declared or defined with subscript t)", node,
+                           "only sums over time steps are part of the notation: write a sum over entries as a "
+                           "matrix product" if node.var not in TIME_VARS else
+                           "declare the sequences first, e.g. x_t \\in \\mathbb{R}^{n}")
         if node.short:
             lo, hi = ir.Time(None, 1), ir.Time("T")
         else:

@@ -8,6 +8,7 @@ only its letters, subscript and primes.
 """
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -273,6 +274,10 @@ class ToSyntax(Transformer):
             decoration, base = base
         return Name(str(base), sub, primes, decoration, span=_sp(meta))
 
+    def d_decorated(self, meta, items):
+        # d\tilde{h} is one name, spelled without spaces: dh's kin for a decorated h.
+        return re.sub(r"\s+", "", str(items[0]))
+
     def decorated(self, meta, items):
         return (str(items[0])[1:].strip(), str(items[1]))
 
@@ -364,6 +369,20 @@ def split_tail(text: str):
     return text, None, None
 
 
+# The commands the grammar reads, for "did you mean" (a typo such as \sigam or \cric).
+KNOWN_COMMANDS = ("\\sigma", "\\tanh", "\\exp", "\\log", "\\ln", "\\circ", "\\odot", "\\cdot", "\\frac",
+                  "\\dfrac", "\\partial", "\\sum", "\\top", "\\intercal", "\\mathsf", "\\operatorname",
+                  "\\mathrm", "\\diag", "\\left", "\\right", "\\begin", "\\end", "\\in", "\\mathbb",
+                  "\\times", "\\quad", "\\qquad", "\\dots", "\\ldots", "\\cdots", "\\to", "\\coloneqq",
+                  "\\vec", "\\mathbf", "\\boldsymbol", "\\hat", "\\tilde", "\\bar", "\\ell", "\\tag",
+                  "\\text", "\\alpha", "\\beta", "\\gamma", "\\delta", "\\epsilon", "\\theta",
+                  "\\lambda", "\\mu", "\\tau", "\\phi", "\\omega")
+# Characters typed as Unicode that the notation spells as LaTeX.
+UNICODE = {"∘": "\\circ", "⊙": "\\odot", "·": "\\cdot", "⋅": "\\cdot", "ᵀ": "^T", "⊤": "^\\top",
+           "×": "\\times", "∂": "\\partial", "σ": "\\sigma", "ℓ": "\\ell", "∑": "\\sum", "Σ": "\\sum",
+           "∈": "\\in", "−": "-", "′": "'", "≔": ":=", "ℝ": "\\mathbb{R}", "…": "\\dots"}
+
+
 def parse_block(text: str, offset: int, file_text: str, path: str) -> Block:
     """Parse one block; offsets in errors and spans are made absolute in the file."""
     full = text
@@ -379,11 +398,15 @@ def parse_block(text: str, offset: int, file_text: str, path: str) -> Block:
             if cmd in ("\\tag", "\\text"):
                 raise DerivationError(f"{cmd}{{...}} must close its brace and end the block",
                                       locate(file_text, offset + e.pos_in_stream, path, len(cmd))) from None
+            near = difflib.get_close_matches(cmd, KNOWN_COMMANDS, n=1, cutoff=0.7)
             raise DerivationError(f"unsupported command {cmd}",
                                   locate(file_text, offset + e.pos_in_stream, path, len(cmd)),
-                                  hint="see docs/derivation-format.md for the notation the parser reads") from None
-        raise DerivationError(f"unexpected character {bad!r}; expected {_expected(e) or 'something else'}",
-                              locate(file_text, offset + e.pos_in_stream, path)) from None
+                                  hint=(f"did you mean {near[0]}? " if near else "") +
+                                  "see docs/derivation-format.md for the notation the parser reads") from None
+        expected = _expected(e)
+        raise DerivationError(f"unexpected character {bad!r}" + (f"; expected {expected}" if expected else ""),
+                              locate(file_text, offset + e.pos_in_stream, path),
+                              hint=f"write {UNICODE[bad]} for {bad}" if bad in UNICODE else "") from None
     except UnexpectedToken as e:
         tok = e.token
         pos = tok.start_pos if tok.start_pos is not None else len(text)
