@@ -133,7 +133,8 @@ def timing(report: dict, cached: set, cache: ProofCache) -> dict:
            for c in report["claims"]}
     items = [(seconds, cid in cached) for cid, seconds in own.items()]
     if induction:
-        items.append((induction["seconds"], cache.hits > len(cached)))
+        diagnosis_hits = report.get("algorithm_diagnosis", {}).get("cache_hits", 0)
+        items.append((induction["seconds"], cache.hits - diagnosis_hits > len(cached)))
 
     def total(from_cache):
         chosen = [s for s, hit in items if hit == from_cache]

@@ -279,6 +279,47 @@ def _induction_key() -> str:
     return sources_key((induction, generic), "induction")
 
 
+# The whole-algorithm diagnosis (derivations.diagnosis): which outputs of the algorithm as written are right,
+# and which line is to blame; one job of the pool for the note, cached like a claim.
+DIAGNOSIS_CLAIM = "bptt-algorithm"
+DIAGNOSIS_JOB = "algorithm diagnosis"
+
+
+def _diagnosis(replacements: dict) -> dict:
+    from . import diagnosis
+    return diagnosis.diagnose(replacements)
+
+
+def _diagnosis_key(replacements: dict) -> str:
+    import json
+
+    import mpmath
+
+    from . import diagnosis, ir
+    from .latex import printer, reader, resolve, syntax
+    from .note import step_model
+    return sources_key((diagnosis, ir, printer, reader, resolve, syntax, step_model), "diagnosis",
+                       json.dumps(replacements, sort_keys=True, default=repr), numpy.__version__, mpmath.__version__)
+
+
+def _diagnosis_replacements(doc: Document) -> dict:
+    """{line: replacement} for the diagnosis: the note's corrections of the algorithm's lines (`Corrects:`).
+    A different source (e.g. the best proved repair of each line) plugs in here."""
+    from . import diagnosis
+    return diagnosis.note_corrections()
+
+
+def _proved_only(replacements: dict, results: dict) -> tuple[dict, dict]:
+    """The replacements proved in this run (looked up by id: a claim id, or the `id` of a statement), and the
+    others with their verdicts (never used)."""
+    def verdict(fix):
+        return results.get(fix if isinstance(fix, str) else fix.id, {}).get("verdict", "not checked in this run")
+    proved = {line: fix for line, fix in replacements.items() if verdict(fix) == PROVED}
+    unused = {(fix if isinstance(fix, str) else fix.id): verdict(fix)
+              for line, fix in replacements.items() if line not in proved}
+    return proved, unused
+
+
 def _with_induction(result: dict, induction: dict) -> dict:
     """Add the induction as one more method of the corrected whole-algorithm claim."""
     method = {"method": "all T (induction)", "verdict": induction["verdict"], "shapes": [induction["sizes"]],
@@ -403,6 +444,14 @@ def run(ids=None, jobs: int | None = None, cache: ProofCache | None = None, prog
         induction = cache.get("induction", induction_key)
         if induction is None:
             todo[INDUCTION_JOB] = (_induction, None)
+    diagnosis = replacements = None
+    if doc.is_note and DIAGNOSIS_CLAIM in ids:
+        replacements = _diagnosis_replacements(doc)
+        before = cache.hits
+        diagnosis = cache.get("diagnosis", _diagnosis_key(replacements))
+        diagnosis_hits = cache.hits - before
+        if diagnosis is None:
+            todo[DIAGNOSIS_JOB] = (_diagnosis, replacements)
 
     searches, repair_keys = {}, {}
     cache_dir = str(cache.directory) if cache.enabled else None
@@ -425,7 +474,7 @@ def run(ids=None, jobs: int | None = None, cache: ProofCache | None = None, prog
                                                  cache_dir))}
 
     def record(key, result):
-        nonlocal induction
+        nonlocal induction, diagnosis
         if key == INDUCTION_JOB:
             induction = result
             cache.put("induction", induction_key, result)
@@ -435,6 +484,10 @@ def run(ids=None, jobs: int | None = None, cache: ProofCache | None = None, prog
             searches[cid] = result
             if not result["search"].get("budget_exhausted"):      # a search cut short depends on the machine
                 cache.put(key, repair_keys[cid], result)
+            return None
+        if key == DIAGNOSIS_JOB:
+            diagnosis = result
+            cache.put("diagnosis", _diagnosis_key(replacements), result)
             return None
         results[key] = result
         # An engine error is never kept as a result, nor a verdict cut short by the time limit.
@@ -452,7 +505,11 @@ def run(ids=None, jobs: int | None = None, cache: ProofCache | None = None, prog
     _pool_map(todo, min(jobs, max(1, len(todo))), record)
     if induction is not None and INDUCTION_CLAIM in results:
         results[INDUCTION_CLAIM] = _with_induction(results[INDUCTION_CLAIM], induction)
-    report = assemble(doc, ids, results, induction, time.perf_counter() - start, cache)
+    if replacements is not None:
+        before = cache.hits
+        diagnosis = _diagnosis_of_proved(diagnosis, replacements, results, cache)
+        diagnosis["cache_hits"] = diagnosis_hits + cache.hits - before     # not proofs: cli.timing leaves them out
+    report = assemble(doc, ids, results, induction, time.perf_counter() - start, cache, diagnosis)
     if repairs:
         add_repairs(report, searches)
     return report
@@ -485,6 +542,19 @@ def add_repairs(report: dict, searches: dict) -> None:
             c["severity_from"] = "verdict"
 
 
+def _diagnosis_of_proved(diagnosis: dict, replacements: dict, results: dict, cache) -> dict:
+    """The diagnosis with proved replacements only: when one of them is not proved in this run, the
+    diagnosis is made again without it (in this process)."""
+    proved, unused = _proved_only(replacements, results)
+    if proved != replacements:
+        key = _diagnosis_key(proved)
+        diagnosis = cache.get("diagnosis", key) or _diagnosis(proved)
+        cache.put("diagnosis", key, diagnosis)
+    return {**diagnosis, "claim": DIAGNOSIS_CLAIM,
+            "replacement_source": "the note's corrections (Corrects:), proved in this run",
+            "replacements_not_used": [{"replacement": fix, "verdict": v} for fix, v in unused.items()]}
+
+
 def _expected_cost(key, doc) -> int:
     """Rank (0 = longest): the whole algorithm, the induction, claims through time, the rest (stable)."""
     from .note.bptt import WHOLE_ALGORITHM
@@ -492,7 +562,7 @@ def _expected_cost(key, doc) -> int:
         return 2
     if key in WHOLE_ALGORITHM:
         return 0
-    if key == INDUCTION_JOB:
+    if key in (INDUCTION_JOB, DIAGNOSIS_JOB):
         return 1
     if key in doc.parsed:
         return 2 if doc.parsed[key][0].has_time else 3
@@ -534,7 +604,7 @@ def semantic_notes(claim) -> list[str]:
     return notes
 
 
-def assemble(doc: Document, ids, results, induction, seconds, cache) -> dict:
+def assemble(doc: Document, ids, results, induction, seconds, cache, diagnosis=None) -> dict:
     entries = [{**doc.fields[cid], **results[cid]} for cid in ids]   # the file's order, whatever order workers finished
     for e in entries:
         e["scope"] = scope(e, doc.parsed[e["id"]][0] if e["id"] in doc.parsed else None)
@@ -553,6 +623,8 @@ def assemble(doc: Document, ids, results, induction, seconds, cache) -> dict:
     }
     if induction is not None:
         report["induction"] = induction
+    if diagnosis is not None:
+        report["algorithm_diagnosis"] = diagnosis
     report["conflicts"] = [e["id"] for e in entries if e["verdict"] == CONFLICT]
     report["ok"] = relied_on_proved(report) and not report["conflicts"]
     return report

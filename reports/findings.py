@@ -145,7 +145,9 @@ def reach(report: dict) -> str:
 
 
 def headline(report: dict) -> str:
-    """Which lines are wrong and how, the substantive errata first, then whether the derivation stands."""
+    """Which lines are wrong and how, the substantive errata first; for the note, what its algorithm computes
+    wrong and what a reader must change, in one sentence (the whole algorithm's diagnosis); then whether the
+    derivation stands."""
     sentences, current, clauses = [], None, []
 
     def flush():
@@ -163,7 +165,30 @@ def headline(report: dict) -> str:
             prefix = ""
         clauses.append(prefix + f"{g['subject']} {g['phrase']}: " + ", ".join(f"“{c['label']}”" for c in g["claims"]))
     flush()
-    return " ".join(s for s in (*sentences, status(report)["sentence"]) if s)
+    return " ".join(s for s in (*sentences, algorithm_sentence(report), status(report)["sentence"]) if s)
+
+
+# ---------------------------------------------------------------- the algorithm as a whole
+
+def algorithm_sentence(report: dict) -> str:
+    """The whole-algorithm diagnosis in one sentence (derivations.diagnosis builds it from its runs), or ''."""
+    return (report.get("algorithm_diagnosis") or {}).get("sentence", "")
+
+
+def diagnosis_rows(report: dict) -> list[dict]:
+    """The diagnosis as a table: per output, as written, from which T it is wrong, the lines to blame."""
+    d = report.get("algorithm_diagnosis")
+    if not d:
+        return []
+    names = {line["id"]: line["name"] for line in d["lines"]}
+    rows = []
+    for o in d["outputs"].values():
+        output = o["output"]
+        if o.get("steps_pattern") == "t < T":
+            output += " (t < T)"
+        rows.append({"output": output, "as_written": o["as_written"], "wrong_from_T": o["wrong_from_T"],
+                     "blame": [{**b, "name": names.get(b["line"], b["line"])} for b in o["blame"]]})
+    return rows
 
 
 def corrections(claim: dict, by_id: dict, known: dict | None = None) -> list[dict]:

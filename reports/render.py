@@ -384,6 +384,8 @@ def _view(report: dict, code: str | None) -> dict:
         "code": lines,
         "tagged_code": [line for line in lines if line["ids"]],
         "induction": report.get("induction"),
+        "diagnosis": report.get("algorithm_diagnosis"),
+        "diagnosis_rows": findings.diagnosis_rows(report),
         "induction_sizes": _sizes(report["induction"].get("sizes", {})) if report.get("induction") else "",
         "numeric": report.get("numeric_module"),
         "plural": findings.plural,

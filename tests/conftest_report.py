@@ -8,6 +8,7 @@ a counterexample, corrections, and text that must be escaped.
 from __future__ import annotations
 
 import copy
+import functools
 import os
 from html.parser import HTMLParser
 
@@ -225,6 +226,14 @@ _REPAIRS = {
 }
 
 
+@functools.lru_cache(maxsize=1)
+def _algorithm_diagnosis() -> dict:
+    """The whole-algorithm diagnosis of the note, computed (about a second), as the runner adds it."""
+    from derivations.diagnosis import diagnose
+    return {**diagnose(), "claim": "bptt-algorithm", "replacement_source": "the note's corrections (Corrects:), proved in this run",
+            "replacements_not_used": [], "cache_hits": 0}
+
+
 def sample_report() -> dict:
     """A fresh copy (tests may mutate it) of a report as `verify` writes it."""
     claims = copy.deepcopy(_CLAIMS)
@@ -246,6 +255,7 @@ def sample_report() -> dict:
                       "lemmas": INDUCTION_LEMMAS,
                       "combination": "Theorem. For every T >= 1 ... Proof by downward induction on t."},
         "numeric_module": {"path": "numeric/rnn.py", "claims_used": ["dS", "lemma1-dh", "comment2", "stacking"]},
+        "algorithm_diagnosis": copy.deepcopy(_algorithm_diagnosis()),
     }
 
 

@@ -125,8 +125,8 @@ def test_headline_says_what_is_wrong_from_the_data(report):
                 for c in wrong:
                     assert page_text(str(label_html(c["label"]))) in header
     # The headline lists the refuted lines first: they compute a wrong value.
-    header = section(render_html(report), "<header", "</header>")
-    assert header.index("compute a wrong value") < header.index("type-check")
+    listed = section(render_html(report), '<ul class="headline"', "</ul>")
+    assert listed.index("compute a wrong value") < listed.index("type-check")
 
 
 def test_headline_never_says_ok_while_as_written_lines_are_wrong(report):
