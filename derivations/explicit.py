@@ -143,7 +143,8 @@ def atomize(exprs):
     The difference is then a rational function of independent symbols; if it
     is zero there, it is zero at the true values of the applications (a proof).
     exp is split first, exp(c1 m1 + c2 m2) = A1^c1 A2^c2 (exact), so that
-    SymPy's own exp(2y) and exp(-y) meet exp(y) as one symbol.
+    SymPy's own exp(2y) and exp(-y) meet exp(y) as one symbol; σ(-x) is written
+    1 - σ(x) (exact), so that σ'(-x) meets σ'(x).
     """
     exprs = list(exprs)
     table: dict = {}
@@ -168,7 +169,9 @@ def atomize(exprs):
         apps = {a for a in apps if not (a.func == sp.exp and a.args[0].is_number)}
         if not apps:
             return exprs
-        mapping = {a: split_exp(a.args[0]) if a.func == sp.exp else atom(a.func, a.args) for a in apps}
+        mapping = {a: split_exp(a.args[0]) if a.func == sp.exp else
+                   1 - atom(sigma, (-a.args[0],)) if a.func == sigma and sp.expand(a.args[0]).could_extract_minus_sign()
+                   else atom(a.func, a.args) for a in apps}
         exprs = [e.xreplace(mapping) for e in exprs]
 
 
@@ -323,9 +326,10 @@ def check_point(model: Model, claim: ir.Claim, env: dict, seed: str):
     for round in range(MAX_UNFOLD):
         if not pending:
             return PROVED, None
-        if round == 3:
-            # Opening definitions further gets dearer: first look for numbers that differ.
-            cex = numeric_difference(model, lhs, rhs, seed, give_up_after=2)
+        if round in (0, 3):
+            # Opening definitions gets dearer with every round: first look for numbers that differ
+            # (a quick look before the first round, a longer one before the fourth).
+            cex = numeric_difference(model, lhs, rhs, seed, give_up_after=1 if round == 0 else 2)
             if cex is not None:
                 return REFUTED, cex
         opened = {k: model.unfold_pair(*sides[k]) for k in pending}
@@ -390,6 +394,8 @@ def prove(ctx: ir.Context, claim: ir.Claim, shapes=None) -> Outcome:
     """The concrete engine's verdict on one claim of a parsed derivation."""
     shapes = shapes or plan(ctx)
     ill = symbolic_type(ctx, claim)
+    if ill is not None:
+        return _ill_typed(ctx, claim, shapes, ill)
     tried, failures = [], []
     for shape in shapes:
         tried.append(shape)
@@ -419,21 +425,13 @@ def prove(ctx: ir.Context, claim: ir.Claim, shapes=None) -> Outcome:
                 break
         if failures and failures[-1][0] == REFUTED:
             break
-    if ill is None and not failures:
+    if not failures:
         found = search_longer(ctx, claim)
         if found is not None:
             shape, cex = found
             tried.append(shape)
             failures.append((REFUTED, f"at {cex['at']} the two sides differ", cex))
     shape_names = [{k: v for k, v in s.items()} for s in tried]
-    if ill is not None:
-        # Ill-typed for general sizes is the verdict; numbers where it happens to compose (a size 1)
-        # are shown beside it, as what code that follows the line would compute there.
-        refuted = [f for f in failures if f[0] == REFUTED]
-        if refuted:
-            _, reason, cex = refuted[0]
-            return Outcome(ILL_TYPED, METHOD, shape_names, f"{ill} (where it happens to compose, {reason})", cex)
-        return Outcome(ILL_TYPED, METHOD, shape_names, ill)
     if not failures:
         longer = longer_sequences(ctx, claim)
         horizon = (f" and every step t of sequences of T ≤ {max(s['T'] for s in tried)} steps; no difference at "
@@ -442,6 +440,35 @@ def prove(ctx: ir.Context, claim: ir.Claim, shapes=None) -> Outcome:
         return Outcome(PROVED, METHOD, shape_names, f"exact zero difference at all {len(tried)} sizes" + horizon)
     kind, reason, cex = min(failures, key=lambda x: (ILL_TYPED, REFUTED, INCONCLUSIVE).index(x[0]))
     return Outcome(kind, METHOD, shape_names, reason, cex)
+
+
+def _ill_typed(ctx: ir.Context, claim: ir.Claim, shapes: list, ill: str) -> Outcome:
+    """Ill-typed for general sizes is the verdict; numbers where the line happens to compose (a size 1)
+    are shown beside it, as what code that follows the line would compute there.  Numbers only: no
+    exact proof is attempted for a line that is wrong anyway (opening its definitions can explode)."""
+    tried = []
+    for shape in shapes:
+        tried.append(shape)
+        T = shape.get("T")
+        sizes = {k: v for k, v in shape.items() if k != "T"}
+        for indices in index_assignments(ctx, sizes, T):
+            model = model_at(ctx, shape, indices)
+            for t in steps_of(claim, T):
+                where = _where(shape, t, indices)
+                try:
+                    lhs, rhs = _sides(model, claim, {"T": T, "t": t})
+                except (ShapeMismatch, IllTyped):
+                    continue
+                if lhs.shape != rhs.shape:
+                    continue
+                cex = numeric_difference(model, lhs, rhs, f"{claim.id}|{where}", tries=8, give_up_after=3)
+                if cex is not None:
+                    cex.update(at=where, shape=dict(shape), t=t,
+                               indices=[[name, step, v] for (name, step), v in indices.items()])
+                    confirm(ctx, claim, cex)
+                    return Outcome(ILL_TYPED, METHOD, tried, f"{ill} (where it happens to compose, at {where} "
+                                                             "the two sides differ)", cex)
+    return Outcome(ILL_TYPED, METHOD, tried, ill)
 
 
 def search_longer(ctx: ir.Context, claim: ir.Claim):

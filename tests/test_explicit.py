@@ -56,6 +56,7 @@ def all_sizes(head, line):
     r"dh_t = W_{hy}^\top dS_t + (dh_{t+1}^T \operatorname{diag}(h_{t+1} - h_{t+1}^2) W_{hh})^T",
     r"\frac{\partial \ell}{\partial W_{hh}} = \sum_{t=1}^{T} (h_t \circ (1 - h_t) \circ dh_t) h_{t-1}^T",
     r"\frac{\partial \ell}{\partial h_0} = W_{hh}^T ((h_1 - \sigma^2(W_{xh} X_1 + W_{hh} h_0)) \circ dh_1)",
+    r"dh_t = W_{hy}^T dS_t + W_{hh}^T (\sigma'(-W_{xh} X_{t+1} - W_{hh} h_t) \circ dh_{t+1})",   # σ' is even
 ])
 def test_true_rnn_lines_in_unusual_spellings_are_proved(line):
     out = concrete(SIGMOID_RNN, line)

@@ -91,8 +91,11 @@ class Lowering:
         if (e.name, e.time) in table:
             return table[(e.name, e.time)]
         definition = self.ctx.definitions.get(e.name)
-        if definition is not None and not definition.notation and e.name in ("T_rnn", "Z"):
-            return self(definition.expr)          # the stacked weight and input: their definitions
+        if (definition is not None and not definition.notation and e.name in ("T_rnn", "Z")
+                and e.time == definition.target.time):
+            # The stacked weight and input at the step they are defined for: their definitions.  (Z at
+            # another step is another quantity, which the one-step model does not have.)
+            return self(definition.expr)
         raise NotApplicable(f"{e.name} at {e.time} is not a step quantity")
 
     def _Deriv(self, e: ir.Deriv):
