@@ -70,3 +70,11 @@ def test_a_stacked_input_at_another_step_is_not_read_as_this_steps():
     for new in shifted:
         assert step_model.prove_one_step(ctx, new) is None
         assert engines_verdict(ctx, new)["verdict"] == REFUTED
+
+
+def test_no_single_edit_of_the_lemma_1_chain_crashes_an_engine():
+    # Found by benchmarks/soundness_parsed.py: ∂(dW h)/∂h differentiates f' again (f'' of the generic f),
+    # which the numbers could not evaluate and the index form could not expand: an engine error.
+    ctx, claim = next((x, c) for x, c in POOL if c.id == "lemma1-chain-3")
+    for kind, _, new in single_edits(claim, ctx):
+        engines_verdict(ctx, new)                 # raises EngineCrash on an engine error
