@@ -587,21 +587,26 @@ def scope(result: dict, ctx=None) -> str | None:
 
 
 def semantic_notes(claim) -> list[str]:
-    """What a reader may take otherwise in a claim's semantics, said next to it: ∂E_t/∂U of a quantity
-    at a step is taken with the steps before t held fixed (docs/derivation-format.md)."""
+    """What a reader may take otherwise in a claim's semantics, said next to it (one sentence): ∂E_t/∂U of
+    a quantity at a step is taken with the steps before t held fixed (docs/derivation-format.md)."""
     from . import ir
-    notes = []
+    def name(n):                          # plain text: \ell -> ℓ, W_{hh} stays W_hh
+        return {"\\ell": "ℓ", "\\mathcal{L}": "𝓛"}.get(n, n.lstrip("\\"))
+    read = []
     for side in (claim.lhs, claim.rhs):
         for node in side.walk():
             if (isinstance(node, ir.Deriv) and isinstance(node.of, ir.Ref) and node.of.time is not None
                     and isinstance(node.wrt, ir.Ref) and node.wrt.time is None):
-                of, wrt = f"{node.of.name}_{node.of.time}", node.wrt.name
-                note = (f"∂{of}/∂{wrt} is read with the steps before {node.of.time} held fixed: only the uses of "
-                        f"{wrt} from step {node.of.time} on count (a quantity at a step sees its own future, "
-                        "docs/derivation-format.md); the total derivative through every step may differ.")
-                if note not in notes:
-                    notes.append(note)
-    return notes
+                step = str(node.of.time)
+                of = f"{name(node.of.name)}_{step if len(step) == 1 else '{' + step + '}'}"
+                item = (f"∂{of}/∂{name(node.wrt.name)} counts the uses of {name(node.wrt.name)} from step {step} on"
+                        if not read else f"∂{of}/∂{name(node.wrt.name)} those from step {step} on")
+                if item not in read:
+                    read.append(item)
+    if not read:
+        return []
+    return ["Earlier steps held fixed (docs/derivation-format.md): " + ", ".join(read)
+            + "; the total derivative through every step may differ."]
 
 
 def assemble(doc: Document, ids, results, induction, seconds, cache, diagnosis=None) -> dict:

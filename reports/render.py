@@ -332,8 +332,18 @@ def counterexample_view(cx: dict | None, parsed: bool = False) -> dict | None:
 
 
 def _erratum(c: dict, number: int, by_id: dict) -> dict:
-    return {"claim": c, "number": number, "corrections": findings.corrections(c, by_id),
+    corrections = findings.corrections(c, by_id)
+    best = (c.get("repairs") or [None])[0]
+    for fix in corrections:
+        # The correction the search rediscovered is shown once: the boxed repair, under "write instead".
+        fix["found_by_search"] = bool(best and fix["checked"] and _same_text(fix["latex"], best["latex"]))
+    return {"claim": c, "number": number, "corrections": corrections,
+            "repair_is_correction": any(f["found_by_search"] for f in corrections),
             "cx": counterexample_view(c.get("counterexample"), c.get("source") == "latex")}
+
+
+def _same_text(a: str, b: str) -> bool:
+    return re.sub(r"\s+", "", a) == re.sub(r"\s+", "", b)
 
 
 def _method_summary(c: dict) -> str:

@@ -46,5 +46,5 @@ $$ \frac{\partial E_t}{\partial h_t} = 2 h_t $$
 """
     first, second = parse_derivation(text, "x.md").claims
     (note,) = runner.semantic_notes(first)
-    assert "∂E_t/∂U" in note and "held fixed" in note
+    assert "∂E_t/∂U counts the uses of U from step t on" in note and "held fixed" in note
     assert runner.semantic_notes(second) == []
