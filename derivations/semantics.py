@@ -480,6 +480,15 @@ class Model:
         return [s for key in sorted(self.inputs, key=lambda k: (str(k[0]), k[1] if k[1] is not None else -1))
                 for s in self.inputs[key]]
 
+    def needed(self, exprs) -> set:
+        """Every symbol (node, adjoint or input) some expressions depend on, through every definition."""
+        need = set()
+        for e in exprs:
+            for s in sp.sympify(e).free_symbols:
+                need.add(s)
+                need |= self.depends.get(s, set())
+        return need
+
     def inputs_of(self, exprs) -> list:
         """The free inputs some expressions depend on, through every definition, in free_symbols' order.
 
@@ -536,16 +545,19 @@ class Model:
         table = {s: self.definitions[s] for s in present if s not in below}
         return e.xreplace(table) if table else e
 
-    def forward(self, point: dict, digits: int = 60) -> dict:
+    def forward(self, point: dict, digits: int = 60, only=None) -> dict:
         """Every node's (and adjoint's) value at a point of the free inputs, with the real functions.
 
         mpmath at `digits` digits; the inputs are exact rationals.  Each
         definition is compiled once (lambdify) and evaluated in order, so
-        every defined quantity is recomputed from the free inputs.
+        every defined quantity is recomputed from the free inputs.  `only`:
+        the nodes some expressions need (`needed`); the others are skipped.
         """
         with mpmath.workdps(digits):
             values = {k: mpmath.mpf(v.p) / v.q for k, v in point.items()}
             for v in self.order:
+                if only is not None and v not in only:
+                    continue
                 args, fn = self.compiled(v)
                 values[v] = fn(*(values[a] for a in args))
         return values
@@ -558,6 +570,18 @@ class Model:
             args = sorted(e.free_symbols, key=str)
             self._real[key] = (args, sp.lambdify(args, e, modules=[MPMATH_FUNCTIONS, "mpmath"]))
         return self._real[key]
+
+    def numeric_many(self, exprs, values: dict, digits: int = 60) -> list:
+        """The values of several expressions (both sides of a claim, entry by entry), compiled once."""
+        exprs = tuple(sp.sympify(e) for e in exprs)
+        key = ("many", exprs)
+        if key not in self._real:
+            es = [real(e) for e in exprs]
+            args = sorted(set().union(*(e.free_symbols for e in es)), key=str)
+            self._real[key] = (args, sp.lambdify(args, es, modules=[MPMATH_FUNCTIONS, "mpmath"]))
+        args, fn = self._real[key]
+        with mpmath.workdps(digits):
+            return list(fn(*(values[a] for a in args)))
 
     def numeric(self, expr, values: dict, digits: int = 60):
         """The value of an expression in free inputs and node symbols, given `forward`'s values."""
@@ -593,8 +617,21 @@ def real(expr):
         expr = expr.replace(cls, _f_instance if d == 0 else _fp_instance)
     if expr.has(sp.Derivative, sp.Subs):
         # f'' (a line that differentiates f' again) is the instance's own derivative, 6x + 2.
-        expr = expr.doit()
+        expr = expr.replace(lambda x: isinstance(x, sp.Derivative), _derivative_value).doit()
     return expr
+
+
+def _derivative_value(d):
+    """d/dx of an expression, where x may be an expression itself (f'(W h) differentiated at W h)."""
+    body, subs = d.expr, {}
+    variables = []
+    for v, n in d.variable_count:
+        if not isinstance(v, sp.Symbol):
+            x = sp.Dummy("x")
+            body, subs[x] = body.subs(v, x), v
+            v = x
+        variables.append((v, n))
+    return sp.diff(body, *variables).subs(subs)
 
 
 # σ for lambdify: the logistic sigmoid itself, never the opaque symbol.

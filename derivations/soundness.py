@@ -271,9 +271,9 @@ def changes_value(ctx, claim, points: int = 3, seed: str = "oracle") -> bool:
             rng = random.Random(f"{seed}|{claim.id}|{t}")
             for _ in range(points):
                 values = model.forward(explicit._rational_point(model.free_symbols(), rng), 40)
+                numbers = model.numeric_many([*lhs, *rhs], values, 40)
                 with mpmath.workdps(40):
-                    for a, b in zip(lhs, rhs):
-                        a, b = model.numeric(a, values, 40), model.numeric(b, values, 40)
+                    for a, b in zip(numbers[:len(lhs)], numbers[len(lhs):]):
                         if abs(a - b) > mpmath.mpf(10) ** -20 * max(abs(a), abs(b), 1):
                             return True
     return False
