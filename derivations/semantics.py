@@ -495,11 +495,7 @@ class Model:
         A model is shared by the claims of a process, so it holds the inputs of
         every claim seen so far; a counterexample names only its own claim's.
         """
-        need = set()
-        for e in exprs:
-            for s in sp.sympify(e).free_symbols:
-                need.add(s)
-                need |= self.depends.get(s, set())
+        need = self.needed(exprs)
         return [s for s in self.free_symbols() if s in need]
 
     def unfold_pair(self, left, right):
