@@ -30,13 +30,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from derivations import ir, runner  # noqa: E402
-from derivations.concrete import CONFLICT, ILL_TYPED, PROVED, REFUTED  # noqa: E402
-from derivations.latex.printer import claim_latex  # noqa: E402
-from derivations.repair import single_edits  # noqa: E402
-from derivations.rewrites import rewrites  # noqa: E402
-from derivations.soundness import changes_value  # noqa: E402
-from test_rewrites import POOL  # noqa: E402
+from test_rewrites import POOL
+
+from derivations import ir, runner
+from derivations.concrete import CONFLICT, ILL_TYPED, PROVED, REFUTED
+from derivations.latex.printer import claim_latex
+from derivations.repair import single_edits
+from derivations.rewrites import rewrites
+from derivations.soundness import changes_value
 
 
 def main(argv=None) -> int:

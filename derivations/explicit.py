@@ -333,8 +333,8 @@ def check_point(model: Model, claim: ir.Claim, env: dict, seed: str, look_first:
         cex = numeric_difference(model, lhs, rhs, seed)
         if cex is not None:
             return REFUTED, cex
-        return INCONCLUSIVE, "the line needs a second derivative of a generic function; no point was found " \
-                             "where the sides differ"
+        return INCONCLUSIVE, ("the line needs a second derivative of a generic function; no point was found "
+                              "where the sides differ")
     sides = {k: (sp.sympify(a), sp.sympify(b)) for k, (a, b) in enumerate(zip(lhs, rhs))}
     pending = [k for k, (a, b) in sides.items() if not exactly_zero(a - b)]
     for round in range(MAX_UNFOLD):

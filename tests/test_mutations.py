@@ -16,13 +16,13 @@ CI's time; `benchmarks/soundness_parsed.py` tries every edit of every claim.
 """
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_rewrites import POOL
 
 from derivations import ir, runner
+from derivations.concrete import ILL_TYPED, REFUTED
 from derivations.note import step_model
-from derivations.concrete import ILL_TYPED, PROVED, REFUTED
 from derivations.repair import single_edits
 from derivations.soundness import changes_value
-from test_rewrites import POOL
 
 LIMIT = 30.0             # seconds per engine and mutation (verify's default is 300)
 
@@ -37,7 +37,7 @@ def engines_verdict(ctx, claim) -> dict:
 def mutated(draw):
     ctx, claim = draw(st.sampled_from(POOL))
     options = list(single_edits(claim, ctx))
-    kind, side, new = draw(st.sampled_from(options))
+    kind, _, new = draw(st.sampled_from(options))
     return ctx, claim, kind, new
 
 
