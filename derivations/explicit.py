@@ -410,40 +410,28 @@ def prove(ctx: ir.Context, claim: ir.Claim, shapes=None) -> Outcome:
     ill = symbolic_type(ctx, claim)
     if ill is not None:
         return _ill_typed(ctx, claim, shapes, ill)
-    tried, failures = [], []
-    looked = False
-    for shape in shapes:
-        tried.append(shape)
-        T = shape.get("T")
-        sizes = {k: v for k, v in shape.items() if k != "T"}
-        for indices in index_assignments(ctx, sizes, T):
-            model = model_at(ctx, shape, indices)
-            for t in steps_of(claim, T):
-                env = {"T": T, "t": t}
-                where = _where(shape, t, indices)
-                # One look at numbers per claim, on the first shape with a size above 1 (at size 1 a
-                # softmax is constant and many wrong lines hold).
-                look = not looked and any(v > 1 for v in sizes.values())
-                looked = looked or look
-                try:
-                    verdict, detail = check_point(model, claim, env, seed=f"{claim.id}|{where}", look_first=look)
-                except IllTyped as e:
-                    verdict, detail = ILL_TYPED, str(e)
-                if verdict == PROVED:
-                    continue
-                if verdict == REFUTED:
-                    detail.update(at=where, shape=dict(shape), t=t,
-                                  indices=[[name, step, v] for (name, step), v in indices.items()])
-                    confirm(ctx, claim, detail)
-                    failures.append((REFUTED, f"at {where} the two sides differ" + _outside(ctx, claim, env),
-                                     detail))
-                else:
-                    failures.append((verdict, f"at {where}: {detail}", None))
-                break
-            if failures and failures[-1][0] == REFUTED:
-                break
-        if failures and failures[-1][0] == REFUTED:
+    tried, failures, looked, skip = [], [], False, None
+    for shape, indices, model, env, where in _points(ctx, claim, shapes):
+        if shape not in tried:
+            tried.append(shape)
+        if model is skip:
+            continue                # a failure without a counterexample here: on to the next model
+        # One look at numbers per claim, on the first shape with a size above 1 (at size 1 a
+        # softmax is constant and many wrong lines hold).
+        look = not looked and any(v > 1 for k, v in shape.items() if k != "T")
+        looked = looked or look
+        try:
+            verdict, detail = check_point(model, claim, env, seed=f"{claim.id}|{where}", look_first=look)
+        except IllTyped as e:
+            verdict, detail = ILL_TYPED, str(e)
+        if verdict == PROVED:
+            continue
+        if verdict == REFUTED:
+            failures.append((REFUTED, f"at {where} the two sides differ" + _outside(ctx, claim, env),
+                             _located(ctx, claim, detail, shape, indices, env, where)))
             break
+        failures.append((verdict, f"at {where}: {detail}", None))
+        skip = model
     if not failures:
         found = search_longer(ctx, claim)
         if found is not None:
@@ -466,47 +454,51 @@ def _ill_typed(ctx: ir.Context, claim: ir.Claim, shapes: list, ill: str) -> Outc
     are shown beside it, as what code that follows the line would compute there.  Numbers only: no
     exact proof is attempted for a line that is wrong anyway (opening its definitions can explode)."""
     tried = []
-    for shape in shapes:
-        tried.append(shape)
-        T = shape.get("T")
-        sizes = {k: v for k, v in shape.items() if k != "T"}
-        for indices in index_assignments(ctx, sizes, T):
-            model = model_at(ctx, shape, indices)
-            for t in steps_of(claim, T):
-                where = _where(shape, t, indices)
-                try:
-                    lhs, rhs = _sides(model, claim, {"T": T, "t": t})
-                except (ShapeMismatch, IllTyped):
-                    continue
-                if lhs.shape != rhs.shape:
-                    continue
-                cex = numeric_difference(model, lhs, rhs, f"{claim.id}|{where}", tries=8, give_up_after=3)
-                if cex is not None:
-                    cex.update(at=where, shape=dict(shape), t=t,
-                               indices=[[name, step, v] for (name, step), v in indices.items()])
-                    confirm(ctx, claim, cex)
-                    return Outcome(ILL_TYPED, METHOD, tried, f"{ill} (where it happens to compose, at {where} "
-                                                             "the two sides differ)", cex)
+    for shape, indices, model, env, where in _points(ctx, claim, shapes):
+        if shape not in tried:
+            tried.append(shape)
+        try:
+            lhs, rhs = _sides(model, claim, env)
+        except (ShapeMismatch, IllTyped):
+            continue
+        if lhs.shape != rhs.shape:
+            continue
+        cex = numeric_difference(model, lhs, rhs, f"{claim.id}|{where}", tries=8, give_up_after=3)
+        if cex is not None:
+            return Outcome(ILL_TYPED, METHOD, tried, f"{ill} (where it happens to compose, at {where} "
+                                                     "the two sides differ)",
+                           _located(ctx, claim, cex, shape, indices, env, where))
     return Outcome(ILL_TYPED, METHOD, tried, ill)
 
 
 def search_longer(ctx: ir.Context, claim: ir.Claim):
     """(shape, counterexample) on a sequence longer than T = 3, or None: numbers only, replayed before use."""
-    for shape in longer_sequences(ctx, claim):
-        T = shape["T"]
+    for shape, indices, model, env, where in _points(ctx, claim, longer_sequences(ctx, claim), _sample_indices):
+        lhs, rhs = _sides(model, claim, env)
+        cex = numeric_difference(model, lhs, rhs, f"{claim.id}|{where}", tries=6, give_up_after=2)
+        if cex is not None:
+            return shape, _located(ctx, claim, cex, shape, indices, env, where)
+    return None
+
+
+def _points(ctx: ir.Context, claim: ir.Claim, shapes, assignments=None):
+    """(shape, index values, model, env, where) for every shape, index assignment and step a claim is
+    checked at, in that order."""
+    for shape in shapes:
+        T = shape.get("T")
         sizes = {k: v for k, v in shape.items() if k != "T"}
-        for indices in _sample_indices(ctx, sizes, T):
+        for indices in (assignments or index_assignments)(ctx, sizes, T):
             model = model_at(ctx, shape, indices)
             for t in steps_of(claim, T):
-                lhs, rhs = _sides(model, claim, {"T": T, "t": t})
-                where = _where(shape, t, indices)
-                cex = numeric_difference(model, lhs, rhs, f"{claim.id}|{where}", tries=6, give_up_after=2)
-                if cex is not None:
-                    cex.update(at=where, shape=dict(shape), t=t,
-                               indices=[[name, step, v] for (name, step), v in indices.items()])
-                    confirm(ctx, claim, cex)
-                    return shape, cex
-    return None
+                yield shape, indices, model, {"T": T, "t": t}, _where(shape, t, indices)
+
+
+def _located(ctx: ir.Context, claim: ir.Claim, cex: dict, shape, indices, env, where) -> dict:
+    """A counterexample with where it was found, replayed from the free inputs before it is used."""
+    cex.update(at=where, shape=dict(shape), t=env["t"],
+               indices=[[name, step, v] for (name, step), v in indices.items()])
+    confirm(ctx, claim, cex)
+    return cex
 
 
 # ---------------------------------------------------------------- reproducing a counterexample
