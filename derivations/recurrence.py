@@ -1,0 +1,629 @@
+"""Engine "all T" (structural): a claim through time, proved for every size and every sequence length.
+
+Where it sits: intermediate form -> **adjoint equations at a generic step, in
+index notation with symbolic sizes** -> the normal form of `derivations.generic`
+-> a proof, or "cannot decide" (this engine never refutes: a refutation comes
+from the explicit engine, with a counterexample).
+
+The reverse-mode (adjoint) equations of a context are derived from its
+definitions once, symbolically.  For a loss ℓ and a quantity q at step s,
+
+    ∂ℓ/∂q_s = (the loss's direct use of q_s)
+              + Σ over consumers c of q at step s      (∂c_s/∂q_s)ᵀ ∂ℓ/∂c_s
+              + Σ over consumers c of q at step s + 1  (∂c_{s+1}/∂q_s)ᵀ ∂ℓ/∂c_{s+1}
+
+where a consumer is a defined sequence whose definition reads q (at its own
+step, or at the step before), and the local Jacobians are SymPy's derivatives
+of the definitions' index forms.  Both sides of a claim are written at a
+step t; every adjoint at a step up to t + K (K: the latest step the claim
+differentiates at) is opened by its equation, and what flows back into a
+quantity q_{t+K} from step t + K + 1 is one opaque symbol G_q (the induction
+hypothesis: whatever the later steps pass back).  Forward quantities are
+symbols, opened into their definitions when the two sides do not meet
+otherwise.  Equal normal forms are then a proof for every value of G_q and of
+the state entering the earliest step, hence for every T.
+
+Which steps t are covered: the expressions depend on t and T only through
+which of the steps t + o they read exist (1 <= t + o <= T) and whether the
+future exists past t + K.  With d0 = t - 1 and d1 = T - t, every position
+d0 in {0, .., R0 - 1, "R0 or more"} and d1 in {0, .., R1, "more than R1"}
+(R0, R1: how far back and forward the claim reads) is a case of its own;
+together they are every 1 <= t <= T, for every T.  A step outside 1..T is
+zero (a declared initial state h_0 is the step 0); the future past T is zero.
+
+A sum over the steps of a weight gradient, ∂ℓ/∂W = Σ_t (...), is compared term
+by term: the uses of W at step t against the summand at t (equal terms are
+sufficient, so a difference is "cannot decide", never a refutation).  Σ_t ∂ℓ_t/∂W
+of a per-step loss is ∂(Σ_t ℓ_t)/∂W (linearity of the derivative).
+"""
+from __future__ import annotations
+
+import hashlib
+import itertools
+
+import sympy as sp
+
+from . import ir
+from .allsizes import Entries, _pairs
+from .concrete import INCONCLUSIVE, PROVED, Outcome
+from .functions import sigma
+from .generic import NotApplicable, canonical, is_zero
+from .shapes import IllTyped, Typer, is_scalar_shape, same
+
+METHOD = "all T (recurrence)"
+MAX_REACH = 4            # steps a claim may read ahead or behind (each is a case of its own)
+MAX_OPEN = 8             # rounds of opening forward definitions (one level each) before giving up
+
+
+class Loss:
+    """A scalar loss as the adjoint equations see it: a per-step term summed over steps lo..hi.
+
+    lo, hi: an offset from the claim's step t, or None for the first step (lo) and T (hi).
+    An abstract loss (declared, not defined) has no term but given gradients {quantity: gradient name}.
+    """
+
+    def __init__(self, body: ir.Expr | None, lo=None, hi=None, given: dict | None = None, name: str = ""):
+        self.body, self.lo, self.hi, self.given = body, lo, hi, given or {}
+        text = repr((body, lo, hi, sorted(self.given.items()), name if body is None else ""))
+        self.key = "L" + hashlib.sha1(text.encode()).hexdigest()[:6]
+
+    def covers(self, o) -> bool:
+        return (self.lo is None or o >= self.lo) and (self.hi is None or o <= self.hi)
+
+
+def _rename_step(e: ir.Expr, var: str, to: str = "t") -> ir.Expr:
+    """The body of a sum over `var`, written with the step variable `to`."""
+    if var == to:
+        return e
+
+    def fix(n):
+        if isinstance(n, ir.Ref) and n.time is not None and n.time.var == var:
+            return ir.Ref(n.name, ir.Time(to, n.time.offset), span=n.span)
+        return n
+    return ir.transform(e, fix)
+
+
+def _sum_body(e: ir.Expr):
+    """(body at step t, lo) of Σ_{var=lo}^{T} body written with a scale (-Σ, c Σ) outside; else None."""
+    if isinstance(e, ir.Neg):
+        inner = _sum_body(e.arg)
+        return None if inner is None else (ir.Neg(inner[0]), inner[1])
+    if isinstance(e, ir.MatMul) and isinstance(e.left, ir.Number):
+        inner = _sum_body(e.right)
+        return None if inner is None else (ir.MatMul(e.left, inner[0]), inner[1])
+    if isinstance(e, ir.Sum) and e.hi == ir.Time("T"):
+        return _rename_step(e.body, e.var), e.lo
+    return None
+
+
+class Steps(Entries):
+    """Index forms at a step t of a context through time, at one position (d0 = t - 1, d1 = T - t).
+
+    d0 or d1 None: far from the start or the end (the generic case).  Steps are offsets from t.
+    """
+
+    def __init__(self, ctx: ir.Context, d0, d1, floor: int, K: int, opaque: bool = True):
+        super().__init__(ctx)
+        self.fixed = None
+        self.env = {"t": 0}
+        self.d0, self.d1, self.floor, self.K = d0, d1, floor, K
+        self.opaque = opaque           # forward quantities as symbols (opened later, when needed)
+        self.recording = True          # the steps the claim itself reads (not the local Jacobians')
+        self.read: set = set()         # offsets the expressions read
+        self.adjoint_offsets: set = set()
+        self.nodes: dict = {}          # IndexedBase of a forward quantity at a step -> (name, offset)
+        self.adjoints: dict = {}       # IndexedBase of an adjoint -> (loss, name, offset)
+        self.losses: dict = {}
+        self.layout = _Layout(ctx)
+
+    # ---------------------------------------------------------------- steps
+
+    def step(self, time):
+        if time is None:
+            return None
+        if time.var is None:
+            if self.d0 is None:
+                raise NotApplicable("an absolute step in a claim about a generic step")
+            return time.offset - 1 - self.d0
+        if time.var == "T":
+            if self.d1 is None:
+                raise NotApplicable("a step counted from T in a claim about a generic step")
+            return self.d1 + time.offset
+        return self.env[time.var] + time.offset
+
+    def inside(self, o) -> bool:
+        return (self.d0 is None or o >= -self.d0) and (self.d1 is None or o <= self.d1)
+
+    def initial(self, o) -> bool:
+        return self.d0 is not None and o == -self.d0 - 1
+
+    def node(self, name, o):
+        base = sp.IndexedBase(f"{name}@{o:+d}")
+        self.nodes[base] = (name, o)
+        return base
+
+    # ---------------------------------------------------------------- quantities
+
+    def ref(self, e: ir.Ref, i, j):
+        ctx, name = self.ctx, e.name
+        o = self.step(e.time)
+        decl = ctx.declarations.get(name)
+        definition = ctx.definitions.get(name)
+        if decl is not None and decl.kind == "index":
+            raise IllTyped(f"{name} is an index, not a matrix")
+        if o is not None:
+            if self.recording:
+                self.read.add(o)
+            if not self.inside(o):
+                if self.initial(o) and (name + "_0") in ctx.declarations:
+                    return sp.IndexedBase(f"{name}_0")[i, j]
+                return sp.Integer(0)
+        if decl is not None and decl.kind == "matrix" and (definition is None or definition.notation):
+            if definition is None and self._abstract_name(name):
+                raise NotApplicable(f"the loss {name} used as a value")
+            return self.symbol(name, o)[i, j]
+        if definition is None:
+            raise IllTyped(f"{name} is neither declared nor defined")
+        if definition.notation or o is None:
+            # A name for a derivative, or a quantity without steps (a stacked weight): its definition.
+            return self.at_step(definition, o, lambda: self.entry(definition.expr, i, j))
+        if self.opaque or o < self.floor:
+            return self.node(name, o)[i, j]
+        return self.at_step(definition, o, lambda: self.entry(definition.expr, i, j))
+
+    def symbol(self, name, step):
+        if step is None:
+            return sp.IndexedBase(name)
+        return sp.IndexedBase(f"{name}@{step:+d}")
+
+    def _abstract_name(self, name) -> bool:
+        decl = self.ctx.declarations.get(name)
+        return decl is not None and name not in self.ctx.definitions and is_scalar_shape(decl.shape)
+
+    def _index(self, ref: ir.Ref):
+        decl = self.ctx.declarations[ref.name]
+        o = self.step(ref.time)
+        sym = sp.Symbol(ref.name if o is None else f"{ref.name}@{o:+d}", integer=True, nonnegative=True)
+        self.ranges[sym] = decl.shape[0]
+        return sym
+
+    def _Sum(self, e, i, j):
+        raise NotApplicable("a sum over steps inside a term")
+
+    # ---------------------------------------------------------------- derivatives
+
+    def loss(self, of: ir.Expr) -> tuple[Loss, int | None]:
+        """The loss a derivative is taken of: (Loss, the offset of its step or None)."""
+        if not isinstance(of, ir.Ref):
+            raise NotApplicable("a derivative of an expression")
+        ctx, name = self.ctx, of.name
+        definition = ctx.definitions.get(name)
+        decl = ctx.declarations.get(name)
+        if of.time is None:
+            if definition is None:
+                if decl is None or not is_scalar_shape(decl.shape):
+                    raise NotApplicable(f"a derivative of {name}")
+                return Loss(None, given=self.given(), name=name), None
+            if definition.notation or not is_scalar_shape(self.shape(of)):
+                raise NotApplicable(f"a derivative of {name}")
+            found = _sum_body(definition.expr)
+            if found is None or found[1] != ir.Time(None, 1):
+                raise NotApplicable(f"{name} is not a sum over the steps 1..T")
+            return Loss(found[0]), None
+        o = self.step(of.time)
+        if definition is None or definition.notation or not is_scalar_shape(self.shape(of)):
+            raise NotApplicable(f"a derivative of {name} at a step")
+        if not self.inside(o):
+            raise NotApplicable("a loss at a step outside 1..T")
+        var = definition.target.time.var
+        suffix = _sum_body(definition.expr)
+        if suffix is not None and suffix[1] == ir.Time(var, 0):
+            return Loss(_rename_step(suffix[0], "t"), lo=o, hi=None), o     # the loss from step t to T
+        shifted = _rename_step(definition.expr, var) if var != "t" else definition.expr
+        return Loss(shifted, lo=o, hi=o), o                                  # one step's term
+
+    def _Deriv(self, e: ir.Deriv, i, j):
+        wrt = e.wrt
+        if not isinstance(wrt, ir.Ref):
+            raise NotApplicable("a derivative with respect to an expression")
+        loss, at = self.loss(e.of)
+        decl = self.ctx.declarations.get(wrt.name)
+        definition = self.ctx.definitions.get(wrt.name)
+        if wrt.time is None:
+            raise NotApplicable("a derivative with respect to a quantity without steps (a sum over t)")
+        if definition is not None and definition.notation:
+            raise IllTyped(f"{wrt.name} names a derivative; differentiate with respect to a quantity")
+        o = self.step(wrt.time)
+        if self.recording:
+            self.read.add(o)
+        if not self.inside(o):
+            if not (self.initial(o) and (wrt.name + "_0") in self.ctx.declarations):
+                return sp.Integer(0)
+        elif decl is not None and definition is None and not decl.sequence:
+            raise NotApplicable(f"{wrt.name} has no steps")
+        return self.adjoint(loss, wrt.name, o)[i, j]
+
+    def adjoint(self, loss: Loss, name: str, o: int):
+        base = sp.IndexedBase(f"∂{loss.key}/∂{name}@{o:+d}")
+        self.adjoints[base] = (loss, name, o)
+        self.losses[loss.key] = loss
+        self.adjoint_offsets.add(o)
+        return base
+
+    # ---------------------------------------------------------------- the adjoint equations
+
+    def local(self, consumer: str, at: int, a, b):
+        """Entry [a, b] of a consumer's definition at a step, every quantity a symbol."""
+        saved = (self.opaque, self.floor, self.recording)
+        self.opaque, self.floor, self.recording = True, -10 ** 6, False
+        try:
+            return self.at_step(self.ctx.definitions[consumer], at,
+                                lambda: self.entry(self.ctx.definitions[consumer].expr, a, b))
+        finally:
+            self.opaque, self.floor, self.recording = saved
+
+    def contract(self, loss: Loss, consumer: str, at: int, var, i, j):
+        """Σ_ab ∂ℓ/∂consumer_at[a, b] · ∂consumer_at[a, b]/∂var[i, j]."""
+        rows, cols = self.shape(ir.Ref(consumer, ir.Time("t")))
+        a, da = self.dummy(rows, "a")
+        b, db = self.dummy(cols, "b")
+        local = sp.diff(self.local(consumer, at, a, b), var)
+        if local == 0:
+            return sp.Integer(0)
+        return self.summed(self.summed(self.adjoint(loss, consumer, at)[a, b] * local, db), da)
+
+    def direct(self, loss: Loss, name: str, o: int, var):
+        """The loss's own use of a quantity at step o (its term at o), entry var."""
+        if not self.inside(o) or not loss.covers(o):
+            return sp.Integer(0)
+        if loss.body is None:
+            g = loss.given.get(name)
+            if g is None:
+                return sp.Integer(0)
+            return self.symbol(g, o if self.ctx.declarations[g].sequence else None)[var.indices]
+        saved = dict(self.env)
+        self.env["t"] = o
+        try:
+            term = self.local_expr(loss.body)
+        finally:
+            self.env = saved
+        return sp.diff(term, var)
+
+    def local_expr(self, body):
+        saved = (self.opaque, self.floor, self.recording)
+        self.opaque, self.floor, self.recording = True, -10 ** 6, False
+        try:
+            return self.entry(body, sp.Integer(0), sp.Integer(0))
+        finally:
+            self.opaque, self.floor, self.recording = saved
+
+    def equation(self, loss: Loss, name: str, o: int, i, j):
+        """Entry [i, j] of ∂ℓ/∂name_o by the adjoint equation (adjoints at o and o + 1; G past t + K)."""
+        if not self.inside(o) and not self.initial(o):
+            return sp.Integer(0)
+        var = (sp.IndexedBase(f"{name}_0") if not self.inside(o) else self.node(name, o) if
+               name in self.ctx.definitions else self.symbol(name, o))[i, j]
+        out = sp.Integer(0)
+        if self.inside(o):
+            out += self.direct(loss, name, o, var)
+            for c in self.layout.same_step.get(name, ()):
+                out += self.contract(loss, c, o, var, i, j)
+        later = self.layout.next_step.get(name, ())
+        future = self.d1 is None or o < self.d1
+        if later and future and (loss.hi is None or o < loss.hi):
+            if o < self.K:
+                for c in later:
+                    out += self.contract(loss, c, o + 1, var, i, j)
+            else:
+                # What steps past t + K pass back to name_{t+K}: one opaque symbol per quantity.
+                out += sp.IndexedBase(f"G{loss.key}/{name}@{o:+d}")[i, j]
+        return out
+
+    def expand(self, e):
+        """Open every adjoint up to step t + K by its equation, until none is left."""
+        for _ in range(200):
+            found = {x for x in e.atoms(sp.Indexed) if x.base in self.adjoints}
+            if not found:
+                return e
+            table = {}
+            for x in found:
+                loss, name, o = self.adjoints[x.base]
+                table[x] = self.equation(loss, name, o, *x.indices)
+            e = e.xreplace(table)
+        raise NotApplicable("the adjoint equations did not close")
+
+    def weight_gradient(self, loss: Loss, name: str, i, j):
+        """Entry [i, j] of the uses at step t of a weight W (∂ℓ/∂W is the sum of these over t)."""
+        var = self.symbol(name, None)[i, j]
+        out = self.direct(loss, name, 0, var) if loss.body is not None else sp.Integer(0)
+        for c in self.layout.sequences:
+            out += self.contract(loss, c, 0, var, i, j)
+        return out
+
+    def open_nodes(self, e):
+        """Forward quantities at steps from `floor` on replaced by their definitions, one level."""
+        table = {}
+        for x in e.atoms(sp.Indexed):
+            if x.base in self.nodes:
+                name, o = self.nodes[x.base]
+                if o >= self.floor and self.inside(o):
+                    definition = self.ctx.definitions[name]
+                    table[x] = self.at_step(definition, o, lambda d=definition, x=x: self.entry(d.expr, *x.indices))
+        return e.xreplace(table) if table else e
+
+
+class _Layout:
+    """Who reads whom: for each quantity, the defined sequences that read it at their own step or the next."""
+
+    def __init__(self, ctx: ir.Context):
+        self.sequences = [n for n, d in ctx.definitions.items()
+                          if not d.notation and d.target.time is not None and d.target.time.var is not None]
+        self.same_step: dict = {}
+        self.next_step: dict = {}
+        for c in self.sequences:
+            d = ctx.definitions[c]
+            var = d.target.time.var
+            for r in _reads(ctx, d.expr):
+                if r.time is None or r.time.var != var:
+                    continue
+                lag = d.target.time.offset - r.time.offset
+                if lag == 0:
+                    self.same_step.setdefault(r.name, []).append(c)
+                elif lag == 1:
+                    self.next_step.setdefault(r.name, []).append(c)
+                else:
+                    raise NotApplicable(f"{c} reads {r.name} {lag} steps back")
+        for table in (self.same_step, self.next_step):
+            for k in table:
+                table[k] = sorted(set(table[k]))
+
+
+def _reads(ctx: ir.Context, e: ir.Expr, seen=None):
+    """The quantities at steps an expression reads, through definitions without steps (a stacked weight)."""
+    seen = seen if seen is not None else set()
+    for r in ir.refs(e):
+        d = ctx.definitions.get(r.name)
+        if r.time is None and d is not None and not d.notation and r.name not in seen:
+            seen.add(r.name)
+            yield from _reads(ctx, d.expr, seen)
+        else:
+            yield r
+
+
+# ---------------------------------------------------------------- the claim's form
+
+class _Weight:
+    """∂loss/∂W of a weight W used at every step: the sum over t of its uses at t."""
+
+    def __init__(self, of: ir.Expr, name: str):
+        self.of, self.name = of, name
+
+
+def _is_weight(ctx, e) -> bool:
+    if not isinstance(e, ir.Ref) or e.time is not None:
+        return False
+    d = ctx.declarations.get(e.name)
+    return d is not None and d.kind == "matrix" and not d.sequence and e.name not in ctx.definitions
+
+
+def _open_notation(ctx, e: ir.Expr) -> ir.Expr:
+    """A name for a derivative without steps (dW := ∂ℓ/∂W) replaced by what it names."""
+    def fix(n):
+        if isinstance(n, ir.Ref) and n.time is None:
+            d = ctx.definitions.get(n.name)
+            if d is not None and d.notation and n.name not in ctx.declarations:
+                return d.expr
+        return n
+    return ir.transform(e, fix)
+
+
+def summands(ctx, e: ir.Expr) -> list:
+    """A side that is a sum over every step, as [(sign, summand)]: a summand is an expression at step t
+    or a _Weight; None when the side is not such a sum (then the claim is compared step by step)."""
+    e = _open_notation(ctx, e)
+    if isinstance(e, ir.Add):
+        out = []
+        for term in e.terms:
+            part = summands(ctx, term)
+            if part is None:
+                return None
+            out += part
+        return out
+    if isinstance(e, ir.Neg):
+        part = summands(ctx, e.arg)
+        return None if part is None else [(-s, x) for s, x in part]
+    if isinstance(e, ir.Deriv) and _is_weight(ctx, e.wrt):
+        return [(1, _Weight(e.of, e.wrt.name))]
+    if isinstance(e, ir.Sum) and e.lo == ir.Time(None, 1) and e.hi == ir.Time("T"):
+        body = _rename_step(e.body, e.var)
+        if isinstance(body, ir.Deriv) and _is_weight(ctx, body.wrt) and isinstance(body.of, ir.Ref) \
+                and body.of.time == ir.Time("t"):
+            # Σ_t ∂ℓ_t/∂W = ∂(Σ_t ℓ_t)/∂W: the weight gradient of the loss whose term at t is ℓ_t.
+            return [(1, _Weight(ir.Sum("t", ir.Time(None, 1), ir.Time("T"), body.of), body.wrt.name))]
+        if any(isinstance(n, ir.Sum) for n in body.walk()):
+            return None
+        return [(1, body)]
+    return None
+
+
+def _value(ix: Steps, part, i, j):
+    sign, x = part
+    if isinstance(x, _Weight):
+        if isinstance(x.of, ir.Sum):
+            loss = Loss(x.of.body)
+        else:
+            loss, at = ix.loss(x.of)
+            if at is not None:
+                raise NotApplicable("a per-step loss differentiated with respect to a weight")
+        return sign * ix.weight_gradient(loss, x.name, i, j)
+    return sign * ix.entry(x, i, j)
+
+
+def _offsets(claim: ir.Claim) -> set:
+    out = set()
+    for side in (claim.lhs, claim.rhs):
+        for node in side.walk():
+            if isinstance(node, ir.Ref) and node.time is not None:
+                out.add(node.time)
+    return out
+
+
+def _anchor(claim: ir.Claim, summed: bool):
+    """Which of d0, d1 a claim fixes: a claim about step t fixes neither; h_0, h_1 only fix t = 1 (d0 = 0);
+    h_T only fix t = T (d1 = 0)."""
+    times = _offsets(claim)
+    vars_ = {t.var for t in times if not (summed and t.var not in (None, "T"))}
+    if summed or "t" in {t.var for t in times}:
+        if any(t.var is None or t.var == "T" for t in times):
+            raise NotApplicable("a claim about step t that also reads a fixed step")
+        return "t"
+    if vars_ <= {None}:
+        return "start"
+    if vars_ <= {"T"}:
+        return "end"
+    raise NotApplicable("a claim reading steps from the start and from T")
+
+
+def _difference(ix: Steps, lhs, rhs, i, j, summed):
+    if summed is not None:
+        left, right = summed
+        return sum((_value(ix, p, i, j) for p in left), sp.Integer(0)) - \
+            sum((_value(ix, p, i, j) for p in right), sp.Integer(0))
+    return ix.entry(lhs, i, j) - ix.entry(rhs, i, j)
+
+
+def _build(ctx, pair, summed, d0, d1, floor, K):
+    """(the index form, the difference of the two sides' entries [i, j]) at one position, adjoints unopened."""
+    lhs, rhs = pair
+    ix = Steps(ctx, d0, d1, floor, K)
+    ra, ca = ix.shape(lhs)
+    i, j = ix.index("i", ra), ix.index("j", ca)
+    return ix, _difference(ix, lhs, rhs, i, j, summed)
+
+
+def applications_as_entries(e, ranges: dict):
+    """Every element-wise function application replaced by an entry of a tensor of its own, innermost first.
+
+    tanh(Σ_k U[a, k] h[k]) becomes F3[a]: one tensor per application up to the names of its free indices
+    (its argument in canonical form, the indices as placeholders), so that the normal form never
+    re-evaluates functions of long sums.  Exact: equal arguments give equal values.  σ(-x) is written
+    1 - σ(x) first (exact for 1/(1 + e^{-x})), so that the two meet.
+    """
+    table: dict = {}
+
+    def tensor(func, arg):
+        idx = sorted((s for s in arg.free_symbols if s in ranges), key=str)
+        best = None
+        for perm in itertools.permutations(idx) if len(idx) <= 3 else [tuple(idx)]:
+            holes = {s: sp.Symbol(f"_p{n}", integer=True) for n, s in enumerate(perm)}
+            key = (func, str(canonical(arg.xreplace(holes), dict(ranges))))
+            if best is None or key < best[0]:
+                best = (key, perm)
+        key, perm = best
+        if key not in table:
+            table[key] = sp.IndexedBase(f"F{len(table)}")
+        return table[key][perm] if perm else sp.Symbol(table[key].name, real=True)
+
+    while True:
+        apps = {a for a in e.atoms(sp.Function) if not any(x.atoms(sp.Function) for x in a.args)
+                and not isinstance(a, sp.KroneckerDelta)}
+        if not apps:
+            return e
+        mapping = {}
+        for a in apps:
+            if len(a.args) != 1:
+                mapping[a] = tensor(a.func, sp.Tuple(*a.args))
+            elif a.func == sigma and sp.expand(a.args[0]).could_extract_minus_sign():
+                mapping[a] = 1 - tensor(sigma, sp.expand(-a.args[0]))
+            elif a.func == sp.exp and sp.expand(a.args[0]).could_extract_minus_sign():
+                mapping[a] = 1 / tensor(sp.exp, sp.expand(-a.args[0]))
+            else:
+                mapping[a] = tensor(a.func, sp.expand(a.args[0]))
+        e = e.xreplace(mapping)
+
+
+def _zero(ix: Steps, d) -> bool:
+    return is_zero(applications_as_entries(d, ix.ranges), ix.ranges)
+
+
+def _holds(ix: Steps, d) -> bool:
+    """Is the difference zero once the adjoints are opened (and, if needed, the forward quantities)?"""
+    d = ix.expand(d)
+    if d.has(sp.Derivative, sp.Subs):
+        raise NotApplicable("a second derivative of a generic function")
+    if _zero(ix, d):
+        return True
+    for _ in range(MAX_OPEN):
+        opened = ix.open_nodes(d)
+        if opened == d:
+            return False
+        d = opened
+        if _zero(ix, d):
+            return True
+    return False
+
+
+def _is_through_time(ctx, claim) -> bool:
+    """A derivative (or a name for one) or a sum over the steps: what the all-sizes engine leaves to others."""
+    for side in (claim.lhs, claim.rhs):
+        for n in side.walk():
+            if isinstance(n, (ir.Deriv, ir.Sum)):
+                return True
+            if isinstance(n, ir.Ref) and n.name in ctx.definitions and ctx.definitions[n.name].notation:
+                return True
+    return False
+
+
+def prove(ctx: ir.Context, claim: ir.Claim) -> Outcome | None:
+    """The structural verdict on a claim through time: PROVED for every size and T, INCONCLUSIVE, or None."""
+    if not ctx.has_time or ctx.length is not None or not _is_through_time(ctx, claim):
+        return None
+    sizes = [{str(s): str(s) for s in ctx.sizes()}]
+    typer = Typer(ctx)
+    try:
+        a, b = typer.infer(claim.lhs), typer.infer(claim.rhs)
+    except IllTyped:
+        return None
+    if not (same(a[0], b[0]) and same(a[1], b[1])):
+        return None
+    try:
+        _Layout(ctx)
+        cases = 0
+        for pair in _pairs(Steps(ctx, None, None, 0, 0), claim):
+            left, right = summands(ctx, pair[0]), summands(ctx, pair[1])
+            if (left is None) != (right is None):
+                raise NotApplicable("one side is a sum over the steps and the other is not")
+            summed = (left, right) if left is not None else None
+            anchor = _anchor(claim, summed is not None)
+            start = 0 if anchor == "start" else None
+            end = 0 if anchor == "end" else None
+            # A first look at the generic step: how far back and ahead the claim reads and differentiates.
+            look, _ = _build(ctx, pair, summed, start, end, 0, 0)
+            K = max(look.adjoint_offsets | {lo.hi for lo in look.losses.values() if lo.hi is not None} | {0})
+            floor = min(look.read | {0})
+            reach_back, reach = max(0, -floor), max(look.read | {K, 0})
+            if reach > MAX_REACH or reach_back > MAX_REACH:
+                return Outcome(INCONCLUSIVE, METHOD, sizes, f"the line reads {max(reach, reach_back)} steps "
+                                                            f"away from t; this engine goes to {MAX_REACH}")
+            d0s = [start] if anchor == "start" else [None, *range(reach_back)]
+            d1s = [end] if anchor == "end" else [None, *range(reach + 1)]
+            for d0, d1 in itertools.product(d0s, d1s):
+                cases += 1
+                if not _holds(*_build(ctx, pair, summed, d0, d1, floor, K)):
+                    return Outcome(INCONCLUSIVE, METHOD, sizes,
+                                   f"the adjoint equations do not reduce the difference to zero {_position(d0, d1)} "
+                                   "(this engine never refutes; the explicit engine decides)")
+    except (NotApplicable, IllTyped):
+        return None
+    return Outcome(PROVED, METHOD, sizes, "for every size and every T: both sides, with the adjoints opened by "
+                                          "the reverse-mode equations at a step t, agree in index notation "
+                                          f"({cases} cases: a generic step and the steps next to 1 and T)")
+
+
+def _position(d0, d1) -> str:
+    parts = []
+    if d0 is not None:
+        parts.append("at t = 1" if d0 == 0 else f"at t = {d0 + 1}")
+    if d1 is not None:
+        parts.append("t = T" if d1 == 0 else f"t = T - {d1}")
+    return ("at a generic step" if not parts else "at " + ", ".join(p.replace("at ", "") for p in parts))
