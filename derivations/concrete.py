@@ -32,7 +32,11 @@ PROVED, REFUTED, ILL_TYPED, INCONCLUSIVE = "proved", "refuted", "ill-typed", "in
 # Not an engine's verdict: the runner's, when one engine proves a claim and another refutes it
 # or finds it ill-typed -- an engine error (verify exits 2), never a vote.
 CONFLICT = "conflict"
-VERDICTS = (PROVED, REFUTED, ILL_TYPED, INCONCLUSIVE, CONFLICT)
+# Not an engine's verdict either: the runner's, when the only engines that found no difference work at
+# explicit sizes and lengths.  Equal there is evidence, not a proof for what the line states (every size,
+# every T), so it is never "proved" and the exit status does not count it as proved.
+CHECKED = "checked"
+VERDICTS = (PROVED, REFUTED, ILL_TYPED, INCONCLUSIVE, CONFLICT, CHECKED)
 
 
 @dataclass
@@ -329,8 +333,9 @@ def statements_at(claim, shape) -> list[Statement]:
     return list(built) if isinstance(built, (list, tuple)) else [built]
 
 
-def prove(claim) -> Outcome:
-    """Run the concrete engine on every shape of the claim."""
+def prove(claim, budget: float | None = None) -> Outcome:
+    """Run the concrete engine on every shape of the claim (`budget`: accepted for the runner's cross-check;
+    the note's Python builders are small and checked whole)."""
     tried, failures = [], []
     for shape in claim.shapes:
         where_shape = ", ".join(f"{k}={v}" for k, v in shape.items()) or "scalars"

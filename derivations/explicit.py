@@ -23,6 +23,7 @@ reproduces it from scratch (a fresh model, nothing shared with the search).
 from __future__ import annotations
 
 import random
+import time
 
 import mpmath
 import sympy as sp
@@ -404,15 +405,27 @@ def steps_of(claim: ir.Claim, T):
     return list(range(1, T + 1)) if (uses_t and T) else [None]
 
 
-def prove(ctx: ir.Context, claim: ir.Claim, shapes=None) -> Outcome:
-    """The concrete engine's verdict on one claim of a parsed derivation."""
+def prove(ctx: ir.Context, claim: ir.Claim, shapes=None, budget: float | None = None) -> Outcome:
+    """The concrete engine's verdict on one claim of a parsed derivation.
+
+    budget: seconds after which no new size is started (the cross-check of a claim another engine has
+    proved): the reason then says which sizes and lengths were covered, and no longer sequence is searched.
+    """
     shapes = shapes or plan(ctx)
     ill = symbolic_type(ctx, claim)
     if ill is not None:
         return _ill_typed(ctx, claim, shapes, ill)
+    if budget is not None:
+        # A cross-check spends its budget where a slip shows first: sizes apart from 1, a short sequence.
+        shapes = sorted(shapes, key=lambda s: (s.get("T", 0) > 2, min([v for k, v in s.items() if k != "T"] or [2]) < 2,
+                                               s.get("T", 0), sum(v for k, v in s.items() if k != "T")))
     tried, failures, looked, skip = [], [], False, None
+    started, cut = time.perf_counter(), None
     for shape, indices, model, env, where in _points(ctx, claim, shapes):
         if shape not in tried:
+            if budget is not None and time.perf_counter() - started > budget and tried:
+                cut = shape
+                break
             tried.append(shape)
         if model is skip:
             continue                # a failure without a counterexample here: on to the next model
@@ -432,7 +445,11 @@ def prove(ctx: ir.Context, claim: ir.Claim, shapes=None) -> Outcome:
             break
         failures.append((verdict, f"at {where}: {detail}", None))
         skip = model
-    if not failures:
+    if cut is not None and not failures:
+        lengths = [s["T"] for s in tried if "T" in s]
+        return Outcome(PROVED, METHOD, tried, f"cross-check: exact zero difference at the {len(tried)} sizes tried"
+                       + (f" (T ≤ {max(lengths)})" if lengths else "") + "; stopped there, at the cross-check budget")
+    if not failures and budget is None:
         found = search_longer(ctx, claim)
         if found is not None:
             shape, cex = found
@@ -440,7 +457,7 @@ def prove(ctx: ir.Context, claim: ir.Claim, shapes=None) -> Outcome:
             failures.append((REFUTED, f"at {cex['at']} the two sides differ", cex))
     shape_names = [{k: v for k, v in s.items()} for s in tried]
     if not failures:
-        longer = longer_sequences(ctx, claim)
+        longer = longer_sequences(ctx, claim) if budget is None else []
         horizon = (f" and every step t of sequences of T ≤ {max(s['T'] for s in tried)} steps; no difference at "
                    f"T = {', '.join(str(s['T']) for s in longer)} (numerically; no proof for every T here)"
                    if longer else " and every step t" if ctx.has_time else "")

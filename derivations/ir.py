@@ -402,6 +402,7 @@ class Context:
     claims: list = field(default_factory=list)
     length: int | None = None        # T := 1: a context about one step, checked at that T only
     text: str = ""                   # its blocks as written (what a cached proof of its claims is keyed by)
+    held_fixed: bool = False         # "> Reading: earlier steps held fixed": ∂q_t/∂x holds the steps before t
 
     def sizes(self) -> list[sp.Symbol]:
         """The size symbols the declarations use (H, V, m, n), in order of first use."""

@@ -52,7 +52,7 @@ from .shapes import IllTyped, Typer, is_scalar_shape, same
 
 METHOD = "all T (recurrence)"
 MAX_REACH = 4            # steps a claim may read ahead or behind (each is a case of its own)
-MAX_OPEN = 8             # rounds of opening forward definitions (one level each) before giving up
+MAX_OPEN = 3             # rounds of opening forward definitions (one level each) before giving up
 
 
 class Loss:
@@ -66,6 +66,10 @@ class Loss:
         self.body, self.lo, self.hi, self.given = body, lo, hi, given or {}
         text = repr((body, lo, hi, sorted(self.given.items()), name if body is None else ""))
         self.key = "L" + hashlib.sha1(text.encode()).hexdigest()[:6]
+        # What the steps past t + K pass back depends on the terms from there to hi only: two losses that
+        # differ in lo alone share it (the claim's K is at least lo - 1, see `prove`).
+        future = repr((body, hi, sorted(self.given.items()), name if body is None else ""))
+        self.future_key = "L" + hashlib.sha1(future.encode()).hexdigest()[:6]
 
     def covers(self, o) -> bool:
         return (self.lo is None or o >= self.lo) and (self.hi is None or o <= self.hi)
@@ -76,9 +80,18 @@ def _rename_step(e: ir.Expr, var: str, to: str = "t") -> ir.Expr:
     if var == to:
         return e
 
-    def fix(n):
-        if isinstance(n, ir.Ref) and n.time is not None and n.time.var == var:
+    def ref(n):
+        if n.time is not None and n.time.var == var:
             return ir.Ref(n.name, ir.Time(to, n.time.offset), span=n.span)
+        return n
+
+    def fix(n):
+        if isinstance(n, ir.Ref):
+            return ref(n)
+        if isinstance(n, ir.Component):                      # the index is not a child: (p_s)_{y_s}
+            return ir.Component(n.arg, ref(n.index), span=n.span)
+        if isinstance(n, ir.Basis):
+            return ir.Basis(ref(n.index), n.style, span=n.span)
         return n
     return ir.transform(e, fix)
 
@@ -109,6 +122,7 @@ class Steps(Entries):
         self.d0, self.d1, self.floor, self.K = d0, d1, floor, K
         self.opaque = opaque           # forward quantities as symbols (opened later, when needed)
         self.recording = True          # the steps the claim itself reads (not the local Jacobians')
+        self.kept = None               # the quantity a Jacobian differentiates with respect to
         self.read: set = set()         # offsets the expressions read
         self.adjoint_offsets: set = set()
         self.nodes: dict = {}          # IndexedBase of a forward quantity at a step -> (name, offset)
@@ -167,7 +181,7 @@ class Steps(Entries):
         if definition.notation or o is None:
             # A name for a derivative, or a quantity without steps (a stacked weight): its definition.
             return self.at_step(definition, o, lambda: self.entry(definition.expr, i, j))
-        if self.opaque or o < self.floor:
+        if self.opaque or o < self.floor or (name, o) == self.kept:
             return self.node(name, o)[i, j]
         return self.at_step(definition, o, lambda: self.entry(definition.expr, i, j))
 
@@ -189,6 +203,13 @@ class Steps(Entries):
 
     def _Sum(self, e, i, j):
         raise NotApplicable("a sum over steps inside a term")
+
+    def blocks(self, e: ir.Expr):
+        """As Entries.blocks, and through a sum over the steps: Σ_t a_t [x_t^T  h_{t-1}^T] is a row of sums."""
+        if isinstance(e, ir.Sum):
+            grid = super().blocks(e.body)
+            return None if grid is None else [[ir.Sum(e.var, e.lo, e.hi, x, e.short) for x in row] for row in grid]
+        return super().blocks(e)
 
     # ---------------------------------------------------------------- derivatives
 
@@ -213,8 +234,6 @@ class Steps(Entries):
         o = self.step(of.time)
         if definition is None or definition.notation or not is_scalar_shape(self.shape(of)):
             raise NotApplicable(f"a derivative of {name} at a step")
-        if not self.inside(o):
-            raise NotApplicable("a loss at a step outside 1..T")
         var = definition.target.time.var
         suffix = _sum_body(definition.expr)
         if suffix is not None and suffix[1] == ir.Time(var, 0):
@@ -222,11 +241,44 @@ class Steps(Entries):
         shifted = _rename_step(definition.expr, var) if var != "t" else definition.expr
         return Loss(shifted, lo=o, hi=o), o                                  # one step's term
 
+    def jacobian(self, e: ir.Deriv, i, j):
+        """Entry [i, j] of ∂a_s/∂b_r of columns (denominator layout: ∂a_s[j]/∂b_r[i]).
+
+        Total through every quantity from step r on; with the context's reading "earlier steps held
+        fixed" (docs/derivation-format.md), through the quantities from step s on only.
+        """
+        of, wrt = e.of, e.wrt
+        if not (isinstance(of, ir.Ref) and isinstance(wrt, ir.Ref) and of.time is not None
+                and wrt.time is not None and of.name in self.ctx.definitions):
+            raise NotApplicable("a Jacobian other than of a quantity at a step with respect to one at a step")
+        s, r = self.step(of.time), self.step(wrt.time)
+        if self.recording:
+            self.read.update((s, r))
+        if not self.inside(s) or not (self.inside(r) or self.initial(r)):
+            return sp.Integer(0)
+        if r > s:
+            return sp.Integer(0)                        # a quantity does not depend on a later one
+        defined = wrt.name in self.ctx.definitions and self.inside(r)
+        var = (self.node(wrt.name, r) if defined else sp.IndexedBase(f"{wrt.name}_0") if not self.inside(r)
+               else self.symbol(wrt.name, r))[i, sp.Integer(0)]
+        saved = (self.opaque, self.floor, self.kept, self.recording)
+        self.opaque, self.floor, self.recording = False, s if self.ctx.held_fixed else r, False
+        self.kept = (wrt.name, r) if defined else None
+        try:
+            value = self.entry(of, j, sp.Integer(0))
+        finally:
+            self.opaque, self.floor, self.kept, self.recording = saved
+        return sp.diff(value, var)
+
     def _Deriv(self, e: ir.Deriv, i, j):
         wrt = e.wrt
         if not isinstance(wrt, ir.Ref):
             raise NotApplicable("a derivative with respect to an expression")
+        if not is_scalar_shape(self.shape(e.of)):
+            return self.jacobian(e, i, j)
         loss, at = self.loss(e.of)
+        if at is not None and not self.inside(at):
+            return sp.Integer(0)             # a quantity at a step outside 1..T is a constant zero
         decl = self.ctx.declarations.get(wrt.name)
         definition = self.ctx.definitions.get(wrt.name)
         if wrt.time is None:
@@ -316,7 +368,7 @@ class Steps(Entries):
                     out += self.contract(loss, c, o + 1, var, i, j)
             else:
                 # What steps past t + K pass back to name_{t+K}: one opaque symbol per quantity.
-                out += sp.IndexedBase(f"G{loss.key}/{name}@{o:+d}")[i, j]
+                out += sp.IndexedBase(f"G{loss.future_key}/{name}@{o:+d}")[i, j]
         return out
 
     def expand(self, e):
@@ -340,24 +392,41 @@ class Steps(Entries):
             out += self.contract(loss, c, 0, var, i, j)
         return out
 
-    def open_nodes(self, e):
-        """Forward quantities at steps from `floor` on replaced by their definitions, one level."""
-        table = {}
-        for x in e.atoms(sp.Indexed):
-            if x.base in self.nodes:
-                name, o = self.nodes[x.base]
-                if o >= self.floor and self.inside(o):
+    def open_nodes(self, e, functions_only: bool = False):
+        """Forward quantities at steps from `floor` on replaced by their definitions, one level.
+
+        functions_only: only the quantities defined as a function of something (f_t := σ(f̂_t),
+        p_t := softmax(y_t)), repeated until none is left: the canonical form the sides are compared in
+        first (a Jacobian writes σ'(f̂) where a line writes f ∘ (1 - f)).
+        """
+        for _ in range(50):
+            table = {}
+            for x in e.atoms(sp.Indexed):
+                if x.base in self.nodes:
+                    name, o = self.nodes[x.base]
                     definition = self.ctx.definitions[name]
-                    table[x] = self.at_step(definition, o, lambda d=definition, x=x: self.entry(d.expr, *x.indices))
-        return e.xreplace(table) if table else e
+                    if functions_only and not isinstance(definition.expr, (ir.Apply, ir.Softmax)):
+                        continue
+                    if o >= self.floor and self.inside(o):
+                        table[x] = self.at_step(definition, o,
+                                                lambda d=definition, x=x: self.entry(d.expr, *x.indices))
+            if not table:
+                return e
+            e = e.xreplace(table)
+            if not functions_only:
+                return e
+        return e
 
 
 class _Layout:
     """Who reads whom: for each quantity, the defined sequences that read it at their own step or the next."""
 
     def __init__(self, ctx: ir.Context):
+        # A sequence defined as a block matrix (Z_t := [X_t; h_{t-1}]) is a view of its blocks, read through
+        # them (Entries.blocks), not a quantity of its own.
         self.sequences = [n for n, d in ctx.definitions.items()
-                          if not d.notation and d.target.time is not None and d.target.time.var is not None]
+                          if not d.notation and d.target.time is not None and d.target.time.var is not None
+                          and not isinstance(d.expr, ir.Block)]
         self.same_step: dict = {}
         self.next_step: dict = {}
         for c in self.sequences:
@@ -386,6 +455,11 @@ def _reads(ctx: ir.Context, e: ir.Expr, seen=None):
         if r.time is None and d is not None and not d.notation and r.name not in seen:
             seen.add(r.name)
             yield from _reads(ctx, d.expr, seen)
+        elif d is not None and isinstance(d.expr, ir.Block) and r.time is not None and d.target.time is not None:
+            shift = r.time.offset - d.target.time.offset             # a view: what its blocks read, at r's step
+            for x in _reads(ctx, d.expr, seen):
+                yield x if x.time is None or x.time.var != d.target.time.var else \
+                    ir.Ref(x.name, ir.Time(r.time.var, x.time.offset + shift))
         else:
             yield r
 
@@ -548,7 +622,7 @@ def _zero(ix: Steps, d) -> bool:
 
 def _holds(ix: Steps, d) -> bool:
     """Is the difference zero once the adjoints are opened (and, if needed, the forward quantities)?"""
-    d = ix.expand(d)
+    d = ix.open_nodes(ix.expand(d), functions_only=True)
     if d.has(sp.Derivative, sp.Subs):
         raise NotApplicable("a second derivative of a generic function")
     if _zero(ix, d):
@@ -599,7 +673,8 @@ def prove(ctx: ir.Context, claim: ir.Claim) -> Outcome | None:
             end = 0 if anchor == "end" else None
             # A first look at the generic step: how far back and ahead the claim reads and differentiates.
             look, _ = _build(ctx, pair, summed, start, end, 0, 0)
-            K = max(look.adjoint_offsets | {lo.hi for lo in look.losses.values() if lo.hi is not None} | {0})
+            K = max(look.adjoint_offsets | {lo.hi for lo in look.losses.values() if lo.hi is not None}
+                    | {lo.lo - 1 for lo in look.losses.values() if lo.lo is not None} | {0})
             floor = min(look.read | {0})
             reach_back, reach = max(0, -floor), max(look.read | {K, 0})
             if reach > MAX_REACH or reach_back > MAX_REACH:

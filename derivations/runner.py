@@ -26,7 +26,7 @@ import sympy
 
 from . import concrete, graph
 from .cache import ProofCache, claim_key, sources_key
-from .concrete import CONFLICT, ILL_TYPED, INCONCLUSIVE, PROVED, REFUTED, VERDICTS, Outcome
+from .concrete import CHECKED, CONFLICT, ILL_TYPED, INCONCLUSIVE, PROVED, REFUTED, VERDICTS, Outcome
 from .registry import AS_WRITTEN, CLAIMS, CORRECTED, check_references
 
 TOOL = "bptt-verifier 0.1.0"
@@ -37,6 +37,9 @@ TOOL = "bptt-verifier 0.1.0"
 # verdict is CONFLICT (an engine error).
 SEVERITY = (ILL_TYPED, REFUTED, INCONCLUSIVE, PROVED)
 AGAINST = (REFUTED, ILL_TYPED)
+# Engines whose proof holds for every size (and, for a claim through time, every T).  A claim that only
+# the others find equal -- at the sizes and lengths they tried -- is CHECKED, never PROVED.
+GENERAL = ("all sizes", "all T (induction)", "all T (recurrence)")
 
 
 def combine(methods: list) -> dict:
@@ -52,6 +55,12 @@ def combine(methods: list) -> dict:
                              for m in proved + against]}
     decided = [m for m in methods if m["verdict"] != INCONCLUSIVE] or methods
     decisive = min(decided, key=lambda m: SEVERITY.index(m["verdict"]))
+    if decisive["verdict"] == PROVED and not any(m["method"] in GENERAL for m in proved):
+        return {"verdict": CHECKED,
+                "reason": "checked, not proved: equal at the sizes and lengths tried, and no engine proves the "
+                          "line for every size and every T (" + "; ".join(f"{m['method']}: {m['reason']}"
+                                                                          for m in methods) + ")",
+                "counterexample": None, "conflict": None}
     return {"verdict": decisive["verdict"],
             "reason": decisive["reason"] if decisive["verdict"] != PROVED else
             "; ".join(f"{m['method']}: {m['reason']}" for m in methods),
@@ -202,24 +211,40 @@ def _where_raised(exc: BaseException) -> str:
     return f" at derivations{f.filename.rsplit(os.sep + 'derivations', 1)[1]}:{f.lineno}"
 
 
+# Seconds the explicit engine may spend cross-checking a claim that an engine for every size has proved:
+# the proof stands; the cross-check looks for a contradiction (a conflict) at small sizes, within a budget.
+CROSS_CHECK_SECONDS = 6.0
+CROSS_CHECK_BUDGET = 1.0    # after this many seconds the cross-check starts no new size
+EXPLICIT = "concrete"
+
+
 def _run_engines(engines, args: tuple, where: str, limit: float) -> dict:
     """Every engine on one claim; an engine that raises is an EngineCrash naming the claim; one that
-    runs past the time limit is inconclusive (and the result is not cached: a faster run may decide)."""
+    runs past the time limit is inconclusive (and the result is not cached: a faster run may decide).
+
+    The explicit engine runs last: once another engine has proved the claim for every size, it is a
+    cross-check within CROSS_CHECK_SECONDS (what it covered is in its reason), and a cross-check cut
+    short leaves the proof, and the result, as they are."""
     methods, timed_out = [], False
-    for name, engine in engines:
+    for name, engine in sorted(engines, key=lambda e: e[0] == EXPLICIT):
         start = time.perf_counter()
+        cross_check = name == EXPLICIT and any(m["verdict"] == PROVED and m["method"] in GENERAL for m in methods)
+        seconds = min(limit or CROSS_CHECK_SECONDS, CROSS_CHECK_SECONDS) if cross_check else limit
         try:
-            with time_limit(limit):
-                outcome = engine(*args)
+            with time_limit(seconds):
+                outcome = engine(*args, budget=CROSS_CHECK_BUDGET) if cross_check else engine(*args)
         except TimeLimit:
-            timed_out = True
-            outcome = Outcome(INCONCLUSIVE, name, [], f"stopped at the time limit of {limit:g} s "
-                                                        "(verify --time-limit sets it; 0 for none)")
+            timed_out = timed_out or not cross_check
+            outcome = Outcome(INCONCLUSIVE, name, [], f"stopped at the time limit of {seconds:g} s "
+                                                        + ("(the cross-check of a proof)" if cross_check else
+                                                           "(verify --time-limit sets it; 0 for none)"))
         except Exception as e:  # any engine bug: name the claim, never a verdict
             raise EngineCrash(f"{where}: the {name} engine failed: {type(e).__name__}: {e}"
                               f"{_where_raised(e)}") from e
         if outcome is not None:           # None: the engine does not apply to this claim
             methods.append(_entry(name, outcome, start))
+    # The explicit engine's entry first, as it always was listed (its shapes are the claim's shapes).
+    methods.sort(key=lambda m: m["method"] != EXPLICIT)
     result = _result(methods)
     if timed_out:
         result["timed_out"] = True
@@ -238,9 +263,10 @@ def _prove_claim_job(job) -> dict:
 
 def _parsed_engines():
     """(name, prove) pairs for claims parsed from LaTeX; prove(ctx, claim) -> Outcome or None."""
-    from . import allsizes, explicit
+    from . import allsizes, explicit, recurrence
     from .note import step_model
-    return [("concrete", explicit.prove), ("all sizes", allsizes.prove), ("all sizes", step_model.prove_one_step)]
+    return [("concrete", explicit.prove), ("all sizes", allsizes.prove), ("all sizes", step_model.prove_one_step),
+            (recurrence.METHOD, recurrence.prove)]
 
 
 def prove_parsed(job) -> dict:
@@ -252,10 +278,11 @@ def prove_parsed(job) -> dict:
 
 
 def _parsed_modules():
-    from . import allsizes, explicit, generic, ir, semantics, shapes
+    from . import allsizes, explicit, generic, ir, recurrence, semantics, shapes
     from .latex import printer, reader, resolve, syntax
     from .note import step_model
-    return (allsizes, explicit, generic, ir, semantics, shapes, printer, reader, resolve, syntax, step_model)
+    return (allsizes, explicit, generic, ir, recurrence, semantics, shapes, printer, reader, resolve, syntax,
+            step_model)
 
 
 def parsed_key(ctx, claim) -> str:
@@ -569,15 +596,10 @@ def _expected_cost(key, doc) -> int:
     return 2 if load_claims()[key].lhs is not None else 3
 
 
-# Engines whose proof holds for every size (and, for a claim through time, every T); a claim proved
-# only by the others is proved at the sizes and lengths they tried.
-GENERAL = ("all sizes", "all T (induction)")
-
-
 def scope(result: dict, ctx=None) -> str | None:
-    """How far a proof reaches, in words: "for every size (and T)" or "at the sizes tried (T ≤ 3)"."""
+    """How far a proof (or a check) reaches, in words: "for every size (and T)" or "at the sizes tried (T ≤ 3)"."""
     proved = [m for m in result["methods"] if m["verdict"] == PROVED]
-    if result["verdict"] != PROVED or not proved:
+    if result["verdict"] not in (PROVED, CHECKED) or not proved:
         return None
     through_time = ctx is not None and ctx.has_time and ctx.length is None
     if any(m["method"] in GENERAL for m in proved):
@@ -586,10 +608,13 @@ def scope(result: dict, ctx=None) -> str | None:
     return "at the sizes tried" + (f", T ≤ {max(lengths)}" if through_time and lengths else "")
 
 
-def semantic_notes(claim) -> list[str]:
+def semantic_notes(claim, ctx=None) -> list[str]:
     """What a reader may take otherwise in a claim's semantics, said next to it (one sentence): ∂E_t/∂U of
     a quantity at a step is taken with the steps before t held fixed (docs/derivation-format.md)."""
     from . import ir
+    if ctx is not None and not ctx.held_fixed:
+        return []                         # the default: total derivatives, what a reader takes them to be
+
     def name(n):                          # plain text: \ell -> ℓ, W_{hh} stays W_hh
         return {"\\ell": "ℓ", "\\mathcal{L}": "𝓛"}.get(n, n.lstrip("\\"))
     read = []
@@ -613,7 +638,7 @@ def assemble(doc: Document, ids, results, induction, seconds, cache, diagnosis=N
     entries = [{**doc.fields[cid], **results[cid]} for cid in ids]   # the file's order, whatever order workers finished
     for e in entries:
         e["scope"] = scope(e, doc.parsed[e["id"]][0] if e["id"] in doc.parsed else None)
-        e["notes"] = semantic_notes(doc.parsed[e["id"]][1]) if e["id"] in doc.parsed else []
+        e["notes"] = semantic_notes(doc.parsed[e["id"]][1], doc.parsed[e["id"]][0]) if e["id"] in doc.parsed else []
     summary = {v: sum(e["verdict"] == v for e in entries) for v in VERDICTS}
     report = {
         "tool": TOOL,

@@ -15,10 +15,12 @@ recomputed (`forward`).
 
 Semantics (docs/derivation-format.md):
 - a quantity at a step outside 1..T is zero, except a declared initial state;
-- ∂a/∂x is the total derivative through every definition (SymPy's `diff` of
-  each node's own definition, combined by the chain rule); when a is a
-  quantity at step s, quantities at steps before s are held fixed (the note's
-  ℓ_t, the loss from step t on as a function of the state entering step t);
+- ∂a/∂x is the total derivative through every definition and every step
+  (SymPy's `diff` of each node's own definition, combined by the chain rule),
+  as textbooks mean it; a context that declares `Derivatives: earlier steps
+  held fixed` reads ∂a_s/∂x with the quantities at steps before s held fixed
+  (the note's ℓ_t, the loss from step t on as a function of the state
+  entering step t);
 - a loss that is declared (ℓ ∈ ℝ) but not defined is an arbitrary function of
   the quantities whose gradient is given: a name both declared and defined as
   that gradient (dv ∈ ℝ^m, dv := ∂ℓ/∂V) is a free input, and ℓ = Σ <dv, V>
@@ -388,8 +390,8 @@ class Model:
         if decl is not None and not decl.sequence and wrt_ref.time is None:
             outside = False
         cut = None
-        if isinstance(e.of, ir.Ref) and e.of.time is not None:
-            cut = e.of.time.at(env)
+        if self.ctx.held_fixed and isinstance(e.of, ir.Ref) and e.of.time is not None:
+            cut = e.of.time.at(env)         # the file's reading: the steps before the quantity's are held fixed
         if of.shape == (1, 1):
             if outside:
                 return sp.zeros(*wrt.shape)

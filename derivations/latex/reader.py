@@ -26,7 +26,9 @@ from .resolve import Resolver, Scope, name_key
 from .syntax import Name, parse_block
 
 KINDS = ("as-written", "corrected", "supporting")
-META_KEYS = ("reading", "corrects", "id", "label", "comment", "kind", "python")
+META_KEYS = ("reading", "corrects", "id", "label", "comment", "kind", "python", "derivatives")
+# `> Derivatives: ...` after any block of a context says what ∂q_t/∂x means there (docs/derivation-format.md).
+DERIVATIVE_READINGS = {"total": False, "earlier steps held fixed": True}
 
 
 @dataclass
@@ -323,7 +325,33 @@ class _Builder:
                 counter += 1
                 self.claims(ctx, b, pb, links, counter)
         self.check_definitions(ctx)
+        self.derivative_reading(ctx, blocks)
         return ctx
+
+    def derivative_reading(self, ctx: ir.Context, blocks: list[RawBlock]) -> None:
+        """`> Derivatives: earlier steps held fixed` (the note's reading of ℓ_t) or `total` (the default).
+
+        Held fixed, a derivative of a quantity at a step t (∂ℓ_t/∂W, ∂c_t/∂c_{t-1}) holds every quantity
+        at a step before t fixed; the claims whose meaning that changes say so (depends_on_reading).
+        """
+        for b in blocks:
+            value = b.meta.get("derivatives")
+            if value is None:
+                continue
+            key = " ".join(value.lower().rstrip(".").split())
+            if key not in DERIVATIVE_READINGS:
+                self.errors.append(self.error(b, f"Derivatives: {value!r} is not a reading of derivatives; write "
+                                                 + " or ".join(f"'Derivatives: {k}'" for k in DERIVATIVE_READINGS)))
+                continue
+            ctx.held_fixed = DERIVATIVE_READINGS[key]
+        if not ctx.held_fixed:
+            return
+        for c in ctx.claims:
+            if c.lhs is not None and any(isinstance(n, ir.Deriv) and isinstance(n.of, ir.Ref) and n.of.time is not None
+                                         for side in (c.lhs, c.rhs) for n in side.walk()):
+                c.depends_on_reading = True
+                note = "a derivative of a quantity at step t holds the steps before t fixed (Derivatives:)"
+                c.reading = f"{c.reading} {note}".strip() if note not in c.reading else c.reading
 
     def check_definitions(self, ctx: ir.Context) -> None:
         """Every definition must compose for every size: a model that does not is an error of the file."""

@@ -252,8 +252,8 @@ def prove_one_step(ctx: ir.Context, claim: ir.Claim):
     from ..generic import NotApplicable as NoIndexForm
     from ..statement import dims
     from ..unrolled import step_symbols
-    if not ctx.has_time or ctx.length is not None or not isinstance(claim.lhs, ir.Deriv):
-        return None
+    if not ctx.has_time or ctx.length is not None or not isinstance(claim.lhs, ir.Deriv) or not ctx.held_fixed:
+        return None             # its step symbols read ∂ℓ_t/∂W with the earlier steps held fixed
     symbols = {n: size_symbol(n) for n in ("H", "E", "V")}
     shapes = [{k: str(v) for k, v in symbols.items()}]
     s = step_symbols(dims(**symbols))
