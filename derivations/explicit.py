@@ -22,6 +22,7 @@ reproduces it from scratch (a fresh model, nothing shared with the search).
 """
 from __future__ import annotations
 
+import dataclasses
 import random
 import time
 
@@ -41,6 +42,50 @@ DIGITS = 60
 
 
 # ---------------------------------------------------------------- which sizes
+
+SMALL = 4            # a declared number above this is replaced by a size of the engine's choosing
+
+
+def shrink(ctx: ir.Context) -> ir.Context:
+    """The context with every declared number above SMALL (W ∈ R^{256×784}) made a size symbol (N256).
+
+    The engine expands matrices entry by entry, so it works at small sizes of its own choosing; equal
+    numbers stay equal (one symbol each) and different ones stay different.  The all-sizes engines read
+    the declared numbers as they are.  Cached per context: the same copy for the search and the replay.
+    """
+    key = id(ctx)
+    if key in _SHRUNK and _SHRUNK[key][0] is ctx:
+        return _SHRUNK[key][1]
+    table = {}
+
+    def small(x):
+        x = sp.sympify(x)
+        big = {n for n in x.atoms(sp.Integer) if n > SMALL}
+        for n in big:
+            table.setdefault(int(n), ir.size_symbol(f"N{int(n)}"))
+        return x.xreplace({n: table[int(n)] for n in big}) if big else x
+    declarations = {name: dataclasses.replace(d, shape=tuple(small(x) for x in d.shape))
+                    for name, d in ctx.declarations.items()}
+    out = ctx
+    if table:
+        out = dataclasses.replace(ctx, declarations=declarations)
+        out.replaced = dict(table)
+    if len(_SHRUNK) > 64:
+        _SHRUNK.clear()
+    _SHRUNK[key] = (ctx, out)
+    return out
+
+
+_SHRUNK: dict = {}
+
+
+def _replaced_note(ctx: ir.Context) -> str:
+    table = getattr(ctx, "replaced", None)
+    if not table:
+        return ""
+    return (" (the declared sizes " + ", ".join(str(n) for n in sorted(table)) + " are replaced by small ones "
+            "here: this engine works entry by entry)")
+
 
 def plan(ctx: ir.Context) -> list[dict]:
     """The sizes (and lengths T) a context is checked at: size 1, square, non-square, all different; T = 1, 2, 3.
@@ -72,7 +117,8 @@ def plan(ctx: ir.Context) -> list[dict]:
     return out
 
 
-LONGEST = 6            # the longest sequence the search for a counterexample tries
+LONGEST = 6            # every length up to this one is searched for a counterexample
+FARTHEST = 12          # and the two just past a claim's reach, up to this one
 
 
 def reach(claim: ir.Claim) -> int:
@@ -102,7 +148,11 @@ def longer_sequences(ctx: ir.Context, claim: ir.Claim) -> list[dict]:
     if not ctx.has_time or ctx.length is not None:
         return []
     twos = {str(n): 2 for n in ctx.sizes()}
-    return [{**twos, "T": T} for T in range(4, min(LONGEST, max(4, reach(claim) + 3)) + 1)]
+    lengths = list(range(4, min(LONGEST, max(4, reach(claim) + 3)) + 1))
+    # A line that reads far ahead (dh_{t+8}) is exact until its far step falls inside the sequence: look
+    # just past its reach too (T = reach + 1, + 2), up to FARTHEST.
+    lengths += [T for T in (reach(claim) + 1, reach(claim) + 2) if LONGEST < T <= FARTHEST]
+    return [{**twos, "T": T} for T in lengths]
 
 
 def _sample_indices(ctx, sizes, T) -> list[dict]:
@@ -410,7 +460,12 @@ def prove(ctx: ir.Context, claim: ir.Claim, shapes=None, budget: float | None = 
 
     budget: seconds after which no new size is started (the cross-check of a claim another engine has
     proved): the reason then says which sizes and lengths were covered, and no longer sequence is searched.
+    Declared numbers above SMALL are replaced by small sizes first (`shrink`), and the reason says so.
     """
+    original, ctx = ctx, shrink(ctx)
+    if ctx is not original:
+        out = prove(ctx, claim, shapes, budget)
+        return dataclasses.replace(out, reason=out.reason + _replaced_note(ctx))
     shapes = shapes or plan(ctx)
     ill = symbolic_type(ctx, claim)
     if ill is not None:
@@ -526,6 +581,7 @@ def replay(ctx: ir.Context, claim: ir.Claim, cex: dict) -> tuple:
     Nothing is shared with the search: the model is rebuilt, every defined
     quantity recomputed from the free inputs with the real functions.
     """
+    ctx = shrink(ctx)
     shape, t = cex["shape"], cex.get("t")
     indices = {(name, step): v for name, step, v in cex.get("indices", [])}
     T = shape.get("T")

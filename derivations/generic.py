@@ -40,7 +40,7 @@ from sympy.matrices.expressions.hadamard import HadamardProduct
 from sympy.matrices.expressions.special import Identity, OneMatrix, ZeroMatrix
 
 from .concrete import ILL_TYPED, INCONCLUSIVE, PROVED, REFUTED, Outcome, check_statement
-from .functions import sigma, typecheck
+from .functions import f, fp, sigma, typecheck
 from .statement import Equals, Gradient, Jacobian, Statement, dims, resolved
 
 METHOD = "all sizes"
@@ -584,5 +584,71 @@ def prove_embedding(claim) -> Outcome:
     return Outcome(INCONCLUSIVE, METHOD, shapes, "the index-form difference did not reduce to zero")
 
 
+# ---------------------------------------------------------------- statements about entries, any size
+# The note writes these entry by entry (\vdots, \cdots), so their builders loop over integer sizes; here each
+# is written once for a symbolic size and a symbolic entry, which is what the line says for every size.
+
+def _entrywise(what: str, shapes: dict, claimed, truth, ranges) -> Outcome:
+    if is_zero(claimed - truth, ranges):
+        return Outcome(PROVED, METHOD, [shapes], f"{what}: exact in index notation, for symbolic sizes and entries")
+    return Outcome(INCONCLUSIVE, METHOD, [shapes], "the index-form difference did not reduce to zero")
+
+
+def prove_forward_S(claim) -> Outcome:
+    """Entry y of W_hy h_t is the score S_t(y) = Σ_j W_hy[y, j] h_t[j], for symbolic V, H and y."""
+    ix = IndexForm()
+    V, H = size_symbol("V"), size_symbol("H")
+    y = ix.index("y", V)
+    W, h = sp.MatrixSymbol("W_hy", V, H), sp.MatrixSymbol("h", H, 1)
+    j = _fresh("j")
+    ix.ranges[j] = H
+    score = sp.Sum(sp.IndexedBase("W_hy")[y, j] * sp.IndexedBase("h")[j, 0], (j, 0, H - 1))
+    return _entrywise("entry y of W_hy h_t is S_t(y)", {"V": "V", "H": "H", "y": "y"},
+                      ix.entry(W * h, y, sp.Integer(0)), score, ix.ranges)
+
+
+def prove_lemma1_rows(claim) -> Outcome:
+    """∂ℓ/∂w_i = h f'(z_i) dv_i (row i of W as a column), ℓ = dv^T f(W h), for symbolic m, n, i and entry j."""
+    ix = IndexForm()
+    m, n = size_symbol("m"), size_symbol("n")
+    i, j = ix.index("i", m), ix.index("j", n)
+    W, h, dV = sp.IndexedBase("W"), sp.IndexedBase("h"), sp.IndexedBase("dV")
+    a, k = _fresh("a"), _fresh("k")
+    ix.ranges.update({a: m, k: n})
+    z = lambda r: sp.Sum(W[r, k] * h[k, 0], (k, 0, n - 1))           # noqa: E731 - z_r = (W h)_r
+    loss = sp.Sum(dV[a, 0] * f(z(a)), (a, 0, m - 1))
+    claimed = h[j, 0] * fp(z(i)) * dV[i, 0]
+    truth = sp.diff(loss, W[i, j])
+    return _entrywise("entry j of ∂ℓ/∂w_i is h_j f'(z_i) dv_i", {"m": "m", "n": "n", "i": "i", "j": "j"},
+                      claimed, truth, ix.ranges)
+
+
+def prove_cor1_fprime(claim) -> Outcome:
+    """With f the identity, entry i of f'(Z) is dz_i/dz_i = 1, for symbolic n and i."""
+    ix = IndexForm()
+    i = ix.index("i", size_symbol("n"))
+    z = sp.IndexedBase("Z")
+    return _entrywise("entry i of the identity's derivative is 1", {"n": "n", "i": "i"},
+                      sp.Integer(1), sp.diff(z[i, 0], z[i, 0]), ix.ranges)
+
+
+def prove_comment1(claim) -> Outcome:
+    """∂(ℓ_1 + ... + ℓ_T)/∂W = Σ_t ∂ℓ_t/∂W for a symbolic T: each per-step loss an arbitrary function of W[i, j]."""
+    T = size_symbol("T")
+    t = sp.Symbol("t", integer=True, positive=True)
+    w = sp.IndexedBase("W")[sp.Symbol("i", integer=True, nonnegative=True), sp.Symbol("j", integer=True,
+                                                                                         nonnegative=True)]
+    loss = sp.Function("ell")
+    total = sp.diff(sp.Sum(loss(t, w), (t, 1, T)), w)
+    summed = sp.Sum(sp.diff(loss(t, w), w), (t, 1, T))
+    ok = total == summed                           # SymPy moves the derivative inside the sum (exact)
+    shapes = {"T": "T", "i": "i", "j": "j"}
+    if ok:
+        return Outcome(PROVED, METHOD, [shapes], "the derivative of a sum of T terms is the sum of the derivatives, "
+                                                 "for a symbolic T and any differentiable per-step losses of W")
+    return Outcome(INCONCLUSIVE, METHOD, [shapes], "the derivative of the sum did not reduce to the sum")
+
+
 SPECIAL = {"dS": prove_softmax_xent, "dS-target": prove_softmax_xent, "dS-other": prove_softmax_xent,
-           "embedding": prove_embedding}
+           "embedding": prove_embedding, "forward-S": prove_forward_S, "lemma1-rows": prove_lemma1_rows,
+           "cor1-fprime": prove_cor1_fprime, "comment1": prove_comment1}

@@ -115,11 +115,12 @@ class Steps(Entries):
     d0 or d1 None: far from the start or the end (the generic case).  Steps are offsets from t.
     """
 
-    def __init__(self, ctx: ir.Context, d0, d1, floor: int, K: int, opaque: bool = True):
+    def __init__(self, ctx: ir.Context, d0, d1, floor: int, K: int, K_lo: int = 0, opaque: bool = True):
         super().__init__(ctx)
         self.fixed = None
         self.env = {"t": 0}
-        self.d0, self.d1, self.floor, self.K = d0, d1, floor, K
+        self.d0, self.d1, self.floor, self.K, self.K_lo = d0, d1, floor, K, K_lo
+        self.ceiling = K                # forward quantities are opened at steps floor..ceiling only
         self.opaque = opaque           # forward quantities as symbols (opened later, when needed)
         self.recording = True          # the steps the claim itself reads (not the local Jacobians')
         self.kept = None               # the quantity a Jacobian differentiates with respect to
@@ -282,6 +283,11 @@ class Steps(Entries):
         decl = self.ctx.declarations.get(wrt.name)
         definition = self.ctx.definitions.get(wrt.name)
         if wrt.time is None:
+            if at is not None and loss.lo == loss.hi == at and _is_weight(self.ctx, wrt) \
+                    and self.layout.step_local(self.ctx, wrt.name):
+                # ∂ℓ_t/∂W of one step's loss, where W's uses reach no later step (a read-out W_hy): the uses
+                # at earlier steps do not reach ℓ_t, so the total derivative is the use at step t.
+                return self.weight_gradient(loss, wrt.name, i, j, at)
             raise NotApplicable("a derivative with respect to a quantity without steps (a sum over t)")
         if definition is not None and definition.notation:
             raise IllTyped(f"{wrt.name} names a derivative; differentiate with respect to a quantity")
@@ -369,6 +375,17 @@ class Steps(Entries):
             else:
                 # What steps past t + K pass back to name_{t+K}: one opaque symbol per quantity.
                 out += sp.IndexedBase(f"G{loss.future_key}/{name}@{o:+d}")[i, j]
+        earlier = self.layout.prev_step.get(name, ())
+        past = self.d0 is None or o > -self.d0                     # the step o - 1 exists
+        if earlier and past:
+            if loss.lo is not None:
+                raise NotApplicable("a loss from a step on, in a context with a backward direction")
+            if o > self.K_lo:
+                for c in earlier:
+                    out += self.contract(loss, c, o - 1, var, i, j)
+            else:
+                # What steps before t + K_lo pass back through the backward direction.
+                out += sp.IndexedBase(f"B{loss.future_key}/{name}@{o:+d}")[i, j]
         return out
 
     def expand(self, e):
@@ -384,12 +401,12 @@ class Steps(Entries):
             e = e.xreplace(table)
         raise NotApplicable("the adjoint equations did not close")
 
-    def weight_gradient(self, loss: Loss, name: str, i, j):
-        """Entry [i, j] of the uses at step t of a weight W (∂ℓ/∂W is the sum of these over t)."""
+    def weight_gradient(self, loss: Loss, name: str, i, j, at: int = 0):
+        """Entry [i, j] of the uses at step t (+ at) of a weight W (∂ℓ/∂W is the sum of these over t)."""
         var = self.symbol(name, None)[i, j]
-        out = self.direct(loss, name, 0, var) if loss.body is not None else sp.Integer(0)
+        out = self.direct(loss, name, at, var) if loss.body is not None else sp.Integer(0)
         for c in self.layout.sequences:
-            out += self.contract(loss, c, 0, var, i, j)
+            out += self.contract(loss, c, at, var, i, j)
         return out
 
     def open_nodes(self, e, functions_only: bool = False):
@@ -407,7 +424,7 @@ class Steps(Entries):
                     definition = self.ctx.definitions[name]
                     if functions_only and not isinstance(definition.expr, (ir.Apply, ir.Softmax)):
                         continue
-                    if o >= self.floor and self.inside(o):
+                    if self.floor <= o <= self.ceiling and self.inside(o):
                         table[x] = self.at_step(definition, o,
                                                 lambda d=definition, x=x: self.entry(d.expr, *x.indices))
             if not table:
@@ -429,6 +446,7 @@ class _Layout:
                           and not isinstance(d.expr, ir.Block)]
         self.same_step: dict = {}
         self.next_step: dict = {}
+        self.prev_step: dict = {}
         for c in self.sequences:
             d = ctx.definitions[c]
             var = d.target.time.var
@@ -440,11 +458,28 @@ class _Layout:
                     self.same_step.setdefault(r.name, []).append(c)
                 elif lag == 1:
                     self.next_step.setdefault(r.name, []).append(c)
+                elif lag == -1:                                   # a backward direction: b_t := g(b_{t+1})
+                    self.prev_step.setdefault(r.name, []).append(c)
                 else:
                     raise NotApplicable(f"{c} reads {r.name} {lag} steps back")
-        for table in (self.same_step, self.next_step):
+        for table in (self.same_step, self.next_step, self.prev_step):
             for k in table:
                 table[k] = sorted(set(table[k]))
+
+
+    def step_local(self, ctx: ir.Context, name: str) -> bool:
+        """Does every use of `name` stay within its step (no path to a quantity another step reads)?"""
+        users = [c for c in self.sequences if any(r.name == name for r in _reads(ctx, ctx.definitions[c].expr))]
+        seen, todo = set(), list(users)
+        while todo:
+            q = todo.pop()
+            if q in seen:
+                continue
+            seen.add(q)
+            if self.next_step.get(q) or self.prev_step.get(q):
+                return False
+            todo += self.same_step.get(q, [])
+        return True
 
 
 def _reads(ctx: ir.Context, e: ir.Expr, seen=None):
@@ -506,7 +541,7 @@ def summands(ctx, e: ir.Expr) -> list:
     if isinstance(e, ir.Neg):
         part = summands(ctx, e.arg)
         return None if part is None else [(-s, x) for s, x in part]
-    if isinstance(e, ir.Deriv) and _is_weight(ctx, e.wrt):
+    if isinstance(e, ir.Deriv) and _is_weight(ctx, e.wrt) and not (isinstance(e.of, ir.Ref) and e.of.time is not None):
         return [(1, _Weight(e.of, e.wrt.name))]
     if isinstance(e, ir.Sum) and e.lo == ir.Time(None, 1) and e.hi == ir.Time("T"):
         body = _rename_step(e.body, e.var)
@@ -566,10 +601,11 @@ def _difference(ix: Steps, lhs, rhs, i, j, summed):
     return ix.entry(lhs, i, j) - ix.entry(rhs, i, j)
 
 
-def _build(ctx, pair, summed, d0, d1, floor, K):
+def _build(ctx, pair, summed, d0, d1, floor, K, K_lo=0, ceiling=None):
     """(the index form, the difference of the two sides' entries [i, j]) at one position, adjoints unopened."""
     lhs, rhs = pair
-    ix = Steps(ctx, d0, d1, floor, K)
+    ix = Steps(ctx, d0, d1, floor, K, K_lo)
+    ix.ceiling = max(K, ceiling if ceiling is not None else K)
     ra, ca = ix.shape(lhs)
     i, j = ix.index("i", ra), ix.index("j", ca)
     return ix, _difference(ix, lhs, rhs, i, j, summed)
@@ -676,7 +712,11 @@ def prove(ctx: ir.Context, claim: ir.Claim) -> Outcome | None:
             K = max(look.adjoint_offsets | {lo.hi for lo in look.losses.values() if lo.hi is not None}
                     | {lo.lo - 1 for lo in look.losses.values() if lo.lo is not None} | {0})
             floor = min(look.read | {0})
+            K_lo = min(look.adjoint_offsets | {0})
             reach_back, reach = max(0, -floor), max(look.read | {K, 0})
+            backward = bool(_Layout(ctx).prev_step)
+            if backward:
+                reach_back += 1          # the step before t + K_lo exists or not: one case more
             if reach > MAX_REACH or reach_back > MAX_REACH:
                 return Outcome(INCONCLUSIVE, METHOD, sizes, f"the line reads {max(reach, reach_back)} steps "
                                                             f"away from t; this engine goes to {MAX_REACH}")
@@ -684,7 +724,7 @@ def prove(ctx: ir.Context, claim: ir.Claim) -> Outcome | None:
             d1s = [end] if anchor == "end" else [None, *range(reach + 1)]
             for d0, d1 in itertools.product(d0s, d1s):
                 cases += 1
-                if not _holds(*_build(ctx, pair, summed, d0, d1, floor, K)):
+                if not _holds(*_build(ctx, pair, summed, d0, d1, floor, K, K_lo, reach)):
                     return Outcome(INCONCLUSIVE, METHOD, sizes,
                                    f"the adjoint equations do not reduce the difference to zero {_position(d0, d1)} "
                                    "(this engine never refutes; the explicit engine decides)")
