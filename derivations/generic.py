@@ -215,6 +215,17 @@ def _eliminate_deltas(bound, factors, ranges):
     return bound, factors
 
 
+def _independent(bound, factors) -> list[list]:
+    """The bound dummies in groups that share no factor (connected components)."""
+    groups = [[k] for k in bound]
+    for f in factors:
+        touched = [g for g in groups if any(f.has(k) for k in g)]
+        if len(touched) > 1:
+            merged = [k for g in touched for k in g]
+            groups = [g for g in groups if g not in touched] + [merged]
+    return groups
+
+
 def canonical(e, ranges):
     """A closed normal form of the scalar e: equal (alpha-equivalent) inputs give equal outputs."""
     e = sp.sympify(e)
@@ -236,6 +247,16 @@ def canonical(e, ranges):
         coeff *= sp.Mul(*outer)
         if not bound:
             out.append(coeff)
+            continue
+        groups = _independent(bound, inner)
+        if len(groups) > 1:
+            # Σ_a Σ_b f(a) g(b) = (Σ_a f(a)) (Σ_b g(b)): each factor in its own canonical form, so that a
+            # double sum meets the product of the single sums it is.
+            product = sp.Integer(1)
+            for group in groups:
+                facs = [f for f in inner if any(f.has(k) for k in group)]
+                product *= canonical(sp.Sum(sp.Mul(*facs), *[(k, 0, ranges[k] - 1) for k in group]), ranges)
+            out.append(coeff * product)
             continue
         body = sp.Mul(*inner)
         # Named one level above the sums already closed inside (in function
@@ -264,6 +285,47 @@ def _sigma_of_positive(e):
     return e.replace(sigma, lambda x: 1 - sigma(-x) if x.could_extract_minus_sign() else sigma(x))
 
 
+def applications_as_entries(e, ranges: dict):
+    """Every element-wise function application replaced by an entry of a tensor of its own, innermost first.
+
+    tanh(Σ_k U[a, k] h[k]) becomes F3[a]: one tensor per application up to the names of its free indices
+    (its argument in canonical form, the indices as placeholders), so that the normal form never
+    re-evaluates functions of long sums.  Exact: equal arguments give equal values.  σ(-x) is written
+    1 - σ(x) first (exact for 1/(1 + e^{-x})), so that the two meet.
+    """
+    table: dict = {}
+
+    def tensor(func, arg):
+        idx = sorted((s for s in arg.free_symbols if s in ranges), key=str)
+        best = None
+        for perm in itertools.permutations(idx) if len(idx) <= 3 else [tuple(idx)]:
+            holes = {s: sp.Symbol(f"_p{n}", integer=True) for n, s in enumerate(perm)}
+            key = (func, str(canonical(arg.xreplace(holes), dict(ranges))))
+            if best is None or key < best[0]:
+                best = (key, perm)
+        key, perm = best
+        if key not in table:
+            table[key] = sp.IndexedBase(f"F{len(table)}")
+        return table[key][perm] if perm else sp.Symbol(table[key].name, real=True)
+
+    while True:
+        apps = {a for a in e.atoms(sp.Function) if not any(x.atoms(sp.Function) for x in a.args)
+                and not isinstance(a, sp.KroneckerDelta)}
+        if not apps:
+            return e
+        mapping = {}
+        for a in apps:
+            if len(a.args) != 1:
+                mapping[a] = tensor(a.func, sp.Tuple(*a.args))
+            elif a.func == sigma and sp.expand(a.args[0]).could_extract_minus_sign():
+                mapping[a] = 1 - tensor(sigma, sp.expand(-a.args[0]))
+            elif a.func == sp.exp and sp.expand(a.args[0]).could_extract_minus_sign():
+                mapping[a] = 1 / tensor(sp.exp, sp.expand(-a.args[0]))
+            else:
+                mapping[a] = tensor(a.func, sp.expand(a.args[0]))
+        e = e.xreplace(mapping)
+
+
 def is_zero(d, ranges) -> bool:
     """Exact zero test of an index-form difference (expand, then cancel)."""
     c = canonical(d, ranges)
@@ -271,6 +333,11 @@ def is_zero(d, ranges) -> bool:
         return True
     if sp.cancel(sp.together(c)) == 0:
         return True
+    if d.atoms(sp.Function) - d.atoms(sp.KroneckerDelta):
+        # The same, every function application an entry of its own tensor: exp(-x) meets exp(x).
+        a = canonical(applications_as_entries(d, dict(ranges)), ranges)
+        if a == 0 or sp.cancel(sp.together(a)) == 0:
+            return True
     if c.has(sigma):
         r = canonical(_sigma_of_positive(c), ranges)
         if r == 0 or sp.cancel(sp.together(r)) == 0:

@@ -40,19 +40,20 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import time
 
 import sympy as sp
 
 from . import ir
 from .allsizes import Entries, _pairs
 from .concrete import INCONCLUSIVE, PROVED, Outcome
-from .functions import sigma
-from .generic import NotApplicable, canonical, is_zero
+from .generic import NotApplicable, applications_as_entries, is_zero
 from .shapes import IllTyped, Typer, is_scalar_shape, same
 
 METHOD = "all T (recurrence)"
 MAX_REACH = 4            # steps a claim may read ahead or behind (each is a case of its own)
-MAX_OPEN = 3             # rounds of opening forward definitions (one level each) before giving up
+BUDGET = 8.0             # seconds; checked between rounds of opening definitions
+MAX_OPEN = 4             # quantities opened one at a time (the latest first) before opening them all
 
 
 class Loss:
@@ -262,14 +263,32 @@ class Steps(Entries):
         defined = wrt.name in self.ctx.definitions and self.inside(r)
         var = (self.node(wrt.name, r) if defined else sp.IndexedBase(f"{wrt.name}_0") if not self.inside(r)
                else self.symbol(wrt.name, r))[i, sp.Integer(0)]
-        saved = (self.opaque, self.floor, self.kept, self.recording)
-        self.opaque, self.floor, self.recording = False, s if self.ctx.held_fixed else r, False
-        self.kept = (wrt.name, r) if defined else None
-        try:
-            value = self.entry(of, j, sp.Integer(0))
-        finally:
-            self.opaque, self.floor, self.kept, self.recording = saved
-        return sp.diff(value, var)
+        lowest = s if self.ctx.held_fixed else r
+        return self.tangent(self.local(of.name, s, j, sp.Integer(0)), var, lowest)
+
+    def tangent(self, expr, var, lowest: int):
+        """d expr / d var through every quantity at a step from `lowest` on (forward mode, in index form).
+
+        expr is in quantity symbols (as `local` writes a definition); each quantity B it reads that may
+        depend on var contributes Σ_mn ∂expr/∂B[m, n] · d B[m, n]/d var, B's definition opened one level
+        in the same form.  The result is in the same symbols as the adjoint equations' local Jacobians.
+        """
+        out = sp.diff(expr, var)
+        _, at = self.nodes.get(var.base, (None, None))
+        for base in {x.base for x in expr.atoms(sp.Indexed) if x.base in self.nodes and x.base != var.base}:
+            name, o = self.nodes[base]
+            if o < lowest or (at is not None and o < at) or not self.inside(o):
+                continue
+            rows, cols = self.shape(ir.Ref(name, ir.Time("t")))
+            m, dm = self.dummy(rows, "m")
+            n, dn = self.dummy(cols, "n")
+            outer = sp.diff(expr, base[m, n])
+            if outer == 0:
+                continue
+            inner = self.tangent(self.local(name, o, m, n), var, lowest)
+            if inner != 0:
+                out += self.summed(self.summed(outer * inner, dn), dm)
+        return out
 
     def _Deriv(self, e: ir.Deriv, i, j):
         wrt = e.wrt
@@ -409,15 +428,17 @@ class Steps(Entries):
             out += self.contract(loss, c, at, var, i, j)
         return out
 
-    def open_nodes(self, e, functions_only: bool = False):
-        """Forward quantities at steps from `floor` on replaced by their definitions, one level.
+    def open_nodes(self, e, functions_only: bool = False, every: bool = False):
+        """Forward quantities replaced by their definitions.
 
-        functions_only: only the quantities defined as a function of something (f_t := σ(f̂_t),
-        p_t := softmax(y_t)), repeated until none is left: the canonical form the sides are compared in
-        first (a Jacobian writes σ'(f̂) where a line writes f ∘ (1 - f)).
+        functions_only: every quantity defined as a function of something (f_t := σ(f̂_t), p_t :=
+        softmax(y_t)), repeated until none is left: the form the sides are compared in first (a Jacobian
+        writes σ'(f̂) where a line writes f ∘ (1 - f)).  Otherwise the latest quantity present (the
+        highest step, then the last in the step's order of definitions) at steps floor..ceiling, one
+        level: opened in that order, both sides pass through the same forms and meet where they agree.
         """
         for _ in range(50):
-            table = {}
+            present = {}
             for x in e.atoms(sp.Indexed):
                 if x.base in self.nodes:
                     name, o = self.nodes[x.base]
@@ -425,10 +446,15 @@ class Steps(Entries):
                     if functions_only and not isinstance(definition.expr, (ir.Apply, ir.Softmax)):
                         continue
                     if self.floor <= o <= self.ceiling and self.inside(o):
-                        table[x] = self.at_step(definition, o,
-                                                lambda d=definition, x=x: self.entry(d.expr, *x.indices))
-            if not table:
+                        present.setdefault((o, self.layout.order.get(name, 0), name), []).append(x)
+            if not present:
                 return e
+            chosen = present if functions_only or every else {max(present): present[max(present)]}
+            table = {}
+            for (o, _, name), xs in chosen.items():
+                definition = self.ctx.definitions[name]
+                for x in xs:
+                    table[x] = self.at_step(definition, o, lambda d=definition, x=x: self.entry(d.expr, *x.indices))
             e = e.xreplace(table)
             if not functions_only:
                 return e
@@ -462,6 +488,16 @@ class _Layout:
                     self.prev_step.setdefault(r.name, []).append(c)
                 else:
                     raise NotApplicable(f"{c} reads {r.name} {lag} steps back")
+        # The order of definitions within a step: a quantity after those it reads at its own step.
+        self.order: dict = {}
+        remaining = list(self.sequences)
+        while remaining:
+            ready = [c for c in remaining if not any(c in self.same_step.get(q, ()) for q in remaining if q != c)]
+            if not ready:
+                raise NotApplicable("definitions that read each other at the same step")
+            for c in sorted(ready):
+                self.order[c] = len(self.order)
+                remaining.remove(c)
         for table in (self.same_step, self.next_step, self.prev_step):
             for k in table:
                 table[k] = sorted(set(table[k]))
@@ -611,52 +647,15 @@ def _build(ctx, pair, summed, d0, d1, floor, K, K_lo=0, ceiling=None):
     return ix, _difference(ix, lhs, rhs, i, j, summed)
 
 
-def applications_as_entries(e, ranges: dict):
-    """Every element-wise function application replaced by an entry of a tensor of its own, innermost first.
-
-    tanh(Σ_k U[a, k] h[k]) becomes F3[a]: one tensor per application up to the names of its free indices
-    (its argument in canonical form, the indices as placeholders), so that the normal form never
-    re-evaluates functions of long sums.  Exact: equal arguments give equal values.  σ(-x) is written
-    1 - σ(x) first (exact for 1/(1 + e^{-x})), so that the two meet.
-    """
-    table: dict = {}
-
-    def tensor(func, arg):
-        idx = sorted((s for s in arg.free_symbols if s in ranges), key=str)
-        best = None
-        for perm in itertools.permutations(idx) if len(idx) <= 3 else [tuple(idx)]:
-            holes = {s: sp.Symbol(f"_p{n}", integer=True) for n, s in enumerate(perm)}
-            key = (func, str(canonical(arg.xreplace(holes), dict(ranges))))
-            if best is None or key < best[0]:
-                best = (key, perm)
-        key, perm = best
-        if key not in table:
-            table[key] = sp.IndexedBase(f"F{len(table)}")
-        return table[key][perm] if perm else sp.Symbol(table[key].name, real=True)
-
-    while True:
-        apps = {a for a in e.atoms(sp.Function) if not any(x.atoms(sp.Function) for x in a.args)
-                and not isinstance(a, sp.KroneckerDelta)}
-        if not apps:
-            return e
-        mapping = {}
-        for a in apps:
-            if len(a.args) != 1:
-                mapping[a] = tensor(a.func, sp.Tuple(*a.args))
-            elif a.func == sigma and sp.expand(a.args[0]).could_extract_minus_sign():
-                mapping[a] = 1 - tensor(sigma, sp.expand(-a.args[0]))
-            elif a.func == sp.exp and sp.expand(a.args[0]).could_extract_minus_sign():
-                mapping[a] = 1 / tensor(sp.exp, sp.expand(-a.args[0]))
-            else:
-                mapping[a] = tensor(a.func, sp.expand(a.args[0]))
-        e = e.xreplace(mapping)
-
-
 def _zero(ix: Steps, d) -> bool:
     return is_zero(applications_as_entries(d, ix.ranges), ix.ranges)
 
 
-def _holds(ix: Steps, d) -> bool:
+class OutOfTime(Exception):
+    """The engine's own budget ran out between two rounds of opening (an answer would come too late)."""
+
+
+def _holds(ix: Steps, d, deadline: float = float("inf")) -> bool:
     """Is the difference zero once the adjoints are opened (and, if needed, the forward quantities)?"""
     d = ix.open_nodes(ix.expand(d), functions_only=True)
     if d.has(sp.Derivative, sp.Subs):
@@ -664,13 +663,23 @@ def _holds(ix: Steps, d) -> bool:
     if _zero(ix, d):
         return True
     for _ in range(MAX_OPEN):
+        if time.perf_counter() > deadline:
+            raise OutOfTime
         opened = ix.open_nodes(d)
         if opened == d:
             return False
         d = opened
         if _zero(ix, d):
             return True
-    return False
+    # Last: every quantity from floor to ceiling opened all the way down, one form for both sides.
+    if time.perf_counter() > deadline:
+        raise OutOfTime
+    for _ in range(200):
+        opened = ix.open_nodes(d, every=True)
+        if opened == d:
+            break
+        d = opened
+    return _zero(ix, d)
 
 
 def _is_through_time(ctx, claim) -> bool:
@@ -696,6 +705,7 @@ def prove(ctx: ir.Context, claim: ir.Claim) -> Outcome | None:
         return None
     if not (same(a[0], b[0]) and same(a[1], b[1])):
         return None
+    deadline = time.perf_counter() + BUDGET
     try:
         _Layout(ctx)
         cases = 0
@@ -724,12 +734,15 @@ def prove(ctx: ir.Context, claim: ir.Claim) -> Outcome | None:
             d1s = [end] if anchor == "end" else [None, *range(reach + 1)]
             for d0, d1 in itertools.product(d0s, d1s):
                 cases += 1
-                if not _holds(*_build(ctx, pair, summed, d0, d1, floor, K, K_lo, reach)):
+                if not _holds(*_build(ctx, pair, summed, d0, d1, floor, K, K_lo, reach), deadline):
                     return Outcome(INCONCLUSIVE, METHOD, sizes,
                                    f"the adjoint equations do not reduce the difference to zero {_position(d0, d1)} "
                                    "(this engine never refutes; the explicit engine decides)")
     except (NotApplicable, IllTyped):
         return None
+    except OutOfTime:
+        return Outcome(INCONCLUSIVE, METHOD, sizes, f"stopped at this engine's budget of {BUDGET:g} s between two "
+                                                    "rounds of opening definitions (the explicit engine decides)")
     return Outcome(PROVED, METHOD, sizes, "for every size and every T: both sides, with the adjoints opened by "
                                           "the reverse-mode equations at a step t, agree in index notation "
                                           f"({cases} cases: a generic step and the steps next to 1 and T)")

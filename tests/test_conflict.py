@@ -10,7 +10,7 @@ import pytest
 
 from derivations import explicit, generic, runner
 from derivations.cli import main
-from derivations.concrete import CONFLICT, ILL_TYPED, INCONCLUSIVE, PROVED, REFUTED, VERDICTS, Outcome
+from derivations.concrete import CHECKED, CONFLICT, ILL_TYPED, INCONCLUSIVE, PROVED, REFUTED, VERDICTS, Outcome
 from derivations.runner import combine, load_document
 
 FAKE_CEX = {"values": {"W_hy[0,0]": "1"}, "entry": [0, 0], "claimed": "1.0", "truth": "2.0", "at": "H=1"}
@@ -30,9 +30,13 @@ def m(method, verdict, reason="", counterexample=None):
     ((PROVED, REFUTED), CONFLICT),
     ((ILL_TYPED, PROVED), CONFLICT),
     ((PROVED, INCONCLUSIVE, REFUTED), CONFLICT),
+    ((INCONCLUSIVE, PROVED), CHECKED),             # only the engine at explicit sizes finds them equal
+    ((INCONCLUSIVE, PROVED, PROVED), CHECKED),
 ])
 def test_combine(verdicts, expected):
-    methods = [m(f"engine {n}", v) for n, v in enumerate(verdicts)]
+    # The first engine proves for every size (runner.GENERAL); the others work at explicit sizes.
+    names = ["all sizes", "concrete", "unrolled graph"]
+    methods = [m(names[n], v) for n, v in enumerate(verdicts)]
     out = combine(methods)
     assert out["verdict"] == expected
     if expected == CONFLICT:
@@ -97,7 +101,7 @@ def test_the_report_names_both_engines_and_is_not_cached(monkeypatch, tmp_path):
 
 def _fast_engines(monkeypatch, refute):
     """Instant fake engines: every claim proved by one, `refute` refuted by the other."""
-    def concrete(claim):
+    def concrete(claim, budget=None):
         return Outcome(PROVED, "concrete", [{"n": 1}], "fake proof")
 
     def other(claim):
@@ -105,7 +109,7 @@ def _fast_engines(monkeypatch, refute):
             return Outcome(REFUTED, "all sizes", [{"n": "n"}], "deliberately broken engine", dict(FAKE_CEX))
         return Outcome(PROVED, "all sizes", [{"n": "n"}], "fake proof")
     monkeypatch.setattr(runner, "_engines", lambda: [("concrete", concrete), ("all sizes", other)])
-    monkeypatch.setattr(runner, "_parsed_engines", lambda: [("concrete", lambda ctx, c: concrete(c)),
+    monkeypatch.setattr(runner, "_parsed_engines", lambda: [("concrete", lambda ctx, c, budget=None: concrete(c)),
                                                             ("all sizes", lambda ctx, c: other(c))])
     monkeypatch.setattr(runner, "_induction", lambda _=None: {
         "verdict": PROVED, "method": "induction", "seconds": 0.0, "sizes": {}, "lemmas": [], "combination": "fake"})
