@@ -410,6 +410,28 @@ def check_point(model: Model, claim: ir.Claim, env: dict, seed: str, look_first:
     return INCONCLUSIVE, "the difference did not reduce to zero and no point was found where the sides differ"
 
 
+def quick_look(ctx: ir.Context, claim: ir.Claim) -> bool:
+    """Do the two sides clearly differ at one rational point of one small shape (sizes apart, T = 2)?
+
+    A shortcut other engines take before opening definitions; a refutation is always `prove`'s.
+    """
+    ctx = shrink(ctx)
+    shapes = plan(ctx)
+    shape = min(shapes, key=lambda s: (min((v for k, v in s.items() if k != "T"), default=2) < 2,
+                                       len({v for k, v in s.items() if k != "T"}) < 2, abs((s.get("T") or 2) - 2)))
+    T = shape.get("T")
+    indices = next(iter(index_assignments(ctx, {k: v for k, v in shape.items() if k != "T"}, T)), {})
+    model = model_at(ctx, shape, indices)
+    for t in steps_of(claim, T):
+        lhs, rhs = _sides(model, claim, {"T": T, "t": t})
+        if lhs.shape != rhs.shape:
+            return False
+        cex = numeric_difference(model, lhs, rhs, f"quick|{claim.id}", tries=2, give_up_after=1)
+        if cex is not None and cex["clear_margin"]:
+            return True
+    return False
+
+
 def symbolic_type(ctx: ir.Context, claim: ir.Claim):
     """None when both sides have the same shape for every size, else the reason."""
     typer = Typer(ctx)
