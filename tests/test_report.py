@@ -615,6 +615,67 @@ def test_chromium_renders_offline_math_and_fits_a_phone(written):
     assert any(f["overflows"] for f in phone if f["box"]), "no wide formula at 400 px: the scroll is untested"
 
 
+_TEXT_ON_ITS_BACKGROUND = r"""() => {
+  // Every element with text of its own: its computed text colour and the background it is drawn on
+  // (its own, or the first ancestor's that is not transparent; the canvas is white), as sRGB.
+  const rgba = (s) => {
+    const m = s.match(/rgba?\(([^)]*)\)/);
+    if (!m) return null;
+    const p = m[1].split(/[\s,\/]+/).filter(Boolean).map(Number);
+    return [p[0], p[1], p[2], p.length > 3 ? p[3] : 1];
+  };
+  const background = (e) => {
+    for (let x = e; x; x = x.parentElement) {
+      const c = rgba(getComputedStyle(x).backgroundColor);
+      if (c && c[3] > 0) return c;
+    }
+    return [255, 255, 255, 1];
+  };
+  return [...document.querySelectorAll('body *')]
+    .filter(e => [...e.childNodes].some(n => n.nodeType === Node.TEXT_NODE && n.textContent.trim()))
+    .map(e => ({element: e.tagName.toLowerCase() + (e.className && typeof e.className === 'string' ? '.' + e.className.trim().replace(/\s+/g, '.') : ''),
+                text: e.textContent.trim().slice(0, 40), colour: rgba(getComputedStyle(e).color), background: background(e)}));
+}"""
+
+
+def _luminance(rgb) -> float:
+    def channel(c):
+        c = c / 255
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+    r, g, b = (channel(c) for c in rgb[:3])
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def contrast(a, b) -> float:
+    """WCAG's contrast ratio of two sRGB colours: 1 (the same colour) to 21 (black on white)."""
+    hi, lo = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def test_contrast_is_a_ratio():
+    assert contrast([255, 255, 255], [0, 0, 0]) == pytest.approx(21)
+    assert contrast([179, 38, 30], [179, 38, 30]) == 1
+
+
+def test_every_text_is_readable_on_its_background(written):
+    """No text in the colour of what it is drawn on (the erratum's severity tag once was red on red): for every
+    element with text, the computed colour against the first non-transparent background up its ancestors."""
+    sync_playwright = sync_playwright_or_skip()
+    with sync_playwright() as p:
+        browser = launch_chromium(p)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto(written["html"].resolve().as_uri(), wait_until="load")
+            texts = page.evaluate(_TEXT_ON_ITS_BACKGROUND)
+        finally:
+            browser.close()
+    assert len(texts) > 100
+    assert any("severity-tag" in t["element"] for t in texts)
+    # 3:1 is WCAG's least contrast for large text; anything under it is hard to read, the same colour is 1:1.
+    unreadable = [t for t in texts if t["colour"][3] == 0 or contrast(t["colour"], t["background"]) < 3]
+    assert unreadable == []
+
+
 # --- snapshot ---------------------------------------------------------------------------
 
 def test_html_structure_matches_snapshot(html):
