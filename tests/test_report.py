@@ -219,6 +219,8 @@ def test_each_erratum_has_why_counterexample_and_fix(html, report):
         cx = c["counterexample"]
         if cx:
             assert f">{escape(cx['claimed'])}<" in item and f">{escape(cx['truth'])}<" in item
+            where = findings.counterexample_view(cx)["where"]
+            assert re.search(re.escape(where) + r": \w", text), text      # "column 1: the line gives"
             assert findings.percent(cx["relative_difference"]) in text
 
 
