@@ -747,3 +747,17 @@ def test_a_hostile_derivation_file_puts_no_script_in_the_html_and_no_file_into_t
 def test_a_small_relative_difference_is_not_shown_as_zero():
     from reports.findings import percent
     assert [percent(x) for x in (0.75, 0.04, 0.0026, 0.0000123)] == ["75%", "4%", "0.26%", "0.0012%"]
+
+
+def test_an_exact_zero_computed_at_working_precision_is_shown_as_0():
+    """sin(π) at the explicit engine's 60 digits is about 1e-61, not -1.45852e-62: the report shows 0."""
+    import mpmath
+
+    from derivations import explicit
+    with mpmath.workdps(explicit.DIGITS):
+        rounding_zero = -mpmath.sin(mpmath.pi)
+        assert rounding_zero != 0
+        assert explicit.show_mp(rounding_zero) == "0" and explicit.show_mp(rounding_zero, 15) == "0"
+        assert explicit.show_mp(mpmath.mpf("1e-30")) == "1e-30"
+        assert explicit.show_mp(mpmath.mpf(2) / 3) == "0.666667"
+        assert explicit.show_mp(mpmath.mpf(2) / 3, 15) == "0.666666666666667"
