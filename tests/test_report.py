@@ -487,6 +487,21 @@ def test_pdf_has_every_label(written, report):
     assert "ˆ" not in text and "textasciicircum" not in text
 
 
+def pdf_title(path) -> str:
+    require(shutil.which("pdfinfo") is not None, "pdfinfo (poppler-utils)")
+    info = subprocess.run(["pdfinfo", str(path)], capture_output=True, check=True, text=True).stdout
+    return next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("Title:")), "")
+
+
+def test_pdf_has_the_document_title(written, report, tmp_path):
+    assert pdf_title(written["pdf"]) == "Verification of " + render._view(report, None)["title"]
+    titled = {**report, "document": {"note": False, "title": "W_hy & σ: 50% {of} the #1 \\input{x}",
+                                     "path": "x.md", "statements": len(report["claims"])}}
+    files, _ = render_reports(titled, None)
+    (tmp_path / "titled.pdf").write_bytes(files["report.pdf"])
+    assert pdf_title(tmp_path / "titled.pdf") == "Verification of W_hy & σ: 50% {of} the #1 \\input{x}"
+
+
 def test_tex_log_is_clean(report, tmp_path):
     """No lost characters in the PDF text or its bookmarks (pdflatex only warns about those)."""
     require(shutil.which("pdflatex") is not None, "pdflatex")
