@@ -149,7 +149,7 @@ def summary(report: dict, known: dict) -> str:
     blocks = [_wrap(findings.headline(report), "")]
     by_id = {c["id"]: c for c in report["claims"]}
     for c in findings.wrong_claims(report):
-        blocks.append(_wrong_line(c, by_id, known))
+        blocks.append(_wrong_line(report, c, by_id, known))
     return printable("\n\n".join(blocks))
 
 
@@ -162,7 +162,7 @@ def printable(text: str) -> str:
     return _CONTROL.sub("\ufffd", text)
 
 
-def _wrong_line(c: dict, by_id: dict, known: dict) -> str:
+def _wrong_line(report: dict, c: dict, by_id: dict, known: dict) -> str:
     at = f", line {c['line']}" if c.get("line") else ""
     sev = f" ({c['severity']})" if c.get("severity") else ""
     lines = [f"{MARKS.get(c['verdict'], '?')} {c['verdict']}{sev}: {c['label']}  [{c['id']}{at}]"]
@@ -177,7 +177,8 @@ def _wrong_line(c: dict, by_id: dict, known: dict) -> str:
         lines.append(f"    write instead ({state}): {fix['label']}  [{fix['id']}]")
         lines.append(_wrap(fix["latex"], "        "))
     if not c.get("corrected_by"):
-        lines.append("    no correction is registered for this line")
+        words = findings.no_correction(report, c)
+        lines.append(_wrap(words[:1].lower() + words[1:].rstrip("."), "    "))
     return "\n".join(lines)
 
 

@@ -202,6 +202,13 @@ def corrections(claim: dict, by_id: dict, known: dict | None = None) -> list[dic
     return out
 
 
+def no_correction(report: dict, claim: dict) -> str:
+    """What a reader is told under a wrong line that the file itself does not correct (terminal and report)."""
+    where = "the note" if (report.get("document") or {"note": True}).get("note", True) else "the file"
+    found = " (the repair above is proved by the engines)" if best_repair(claim) else ""
+    return f"No correction is written in {where} for this line{found}."
+
+
 # ---------------------------------------------------------------- counterexamples
 
 _ENTRY_NAME = re.compile(r"^(?P<name>[^\[\]]+)\[(?P<i>\d+)(?:,(?P<j>\d+))?\]$")

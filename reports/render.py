@@ -331,13 +331,13 @@ def counterexample_view(cx: dict | None, parsed: bool = False) -> dict | None:
     return view
 
 
-def _erratum(c: dict, number: int, by_id: dict) -> dict:
+def _erratum(report: dict, c: dict, number: int, by_id: dict) -> dict:
     corrections = findings.corrections(c, by_id)
     best = (c.get("repairs") or [None])[0]
     for fix in corrections:
         # The correction the search rediscovered is shown once: the boxed repair, under "write instead".
         fix["found_by_search"] = bool(best and fix["checked"] and _same_text(fix["latex"], best["latex"]))
-    return {"claim": c, "number": number, "corrections": corrections,
+    return {"claim": c, "number": number, "corrections": corrections, "no_correction": findings.no_correction(report, c),
             "repair_is_correction": any(f["found_by_search"] for f in corrections),
             "cx": counterexample_view(c.get("counterexample"), c.get("source") == "latex")}
 
@@ -372,7 +372,7 @@ def _view(report: dict, code: str | None) -> dict:
     claims = report["claims"]
     by_id = {c["id"]: c for c in claims}
     wrong_as_written = [c for c in findings.wrong_claims(report) if c["kind"] == "as-written"]
-    errata = [_erratum(c, k, by_id) for k, c in enumerate(wrong_as_written, start=1)]
+    errata = [_erratum(report, c, k, by_id) for k, c in enumerate(wrong_as_written, start=1)]
     counts = _counts(report)
     lines = code_lines(code) if code else []
     doc = report.get("document") or {"note": True}

@@ -776,3 +776,30 @@ def test_an_exact_zero_computed_at_working_precision_is_shown_as_0():
         assert explicit.show_mp(mpmath.mpf("1e-30")) == "1e-30"
         assert explicit.show_mp(mpmath.mpf(2) / 3) == "0.666667"
         assert explicit.show_mp(mpmath.mpf(2) / 3, 15) == "0.666666666666667"
+
+
+def _as_user_file(report: dict) -> dict:
+    """The sample as a user's derivation file: no Python builders (only the note has them)."""
+    claims = [dict(c, source="latex", search=None if (c.get("search") or {}).get("skipped") else c.get("search"))
+              for c in report["claims"]]
+    return {**report, "claims": claims, "induction": None, "algorithm_diagnosis": None,
+            "document": {"note": False, "title": "My derivation", "path": "mine.md", "statements": len(claims)}}
+
+
+def test_a_wrong_line_without_correction_says_so_in_plain_words(report):
+    from derivations.cli import summary
+    for variant, where in ((report, "the note"), (_as_user_file(report), "the file")):
+        html, tex_source = render_html(variant), render_tex(variant)
+        terminal = summary(variant, {})
+        uncorrected = [c for c in _as_written_wrong(variant) if not c["corrected_by"]]
+        assert uncorrected
+        for c in uncorrected:
+            item = page_text(section(html, f'id="erratum-{c["id"]}"', "</li>\n"))
+            assert f"No correction is written in {where} for this line" in item
+            assert ("the repair above is proved" in item) == bool(c.get("repairs"))
+        assert tex_source.count(f"No correction is written in {where}") == len(uncorrected)
+        assert terminal.count(f"no correction is written in {where}") == len(uncorrected)
+        if where == "the file":
+            for text in (page_text(html), tex_source, terminal):
+                for jargon in ("registered", "builder"):
+                    assert jargon not in text.lower(), jargon
