@@ -114,12 +114,16 @@ def status(report: dict) -> dict:
     induction = report.get("induction")
     induction_ok = induction is None or induction["verdict"] == PROVED
     if not report["ok"]:
-        missing = [f"“{c['label']}”" for c in blockers(report)]
-        if not induction_ok:
-            missing.append(f"the induction over time ({induction['verdict']})")
+        blocking = blockers(report)
+        missing = [f"“{c['label']}”" for c in blocking]
+        others = [] if induction_ok else [f"the induction over time ({induction['verdict']})"]
+        missing += others
+        # The sentence, and its pieces for a page that links each statement: before, blocking, others, after.
+        before, after = f"The derivation of {what} is not proved: ", \
+            (" has" if len(missing) == 1 else " have") + " no proof or proved correction."
         return {"kind": "failed", "title": "Not proved.",
-                "sentence": f"The derivation of {what} is not proved: " + (", ".join(missing) or "see below")
-                + (" has" if len(missing) == 1 else " have") + " no proof or proved correction."}
+                "sentence": before + (", ".join(missing) or "see below") + after,
+                "before": before, "blocking": blocking, "others": others, "after": after}
     wrong = [c for c in wrong_claims(report) if c["kind"] == "as-written"]
     if wrong:
         return {"kind": "corrected", "title": "The derivation relies on corrections.",

@@ -367,6 +367,30 @@ def _counts(report: dict) -> list[tuple[str, int]]:
     return sorted(summary.items(), key=lambda kv: (VERDICTS.index(kv[0]) if kv[0] in VERDICTS else len(VERDICTS)))
 
 
+_PART_OF_CHAIN = re.compile(r"\s*\[\d+/\d+\]$")
+
+
+def references(claims) -> dict:
+    """Every id a reference may name -> the label its link shows: each claim's id, and a chain's group id
+    (`Corrects: lemma1-dz`, `relies on comment2`), shown as its first link's label without its "[1/2]"."""
+    refs = {c["id"]: c["label"] for c in claims}
+    for c in claims:
+        if c.get("group") and c["group"] not in refs:
+            refs[c["group"]] = _PART_OF_CHAIN.sub("", c["label"])
+    return refs
+
+
+def group_anchors(claims) -> dict:
+    """{first link's id: its chain's group id}, for each chain whose group id is not a claim's: the first link
+    carries the group's anchor too."""
+    ids, out = {c["id"] for c in claims}, {}
+    for c in claims:
+        g = c.get("group")
+        if g and g not in ids and g not in out.values():
+            out[c["id"]] = g
+    return out
+
+
 def _view(report: dict, code: str | None) -> dict:
     """What both templates need, computed once: headline, errata, sections in the note's order, code."""
     claims = report["claims"]
@@ -382,6 +406,8 @@ def _view(report: dict, code: str | None) -> dict:
         "noun": "the note" if doc.get("note", True) else "the derivation",
         "r": report,
         "by_id": by_id,
+        "refs": references(claims),
+        "group_anchor": group_anchors(claims),
         "status": findings.status(report),
         "groups": findings.groups(report),
         "sections": _sections(claims),

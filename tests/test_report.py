@@ -803,3 +803,76 @@ def test_a_wrong_line_without_correction_says_so_in_plain_words(report):
             for text in (page_text(html), tex_source, terminal):
                 for jargon in ("registered", "builder"):
                     assert jargon not in text.lower(), jargon
+
+
+# --- the real reports: the note's and the examples' -------------------------------------------------
+
+EXAMPLES = sorted((ROOT / "examples").glob("*.md"))
+
+
+@pytest.fixture(scope="module", params=["note", *EXAMPLES], ids=lambda p: getattr(p, "stem", p))
+def real(request, note_report, example_report):
+    """(report dict, its HTML) for the note and each example, as the engines decide them in this run."""
+    r = note_report if request.param == "note" else example_report(request.param)[1]
+    return r, render_html(r)
+
+
+class _VisibleText(HTMLParser):
+    """The page's visible text outside <math> (and <style>, <title>): what a reader sees as text; and each
+    text piece with whether it is inside a link, or is a statement's own label (its heading)."""
+
+    def __init__(self):
+        super().__init__()
+        self.stack, self.pieces = [], []
+
+    def handle_starttag(self, tag, attrs):
+        if tag not in ("meta", "br", "col"):
+            own_label = "label" in (dict(attrs).get("class") or "").split()
+            self.stack.append((tag, tag == "a" or own_label))
+
+    def handle_endtag(self, tag):
+        while self.stack and self.stack[-1][0] != tag:
+            self.stack.pop()
+        if self.stack:
+            self.stack.pop()
+
+    def handle_data(self, data):
+        if not {"style", "title", "math"} & {tag for tag, _ in self.stack}:
+            self.pieces.append((data, any(linked for _, linked in self.stack)))
+
+
+def visible(html) -> list[tuple[str, bool]]:
+    p = _VisibleText()
+    p.feed(html)
+    return p.pieces
+
+
+_RAW_LATEX = re.compile(r"\\[A-Za-z]+|_\{|\^\{")
+
+
+def test_visible_text_finds_raw_latex():
+    pieces = visible("<p>a <math><mi>\\cdot</mi></math> b</p><p>c \\frac{1}{2} x_{t}</p>")
+    assert [m.group() for text, _ in pieces for m in _RAW_LATEX.finditer(text)] == ["\\frac", "_{"]
+
+
+def test_real_reports_link_every_claim_they_mention(real):
+    """Every id of a claim or of a chain (its group id, its links' <id>-1) the page names links to an element."""
+    report, html = real
+    els = elements(html)
+    ids = {a["id"] for _, a in els if "id" in a}
+    assert not [a for _, a in els if "unknown-claim" in a.get("class", "").split()]
+    for _, a in els:
+        if a.get("href", "").startswith("#"):
+            assert a["href"][1:] in ids, a["href"]
+    names = {c["id"] for c in report["claims"]} | {c["group"] for c in report["claims"] if c.get("group")}
+    mentioned = {i for c in report["claims"] for i in (*c.get("relies_on", []), *c.get("corrected_by", []),
+                                                        c.get("corrects")) if i}
+    assert mentioned <= names
+    assert all(f"claim-{i}" in ids for i in names)
+    # An id with a hyphen or a digit (lemma1-dz, comment2, forward-h-1) is a reference wherever it appears;
+    # one like dS or embedding is also a symbol or a word of the text.
+    id_like = {i for i in names if re.search(r"[-\d]", i)}
+    assert id_like or not mentioned
+    unlinked = [(text, token) for text, linked in visible(html) if not linked
+                for token in re.findall(r"[\w.\-]+", text) if token in id_like]
+    assert unlinked == []
