@@ -167,8 +167,8 @@ def _wrong_line(report: dict, c: dict, by_id: dict, known: dict) -> str:
     sev = f" ({c['severity']})" if c.get("severity") else ""
     lines = [f"{MARKS.get(c['verdict'], '?')} {c['verdict']}{sev}: {c['label']}  [{c['id']}{at}]"]
     if c.get("comment"):
-        lines.append(_wrap(c["comment"], "    why: "))
-    lines.append(_wrap(c["reason"], "    found: " if c.get("counterexample") else "    what fails: "))
+        lines.append(_wrap(findings.plain(c["comment"]), "    why: "))
+    lines.append(_wrap(findings.plain(c["reason"]), "    found: " if c.get("counterexample") else "    what fails: "))
     lines += _repairs(c)
     if c.get("counterexample"):
         lines += _counterexample(findings.counterexample_view(c["counterexample"], c.get("source") == "latex"))
@@ -199,7 +199,7 @@ def _repairs(c: dict) -> list[str]:
         lines.append(_wrap("also proved: " + "; ".join(f"{r['edit']}: {r['latex']}" for r in others),
                            "        ", "        "))
     if search.get("expressible"):
-        lines.append(_wrap(f"(searched on the part the notation expresses; not expressed: {search['not_expressed']})",
+        lines.append(_wrap(f"(searched on the part the notation expresses; not expressed: {findings.plain(search['not_expressed'])})",
                            "        "))
     return lines
 
@@ -229,7 +229,7 @@ def conflicts(report: dict) -> str:
     for c in (c for c in report["claims"] if c["verdict"] == CONFLICT):
         lines.append(f"  {c['label']}  [{c['id']}]:")
         for m in c.get("conflict") or []:
-            lines.append(_wrap(f"{m['method']}: {m['verdict']} -- {m['reason']}", "    ", "      "))
+            lines.append(_wrap(f"{m['method']}: {m['verdict']} -- {findings.plain(m['reason'])}", "    ", "      "))
             cx = m.get("counterexample")
             if cx:
                 i, j = cx["entry"]

@@ -35,6 +35,12 @@ def _verb(verdict: str, n: int) -> str:
     return phrase.replace("{s}", "s" if n == 1 else "").replace("{es}", "es" if n == 1 else "")
 
 
+def plain(text: str) -> str:
+    """A reason or comment for the terminal: its formulas, which the engines and files write between $...$
+    (the report typesets them), as their LaTeX without the dollars."""
+    return re.sub(r"(?<!\\)\$", "", text or "")
+
+
 def severity(verdict: str) -> int:
     """Sort key: known problems in PROBLEMS' order, then any other verdict, proved last."""
     if verdict == PROVED:

@@ -855,6 +855,14 @@ def test_visible_text_finds_raw_latex():
     assert [m.group() for text, _ in pieces for m in _RAW_LATEX.finditer(text)] == ["\\frac", "_{"]
 
 
+def test_real_reports_show_formulas_as_math_not_raw_latex(real):
+    """Reasons, "What fails" lines, notes, counterexamples: every formula in them is MathML, no LaTeX source."""
+    _, html = real
+    text = " ".join(text for text, _ in visible(html))
+    raw = [text[max(0, m.start() - 60): m.end() + 30] for m in _RAW_LATEX.finditer(text)]
+    assert raw == []
+
+
 def test_real_reports_link_every_claim_they_mention(real):
     """Every id of a claim or of a chain (its group id, its links' <id>-1) the page names links to an element."""
     report, html = real
@@ -876,3 +884,17 @@ def test_real_reports_link_every_claim_they_mention(real):
     unlinked = [(text, token) for text, linked in visible(html) if not linked
                 for token in re.findall(r"[\w.\-]+", text) if token in id_like]
     assert unlinked == []
+
+
+def test_a_reason_s_formulas_are_typeset_and_printed_plain_in_the_terminal(report):
+    """The engines write a reason's formulas between $...$: MathML in the page, math in the PDF, LaTeX in the terminal."""
+    from derivations.cli import summary
+    formula = "f'(W \\cdot h) \\cdot dV"
+    variant = _with(report, "lemma1-dW", reason=f"the product ${formula}$ does not compose: m×1 times m×1")
+    html = render_html(variant)
+    item = section(html, 'id="erratum-lemma1-dW"', "</li>\n")
+    assert str(mathml(formula, "inline")) in item and "What fails: the product <math" in item
+    assert "\\cdot" not in " ".join(text for text, _ in visible(html))
+    assert "\\ensuremath{" + tex_math(formula) + "} does not compose" in render_tex(variant)
+    terminal = summary(variant, {})
+    assert f"the product {formula} does not compose" in terminal and "$" not in terminal
