@@ -169,6 +169,8 @@ def _wrong_line(report: dict, c: dict, by_id: dict, known: dict) -> str:
     if c.get("comment"):
         lines.append(_wrap(findings.plain(c["comment"]), "    why: "))
     lines.append(_wrap(findings.plain(c["reason"]), "    found: " if c.get("counterexample") else "    what fails: "))
+    if c.get("layout"):
+        lines.append(_wrap(findings.plain(c["layout"]), "    layout: "))
     lines += _repairs(c)
     if c.get("counterexample"):
         lines += _counterexample(findings.counterexample_view(c["counterexample"], c.get("source") == "latex"))
