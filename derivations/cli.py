@@ -149,7 +149,7 @@ def summary(report: dict, known: dict) -> str:
     blocks = [_wrap(findings.headline(report), "")]
     by_id = {c["id"]: c for c in report["claims"]}
     for c in findings.wrong_claims(report):
-        blocks.append(_wrong_line(c, by_id, known))
+        blocks.append(_wrong_line(report, c, by_id, known))
     return printable("\n\n".join(blocks))
 
 
@@ -162,13 +162,15 @@ def printable(text: str) -> str:
     return _CONTROL.sub("\ufffd", text)
 
 
-def _wrong_line(c: dict, by_id: dict, known: dict) -> str:
+def _wrong_line(report: dict, c: dict, by_id: dict, known: dict) -> str:
     at = f", line {c['line']}" if c.get("line") else ""
     sev = f" ({c['severity']})" if c.get("severity") else ""
     lines = [f"{MARKS.get(c['verdict'], '?')} {c['verdict']}{sev}: {c['label']}  [{c['id']}{at}]"]
     if c.get("comment"):
-        lines.append(_wrap(c["comment"], "    why: "))
-    lines.append(_wrap(c["reason"], "    found: " if c.get("counterexample") else "    what fails: "))
+        lines.append(_wrap(findings.plain(c["comment"]), "    why: "))
+    lines.append(_wrap(findings.plain(c["reason"]), "    found: " if c.get("counterexample") else "    what fails: "))
+    if c.get("layout"):
+        lines.append(_wrap(findings.plain(c["layout"]), "    layout: "))
     lines += _repairs(c)
     if c.get("counterexample"):
         lines += _counterexample(findings.counterexample_view(c["counterexample"], c.get("source") == "latex"))
@@ -177,7 +179,8 @@ def _wrong_line(c: dict, by_id: dict, known: dict) -> str:
         lines.append(f"    write instead ({state}): {fix['label']}  [{fix['id']}]")
         lines.append(_wrap(fix["latex"], "        "))
     if not c.get("corrected_by"):
-        lines.append("    no correction is registered for this line")
+        words = findings.no_correction(report, c)
+        lines.append(_wrap(words[:1].lower() + words[1:].rstrip("."), "    "))
     return "\n".join(lines)
 
 
@@ -198,7 +201,7 @@ def _repairs(c: dict) -> list[str]:
         lines.append(_wrap("also proved: " + "; ".join(f"{r['edit']}: {r['latex']}" for r in others),
                            "        ", "        "))
     if search.get("expressible"):
-        lines.append(_wrap(f"(searched on the part the notation expresses; not expressed: {search['not_expressed']})",
+        lines.append(_wrap(f"(searched on the part the notation expresses; not expressed: {findings.plain(search['not_expressed'])})",
                            "        "))
     return lines
 
@@ -228,7 +231,7 @@ def conflicts(report: dict) -> str:
     for c in (c for c in report["claims"] if c["verdict"] == CONFLICT):
         lines.append(f"  {c['label']}  [{c['id']}]:")
         for m in c.get("conflict") or []:
-            lines.append(_wrap(f"{m['method']}: {m['verdict']} -- {m['reason']}", "    ", "      "))
+            lines.append(_wrap(f"{m['method']}: {m['verdict']} -- {findings.plain(m['reason'])}", "    ", "      "))
             cx = m.get("counterexample")
             if cx:
                 i, j = cx["entry"]

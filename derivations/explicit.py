@@ -340,15 +340,18 @@ def numeric_difference(model: Model, lhs: sp.Matrix, rhs: sp.Matrix, seed: str, 
         "values": {str(s): str(v) for s, v in point.items()},
         "entry": [idx // lhs.cols, idx % lhs.cols],
         "claimed": show_mp(b), "truth": show_mp(a),
-        "claimed_precise": mpmath.nstr(b, 15), "truth_precise": mpmath.nstr(a, 15),
+        "claimed_precise": show_mp(b, 15), "truth_precise": show_mp(a, 15),
         "relative_difference": float(f"{float(rel):.3g}"),
         "clear_margin": bool(rel >= CLEAR),
         "functions": _function_note(lhs, rhs),
     }
 
 
-def show_mp(x) -> str:
-    return f"{float(x):.6g}"
+def show_mp(x, digits: int = 6) -> str:
+    """x with `digits` significant digits; within 1e-40 of 0 (20 digits above DIGITS' rounding) it is a zero: 0."""
+    if abs(x) < mpmath.mpf(10) ** (20 - DIGITS):
+        return "0"
+    return f"{float(x):.6g}" if digits == 6 else mpmath.nstr(x, digits)
 
 
 def _function_note(lhs, rhs) -> dict:

@@ -279,7 +279,7 @@ class Model:
             if _literal(t) and v.shape == (1, 1):
                 v = sp.ones(*shape) * v[0, 0]
             if v.shape != shape:
-                raise ShapeMismatch(f"the sum {to_latex(e)}: {fmt(shape)} plus {fmt(v.shape)}")
+                raise ShapeMismatch(f"the sum ${to_latex(e)}$: {fmt(shape)} plus {fmt(v.shape)}")
             total += v
         return total
 
@@ -299,14 +299,14 @@ class Model:
         if b.shape == (1, 1) and self._scalar(e.right):
             return a * b[0, 0]
         if a.shape[1] != b.shape[0]:
-            raise ShapeMismatch(f"the product {to_latex(e.left)} \\cdot {to_latex(e.right)}: "
+            raise ShapeMismatch(f"the product ${to_latex(e.left)} \\cdot {to_latex(e.right)}$: "
                                 f"{fmt(a.shape)} times {fmt(b.shape)}")
         return a * b
 
     def _Hadamard(self, e, env):
         a, b = self.evaluate(e.left, env), self.evaluate(e.right, env)
         if a.shape != b.shape:
-            raise ShapeMismatch(f"the element-wise product {to_latex(e)}: {fmt(a.shape)} and {fmt(b.shape)}")
+            raise ShapeMismatch(f"the element-wise product ${to_latex(e)}$: {fmt(a.shape)} and {fmt(b.shape)}")
         return a.multiply_elementwise(b)
 
     def _Div(self, e, env):
@@ -316,7 +316,7 @@ class Model:
         if a.shape == (1, 1):
             return b.applyfunc(lambda x: a[0, 0] / x)
         if a.shape != b.shape:
-            raise ShapeMismatch(f"{to_latex(e)}: {fmt(a.shape)} over {fmt(b.shape)}")
+            raise ShapeMismatch(f"${to_latex(e)}$: {fmt(a.shape)} over {fmt(b.shape)}")
         return sp.Matrix(a.rows, a.cols, lambda i, j: a[i, j] / b[i, j])
 
     def _Transpose(self, e, env):
@@ -375,7 +375,7 @@ class Model:
         try:
             return sp.Matrix(sp.BlockMatrix(rows).as_explicit())
         except (ValueError, sp.ShapeError) as err:
-            raise ShapeMismatch(f"the blocks of {to_latex(e)} do not fit together ({err})") from None
+            raise ShapeMismatch(f"the blocks of ${to_latex(e)}$ do not fit together ({err})") from None
 
     def _Deriv(self, e: ir.Deriv, env):
         of = self.evaluate(e.of, env)
@@ -384,7 +384,7 @@ class Model:
         decl = self.ctx.declarations.get(wrt_ref.name)
         definition = self.ctx.definitions.get(wrt_ref.name)
         if definition is not None and definition.notation:
-            raise IllTyped(f"{to_latex(wrt_ref)} names a derivative; differentiate with respect to a quantity")
+            raise IllTyped(f"${to_latex(wrt_ref)}$ names a derivative; differentiate with respect to a quantity")
         wrt = self.value(wrt_ref, env)
         outside = not self.step_in_range(step) and not (step == 0 and (wrt_ref.name + "_0") in self.ctx.declarations)
         if decl is not None and not decl.sequence and wrt_ref.time is None:
@@ -402,7 +402,7 @@ class Model:
             if outside:
                 return sp.zeros(wrt.rows, of.rows)
             return sp.Matrix(wrt.rows, of.rows, lambda j, i: self.total(of[i, 0], wrt[j, 0], cut))
-        raise ShapeMismatch(f"{to_latex(e)}: a derivative of a {fmt(of.shape)} matrix with respect to a "
+        raise ShapeMismatch(f"${to_latex(e)}$: a derivative of a {fmt(of.shape)} matrix with respect to a "
                             f"{fmt(wrt.shape)} matrix")
 
     # ---------------------------------------------------------------- the chain rule

@@ -2,8 +2,9 @@
 
 Sizes are SymPy symbols (H, V, m, n: positive integers) or numbers, so a shape
 that composes here composes at every size.  A failure names the operation
-and both operands in the author's notation: "the product W_{hh} h_{t-1}
-(H×H times H×1 ...)".  Typing follows the format's rules:
+and both operands in the author's notation, each formula between $...$ (the
+report typesets it): "the product $W_{hh} \\cdot h_{t-1}$ does not compose: H×H
+times ...".  Typing follows the format's rules:
 - A B composes when A's columns equal B's rows; a scalar (1×1 for every size)
   times anything scales it;
 - u∘v needs equal shapes; a number added to a matrix is that number times the
@@ -148,7 +149,7 @@ class Typer:
         first_t, first = matrices[0]
         for t, s in matrices[1:]:
             if not self.eq_shape(s, first):
-                raise IllTyped(f"the sum {_operand(first_t, TERM)} + {_operand(t, TERM)} does not compose: "
+                raise IllTyped(f"the sum ${_operand(first_t, TERM)} + {_operand(t, TERM)}$ does not compose: "
                                f"{fmt(first)} plus {fmt(s)}", e)
         return first
 
@@ -162,7 +163,7 @@ class Typer:
         if self.scalar(b):
             return a
         if not self.eq(a[1], b[0]):
-            raise IllTyped(f"the product {_operand(e.left, PRODUCT)} \\cdot {_operand(e.right, POSTFIX)} does not "
+            raise IllTyped(f"the product ${_operand(e.left, PRODUCT)} \\cdot {_operand(e.right, POSTFIX)}$ does not "
                            f"compose: "
                            f"{fmt(a)} times {fmt(b)} ({_plural(a[1], 'column')} against {_plural(b[0], 'row')})",
                            e)
@@ -171,7 +172,7 @@ class Typer:
     def _Hadamard(self, e: ir.Hadamard):
         a, b = self.infer(e.left), self.infer(e.right)
         if not self.eq_shape(a, b):
-            raise IllTyped(f"the element-wise product {_operand(e.left, TERM)} \\circ {_operand(e.right, PRODUCT)} "
+            raise IllTyped(f"the element-wise product ${_operand(e.left, TERM)} \\circ {_operand(e.right, PRODUCT)}$ "
                            f"needs equal "
                            f"shapes: {fmt(a)} and {fmt(b)}", e)
         return a
@@ -182,7 +183,7 @@ class Typer:
             return a
         if self.scalar(a) or self.eq_shape(a, b):
             return b
-        raise IllTyped(f"\\frac{{{to_latex(e.num)}}}{{{to_latex(e.den)}}}: {fmt(a)} over {fmt(b)}", e)
+        raise IllTyped(f"$\\frac{{{to_latex(e.num)}}}{{{to_latex(e.den)}}}$: {fmt(a)} over {fmt(b)}", e)
 
     def _Transpose(self, e):
         a = self.infer(e.arg)
@@ -197,7 +198,7 @@ class Typer:
     def _column(self, e, what):
         a = self.infer(e)
         if not self.eq(a[1], 1):
-            raise IllTyped(f"{what} of {to_latex(e)} needs a column, not {fmt(a)}", e)
+            raise IllTyped(f"{what} of ${to_latex(e)}$ needs a column, not {fmt(a)}", e)
         return a
 
     def _Softmax(self, e):
@@ -224,7 +225,7 @@ class Typer:
             return wrt
         if self.eq(of[1], 1) and self.eq(wrt[1], 1):
             return (wrt[0], of[0])
-        raise IllTyped(f"\\frac{{\\partial {to_latex(e.of)}}}{{\\partial {to_latex(e.wrt)}}}: a derivative of a "
+        raise IllTyped(f"$\\frac{{\\partial {to_latex(e.of)}}}{{\\partial {to_latex(e.wrt)}}}$: a derivative of a "
                        f"{fmt(of)} matrix with respect to a {fmt(wrt)} matrix is not defined here "
                        "(gradients of scalars and Jacobians of columns are)", e)
 
@@ -236,10 +237,10 @@ class Typer:
             h = shapes[0][0]
             for x, s in zip(row, shapes):
                 if not self.eq(s[0], h):
-                    raise IllTyped(f"the blocks of a row of {to_latex(e)} have different heights ({fmt(s)})", e)
+                    raise IllTyped(f"the blocks of a row of ${to_latex(e)}$ have different heights ({fmt(s)})", e)
             w = sum((s[1] for s in shapes), ONE * 0)
             if widths is not None and not self.eq(w, widths):
-                raise IllTyped(f"the rows of {to_latex(e)} have different widths", e)
+                raise IllTyped(f"the rows of ${to_latex(e)}$ have different widths", e)
             widths = w
             height += h
         return (height, widths)

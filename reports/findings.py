@@ -35,6 +35,12 @@ def _verb(verdict: str, n: int) -> str:
     return phrase.replace("{s}", "s" if n == 1 else "").replace("{es}", "es" if n == 1 else "")
 
 
+def plain(text: str) -> str:
+    """A reason or comment for the terminal: its formulas, which the engines and files write between $...$
+    (the report typesets them), as their LaTeX without the dollars."""
+    return re.sub(r"(?<!\\)\$", "", text or "")
+
+
 def severity(verdict: str) -> int:
     """Sort key: known problems in PROBLEMS' order, then any other verdict, proved last."""
     if verdict == PROVED:
@@ -114,12 +120,16 @@ def status(report: dict) -> dict:
     induction = report.get("induction")
     induction_ok = induction is None or induction["verdict"] == PROVED
     if not report["ok"]:
-        missing = [f"“{c['label']}”" for c in blockers(report)]
-        if not induction_ok:
-            missing.append(f"the induction over time ({induction['verdict']})")
+        blocking = blockers(report)
+        missing = [f"“{c['label']}”" for c in blocking]
+        others = [] if induction_ok else [f"the induction over time ({induction['verdict']})"]
+        missing += others
+        # The sentence, and its pieces for a page that links each statement: before, blocking, others, after.
+        before, after = f"The derivation of {what} is not proved: ", \
+            (" has" if len(missing) == 1 else " have") + " no proof or proved correction."
         return {"kind": "failed", "title": "Not proved.",
-                "sentence": f"The derivation of {what} is not proved: " + (", ".join(missing) or "see below")
-                + (" has" if len(missing) == 1 else " have") + " no proof or proved correction."}
+                "sentence": before + (", ".join(missing) or "see below") + after,
+                "before": before, "blocking": blocking, "others": others, "after": after}
     wrong = [c for c in wrong_claims(report) if c["kind"] == "as-written"]
     if wrong:
         return {"kind": "corrected", "title": "The derivation relies on corrections.",
@@ -200,6 +210,13 @@ def corrections(claim: dict, by_id: dict, known: dict | None = None) -> list[dic
         elif known and fix in known:
             out.append({**known[fix], "id": fix, "verdict": None, "checked": False})
     return out
+
+
+def no_correction(report: dict, claim: dict) -> str:
+    """What a reader is told under a wrong line that the file itself does not correct (terminal and report)."""
+    where = "the note" if (report.get("document") or {"note": True}).get("note", True) else "the file"
+    found = " (the repair above is proved by the engines)" if best_repair(claim) else ""
+    return f"No correction is written in {where} for this line{found}."
 
 
 # ---------------------------------------------------------------- counterexamples

@@ -331,13 +331,13 @@ def counterexample_view(cx: dict | None, parsed: bool = False) -> dict | None:
     return view
 
 
-def _erratum(c: dict, number: int, by_id: dict) -> dict:
+def _erratum(report: dict, c: dict, number: int, by_id: dict) -> dict:
     corrections = findings.corrections(c, by_id)
     best = (c.get("repairs") or [None])[0]
     for fix in corrections:
         # The correction the search rediscovered is shown once: the boxed repair, under "write instead".
         fix["found_by_search"] = bool(best and fix["checked"] and _same_text(fix["latex"], best["latex"]))
-    return {"claim": c, "number": number, "corrections": corrections,
+    return {"claim": c, "number": number, "corrections": corrections, "no_correction": findings.no_correction(report, c),
             "repair_is_correction": any(f["found_by_search"] for f in corrections),
             "cx": counterexample_view(c.get("counterexample"), c.get("source") == "latex")}
 
@@ -367,12 +367,36 @@ def _counts(report: dict) -> list[tuple[str, int]]:
     return sorted(summary.items(), key=lambda kv: (VERDICTS.index(kv[0]) if kv[0] in VERDICTS else len(VERDICTS)))
 
 
+_PART_OF_CHAIN = re.compile(r"\s*\[\d+/\d+\]$")
+
+
+def references(claims) -> dict:
+    """Every id a reference may name -> the label its link shows: each claim's id, and a chain's group id
+    (`Corrects: lemma1-dz`, `relies on comment2`), shown as its first link's label without its "[1/2]"."""
+    refs = {c["id"]: c["label"] for c in claims}
+    for c in claims:
+        if c.get("group") and c["group"] not in refs:
+            refs[c["group"]] = _PART_OF_CHAIN.sub("", c["label"])
+    return refs
+
+
+def group_anchors(claims) -> dict:
+    """{first link's id: its chain's group id}, for each chain whose group id is not a claim's: the first link
+    carries the group's anchor too."""
+    ids, out = {c["id"] for c in claims}, {}
+    for c in claims:
+        g = c.get("group")
+        if g and g not in ids and g not in out.values():
+            out[c["id"]] = g
+    return out
+
+
 def _view(report: dict, code: str | None) -> dict:
     """What both templates need, computed once: headline, errata, sections in the note's order, code."""
     claims = report["claims"]
     by_id = {c["id"]: c for c in claims}
     wrong_as_written = [c for c in findings.wrong_claims(report) if c["kind"] == "as-written"]
-    errata = [_erratum(c, k, by_id) for k, c in enumerate(wrong_as_written, start=1)]
+    errata = [_erratum(report, c, k, by_id) for k, c in enumerate(wrong_as_written, start=1)]
     counts = _counts(report)
     lines = code_lines(code) if code else []
     doc = report.get("document") or {"note": True}
@@ -382,6 +406,8 @@ def _view(report: dict, code: str | None) -> dict:
         "noun": "the note" if doc.get("note", True) else "the derivation",
         "r": report,
         "by_id": by_id,
+        "refs": references(claims),
+        "group_anchor": group_anchors(claims),
         "status": findings.status(report),
         "groups": findings.groups(report),
         "sections": _sections(claims),

@@ -71,7 +71,7 @@ def test_every_other_statement_is_proved(report):
 
 def test_ill_typed_reason_names_the_failing_product(report):
     entry = next(c for c in report["claims"] if c["id"] == "bptt-dW_hh")
-    assert "\\cdot h_{t-1} does not compose" in entry["reason"] and "H×1 times H×1" in entry["reason"]
+    assert "\\cdot h_{t-1}$ does not compose" in entry["reason"] and "H×1 times H×1" in entry["reason"]
 
 
 def test_every_claim_of_the_note_that_the_notation_can_express_is_read_from_its_latex(report):

@@ -10,15 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from derivations.runner import load_document, run
+from derivations.runner import load_document
 
 EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.md"))
 
 
 @pytest.fixture(scope="module", params=EXAMPLES, ids=lambda p: p.stem)
-def checked(request):
-    doc = load_document(request.param)
-    return doc, run(jobs=2, document=doc)
+def checked(request, example_report):
+    return example_report(request.param)
 
 
 def deliberately_wrong(doc) -> set:

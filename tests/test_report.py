@@ -219,6 +219,8 @@ def test_each_erratum_has_why_counterexample_and_fix(html, report):
         cx = c["counterexample"]
         if cx:
             assert f">{escape(cx['claimed'])}<" in item and f">{escape(cx['truth'])}<" in item
+            where = findings.counterexample_view(cx)["where"]
+            assert re.search(re.escape(where) + r": \w", text), text      # "column 1: the line gives"
             assert findings.percent(cx["relative_difference"]) in text
 
 
@@ -485,6 +487,21 @@ def test_pdf_has_every_label(written, report):
     assert "ˆ" not in text and "textasciicircum" not in text
 
 
+def pdf_title(path) -> str:
+    require(shutil.which("pdfinfo") is not None, "pdfinfo (poppler-utils)")
+    info = subprocess.run(["pdfinfo", str(path)], capture_output=True, check=True, text=True).stdout
+    return next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("Title:")), "")
+
+
+def test_pdf_has_the_document_title(written, report, tmp_path):
+    assert pdf_title(written["pdf"]) == "Verification of " + render._view(report, None)["title"]
+    titled = {**report, "document": {"note": False, "title": "W_hy & σ: 50% {of} the #1 \\input{x}",
+                                     "path": "x.md", "statements": len(report["claims"])}}
+    files, _ = render_reports(titled, None)
+    (tmp_path / "titled.pdf").write_bytes(files["report.pdf"])
+    assert pdf_title(tmp_path / "titled.pdf") == "Verification of W_hy & σ: 50% {of} the #1 \\input{x}"
+
+
 def test_tex_log_is_clean(report, tmp_path):
     """No lost characters in the PDF text or its bookmarks (pdflatex only warns about those)."""
     require(shutil.which("pdflatex") is not None, "pdflatex")
@@ -615,6 +632,67 @@ def test_chromium_renders_offline_math_and_fits_a_phone(written):
     assert any(f["overflows"] for f in phone if f["box"]), "no wide formula at 400 px: the scroll is untested"
 
 
+_TEXT_ON_ITS_BACKGROUND = r"""() => {
+  // Every element with text of its own: its computed text colour and the background it is drawn on
+  // (its own, or the first ancestor's that is not transparent; the canvas is white), as sRGB.
+  const rgba = (s) => {
+    const m = s.match(/rgba?\(([^)]*)\)/);
+    if (!m) return null;
+    const p = m[1].split(/[\s,\/]+/).filter(Boolean).map(Number);
+    return [p[0], p[1], p[2], p.length > 3 ? p[3] : 1];
+  };
+  const background = (e) => {
+    for (let x = e; x; x = x.parentElement) {
+      const c = rgba(getComputedStyle(x).backgroundColor);
+      if (c && c[3] > 0) return c;
+    }
+    return [255, 255, 255, 1];
+  };
+  return [...document.querySelectorAll('body *')]
+    .filter(e => [...e.childNodes].some(n => n.nodeType === Node.TEXT_NODE && n.textContent.trim()))
+    .map(e => ({element: e.tagName.toLowerCase() + (e.className && typeof e.className === 'string' ? '.' + e.className.trim().replace(/\s+/g, '.') : ''),
+                text: e.textContent.trim().slice(0, 40), colour: rgba(getComputedStyle(e).color), background: background(e)}));
+}"""
+
+
+def _luminance(rgb) -> float:
+    def channel(c):
+        c = c / 255
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+    r, g, b = (channel(c) for c in rgb[:3])
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def contrast(a, b) -> float:
+    """WCAG's contrast ratio of two sRGB colours: 1 (the same colour) to 21 (black on white)."""
+    hi, lo = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def test_contrast_is_a_ratio():
+    assert contrast([255, 255, 255], [0, 0, 0]) == pytest.approx(21)
+    assert contrast([179, 38, 30], [179, 38, 30]) == 1
+
+
+def test_every_text_is_readable_on_its_background(written):
+    """No text in the colour of what it is drawn on (the erratum's severity tag once was red on red): for every
+    element with text, the computed colour against the first non-transparent background up its ancestors."""
+    sync_playwright = sync_playwright_or_skip()
+    with sync_playwright() as p:
+        browser = launch_chromium(p)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto(written["html"].resolve().as_uri(), wait_until="load")
+            texts = page.evaluate(_TEXT_ON_ITS_BACKGROUND)
+        finally:
+            browser.close()
+    assert len(texts) > 100
+    assert any("severity-tag" in t["element"] for t in texts)
+    # 3:1 is WCAG's least contrast for large text; anything under it is hard to read, the same colour is 1:1.
+    unreadable = [t for t in texts if t["colour"][3] == 0 or contrast(t["colour"], t["background"]) < 3]
+    assert unreadable == []
+
+
 # --- snapshot ---------------------------------------------------------------------------
 
 def test_html_structure_matches_snapshot(html):
@@ -684,3 +762,139 @@ def test_a_hostile_derivation_file_puts_no_script_in_the_html_and_no_file_into_t
 def test_a_small_relative_difference_is_not_shown_as_zero():
     from reports.findings import percent
     assert [percent(x) for x in (0.75, 0.04, 0.0026, 0.0000123)] == ["75%", "4%", "0.26%", "0.0012%"]
+
+
+def test_an_exact_zero_computed_at_working_precision_is_shown_as_0():
+    """sin(π) at the explicit engine's 60 digits is about 1e-61, not -1.45852e-62: the report shows 0."""
+    import mpmath
+
+    from derivations import explicit
+    with mpmath.workdps(explicit.DIGITS):
+        rounding_zero = -mpmath.sin(mpmath.pi)
+        assert rounding_zero != 0
+        assert explicit.show_mp(rounding_zero) == "0" and explicit.show_mp(rounding_zero, 15) == "0"
+        assert explicit.show_mp(mpmath.mpf("1e-30")) == "1e-30"
+        assert explicit.show_mp(mpmath.mpf(2) / 3) == "0.666667"
+        assert explicit.show_mp(mpmath.mpf(2) / 3, 15) == "0.666666666666667"
+
+
+def _as_user_file(report: dict) -> dict:
+    """The sample as a user's derivation file: no Python builders (only the note has them)."""
+    claims = [dict(c, source="latex", search=None if (c.get("search") or {}).get("skipped") else c.get("search"))
+              for c in report["claims"]]
+    return {**report, "claims": claims, "induction": None, "algorithm_diagnosis": None,
+            "document": {"note": False, "title": "My derivation", "path": "mine.md", "statements": len(claims)}}
+
+
+def test_a_wrong_line_without_correction_says_so_in_plain_words(report):
+    from derivations.cli import summary
+    for variant, where in ((report, "the note"), (_as_user_file(report), "the file")):
+        html, tex_source = render_html(variant), render_tex(variant)
+        terminal = summary(variant, {})
+        uncorrected = [c for c in _as_written_wrong(variant) if not c["corrected_by"]]
+        assert uncorrected
+        for c in uncorrected:
+            item = page_text(section(html, f'id="erratum-{c["id"]}"', "</li>\n"))
+            assert f"No correction is written in {where} for this line" in item
+            assert ("the repair above is proved" in item) == bool(c.get("repairs"))
+        assert tex_source.count(f"No correction is written in {where}") == len(uncorrected)
+        assert terminal.count(f"no correction is written in {where}") == len(uncorrected)
+        if where == "the file":
+            for text in (page_text(html), tex_source, terminal):
+                for jargon in ("registered", "builder"):
+                    assert jargon not in text.lower(), jargon
+
+
+# --- the real reports: the note's and the examples' -------------------------------------------------
+
+EXAMPLES = sorted((ROOT / "examples").glob("*.md"))
+
+
+@pytest.fixture(scope="module", params=["note", *EXAMPLES], ids=lambda p: getattr(p, "stem", p))
+def real(request, note_report, example_report):
+    """(report dict, its HTML) for the note and each example, as the engines decide them in this run."""
+    r = note_report if request.param == "note" else example_report(request.param)[1]
+    return r, render_html(r)
+
+
+class _VisibleText(HTMLParser):
+    """The page's visible text outside <math> (and <style>, <title>): what a reader sees as text; and each
+    text piece with whether it is inside a link, or is a statement's own label (its heading)."""
+
+    def __init__(self):
+        super().__init__()
+        self.stack, self.pieces = [], []
+
+    def handle_starttag(self, tag, attrs):
+        if tag not in ("meta", "br", "col"):
+            own_label = "label" in (dict(attrs).get("class") or "").split()
+            self.stack.append((tag, tag == "a" or own_label))
+
+    def handle_endtag(self, tag):
+        while self.stack and self.stack[-1][0] != tag:
+            self.stack.pop()
+        if self.stack:
+            self.stack.pop()
+
+    def handle_data(self, data):
+        if not {"style", "title", "math"} & {tag for tag, _ in self.stack}:
+            self.pieces.append((data, any(linked for _, linked in self.stack)))
+
+
+def visible(html) -> list[tuple[str, bool]]:
+    p = _VisibleText()
+    p.feed(html)
+    return p.pieces
+
+
+_RAW_LATEX = re.compile(r"\\[A-Za-z]+|_\{|\^\{")
+
+
+def test_visible_text_finds_raw_latex():
+    pieces = visible("<p>a <math><mi>\\cdot</mi></math> b</p><p>c \\frac{1}{2} x_{t}</p>")
+    assert [m.group() for text, _ in pieces for m in _RAW_LATEX.finditer(text)] == ["\\frac", "_{"]
+
+
+def test_real_reports_show_formulas_as_math_not_raw_latex(real):
+    """Reasons, "What fails" lines, notes, counterexamples: every formula in them is MathML, no LaTeX source."""
+    _, html = real
+    text = " ".join(text for text, _ in visible(html))
+    raw = [text[max(0, m.start() - 60): m.end() + 30] for m in _RAW_LATEX.finditer(text)]
+    assert raw == []
+
+
+def test_real_reports_link_every_claim_they_mention(real):
+    """Every id of a claim or of a chain (its group id, its links' <id>-1) the page names links to an element."""
+    report, html = real
+    els = elements(html)
+    ids = {a["id"] for _, a in els if "id" in a}
+    assert not [a for _, a in els if "unknown-claim" in a.get("class", "").split()]
+    for _, a in els:
+        if a.get("href", "").startswith("#"):
+            assert a["href"][1:] in ids, a["href"]
+    names = {c["id"] for c in report["claims"]} | {c["group"] for c in report["claims"] if c.get("group")}
+    mentioned = {i for c in report["claims"] for i in (*c.get("relies_on", []), *c.get("corrected_by", []),
+                                                        c.get("corrects")) if i}
+    assert mentioned <= names
+    assert all(f"claim-{i}" in ids for i in names)
+    # An id with a hyphen or a digit (lemma1-dz, comment2, forward-h-1) is a reference wherever it appears;
+    # one like dS or embedding is also a symbol or a word of the text.
+    id_like = {i for i in names if re.search(r"[-\d]", i)}
+    assert id_like or not mentioned
+    unlinked = [(text, token) for text, linked in visible(html) if not linked
+                for token in re.findall(r"[\w.\-]+", text) if token in id_like]
+    assert unlinked == []
+
+
+def test_a_reason_s_formulas_are_typeset_and_printed_plain_in_the_terminal(report):
+    """The engines write a reason's formulas between $...$: MathML in the page, math in the PDF, LaTeX in the terminal."""
+    from derivations.cli import summary
+    formula = "f'(W \\cdot h) \\cdot dV"
+    variant = _with(report, "lemma1-dW", reason=f"the product ${formula}$ does not compose: m×1 times m×1")
+    html = render_html(variant)
+    item = section(html, 'id="erratum-lemma1-dW"', "</li>\n")
+    assert str(mathml(formula, "inline")) in item and "What fails: the product <math" in item
+    assert "\\cdot" not in " ".join(text for text, _ in visible(html))
+    assert "\\ensuremath{" + tex_math(formula) + "} does not compose" in render_tex(variant)
+    terminal = summary(variant, {})
+    assert f"the product {formula} does not compose" in terminal and "$" not in terminal

@@ -108,7 +108,7 @@ def lemma1_rows(d):
        r"\frac{dz_m}{dz_m} \end{bmatrix} = \begin{bmatrix} 1 \\ \vdots \\ 1 \end{bmatrix}",
        section=SECTION, shapes=N_SHAPES,
        comment="With f the identity, f'(z_i) = dz_i/dz_i = 1: what the line says is the identity's derivative, "
-               "and that is all this checks (the entries written with \\vdots are not in the file notation).")
+               "and that is all this checks (the entries written with $\\vdots$ are not in the file notation).")
 def corollary1_fprime(d):
     Z = sp.MatrixSymbol("Z", d.n, 1)
     return Statement(sp.ones(d.n, 1), Equals(Z.as_explicit().applyfunc(lambda z: sp.diff(z, z))))
