@@ -5,7 +5,10 @@ Elm, rustc and ruff do), instead of stopping at the first.
 """
 from __future__ import annotations
 
+import bisect
+import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 
 @dataclass
@@ -50,11 +53,19 @@ class DerivationErrors(Exception):
         super().__init__("\n\n".join(e.render() for e in errors))
 
 
+@lru_cache(maxsize=8)
+def _line_starts(text: str) -> list[int]:
+    """Where each line of `text` starts.  Lines end at "\\n" only, as in the reader (never at
+    the other characters str.splitlines() breaks at).  Cached: a file's every statement is located."""
+    return [0] + [m.end() for m in re.finditer("\n", text)]
+
+
 def locate(text: str, offset: int, path: str, length: int = 1) -> Location:
     """The Location of character `offset` of a file whose whole text is `text`."""
     offset = max(0, min(offset, len(text)))
-    line_start = text.rfind("\n", 0, offset) + 1
-    line_end = text.find("\n", offset)
-    line_end = len(text) if line_end < 0 else line_end
-    return Location(path, text.count("\n", 0, offset) + 1, offset - line_start + 1,
+    starts = _line_starts(text)
+    line = bisect.bisect_right(starts, offset)          # 1-based
+    line_start = starts[line - 1]
+    line_end = starts[line] - 1 if line < len(starts) else len(text)
+    return Location(path, line, offset - line_start + 1,
                     text[line_start:line_end], max(1, min(length, line_end - offset)))

@@ -16,6 +16,7 @@ Errors are collected over the whole file and raised together as DerivationErrors
 """
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,9 +24,12 @@ from pathlib import Path
 from .. import ir
 from .errors import DerivationError, DerivationErrors, locate
 from .resolve import Resolver, Scope, name_key
-from .syntax import Name, parse_block
+from .syntax import MAX_BLOCK_CHARS, Name, parse_block
 
 KINDS = ("as-written", "corrected", "supporting")
+# Past this many errors the rest of a file is not read (as compilers do): a file that is not a
+# derivation at all (random bytes, a binary) gives a screenful and a bounded time, not thousands.
+MAX_ERRORS = 50
 META_KEYS = ("reading", "corrects", "id", "label", "comment", "kind", "python")
 
 
@@ -42,21 +46,48 @@ class RawBlock:
 
 # Display math the format does not read (a file in another dialect must not pass as "nothing wrong").
 _OTHER_DISPLAY = re.compile(r"^\s*(\\\[|\\begin\s*\{\s*(equation|align|gather|multline|eqnarray)\*?\s*\})")
-_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
+_HEADING = re.compile(r"(#{1,6})\s")
+
+
+def heading_of(line: str) -> tuple[int, str] | None:
+    """(level, title) of a Markdown heading line (`## Title ##`), or None.
+
+    Not one regular expression: `(.*?)\\s*#*\\s*$` backtracks quadratically on a long
+    line of spaces (minutes for a 30,000-character heading)."""
+    m = _HEADING.match(line)
+    if not m:
+        return None
+    return len(m.group(1)), line[m.end():].strip().rstrip("#").strip()
 _META = re.compile(r"^>\s*(?P<key>[A-Za-z]+)\s*:\s*(?P<value>.*)$")
+
+
+def split_lines(text: str) -> list[str]:
+    """The lines of `text`, each with its "\\n", broken at "\\n" only.
+
+    Line numbers and offsets are counted in "\\n" everywhere (`locate`); str.splitlines()
+    also breaks at \\f, \\v, \\x1c-\\x1e, \\x85, U+2028 and U+2029, and a file with one
+    of them in its prose had its lines and its offsets disagree (`scan` looped forever).
+    A "\\r" before the "\\n" stays in its line, where strip() removes it.
+    """
+    lines = [line + "\n" for line in text.split("\n")]
+    lines[-1] = lines[-1][:-1]
+    return lines if lines[-1] else lines[:-1]
 
 
 def scan(text: str, path: str) -> tuple[str, list, list]:
     """(title, blocks, errors): the display blocks of a Markdown file with their headings and metadata."""
     blocks, errors = [], []
     title, heading, context = "", "", ""
-    lines = text.splitlines(keepends=True)
+    lines = split_lines(text)
     offsets, pos = [], 0
     for ln in lines:
         offsets.append(pos)
         pos += len(ln)
     i, fence = 0, False
-    while i < len(lines):
+
+    def line_index(offset):         # 0-based line of a character (a bisection: a file has many blocks)
+        return bisect.bisect_right(offsets, offset) - 1
+    while i < len(lines) and len(errors) < MAX_ERRORS:
         raw = lines[i]
         stripped = raw.strip()
         if stripped.startswith("```"):
@@ -66,10 +97,10 @@ def scan(text: str, path: str) -> tuple[str, list, list]:
         if fence:
             i += 1
             continue
-        m = _HEADING.match(stripped)
-        if m:
-            heading = m.group(2)
-            if len(m.group(1)) == 1:
+        found = heading_of(stripped)
+        if found:
+            level, heading = found
+            if level == 1:
                 context = heading
                 title = title or heading
             i += 1
@@ -91,7 +122,7 @@ def scan(text: str, path: str) -> tuple[str, list, list]:
                                               locate(text, begin - 2, path, 2)))
                 cut = re.search(r"\n[ \t]*\n", text[begin:end]).start()
                 blocks.append(RawBlock(text[begin:begin + cut], begin, i + 1, heading, context, {"broken": True}))
-                i = text.count("\n", 0, begin) + 1
+                i = max(i + 1, line_index(begin) + 1)      # always forward, whatever the text
                 continue
             line_end = text.find("\n", end)
             after = text[end + 2:line_end if line_end >= 0 else len(text)]
@@ -110,7 +141,7 @@ def scan(text: str, path: str) -> tuple[str, list, list]:
                         "its own (one block per line)", locate(text, end + 2 + lead, path, len(after.strip()))))
             block = RawBlock(text[begin:end], begin, i + 1, heading, context)
             blocks.append(block)
-            i = text.count("\n", 0, end) + 1
+            i = max(i + 1, line_index(end) + 1)           # always forward, whatever the text
             # A blockquote right after the block says things about it.
             j = i
             while j < len(lines) and not lines[j].strip():
@@ -178,13 +209,15 @@ def slug(text: str) -> str:
     return s or "claim"
 
 
-_TARGET = re.compile(r"(?P<base>\\?[A-Za-z]+)(?:_(?:\{(?P<sub>[^{}]*)\}|(?P<single>[A-Za-z0-9])))?\s*"
+# A name starts after no letter: without the look-behind a run of n letters was tried from each
+# of its n starts, each backtracking over the rest (quadratic; 17 s for 30,000 letters).
+_TARGET = re.compile(r"(?<![A-Za-z\\])(?P<base>\\?[A-Za-z]+)(?:_(?:\{(?P<sub>[^{}]*)\}|(?P<single>[A-Za-z0-9])))?\s*"
                      r"(?::=|\\in(?![A-Za-z]))")
 
 
 def _guess_targets(text: str, scope: Scope) -> None:
     """Names a block that could not be parsed declares or defines, so later uses are not errors too."""
-    for m in _TARGET.finditer(text):
+    for m in _TARGET.finditer(text[:MAX_BLOCK_CHARS]):     # a longer block is an error already
         base, sub = m.group("base"), (m.group("sub") or m.group("single") or "").strip()
         if sub == "t":
             scope.sequences.add(base)
@@ -198,9 +231,10 @@ def _guess_targets(text: str, scope: Scope) -> None:
 class _Builder:
     """Builds the contexts of one file, collecting errors."""
 
-    def __init__(self, text: str, path: str):
+    def __init__(self, text: str, path: str, earlier_errors: int = 0):
         self.text, self.path = text, path
         self.errors: list[DerivationError] = []
+        self.earlier_errors = earlier_errors      # found by `scan`; they count towards MAX_ERRORS
         self.ids: set[str] = set()
         self.named: dict = {}             # (\tag or Id, name) -> the line that first used it
         self._where: dict = {}             # definition name -> (block, statement), for located errors
@@ -236,6 +270,8 @@ class _Builder:
         parsed = []
         scope = Scope()
         for b in blocks:
+            if len(self.errors) + self.earlier_errors >= MAX_ERRORS:
+                break
             if "python" in b.meta and not b.text.strip():
                 parsed.append((b, None))
                 continue
@@ -319,6 +355,9 @@ class _Builder:
                         links.extend((st, exprs[k], exprs[k + 1], len(exprs) - 1) for k in range(len(exprs) - 1))
                 except DerivationError as e:
                     self.errors.append(e)
+                except RecursionError:      # a safety net under syntax.check_size: located, never a crash
+                    self.errors.append(self.error(b, "this statement nests too deeply to read", st.parts[0],
+                                                  "split it, or name an inner part with :="))
             if links:
                 counter += 1
                 self.claims(ctx, b, pb, links, counter)
@@ -462,12 +501,17 @@ def parse_statement(latex: str, ctx: ir.Context) -> tuple[ir.Expr, ir.Expr]:
 
 def parse_derivation(text: str, path: str = "<derivation>") -> ir.Derivation:
     title, blocks, errors = scan(text, path)
-    builder = _Builder(text, path)
+    builder = _Builder(text, path, len(errors))
     contexts = builder.build(blocks)
     errors += builder.errors
     if errors:
-        raise DerivationErrors(sorted(errors, key=lambda e: (e.location.line, e.location.column)
-                                      if e.location else (0, 0)))
+        errors = sorted(errors, key=lambda e: (e.location.line, e.location.column) if e.location else (0, 0))
+        if len(errors) >= MAX_ERRORS:
+            last = errors[MAX_ERRORS - 1].location
+            errors = errors[:MAX_ERRORS] + [DerivationError(
+                f"reading stopped at {MAX_ERRORS} errors" + (f" (the last at line {last.line})" if last else "")
+                + ": later lines may have more", hint="is this a derivation file (docs/derivation-format.md)?")]
+        raise DerivationErrors(errors)
     return ir.Derivation(path, title or Path(path).stem, contexts)
 
 
