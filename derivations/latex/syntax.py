@@ -400,9 +400,7 @@ def check_size(text: str, offset: int, file_text: str, path: str) -> None:
         raise DerivationError(f"this block is {len(text)} characters long; the reader reads blocks of up to "
                               f"{MAX_BLOCK_CHARS}", locate(file_text, offset, path),
                               "split it into several blocks, one statement each (is a closing $$ missing?)")
-    tokens = 0
-    for m in _TOKEN.finditer(text):
-        tokens += 1
+    for tokens, m in enumerate(_TOKEN.finditer(text), start=1):
         if tokens > MAX_BLOCK_TOKENS:
             raise DerivationError(f"this block has more than {MAX_BLOCK_TOKENS} tokens (names, numbers, commands, "
                                   "signs); the reader stops here", locate(file_text, offset + m.start(), path),
