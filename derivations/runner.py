@@ -512,6 +512,11 @@ def run(ids=None, jobs: int | None = None, cache: ProofCache | None = None, prog
     report = assemble(doc, ids, results, induction, time.perf_counter() - start, cache, diagnosis)
     if repairs:
         add_repairs(report, searches)
+    else:
+        # Every claim has the fields the report reads; a wrong line's severity is unknown without a search.
+        for c in report["claims"]:
+            wrong = c["verdict"] in (REFUTED, ILL_TYPED)
+            c.update(repairs=[], search={"skipped": "--no-repairs"} if wrong else None, severity=None)
     return report
 
 
