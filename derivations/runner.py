@@ -123,6 +123,8 @@ def load_document(path=None) -> Document:
             common = {"id": c.id, "section": c.section, "kind": c.kind, "corrects": c.corrects, "group": c.group,
                       "comment": c.comment, "reading": c.reading, "depends_on_reading": c.depends_on_reading,
                       "line": c.source.line, "remark": c.remark}
+            if c.source.cell is not None:           # a notebook: `line` is the line in that cell
+                common["cell"] = c.source.cell
             if c.python:
                 builder = registry.get(c.python)
                 if builder is None:
@@ -139,7 +141,8 @@ def load_document(path=None) -> Document:
                 doc.parsed[c.id] = (ctx, c)
     if not errors and not doc.fields:
         errors.append(DerivationError(f"{path}: no statement to check: a claim is an equation a = b in a "
-                                      "$$ ... $$ block (see docs/derivation-format.md)"))
+                                      "$$ ... $$ block (in a .tex file: equation, align or \\[ \\]; see "
+                                      "docs/derivation-format.md)"))
     if errors:
         raise DerivationErrors(errors)
     for cid, f in doc.fields.items():
@@ -247,7 +250,8 @@ def prove_parsed(job) -> dict:
     """Every engine on one claim of a derivation file.  Runs in a worker: job = (path, claim id[, limit])."""
     path, claim_id, *rest = job
     ctx, claim = load_document(path).parsed[claim_id]
-    where = f"{path}:{claim.source.line}: {claim.id}" if claim.source else claim.id
+    cell = f"cell {claim.source.cell}:" if claim.source and claim.source.cell is not None else ""
+    where = f"{path}:{cell}{claim.source.line}: {claim.id}" if claim.source else claim.id
     return _run_engines(_parsed_engines(), (ctx, claim), where, rest[0] if rest else TIME_LIMIT)
 
 

@@ -231,8 +231,11 @@ def _guess_targets(text: str, scope: Scope) -> None:
 class _Builder:
     """Builds the contexts of one file, collecting errors."""
 
-    def __init__(self, text: str, path: str, earlier_errors: int = 0):
+    def __init__(self, text: str, path: str, earlier_errors: int = 0, where=None):
         self.text, self.path = text, path
+        # How a line of `text` is named in messages and labels: "line 12" in a Markdown or TeX file,
+        # "cell 3, line 2" in a notebook (whose cells the reader reads as one text).
+        self.where = where or (lambda line: f"line {line}")
         self.errors: list[DerivationError] = []
         self.earlier_errors = earlier_errors      # found by `scan`; they count towards MAX_ERRORS
         self.ids: set[str] = set()
@@ -316,11 +319,11 @@ class _Builder:
                     what = "declared" if st.kind == "declaration" else "defined"
                     if stepped.get((what, name)) != (time is not None):
                         self.errors.append(self.error(
-                            b, f"{name} is {what} twice (first on line {seen[name]}), once with a step ({name}_t) "
+                            b, f"{name} is {what} twice (first on {self.where(seen[name])}), once with a step ({name}_t) "
                                "and once without: a name is one value or one per step", st.parts[0],
                             f"name the per-step one otherwise, e.g. L_t := ... and {name} := \\sum_t L_t"))
                     else:
-                        self.errors.append(self.error(b, f"{name} is {what} twice (first on line {seen[name]})",
+                        self.errors.append(self.error(b, f"{name} is {what} twice (first on {self.where(seen[name])})",
                                                       st.parts[0]))
                     st.kind = "duplicate"
                     continue
@@ -426,11 +429,11 @@ class _Builder:
 
     def claims(self, ctx, b, pb, links, counter):
         meta = b.meta
-        for what, name in ((r"\tag{%s}", pb.tag), ("Id: %s", meta.get("id"))):
+        for what, name in ((r"\tag{%s}", pb.tag), (meta.get("id_spelling", "Id: %s"), meta.get("id"))):
             if name:
                 first = self.named.setdefault((what, name), b.line)
                 if first != b.line:
-                    self.errors.append(self.error(b, f"{what % name} is used twice (first at line {first}): "
+                    self.errors.append(self.error(b, f"{what % name} is used twice (first at {self.where(first)}): "
                                                      "it names one statement"))
         base = meta.get("id") or (slug(pb.tag) if pb.tag else f"{slug(ctx.title)}-{counter}")
         kind = meta.get("kind", "corrected" if "corrects" in meta else "as-written")
@@ -440,7 +443,7 @@ class _Builder:
         several = len(links) > 1
         for n, (st, lhs, rhs, _) in enumerate(links, start=1):
             cid = self.unique_id(f"{base}-{n}" if several else base)
-            label = meta.get("label") or pb.tag or f"{b.heading or ctx.title}, line {b.line}"
+            label = meta.get("label") or pb.tag or f"{b.heading or ctx.title}, {self.where(b.line)}"
             if several:
                 label += f" [{n}/{len(links)}]"
             latex = _link_latex(st.latex, n, len(links) if several else 1, st)
@@ -499,9 +502,12 @@ def parse_statement(latex: str, ctx: ir.Context) -> tuple[ir.Expr, ir.Expr]:
     return lhs, rhs
 
 
-def parse_derivation(text: str, path: str = "<derivation>") -> ir.Derivation:
-    title, blocks, errors = scan(text, path)
-    builder = _Builder(text, path, len(errors))
+def parse_derivation(text: str, path: str = "<derivation>", scanner=None, where=None) -> ir.Derivation:
+    """The derivation written in `text`.  `scanner(text, path)` finds its blocks (`scan`, the
+    Markdown reader, unless given: files.py gives the one of .tex files); `where(line)` names a
+    line in messages (files.py: a notebook's cell and line)."""
+    title, blocks, errors = (scanner or scan)(text, path)
+    builder = _Builder(text, path, len(errors), where)
     contexts = builder.build(blocks)
     errors += builder.errors
     if errors:
@@ -509,20 +515,13 @@ def parse_derivation(text: str, path: str = "<derivation>") -> ir.Derivation:
         if len(errors) >= MAX_ERRORS:
             last = errors[MAX_ERRORS - 1].location
             errors = errors[:MAX_ERRORS] + [DerivationError(
-                f"reading stopped at {MAX_ERRORS} errors" + (f" (the last at line {last.line})" if last else "")
+                f"reading stopped at {MAX_ERRORS} errors" + (f" (the last at {builder.where(last.line)})" if last else "")
                 + ": later lines may have more", hint="is this a derivation file (docs/derivation-format.md)?")]
         raise DerivationErrors(errors)
     return ir.Derivation(path, title or Path(path).stem, contexts)
 
 
 def read_derivation(path) -> ir.Derivation:
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DerivationErrors([DerivationError(f"{path}: no such file")]) from None
-    except UnicodeDecodeError as e:
-        raise DerivationErrors([DerivationError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})")]) from None
-    except OSError as e:
-        raise DerivationErrors([DerivationError(f"{path}: cannot read ({e.strerror})")]) from None
-    return parse_derivation(text, str(path))
+    """The derivation in a file: Markdown, or (by its suffix) a .tex document or an .ipynb notebook."""
+    from .files import read_derivation as read
+    return read(path)
