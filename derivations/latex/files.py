@@ -45,6 +45,11 @@ def read_text(path) -> str:
         _fail(f"{name}: no such file")
     except OSError as e:
         _fail(f"{name}: cannot read ({e.strerror})")
+    return decode(data, name)
+
+
+def decode(data: bytes, name: str) -> str:
+    """The text of a derivation file's bytes; DerivationErrors (located) when they are no such text."""
     if not data.strip():
         _fail("the file is empty" if not data else "the file holds only white space", Location(name, 1, 1),
               "a derivation file holds statements in $$ ... $$ blocks (docs/derivation-format.md)")
@@ -61,14 +66,18 @@ def read_text(path) -> str:
 
 
 def read_derivation(path) -> ir.Derivation:
-    text = read_text(path)
+    return derivation_of(read_text(path), str(path))
+
+
+def derivation_of(text: str, path: str) -> ir.Derivation:
+    """The derivation written in `text`, read as the suffix of `path` says (.tex, .ipynb, else Markdown)."""
     suffix = Path(path).suffix.lower()
     if suffix == ".tex":
         from .tex import scan_tex
-        return parse_derivation(text, str(path), scanner=scan_tex)
+        return parse_derivation(text, path, scanner=scan_tex)
     if suffix == ".ipynb":
-        return read_notebook(text, str(path))
-    return parse_derivation(text, str(path))
+        return read_notebook(text, path)
+    return parse_derivation(text, path)
 
 
 # ---------------------------------------------------------------- notebooks

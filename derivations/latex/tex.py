@@ -66,10 +66,11 @@ def mask_comments(text: str) -> str:
     return "\n".join(out)
 
 
-def _group_end(text: str, start: int) -> int:
-    """The offset after the brace group that opens at `start` (or len(text) when it never closes)."""
-    depth, i = 0, start
-    while i < len(text):
+def _group_end(text: str, start: int, limit: int = 1000) -> int:
+    """The offset after the brace group that opens at `start`, looking no further than `limit`
+    characters (a title is short; an unclosed brace must not make every title read the whole file)."""
+    depth, i, stop = 0, start, min(len(text), start + limit)
+    while i < stop:
         ch = text[i]
         if ch == "\\":
             i += 2
@@ -81,7 +82,7 @@ def _group_end(text: str, start: int) -> int:
             if depth == 0:
                 return i + 1
         i += 1
-    return len(text)
+    return stop
 
 
 def _blank(chars: list, start: int, end: int) -> None:
