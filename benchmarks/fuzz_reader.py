@@ -23,11 +23,12 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]       # this checkout's package 
 
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
-from test_fuzz_reader import SUFFIXES, as_notebook, deep_or_long, read_within_bound, splices, text_pieces
+from test_fuzz_reader import SUFFIXES, as_notebook, deep_or_long, mutations, read_within_bound, splices, text_pieces
 
 KINDS = {
     "random unicode": st.lists(text_pieces, max_size=60).map("".join),
     "splices": splices(),
+    "edits": mutations(),
     "deep or long": deep_or_long(),
 }
 

@@ -1,18 +1,19 @@
 """Fuzzing the reader: any bytes give a Derivation or located DerivationErrors, quickly.
 
-Inputs: random Unicode with control and line-separator characters, splices of the valid
-files (examples/ in all three forms, the bundled note), brackets nested 10,000 deep and long
+Inputs: random Unicode with control and line-separator characters, splices and small edits
+of the valid files (examples/ in all three forms, the bundled note), brackets nested 10,000 deep and long
 lines, read as .md, .tex and .ipynb.  Each example has a time bound (signal.setitimer): a hang
 is a failure, as is any exception other than DerivationErrors.  Fixed seed (derandomize), a
 bounded number of examples; benchmarks/fuzz_reader.py runs many more.
 """
 import itertools
 import json
+import resource
 import signal
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 from derivations import ir
@@ -23,7 +24,8 @@ ROOT = Path(__file__).resolve().parent.parent
 VALID = [p.read_text() for p in sorted((ROOT / "examples").iterdir()) if p.suffix in (".md", ".tex", ".ipynb")] \
     + [(ROOT / "derivations" / "note" / "note.md").read_text()]
 SUFFIXES = (".md", ".tex", ".ipynb")
-BOUND = 5.0                 # seconds for one input; the slowest seen is well under 0.5 s
+BOUND = 5.0                 # seconds for one input; the slowest seen is under 1 s
+MEMORY = 1 << 30            # bytes; reading the whole note takes a few MB
 # Characters that end lines for str.splitlines() but not for the reader, controls, and the
 # characters the formats give a meaning to.
 SPECIAL = ["\n", "\r\n", "\r", "\f", "\v", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029", "\x00", "\t",
@@ -31,7 +33,14 @@ SPECIAL = ["\n", "\r\n", "\r", "\f", "\v", "\x1c", "\x1d", "\x1e", "\x85", "\u20
            "\\begin{align}", "\\end{align}", "\\begin{equation}", "\\section{", "\\label{", "\\tag{", "=", ":=",
            "\\in", "\\mathbb{R}^{n}", "_t", "^T", "\\frac{", "\\sum_{t=1}^{T}", '"cells"', '"source"', "\ufeff"]
 
+# Characters str.splitlines() breaks at and "\n" does not: one in the prose before a block made
+# the reader loop forever.
+BREAKS = ["\f", "\v", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029"]
+
+# No shrinking: a hang costs BOUND seconds per attempt, and shrinking one would take minutes;
+# the failing input is printed as found.
 settings.register_profile("reader-fuzz", derandomize=True, deadline=None, database=None,
+                          phases=[Phase.explicit, Phase.generate], report_multiple_bugs=False,
                           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
@@ -43,9 +52,19 @@ def _alarm(*_):
     raise Hang(f"the reader took longer than {BOUND} s")
 
 
+def _address_space() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[0]) * resource.getpagesize()
+
+
 def read_within_bound(text: str, suffix: str):
-    """The reader on `text` as a file of that suffix: a Derivation or DerivationErrors, in BOUND seconds."""
+    """The reader on `text` as a file of that suffix: a Derivation or DerivationErrors, in BOUND
+    seconds and MEMORY more bytes of address space (a runaway loop fails fast with MemoryError,
+    instead of swapping the machine)."""
     old = signal.signal(signal.SIGALRM, _alarm)
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    limit = _address_space() + MEMORY
+    resource.setrlimit(resource.RLIMIT_AS, (limit if hard == resource.RLIM_INFINITY else min(limit, hard), hard))
     signal.setitimer(signal.ITIMER_REAL, BOUND)
     try:
         try:
@@ -55,6 +74,7 @@ def read_within_bound(text: str, suffix: str):
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
     if isinstance(result, DerivationErrors):
         assert result.errors
         for err in result.errors:
@@ -81,6 +101,19 @@ def splices(draw):
         out.append(source[a:b])
         out.append("".join(draw(st.lists(text_pieces, max_size=4))))
     return "".join(out)
+
+
+@st.composite
+def mutations(draw):
+    """A valid file with a few pieces inserted, deleted or replaced (a form feed in its prose, a
+    lost brace, a stray $$): close to valid, so every stage of the reader is reached."""
+    text = draw(st.sampled_from(VALID))
+    for _ in range(draw(st.integers(1, 4))):
+        at = draw(st.integers(0, len(text)))
+        cut = draw(st.integers(0, 3))
+        piece = draw(st.one_of(st.sampled_from(BREAKS), text_pieces))
+        text = text[:at] + piece + text[at + cut:]
+    return text
 
 
 @st.composite
@@ -118,6 +151,16 @@ def test_random_unicode_reads_or_fails_with_located_errors(text, suffix, cuts):
 @settings(settings.get_profile("reader-fuzz"), max_examples=150)
 @given(splices(), st.sampled_from(SUFFIXES), st.lists(st.integers(0, 10**6), max_size=3))
 def test_splices_of_valid_files_read_or_fail_with_located_errors(text, suffix, cuts):
+    read_within_bound(text, suffix)
+    if suffix == ".ipynb":
+        read_within_bound(as_notebook(text, cuts), suffix)
+
+
+@settings(settings.get_profile("reader-fuzz"), max_examples=150)
+@given(mutations(), st.sampled_from(SUFFIXES), st.lists(st.integers(0, 10**6), max_size=3))
+@example("# T\n\nprose\fmore\n\n$$ x \\in \\mathbb{R}^{n} $$\n\n$$ x = x $$\n", ".md", [])    # looped forever
+@example(VALID[0][:10] + "\u2028" + VALID[0][10:], ".ipynb", [5])
+def test_valid_files_with_a_few_edits_read_or_fail_with_located_errors(text, suffix, cuts):
     read_within_bound(text, suffix)
     if suffix == ".ipynb":
         read_within_bound(as_notebook(text, cuts), suffix)
