@@ -166,6 +166,14 @@ def test_a_notebook_claim_knows_its_cell_and_a_block_cannot_run_into_the_next_ce
     assert (errors[0].location.cell, errors[0].location.line) == (1, 3) and "closing $$ missing" in errors[0].message
 
 
+def test_a_notebook_cell_may_use_align_as_jupyter_renders_it(tmp_path):
+    d = _read(tmp_path, "a.ipynb", _notebook(
+        ("markdown", "# D\n\n$$ W \\in \\mathbb{R}^{m \\times n} $$"),
+        ("markdown", "Two lines:\n\\begin{align}\nW &= W \\tag{one} \\\\\n  &= 1 W\n\\end{align}\n> Comment: fine")))
+    a, b = d.claims
+    assert (a.id, b.id, a.comment) == ("one-1", "one-2", "fine") and (a.source.cell, a.source.line) == (2, 3)
+
+
 @pytest.mark.parametrize("text, needle", [
     ("{\"cells\": [", "not JSON"),
     ("[1, 2]", "no list of \"cells\""),

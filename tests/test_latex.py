@@ -252,10 +252,18 @@ def test_a_backward_recurrence_is_no_circle():
     assert "g" in d.contexts[0].definitions
 
 
-@pytest.mark.parametrize("display", ["\\[ h_t = h_t \\]", "\\begin{equation}\nh_t = h_t\n\\end{equation}"])
+@pytest.mark.parametrize("display", ["\\[ dh_t = W_{hh} h_t \\]", "\\begin{equation}\ndh_t = W_{hh} h_t\n\\end{equation}",
+                                     "\\begin{align*}\n  dh_t &= W_{hh} h_t\n\\end{align*}"])
+def test_latex_display_math_in_markdown_reads_as_a_dollars_block(display):
+    dollars = ctx_of("\n$$ dh_t = W_{hh} h_t $$\n\n> Id: x\n").claims
+    claims = ctx_of("\n" + display + "\n\n> Id: x\n").claims
+    assert [(c.id, c.lhs, c.rhs) for c in claims] == [(c.id, c.lhs, c.rhs) for c in dollars] and len(claims) == 1
+
+
+@pytest.mark.parametrize("display", ["\\begin{alignat}{2}\nh_t &= h_t\n\\end{alignat}", "\\[ h_t = h_t"])
 def test_display_math_the_format_does_not_read_is_an_error_not_a_pass(display):
     errors = _errors(HEAD + "\n" + display + "\n")
-    assert any("is not read" in e.message for e in errors)
+    assert any("is not read" in e.message or "never closed" in e.message for e in errors)
 
 
 def test_a_file_with_nothing_to_check_is_an_error(tmp_path):

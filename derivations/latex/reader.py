@@ -44,8 +44,8 @@ class RawBlock:
     meta_line: int = 0
 
 
-# Display math the format does not read (a file in another dialect must not pass as "nothing wrong").
-_OTHER_DISPLAY = re.compile(r"^\s*(\\\[|\\begin\s*\{\s*(equation|align|gather|multline|eqnarray)\*?\s*\})")
+# Display math of LaTeX documents: read as in a .tex file (tex.py), as Jupyter's Markdown renders it.
+_OTHER_DISPLAY = re.compile(r"^\s*(\\\[|\\begin\s*\{\s*(?P<env>equation|align|gather|multline|eqnarray|alignat|flalign)(?P<star>\*?)\s*\})")
 _HEADING = re.compile(r"(#{1,6})\s")
 
 
@@ -87,6 +87,27 @@ def scan(text: str, path: str) -> tuple[str, list, list]:
 
     def line_index(offset):         # 0-based line of a character (a bisection: a file has many blocks)
         return bisect.bisect_right(offsets, offset) - 1
+
+    def meta_after(block, i):
+        """Line i on, a blockquote right after a block says things about it: the line after it."""
+        j, last = i, None
+        while j < len(lines) and not lines[j].strip():
+            j += 1
+        while j < len(lines) and lines[j].lstrip().startswith(">"):
+            mm = _META.match(lines[j].strip())
+            if mm and mm.group("key").lower() in META_KEYS:
+                last = mm.group("key").lower()
+                block.meta[last] = (block.meta.get(last, "") + " " + mm.group("value").strip()).strip()
+                block.meta_line = block.meta_line or j + 1
+            elif mm:
+                errors.append(DerivationError(
+                    f"unknown key {mm.group('key')!r} after a block; known keys: "
+                    + ", ".join(k.capitalize() for k in META_KEYS), locate(text, offsets[j], path,
+                                                                          len(lines[j].rstrip()))))
+            elif last:
+                block.meta[last] += " " + lines[j].strip().lstrip(">").strip()    # a continuation line
+            j += 1
+        return j if j > i and last else i
     while i < len(lines) and len(errors) < MAX_ERRORS:
         raw = lines[i]
         stripped = raw.strip()
@@ -107,9 +128,32 @@ def scan(text: str, path: str) -> tuple[str, list, list]:
             continue
         other = _OTHER_DISPLAY.search(raw) if "$$" not in raw else None
         if other:
-            errors.append(DerivationError(
-                f"display math written as {other.group().strip()} is not read: write each statement in a "
-                "$$ ... $$ block", locate(text, offsets[i] + other.start(), path, len(other.group()))))
+            # \[ \] and equation / align environments, read as in a .tex file (tex.py).
+            from .tex import OTHER, read_display
+            if other.group("env") in OTHER:
+                errors.append(DerivationError(
+                    f"display math in {other.group(1)} is not read", locate(text, offsets[i] + other.start(1), path,
+                                                                            len(other.group(1))),
+                    "write it as align (rows of statements, & to align), equation or $$ ... $$"))
+                i += 1
+                continue
+            found, problems, stop = read_display(text, text, other.group("env") or "\\[", other.group("star") or "",
+                                                 offsets[i] + other.start(1), offsets[i] + other.end(), path,
+                                                 heading, context)
+            blocks += found
+            errors += problems
+            if stop is None:
+                break
+            newline = text.find("\n", stop)
+            rest = text[stop:newline if newline >= 0 else len(text)]
+            if rest.strip():
+                errors.append(DerivationError(
+                    "text after a display's end on the same line is not read: put it on a line of its own",
+                    locate(text, stop + len(rest) - len(rest.lstrip()), path, len(rest.strip()))))
+            i = max(i + 1, line_index(stop) + 1)
+            if found:
+                i = meta_after(found[-1], i)
+            continue
         start = raw.find("$$")
         if start >= 0:
             begin = offsets[i] + start + 2
@@ -142,27 +186,7 @@ def scan(text: str, path: str) -> tuple[str, list, list]:
             block = RawBlock(text[begin:end], begin, i + 1, heading, context)
             blocks.append(block)
             i = max(i + 1, line_index(end) + 1)           # always forward, whatever the text
-            # A blockquote right after the block says things about it.
-            j = i
-            while j < len(lines) and not lines[j].strip():
-                j += 1
-            while j < len(lines) and lines[j].lstrip().startswith(">"):
-                mm = _META.match(lines[j].strip())
-                if mm and mm.group("key").lower() in META_KEYS:
-                    key = mm.group("key").lower()
-                    block.meta[key] = (block.meta.get(key, "") + " " + mm.group("value").strip()).strip()
-                    block.meta_line = block.meta_line or j + 1
-                elif mm:
-                    errors.append(DerivationError(
-                        f"unknown key {mm.group('key')!r} after a block; known keys: "
-                        + ", ".join(k.capitalize() for k in META_KEYS), locate(text, offsets[j], path,
-                                                                              len(lines[j].rstrip()))))
-                elif block.meta:
-                    last = list(block.meta)[-1]       # a continuation line of the previous value
-                    block.meta[last] += " " + lines[j].strip().lstrip(">").strip()
-                j += 1
-            if j > i and block.meta:
-                i = j
+            i = meta_after(block, i)
             continue
         i += 1
     return title, blocks, errors

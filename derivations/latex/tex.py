@@ -133,24 +133,37 @@ def scan_tex(text: str, path: str) -> tuple[str, list, list]:
                 continue
             if env not in ROWS + ONE:
                 continue                   # prose environments: their math is found inside them
-            closing = re.compile(r"\\end\s*\{" + env + re.escape(star) + r"\}")
-        elif m.group("bracket"):
-            env, closing = "\\[", re.compile(r"\\\]")
         else:
-            env, closing = "$$", re.compile(r"\$\$")
-        close = closing.search(masked, m.end(), body_end)
-        if close is None:
-            errors.append(DerivationError(f"this {m.group()} is never closed", locate(text, m.start(), path,
-                                                                                      len(m.group()))))
-            break
-        found, problems = _display(masked, text, m.end(), close.start(), env, path, heading, context)
+            env, star = ("\\[" if m.group("bracket") else "$$"), ""
+        found, problems, stop = read_display(text, masked, env, star, m.start(), m.end(), path, heading, context,
+                                             body_end)
         blocks += found
         errors += problems
-        pos = close.end()
+        if stop is None:
+            break
+        pos = stop
         if found:
-            _comment_meta(text, close.end(), found[-1], path)
+            _comment_meta(text, stop, found[-1], path)
     title = title or next((b.context for b in blocks if b.context), "")
     return title, blocks, errors
+
+
+def read_display(text: str, masked: str, env: str, star: str, open_start: int, open_end: int, path: str,
+                 heading: str, context: str, stop: int | None = None) -> tuple[list, list, int | None]:
+    """(blocks, errors, the offset after its end) of the display opened at masked[open_start:open_end]
+    by `\\begin{env*}`, `\\[` or `$$`; the offset is None when it is never closed (before `stop`)."""
+    if env == "\\[":
+        closing = re.compile(r"\\\]")
+    elif env == "$$":
+        closing = re.compile(r"\$\$")
+    else:
+        closing = re.compile(r"\\end\s*\{" + env + re.escape(star) + r"\}")
+    close = closing.search(masked, open_end, len(masked) if stop is None else stop)
+    if close is None:
+        return [], [DerivationError(f"this {masked[open_start:open_end]} is never closed",
+                                    locate(text, open_start, path, open_end - open_start))], None
+    found, problems = _display(masked, text, open_end, close.start(), env, path, heading, context)
+    return found, problems, close.end()
 
 
 def _display(masked: str, text: str, start: int, end: int, env: str, path: str, heading: str,
