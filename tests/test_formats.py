@@ -6,7 +6,7 @@ import pytest
 
 from derivations.cli import main
 from derivations.latex.errors import DerivationErrors
-from derivations.latex.reader import read_derivation
+from derivations.latex.reader import parse_statement, read_derivation
 
 ROOT = Path(__file__).resolve().parent.parent
 FORMS = [ROOT / "examples" / f"min_char_rnn.{ext}" for ext in ("md", "tex", "ipynb")]
@@ -85,16 +85,21 @@ def test_align_rows_are_statements_and_an_ampersand_row_continues_the_chain(tmp_
   z &= W x \label{one} \\
     &= W \cdot x \tag{the same}
 \end{align}
+\begin{align*}
+  z + z &= W x \\
+        &\qquad + W x \label{indented}
+\end{align*}
 \[ z = z \\ x = x \]
 \begin{align}
   \begin{bmatrix} z & z \end{bmatrix} &= \begin{bmatrix} W x & W x \end{bmatrix} \tag{block} \\
 \end{align}
 """)
     ids = [c.id for c in d.claims]
-    assert ids == ["one-1", "one-2", "Dense-2-1", "Dense-2-2", "block"]
+    assert ids == ["one-1", "one-2", "indented", "Dense-3-1", "Dense-3-2", "block"]
+    assert d.claims[2].rhs == parse_statement("z + z = W x + W x", d.contexts[0])[1]
     one, two = d.claims[:2]
     assert one.rhs == two.lhs and one.label.startswith("the same")
-    assert d.claims[2].source.line == d.claims[3].source.line == 13       # \\ in \[ \]: two statements
+    assert d.claims[3].source.line == d.claims[4].source.line == 17       # \\ in \[ \]: two statements
 
 
 def test_a_label_is_the_id_a_tag_the_label_and_comments_after_a_display_say_what_a_blockquote_says(tmp_path):

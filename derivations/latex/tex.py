@@ -46,6 +46,7 @@ _INNER = re.compile(
     r"\\(?P<cmd>label|tag\*?)\s*\{(?P<arg>[^{}]*)\}|\\(?:nonumber|notag)(?![A-Za-z])"
     r"|\\(?P<be>begin|end)\s*\{(?P<env>[A-Za-z]+\*?)\}(?:\[[a-z]*\])?|(?P<newline>\\\\(?:\s*\[[^\]\n]*\])?)"
     r"|(?P<amp>&)|\\.")
+_INDENT = re.compile(r"\s*(?:\\q?quad(?![A-Za-z])\s*)+")
 _META = re.compile(r"^\s*%+\s*(?P<key>[A-Za-z]+)\s*:\s*(?P<value>.*)$")
 
 
@@ -192,6 +193,10 @@ def _display(masked: str, text: str, start: int, end: int, env: str, path: str, 
         elif m.group("amp"):
             if not "".join(chars[row[0] - start:a]).strip():
                 row[3] = True
+                # `&\quad + d` indents a continued right-hand side; \quad would separate statements
+                indent = _INDENT.match(masked, m.end(), end)
+                if indent:
+                    _blank(chars, a, indent.end() - start)
             chars[a] = " "
         elif m.group("newline"):
             row[1] = m.start()
