@@ -1,5 +1,5 @@
 """The `verify` command: check every statement of a derivation written in LaTeX
-(the bundled note, or FILE.md), regenerate the note's numeric module from the
+(the bundled note, or a file: .md, .tex or .ipynb), regenerate the note's numeric module from the
 proved expressions, and write the report.
 
 After the progress it says what is wrong with the note: which lines, why, a
