@@ -1,5 +1,5 @@
 """The `verify` command: check every statement of a derivation written in LaTeX
-(the bundled note, or FILE.md), regenerate the note's numeric module from the
+(the bundled note, or a file: .md, .tex or .ipynb), regenerate the note's numeric module from the
 proved expressions, and write the report.
 
 After the progress it says what is wrong with the note: which lines, why, a
@@ -64,8 +64,8 @@ def _seconds(text):
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="verify", description=__doc__.split("\n\n")[0], epilog=EXIT_CODES,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("file", nargs="?", type=Path, metavar="FILE.md",
-                   help="a derivation file (docs/derivation-format.md); default: the bundled note")
+    p.add_argument("file", nargs="?", type=Path, metavar="FILE",
+                   help="a derivation file, .md, .tex or .ipynb (docs/derivation-format.md); default: the bundled note")
     p.add_argument("--out", type=Path, default=None,
                    help="directory for report.json, report.html, report.tex, report.pdf "
                         "(default: reports/out for the note, reports/out/<file stem> for a file)")
@@ -164,6 +164,8 @@ def printable(text: str) -> str:
 
 def _wrong_line(report: dict, c: dict, by_id: dict, known: dict) -> str:
     at = f", line {c['line']}" if c.get("line") else ""
+    if c.get("cell") is not None:           # a notebook's claim: its cell, the line in that cell
+        at = f", cell {c['cell']}{at}"
     sev = f" ({c['severity']})" if c.get("severity") else ""
     lines = [f"{MARKS.get(c['verdict'], '?')} {c['verdict']}{sev}: {c['label']}  [{c['id']}{at}]"]
     if c.get("comment"):
@@ -352,7 +354,8 @@ def main(argv=None) -> int:
     p = parser()
     args = p.parse_args(argv)
     if args.file is not None and not args.file.is_file():
-        p.error(f"FILE.md: {args.file} is not a file")
+        p.error(f"FILE: {args.file} is {'a directory' if args.file.is_dir() else 'no file'}; give a derivation "
+                "file (.md, .tex or .ipynb)")
     doc = _document(p, args)
     if doc is None:
         return 2

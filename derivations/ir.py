@@ -348,6 +348,7 @@ class Source:
     line: int
     latex: str
     column: int = 1
+    cell: int | None = None       # in a notebook: the cell, and `line` is the line in that cell
 
 
 @dataclass

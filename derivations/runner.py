@@ -133,6 +133,8 @@ def load_document(path=None) -> Document:
             common = {"id": c.id, "section": c.section, "kind": c.kind, "corrects": c.corrects, "group": c.group,
                       "comment": c.comment, "reading": c.reading, "depends_on_reading": c.depends_on_reading,
                       "line": c.source.line, "remark": c.remark}
+            if c.source.cell is not None:           # a notebook: `line` is the line in that cell
+                common["cell"] = c.source.cell
             if c.python:
                 builder = registry.get(c.python)
                 if builder is None:
@@ -149,7 +151,8 @@ def load_document(path=None) -> Document:
                 doc.parsed[c.id] = (ctx, c)
     if not errors and not doc.fields:
         errors.append(DerivationError(f"{path}: no statement to check: a claim is an equation a = b in a "
-                                      "$$ ... $$ block (see docs/derivation-format.md)"))
+                                      "$$ ... $$ block (in a .tex file: equation, align or \\[ \\]; see "
+                                      "docs/derivation-format.md)"))
     if errors:
         raise DerivationErrors(errors)
     for cid, f in doc.fields.items():
@@ -274,7 +277,8 @@ def prove_parsed(job) -> dict:
     """Every engine on one claim of a derivation file.  Runs in a worker: job = (path, claim id[, limit])."""
     path, claim_id, *rest = job
     ctx, claim = load_document(path).parsed[claim_id]
-    where = f"{path}:{claim.source.line}: {claim.id}" if claim.source else claim.id
+    cell = f"cell {claim.source.cell}:" if claim.source and claim.source.cell is not None else ""
+    where = f"{path}:{cell}{claim.source.line}: {claim.id}" if claim.source else claim.id
     return _run_engines(_parsed_engines(), (ctx, claim), where, rest[0] if rest else TIME_LIMIT)
 
 
@@ -540,6 +544,11 @@ def run(ids=None, jobs: int | None = None, cache: ProofCache | None = None, prog
     report = assemble(doc, ids, results, induction, time.perf_counter() - start, cache, diagnosis)
     if repairs:
         add_repairs(report, searches)
+    else:
+        # Every claim has the fields the report reads; a wrong line's severity is unknown without a search.
+        for c in report["claims"]:
+            wrong = c["verdict"] in (REFUTED, ILL_TYPED)
+            c.update(repairs=[], search={"skipped": "--no-repairs"} if wrong else None, severity=None)
     return report
 
 

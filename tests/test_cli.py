@@ -356,3 +356,26 @@ def test_a_users_file_is_checked_into_its_own_report(tmp_path):
     assert report["document"] == {"path": str(src), "title": "Tiny", "note": False, "statements": 2}
     assert "numeric_module" not in report                 # only the note generates code
     assert {p.name for p in (tmp_path / "out").iterdir()} >= {"report.json", "report.html", "report.tex"}
+
+
+TINY = ("# Tiny\n\n$$ W \\in \\mathbb{R}^{m \\times n}, \\quad h \\in \\mathbb{R}^{n}, \\quad "
+        "\\ell \\in \\mathbb{R} $$\n\n$$ Z := W h, \\quad dZ \\in \\mathbb{R}^{m}, \\quad "
+        "dZ := \\frac{\\partial \\ell}{\\partial Z} $$\n\n"
+        "$$ \\frac{\\partial \\ell}{\\partial h} = W^T dZ \\tag{dh} $$\n\n"
+        "$$ \\frac{\\partial \\ell}{\\partial W} = h dZ^T \\tag{dW} $$\n")
+
+
+def test_no_repairs_writes_the_report_of_a_file_with_a_wrong_line(tmp_path, capsys):
+    # The report templates read each wrong claim's severity, which only the repair search set:
+    # --no-repairs on a file with a wrong line was exit 2, "'dict object' has no attribute 'severity'".
+    src = tmp_path / "tiny.md"
+    src.write_text(TINY)
+    out = tmp_path / "out"
+    status = main([str(src), "--out", str(out), "--no-cache", "--no-repairs", "--jobs", "1"])
+    printed = capsys.readouterr()
+    assert status == 1, printed.out + printed.err
+    report = json.loads((out / "report.json").read_text())
+    dw = next(c for c in report["claims"] if c["id"] == "dW")
+    assert dw["verdict"] == "ill-typed" and dw["repairs"] == [] and dw["search"] == {"skipped": "--no-repairs"}
+    assert "no repair searched: --no-repairs" in printed.out
+    assert {"report.json", "report.html", "report.tex"} <= {p.name for p in out.iterdir()}

@@ -252,10 +252,18 @@ def test_a_backward_recurrence_is_no_circle():
     assert "g" in d.contexts[0].definitions
 
 
-@pytest.mark.parametrize("display", ["\\[ h_t = h_t \\]", "\\begin{equation}\nh_t = h_t\n\\end{equation}"])
+@pytest.mark.parametrize("display", ["\\[ dh_t = W_{hh} h_t \\]", "\\begin{equation}\ndh_t = W_{hh} h_t\n\\end{equation}",
+                                     "\\begin{align*}\n  dh_t &= W_{hh} h_t\n\\end{align*}"])
+def test_latex_display_math_in_markdown_reads_as_a_dollars_block(display):
+    dollars = ctx_of("\n$$ dh_t = W_{hh} h_t $$\n\n> Id: x\n").claims
+    claims = ctx_of("\n" + display + "\n\n> Id: x\n").claims
+    assert [(c.id, c.lhs, c.rhs) for c in claims] == [(c.id, c.lhs, c.rhs) for c in dollars] and len(claims) == 1
+
+
+@pytest.mark.parametrize("display", ["\\begin{alignat}{2}\nh_t &= h_t\n\\end{alignat}", "\\[ h_t = h_t"])
 def test_display_math_the_format_does_not_read_is_an_error_not_a_pass(display):
     errors = _errors(HEAD + "\n" + display + "\n")
-    assert any("is not read" in e.message for e in errors)
+    assert any("is not read" in e.message or "never closed" in e.message for e in errors)
 
 
 def test_a_file_with_nothing_to_check_is_an_error(tmp_path):
@@ -276,3 +284,84 @@ def test_an_undefined_name_for_a_derivative_gets_its_definition_as_hint():
 def test_a_name_defined_with_and_without_a_step_says_so():
     errors = _errors(HEAD.replace("$$ dh_t :=", "$$ \\ell_t := \\log(h_t)^T h_t $$\n\n$$ dh_t :="))
     assert any("once with a step" in e.message for e in errors)
+
+
+# ---------------------------------------------------------------- robustness: any text reads or fails, quickly
+
+class _TooSlow(Exception):
+    pass
+
+
+def _within(seconds, fn, *args):
+    """fn(*args), failing the test instead of hanging when it takes longer than `seconds`."""
+    import signal
+
+    def alarm(*_):
+        raise _TooSlow(f"took longer than {seconds} s")
+    old = signal.signal(signal.SIGALRM, alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        return fn(*args)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+VALID = "# T\n\nsome prose{}more\n\n$$ x \\in \\mathbb{{R}}^{{n}} $$\n\n$$ x = x $$\n"
+
+
+@pytest.mark.parametrize("sep", ["\f", "\v", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029", "\r"])
+def test_a_character_splitlines_breaks_at_in_the_prose_changes_nothing(sep):
+    # str.splitlines() breaks at these and "\n"-counting did not: the reader looped forever.
+    d = _within(5, parse_derivation, VALID.format(sep), "x.md")
+    (claim,) = d.claims
+    assert claim.source.line == 7 and claim.source.column == 4
+
+
+def test_crlf_line_ends_read_like_lf():
+    lf = parse_derivation(VALID.format(" "), "x.md")
+    crlf = parse_derivation(VALID.format(" ").replace("\n", "\r\n"), "x.md")
+    assert [(c.id, c.lhs, c.rhs, c.source.line) for c in lf.claims] == \
+        [(c.id, c.lhs, c.rhs, c.source.line) for c in crlf.claims]
+
+
+def _located_errors_within(seconds, text):
+    with pytest.raises(DerivationErrors) as info:
+        _within(seconds, parse_derivation, text, "bad.md")
+    errors = info.value.errors
+    assert errors and all(e.location is not None for e in errors[:-1])
+    return errors
+
+
+@pytest.mark.parametrize("body, needle", [
+    ("(" * 10_000, "characters long"),
+    ("(" * 25 + "h_t" + ")" * 25, "nested more than"),
+    ("\\frac{" * 25 + "h_t" + "}{2}" * 25, "nested more than"),
+    (" + ".join(["h_t"] * 300), "more than 400 tokens"),      # a deep left-nested tree: RecursionError before
+    (" ".join(["h"] * 600), "more than 400 tokens"),
+])
+def test_a_block_too_long_or_too_deep_is_a_located_error_not_a_recursion_error(body, needle):
+    errors = _located_errors_within(5, HEAD + f"\n$$ dh_t = {body} $$\n")
+    assert any(needle in e.message for e in errors)
+    assert errors[0].location.line == (HEAD + "\n").count("\n") + 1
+
+
+def test_random_printable_text_gives_located_errors_quickly_and_stops_at_a_bound():
+    import random
+    import string
+
+    from derivations.latex.reader import MAX_ERRORS
+    rng = random.Random(1)
+    text = "".join(rng.choice(string.printable + "$$$$\\") for _ in range(100_000))
+    errors = _located_errors_within(10, text)
+    assert len(errors) <= MAX_ERRORS + 1
+    assert len(errors) < MAX_ERRORS or "reading stopped" in errors[-1].message
+
+
+@pytest.mark.parametrize("text", [
+    "$$ " + "a" * 30_000 + "\n\n$$",             # names guessed from a broken block: was quadratic
+    "# x" + " " * 30_000 + "y\n\n$$ x = x $$\n",  # a heading of spaces: was quadratic
+    "$$ x $$\n" * 20_000,
+])
+def test_long_runs_are_read_in_linear_time(text):
+    _located_errors_within(5, text)

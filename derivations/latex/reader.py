@@ -16,6 +16,7 @@ Errors are collected over the whole file and raised together as DerivationErrors
 """
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,9 +24,12 @@ from pathlib import Path
 from .. import ir
 from .errors import DerivationError, DerivationErrors, locate
 from .resolve import Resolver, Scope, name_key
-from .syntax import Name, parse_block
+from .syntax import MAX_BLOCK_CHARS, Name, parse_block
 
 KINDS = ("as-written", "corrected", "supporting")
+# Past this many errors the rest of a file is not read (as compilers do): a file that is not a
+# derivation at all (random bytes, a binary) gives a screenful and a bounded time, not thousands.
+MAX_ERRORS = 50
 META_KEYS = ("reading", "corrects", "id", "label", "comment", "kind", "python", "derivatives")
 # `> Derivatives: ...` after any block of a context says what ∂q_t/∂x means there (docs/derivation-format.md).
 DERIVATIVE_READINGS = {"total": False, "earlier steps held fixed": True}
@@ -42,23 +46,71 @@ class RawBlock:
     meta_line: int = 0
 
 
-# Display math the format does not read (a file in another dialect must not pass as "nothing wrong").
-_OTHER_DISPLAY = re.compile(r"^\s*(\\\[|\\begin\s*\{\s*(equation|align|gather|multline|eqnarray)\*?\s*\})")
-_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
+# Display math of LaTeX documents: read as in a .tex file (tex.py), as Jupyter's Markdown renders it.
+_OTHER_DISPLAY = re.compile(r"^\s*(\\\[|\\begin\s*\{\s*(?P<env>equation|align|gather|multline|eqnarray|alignat|flalign)(?P<star>\*?)\s*\})")
+_HEADING = re.compile(r"(#{1,6})\s")
+
+
+def heading_of(line: str) -> tuple[int, str] | None:
+    """(level, title) of a Markdown heading line (`## Title ##`), or None.
+
+    Not one regular expression: `(.*?)\\s*#*\\s*$` backtracks quadratically on a long
+    line of spaces (minutes for a 30,000-character heading)."""
+    m = _HEADING.match(line)
+    if not m:
+        return None
+    return len(m.group(1)), line[m.end():].strip().rstrip("#").strip()
 _META = re.compile(r"^>\s*(?P<key>[A-Za-z]+)\s*:\s*(?P<value>.*)$")
+
+
+def split_lines(text: str) -> list[str]:
+    """The lines of `text`, each with its "\\n", broken at "\\n" only.
+
+    Line numbers and offsets are counted in "\\n" everywhere (`locate`); str.splitlines()
+    also breaks at \\f, \\v, \\x1c-\\x1e, \\x85, U+2028 and U+2029, and a file with one
+    of them in its prose had its lines and its offsets disagree (`scan` looped forever).
+    A "\\r" before the "\\n" stays in its line, where strip() removes it.
+    """
+    lines = [line + "\n" for line in text.split("\n")]
+    lines[-1] = lines[-1][:-1]
+    return lines if lines[-1] else lines[:-1]
 
 
 def scan(text: str, path: str) -> tuple[str, list, list]:
     """(title, blocks, errors): the display blocks of a Markdown file with their headings and metadata."""
     blocks, errors = [], []
     title, heading, context = "", "", ""
-    lines = text.splitlines(keepends=True)
+    lines = split_lines(text)
     offsets, pos = [], 0
     for ln in lines:
         offsets.append(pos)
         pos += len(ln)
     i, fence = 0, False
-    while i < len(lines):
+
+    def line_index(offset):         # 0-based line of a character (a bisection: a file has many blocks)
+        return bisect.bisect_right(offsets, offset) - 1
+
+    def meta_after(block, i):
+        """Line i on, a blockquote right after a block says things about it: the line after it."""
+        j, last = i, None
+        while j < len(lines) and not lines[j].strip():
+            j += 1
+        while j < len(lines) and lines[j].lstrip().startswith(">"):
+            mm = _META.match(lines[j].strip())
+            if mm and mm.group("key").lower() in META_KEYS:
+                last = mm.group("key").lower()
+                block.meta[last] = (block.meta.get(last, "") + " " + mm.group("value").strip()).strip()
+                block.meta_line = block.meta_line or j + 1
+            elif mm:
+                errors.append(DerivationError(
+                    f"unknown key {mm.group('key')!r} after a block; known keys: "
+                    + ", ".join(k.capitalize() for k in META_KEYS), locate(text, offsets[j], path,
+                                                                          len(lines[j].rstrip()))))
+            elif last:
+                block.meta[last] += " " + lines[j].strip().lstrip(">").strip()    # a continuation line
+            j += 1
+        return j if j > i and last else i
+    while i < len(lines) and len(errors) < MAX_ERRORS:
         raw = lines[i]
         stripped = raw.strip()
         if stripped.startswith("```"):
@@ -68,19 +120,42 @@ def scan(text: str, path: str) -> tuple[str, list, list]:
         if fence:
             i += 1
             continue
-        m = _HEADING.match(stripped)
-        if m:
-            heading = m.group(2)
-            if len(m.group(1)) == 1:
+        found = heading_of(stripped)
+        if found:
+            level, heading = found
+            if level == 1:
                 context = heading
                 title = title or heading
             i += 1
             continue
         other = _OTHER_DISPLAY.search(raw) if "$$" not in raw else None
         if other:
-            errors.append(DerivationError(
-                f"display math written as {other.group().strip()} is not read: write each statement in a "
-                "$$ ... $$ block", locate(text, offsets[i] + other.start(), path, len(other.group()))))
+            # \[ \] and equation / align environments, read as in a .tex file (tex.py).
+            from .tex import OTHER, read_display
+            if other.group("env") in OTHER:
+                errors.append(DerivationError(
+                    f"display math in {other.group(1)} is not read", locate(text, offsets[i] + other.start(1), path,
+                                                                            len(other.group(1))),
+                    "write it as align (rows of statements, & to align), equation or $$ ... $$"))
+                i += 1
+                continue
+            found, problems, stop = read_display(text, text, other.group("env") or "\\[", other.group("star") or "",
+                                                 offsets[i] + other.start(1), offsets[i] + other.end(), path,
+                                                 heading, context)
+            blocks += found
+            errors += problems
+            if stop is None:
+                break
+            newline = text.find("\n", stop)
+            rest = text[stop:newline if newline >= 0 else len(text)]
+            if rest.strip():
+                errors.append(DerivationError(
+                    "text after a display's end on the same line is not read: put it on a line of its own",
+                    locate(text, stop + len(rest) - len(rest.lstrip()), path, len(rest.strip()))))
+            i = max(i + 1, line_index(stop) + 1)
+            if found:
+                i = meta_after(found[-1], i)
+            continue
         start = raw.find("$$")
         if start >= 0:
             begin = offsets[i] + start + 2
@@ -93,7 +168,7 @@ def scan(text: str, path: str) -> tuple[str, list, list]:
                                               locate(text, begin - 2, path, 2)))
                 cut = re.search(r"\n[ \t]*\n", text[begin:end]).start()
                 blocks.append(RawBlock(text[begin:begin + cut], begin, i + 1, heading, context, {"broken": True}))
-                i = text.count("\n", 0, begin) + 1
+                i = max(i + 1, line_index(begin) + 1)      # always forward, whatever the text
                 continue
             line_end = text.find("\n", end)
             after = text[end + 2:line_end if line_end >= 0 else len(text)]
@@ -112,28 +187,8 @@ def scan(text: str, path: str) -> tuple[str, list, list]:
                         "its own (one block per line)", locate(text, end + 2 + lead, path, len(after.strip()))))
             block = RawBlock(text[begin:end], begin, i + 1, heading, context)
             blocks.append(block)
-            i = text.count("\n", 0, end) + 1
-            # A blockquote right after the block says things about it.
-            j = i
-            while j < len(lines) and not lines[j].strip():
-                j += 1
-            while j < len(lines) and lines[j].lstrip().startswith(">"):
-                mm = _META.match(lines[j].strip())
-                if mm and mm.group("key").lower() in META_KEYS:
-                    key = mm.group("key").lower()
-                    block.meta[key] = (block.meta.get(key, "") + " " + mm.group("value").strip()).strip()
-                    block.meta_line = block.meta_line or j + 1
-                elif mm:
-                    errors.append(DerivationError(
-                        f"unknown key {mm.group('key')!r} after a block; known keys: "
-                        + ", ".join(k.capitalize() for k in META_KEYS), locate(text, offsets[j], path,
-                                                                              len(lines[j].rstrip()))))
-                elif block.meta:
-                    last = list(block.meta)[-1]       # a continuation line of the previous value
-                    block.meta[last] += " " + lines[j].strip().lstrip(">").strip()
-                j += 1
-            if j > i and block.meta:
-                i = j
+            i = max(i + 1, line_index(end) + 1)           # always forward, whatever the text
+            i = meta_after(block, i)
             continue
         i += 1
     return title, blocks, errors
@@ -180,13 +235,15 @@ def slug(text: str) -> str:
     return s or "claim"
 
 
-_TARGET = re.compile(r"(?P<base>\\?[A-Za-z]+)(?:_(?:\{(?P<sub>[^{}]*)\}|(?P<single>[A-Za-z0-9])))?\s*"
+# A name starts after no letter: without the look-behind a run of n letters was tried from each
+# of its n starts, each backtracking over the rest (quadratic; 17 s for 30,000 letters).
+_TARGET = re.compile(r"(?<![A-Za-z\\])(?P<base>\\?[A-Za-z]+)(?:_(?:\{(?P<sub>[^{}]*)\}|(?P<single>[A-Za-z0-9])))?\s*"
                      r"(?::=|\\in(?![A-Za-z]))")
 
 
 def _guess_targets(text: str, scope: Scope) -> None:
     """Names a block that could not be parsed declares or defines, so later uses are not errors too."""
-    for m in _TARGET.finditer(text):
+    for m in _TARGET.finditer(text[:MAX_BLOCK_CHARS]):     # a longer block is an error already
         base, sub = m.group("base"), (m.group("sub") or m.group("single") or "").strip()
         if sub == "t":
             scope.sequences.add(base)
@@ -200,9 +257,13 @@ def _guess_targets(text: str, scope: Scope) -> None:
 class _Builder:
     """Builds the contexts of one file, collecting errors."""
 
-    def __init__(self, text: str, path: str):
+    def __init__(self, text: str, path: str, earlier_errors: int = 0, where=None):
         self.text, self.path = text, path
+        # How a line of `text` is named in messages and labels: "line 12" in a Markdown or TeX file,
+        # "cell 3, line 2" in a notebook (whose cells the reader reads as one text).
+        self.where = where or (lambda line: f"line {line}")
         self.errors: list[DerivationError] = []
+        self.earlier_errors = earlier_errors      # found by `scan`; they count towards MAX_ERRORS
         self.ids: set[str] = set()
         self.named: dict = {}             # (\tag or Id, name) -> the line that first used it
         self._where: dict = {}             # definition name -> (block, statement), for located errors
@@ -238,6 +299,8 @@ class _Builder:
         parsed = []
         scope = Scope()
         for b in blocks:
+            if len(self.errors) + self.earlier_errors >= MAX_ERRORS:
+                break
             if "python" in b.meta and not b.text.strip():
                 parsed.append((b, None))
                 continue
@@ -282,11 +345,11 @@ class _Builder:
                     what = "declared" if st.kind == "declaration" else "defined"
                     if stepped.get((what, name)) != (time is not None):
                         self.errors.append(self.error(
-                            b, f"{name} is {what} twice (first on line {seen[name]}), once with a step ({name}_t) "
+                            b, f"{name} is {what} twice (first on {self.where(seen[name])}), once with a step ({name}_t) "
                                "and once without: a name is one value or one per step", st.parts[0],
                             f"name the per-step one otherwise, e.g. L_t := ... and {name} := \\sum_t L_t"))
                     else:
-                        self.errors.append(self.error(b, f"{name} is {what} twice (first on line {seen[name]})",
+                        self.errors.append(self.error(b, f"{name} is {what} twice (first on {self.where(seen[name])})",
                                                       st.parts[0]))
                     st.kind = "duplicate"
                     continue
@@ -321,6 +384,9 @@ class _Builder:
                         links.extend((st, exprs[k], exprs[k + 1], len(exprs) - 1) for k in range(len(exprs) - 1))
                 except DerivationError as e:
                     self.errors.append(e)
+                except RecursionError:      # a safety net under syntax.check_size: located, never a crash
+                    self.errors.append(self.error(b, "this statement nests too deeply to read", st.parts[0],
+                                                  "split it, or name an inner part with :="))
             if links:
                 counter += 1
                 self.claims(ctx, b, pb, links, counter)
@@ -415,11 +481,11 @@ class _Builder:
 
     def claims(self, ctx, b, pb, links, counter):
         meta = b.meta
-        for what, name in ((r"\tag{%s}", pb.tag), ("Id: %s", meta.get("id"))):
+        for what, name in ((r"\tag{%s}", pb.tag), (meta.get("id_spelling", "Id: %s"), meta.get("id"))):
             if name:
                 first = self.named.setdefault((what, name), b.line)
                 if first != b.line:
-                    self.errors.append(self.error(b, f"{what % name} is used twice (first at line {first}): "
+                    self.errors.append(self.error(b, f"{what % name} is used twice (first at {self.where(first)}): "
                                                      "it names one statement"))
         base = meta.get("id") or (slug(pb.tag) if pb.tag else f"{slug(ctx.title)}-{counter}")
         kind = meta.get("kind", "corrected" if "corrects" in meta else "as-written")
@@ -429,7 +495,7 @@ class _Builder:
         several = len(links) > 1
         for n, (st, lhs, rhs, _) in enumerate(links, start=1):
             cid = self.unique_id(f"{base}-{n}" if several else base)
-            label = meta.get("label") or pb.tag or f"{b.heading or ctx.title}, line {b.line}"
+            label = meta.get("label") or pb.tag or f"{b.heading or ctx.title}, {self.where(b.line)}"
             if several:
                 label += f" [{n}/{len(links)}]"
             latex = _link_latex(st.latex, n, len(links) if several else 1, st)
@@ -488,25 +554,26 @@ def parse_statement(latex: str, ctx: ir.Context) -> tuple[ir.Expr, ir.Expr]:
     return lhs, rhs
 
 
-def parse_derivation(text: str, path: str = "<derivation>") -> ir.Derivation:
-    title, blocks, errors = scan(text, path)
-    builder = _Builder(text, path)
+def parse_derivation(text: str, path: str = "<derivation>", scanner=None, where=None) -> ir.Derivation:
+    """The derivation written in `text`.  `scanner(text, path)` finds its blocks (`scan`, the
+    Markdown reader, unless given: files.py gives the one of .tex files); `where(line)` names a
+    line in messages (files.py: a notebook's cell and line)."""
+    title, blocks, errors = (scanner or scan)(text, path)
+    builder = _Builder(text, path, len(errors), where)
     contexts = builder.build(blocks)
     errors += builder.errors
     if errors:
-        raise DerivationErrors(sorted(errors, key=lambda e: (e.location.line, e.location.column)
-                                      if e.location else (0, 0)))
+        errors = sorted(errors, key=lambda e: (e.location.line, e.location.column) if e.location else (0, 0))
+        if len(errors) >= MAX_ERRORS:
+            last = errors[MAX_ERRORS - 1].location
+            errors = errors[:MAX_ERRORS] + [DerivationError(
+                f"reading stopped at {MAX_ERRORS} errors" + (f" (the last at {builder.where(last.line)})" if last else "")
+                + ": later lines may have more", hint="is this a derivation file (docs/derivation-format.md)?")]
+        raise DerivationErrors(errors)
     return ir.Derivation(path, title or Path(path).stem, contexts)
 
 
 def read_derivation(path) -> ir.Derivation:
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DerivationErrors([DerivationError(f"{path}: no such file")]) from None
-    except UnicodeDecodeError as e:
-        raise DerivationErrors([DerivationError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})")]) from None
-    except OSError as e:
-        raise DerivationErrors([DerivationError(f"{path}: cannot read ({e.strerror})")]) from None
-    return parse_derivation(text, str(path))
+    """The derivation in a file: Markdown, or (by its suffix) a .tex document or an .ipynb notebook."""
+    from .files import read_derivation as read
+    return read(path)

@@ -383,9 +383,43 @@ UNICODE = {"∘": "\\circ", "⊙": "\\odot", "·": "\\cdot", "⋅": "\\cdot", "�
            "∈": "\\in", "−": "-", "′": "'", "≔": ":=", "ℝ": "\\mathbb{R}", "…": "\\dots"}
 
 
+# Limits on one block, far above what a person writes (the longest block of the note and the
+# examples is 353 characters, 168 tokens, brackets 4 deep).  The parser and the transformer
+# recurse once per nested bracket and per operand of a long sum or product: past about 450
+# operands Python's recursion limit is hit, so a block is refused before that, with the reason.
+MAX_BLOCK_CHARS = 2000
+MAX_BLOCK_TOKENS = 400
+MAX_NESTING = 20
+_TOKEN = re.compile(r"\\[A-Za-z]+|[A-Za-z0-9]+|\S")
+_OPEN, _CLOSE = "({[", ")}]"
+
+
+def check_size(text: str, offset: int, file_text: str, path: str) -> None:
+    """A located DerivationError when a block is too long, has too many tokens or nests too deeply."""
+    if len(text) > MAX_BLOCK_CHARS:
+        raise DerivationError(f"this block is {len(text)} characters long; the reader reads blocks of up to "
+                              f"{MAX_BLOCK_CHARS}", locate(file_text, offset, path),
+                              "split it into several blocks, one statement each (is a closing $$ missing?)")
+    for tokens, m in enumerate(_TOKEN.finditer(text), start=1):
+        if tokens > MAX_BLOCK_TOKENS:
+            raise DerivationError(f"this block has more than {MAX_BLOCK_TOKENS} tokens (names, numbers, commands, "
+                                  "signs); the reader stops here", locate(file_text, offset + m.start(), path),
+                                  "split it into several blocks, one statement each, or name a part with :=")
+    depth = 0
+    for i, ch in enumerate(text):
+        if ch in _OPEN:
+            depth += 1
+            if depth > MAX_NESTING:
+                raise DerivationError(f"brackets nested more than {MAX_NESTING} deep", locate(file_text, offset + i, path),
+                                      "name an inner part with := and use its name")
+        elif ch in _CLOSE:
+            depth = max(0, depth - 1)
+
+
 def parse_block(text: str, offset: int, file_text: str, path: str) -> Block:
     """Parse one block; offsets in errors and spans are made absolute in the file."""
     full = text
+    check_size(text, offset, file_text, path)
     text, tag, remark = split_tail(text)
     try:
         tree = PARSER.parse(text)
@@ -421,7 +455,13 @@ def parse_block(text: str, offset: int, file_text: str, path: str) -> Block:
                               locate(file_text, offset + len(text), path)) from None
     except UnexpectedInput as e:  # pragma: no cover - the cases above are the ones LALR raises
         raise DerivationError(str(e), locate(file_text, offset + getattr(e, "pos_in_stream", 0), path)) from None
+    except RecursionError:     # a safety net under check_size: a located error, never a crash
+        raise DerivationError("this block nests too deeply to read", locate(file_text, offset, path),
+                              "split it into several blocks, or name an inner part with :=") from None
     except VisitError as e:
+        if isinstance(e.orig_exc, RecursionError):
+            raise DerivationError("this block nests too deeply to read", locate(file_text, offset, path),
+                                  "split it into several blocks, or name an inner part with :=") from None
         node = getattr(e.obj, "meta", None)
         pos = getattr(node, "start_pos", 0) or 0
         end = getattr(node, "end_pos", pos + 1) or pos + 1
