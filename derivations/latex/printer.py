@@ -15,17 +15,40 @@ from .. import ir
 SUM, TERM, PRODUCT, POSTFIX, ATOM = range(5)
 
 
-def name_latex(name: str) -> str:
-    """W_xh -> W_{xh}; ell-like names keep their command."""
-    if name.startswith("\\") or "_" not in name:
-        return name
+def name_latex(name: str, time: ir.Time | None = None) -> str:
+    """W_xh -> W_{xh}; ell-like names keep their command; at a step: h_t, \\delta_{h,t}, W^{(1)}_t."""
+    if "_" not in name:
+        return name + (time_latex(time) if time is not None else "")
     base, sub = name.split("_", 1)
+    if time is not None:                 # a name with a subscript, at a step: \delta_{h,t}
+        return f"{base}_{{{sub},{time}}}"
     return f"{base}_{sub}" if len(sub) == 1 else f"{base}_{{{sub}}}"
 
 
 def time_latex(t: ir.Time) -> str:
     text = str(t)
     return f"_{text}" if len(text) == 1 else f"_{{{text}}}"
+
+
+def ends_in_superscript(e: ir.Expr) -> bool:
+    """A quantity printed with a superscript of its own (h^{(t)}, W^{(1)}, \\delta^{h}): another ^ after it
+    would be a double superscript."""
+    return isinstance(e, ir.Ref) and (e.sup or ("^" in e.name and e.time is None))
+
+
+def merged_superscript(e: ir.Ref, extra: str) -> str | None:
+    """h^{(t-1)\\top}, W^{(1)T}: a step or a layer and a transpose in one superscript, as the author writes it."""
+    if e.sup:
+        return f"{name_latex(e.name)}^{{({e.time}){extra}}}"
+    if e.name.endswith(")}") and e.time is None:
+        return f"{e.name[:-1]}{extra}}}"
+    return None
+
+
+# How each spelling of ReLU and of its derivative 1[x > 0] prints (ir.Apply.style).
+_INDICATOR = {"\\mathbb{1}[": ("\\mathbb{1}[", "]"), "\\mathbb{1}(": ("\\mathbb{1}(", ")"),
+              "\\mathbb{I}[": ("\\mathbb{I}[", "]"), "\\mathbb{I}(": ("\\mathbb{I}(", ")"),
+              "\\mathbb{1}_": ("\\mathbb{1}_{", "}"), "\\mathbb{I}_": ("\\mathbb{I}_{", "}"), "1_": ("1_{", "}")}
 
 
 def level(e: ir.Expr) -> int:
@@ -41,9 +64,11 @@ def level(e: ir.Expr) -> int:
         return POSTFIX
     if isinstance(e, ir.Number) and e.value < 0:
         return SUM
-    if isinstance(e, ir.Apply) and e.function not in ir.BUILTIN_FUNCTIONS:
+    if isinstance(e, ir.Apply) and (e.function not in ir.BUILTIN_FUNCTIONS or e.style == "H"):
         # f(x) is a name beside a parenthesis: a superscript after it would bind to the parenthesis.
         return POSTFIX
+    if isinstance(e, ir.Deriv) and e.style != "frac":
+        return POSTFIX                  # (\nabla_w L)^\top: a superscript must not seem to bind to L
     if isinstance(e, ir.Power) and e.prefix:
         return POSTFIX
     return ATOM
@@ -65,7 +90,12 @@ class Printer:
         return method(e)
 
     def _Ref(self, e: ir.Ref) -> str:
-        return name_latex(e.name) + (time_latex(e.time) if e.time is not None else "")
+        if e.sup and e.time is not None and "_" not in e.name:
+            return f"{name_latex(e.name)}^{{({e.time})}}"
+        return name_latex(e.name, e.time)
+
+    def _Ones(self, e: ir.Ones) -> str:
+        return e.style
 
     def _Number(self, e: ir.Number) -> str:
         v = e.value
@@ -101,6 +131,9 @@ class Printer:
         return f"\\frac{{{self.p(e.num)}}}{{{self.p(e.den)}}}"
 
     def _Transpose(self, e: ir.Transpose) -> str:
+        if ends_in_superscript(e.arg):
+            merged = merged_superscript(e.arg, e.style) if not e.style.startswith("{") else None
+            return merged or f"({self.p(e.arg)})^{e.style}"
         return self.at(e.arg, ATOM) + "^" + e.style
 
     def _Power(self, e: ir.Power) -> str:
@@ -108,16 +141,28 @@ class Printer:
             fn = self._function(e.arg)
             return f"{fn}^{e.exponent}{self._argument(e.arg.arg)}"
         exponent = str(e.exponent) if 0 <= e.exponent < 10 else f"{{{e.exponent}}}"
+        if ends_in_superscript(e.arg):
+            return f"({self.p(e.arg)})^{exponent}"
         return self.at(e.arg, ATOM) + "^" + exponent
 
     def _function(self, e: ir.Apply) -> str:
         head = ir.BUILTIN_FUNCTIONS.get(e.function, name_latex(e.function))
+        if e.style and e.style.startswith("\\") and e.style not in _INDICATOR:
+            # \operatorname{ReLU}, \mathrm{relu}, \text{ReLU}, \operatorname{H}; \operatorname{g} of a declared g
+            head = e.style if "{" in e.style else f"{e.style}{{{e.function}}}"
+        elif e.style == "H":
+            head = "H"
         return head + "'" * e.derivative
 
     def _argument(self, arg: ir.Expr) -> str:
         return f"({self.p(arg)})"
 
     def _Apply(self, e: ir.Apply) -> str:
+        if e.function == "relu" and not e.derivative and e.style in ("max", "max-right"):
+            return f"\\max(0, {self.p(e.arg)})" if e.style == "max" else f"\\max({self.p(e.arg)}, 0)"
+        if e.function == "ind" and not e.derivative and (e.style in _INDICATOR or e.style is None):
+            opening, closing = _INDICATOR.get(e.style, _INDICATOR["\\mathbb{1}["])
+            return f"{opening}{self.p(e.arg)} > 0{closing}"
         return self._function(e) + self._argument(e.arg)
 
     def _Softmax(self, e: ir.Softmax) -> str:
@@ -146,6 +191,10 @@ class Printer:
         return f"{head} {body}"
 
     def _Deriv(self, e: ir.Deriv) -> str:
+        if e.style == "nabla":
+            return f"\\nabla_{{{self.p(e.wrt)}}} {self.at(e.of, ATOM)}"
+        if e.style == "slash":
+            return f"\\partial {self.at(e.of, ATOM)} / \\partial {self.at(e.wrt, ATOM)}"
         return f"\\frac{{\\partial {self.p(e.of)}}}{{\\partial {self.p(e.wrt)}}}"
 
     def _Block(self, e: ir.Block) -> str:

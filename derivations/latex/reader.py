@@ -22,7 +22,7 @@ from pathlib import Path
 
 from .. import ir
 from .errors import DerivationError, DerivationErrors, locate
-from .resolve import Resolver, Scope, name_key
+from .resolve import Resolver, Scope, name_key, sequence_key
 from .syntax import Name, parse_block
 
 KINDS = ("as-written", "corrected", "supporting")
@@ -253,9 +253,9 @@ class _Builder:
         for b, pb in parsed:
             for st in (pb.statements if pb else []):
                 target = st.parts[0]
-                if st.kind in ("declaration", "definition") and isinstance(target, Name):
-                    key = name_key(target.base, target.decoration)
-                    if isinstance(target.sub, Name) and target.sub.base == "t" and target.sub.sub is None:
+                if st.kind in ("declaration", "definition"):
+                    key = sequence_key(target)
+                    if key is not None:
                         scope.sequences.add(key)
                 elif st.kind == "function" and isinstance(target, Name):
                     scope.functions.add(name_key(target.base, target.decoration))
@@ -291,7 +291,7 @@ class _Builder:
                 seen[name] = locate(self.text, b.offset + st.span[0], self.path).line
                 stepped[("declared" if st.kind == "declaration" else "defined", name)] = time is not None
                 if st.kind == "declaration":
-                    scope.names[name] = st.parts[1][0]
+                    scope.names[name] = "matrix" if st.parts[1][0] == "binary" else st.parts[1][0]
                 elif name not in scope.names:
                     scope.names[name] = "defined"
         # Pass 2: meaning of every statement, in order.
@@ -362,13 +362,15 @@ class _Builder:
     def declaration(self, ctx, resolver, b, st):
         name, time = resolver.target(st.parts[0])
         kind, dims = st.parts[1]
+        binary = kind == "binary"          # y \in \{0, 1\}: a scalar input that is 0 or 1
+        kind = "matrix" if binary else kind
         if time is not None and time.var is None:      # h_0: the initial state of a sequence
             decl = ir.Declaration(name, "matrix", tuple(ir.size(d) for d in dims), sequence=True, initial=True,
                                   source=self.source(b, st))
             ctx.declarations[name + "_0"] = decl
             return
         ctx.declarations[name] = ir.Declaration(name, kind, tuple(ir.size(d) for d in dims),
-                                                sequence=time is not None, source=self.source(b, st))
+                                                sequence=time is not None, source=self.source(b, st), binary=binary)
 
     def definition(self, ctx, resolver, b, st):
         name, time = resolver.target(st.parts[0])
