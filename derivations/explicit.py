@@ -227,8 +227,10 @@ def _numerator_vanishes(a) -> bool:
 # ---------------------------------------------------------------- numbers
 
 def _rational_point(symbols, rng) -> dict:
-    """Small exact inputs (|x| <= 1), so that σ and tanh are not saturated and the sides stay readable."""
-    return {s: sp.Rational(rng.choice([-2, -1, 1, 2]), rng.choice([2, 3, 4])) for s in symbols}
+    """Small exact inputs (|x| <= 1), so that σ and tanh are not saturated and the sides stay readable;
+    a binary label (an integer symbol, y \\in \\{0, 1\\}) is 0 or 1."""
+    return {s: sp.Integer(rng.choice([0, 1])) if s.is_integer else
+            sp.Rational(rng.choice([-2, -1, 1, 2]), rng.choice([2, 3, 4])) for s in symbols}
 
 
 def _relative(a, b):
@@ -264,6 +266,8 @@ def numeric_difference(model: Model, lhs: sp.Matrix, rhs: sp.Matrix, seed: str, 
         differs = False
         with mpmath.workdps(DIGITS):
             numbers = model.numeric_many([*lhs, *rhs], values, DIGITS)
+            if any(mpmath.isnan(x) for x in numbers):
+                continue                   # a point at ReLU's kink (1[x > 0] at x = 0): no counterexample there
             for idx in range(len(lhs)):
                 a, b = numbers[idx], numbers[len(lhs) + idx]
                 scale = max(abs(a), abs(b), 1)

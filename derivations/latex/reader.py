@@ -315,7 +315,7 @@ class _Builder:
                     elif st.kind == "definition":
                         self.definition(ctx, resolver, b, st)
                     else:
-                        exprs = [resolver.expr(e) for e in st.parts]
+                        exprs = self.sized(ctx, b, [resolver.expr(e) for e in st.parts])
                         links.extend((st, exprs[k], exprs[k + 1], len(exprs) - 1) for k in range(len(exprs) - 1))
                 except DerivationError as e:
                     self.errors.append(e)
@@ -355,6 +355,14 @@ class _Builder:
         if elsewhere and not reported:       # never leave a model that does not compose unreported
             self.errors.append(elsewhere[0])
 
+    def sized(self, ctx, b, exprs):
+        """Every \\mathbf{1} given its size from the expressions around it (shapes.size_ones)."""
+        from ..shapes import IllTyped, size_ones
+        try:
+            return size_ones(ctx, exprs)
+        except IllTyped as e:
+            raise self.error(b, str(e), e.node) from None
+
     def source(self, b: RawBlock, st) -> ir.Source:
         loc = locate(self.text, b.offset + st.span[0], self.path)
         return ir.Source(self.path, loc.line, st.latex, loc.column)
@@ -381,7 +389,7 @@ class _Builder:
                 raise self.error(b, "T := n needs a whole number of steps n ≥ 1", st.parts[1])
             ctx.length = int(n.value)
             return
-        expr = resolver.expr(st.parts[1])
+        (expr,) = self.sized(ctx, b, [resolver.expr(st.parts[1])])
         if name in ctx.definitions:
             raise self.error(b, f"{name} is defined twice", st.parts[0])
         ctx.definitions[name] = ir.Definition(ir.Ref(name, time, span=st.parts[0].span), expr, self.source(b, st))
@@ -459,6 +467,11 @@ def parse_statement(latex: str, ctx: ir.Context) -> tuple[ir.Expr, ir.Expr]:
     builder = _Builder(latex, "<statement>")
     resolver = Resolver(Scope.of(ctx), lambda msg, node, hint="": builder.error(raw, msg, node, hint))
     lhs, rhs = (resolver.expr(e) for e in block.statements[0].parts)
+    from ..shapes import IllTyped, size_ones
+    try:
+        lhs, rhs = size_ones(ctx, [lhs, rhs])
+    except IllTyped as e:
+        raise builder.error(raw, str(e), e.node) from None
     return lhs, rhs
 
 
