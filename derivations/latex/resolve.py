@@ -328,10 +328,10 @@ class Resolver:
             out = self._Name(named)
             return ir.Transpose(out, node.transpose, span=node.span) if node.transpose else out
         if node.sub is not None or node.transpose is not None:
-            what = to_text(node.base)
-            raise self.err(f"undeclared symbol {what}^{{...}}: a superscript with a step or a layer belongs to a "
-                           "declared name", node, "declare it, e.g. W^{(1)} \\in \\mathbb{R}^{m \\times n}, or "
-                           "h^{(t)} := ... for a sequence")
+            what = to_text(node)
+            raise self.err(f"undeclared symbol {what}: a name with a superscript (a layer, a letter) is a name of its "
+                           "own", node, f"declare it, e.g. {what} \\in \\mathbb{{R}}^{{n}}, or {what}_t := ... for a "
+                           "sequence")
         if node.kind == "transpose":
             return ir.Transpose(self.expr(node.base), node.value, span=node.span)
         if node.kind == "power":
