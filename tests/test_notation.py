@@ -107,7 +107,7 @@ def test_a_layer_superscript_is_a_name_of_its_own_printed_as_written():
 def test_decorated_names_are_names_of_their_own():
     ctx = ctx_of()
     assert {"\\delta^{h}", "\\delta^{o}", "\\delta_x", "\\hat{y}"} <= set(ctx.definitions)
-    lhs, rhs = same(r"\delta^{h}_t + \delta^o_t + \delta_{x,t}^\top W_f^\top = \delta^{h}_{t} + \delta^{o}_t + \delta_{x,t}^T W_f^T")
+    lhs, _ = same(r"\delta^{h}_t + \delta^o_t + \delta_{x,t}^\top W_f^\top = \delta^{h}_{t} + \delta^{o}_t + \delta_{x,t}^T W_f^T")
     assert lhs.terms[0] == ir.Ref("\\delta^{h}", T) and lhs.terms[2].left.arg == ir.Ref("\\delta_x", T)
     assert "\\delta_{x,t}" in to_latex(lhs)
     assert same(r"\hat{\boldsymbol{y}} = \boldsymbol{\hat{y}}")[0] == ir.Ref("\\hat{y}")
@@ -150,7 +150,7 @@ def test_a_function_without_parentheses_takes_the_next_factor():
 
 
 @pytest.mark.parametrize("spelling", [r"\max(0, z)", r"\max(z, 0)", r"\operatorname{ReLU}(z)", r"\mathrm{ReLU}(z)",
-                                      r"\text{ReLU}(z)", r"\mathrm{relu}(z)", r"\operatorname{ReLU}(z)"])
+                                      r"\text{ReLU}(z)", r"\mathrm{relu}(z)", r"\operatorname{relu}(z)"])
 def test_every_spelling_of_relu(spelling):
     lhs, _ = same(f"{spelling} = z")
     assert lhs == ir.Apply("relu", ir.Ref("z"))
@@ -193,7 +193,7 @@ def test_max_and_indicators_other_than_relus_are_errors_that_say_what_is_read():
 
 
 def test_the_ones_vector_gets_its_size_from_the_context():
-    lhs, rhs = same(r"\mathbf{1}^\top z = w^\top \mathbf{1}")
+    lhs, _ = same(r"\mathbf{1}^\top z = w^\top \mathbf{1}")
     assert lhs.left == ir.Transpose(ir.Ones(ir.size("E")), "\\top") and to_latex(lhs) == r"\mathbf{1}^\top z"
     err = error_of(HEAD + "\n$$ \\mathbf{1} = \\mathbf{1} $$\n")
     assert "size of \\mathbf{1}" in err.message

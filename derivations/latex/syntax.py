@@ -247,7 +247,8 @@ class ToSyntax(Transformer):
         kind, value = sup[0], sup[1]
         transpose = sup[2] if len(sup) > 2 else None
         sub = items[2] if len(items) > 2 else None
-        if isinstance(base, BareApply):
+        after_bare_function = isinstance(base, BareApply)
+        if after_bare_function:
             raise ValueError("a superscript after a function applied without parentheses is ambiguous: write "
                              "\\log(p^2) or (\\log p)^2")
         if transpose is not None and not (kind == "expr" and isinstance(value, Paren)):
