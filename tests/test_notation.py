@@ -346,3 +346,11 @@ def test_binary_label_lines_against_finite_differences(line, candidate):
     if out.verdict == REFUTED:
         y = [v for k, v in out.counterexample["values"].items() if k.startswith("y")]
         assert y and all(Fraction(v) in (0, 1) for v in y), out.counterexample["values"]
+
+
+@pytest.mark.parametrize("line, hint", [
+    (r"\frac{\partial}{\partial w} L = w", r"write \frac{\partial L}{\partial w}"),
+    (r"\nabla L = w", r"write \nabla_{w} L"),
+])
+def test_a_gradient_written_otherwise_gets_the_exact_replacement(line, hint):
+    assert hint in error_of(HEAD + f"\n$$ {line} $$\n").hint
