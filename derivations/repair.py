@@ -262,7 +262,7 @@ def shift_time(e, ctx, typer):
             t = e.time.shifted(k)
             if t.var is None and t.offset < 0:
                 continue
-            yield ir.Ref(e.name, t)
+            yield ir.Ref(e.name, t, sup=e.sup)          # in the author's notation (h^{(t)} or h_t)
 
 
 def swap_operands(e, ctx, typer):

@@ -354,3 +354,49 @@ def test_binary_label_lines_against_finite_differences(line, candidate):
 ])
 def test_a_gradient_written_otherwise_gets_the_exact_replacement(line, hint):
     assert hint in error_of(HEAD + f"\n$$ {line} $$\n").hint
+
+
+BOOK = r"""# An RNN in the Deep Learning book's notation
+
+$$ \boldsymbol{U} \in \mathbb{R}^{H \times E}, \quad \boldsymbol{W} \in \mathbb{R}^{H \times H}, \quad \boldsymbol{V} \in \mathbb{R}^{O \times H}, \quad \boldsymbol{b} \in \mathbb{R}^{H}, \quad \boldsymbol{c} \in \mathbb{R}^{O} $$
+
+$$ \boldsymbol{x}^{(t)} \in \mathbb{R}^{E}, \quad \boldsymbol{h}^{(0)} \in \mathbb{R}^{H}, \quad L \in \mathbb{R} $$
+
+$$ \boldsymbol{a}^{(t)} := \boldsymbol{b} + \boldsymbol{W}\boldsymbol{h}^{(t-1)} + \boldsymbol{U}\boldsymbol{x}^{(t)} $$
+
+$$ \boldsymbol{h}^{(t)} := \tanh(\boldsymbol{a}^{(t)}), \quad \boldsymbol{o}^{(t)} := \boldsymbol{c} + \boldsymbol{V}\boldsymbol{h}^{(t)} $$
+
+$$ g_t \in \mathbb{R}^{O}, \quad g_t := \nabla_{\boldsymbol{o}^{(t)}} L $$
+
+$$ \nabla_{\boldsymbol{h}^{(t)}} L = \boldsymbol{W}^\top \operatorname{diag}(1 - (\boldsymbol{h}^{(t+1)})^2) \nabla_{\boldsymbol{h}^{(t+1)}} L + \boldsymbol{V}^\top g_t $$
+
+$$ \nabla_{\boldsymbol{W}} L = \sum_t \operatorname{diag}(1 - (\boldsymbol{h}^{(t)})^2) (\nabla_{\boldsymbol{h}^{(t)}} L) \boldsymbol{h}^{(t-1)\top} $$
+"""
+
+SUBSCRIPTS = r"""# The same RNN with subscripts
+
+$$ U \in \mathbb{R}^{H \times E}, \quad W \in \mathbb{R}^{H \times H}, \quad V \in \mathbb{R}^{O \times H}, \quad b \in \mathbb{R}^{H}, \quad c \in \mathbb{R}^{O} $$
+
+$$ x_t \in \mathbb{R}^{E}, \quad h_0 \in \mathbb{R}^{H}, \quad L \in \mathbb{R} $$
+
+$$ a_t := b + W h_{t-1} + U x_t $$
+
+$$ h_t := \tanh(a_t), \quad o_t := c + V h_t $$
+
+$$ g_t \in \mathbb{R}^{O}, \quad g_t := \frac{\partial L}{\partial o_t} $$
+
+$$ \frac{\partial L}{\partial h_t} = W^\top \operatorname{diag}(1 - h_{t+1}^2) \frac{\partial L}{\partial h_{t+1}} + V^\top g_t $$
+
+$$ \frac{\partial L}{\partial W} = \sum_t \operatorname{diag}(1 - h_t^2) \frac{\partial L}{\partial h_t} h_{t-1}^\top $$
+"""
+
+
+def test_the_books_notation_means_the_subscript_notation_and_prints_back_as_written():
+    book, plain = (parse_derivation(text, "b.md").contexts[0] for text in (BOOK, SUBSCRIPTS))
+    assert {n: (d.shape, d.sequence, d.initial) for n, d in book.declarations.items()} == \
+        {n: (d.shape, d.sequence, d.initial) for n, d in plain.declarations.items()}
+    assert {n: d.expr for n, d in book.definitions.items()} == {n: d.expr for n, d in plain.definitions.items()}
+    assert [(c.lhs, c.rhs) for c in book.claims] == [(c.lhs, c.rhs) for c in plain.claims]
+    printed = claim_latex(book.claims[1].lhs, book.claims[1].rhs)
+    assert r"\nabla_{h^{(t)}} L" in printed and r"h^{(t-1)\top}" in printed
+    assert parse_statement(printed, book) == (book.claims[1].lhs, book.claims[1].rhs)
