@@ -524,6 +524,8 @@ _INSTEAD = [
     (re.compile(r"\\frac\s*\{\s*\\partial\s*\}\s*\{\s*\\partial\s*([^{}]+?)\s*\}\s*(\S+)"),
      lambda m: f"write \\frac{{\\partial {m.group(2)}}}{{\\partial {m.group(1)}}}"),
     (re.compile(r"\\\|([^|]*?)\\\|(?!\s*[\^_])"), lambda m: f"write \\|{m.group(1)}\\|^2 (the squared norm)"),
+    (re.compile(r"\\mathbb\s*\{\s*1\s*\}(?!\s*[\[(_])"),
+     lambda m: "\\mathbb{1} is read as an indicator, \\mathbb{1}[z > 0]; write the column of ones as \\mathbf{1}"),
     (re.compile(r"\\nabla(?![A-Za-z])(?!\s*_)\s*(\S*)"),
      lambda m: f"write \\nabla_{{w}} {m.group(1) or 'L'} (the variable as a subscript) or "
                f"\\frac{{\\partial {m.group(1) or 'L'}}}{{\\partial w}}"),
