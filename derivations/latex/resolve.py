@@ -327,6 +327,10 @@ class Resolver:
         if named is not None:
             out = self._Name(named)
             return ir.Transpose(out, node.transpose, span=node.span) if node.transpose else out
+        if node.sub is not None and node.kind in ("transpose", "power") and isinstance(node.base, Name):
+            # W^T_{xh}: a subscript after a transpose or power; the name is W_{xh}.
+            raise self.err("a subscript after a transpose or a power", node,
+                           f"write the subscript first: {to_text(node.base)}_{{...}}^{{...}}")
         if node.sub is not None or node.transpose is not None:
             what = to_text(node)
             raise self.err(f"undeclared symbol {what}: a name with a superscript (a layer, a letter) is a name of its "
