@@ -70,6 +70,15 @@ def test_several_names_in_one_declaration_share_its_shape():
     assert ctx.declarations["w"].shape == ctx.declarations["z"].shape
 
 
+def test_several_functions_in_one_declaration():
+    ctx = parse_derivation(r"""# F
+$$ f, g : \mathbb{R} \to \mathbb{R}, \quad z \in \mathbb{R}^{n} $$
+$$ f(z) = \operatorname{g}(z) $$
+""", "f.md").contexts[0]
+    assert ctx.declarations["f"].kind == ctx.declarations["g"].kind == "function"
+    assert ctx.claims[0].rhs == ir.Apply("g", ir.Ref("z"))
+
+
 def test_a_comma_still_separates_statements_when_no_declaration_follows():
     ctx = parse_derivation(r"""# S
 $$ a, b \in \mathbb{R}^{n}, \quad c := a + b, \quad c = b + a $$
@@ -149,7 +158,7 @@ def test_a_function_without_parentheses_takes_the_next_factor():
     assert "(\\log p)^2" in error_of(HEAD + "\n$$ \\log \\hat{y}^2 = L $$\n").message
 
 
-@pytest.mark.parametrize("spelling", [r"\max(0, z)", r"\max(z, 0)", r"\operatorname{ReLU}(z)", r"\mathrm{ReLU}(z)",
+@pytest.mark.parametrize("spelling", [r"\max(0, z)", r"\max(z, 0)", r"\max\{0, z\}", r"\operatorname{ReLU}(z)", r"\mathrm{ReLU}(z)",
                                       r"\text{ReLU}(z)", r"\mathrm{relu}(z)", r"\operatorname{relu}(z)"])
 def test_every_spelling_of_relu(spelling):
     lhs, _ = same(f"{spelling} = z")
@@ -157,7 +166,7 @@ def test_every_spelling_of_relu(spelling):
     assert to_latex(lhs) == spelling                        # printed as written
 
 
-@pytest.mark.parametrize("spelling", [r"\mathbb{1}[z > 0]", r"\mathbb{1}_{z > 0}", r"1_{z > 0}", r"\mathbb{I}[z > 0]",
+@pytest.mark.parametrize("spelling", [r"\mathbb{1}[z > 0]", r"\mathbb{1}\{z > 0\}", r"\mathbb{1}_{z > 0}", r"1_{z > 0}", r"\mathbb{I}[z > 0]",
                                       r"H(z)", r"\operatorname{H}(z)", r"\operatorname{ReLU}'(z)"])
 def test_every_spelling_of_relus_derivative(spelling):
     lhs, _ = same(f"{spelling} = z")

@@ -48,7 +48,8 @@ def merged_superscript(e: ir.Ref, extra: str) -> str | None:
 # How each spelling of ReLU and of its derivative 1[x > 0] prints (ir.Apply.style).
 _INDICATOR = {"\\mathbb{1}[": ("\\mathbb{1}[", "]"), "\\mathbb{1}(": ("\\mathbb{1}(", ")"),
               "\\mathbb{I}[": ("\\mathbb{I}[", "]"), "\\mathbb{I}(": ("\\mathbb{I}(", ")"),
-              "\\mathbb{1}_": ("\\mathbb{1}_{", "}"), "\\mathbb{I}_": ("\\mathbb{I}_{", "}"), "1_": ("1_{", "}")}
+              "\\mathbb{1}_": ("\\mathbb{1}_{", "}"), "\\mathbb{I}_": ("\\mathbb{I}_{", "}"), "1_": ("1_{", "}"),
+              "\\mathbb{1}{": ("\\mathbb{1}\\{", "\\}"), "\\mathbb{I}{": ("\\mathbb{I}\\{", "\\}")}
 
 
 def level(e: ir.Expr) -> int:
@@ -158,8 +159,10 @@ class Printer:
         return f"({self.p(arg)})"
 
     def _Apply(self, e: ir.Apply) -> str:
-        if e.function == "relu" and not e.derivative and e.style in ("max", "max-right"):
-            return f"\\max(0, {self.p(e.arg)})" if e.style == "max" else f"\\max({self.p(e.arg)}, 0)"
+        if e.function == "relu" and not e.derivative and e.style and e.style.startswith("max"):
+            opening, closing = ("\\{", "\\}") if e.style.endswith("{") else ("(", ")")
+            pair = f"0, {self.p(e.arg)}" if e.style.startswith("max{") or e.style == "max" else f"{self.p(e.arg)}, 0"
+            return f"\\max{opening}{pair}{closing}"
         if e.function == "ind" and not e.derivative and (e.style in _INDICATOR or e.style is None):
             opening, closing = _INDICATOR.get(e.style, _INDICATOR["\\mathbb{1}["])
             return f"{opening}{self.p(e.arg)} > 0{closing}"

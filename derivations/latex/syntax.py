@@ -164,7 +164,12 @@ class ToSyntax(Transformer):
         return [Statement("declaration", (name, space), _sp(meta)) for name in names]
 
     def function_declaration(self, meta, items):
-        return Statement("function", (items[0],), _sp(meta))
+        # f, g : R -> R: one statement per name, as for a declaration of several names.
+        names = [i for i in items if not isinstance(i, Token)]
+        for name in names:
+            if not isinstance(name, Name):
+                raise ValueError("a function is declared by its name alone: f : \\mathbb{R} \\to \\mathbb{R}")
+        return [Statement("function", (name,), _sp(meta)) for name in names]
 
     def definition(self, meta, items):
         name, _, expr = items
@@ -309,16 +314,18 @@ class ToSyntax(Transformer):
     def max_zero(self, meta, items):
         a, b = items[2], items[4]
         zero = [isinstance(x, ir.Number) and x.value == 0 for x in (a, b)]
+        braces = "{" if str(items[1]).strip().startswith(("\\{", "\\lbrace")) else ""
         if zero == [True, False]:
-            return ir.Apply("relu", b, span=_sp(meta), style="max")
+            return ir.Apply("relu", b, span=_sp(meta), style="max" + braces)
         if zero == [False, True]:
-            return ir.Apply("relu", a, span=_sp(meta), style="max-right")
+            return ir.Apply("relu", a, span=_sp(meta), style="max-right" + braces)
         raise ValueError("\\max is read only as ReLU, \\max(0, z): the element-wise maximum of z and 0")
 
     def indicator_of(self, meta, items):
         head = re.sub(r"\s+", "", str(items[0]))           # \mathbb{1} or \mathbb{I}
         exprs = [i for i in items[1:] if not isinstance(i, Token)]
-        bracket = next((str(i).strip()[-1] for i in items[1:] if isinstance(i, Token) and i.type == "LPAR"), None)
+        bracket = next((str(i).strip()[-1] for i in items[1:] if isinstance(i, Token) and i.type in ("LPAR", "SETOPEN")),
+                       None)
         return _indicator(exprs[0], exprs[1], head + (bracket or "_"), _sp(meta))
 
     def nabla(self, meta, items):
