@@ -166,9 +166,8 @@ class ToSyntax(Transformer):
     def function_declaration(self, meta, items):
         # f, g : R -> R: one statement per name, as for a declaration of several names.
         names = [i for i in items if not isinstance(i, Token)]
-        for name in names:
-            if not isinstance(name, Name):
-                raise ValueError("a function is declared by its name alone: f : \\mathbb{R} \\to \\mathbb{R}")
+        if not all(isinstance(name, Name) for name in names):
+            raise ValueError("a function is declared by its name alone: f : \\mathbb{R} \\to \\mathbb{R}")
         return [Statement("function", (name,), _sp(meta)) for name in names]
 
     def definition(self, meta, items):
