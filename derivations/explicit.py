@@ -22,6 +22,7 @@ reproduces it from scratch (a fresh model, nothing shared with the search).
 """
 from __future__ import annotations
 
+import itertools
 import random
 
 import mpmath
@@ -177,8 +178,24 @@ def atomize(exprs):
 
 
 def exactly_zero(d) -> bool:
-    """Exact: expand, then cancel, applications independent; σ as 1/(1+e^-x) only when e^x is present too."""
+    """Exact: expand, then cancel, applications independent; σ as 1/(1+e^-x) only when e^x is present too.
+
+    A binary label (an integer symbol of the model, y \\in \\{0, 1\\}) takes its two values: zero at
+    y = 0 and at y = 1, for every value of the other symbols, is zero (so y^2 = y is proved).
+    """
     d = sp.sympify(d)
+    if d == 0:
+        return True
+    if _exactly_zero(d):
+        return True
+    binary = sorted((s for s in d.free_symbols if s.is_integer), key=str)
+    if binary and len(binary) <= 4:
+        return all(_exactly_zero(d.xreplace(dict(zip(binary, map(sp.Integer, values)))))
+                   for values in itertools.product((0, 1), repeat=len(binary)))
+    return False
+
+
+def _exactly_zero(d) -> bool:
     if d == 0:
         return True
     (a,) = atomize([d])

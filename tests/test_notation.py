@@ -410,3 +410,16 @@ def test_the_books_notation_means_the_subscript_notation_and_prints_back_as_writ
     printed = claim_latex(book.claims[1].lhs, book.claims[1].rhs)
     assert r"\nabla_{h^{(t)}} L" in printed and r"h^{(t-1)\top}" in printed
     assert parse_statement(printed, book) == (book.claims[1].lhs, book.claims[1].rhs)
+
+
+@pytest.mark.parametrize("line, lhs, rhs", [
+    (r"y^2 = y", lambda y: y ** 2, lambda y: y),
+    (r"y (1 - y) = 0", lambda y: y * (1 - y), lambda y: 0),
+    (r"y^2 = 1", lambda y: y ** 2, lambda y: 1),
+    (r"(1 - y)^2 = 1 - y", lambda y: (1 - y) ** 2, lambda y: 1 - y),
+    (r"(1 - y)^2 = y", lambda y: (1 - y) ** 2, lambda y: y),
+])
+def test_a_binary_label_takes_exactly_the_values_0_and_1(line, lhs, rhs):
+    """Proved exactly when true at y = 0 and y = 1 (not for every real y), refuted otherwise."""
+    truth = all(np.isclose(lhs(y), rhs(y)) for y in (0, 1))
+    assert verdict(LOGISTIC, line).verdict == (PROVED if truth else REFUTED)
