@@ -177,6 +177,14 @@ def test_every_spelling_of_relus_derivative(spelling):
     assert to_latex(lhs) == spelling
 
 
+@pytest.mark.parametrize("spelling, function", [(r"\operatorname{sigmoid}(z)", "sigma"), (r"\mathrm{tanh}(z)", "tanh"),
+                                                (r"\operatorname{log}(z)", "log")])
+def test_builtin_functions_in_operatorname_are_the_builtins(spelling, function):
+    lhs, _ = same(f"{spelling} = z")
+    assert lhs == ir.Apply(function, ir.Ref("z")) and to_latex(lhs) == spelling
+    assert same(r"\text{softmax}(z) = z")[0] == ir.Softmax(ir.Ref("z"))
+
+
 def test_h_applied_is_the_step_function_only_when_h_is_no_quantity():
     ctx = parse_derivation(r"""# H
 $$ H \in \mathbb{R}^{n \times n}, \quad z \in \mathbb{R}^{n} $$

@@ -452,7 +452,8 @@ class ToSyntax(Transformer):
 
 _TRANSPARENT = ("vec", "mathbf", "boldsymbol", "bm")
 # The spellings of ReLU and of the Heaviside step inside \operatorname{...}, \mathrm{...}, \text{...}.
-_NAMED = {"ReLU": "relu", "relu": "relu", "Relu": "relu", "RELU": "relu", "H": "ind"}
+_NAMED = {"ReLU": "relu", "relu": "relu", "Relu": "relu", "RELU": "relu", "H": "ind",
+          "sigmoid": "sigma", "sigma": "sigma", "tanh": "tanh", "exp": "exp", "log": "log", "ln": "log"}
 
 
 def _indicator(arg, bound, style, span):
