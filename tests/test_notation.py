@@ -369,6 +369,7 @@ def test_binary_label_lines_against_finite_differences(line, candidate):
     (r"\frac{\partial}{\partial w} L = w", r"write \frac{\partial L}{\partial w}"),
     (r"\nabla L = w", r"write \nabla_{w} L"),
     (r"\mathbb{1}^\top w = L", r"write the column of ones as \mathbf{1}"),
+    (r"\delta h_t = h_t", r"name a gradient \delta^{h}_t or \delta_{h,t}"),
 ])
 def test_a_form_written_otherwise_gets_the_exact_replacement(line, hint):
     assert hint in error_of(HEAD + f"\n$$ {line} $$\n").hint

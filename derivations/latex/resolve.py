@@ -240,6 +240,10 @@ class Resolver:
 
     def _did_you_mean(self, name: str) -> str:
         import difflib
+        if name in ("\\delta", "\\Delta"):
+            # \delta h_t for "the gradient at h_t": a name of its own is written with a sub- or superscript.
+            return (f"\\delta h_t is {name} times h_t; name a gradient {name}^{{h}}_t or {name}_{{h,t}} "
+                    f"(e.g. {name}^{{h}}_t := \\frac{{\\partial L}}{{\\partial h_t}})")
         rest = name[1:]
         if name.startswith("d") and (self.scope.knows(rest) or rest in self.scope.sequences):
             # dy_t for a known y: most likely a name for a derivative that was never defined.
