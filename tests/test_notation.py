@@ -12,7 +12,7 @@ import mpmath
 import numpy as np
 import pytest
 
-from derivations import explicit, ir
+from derivations import allsizes, explicit, ir
 from derivations.concrete import PROVED, REFUTED
 from derivations.latex.errors import DerivationErrors
 from derivations.latex.printer import claim_latex, to_latex
@@ -273,6 +273,9 @@ def _relu_truth(W, x, v):
 def test_relu_lines_are_proved_exactly_when_finite_differences_agree(line, candidate):
     truth = agrees(candidate, _relu_truth, _relu_points())
     assert verdict(RELU, line).verdict == (PROVED if truth else REFUTED)
+    # The all-sizes engine (index notation) proves the true lines too, and never a false one.
+    ctx = parse_derivation(RELU + f"\n$$ {line} $$\n", "t.md").contexts[0]
+    assert (allsizes.prove(ctx, ctx.claims[-1]).verdict == PROVED) == truth
 
 
 def test_relus_identities_are_proved_exactly():
