@@ -119,12 +119,16 @@ class MatMul(Expr):
     right: Expr
     dot: bool = False          # written with \cdot
     span: tuple | None = _span()
+    # x^T x written as a squared norm (\|x\|^2, \|x\|_2^2, \lVert x \rVert^2): its spelling only.
+    norm: str | None = field(default=None, compare=False, repr=False)
 
     def children(self):
         return (self.left, self.right)
 
     def rebuild(self, children):
-        return MatMul(children[0], children[1], self.dot, span=self.span)
+        # The spelling \|x\|^2 exists only while the product is x^T x.
+        norm = self.norm if isinstance(children[0], Transpose) and children[0].arg == children[1] else None
+        return MatMul(children[0], children[1], self.dot, span=self.span, norm=norm)
 
 
 @dataclass(frozen=True)

@@ -155,6 +155,8 @@ def test_a_function_without_parentheses_takes_the_next_factor():
     lhs, rhs = same(r"\log \sigma(w^T z) + \log \hat{y} = \log(\sigma(w^T z)) + \log(\hat{y})")
     assert lhs == rhs and lhs.terms[0] == ir.Apply("log", ir.Apply("sigma", ir.MatMul(
         ir.Transpose(ir.Ref("w"), "T"), ir.Ref("z"))))
+    assert to_latex(lhs) == r"\log \sigma(w^T z) + \log \hat{y}"          # printed as written
+    assert to_latex(same(r"(\log \hat{y})^2 = \log \hat{y} \, L")[0]) == r"(\log \hat{y})^2"
     assert "(\\log p)^2" in error_of(HEAD + "\n$$ \\log \\hat{y}^2 = L $$\n").message
 
 
@@ -220,6 +222,7 @@ def test_the_ones_vector_gets_its_size_from_the_context():
 def test_a_squared_norm_is_the_inner_product(spelling):
     lhs, _ = same(f"{spelling} = L")
     assert lhs == ir.MatMul(ir.Transpose(ir.Ref("w"), "T"), ir.Ref("w"))
+    assert to_latex(lhs).replace(" ", "") == spelling.replace(" ", "").replace("{2}", "2")   # as written
 
 
 def test_a_norm_that_is_not_squared_says_what_to_write():

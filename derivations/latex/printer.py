@@ -59,6 +59,10 @@ def level(e: ir.Expr) -> int:
         return SUM
     if isinstance(e, (ir.Hadamard, ir.Sum)):
         return TERM
+    if isinstance(e, ir.MatMul) and e.norm:
+        return POSTFIX                  # \|x\|^2 carries its own superscript
+    if isinstance(e, ir.Apply) and e.style == "bare" and bare_argument(e.arg):
+        return POSTFIX                  # (\log p)^2: a superscript would otherwise seem to bind to p
     if isinstance(e, ir.MatMul):
         return TERM if isinstance(e.right, ir.Sum) else PRODUCT
     if isinstance(e, (ir.Transpose, ir.Power)) and not (isinstance(e, ir.Power) and e.prefix):
@@ -73,6 +77,16 @@ def level(e: ir.Expr) -> int:
     if isinstance(e, ir.Power) and e.prefix:
         return POSTFIX
     return ATOM
+
+
+def bare_argument(arg: ir.Expr) -> bool:
+    """An argument that can follow a function without parentheses and be read back as its argument:
+    one factor (a name, \\sigma(x), (p)_k), never a product or a superscripted factor."""
+    if isinstance(arg, ir.Ref):
+        return not ends_in_superscript(arg)
+    return isinstance(arg, (ir.Component, ir.Softmax, ir.Diag)) or \
+        (isinstance(arg, ir.Apply) and arg.function in ir.BUILTIN_FUNCTIONS and arg.style in (None, "bare")
+         and arg.function not in ("relu", "ind"))
 
 
 class Printer:
@@ -119,6 +133,11 @@ class Printer:
         return "-" + self.at(e.arg, TERM)
 
     def _MatMul(self, e: ir.MatMul) -> str:
+        if e.norm and isinstance(e.left, ir.Transpose) and e.left.arg == e.right:
+            inner, sub = self.p(e.right), "_2" if e.norm.endswith("_2") else ""
+            if e.norm.startswith("\\lVert"):
+                return f"\\lVert {inner} \\rVert{sub}^2"
+            return f"\\|{inner}\\|{sub}^2"
         left = self.at(e.left, PRODUCT)
         if isinstance(e.right, ir.Sum) and not e.dot:
             return f"{left} {self.p(e.right)}"
@@ -163,6 +182,8 @@ class Printer:
             opening, closing = ("\\{", "\\}") if e.style.endswith("{") else ("(", ")")
             pair = f"0, {self.p(e.arg)}" if e.style.startswith("max{") or e.style == "max" else f"{self.p(e.arg)}, 0"
             return f"\\max{opening}{pair}{closing}"
+        if e.style == "bare" and bare_argument(e.arg):
+            return f"{self._function(e)} {self.p(e.arg)}"          # \log p, \log \sigma(w^T x), as written
         if e.function == "ind" and not e.derivative and (e.style in _INDICATOR or e.style is None):
             opening, closing = _INDICATOR.get(e.style, _INDICATOR["\\mathbb{1}["])
             return f"{opening}{self.p(e.arg)} > 0{closing}"

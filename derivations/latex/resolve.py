@@ -318,7 +318,7 @@ class Resolver:
             if node.dot:
                 raise self.err(f"write {fname}(x), not {fname} \\cdot x", node)
             return ir.Apply(fname, self.expr(arg), primes, span=node.span)
-        return ir.MatMul(left, self.expr(node.right), node.dot, span=node.span)
+        return ir.MatMul(left, self.expr(node.right), node.dot, span=node.span, norm=node.norm)
 
     def _Paren(self, node: Paren):
         inner = self.expr(node.expr)

@@ -49,12 +49,13 @@ class Juxt(ir.Expr):
     right: ir.Expr
     dot: bool = False
     span: tuple | None = _span()
+    norm: str | None = None        # x^T x written \|x\|^2 (the spelling, for printing back)
 
     def children(self):
         return (self.left, self.right)
 
     def rebuild(self, children):
-        return Juxt(children[0], children[1], self.dot, span=self.span)
+        return Juxt(children[0], children[1], self.dot, span=self.span, norm=self.norm)
 
 
 @dataclass(frozen=True)
@@ -302,7 +303,7 @@ class ToSyntax(Transformer):
         power = next((i for i in items[1:-1] if isinstance(i, tuple)), None)
         arg = items[-1]
         bare = not isinstance(arg, Paren) or arg.sub is not None
-        node = ir.Apply(func, arg, primes, span=_sp(meta), style=style)
+        node = ir.Apply(func, arg, primes, span=_sp(meta), style=style or ("bare" if bare else None))
         if power is not None:
             kind, value = power
             if kind != "power":
@@ -343,13 +344,14 @@ class ToSyntax(Transformer):
             inner = self.text[items[0].end_pos:items[2].start_pos].strip() or "x"
             raise ValueError(f"a norm is read only squared, as x^T x: write \\|{inner}\\|^2")
         # \|x\|^2 is x^T x: read as that product (and printed so).
-        return Juxt(Sup(expr, "transpose", "T", span=expr.span), expr, span=_sp(meta))
+        style = ("\\lVert" if "lVert" in str(items[0]) else "\\|") + ("_2" if tail == "_2" else "")
+        return Juxt(Sup(expr, "transpose", "T", span=expr.span), expr, span=_sp(meta), norm=style)
 
     def norm_tail(self, meta, items):
         sub = str(items[0]) if len(items) == 2 else "2"
         if sub != "2" or items[-1] != ("power", 2):
             raise ValueError("a norm is read only as the squared Euclidean norm: write \\|x\\|^2 or \\|x\\|_2^2")
-        return True
+        return "_2" if len(items) == 2 else "^2"
 
     def fsup(self, meta, items):
         return items[0]
