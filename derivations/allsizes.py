@@ -231,6 +231,9 @@ class Entries:
         k, d = self.dummy(rows, "y")
         return sp.exp(self.entry(e.arg, i, 0)) / self.summed(sp.exp(self.entry(e.arg, k, 0)), d)
 
+    def _Ones(self, e, i, j):
+        return sp.Integer(1)
+
     def _Diag(self, e, i, j):
         return sp.KroneckerDelta(i, j) * self.entry(e.arg, i, 0)
 

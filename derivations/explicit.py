@@ -23,6 +23,7 @@ reproduces it from scratch (a fresh model, nothing shared with the search).
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import random
 import time
 
@@ -133,13 +134,13 @@ def reach(claim: ir.Claim) -> int:
         for node in side.walk():
             times = [node.time] if isinstance(node, ir.Ref) and node.time is not None else []
             times += [node.lo, node.hi] if isinstance(node, ir.Sum) else []
-            for time in times:
-                if time.var == "t":
-                    offsets.append(time.offset)
-                elif time.var is None:
-                    constants.append(time.offset)
-                elif time.var == "T":
-                    constants.append(-time.offset)
+            for at in times:
+                if at.var == "t":
+                    offsets.append(at.offset)
+                elif at.var is None:
+                    constants.append(at.offset)
+                elif at.var == "T":
+                    constants.append(-at.offset)
     return max(max(offsets) - min(offsets), max(constants))
 
 
@@ -228,8 +229,24 @@ def atomize(exprs):
 
 
 def exactly_zero(d) -> bool:
-    """Exact: expand, then cancel, applications independent; σ as 1/(1+e^-x) only when e^x is present too."""
+    """Exact: expand, then cancel, applications independent; σ as 1/(1+e^-x) only when e^x is present too.
+
+    A binary label (an integer symbol of the model, y \\in \\{0, 1\\}) takes its two values: zero at
+    y = 0 and at y = 1, for every value of the other symbols, is zero (so y^2 = y is proved).
+    """
     d = sp.sympify(d)
+    if d == 0:
+        return True
+    if _exactly_zero(d):
+        return True
+    binary = sorted((s for s in d.free_symbols if s.is_integer), key=str)
+    if binary and len(binary) <= 4:
+        return all(_exactly_zero(d.xreplace(dict(zip(binary, map(sp.Integer, values)))))
+                   for values in itertools.product((0, 1), repeat=len(binary)))
+    return False
+
+
+def _exactly_zero(d) -> bool:
     if d == 0:
         return True
     (a,) = atomize([d])
@@ -278,8 +295,10 @@ def _numerator_vanishes(a) -> bool:
 # ---------------------------------------------------------------- numbers
 
 def _rational_point(symbols, rng) -> dict:
-    """Small exact inputs (|x| <= 1), so that σ and tanh are not saturated and the sides stay readable."""
-    return {s: sp.Rational(rng.choice([-2, -1, 1, 2]), rng.choice([2, 3, 4])) for s in symbols}
+    """Small exact inputs (|x| <= 1), so that σ and tanh are not saturated and the sides stay readable;
+    a binary label (an integer symbol, y \\in \\{0, 1\\}) is 0 or 1."""
+    return {s: sp.Integer(rng.choice([0, 1])) if s.is_integer else
+            sp.Rational(rng.choice([-2, -1, 1, 2]), rng.choice([2, 3, 4])) for s in symbols}
 
 
 def _relative(a, b):
@@ -315,6 +334,8 @@ def numeric_difference(model: Model, lhs: sp.Matrix, rhs: sp.Matrix, seed: str, 
         differs = False
         with mpmath.workdps(DIGITS):
             numbers = model.numeric_many([*lhs, *rhs], values, DIGITS)
+            if any(mpmath.isnan(x) for x in numbers):
+                continue                   # a point at ReLU's kink (1[x > 0] at x = 0): no counterexample there
             for idx in range(len(lhs)):
                 a, b = numbers[idx], numbers[len(lhs) + idx]
                 scale = max(abs(a), abs(b), 1)

@@ -54,6 +54,37 @@ class sigma(sp.Function):
         return sigmoid_definition(self.args[0])._eval_evalf(prec)
 
 
+class indicator(sp.Function):
+    """1[x > 0]: ReLU's derivative, and ReLU itself is x * 1[x > 0] (exact, at every x).
+
+    Its derivative is 0, which is true at every x != 0; at the kink x = 0 nothing is
+    differentiable and no number is ever taken there (the real counterpart is NaN
+    within 1e-(digits/2) of 0, and a point where a value is NaN is never a counterexample).
+    1[x > 0]^n = 1[x > 0] (n >= 1) is built in, so that ReLU's identities hold exactly.
+    """
+
+    @classmethod
+    def eval(cls, x):
+        if x.is_extended_positive:
+            return sp.Integer(1)
+        if x.is_extended_negative:
+            return sp.Integer(0)
+        return None
+
+    def fdiff(self, argindex=1):
+        return sp.Integer(0)
+
+    def _eval_power(self, exponent):
+        if exponent.is_Integer and exponent > 0:
+            return self
+        return None
+
+
+def relu(x):
+    """max(0, x) = x * 1[x > 0]."""
+    return x * indicator(x)
+
+
 def sigma_prime(x):
     """sigma'(x) written as in Comment 2: sigma(x) - sigma(x)^2."""
     return sigma(x) - sigma(x) ** 2

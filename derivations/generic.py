@@ -218,8 +218,8 @@ def _eliminate_deltas(bound, factors, ranges):
 def _independent(bound, factors) -> list[list]:
     """The bound dummies in groups that share no factor (connected components)."""
     groups = [[k] for k in bound]
-    for f in factors:
-        touched = [g for g in groups if any(f.has(k) for k in g)]
+    for fac in factors:
+        touched = [g for g in groups if any(fac.has(k) for k in g)]
         if len(touched) > 1:
             merged = [k for g in touched for k in g]
             groups = [g for g in groups if g not in touched] + [merged]
@@ -682,7 +682,7 @@ def prove_lemma1_rows(claim) -> Outcome:
     W, h, dV = sp.IndexedBase("W"), sp.IndexedBase("h"), sp.IndexedBase("dV")
     a, k = _fresh("a"), _fresh("k")
     ix.ranges.update({a: m, k: n})
-    z = lambda r: sp.Sum(W[r, k] * h[k, 0], (k, 0, n - 1))           # noqa: E731 - z_r = (W h)_r
+    z = lambda r: sp.Sum(W[r, k] * h[k, 0], (k, 0, n - 1))           # z_r = (W h)_r
     loss = sp.Sum(dV[a, 0] * f(z(a)), (a, 0, m - 1))
     claimed = h[j, 0] * fp(z(i)) * dV[i, 0]
     truth = sp.diff(loss, W[i, j])

@@ -75,6 +75,9 @@ class Ref(Expr):
     name: str
     time: Time | None = None
     span: tuple | None = _span()
+    # Written with the step as a superscript (\boldsymbol{h}^{(t)}, the Deep Learning book's notation):
+    # the same quantity, printed back the way the author wrote it.
+    sup: bool = field(default=False, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -116,12 +119,16 @@ class MatMul(Expr):
     right: Expr
     dot: bool = False          # written with \cdot
     span: tuple | None = _span()
+    # x^T x written as a squared norm (\|x\|^2, \|x\|_2^2, \lVert x \rVert^2): its spelling only.
+    norm: str | None = field(default=None, compare=False, repr=False)
 
     def children(self):
         return (self.left, self.right)
 
     def rebuild(self, children):
-        return MatMul(children[0], children[1], self.dot, span=self.span)
+        # The spelling \|x\|^2 exists only while the product is x^T x.
+        norm = self.norm if isinstance(children[0], Transpose) and children[0].arg == children[1] else None
+        return MatMul(children[0], children[1], self.dot, span=self.span, norm=norm)
 
 
 @dataclass(frozen=True)
@@ -186,8 +193,10 @@ class Power(Expr):
         return Power(children[0], self.exponent, self.prefix and isinstance(children[0], Apply), span=self.span)
 
 
-# Element-wise functions the format knows, with how they print.
-BUILTIN_FUNCTIONS = {"sigma": "\\sigma", "tanh": "\\tanh", "exp": "\\exp", "log": "\\log"}
+# Element-wise functions the format knows, with how they print.  relu is max(0, x); ind is the
+# indicator 1[x > 0], ReLU's derivative (both defined where x != 0: docs/derivation-format.md).
+BUILTIN_FUNCTIONS = {"sigma": "\\sigma", "tanh": "\\tanh", "exp": "\\exp", "log": "\\log",
+                     "relu": "\\operatorname{ReLU}", "ind": "\\mathbb{1}"}
 
 
 @dataclass(frozen=True)
@@ -197,12 +206,15 @@ class Apply(Expr):
     arg: Expr
     derivative: int = 0
     span: tuple | None = _span()
+    # How it was written where there are several spellings (\max(0, z), \mathrm{ReLU}, 1_{z>0},
+    # \operatorname{g}), so that a repair prints in the author's notation; no part of the meaning.
+    style: str | None = field(default=None, compare=False, repr=False)
 
     def children(self):
         return (self.arg,)
 
     def rebuild(self, children):
-        return Apply(self.function, children[0], self.derivative, span=self.span)
+        return Apply(self.function, children[0], self.derivative, span=self.span, style=self.style)
 
 
 @dataclass(frozen=True)
@@ -279,12 +291,22 @@ class Deriv(Expr):
     of: Expr
     wrt: Expr
     span: tuple | None = _span()
+    # "frac", "nabla" (\nabla_{w} L) or "slash" (\partial L / \partial w): the spelling only.
+    style: str = field(default="frac", compare=False, repr=False)
 
     def children(self):
         return (self.of, self.wrt)
 
     def rebuild(self, children):
-        return Deriv(children[0], children[1], span=self.span)
+        return Deriv(children[0], children[1], span=self.span, style=self.style)
+
+
+@dataclass(frozen=True)
+class Ones(Expr):
+    """\\mathbf{1}: the column of ones whose size the context requires (`size`, given by shapes.size_ones)."""
+    size: object = None
+    style: str = field(default="\\mathbf{1}", compare=False, repr=False)
+    span: tuple | None = _span()
 
 
 @dataclass(frozen=True)
@@ -359,6 +381,7 @@ class Declaration:
     shape: tuple = (1, 1)            # sizes (SymPy expressions); an index's range is (size, 1)
     sequence: bool = False           # declared with subscript t: one value per step
     initial: bool = False            # h_0: the state before step 1
+    binary: bool = False             # y \in \{0, 1\}: a scalar that is 0 or 1
     source: Source | None = None
 
 

@@ -162,7 +162,7 @@ def _derivative_name(ctx, name: str) -> bool:
 
 
 def _function_has_derivative(ctx, fn: str) -> bool:
-    if fn in ("sigma", "tanh"):
+    if fn in ("sigma", "tanh", "relu"):
         return True
     d = ctx.declarations.get(fn)
     return d is not None and d.kind == "function"
@@ -210,13 +210,18 @@ def diagonal_to_column(e, ctx, typer):
         yield e.arg
 
 
+def _derivative_of(e: ir.Apply) -> ir.Apply:
+    # ReLU's derivative is written as the indicator 1[z > 0], as people write it (not ReLU'(z)).
+    return ir.Apply("ind", e.arg) if e.function == "relu" else ir.Apply(e.function, e.arg, 1)
+
+
 def add_derivative(e, ctx, typer):
     if isinstance(e, ir.Apply) and e.derivative == 0 and _function_has_derivative(ctx, e.function):
-        yield ir.Apply(e.function, e.arg, 1)
+        yield _derivative_of(e)
     elif isinstance(e, ir.Ref):
         body = definition_at(ctx, e)
         if isinstance(body, ir.Apply) and body.derivative == 0 and _function_has_derivative(ctx, body.function):
-            yield ir.Apply(body.function, body.arg, 1)
+            yield _derivative_of(body)
 
 
 def remove_derivative(e, ctx, typer):
@@ -257,7 +262,7 @@ def shift_time(e, ctx, typer):
             t = e.time.shifted(k)
             if t.var is None and t.offset < 0:
                 continue
-            yield ir.Ref(e.name, t)
+            yield ir.Ref(e.name, t, sup=e.sup)          # in the author's notation (h^{(t)} or h_t)
 
 
 def swap_operands(e, ctx, typer):

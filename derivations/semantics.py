@@ -37,7 +37,7 @@ import sympy as sp
 from . import ir
 from .functions import f as f_generic
 from .functions import fp as fp_generic
-from .functions import sigma
+from .functions import indicator, relu, sigma
 from .latex.printer import to_latex
 from .shapes import IllTyped, Typer, fmt, is_scalar_shape
 
@@ -69,8 +69,9 @@ def user_function(name: str, derivative: int = 0):
 
 _X = sp.Dummy("x", real=True)
 # Derivatives of the built-in functions, as SymPy computes them (σ's is the declared σ(1 - σ)).
-_DERIVATIVE = {"sigma": sp.diff(sigma(_X), _X), "tanh": sp.diff(sp.tanh(_X), _X), "exp": sp.exp(_X), "log": 1 / _X}
-_FUNCTION = {"sigma": sigma, "tanh": sp.tanh, "exp": sp.exp, "log": sp.log}
+_DERIVATIVE = {"sigma": sp.diff(sigma(_X), _X), "tanh": sp.diff(sp.tanh(_X), _X), "exp": sp.exp(_X), "log": 1 / _X,
+               "relu": sp.diff(relu(_X), _X), "ind": sp.diff(indicator(_X), _X)}
+_FUNCTION = {"sigma": sigma, "tanh": sp.tanh, "exp": sp.exp, "log": sp.log, "relu": relu, "ind": indicator}
 
 
 def apply_function(name: str, derivative: int, x):
@@ -84,9 +85,11 @@ def apply_function(name: str, derivative: int, x):
     return user_function(name, derivative)(x)
 
 
-def _sym(name: str, i: int, j: int, cols: int) -> sp.Symbol:
+def _sym(name: str, i: int, j: int, cols: int, binary: bool = False) -> sp.Symbol:
     clean = name.replace("\\", "")
-    return sp.Symbol(f"{clean}[{i}]" if cols == 1 else f"{clean}[{i},{j}]", real=True)
+    text = f"{clean}[{i}]" if cols == 1 else f"{clean}[{i},{j}]"
+    # A binary label (y \in \{0, 1\}) is an integer symbol: the counterexample sampler gives it 0 or 1.
+    return sp.Symbol(text, integer=True, nonnegative=True) if binary else sp.Symbol(text, real=True)
 
 
 class Model:
@@ -154,7 +157,9 @@ class Model:
             name, step = key
             label = name if step is None else f"{name}_{step}"
             r, c = self.dims(shape)
-            self.inputs[key] = sp.Matrix(r, c, lambda i, j: _sym(label, i, j, c))
+            decl = self.ctx.declarations.get(name)
+            binary = decl is not None and decl.binary
+            self.inputs[key] = sp.Matrix(r, c, lambda i, j: _sym(label, i, j, c, binary))
         return self.inputs[key]
 
     @cached_property
@@ -338,6 +343,9 @@ class Model:
             raise ShapeMismatch(f"softmax of a {fmt(a.shape)} matrix")
         total = sum((sp.exp(x) for x in a), sp.Integer(0))
         return a.applyfunc(lambda x: sp.exp(x) / total)
+
+    def _Ones(self, e, env):
+        return sp.ones(*self.dims((e.size, 1)))
 
     def _Diag(self, e, env):
         a = self.evaluate(e.arg, env)
@@ -633,7 +641,15 @@ def _derivative_value(d):
 
 
 # σ for lambdify: the logistic sigmoid itself, never the opaque symbol.
-MPMATH_FUNCTIONS = {"sigma": lambda x: 1 / (1 + mpmath.exp(-x))}
+def _real_indicator(x):
+    """1[x > 0] as a number; NaN at the kink (within 10^-(digits/2) of 0, so that a value that is 0 but
+    computed with rounding counts as 0): a point there is never a counterexample (explicit.py skips it)."""
+    if abs(x) <= mpmath.mpf(10) ** (-(mpmath.mp.dps // 2)):
+        return mpmath.nan
+    return mpmath.mpf(1) if x > 0 else mpmath.mpf(0)
+
+
+MPMATH_FUNCTIONS = {"sigma": lambda x: 1 / (1 + mpmath.exp(-x)), "indicator": _real_indicator}
 
 
 def index_assignments(ctx: ir.Context, sizes: dict, T: int | None) -> list[dict]:

@@ -67,6 +67,7 @@ class Typer:
         self.busy: set = set()
         self.unknown: dict = {}          # name -> (rows, cols) unknowns, while its definition is typed
         self.bound: dict = {}            # unknown -> what it was found equal to
+        self.ones: list = []             # (\mathbf{1} node, its unknown size), while size_ones types it
 
     def res(self, x):
         x = sp.sympify(x)
@@ -201,6 +202,14 @@ class Typer:
             raise IllTyped(f"{what} of ${to_latex(e)}$ needs a column, not {fmt(a)}", e)
         return a
 
+    def _Ones(self, e: ir.Ones):
+        if e.size is not None:
+            return (e.size, ONE)
+        # Not sized yet (size_ones): an unknown size, fixed by the first shape it must equal.
+        unknown = sp.Dummy("shape_ones")
+        self.ones.append((e, unknown))
+        return (unknown, ONE)
+
     def _Softmax(self, e):
         return self._column(e.arg, "softmax")
 
@@ -252,3 +261,24 @@ def _plural(n, word):
 
 def shape_of(e: ir.Expr, ctx: ir.Context):
     return Typer(ctx).infer(e)
+
+
+def size_ones(ctx: ir.Context, exprs: list) -> list:
+    """`exprs` (one definition, or both sides of a claim) with every \\mathbf{1} given the size its context
+    requires: the unknown size of each is fixed by unification with what it is added to, multiplied with
+    or compared with (the other side of the claim).  IllTyped when no context fixes it."""
+    if not any(isinstance(n, ir.Ones) and n.size is None for e in exprs for n in e.walk()):
+        return exprs
+    typer = Typer(ctx)
+    shapes = [typer.infer(e) for e in exprs]
+    for other in shapes[1:]:
+        typer.eq_shape(shapes[0], other)
+    sizes = {}
+    for node, unknown in typer.ones:
+        size = typer.res(unknown)
+        if size.atoms(sp.Dummy):
+            raise IllTyped("the size of \\mathbf{1} cannot be told from what it is added to or multiplied with: "
+                           "write it beside a quantity of the size it needs", node)
+        sizes[id(node)] = size
+    return [ir.transform(e, lambda n: ir.Ones(sizes[id(n)], n.style, span=n.span)
+                         if isinstance(n, ir.Ones) and id(n) in sizes else n) for e in exprs]

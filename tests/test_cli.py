@@ -143,7 +143,9 @@ def test_the_real_report_is_short(cold):
 
 def test_corrupt_cache_entry_is_ignored_and_reproved(cold):
     _, out, cache, _ = cold
-    entries = sorted(cache.glob("*.json"))
+    # Entries of claims (a repair's re-check, `<id>~repair`, is cached by the worker and counted there, not
+    # in the report: which entries come first by file name changes with every change of the sources).
+    entries = [p for p in sorted(cache.glob("*.json")) if "~" not in json.loads(p.read_text())["claim"]]
     entries[0].write_text("{not json")
     entry = json.loads(entries[1].read_text())
     entry["result"]["verdict"] = "proved" if entry["result"]["verdict"] != "proved" else "refuted"
@@ -330,12 +332,12 @@ def test_text_from_a_derivation_cannot_drive_the_terminal():
 
 def test_a_derivation_file_that_does_not_read_exits_2_with_located_errors_and_writes_nothing(tmp_path, capsys):
     bad = tmp_path / "bad.md"
-    bad.write_text("# Bad\n\n$$ W \\in \\mathbb{R}^{m \\times n} $$\n\n$$ W = V $$\n\n$$ W = \\nabla W $$\n")
+    bad.write_text("# Bad\n\n$$ W \\in \\mathbb{R}^{m \\times n} $$\n\n$$ W = V $$\n\n$$ W = \\oint W $$\n")
     out = tmp_path / "out"
     assert main([str(bad), "--out", str(out), "--no-cache"]) == 2
     err = capsys.readouterr().err
     assert f"{bad}:5:" in err and "undeclared symbol V" in err
-    assert f"{bad}:7:" in err and "unsupported command \\nabla" in err
+    assert f"{bad}:7:" in err and "unsupported command \\oint" in err
     assert "2 errors" in err and "nothing was checked or written" in err
     assert not out.exists()
 

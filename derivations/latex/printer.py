@@ -15,17 +15,41 @@ from .. import ir
 SUM, TERM, PRODUCT, POSTFIX, ATOM = range(5)
 
 
-def name_latex(name: str) -> str:
-    """W_xh -> W_{xh}; ell-like names keep their command."""
-    if name.startswith("\\") or "_" not in name:
-        return name
+def name_latex(name: str, time: ir.Time | None = None) -> str:
+    """W_xh -> W_{xh}; ell-like names keep their command; at a step: h_t, \\delta_{h,t}, W^{(1)}_t."""
+    if "_" not in name:
+        return name + (time_latex(time) if time is not None else "")
     base, sub = name.split("_", 1)
+    if time is not None:                 # a name with a subscript, at a step: \delta_{h,t}
+        return f"{base}_{{{sub},{time}}}"
     return f"{base}_{sub}" if len(sub) == 1 else f"{base}_{{{sub}}}"
 
 
 def time_latex(t: ir.Time) -> str:
     text = str(t)
     return f"_{text}" if len(text) == 1 else f"_{{{text}}}"
+
+
+def ends_in_superscript(e: ir.Expr) -> bool:
+    """A quantity printed with a superscript of its own (h^{(t)}, W^{(1)}, \\delta^{h}): another ^ after it
+    would be a double superscript."""
+    return isinstance(e, ir.Ref) and (e.sup or ("^" in e.name and e.time is None))
+
+
+def merged_superscript(e: ir.Ref, extra: str) -> str | None:
+    """h^{(t-1)\\top}, W^{(1)T}: a step or a layer and a transpose in one superscript, as the author writes it."""
+    if e.sup:
+        return f"{name_latex(e.name)}^{{({e.time}){extra}}}"
+    if e.name.endswith(")}") and e.time is None:
+        return f"{e.name[:-1]}{extra}}}"
+    return None
+
+
+# How each spelling of ReLU and of its derivative 1[x > 0] prints (ir.Apply.style).
+_INDICATOR = {"\\mathbb{1}[": ("\\mathbb{1}[", "]"), "\\mathbb{1}(": ("\\mathbb{1}(", ")"),
+              "\\mathbb{I}[": ("\\mathbb{I}[", "]"), "\\mathbb{I}(": ("\\mathbb{I}(", ")"),
+              "\\mathbb{1}_": ("\\mathbb{1}_{", "}"), "\\mathbb{I}_": ("\\mathbb{I}_{", "}"), "1_": ("1_{", "}"),
+              "\\mathbb{1}{": ("\\mathbb{1}\\{", "\\}"), "\\mathbb{I}{": ("\\mathbb{I}\\{", "\\}")}
 
 
 def level(e: ir.Expr) -> int:
@@ -35,18 +59,34 @@ def level(e: ir.Expr) -> int:
         return SUM
     if isinstance(e, (ir.Hadamard, ir.Sum)):
         return TERM
+    if isinstance(e, ir.MatMul) and e.norm:
+        return POSTFIX                  # \|x\|^2 carries its own superscript
+    if isinstance(e, ir.Apply) and e.style == "bare" and bare_argument(e.arg):
+        return POSTFIX                  # (\log p)^2: a superscript would otherwise seem to bind to p
     if isinstance(e, ir.MatMul):
         return TERM if isinstance(e.right, ir.Sum) else PRODUCT
     if isinstance(e, (ir.Transpose, ir.Power)) and not (isinstance(e, ir.Power) and e.prefix):
         return POSTFIX
     if isinstance(e, ir.Number) and e.value < 0:
         return SUM
-    if isinstance(e, ir.Apply) and e.function not in ir.BUILTIN_FUNCTIONS:
+    if isinstance(e, ir.Apply) and (e.function not in ir.BUILTIN_FUNCTIONS or e.style == "H"):
         # f(x) is a name beside a parenthesis: a superscript after it would bind to the parenthesis.
         return POSTFIX
+    if isinstance(e, ir.Deriv) and e.style != "frac":
+        return POSTFIX                  # (\nabla_w L)^\top: a superscript must not seem to bind to L
     if isinstance(e, ir.Power) and e.prefix:
         return POSTFIX
     return ATOM
+
+
+def bare_argument(arg: ir.Expr) -> bool:
+    """An argument that can follow a function without parentheses and be read back as its argument:
+    one factor (a name, \\sigma(x), (p)_k), never a product or a superscripted factor."""
+    if isinstance(arg, ir.Ref):
+        return not ends_in_superscript(arg)
+    return isinstance(arg, (ir.Component, ir.Softmax, ir.Diag)) or \
+        (isinstance(arg, ir.Apply) and arg.function in ir.BUILTIN_FUNCTIONS and arg.style in (None, "bare")
+         and arg.function not in ("relu", "ind"))
 
 
 class Printer:
@@ -65,7 +105,12 @@ class Printer:
         return method(e)
 
     def _Ref(self, e: ir.Ref) -> str:
-        return name_latex(e.name) + (time_latex(e.time) if e.time is not None else "")
+        if e.sup and e.time is not None and "_" not in e.name:
+            return f"{name_latex(e.name)}^{{({e.time})}}"
+        return name_latex(e.name, e.time)
+
+    def _Ones(self, e: ir.Ones) -> str:
+        return e.style
 
     def _Number(self, e: ir.Number) -> str:
         v = e.value
@@ -88,6 +133,11 @@ class Printer:
         return "-" + self.at(e.arg, TERM)
 
     def _MatMul(self, e: ir.MatMul) -> str:
+        if e.norm and isinstance(e.left, ir.Transpose) and e.left.arg == e.right:
+            inner, sub = self.p(e.right), "_2" if e.norm.endswith("_2") else ""
+            if e.norm.startswith("\\lVert"):
+                return f"\\lVert {inner} \\rVert{sub}^2"
+            return f"\\|{inner}\\|{sub}^2"
         left = self.at(e.left, PRODUCT)
         if isinstance(e.right, ir.Sum) and not e.dot:
             return f"{left} {self.p(e.right)}"
@@ -101,6 +151,9 @@ class Printer:
         return f"\\frac{{{self.p(e.num)}}}{{{self.p(e.den)}}}"
 
     def _Transpose(self, e: ir.Transpose) -> str:
+        if ends_in_superscript(e.arg):
+            merged = merged_superscript(e.arg, e.style) if not e.style.startswith("{") else None
+            return merged or f"({self.p(e.arg)})^{e.style}"
         return self.at(e.arg, ATOM) + "^" + e.style
 
     def _Power(self, e: ir.Power) -> str:
@@ -108,16 +161,32 @@ class Printer:
             fn = self._function(e.arg)
             return f"{fn}^{e.exponent}{self._argument(e.arg.arg)}"
         exponent = str(e.exponent) if 0 <= e.exponent < 10 else f"{{{e.exponent}}}"
+        if ends_in_superscript(e.arg):
+            return f"({self.p(e.arg)})^{exponent}"
         return self.at(e.arg, ATOM) + "^" + exponent
 
     def _function(self, e: ir.Apply) -> str:
         head = ir.BUILTIN_FUNCTIONS.get(e.function, name_latex(e.function))
+        if e.style and e.style.startswith("\\") and e.style not in _INDICATOR:
+            # \operatorname{ReLU}, \mathrm{relu}, \text{ReLU}, \operatorname{H}; \operatorname{g} of a declared g
+            head = e.style if "{" in e.style else f"{e.style}{{{e.function}}}"
+        elif e.style == "H":
+            head = "H"
         return head + "'" * e.derivative
 
     def _argument(self, arg: ir.Expr) -> str:
         return f"({self.p(arg)})"
 
     def _Apply(self, e: ir.Apply) -> str:
+        if e.function == "relu" and not e.derivative and e.style and e.style.startswith("max"):
+            opening, closing = ("\\{", "\\}") if e.style.endswith("{") else ("(", ")")
+            pair = f"0, {self.p(e.arg)}" if e.style.startswith("max{") or e.style == "max" else f"{self.p(e.arg)}, 0"
+            return f"\\max{opening}{pair}{closing}"
+        if e.style == "bare" and bare_argument(e.arg):
+            return f"{self._function(e)} {self.p(e.arg)}"          # \log p, \log \sigma(w^T x), as written
+        if e.function == "ind" and not e.derivative and (e.style in _INDICATOR or e.style is None):
+            opening, closing = _INDICATOR.get(e.style, _INDICATOR["\\mathbb{1}["])
+            return f"{opening}{self.p(e.arg)} > 0{closing}"
         return self._function(e) + self._argument(e.arg)
 
     def _Softmax(self, e: ir.Softmax) -> str:
@@ -146,6 +215,10 @@ class Printer:
         return f"{head} {body}"
 
     def _Deriv(self, e: ir.Deriv) -> str:
+        if e.style == "nabla":
+            return f"\\nabla_{{{self.p(e.wrt)}}} {self.at(e.of, ATOM)}"
+        if e.style == "slash":
+            return f"\\partial {self.at(e.of, ATOM)} / \\partial {self.at(e.wrt, ATOM)}"
         return f"\\frac{{\\partial {self.p(e.of)}}}{{\\partial {self.p(e.wrt)}}}"
 
     def _Block(self, e: ir.Block) -> str:

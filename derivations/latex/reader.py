@@ -23,7 +23,7 @@ from pathlib import Path
 
 from .. import ir
 from .errors import DerivationError, DerivationErrors, locate
-from .resolve import Resolver, Scope, name_key
+from .resolve import Resolver, Scope, name_key, sequence_key
 from .syntax import MAX_BLOCK_CHARS, Name, parse_block
 
 KINDS = ("as-written", "corrected", "supporting")
@@ -318,9 +318,9 @@ class _Builder:
         for b, pb in parsed:
             for st in (pb.statements if pb else []):
                 target = st.parts[0]
-                if st.kind in ("declaration", "definition") and isinstance(target, Name):
-                    key = name_key(target.base, target.decoration)
-                    if isinstance(target.sub, Name) and target.sub.base == "t" and target.sub.sub is None:
+                if st.kind in ("declaration", "definition"):
+                    key = sequence_key(target)
+                    if key is not None:
                         scope.sequences.add(key)
                 elif st.kind == "function" and isinstance(target, Name):
                     scope.functions.add(name_key(target.base, target.decoration))
@@ -356,7 +356,7 @@ class _Builder:
                 seen[name] = locate(self.text, b.offset + st.span[0], self.path).line
                 stepped[("declared" if st.kind == "declaration" else "defined", name)] = time is not None
                 if st.kind == "declaration":
-                    scope.names[name] = st.parts[1][0]
+                    scope.names[name] = "matrix" if st.parts[1][0] == "binary" else st.parts[1][0]
                 elif name not in scope.names:
                     scope.names[name] = "defined"
         # Pass 2: meaning of every statement, in order.
@@ -380,7 +380,7 @@ class _Builder:
                     elif st.kind == "definition":
                         self.definition(ctx, resolver, b, st)
                     else:
-                        exprs = [resolver.expr(e) for e in st.parts]
+                        exprs = self.sized(ctx, b, [resolver.expr(e) for e in st.parts])
                         links.extend((st, exprs[k], exprs[k + 1], len(exprs) - 1) for k in range(len(exprs) - 1))
                 except DerivationError as e:
                     self.errors.append(e)
@@ -449,6 +449,14 @@ class _Builder:
         if elsewhere and not reported:       # never leave a model that does not compose unreported
             self.errors.append(elsewhere[0])
 
+    def sized(self, ctx, b, exprs):
+        """Every \\mathbf{1} given its size from the expressions around it (shapes.size_ones)."""
+        from ..shapes import IllTyped, size_ones
+        try:
+            return size_ones(ctx, exprs)
+        except IllTyped as e:
+            raise self.error(b, str(e), e.node) from None
+
     def source(self, b: RawBlock, st) -> ir.Source:
         loc = locate(self.text, b.offset + st.span[0], self.path)
         return ir.Source(self.path, loc.line, st.latex, loc.column)
@@ -456,13 +464,15 @@ class _Builder:
     def declaration(self, ctx, resolver, b, st):
         name, time = resolver.target(st.parts[0])
         kind, dims = st.parts[1]
+        binary = kind == "binary"          # y \in \{0, 1\}: a scalar input that is 0 or 1
+        kind = "matrix" if binary else kind
         if time is not None and time.var is None:      # h_0: the initial state of a sequence
             decl = ir.Declaration(name, "matrix", tuple(ir.size(d) for d in dims), sequence=True, initial=True,
                                   source=self.source(b, st))
             ctx.declarations[name + "_0"] = decl
             return
         ctx.declarations[name] = ir.Declaration(name, kind, tuple(ir.size(d) for d in dims),
-                                                sequence=time is not None, source=self.source(b, st))
+                                                sequence=time is not None, source=self.source(b, st), binary=binary)
 
     def definition(self, ctx, resolver, b, st):
         name, time = resolver.target(st.parts[0])
@@ -473,7 +483,7 @@ class _Builder:
                 raise self.error(b, "T := n needs a whole number of steps n ≥ 1", st.parts[1])
             ctx.length = int(n.value)
             return
-        expr = resolver.expr(st.parts[1])
+        (expr,) = self.sized(ctx, b, [resolver.expr(st.parts[1])])
         if name in ctx.definitions:
             raise self.error(b, f"{name} is defined twice", st.parts[0])
         ctx.definitions[name] = ir.Definition(ir.Ref(name, time, span=st.parts[0].span), expr, self.source(b, st))
@@ -551,6 +561,11 @@ def parse_statement(latex: str, ctx: ir.Context) -> tuple[ir.Expr, ir.Expr]:
     builder = _Builder(latex, "<statement>")
     resolver = Resolver(Scope.of(ctx), lambda msg, node, hint="": builder.error(raw, msg, node, hint))
     lhs, rhs = (resolver.expr(e) for e in block.statements[0].parts)
+    from ..shapes import IllTyped, size_ones
+    try:
+        lhs, rhs = size_ones(ctx, [lhs, rhs])
+    except IllTyped as e:
+        raise builder.error(raw, str(e), e.node) from None
     return lhs, rhs
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 from .. import ir
-from .syntax import Frac, Indicator, Juxt, Name, Paren, Sup, TimeSum
+from .syntax import BareApply, Frac, Indicator, Juxt, Name, Paren, Sup, TimeSum
 
 TIME_VARS = ("t", "T", "s", "k", "tau", "\\tau")
 TRANSPARENT = ("vec", "mathbf", "boldsymbol", "bm")
@@ -71,6 +71,65 @@ def sub_text(sub) -> str | None:
 def full_name(base: str, sub) -> str:
     text = sub_text(sub)
     return f"{base}_{text}" if text is not None else base
+
+
+def unpair(node):
+    """\\delta_{h,t} -> the name \\delta_h with subscript t (a name with a subscript, at a step)."""
+    if isinstance(node, Name) and isinstance(node.sub, tuple) and node.sub[0] == "pair" \
+            and sub_text(node.sub[1]) is not None:
+        return Name(full_name(name_key(node.base, node.decoration), node.sub[1]), node.sub[2], node.primes,
+                    span=node.span)
+    return node
+
+
+def layer_name(key: str, x) -> str | None:
+    """W^{(1)}: a name of its own, keyed as written (the printer prints it back as written)."""
+    text = sub_text(x)
+    return f"{key}^{{({text})}}" if text is not None else None
+
+
+def superscript_name(node, sequences, known=lambda name: True) -> Name | None:
+    """The name a superscript belongs to, as a plain Name, or None when the superscript is an operation.
+
+    h^{(t)} is h at step t when h is a sequence (the Deep Learning book's notation); W^{(1)} and
+    h^{(1)} (a layer) are names of their own, as is \\delta^{h} (a letter that is no transpose or power);
+    a subscript after the superscript belongs to the whole name (h^{(1)}_t, \\delta^{h}_t).
+    `known(name)` says whether a name is declared, defined or a function.
+    """
+    if not isinstance(node, Sup) or not isinstance(node.base, Name) or node.base.primes:
+        return None
+    n, v = node.base, node.value
+    key = name_key(n.base, n.decoration)
+    if node.kind == "expr" and isinstance(v, Paren) and v.sub is None:
+        x = v.expr
+        layer = layer_name(key, x)
+        if key in sequences and is_time_like(x) and n.sub is None and node.sub is None \
+                and not (isinstance(x, ir.Number) and layer and known(layer)):
+            return Name(n.base, x, 0, n.decoration, span=node.span, step_sup=True)
+        if layer is not None:
+            return Name(layer, node.sub if node.sub is not None else n.sub, 0, span=node.span)
+        return None
+    if node.kind == "expr" and isinstance(v, Name) and v.sub is None and not v.primes and v.decoration is None \
+            and n.sub is None:
+        whole = f"{key}^{{{v.base}}}"
+        if known(whole):
+            return Name(whole, node.sub, 0, span=node.span)
+    return None
+
+
+def sequence_key(node) -> str | None:
+    """The sequence a declaration or definition target introduces with step t (h_t, h^{(t)}, h^{(1)}_t,
+    \\delta_{h,t}), or None; read before any name is known."""
+    node = superscript_name(node, _Everything()) or node
+    node = unpair(node)
+    if isinstance(node, Name) and isinstance(node.sub, Name) and node.sub.base == "t" and node.sub.sub is None:
+        return name_key(node.base, node.decoration)
+    return None
+
+
+class _Everything:
+    def __contains__(self, item):
+        return True
 
 
 def as_time(sub, scope: Scope, err) -> ir.Time:
@@ -133,13 +192,14 @@ class Resolver:
     def ref(self, node: Name):
         """A name -> Ref, Basis, a function marker ("fn", name, primes), or a product of names."""
         s = self.scope
+        node = unpair(node)
         key = name_key(node.base, node.decoration)
         if node.sub is not None:
             if (key in s.sequences or key in s.initial) and is_time_like(node.sub):
                 time = as_time(node.sub, s, self.err)
                 if time.var is not None and time.var not in ("t", "T") and time.var not in s.bound:
                     raise self.err(f"the step variable {time.var} is not bound by a sum here", node)
-                return self._primed(ir.Ref(key, time, span=node.span), node)
+                return self._primed(ir.Ref(key, time, span=node.span, sup=node.step_sup), node)
             whole = full_name(key, node.sub)
             if s.knows(whole):
                 return self._primed(ir.Ref(whole, span=node.span), node)
@@ -180,6 +240,10 @@ class Resolver:
 
     def _did_you_mean(self, name: str) -> str:
         import difflib
+        if name in ("\\delta", "\\Delta"):
+            # \delta h_t for "the gradient at h_t": a name of its own is written with a sub- or superscript.
+            return (f"\\delta h_t is {name} times h_t; name a gradient {name}^{{h}}_t or {name}_{{h,t}} "
+                    f"(e.g. {name}^{{h}}_t := \\frac{{\\partial L}}{{\\partial h_t}})")
         rest = name[1:]
         if name.startswith("d") and (self.scope.knows(rest) or rest in self.scope.sequences):
             # dy_t for a known y: most likely a name for a derivative that was never defined.
@@ -219,6 +283,15 @@ class Resolver:
             raise self.err(f"the function {r[1]} needs an argument in parentheses", node)
         return r
 
+    def known(self, name: str) -> bool:
+        return self.scope.knows(name) or name in self.scope.functions or name in self.scope.sequences
+
+    def _BareApply(self, node: BareApply):
+        return self.expr(node.node)
+
+    def _Ones(self, node):
+        return node
+
     def _Number(self, node):
         return node
 
@@ -232,6 +305,12 @@ class Resolver:
         return ir.Hadamard(self.expr(node.left), self.expr(node.right), node.op, span=node.span)
 
     def _Juxt(self, node: Juxt):
+        if isinstance(node.left, Name) and node.left.base == "H" and node.left.sub is None \
+                and node.left.decoration is None and not node.left.primes and not self.known("H") \
+                and isinstance(node.right, Paren) and node.right.sub is None and not node.dot:
+            # H(z), the Heaviside step, = 1[z > 0]; only when H is no quantity or function of the context
+            # (a size H is not: sizes are never applied to anything).
+            return ir.Apply("ind", self.expr(node.right.expr), span=node.span, style="H")
         left = self.ref(node.left) if isinstance(node.left, Name) else self.expr(node.left)
         if isinstance(left, tuple):               # a declared function, applied
             _, fname, primes = left
@@ -239,7 +318,7 @@ class Resolver:
             if node.dot:
                 raise self.err(f"write {fname}(x), not {fname} \\cdot x", node)
             return ir.Apply(fname, self.expr(arg), primes, span=node.span)
-        return ir.MatMul(left, self.expr(node.right), node.dot, span=node.span)
+        return ir.MatMul(left, self.expr(node.right), node.dot, span=node.span, norm=node.norm)
 
     def _Paren(self, node: Paren):
         inner = self.expr(node.expr)
@@ -248,6 +327,19 @@ class Resolver:
         return ir.Component(inner, self.index(node.sub, node), span=node.span)
 
     def _Sup(self, node: Sup):
+        named = superscript_name(node, self.scope.sequences | self.scope.initial, self.known)
+        if named is not None:
+            out = self._Name(named)
+            return ir.Transpose(out, node.transpose, span=node.span) if node.transpose else out
+        if node.sub is not None and node.kind in ("transpose", "power") and isinstance(node.base, Name):
+            # W^T_{xh}: a subscript after a transpose or power; the name is W_{xh}.
+            raise self.err("a subscript after a transpose or a power", node,
+                           f"write the subscript first: {to_text(node.base)}_{{...}}^{{...}}")
+        if node.sub is not None or node.transpose is not None:
+            what = to_text(node)
+            raise self.err(f"undeclared symbol {what}: a name with a superscript (a layer, a letter) is a name of its "
+                           "own", node, f"declare it, e.g. {what} \\in \\mathbb{{R}}^{{n}}, or {what}_t := ... for a "
+                           "sequence")
         if node.kind == "transpose":
             return ir.Transpose(self.expr(node.base), node.value, span=node.span)
         if node.kind == "power":
@@ -255,15 +347,46 @@ class Resolver:
         if isinstance(node.base, Name) and node.base.base == "e" and node.base.sub is None \
                 and not self.scope.knows("e"):
             return ir.Apply("exp", self.expr(node.value), span=node.span)
+        if isinstance(node.base, Name) and node.kind == "expr" and isinstance(node.value, (Name, Paren)):
+            raise self.err(f"undeclared symbol {to_text(node)}", node,
+                           "a superscript that is no transpose or power is part of a name: declare it, e.g. "
+                           "\\delta^{h}_t := ... or W^{(1)} \\in \\mathbb{R}^{m \\times n}")
         raise self.err("this superscript is neither a transpose (^T, ^\\top), a whole power nor e^{x}", node)
 
     def _Frac(self, node: Frac):
+        if not node.partial:
+            d = self._d_fraction(node)
+            if d is not None:
+                return d
         num, den = self.expr(node.num), self.expr(node.den)
         if node.partial:
             if not isinstance(den, ir.Ref):
                 raise self.err("differentiate with respect to a named quantity (define it with := first)", node)
-            return ir.Deriv(num, den, span=node.span)
+            return ir.Deriv(num, den, span=node.span, style=node.style)
         return ir.Div(num, den, span=node.span)
+
+    def _d_fraction(self, node: Frac):
+        """\\frac{dL}{dw}, \\frac{d L}{d w}: the derivative (the same total derivative as with \\partial),
+        when d is no quantity of the context and dL, dw are no names of their own."""
+        if self.known("d"):
+            return None
+        parts = [self._after_d(x) for x in (node.num, node.den)]
+        if None in parts:
+            return None
+        num, den = (self.expr(x) for x in parts)
+        if not isinstance(den, ir.Ref):
+            raise self.err("differentiate with respect to a named quantity (define it with := first)", node)
+        return ir.Deriv(num, den, span=node.span)
+
+    def _after_d(self, x):
+        if isinstance(x, Juxt) and not x.dot and isinstance(x.left, Name) and x.left.base == "d" \
+                and x.left.sub is None and x.left.decoration is None and not x.left.primes:
+            return x.right
+        if isinstance(x, Name) and x.decoration is None and len(x.base) > 1 and x.base.startswith("d") \
+                and not x.primes and not self.known(name_key(x.base)) \
+                and not self.known(full_name(x.base, x.sub)):
+            return Name(x.base[1:], x.sub, 0, span=x.span)
+        return None
 
     def _Indicator(self, node: Indicator):
         sub = node.sub
@@ -293,7 +416,11 @@ class Resolver:
         return out
 
     def _Apply(self, node: ir.Apply):
-        return ir.Apply(node.function, self.expr(node.arg), node.derivative, span=node.span)
+        if node.function not in ir.BUILTIN_FUNCTIONS and node.function not in self.scope.functions:
+            f = node.function
+            raise self.err(f"undeclared function {f}", node, f"declare it: {f} : \\mathbb{{R}} \\to \\mathbb{{R}} "
+                           "(ReLU is \\operatorname{ReLU}(z) or \\max(0, z))")
+        return ir.Apply(node.function, self.expr(node.arg), node.derivative, span=node.span, style=node.style)
 
     def _Power(self, node: ir.Power):
         return ir.Power(self.expr(node.arg), node.exponent, node.prefix, span=node.span)
@@ -311,6 +438,12 @@ class Resolver:
 
     def target(self, node: Name) -> tuple[str, ir.Time | None]:
         """The name a declaration or definition introduces, and its step (x_t -> ("x", t))."""
+        if isinstance(node, Sup) and node.transpose is None:
+            # A target introduces its name: W^{(1)} is a layer's name, except h^{(0)} of a sequence h
+            # (its initial state, as h_0).
+            node = superscript_name(node, self.scope.sequences | self.scope.initial,
+                                    lambda name: not name.endswith("^{(0)}")) or node
+        node = unpair(node)
         if not isinstance(node, Name) or node.primes:
             raise self.err("the left-hand side of := or \\in must be a single name", node)
         key = name_key(node.base, node.decoration)
@@ -321,6 +454,18 @@ class Resolver:
         if isinstance(node.sub, ir.Number) and node.sub.value == 0 and key in self.scope.sequences:
             return key, ir.Time(None, 0)
         return full_name(key, node.sub), None
+
+
+def to_text(node) -> str:
+    """A syntax node as LaTeX, for a message (a name with its superscript)."""
+    if isinstance(node, Name):
+        return name_key(node.base, node.decoration)
+    if isinstance(node, Sup) and isinstance(node.base, Name):
+        v = node.value
+        inner = f"({sub_text(v.expr)})" if isinstance(v, Paren) and sub_text(v.expr) is not None else \
+            v.base if isinstance(v, Name) else "..."
+        return f"{to_text(node.base)}^{{{inner}}}"
+    return "this"
 
 
 def number(value) -> ir.Number:

@@ -39,6 +39,7 @@ class Name(ir.Expr):
     primes: int = 0
     decoration: str | None = None
     span: tuple | None = _span()
+    step_sup: bool = field(default=False, compare=False)   # the step was written as a superscript h^{(t)}
 
 
 @dataclass(frozen=True)
@@ -48,12 +49,13 @@ class Juxt(ir.Expr):
     right: ir.Expr
     dot: bool = False
     span: tuple | None = _span()
+    norm: str | None = None        # x^T x written \|x\|^2 (the spelling, for printing back)
 
     def children(self):
         return (self.left, self.right)
 
     def rebuild(self, children):
-        return Juxt(children[0], children[1], self.dot, span=self.span)
+        return Juxt(children[0], children[1], self.dot, span=self.span, norm=self.norm)
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,8 @@ class Sup(ir.Expr):
     kind: str                      # "transpose", "power", "expr"
     value: object                  # the style of a transpose, the exponent, or the expression
     span: tuple | None = _span()
+    sub: object = None             # a subscript after it: h^{(1)}_t, \delta^{h}_t
+    transpose: str | None = None   # a transpose in the same superscript: h^{(t-1)\top}, W^{(1)T}
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,14 @@ class Frac(ir.Expr):
     num: ir.Expr
     den: ir.Expr
     partial: bool                  # \frac{\partial a}{\partial b}
+    span: tuple | None = _span()
+    style: str = "frac"            # "nabla" (\nabla_w L), "slash" (\partial L / \partial w)
+
+
+@dataclass(frozen=True)
+class BareApply(ir.Expr):
+    """A function applied without parentheses (\\log p): its argument is the next factor only."""
+    node: ir.Expr
     span: tuple | None = _span()
 
 
@@ -132,19 +144,32 @@ def _time_or_expr(tok):
 class ToSyntax(Transformer):
     """One method per grammar rule: builds the syntax nodes above."""
 
+    def __init__(self, text: str = ""):
+        super().__init__()
+        self.text = text               # the block, for messages that quote it
+
     # statements ---------------------------------------------------------
     def start(self, meta, items):
         return items[0]
 
     def statements(self, meta, items):
-        return [i for i in items if isinstance(i, Statement)]
+        out = []
+        for i in items:
+            out.extend(i if isinstance(i, list) else [i] if isinstance(i, Statement) else [])
+        return out
 
     def declaration(self, meta, items):
-        name, _, space = items
-        return Statement("declaration", (name, space), _sp(meta))
+        # W_f, W_i, W_o \in R^{H x E}: one statement per name, each with the whole declaration's text.
+        space = items[-1]
+        names = [i for i in items[:-2] if not isinstance(i, Token)]
+        return [Statement("declaration", (name, space), _sp(meta)) for name in names]
 
     def function_declaration(self, meta, items):
-        return Statement("function", (items[0],), _sp(meta))
+        # f, g : R -> R: one statement per name, as for a declaration of several names.
+        names = [i for i in items if not isinstance(i, Token)]
+        if not all(isinstance(name, Name) for name in names):
+            raise ValueError("a function is declared by its name alone: f : \\mathbb{R} \\to \\mathbb{R}")
+        return [Statement("function", (name,), _sp(meta)) for name in names]
 
     def definition(self, meta, items):
         name, _, expr = items
@@ -164,6 +189,11 @@ class ToSyntax(Transformer):
         if first != 1:
             raise ValueError("an index set must start at 1: write \\{1, \\dots, V\\}")
         return ("index", (items[5], "1"))
+
+    def binary_space(self, meta, items):
+        if (str(items[1]), str(items[3])) != ("0", "1"):
+            raise ValueError("a set of two numbers is read only as a binary label: write \\{0, 1\\}")
+        return ("binary", ("1", "1"))
 
     def one_dim(self, meta, items):
         return (_size_text(items[0]), "1")
@@ -218,8 +248,20 @@ class ToSyntax(Transformer):
         return Juxt(items[0], items[2], True, span=_sp(meta))
 
     def superscript(self, meta, items):
-        base, (kind, value) = items
-        return Sup(base, kind, value, span=_sp(meta))
+        base, sup = items[0], items[1]
+        kind, value = sup[0], sup[1]
+        transpose = sup[2] if len(sup) > 2 else None
+        sub = items[2] if len(items) > 2 else None
+        after_bare_function = isinstance(base, BareApply)
+        if after_bare_function:
+            raise ValueError("a superscript after a function applied without parentheses is ambiguous: write "
+                             "\\log(p^2) or (\\log p)^2")
+        if transpose is not None and not (kind == "expr" and isinstance(value, Paren)):
+            raise ValueError("a transpose in a superscript follows a step or a layer, as in h^{(t-1)\\top}")
+        return Sup(base, kind, value, span=_sp(meta), sub=sub, transpose=transpose)
+
+    def sup_expr_transpose(self, meta, items):
+        return ("expr", items[0], " ".join(str(items[1]).split()))
 
     def sup_single(self, meta, items):
         ch = str(items[0])
@@ -241,20 +283,75 @@ class ToSyntax(Transformer):
             return ("transpose", "{T}")
         if isinstance(e, ir.Number) and e.value.denominator == 1:
             return ("power", int(e.value))
+        if isinstance(e, Juxt) and not e.dot and isinstance(e.left, Paren) and isinstance(e.right, Name) \
+                and e.right.base == "T" and e.right.sub is None and not e.right.primes:
+            return ("expr", e.left, "T")                 # h^{(t)T}: the step, then a transpose
         return ("expr", e)
 
     def apply(self, meta, items):
-        func = str(items[0])[1:]
-        func = {"ln": "log"}.get(func, func)
+        head = str(items[0])
+        style = None
+        if head.startswith("\\") and "{" in head:      # \operatorname{ReLU}, \mathrm{relu}, \text{ReLU}, \operatorname{g}
+            command, inner = re.match(r"\\([A-Za-z]+)\s*\{\s*([A-Za-z]+)\s*\}", head).groups()
+            func, style = _NAMED.get(inner, inner), f"\\{command}{{{inner}}}"
+            if func == inner and inner not in _NAMED:
+                style = f"\\{command}"                # a declared function: \operatorname{g}
+        else:
+            func = head[1:]
+            func = {"ln": "log"}.get(func, func)
         primes = next((i for i in items[1:-1] if isinstance(i, int)), 0)
         power = next((i for i in items[1:-1] if isinstance(i, tuple)), None)
-        node = ir.Apply(func, items[-1], primes, span=_sp(meta))
+        arg = items[-1]
+        bare = not isinstance(arg, Paren) or arg.sub is not None
+        node = ir.Apply(func, arg, primes, span=_sp(meta), style=style or ("bare" if bare else None))
         if power is not None:
             kind, value = power
             if kind != "power":
                 raise ValueError(f"\\{func}^{{...}} must be a whole power, as in \\sigma^2(x)")
             node = ir.Power(node, value, prefix=True, span=_sp(meta))
-        return node
+        return BareApply(node, span=_sp(meta)) if bare else node
+
+    def max_zero(self, meta, items):
+        a, b = items[2], items[4]
+        zero = [isinstance(x, ir.Number) and x.value == 0 for x in (a, b)]
+        braces = "{" if str(items[1]).strip().startswith(("\\{", "\\lbrace")) else ""
+        if zero == [True, False]:
+            return ir.Apply("relu", b, span=_sp(meta), style="max" + braces)
+        if zero == [False, True]:
+            return ir.Apply("relu", a, span=_sp(meta), style="max-right" + braces)
+        raise ValueError("\\max is read only as ReLU, \\max(0, z): the element-wise maximum of z and 0")
+
+    def indicator_of(self, meta, items):
+        head = re.sub(r"\s+", "", str(items[0]))           # \mathbb{1} or \mathbb{I}
+        exprs = [i for i in items[1:] if not isinstance(i, Token)]
+        bracket = next((str(i).strip()[-1] for i in items[1:] if isinstance(i, Token) and i.type in ("LPAR", "SETOPEN")),
+                       None)
+        return _indicator(exprs[0], exprs[1], head + (bracket or "_"), _sp(meta))
+
+    def nabla(self, meta, items):
+        return Frac(items[2], items[1], True, span=_sp(meta), style="nabla")
+
+    def slash_partial(self, meta, items):
+        return Frac(items[1], items[4], True, span=_sp(meta), style="slash")
+
+    def ones(self, meta, items):
+        return ir.Ones(None, re.sub(r"\s+", "", str(items[0])), span=_sp(meta))
+
+    def norm(self, meta, items):
+        expr = items[1]
+        tail = items[3] if len(items) > 3 else None
+        if tail is None:
+            inner = self.text[items[0].end_pos:items[2].start_pos].strip() or "x"
+            raise ValueError(f"a norm is read only squared, as x^T x: write \\|{inner}\\|^2")
+        # \|x\|^2 is x^T x: read as that product (and printed so).
+        style = ("\\lVert" if "lVert" in str(items[0]) else "\\|") + ("_2" if tail == "_2" else "")
+        return Juxt(Sup(expr, "transpose", "T", span=expr.span), expr, span=_sp(meta), norm=style)
+
+    def norm_tail(self, meta, items):
+        sub = str(items[0]) if len(items) == 2 else "2"
+        if sub != "2" or items[-1] != ("power", 2):
+            raise ValueError("a norm is read only as the squared Euclidean norm: write \\|x\\|^2 or \\|x\\|_2^2")
+        return "_2" if len(items) == 2 else "^2"
 
     def fsup(self, meta, items):
         return items[0]
@@ -264,6 +361,11 @@ class ToSyntax(Transformer):
 
     def name_atom(self, meta, items):
         return items[0]
+
+    def inner(self, meta, items):
+        if len(items) == 1:
+            return (None, str(items[0]))
+        return (str(items[0])[1:].strip(), str(items[1]))
 
     def name(self, meta, items):
         base = items[0]
@@ -279,7 +381,14 @@ class ToSyntax(Transformer):
         return re.sub(r"\s+", "", str(items[0]))
 
     def decorated(self, meta, items):
-        return (str(items[0])[1:].strip(), str(items[1]))
+        # \hat{\boldsymbol{y}} and \boldsymbol{\hat{y}} are \hat{y}: a bold or vector mark means nothing here.
+        outer = str(items[0])[1:].strip()
+        inner, letters = items[1]
+        if inner is None or inner in _TRANSPARENT:
+            return (outer, letters)
+        if outer in _TRANSPARENT:
+            return (inner, letters)
+        raise ValueError(f"\\{outer}{{\\{inner}{{...}}}}: one decoration at most (\\hat{{y}}, \\tilde{{h}})")
 
     def sub_single(self, meta, items):
         tok = items[0]
@@ -294,11 +403,19 @@ class ToSyntax(Transformer):
     def sub_equation(self, meta, items):
         return ("eq", items[0], items[1])
 
+    def sub_pair(self, meta, items):
+        return ("pair", items[0], items[2])             # \delta_{h,t}: the name \delta_h at step t
+
+    def sub_greater(self, meta, items):
+        return ("gt", items[0], items[2])               # 1_{z>0}: an indicator
+
     def number(self, meta, items):
         return ir.Number(Fraction(str(items[0])), span=_sp(meta))
 
     def indicator(self, meta, items):
         tok, sub = items
+        if isinstance(sub, tuple) and sub[0] == "gt" and str(tok) == "1":
+            return _indicator(sub[1], sub[2], "1_", _sp(meta))
         if str(tok) != "1":
             raise ValueError("only 1_{...} (an indicator column) may carry a subscript after a number")
         return Indicator(sub, span=_sp(meta))
@@ -335,6 +452,19 @@ class ToSyntax(Transformer):
         return (ir.Softmax if kind == "softmax" else ir.Diag)(expr, span=_sp(meta))
 
 
+_TRANSPARENT = ("vec", "mathbf", "boldsymbol", "bm")
+# The spellings of ReLU and of the Heaviside step inside \operatorname{...}, \mathrm{...}, \text{...}.
+_NAMED = {"ReLU": "relu", "relu": "relu", "Relu": "relu", "RELU": "relu", "H": "ind",
+          "sigmoid": "sigma", "sigma": "sigma", "tanh": "tanh", "exp": "exp", "log": "log", "ln": "log"}
+
+
+def _indicator(arg, bound, style, span):
+    """1[z > 0] in any spelling: ReLU's derivative, element-wise."""
+    if not (isinstance(bound, ir.Number) and bound.value == 0):
+        raise ValueError("an indicator is read only as 1[z > 0] (the derivative of ReLU): compare with 0")
+    return ir.Apply("ind", arg, span=span, style=style)
+
+
 def _size_text(tok) -> str:
     return str(tok)
 
@@ -347,7 +477,8 @@ _FRIENDLY = {
     "$END": "the end of the block", "QUAD": "\\quad", "TAG": "\\tag{...}", "FUNC": "a function",
     "FRAC": "\\frac", "SUMOP": "\\sum", "GREEK": "a Greek letter", "TEXT": "\\text{...}", "RBRACE": "}",
     "LBRACE": "{", "CIRCUMFLEX": "^", "__ANON_0": "}", "REALS": "\\mathbb{R}", "BEGIN_MATRIX": "\\begin{bmatrix}",
-    "TIMES": "\\times", "DOTS": "\\dots", "SETCLOSE": "\\}",
+    "TIMES": "\\times", "DOTS": "\\dots", "SETCLOSE": "\\}", "NORM_CLOSE": "\\| (closing the norm)",
+    "GT": ">", "SLASH": "/", "ONES": "\\mathbf{1}", "NABLA": "\\nabla", "OPFUNC": "\\operatorname{...}",
 }
 
 
@@ -376,7 +507,8 @@ KNOWN_COMMANDS = ("\\sigma", "\\tanh", "\\exp", "\\log", "\\ln", "\\circ", "\\od
                   "\\times", "\\quad", "\\qquad", "\\dots", "\\ldots", "\\cdots", "\\to", "\\coloneqq",
                   "\\vec", "\\mathbf", "\\boldsymbol", "\\hat", "\\tilde", "\\bar", "\\ell", "\\tag",
                   "\\text", "\\alpha", "\\beta", "\\gamma", "\\delta", "\\epsilon", "\\theta",
-                  "\\lambda", "\\mu", "\\tau", "\\phi", "\\omega")
+                  "\\lambda", "\\mu", "\\tau", "\\phi", "\\omega", "\\nabla", "\\max", "\\lVert",
+                  "\\rVert", "\\gt")
 # Characters typed as Unicode that the notation spells as LaTeX.
 UNICODE = {"∘": "\\circ", "⊙": "\\odot", "·": "\\cdot", "⋅": "\\cdot", "ᵀ": "^T", "⊤": "^\\top",
            "×": "\\times", "∂": "\\partial", "σ": "\\sigma", "ℓ": "\\ell", "∑": "\\sum", "Σ": "\\sum",
@@ -416,14 +548,49 @@ def check_size(text: str, offset: int, file_text: str, path: str) -> None:
             depth = max(0, depth - 1)
 
 
+def mark_norms(text: str) -> str:
+    """\\| x \\| with its closing bar spelled |\\ (same length, so every offset stays): the grammar then
+    tells an opening bar from a closing one without looking ahead."""
+    out, opening = [], True
+    for piece in re.split(r"(\\\|)", text):
+        if piece == "\\|":
+            out.append("\\|" if opening else "|\\")
+            opening = not opening
+        else:
+            out.append(piece)
+    return "".join(out)
+
+
+# What people write that the notation spells otherwise, with the exact replacement.
+_INSTEAD = [
+    (re.compile(r"\\frac\s*\{\s*\\partial\s*\}\s*\{\s*\\partial\s*([^{}]+?)\s*\}\s*(\S+)"),
+     lambda m: f"write \\frac{{\\partial {m.group(2)}}}{{\\partial {m.group(1)}}}"),
+    (re.compile(r"\\\|([^|]*?)\\\|(?!\s*[\^_])"), lambda m: f"write \\|{m.group(1)}\\|^2 (the squared norm)"),
+    (re.compile(r"\\mathbb\s*\{\s*1\s*\}(?!\s*[\[(_])"),
+     lambda m: "\\mathbb{1} is read as an indicator, \\mathbb{1}[z > 0]; write the column of ones as \\mathbf{1}"),
+    (re.compile(r"\\nabla(?![A-Za-z])(?!\s*_)\s*(\S*)"),
+     lambda m: f"write \\nabla_{{w}} {m.group(1) or 'L'} (the variable as a subscript) or "
+               f"\\frac{{\\partial {m.group(1) or 'L'}}}{{\\partial w}}"),
+]
+
+
+def _instead(text: str) -> str:
+    for pattern, hint in _INSTEAD:
+        m = pattern.search(text)
+        if m:
+            return hint(m)
+    return ""
+
+
 def parse_block(text: str, offset: int, file_text: str, path: str) -> Block:
     """Parse one block; offsets in errors and spans are made absolute in the file."""
     full = text
     check_size(text, offset, file_text, path)
     text, tag, remark = split_tail(text)
+    text = mark_norms(text)
     try:
         tree = PARSER.parse(text)
-        statements = ToSyntax().transform(tree)
+        statements = ToSyntax(text).transform(tree)
     except UnexpectedCharacters as e:
         bad = text[e.pos_in_stream:e.pos_in_stream + 1]
         if bad == "\\":
@@ -440,7 +607,7 @@ def parse_block(text: str, offset: int, file_text: str, path: str) -> Block:
         expected = _expected(e)
         raise DerivationError(f"unexpected character {bad!r}" + (f"; expected {expected}" if expected else ""),
                               locate(file_text, offset + e.pos_in_stream, path),
-                              hint=f"write {UNICODE[bad]} for {bad}" if bad in UNICODE else "") from None
+                              hint=f"write {UNICODE[bad]} for {bad}" if bad in UNICODE else _instead(text)) from None
     except UnexpectedToken as e:
         tok = e.token
         pos = tok.start_pos if tok.start_pos is not None else len(text)
@@ -448,8 +615,11 @@ def parse_block(text: str, offset: int, file_text: str, path: str) -> Block:
             end = len(text.rstrip())
             raise DerivationError(f"the statement ends too early; expected {_expected(e)}",
                                   locate(file_text, offset + end, path)) from None
+        hint = _instead(text)
+        if not hint and tok.type == "SLASH":
+            hint = "write a quotient as \\frac{a}{b}; a derivative as \\partial L / \\partial w or \\frac{\\partial L}{\\partial w}"
         raise DerivationError(f"unexpected {str(tok)!r}; expected {_expected(e)}",
-                              locate(file_text, offset + pos, path, max(1, len(str(tok))))) from None
+                              locate(file_text, offset + pos, path, max(1, len(str(tok)))), hint=hint) from None
     except UnexpectedEOF as e:
         raise DerivationError(f"the block ends too early; expected {_expected(e)}",
                               locate(file_text, offset + len(text), path)) from None
