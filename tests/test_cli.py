@@ -56,7 +56,7 @@ def test_cold_run_proves_the_note_and_writes_report_json(cold):
         assert c["kind"] in ("as-written", "corrected", "supporting")
         assert c["verdict"] in ("proved", "refuted", "ill-typed", "inconclusive")
     assert report["summary"] == {v: sum(c["verdict"] == v for c in report["claims"])
-                                 for v in ("proved", "refuted", "ill-typed", "inconclusive", "conflict")}
+                                 for v in ("proved", "refuted", "ill-typed", "inconclusive", "conflict", "checked")}
     assert report["summary"]["conflict"] == 0 and report["conflicts"] == []
     # A plain progress line per claim (not a terminal), then what is wrong.
     for c in report["claims"]:

@@ -41,6 +41,8 @@ PROVED_FOR_ALL_SIZES = [
     "bptt-dX", "bptt-dh_prev-corrected",
     "bptt-dW_xh", "bptt-dW_hh-corrected", "bptt-dW_hy", "bptt-dh",
     "sigma-derivative", "embedding",
+    # Written entry by entry in the note (\vdots, \cdots): one symbolic entry in index form.
+    "forward-S", "lemma1-rows", "cor1-fprime", "comment1",
 ]
 
 # The note's lines that are wrong for general sizes, and how.
@@ -54,7 +56,7 @@ WRONG_AS_WRITTEN = {
 
 # Claims whose builders need explicit integer sizes (the number of steps T, an
 # explicit one-hot or range(m)): the engine says "not applicable".
-NOT_APPLICABLE = ["forward-S", "lemma1-rows", "cor1-fprime", "comment1", "bptt-algorithm"]
+NOT_APPLICABLE = ["bptt-algorithm"]
 
 
 @pytest.mark.parametrize("claim_id", PROVED_FOR_ALL_SIZES)
@@ -255,3 +257,13 @@ def test_index_zero_test_is_not_fooled():
     pick = sp.Sum(We[v, i] * sp.KroneckerDelta(v, wt), (v, 0, V - 1))
     assert is_zero(pick - We[wt, i], ix.ranges)
     assert not is_zero(pick - We[i, wt], ix.ranges)
+
+
+def test_an_entrywise_proof_refutes_nothing_false():
+    # The index-form check behind forward-S, lemma1-rows, cor1-fprime: a wrong entry is not proved.
+    from derivations.generic import IndexForm, _entrywise, size_symbol
+    ix = IndexForm()
+    i = ix.index("i", size_symbol("n"))
+    z = sp.IndexedBase("Z")
+    assert _entrywise("x", {}, z[i, 0], z[i, 0], ix.ranges).verdict == PROVED
+    assert _entrywise("x", {}, 2 * z[i, 0], z[i, 0], ix.ranges).verdict != PROVED
