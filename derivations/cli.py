@@ -38,7 +38,7 @@ exit status:
      an engine error, or engines that disagree (verdict "conflict");
      nothing is written
 """
-MARKS = {"proved": "✓", "refuted": "✗", "ill-typed": "⊥", CONFLICT: "≠", "inconclusive": "?"}
+MARKS = {"proved": "✓", "refuted": "✗", "ill-typed": "⊥", CONFLICT: "≠", "inconclusive": "?", "checked": "~"}
 
 
 def _positive(text):
@@ -266,10 +266,10 @@ def counts_line(report: dict) -> str:
     counts = ", ".join(f"{n} {v}" for v, n in report["summary"].items())
     line = f"{plural(len(report['claims']), 'statement')}: {counts}."
     read = [c["id"] for c in report["claims"] if c.get("notes") and not c.get("reading")]
-    tried = sum(c.get("scope") is not None and c["scope"].startswith("at ") for c in report["claims"])
-    if tried:
-        line += (f" Of the proved, {tried} {'is' if tried == 1 else 'are'} proved only at the sizes and "
-                 "lengths tried (no engine for every size applies).")
+    checked = report["summary"].get("checked", 0)
+    if checked:
+        line += (f" Checked is not proved: equal at the sizes and lengths tried, and no engine proves "
+                 f"{'it' if checked == 1 else 'them'} for every size and T.")
     if "induction" in report:
         line += f" BPTT for every T (induction): {report['induction']['verdict']}."
     if read:

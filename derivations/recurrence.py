@@ -98,7 +98,10 @@ def _rename_step(e: ir.Expr, var: str, to: str = "t") -> ir.Expr:
 
 
 def _sum_body(e: ir.Expr):
-    """(body at step t, lo) of Σ_{var=lo}^{T} body written with a scale (-Σ, c Σ) outside; else None."""
+    """(body at step t, lo) of Σ_{var=lo}^{T} body written with a scale (-Σ, c Σ) outside; else None.
+
+    The body must read quantities at its own step only (a term that also read h_{t-1} would use h_s in
+    two terms, which the direct term of the equations does not count)."""
     if isinstance(e, ir.Neg):
         inner = _sum_body(e.arg)
         return None if inner is None else (ir.Neg(inner[0]), inner[1])
@@ -106,6 +109,8 @@ def _sum_body(e: ir.Expr):
         inner = _sum_body(e.right)
         return None if inner is None else (ir.MatMul(e.left, inner[0]), inner[1])
     if isinstance(e, ir.Sum) and e.hi == ir.Time("T"):
+        if any(r.time is not None and r.time != ir.Time(e.var) for r in ir.refs(e.body)):
+            return None
         return _rename_step(e.body, e.var), e.lo
     return None
 
@@ -240,6 +245,9 @@ class Steps(Entries):
         suffix = _sum_body(definition.expr)
         if suffix is not None and suffix[1] == ir.Time(var, 0):
             return Loss(_rename_step(suffix[0], "t"), lo=o, hi=None), o     # the loss from step t to T
+        if any(isinstance(n, ir.Sum) for n in definition.expr.walk()) or any(
+                r.time is not None and r.time != ir.Time(var) for r in ir.refs(definition.expr)):
+            raise NotApplicable(f"{name}_t reads other steps than its own")
         shifted = _rename_step(definition.expr, var) if var != "t" else definition.expr
         return Loss(shifted, lo=o, hi=o), o                                  # one step's term
 
@@ -473,11 +481,21 @@ class _Layout:
         self.same_step: dict = {}
         self.next_step: dict = {}
         self.prev_step: dict = {}
+        for n, d in ctx.definitions.items():
+            if n in self.sequences or d.notation or isinstance(d.expr, ir.Block):
+                continue
+            # A quantity without steps that reads one at a step (m := W h_T, a pooled state) would be a
+            # consumer the equations below do not have; a loss Σ_{t=1}^{T} (term at t) is the one exception.
+            if (d.target.time is None and _sum_body(d.expr) is None
+                    and any(r.time is not None for r in _reads(ctx, d.expr))):
+                raise NotApplicable(f"{n} reads a quantity at a step")
         for c in self.sequences:
             d = ctx.definitions[c]
             var = d.target.time.var
             for r in _reads(ctx, d.expr):
-                if r.time is None or r.time.var != var:
+                if r.time is not None and r.time.var != var:
+                    raise NotApplicable(f"{c} reads {r.name} at a fixed step")
+                if r.time is None:
                     continue
                 lag = d.target.time.offset - r.time.offset
                 if lag == 0:

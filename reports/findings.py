@@ -18,6 +18,7 @@ PROBLEMS = {
     "ill-typed": "do{es} not type-check",
     "conflict": "get{s} contradicting verdicts from the engines",
     "inconclusive": "could not be decided",
+    "checked": "{is,are} only checked at small sizes and lengths, not proved",
 }
 # What a statement of each kind is called in a sentence.
 NOUNS = {"as-written": "line", "corrected": "correction", "supporting": "tool lemma"}

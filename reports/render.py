@@ -35,6 +35,7 @@ VERDICT_STYLE = {
     "ill-typed": {"colour": "A04F00", "label": "ill-typed"},
     "conflict": {"colour": "8250DF", "label": "conflict — engines disagree"},
     "inconclusive": {"colour": "5F6368", "label": "inconclusive"},
+    "checked": {"colour": "7A5C00", "label": "checked, not proved"},
 }
 UNKNOWN_STYLE = {"colour": "24292F"}
 # What each severity of an erratum means (derivations.repair.severity).
