@@ -475,9 +475,16 @@ class _Layout:
     def __init__(self, ctx: ir.Context):
         # A sequence defined as a block matrix (Z_t := [X_t; h_{t-1}]) is a view of its blocks, read through
         # them (Entries.blocks), not a quantity of its own.
-        self.sequences = [n for n, d in ctx.definitions.items()
-                          if not d.notation and d.target.time is not None and d.target.time.var is not None
-                          and not isinstance(d.expr, ir.Block)]
+        # A sequence defined by a sum over steps (the note's ℓ_t, the loss from step t to T) is a loss the
+        # equations read through its terms (Loss), not a quantity of its own; nothing may read it.
+        stepped = [n for n, d in ctx.definitions.items()
+                   if not d.notation and d.target.time is not None and d.target.time.var is not None
+                   and not isinstance(d.expr, ir.Block)]
+        summed = {n for n in stepped if any(isinstance(x, ir.Sum) for x in ctx.definitions[n].expr.walk())}
+        self.sequences = [n for n in stepped if n not in summed]
+        for n, d in ctx.definitions.items():
+            if not d.notation and any(r.name in summed for r in ir.refs(d.expr)):
+                raise NotApplicable(f"{n} reads a quantity defined by a sum over steps")
         self.same_step: dict = {}
         self.next_step: dict = {}
         self.prev_step: dict = {}

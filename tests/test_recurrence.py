@@ -167,3 +167,17 @@ $$ \frac{{\partial \ell}}{{\partial x}} = W^{{\top}} dz \tag{{dx-wrong}} $$
     verdicts, peak_kb = done.stdout.strip().splitlines()
     assert verdicts == '{"dx": "proved", "dx-wrong": "refuted"}'
     assert int(peak_kb) < 1024 * 1024                                 # under 1 GB
+
+
+def test_the_notes_bptt_lines_with_its_declared_reading(monkeypatch):
+    # The note's ℓ_t is the loss from step t to T (a sum over steps, read through its terms).
+    monkeypatch.setattr(recurrence, "_differs_at_numbers", lambda ctx, claim: False)
+    d = read_derivation(ROOT / "derivations" / "note" / "note.md")
+    ctx = next(c for c in d.contexts if any(x.id == "bptt-dS" for x in c.claims))
+    assert ctx.held_fixed
+    by_id = {c.id: c for c in ctx.claims}
+    for cid in ("bptt-dS", "bptt-dh", "bptt-dX", "bptt-dh_prev-corrected"):
+        assert fd.truth(ctx, by_id[cid])[0] == "true"
+        assert recurrence.prove(ctx, by_id[cid]).verdict == PROVED, cid
+    assert fd.truth(ctx, by_id["bptt-dh_prev"])[0] == "false"
+    assert recurrence.prove(ctx, by_id["bptt-dh_prev"]).verdict != PROVED
