@@ -158,10 +158,11 @@ def longer_sequences(ctx: ir.Context, claim: ir.Claim) -> list[dict]:
 
 def _sample_indices(ctx, sizes, T) -> list[dict]:
     """Two index assignments for a long sequence (all first class, then alternating): a search, not a proof."""
-    slots = [(name, step) for name, d in ctx.declarations.items() if d.kind == "index"
-             for step in ((range(1, T + 1)) if d.sequence else [None])]
-    first = {slot: 1 for slot in slots}
-    other = {slot: 1 + k % 2 for k, slot in enumerate(slots)}
+    values = {k if isinstance(k, sp.Symbol) else ir.size_symbol(k): v for k, v in sizes.items()}
+    slots = [((name, step), int(sp.sympify(d.shape[0]).xreplace(values))) for name, d in ctx.declarations.items()
+             if d.kind == "index" for step in ((range(1, T + 1)) if d.sequence else [None])]
+    first = {slot: 1 for slot, _ in slots}
+    other = {slot: 1 + k % min(2, n) for k, (slot, n) in enumerate(slots)}
     return [first] + ([other] if other != first else [])
 
 
@@ -522,7 +523,10 @@ def prove(ctx: ir.Context, claim: ir.Claim, shapes=None, budget: float | None = 
                                                s.get("T", 0), sum(v for k, v in s.items() if k != "T")))
     tried, failures, looked, skip = [], [], False, None
     started, cut = time.perf_counter(), None
-    for shape, indices, model, env, where in _points(ctx, claim, shapes):
+    # A cross-check takes one or two values of the indices per size (a search, as for long sequences);
+    # a check that decides the claim takes every value.
+    assignments = _sample_indices if budget is not None else None
+    for shape, indices, model, env, where in _points(ctx, claim, shapes, assignments):
         if shape not in tried:
             if budget is not None and time.perf_counter() - started > budget and tried:
                 cut = shape
