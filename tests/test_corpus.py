@@ -29,10 +29,11 @@ FILES = sorted(p for p in CORPUS.iterdir() if p.suffix in (".md", ".tex", ".ipyn
 
 # True lines of a source that the verifier does not prove for every size and every T: (file, claim id) -> why.
 NOT_PROVED = {
-    ("goodfellow_10_2_2", "10-22-1"): "checked, not proved: the Jacobian (d o^{(t)} / d c)^T of a bias used at every "
-                                      "step, summed over t; no engine proves it for every T",
-    ("goodfellow_10_2_2", "10-22-2"): "checked, not proved: the sum over t of the gradients at o^{(t)}, the second "
-                                      "member of 10.22; no engine proves it for every T",
+    ("goodfellow_10_2_2", "10-22-1"): "checked, not proved: only the concrete engine reads the line (T <= 3 exact, "
+                                      "T = 4 numeric); no engine for every T reads the Jacobian "
+                                      "(d o^{(t)} / d c)^T inside the sum over t",
+    ("goodfellow_10_2_2", "10-22-2"): "checked, not proved: as 10-22-1, the second member of 10.22 "
+                                      "(sum_t (d o^{(t)} / d c)^T grad_{o^{(t)}} L = sum_t grad_{o^{(t)}} L)",
 }
 
 # The sources' own forms the format does not read: (source, head declaring what the form uses, the form
@@ -181,3 +182,19 @@ def test_a_sources_form_is_read(source, head, form, error):
         if any(error in m for m in messages):
             raise NotRead(messages) from e
         raise AssertionError(f"{source}: another error than listed: {messages}") from e
+
+
+FD_LINES = r"""# fd
+$$ z, w \in \mathbb{R}^{n}, \quad y \in \{0, 1\} $$
+$$ \max(0, z) = z \odot \mathbb{1}[z > 0] \tag{relu} $$
+$$ \max(0, z) = z \tag{relu-wrong} $$
+$$ y^2 = y \tag{binary} $$
+$$ \mathbf{1}^\top (z \odot w) = z^\top w \tag{ones} $$
+$$ \|z\|^2 = z^\top z \tag{norm} $$
+"""
+
+
+def test_finite_differences_read_relu_the_indicator_binary_labels_ones_and_norms():
+    ctx = parse_derivation(FD_LINES, "fd.md").contexts[0]
+    got = {c.id: fd.truth(ctx, c)[0] for c in ctx.claims}
+    assert got == {"relu": "true", "relu-wrong": "false", "binary": "true", "ones": "true", "norm": "true"}
