@@ -22,11 +22,18 @@ def _sigma(x):
     return 1 / (1 + np.exp(-x))
 
 
+def _indicator(x):
+    """1[x > 0]; at exactly 0 (a kink, where ReLU has no derivative) NaN, so a line never agrees there."""
+    return np.where(x > 0, 1.0, np.where(x < 0, 0.0, np.nan))
+
+
 FUNCTIONS = {
     "sigma": (_sigma, lambda x: _sigma(x) * (1 - _sigma(x))),
     "tanh": (np.tanh, lambda x: 1 - np.tanh(x) ** 2),
     "exp": (np.exp, np.exp),
     "log": (np.log, lambda x: 1 / x),
+    "relu": (lambda x: np.maximum(0.0, x), _indicator),
+    "ind": (_indicator, lambda x: np.where(x != 0, 0.0, np.nan)),
 }
 EPS = 1e-6
 
@@ -185,6 +192,9 @@ class Run:
         terms = [self.ev(e.body, {**env, e.var: s}) for s in range(lo, hi + 1)]
         return sum(terms[1:], terms[0]) if terms else np.zeros(self.shape_of(e))
 
+    def _Ones(self, e, env):
+        return np.ones(self.shape_of(e))
+
     def _Block(self, e, env):
         return np.block([[self.ev(x, env) for x in row] for row in e.rows])
 
@@ -247,7 +257,9 @@ def draw(ctx: ir.Context, sizes: dict, T: int, rng) -> tuple[dict, dict]:
             if name.endswith("_0") and name[:-2] in ctx.definitions:
                 inputs[(name[:-2], 0)] = rng.uniform(-1, 1, dims)
             for s in (range(1, T + 1) if d.sequence else [None]):
-                inputs[(name, s)] = rng.uniform(-1, 1, dims)
+                # a binary label (y \in \{0, 1\}) is 0 or 1
+                inputs[(name, s)] = (rng.integers(0, 2, dims).astype(float) if d.binary
+                                     else rng.uniform(-1, 1, dims))
     return inputs, indices
 
 

@@ -438,3 +438,14 @@ def test_a_binary_label_takes_exactly_the_values_0_and_1(line, lhs, rhs):
     """Proved exactly when true at y = 0 and y = 1 (not for every real y), refuted otherwise."""
     truth = all(np.isclose(lhs(y), rhs(y)) for y in (0, 1))
     assert verdict(LOGISTIC, line).verdict == (PROVED if truth else REFUTED)
+
+
+def test_an_index_at_a_step_written_as_a_superscript():
+    # The Deep Learning book's target y^{(t)}: (\hat{y}^{(t)})_{y^{(t)}} is the entry at the index y_t.
+    ctx = parse_derivation(r"""# I
+$$ o_t \in \mathbb{R}^{K}, \quad y^{(t)} \in \{1, \dots, K\} $$
+$$ \hat{\boldsymbol{y}}^{(t)} := \operatorname{softmax}(\boldsymbol{o}^{(t)}) $$
+$$ \left( \hat{\boldsymbol{y}}^{(t)} \right)_{y^{(t)}} = (\hat{y}_t)_{y_t} $$
+""", "i.md").contexts[0]
+    (claim,) = ctx.claims
+    assert claim.lhs == claim.rhs == ir.Component(ir.Ref("\\hat{y}", T), ir.Ref("y", T))

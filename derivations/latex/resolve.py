@@ -259,6 +259,11 @@ class Resolver:
         """The index of a component or basis column: a declared index quantity such as k_t."""
         if isinstance(sub, tuple) and sub[0] == "eq":
             sub = sub[2]
+        if isinstance(sub, Sup) and sub.transpose is None:
+            # y^{(t)}: an index at a step written as a superscript (the Deep Learning book's notation).
+            named = superscript_name(sub, self.scope.sequences | self.scope.initial, self.known)
+            if named is not None:
+                sub = named
         if not isinstance(sub, Name):
             raise self.err("an index must be a declared index quantity such as k_t", node)
         if not self.scope.knows(name_key(sub.base, sub.decoration)) and name_key(sub.base) not in self.scope.sequences:

@@ -1,0 +1,200 @@
+"""A corpus of derivations transcribed from textbooks and course notes (issue 18, item 4).
+
+tests/corpus/ holds derivations written as their sources write them (each file's header names the
+source and says what was added: declarations of shapes, and a marked section of deliberately wrong
+lines).  For every file: it is read without error, and every claim's verdict agrees with the truth
+decided here by finite differences (tests/fd.py: NumPy forward passes, nothing of the engines):
+a true line is proved for every size (and every T), a false one refuted or ill-typed, an ill-typed
+one ill-typed.
+
+Where the verifier does not do so for a line that is true, the line stays in the corpus and its
+test is an expected failure, listed below with the reason.  The sources' forms the format does not
+read are listed too, verbatim, each with the error it gives (an expected failure: "the source's
+form is read").
+"""
+from functools import lru_cache
+from pathlib import Path
+
+import fd
+import pytest
+
+from derivations.concrete import ILL_TYPED, PROVED, REFUTED
+from derivations.latex.errors import DerivationErrors
+from derivations.latex.reader import parse_derivation, read_derivation
+from derivations.runner import load_document, run
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT / "tests" / "corpus"
+FILES = sorted(p for p in CORPUS.iterdir() if p.suffix in (".md", ".tex", ".ipynb"))
+
+# True lines of a source that the verifier does not prove for every size and every T: (file, claim id) -> why.
+NOT_PROVED = {
+    ("goodfellow_10_2_2", "10-22-1"): "checked, not proved: only the concrete engine reads the line (T <= 3 exact, "
+                                      "T = 4 numeric); no engine for every T reads the Jacobian "
+                                      "(d o^{(t)} / d c)^T inside the sum over t",
+    ("goodfellow_10_2_2", "10-22-2"): "checked, not proved: as 10-22-1, the second member of 10.22 "
+                                      "(sum_t (d o^{(t)} / d c)^T grad_{o^{(t)}} L = sum_t grad_{o^{(t)}} L)",
+}
+
+# The sources' own forms the format does not read: (source, head declaring what the form uses, the form
+# verbatim, the start of the error message).
+HEAD_RNN = r"""# RNN
+$$ \boldsymbol{W} \in \mathbb{R}^{H \times H}, \quad \boldsymbol{U} \in \mathbb{R}^{H \times D}, \quad \boldsymbol{V} \in \mathbb{R}^{K \times H}, \quad \boldsymbol{b} \in \mathbb{R}^{H}, \quad \boldsymbol{c} \in \mathbb{R}^{K} $$
+$$ \boldsymbol{x}^{(t)} \in \mathbb{R}^{D}, \quad \boldsymbol{h}^{(0)} \in \mathbb{R}^{H}, \quad y^{(t)} \in \{1, \dots, K\} $$
+"""
+HEAD_RNN_DEFINED = HEAD_RNN + r"""
+$$ \boldsymbol{a}^{(t)} := \boldsymbol{b} + \boldsymbol{W} \boldsymbol{h}^{(t-1)} + \boldsymbol{U} \boldsymbol{x}^{(t)}, \quad \boldsymbol{h}^{(t)} := \tanh(\boldsymbol{a}^{(t)}), \quad \boldsymbol{o}^{(t)} := \boldsymbol{c} + \boldsymbol{V} \boldsymbol{h}^{(t)} $$
+$$ \hat{\boldsymbol{y}}^{(t)} := \operatorname{softmax}(\boldsymbol{o}^{(t)}), \quad L := -\sum_{t} \log \left( \hat{\boldsymbol{y}}^{(t)} \right)_{y^{(t)}} $$
+"""
+HEAD_CS231N = r"""# V
+$$ W \in \mathbb{R}^{m \times n}, \quad x \in \mathbb{R}^{n} $$
+"""
+HEAD_COOKBOOK = r"""# C
+$$ \mathbf{X} \in \mathbb{R}^{m \times n}, \quad \mathbf{b} \in \mathbb{R}^{n}, \quad \mathbf{c} \in \mathbb{R}^{m}, \quad \mathbf{D} \in \mathbb{R}^{m \times m} $$
+"""
+HEAD_D2L = r"""# LSTM
+$$ \mathbf{W}_{xi}, \mathbf{W}_{xf}, \mathbf{W}_{xo} \in \mathbb{R}^{d \times h}, \quad \mathbf{W}_{hi}, \mathbf{W}_{hf}, \mathbf{W}_{ho} \in \mathbb{R}^{h \times h}, \quad \mathbf{b}_i, \mathbf{b}_f, \mathbf{b}_o \in \mathbb{R}^{1 \times h} $$
+$$ \mathbf{X}_t \in \mathbb{R}^{1 \times d}, \quad \mathbf{H}_0 \in \mathbb{R}^{1 \times h} $$
+$$ \mathbf{H}_t := \tanh(\mathbf{X}_t \mathbf{W}_{xi}) $$
+"""
+HEAD_OLAH = r"""# LSTM
+$$ W_f \in \mathbb{R}^{H \times M}, \quad b_f \in \mathbb{R}^{H}, \quad x_t \in \mathbb{R}^{D}, \quad h_0, C_0 \in \mathbb{R}^{H} $$
+$$ u_t \in \mathbb{R}^{H} $$
+$$ h_t := \tanh(u_t), \quad f_t := \sigma(u_t), \quad i_t := \sigma(u_t), \quad \tilde{C}_t := \tanh(u_t) $$
+"""
+HEAD_GRAVES = r"""# LSTM
+$$ W_{xc} \in \mathbb{R}^{H \times D}, \quad W_{hc} \in \mathbb{R}^{H \times H}, \quad b_c \in \mathbb{R}^{H}, \quad x_t \in \mathbb{R}^{D}, \quad h_t \in \mathbb{R}^{H}, \quad c_0 \in \mathbb{R}^{H} $$
+$$ f_t := \sigma(W_{hc} h_{t-1}), \quad i_t := \sigma(W_{hc} h_{t-1}) $$
+"""
+NOT_READ = [
+    ("Deep Learning 10.8: a definition written =", HEAD_RNN,
+     r"\boldsymbol{a}^{(t)} = \boldsymbol{b} + \boldsymbol{W} \boldsymbol{h}^{(t-1)} + \boldsymbol{U} \boldsymbol{x}^{(t)} \tag{10.8}",
+     "undeclared symbol a^{(t)}"),
+    ("Deep Learning 10.17: the per-step loss L^{(t)} beside L", HEAD_RNN_DEFINED,
+     r"\frac{\partial L}{\partial L^{(t)}} = 1 \tag{10.17}", "undeclared symbol L^{(t)}"),
+    ("Deep Learning 10.18: entry-wise", HEAD_RNN_DEFINED,
+     r"(\nabla_{\boldsymbol{o}^{(t)}} L)_i = \frac{\partial L}{\partial o_i^{(t)}} = \frac{\partial L}{\partial L^{(t)}} "
+     r"\frac{\partial L^{(t)}}{\partial o_i^{(t)}} = \hat{y}_i^{(t)} - \mathbf{1}_{i=y^{(t)}} \tag{10.18}", "unexpected '_'"),
+    ("Deep Learning 10.19: the last step tau", HEAD_RNN_DEFINED,
+     r"\nabla_{\boldsymbol{h}^{(\tau)}} L = \boldsymbol{V}^\top \nabla_{\boldsymbol{o}^{(\tau)}} L \tag{10.19}",
+     "the step variable \\tau is not bound by a sum here"),
+    ("Deep Learning 10.23: the copy b^{(t)} of b", HEAD_RNN_DEFINED,
+     r"\nabla_{\boldsymbol{b}} L = \sum_t \left( \frac{\partial \boldsymbol{h}^{(t)}}{\partial \boldsymbol{b}^{(t)}} "
+     r"\right)^\top \nabla_{\boldsymbol{h}^{(t)}} L \tag{10.23}", "undeclared symbol b^{(t)}"),
+    ("Deep Learning 10.24: a sum over entries", HEAD_RNN_DEFINED,
+     r"\nabla_{\boldsymbol{V}} L = \sum_t \sum_i \left( \frac{\partial L}{\partial o_i^{(t)}} \right) "
+     r"\nabla_{\boldsymbol{V}} o_i^{(t)} \tag{10.24}", "sum'; expected"),
+    ("CS231n lecture 4: a forward line written =", HEAD_CS231N, r"q = W \cdot x", "undeclared symbol q"),
+    ("CS231n lecture 4: a function of named arguments", HEAD_CS231N,
+     r"f(x, W) = \|W \cdot x\|^2", "unexpected ','"),
+    ("CS231n lecture 4: f(q)", HEAD_CS231N + "$$ q := W \\cdot x $$\n", r"f(q) = \|q\|^2", "undeclared symbol f"),
+    ("Matrix Cookbook (83): the derivative as an operator", HEAD_COOKBOOK,
+     r"\frac{\partial}{\partial \mathbf{X}} (\mathbf{X}\mathbf{b}+\mathbf{c})^T\mathbf{D}(\mathbf{X}\mathbf{b}+\mathbf{c}) "
+     r"= (\mathbf{D}+\mathbf{D}^T)(\mathbf{X}\mathbf{b}+\mathbf{c})\mathbf{b}^T \tag{83}", "unexpected '}'"),
+    ("Dive into Deep Learning: a subscript in \\textrm", HEAD_D2L,
+     r"\mathbf{I}_t := \sigma(\mathbf{X}_t \mathbf{W}_{\textrm{xi}} + \mathbf{H}_{t-1} \mathbf{W}_{\textrm{hi}} + \mathbf{b}_\textrm{i})",
+     "unexpected '}'"),
+    ("Dive into Deep Learning: a row ending in a comma", HEAD_D2L,
+     r"\mathbf{I}_t := \sigma(\mathbf{X}_t \mathbf{W}_{xi} + \mathbf{H}_{t-1} \mathbf{W}_{hi} + \mathbf{b}_i),",
+     "the statement ends too early"),
+    ("Dive into Deep Learning: an aligned display in Markdown", HEAD_D2L,
+     "\\begin{aligned}\n\\mathbf{I}_t &:= \\sigma(\\mathbf{X}_t \\mathbf{W}_{xi} + \\mathbf{H}_{t-1} \\mathbf{W}_{hi} + "
+     "\\mathbf{b}_i) \\\\\n\\mathbf{F}_t &:= \\sigma(\\mathbf{X}_t \\mathbf{W}_{xf} + \\mathbf{H}_{t-1} \\mathbf{W}_{hf} + "
+     "\\mathbf{b}_f)\n\\end{aligned}", "unsupported command \\begin"),
+    ("Olah, Understanding LSTM Networks: the shape of W_f for [h_{t-1}, x_t]", "# LSTM\n",
+     r"W_f \in \mathbb{R}^{H \times (H + D)}", "unexpected '('"),
+    ("Olah, Understanding LSTM Networks: the concatenation [h_{t-1}, x_t]", HEAD_OLAH,
+     r"o_t := \sigma\left(W_f \cdot [h_{t-1}, x_t] + b_f\right)", "unexpected ','"),
+    ("Olah, Understanding LSTM Networks: * for the element-wise product", HEAD_OLAH,
+     r"C_t := f_t * C_{t-1} + i_t * \tilde{C}_t", "unexpected character '*'"),
+    ("Graves 2013 (9): juxtaposition for the element-wise product", HEAD_GRAVES,
+     r"c_t := f_t c_{t-1} + i_t \tanh\left(W_{xc}x_t + W_{hc}h_{t-1} + b_c\right) \tag{9}", "does not compose"),
+]
+
+
+class NotRead(Exception):
+    """The form gives the error this list says it gives."""
+
+
+@lru_cache(maxsize=None)
+def _checked(path: Path):
+    doc = load_document(path)
+    report = run(document=doc, jobs=1, repairs=False)
+    d = read_derivation(path)
+    truths = {c.id: fd.truth(ctx, c) for ctx in d.contexts for c in ctx.claims if c.lhs is not None}
+    return report, truths
+
+
+def _claims():
+    out = []
+    for path in FILES:
+        for claim in read_derivation(path).claims:
+            if claim.lhs is None:
+                continue
+            why = NOT_PROVED.get((path.stem, claim.id))
+            marks = [pytest.mark.xfail(strict=True, reason=why)] if why else []
+            out.append(pytest.param(path, claim.id, marks=marks, id=f"{path.stem}:{claim.id}"))
+    return out
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+def test_a_corpus_file_is_read_as_written_and_says_where_it_comes_from(path):
+    d = read_derivation(path)                                          # raises on any error
+    text = path.read_text()
+    assert d.claims and "deliberately wrong" in text.lower()
+    assert "declaration" in text.lower()                               # the header says what was added
+
+
+def test_the_corpus_has_markdown_and_latex_true_and_false_lines():
+    assert {p.suffix for p in FILES} >= {".md", ".tex"}
+    kinds = {t for p in FILES for t, _ in _checked(p)[1].values()}
+    assert kinds >= {"true", "false", "ill-typed"}
+
+
+@pytest.mark.parametrize("path, claim_id", _claims())
+def test_every_verdict_agrees_with_finite_differences(path, claim_id):
+    report, truths = _checked(path)
+    (c,) = [c for c in report["claims"] if c["id"] == claim_id]
+    truth, where = truths[claim_id]
+    if truth == "true":
+        assert c["verdict"] == PROVED, (c["verdict"], c["reason"])
+        assert c["scope"] in ("for every size", "for every size and every T"), c["scope"]
+    elif truth == "false":
+        assert c["verdict"] in (REFUTED, ILL_TYPED), (where, c["verdict"], c["reason"])
+    else:
+        assert c["verdict"] == ILL_TYPED, (where, c["verdict"], c["reason"])
+
+
+def test_every_expected_failure_names_a_claim_of_the_corpus():
+    ids = {(p.stem, c.id) for p in FILES for c in read_derivation(p).claims}
+    assert set(NOT_PROVED) <= ids
+
+
+@pytest.mark.parametrize("source, head, form, error", [
+    pytest.param(*entry, marks=pytest.mark.xfail(strict=True, raises=NotRead, reason=f"not read: {entry[3] or 'an error'}"),
+                 id=entry[0]) for entry in NOT_READ])
+def test_a_sources_form_is_read(source, head, form, error):
+    parse_derivation(head, "head.md")                                   # what the form uses is read
+    try:
+        parse_derivation(f"{head}\n$$ {form} $$\n", "source.md")
+    except DerivationErrors as e:
+        messages = [x.message for x in e.errors]
+        if any(error in m for m in messages):
+            raise NotRead(messages) from e
+        raise AssertionError(f"{source}: another error than listed: {messages}") from e
+
+
+FD_LINES = r"""# fd
+$$ z, w \in \mathbb{R}^{n}, \quad y \in \{0, 1\} $$
+$$ \max(0, z) = z \odot \mathbb{1}[z > 0] \tag{relu} $$
+$$ \max(0, z) = z \tag{relu-wrong} $$
+$$ y^2 = y \tag{binary} $$
+$$ \mathbf{1}^\top (z \odot w) = z^\top w \tag{ones} $$
+$$ \|z\|^2 = z^\top z \tag{norm} $$
+"""
+
+
+def test_finite_differences_read_relu_the_indicator_binary_labels_ones_and_norms():
+    ctx = parse_derivation(FD_LINES, "fd.md").contexts[0]
+    got = {c.id: fd.truth(ctx, c)[0] for c in ctx.claims}
+    assert got == {"relu": "true", "relu-wrong": "false", "binary": "true", "ones": "true", "norm": "true"}
