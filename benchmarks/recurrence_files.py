@@ -18,8 +18,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from derivations import recurrence, runner  # noqa: E402
-from derivations.runner import load_document, run  # noqa: E402
+from derivations import recurrence, runner
+from derivations.runner import load_document, run
 
 DEFAULT = sorted((ROOT / "tests" / "derivations").glob("*.md")) + [ROOT / "examples" / n for n in
                                                                    ("min_char_rnn.md", "lstm.md")]
@@ -30,7 +30,7 @@ def measure(path: Path, limit: float) -> dict:
     report = run(document=load_document(path), jobs=2, repairs=False, time_limit=limit)
     wall = time.perf_counter() - start
     seconds = [c["seconds"] for c in report["claims"]]
-    count = lambda v: sum(c["verdict"] == v for c in report["claims"])   # noqa: E731
+    count = lambda v: sum(c["verdict"] == v for c in report["claims"])
     return {"wall": wall, "max": max(seconds), "mean": sum(seconds) / len(seconds), "n": len(seconds),
             "proved": count("proved"), "checked": count("checked"), "inconclusive": count("inconclusive"),
             "slowest": max(report["claims"], key=lambda c: c["seconds"])["id"]}

@@ -12,7 +12,7 @@ test is an expected failure, listed below with the reason.  The sources' forms t
 read are listed too, verbatim, each with the error it gives (an expected failure: "the source's
 form is read").
 """
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import fd
@@ -73,24 +73,24 @@ NOT_READ = [
     ("Deep Learning 10.17: the per-step loss L^{(t)} beside L", HEAD_RNN_DEFINED,
      r"\frac{\partial L}{\partial L^{(t)}} = 1 \tag{10.17}", "undeclared symbol L^{(t)}"),
     ("Deep Learning 10.18: entry-wise", HEAD_RNN_DEFINED,
-     r"(\nabla_{\boldsymbol{o}^{(t)}} L)_i = \frac{\partial L}{\partial o_i^{(t)}} = \frac{\partial L}{\partial L^{(t)}} "
-     r"\frac{\partial L^{(t)}}{\partial o_i^{(t)}} = \hat{y}_i^{(t)} - \mathbf{1}_{i=y^{(t)}} \tag{10.18}", "unexpected '_'"),
+     (r"(\nabla_{\boldsymbol{o}^{(t)}} L)_i = \frac{\partial L}{\partial o_i^{(t)}} = \frac{\partial L}{\partial L^{(t)}} "
+     r"\frac{\partial L^{(t)}}{\partial o_i^{(t)}} = \hat{y}_i^{(t)} - \mathbf{1}_{i=y^{(t)}} \tag{10.18}"), "unexpected '_'"),
     ("Deep Learning 10.19: the last step tau", HEAD_RNN_DEFINED,
      r"\nabla_{\boldsymbol{h}^{(\tau)}} L = \boldsymbol{V}^\top \nabla_{\boldsymbol{o}^{(\tau)}} L \tag{10.19}",
      "the step variable \\tau is not bound by a sum here"),
     ("Deep Learning 10.23: the copy b^{(t)} of b", HEAD_RNN_DEFINED,
-     r"\nabla_{\boldsymbol{b}} L = \sum_t \left( \frac{\partial \boldsymbol{h}^{(t)}}{\partial \boldsymbol{b}^{(t)}} "
-     r"\right)^\top \nabla_{\boldsymbol{h}^{(t)}} L \tag{10.23}", "undeclared symbol b^{(t)}"),
+     (r"\nabla_{\boldsymbol{b}} L = \sum_t \left( \frac{\partial \boldsymbol{h}^{(t)}}{\partial \boldsymbol{b}^{(t)}} "
+     r"\right)^\top \nabla_{\boldsymbol{h}^{(t)}} L \tag{10.23}"), "undeclared symbol b^{(t)}"),
     ("Deep Learning 10.24: a sum over entries", HEAD_RNN_DEFINED,
-     r"\nabla_{\boldsymbol{V}} L = \sum_t \sum_i \left( \frac{\partial L}{\partial o_i^{(t)}} \right) "
-     r"\nabla_{\boldsymbol{V}} o_i^{(t)} \tag{10.24}", "sum'; expected"),
+     (r"\nabla_{\boldsymbol{V}} L = \sum_t \sum_i \left( \frac{\partial L}{\partial o_i^{(t)}} \right) "
+     r"\nabla_{\boldsymbol{V}} o_i^{(t)} \tag{10.24}"), "sum'; expected"),
     ("CS231n lecture 4: a forward line written =", HEAD_CS231N, r"q = W \cdot x", "undeclared symbol q"),
     ("CS231n lecture 4: a function of named arguments", HEAD_CS231N,
      r"f(x, W) = \|W \cdot x\|^2", "unexpected ','"),
     ("CS231n lecture 4: f(q)", HEAD_CS231N + "$$ q := W \\cdot x $$\n", r"f(q) = \|q\|^2", "undeclared symbol f"),
     ("Matrix Cookbook (83): the derivative as an operator", HEAD_COOKBOOK,
-     r"\frac{\partial}{\partial \mathbf{X}} (\mathbf{X}\mathbf{b}+\mathbf{c})^T\mathbf{D}(\mathbf{X}\mathbf{b}+\mathbf{c}) "
-     r"= (\mathbf{D}+\mathbf{D}^T)(\mathbf{X}\mathbf{b}+\mathbf{c})\mathbf{b}^T \tag{83}", "unexpected '}'"),
+     (r"\frac{\partial}{\partial \mathbf{X}} (\mathbf{X}\mathbf{b}+\mathbf{c})^T\mathbf{D}(\mathbf{X}\mathbf{b}+\mathbf{c}) "
+     r"= (\mathbf{D}+\mathbf{D}^T)(\mathbf{X}\mathbf{b}+\mathbf{c})\mathbf{b}^T \tag{83}"), "unexpected '}'"),
     ("Dive into Deep Learning: a subscript in \\textrm", HEAD_D2L,
      r"\mathbf{I}_t := \sigma(\mathbf{X}_t \mathbf{W}_{\textrm{xi}} + \mathbf{H}_{t-1} \mathbf{W}_{\textrm{hi}} + \mathbf{b}_\textrm{i})",
      "unexpected '}'"),
@@ -98,9 +98,9 @@ NOT_READ = [
      r"\mathbf{I}_t := \sigma(\mathbf{X}_t \mathbf{W}_{xi} + \mathbf{H}_{t-1} \mathbf{W}_{hi} + \mathbf{b}_i),",
      "the statement ends too early"),
     ("Dive into Deep Learning: an aligned display in Markdown", HEAD_D2L,
-     "\\begin{aligned}\n\\mathbf{I}_t &:= \\sigma(\\mathbf{X}_t \\mathbf{W}_{xi} + \\mathbf{H}_{t-1} \\mathbf{W}_{hi} + "
+     ("\\begin{aligned}\n\\mathbf{I}_t &:= \\sigma(\\mathbf{X}_t \\mathbf{W}_{xi} + \\mathbf{H}_{t-1} \\mathbf{W}_{hi} + "
      "\\mathbf{b}_i) \\\\\n\\mathbf{F}_t &:= \\sigma(\\mathbf{X}_t \\mathbf{W}_{xf} + \\mathbf{H}_{t-1} \\mathbf{W}_{hf} + "
-     "\\mathbf{b}_f)\n\\end{aligned}", "unsupported command \\begin"),
+     "\\mathbf{b}_f)\n\\end{aligned}"), "unsupported command \\begin"),
     ("Olah, Understanding LSTM Networks: the shape of W_f for [h_{t-1}, x_t]", "# LSTM\n",
      r"W_f \in \mathbb{R}^{H \times (H + D)}", "unexpected '('"),
     ("Olah, Understanding LSTM Networks: the concatenation [h_{t-1}, x_t]", HEAD_OLAH,
@@ -116,7 +116,7 @@ class NotRead(Exception):
     """The form gives the error this list says it gives."""
 
 
-@lru_cache(maxsize=None)
+@cache
 def _checked(path: Path):
     doc = load_document(path)
     report = run(document=doc, jobs=1, repairs=False)
