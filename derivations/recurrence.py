@@ -158,6 +158,10 @@ class Steps(Entries):
     def initial(self, o) -> bool:
         return self.d0 is not None and o == -self.d0 - 1
 
+    def is_view(self, name) -> bool:
+        d = self.ctx.definitions.get(name)
+        return d is not None and isinstance(d.expr, ir.Block) and d.target.time is not None
+
     def node(self, name, o):
         base = sp.IndexedBase(f"{name}@{o:+d}")
         self.nodes[base] = (name, o)
@@ -204,6 +208,8 @@ class Steps(Entries):
     def _index(self, ref: ir.Ref):
         decl = self.ctx.declarations[ref.name]
         o = self.step(ref.time)
+        if o is not None and not self.inside(o):
+            raise IllTyped(f"the index {ref.name} has no value at a step outside 1..T")
         sym = sp.Symbol(ref.name if o is None else f"{ref.name}@{o:+d}", integer=True, nonnegative=True)
         self.ranges[sym] = decl.shape[0]
         return sym
@@ -261,13 +267,19 @@ class Steps(Entries):
         if not (isinstance(of, ir.Ref) and isinstance(wrt, ir.Ref) and of.time is not None
                 and wrt.time is not None and of.name in self.ctx.definitions):
             raise NotApplicable("a Jacobian other than of a quantity at a step with respect to one at a step")
+        if self.layout.prev_step:
+            # With a backward direction (b_t reads b_{t+1}) a quantity depends on later steps too: the
+            # forward-mode walk below, which follows definitions toward earlier steps, would miss paths.
+            raise NotApplicable("a Jacobian in a context with a backward direction")
+        if self.is_view(wrt.name) or self.is_view(of.name):
+            raise NotApplicable("a Jacobian of a block-matrix view")
         s, r = self.step(of.time), self.step(wrt.time)
         if self.recording:
             self.read.update((s, r))
         if not self.inside(s) or not (self.inside(r) or self.initial(r)):
             return sp.Integer(0)
         if r > s:
-            return sp.Integer(0)                        # a quantity does not depend on a later one
+            return sp.Integer(0)       # forward directions only (above): nothing depends on a later step
         defined = wrt.name in self.ctx.definitions and self.inside(r)
         var = (self.node(wrt.name, r) if defined else sp.IndexedBase(f"{wrt.name}_0") if not self.inside(r)
                else self.symbol(wrt.name, r))[i, sp.Integer(0)]
@@ -318,6 +330,8 @@ class Steps(Entries):
             raise NotApplicable("a derivative with respect to a quantity without steps (a sum over t)")
         if definition is not None and definition.notation:
             raise IllTyped(f"{wrt.name} names a derivative; differentiate with respect to a quantity")
+        if self.is_view(wrt.name):
+            raise NotApplicable("a derivative with respect to a block-matrix view (its blocks are read instead)")
         o = self.step(wrt.time)
         if self.recording:
             self.read.add(o)
@@ -625,6 +639,9 @@ def _value(ix: Steps, part, i, j):
             loss, at = ix.loss(x.of)
             if at is not None:
                 raise NotApplicable("a per-step loss differentiated with respect to a weight")
+            if loss.body is None and x.name in loss.given:
+                # ℓ = <dW, W> + ...: a term outside the sum over steps, which term by term cannot compare.
+                raise NotApplicable("a given gradient of a weight")
         return sign * ix.weight_gradient(loss, x.name, i, j)
     return sign * ix.entry(x, i, j)
 

@@ -218,6 +218,9 @@ def _where_raised(exc: BaseException) -> str:
 # Seconds the explicit engine may spend cross-checking a claim that an engine for every size has proved:
 # the proof stands; the cross-check looks for a contradiction (a conflict) at small sizes, within a budget.
 CROSS_CHECK_SECONDS = 6.0
+# The structural engine stops here (its own budget is checked only between rounds of opening); past it
+# the explicit engine decides the claim.
+RECURRENCE_SECONDS = 20.0
 CROSS_CHECK_BUDGET = 1.0    # after this many seconds the cross-check starts no new size
 EXPLICIT = "concrete"
 
@@ -234,6 +237,8 @@ def _run_engines(engines, args: tuple, where: str, limit: float) -> dict:
         start = time.perf_counter()
         cross_check = name == EXPLICIT and any(m["verdict"] == PROVED and m["method"] in GENERAL for m in methods)
         seconds = min(limit or CROSS_CHECK_SECONDS, CROSS_CHECK_SECONDS) if cross_check else limit
+        if name == "all T (recurrence)":
+            seconds = min(limit or RECURRENCE_SECONDS, RECURRENCE_SECONDS)
         try:
             with time_limit(seconds):
                 outcome = engine(*args, budget=CROSS_CHECK_BUDGET) if cross_check else engine(*args)

@@ -176,6 +176,8 @@ class Run:
 
     def index(self, ref: ir.Ref, env) -> int:
         step = ref.time.at(env) if ref.time is not None else None
+        if (ref.name, step) not in self.indices:
+            raise ShapeError(f"the index {ref.name} has no value at step {step}")     # read past the end
         return self.indices[(ref.name, step)]
 
     def _Component(self, e, env):

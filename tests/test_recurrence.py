@@ -65,7 +65,12 @@ def test_true_lines_through_time_are_proved_by_the_structural_engine(checked):
                 any(m["method"] == "all sizes" and m["verdict"] == PROVED for m in c["methods"]), c["id"]
 
 
-@pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
+# Files a fresh-eyes trial wrote to make the engine say something false (a backward direction's Jacobians,
+# a gradient with respect to a block view, an index past T, a given gradient of a weight, ...).
+ADVERSARIAL = sorted((ROOT / "tests" / "derivations" / "adversarial").glob("*.md"))
+
+
+@pytest.mark.parametrize("path", FILES + ADVERSARIAL, ids=lambda p: p.stem)
 def test_the_structural_engine_proves_no_false_line(path, monkeypatch):
     # Without the quick look at numbers, the symbolic path itself must not prove a false line.
     monkeypatch.setattr(recurrence, "_differs_at_numbers", lambda ctx, claim: False)
@@ -75,7 +80,7 @@ def test_the_structural_engine_proves_no_false_line(path, monkeypatch):
     for ctx in d.contexts:
         for c in ctx.claims:
             if truths[c.id][0] != "true":
-                out = recurrence.prove(ctx, c)
+                out = recurrence.prove(ctx, c)      # never raises: not applicable is None
                 assert out is None or out.verdict != PROVED, (c.id, out.reason)
 
 
@@ -181,3 +186,17 @@ def test_the_notes_bptt_lines_with_its_declared_reading(monkeypatch):
         assert recurrence.prove(ctx, by_id[cid]).verdict == PROVED, cid
     assert fd.truth(ctx, by_id["bptt-dh_prev"])[0] == "false"
     assert recurrence.prove(ctx, by_id["bptt-dh_prev"]).verdict != PROVED
+
+
+def test_a_gradient_given_at_one_step_is_an_error():
+    from derivations.latex.errors import DerivationErrors
+    text = (ROOT / "tests" / "derivations" / "adversarial" / "a4.md").read_text()   # any RNN header
+    head = text.split("$$ ")[0] + r"""
+$$ W \in \mathbb{R}^{H \times H}, \quad x_t \in \mathbb{R}^{H}, \quad h_0 \in \mathbb{R}^{H}, \quad \ell \in \mathbb{R} $$
+
+$$ h_t := \tanh(W h_{t-1} + x_t) $$
+
+$$ q \in \mathbb{R}^{H}, \quad q := \frac{\partial \ell}{\partial h_0} $$
+"""
+    with pytest.raises(DerivationErrors, match="given as the gradient at one step"):
+        parse_derivation(head, "u.md")

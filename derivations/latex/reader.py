@@ -23,6 +23,7 @@ from pathlib import Path
 
 from .. import ir
 from .errors import DerivationError, DerivationErrors, locate
+from .printer import to_latex
 from .resolve import Resolver, Scope, name_key, sequence_key
 from .syntax import MAX_BLOCK_CHARS, Name, parse_block
 
@@ -392,7 +393,22 @@ class _Builder:
                 self.claims(ctx, b, pb, links, counter)
         self.check_definitions(ctx)
         self.derivative_reading(ctx, blocks)
+        self.given_at_fixed_steps(ctx, blocks)
         return ctx
+
+    def given_at_fixed_steps(self, ctx: ir.Context, blocks: list[RawBlock]) -> None:
+        """A gradient given at one step (q := ∂ℓ/∂h_0, declared) is not read: the abstract loss is Σ <g, o>
+        over quantities o, and h_0's would be taken for every step of h."""
+        for n, d in ctx.definitions.items():
+            wrt = d.expr.wrt if d.notation else None
+            if n in ctx.declarations and isinstance(wrt, ir.Ref) and wrt.time is not None and wrt.time.var is None:
+                b = max((b for b in blocks if d.source is not None and b.line <= d.source.line),
+                        key=lambda b: b.line, default=blocks[0])
+                self.errors.append(self.error(
+                    b, f"{n} is given as the gradient at one step ({to_latex(d.expr)}); a given gradient is one "
+                       "for the whole sequence", None,
+                    f"give it for every step (e.g. g_t := \\frac{{\\partial \\ell}}{{\\partial {wrt.name}_t}}) "
+                    "or define the loss"))
 
     def derivative_reading(self, ctx: ir.Context, blocks: list[RawBlock]) -> None:
         """`> Derivatives: earlier steps held fixed` (the note's reading of ℓ_t) or `total` (the default).
