@@ -189,8 +189,9 @@ class Steps(Entries):
             return self.symbol(name, o)[i, j]
         if definition is None:
             raise IllTyped(f"{name} is neither declared nor defined")
-        if definition.notation or o is None:
-            # A name for a derivative, or a quantity without steps (a stacked weight): its definition.
+        if definition.notation or o is None or name in self.layout.derived:
+            # A name for a derivative (or for an expression with one), or a quantity without steps (a stacked
+            # weight): its definition.
             return self.at_step(definition, o, lambda: self.entry(definition.expr, i, j))
         if self.opaque or o < self.floor or (name, o) == self.kept:
             return self.node(name, o)[i, j]
@@ -495,7 +496,13 @@ class _Layout:
                    if not d.notation and d.target.time is not None and d.target.time.var is not None
                    and not isinstance(d.expr, ir.Block)]
         summed = {n for n in stepped if any(isinstance(x, ir.Sum) for x in ctx.definitions[n].expr.walk())}
-        self.sequences = [n for n in stepped if n not in summed]
+        # A name for an expression with a derivative in it (δ_t := dh_t ∘ (1 - h_t^2)) is read as what it
+        # stands for, like a name for a derivative: not a forward quantity, and nothing forward may read it.
+        self.derived = {n for n in stepped if _has_derivative(ctx, ctx.definitions[n].expr)}
+        self.sequences = [n for n in stepped if n not in summed and n not in self.derived]
+        for n in self.sequences:
+            if any(r.name in self.derived for r in ir.refs(ctx.definitions[n].expr)):
+                raise NotApplicable(f"{n} reads a quantity defined with a derivative")
         for n, d in ctx.definitions.items():
             if not d.notation and any(r.name in summed for r in ir.refs(d.expr)):
                 raise NotApplicable(f"{n} reads a quantity defined by a sum over steps")
@@ -555,6 +562,19 @@ class _Layout:
                 return False
             todo += self.same_step.get(q, [])
         return True
+
+
+def _has_derivative(ctx: ir.Context, e: ir.Expr, seen=None) -> bool:
+    seen = seen if seen is not None else set()
+    for n in e.walk():
+        if isinstance(n, ir.Deriv):
+            return True
+        if isinstance(n, ir.Ref) and n.name in ctx.definitions and n.name not in seen:
+            d = ctx.definitions[n.name]
+            seen.add(n.name)
+            if d.notation or _has_derivative(ctx, d.expr, seen):
+                return True
+    return False
 
 
 def _reads(ctx: ir.Context, e: ir.Expr, seen=None):
