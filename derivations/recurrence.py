@@ -121,15 +121,13 @@ class Steps(Entries):
     d0 or d1 None: far from the start or the end (the generic case).  Steps are offsets from t.
     """
 
-    def __init__(self, ctx: ir.Context, d0, d1, floor: int, K: int, K_lo: int = 0, opaque: bool = True):
+    def __init__(self, ctx: ir.Context, d0, d1, floor: int, K: int, K_lo: int = 0):
         super().__init__(ctx)
         self.fixed = None
         self.env = {"t": 0}
         self.d0, self.d1, self.floor, self.K, self.K_lo = d0, d1, floor, K, K_lo
         self.ceiling = K                # forward quantities are opened at steps floor..ceiling only
-        self.opaque = opaque           # forward quantities as symbols (opened later, when needed)
         self.recording = True          # the steps the claim itself reads (not the local Jacobians')
-        self.kept = None               # the quantity a Jacobian differentiates with respect to
         self.read: set = set()         # offsets the expressions read
         self.adjoint_offsets: set = set()
         self.nodes: dict = {}          # IndexedBase of a forward quantity at a step -> (name, offset)
@@ -193,9 +191,7 @@ class Steps(Entries):
             # A name for a derivative (or for an expression with one), or a quantity without steps (a stacked
             # weight): its definition.
             return self.at_step(definition, o, lambda: self.entry(definition.expr, i, j))
-        if self.opaque or o < self.floor or (name, o) == self.kept:
-            return self.node(name, o)[i, j]
-        return self.at_step(definition, o, lambda: self.entry(definition.expr, i, j))
+        return self.node(name, o)[i, j]     # a forward quantity is a symbol, opened later when needed
 
     def symbol(self, name, step):
         if step is None:
@@ -354,13 +350,16 @@ class Steps(Entries):
 
     def local(self, consumer: str, at: int, a, b):
         """Entry [a, b] of a consumer's definition at a step, every quantity a symbol."""
-        saved = (self.opaque, self.floor, self.recording)
-        self.opaque, self.floor, self.recording = True, -10 ** 6, False
+        d = self.ctx.definitions[consumer]
+        return self.unrecorded(lambda: self.at_step(d, at, lambda: self.entry(d.expr, a, b)))
+
+    def unrecorded(self, compute):
+        """compute() without adding to the steps the claim reads (a local Jacobian's reads are not the claim's)."""
+        saved, self.recording = self.recording, False
         try:
-            return self.at_step(self.ctx.definitions[consumer], at,
-                                lambda: self.entry(self.ctx.definitions[consumer].expr, a, b))
+            return compute()
         finally:
-            self.opaque, self.floor, self.recording = saved
+            self.recording = saved
 
     def contract(self, loss: Loss, consumer: str, at: int, var, i, j):
         """Σ_ab ∂ℓ/∂consumer_at[a, b] · ∂consumer_at[a, b]/∂var[i, j]."""
@@ -384,18 +383,10 @@ class Steps(Entries):
         saved = dict(self.env)
         self.env["t"] = o
         try:
-            term = self.local_expr(loss.body)
+            term = self.unrecorded(lambda: self.entry(loss.body, sp.Integer(0), sp.Integer(0)))
         finally:
             self.env = saved
         return sp.diff(term, var)
-
-    def local_expr(self, body):
-        saved = (self.opaque, self.floor, self.recording)
-        self.opaque, self.floor, self.recording = True, -10 ** 6, False
-        try:
-            return self.entry(body, sp.Integer(0), sp.Integer(0))
-        finally:
-            self.opaque, self.floor, self.recording = saved
 
     def equation(self, loss: Loss, name: str, o: int, i, j):
         """Entry [i, j] of ∂ℓ/∂name_o by the adjoint equation (adjoints at o and o + 1; G past t + K)."""
@@ -776,7 +767,6 @@ def prove(ctx: ir.Context, claim: ir.Claim) -> Outcome | None:
                                                     "look), so there is nothing to prove")
     deadline = time.perf_counter() + BUDGET
     try:
-        _Layout(ctx)
         cases = 0
         for pair in _pairs(Steps(ctx, None, None, 0, 0), claim):
             left, right = summands(ctx, pair[0]), summands(ctx, pair[1])
@@ -793,8 +783,7 @@ def prove(ctx: ir.Context, claim: ir.Claim) -> Outcome | None:
             floor = min(look.read | {0})
             K_lo = min(look.adjoint_offsets | {0})
             reach_back, reach = max(0, -floor), max(look.read | {K, 0})
-            backward = bool(_Layout(ctx).prev_step)
-            if backward:
+            if look.layout.prev_step:
                 reach_back += 1          # the step before t + K_lo exists or not: one case more
             if reach > MAX_REACH or reach_back > MAX_REACH:
                 return Outcome(INCONCLUSIVE, METHOD, sizes, f"the line reads {max(reach, reach_back)} steps "
