@@ -58,8 +58,11 @@ NOTATION, SUBSTANTIVE = "notation", "substantive"
 # of edits): the notation slips, then derivative slips, a step off by one, operands in the wrong order,
 # the wrong quantity, a missing or extra term, a sign, and last a line that holds only at the last step.
 KIND_ORDER = (*NOTATION_KINDS, "add-derivative", "remove-derivative", "swap-derivative-formula", "add-square",
-              "remove-square", "shift-time", "swap-operands", "replace-symbol", "add-term", "drop-term",
-              "flip-sign", "last-step")
+              "remove-square", "add-factor", "symmetrize", "shift-time", "swap-operands", "replace-symbol",
+              "add-term", "drop-term", "flip-sign", "last-step")
+# Edits that never make a repair (they stay mutations for the soundness tests): a line that holds at the last
+# step only says less than the line the author wrote.
+NOT_REPAIRS = ("last-step",)
 
 
 # ---------------------------------------------------------------- helpers
@@ -318,13 +321,22 @@ def _terms(e):
     return e.terms if isinstance(e, ir.Add) else (e,)
 
 
-def add_term(e, ctx, typer, claim=None):
-    """X -> X + u where another statement of the context writes u as a term of the same left-hand side."""
+def add_term(e, ctx, typer, claim=None, guide=None):
+    """X -> X + u where another statement of the context writes u as a term of the same left-hand side, or
+    the derived right-hand side (`guide`) has u as a term."""
     if claim is None:
         return
     own = _shape(e, typer)
     seen = set()
     present = set(_terms(e))
+    if guide is not None:
+        for term in _terms(guide):
+            if term in present or term in seen or isinstance(term, ir.Number):
+                continue
+            seen.add(term)
+            s = _shape(term, typer)
+            if s is not None and own is not None and typer.eq_shape(s, own):
+                yield ir.Add((*_terms(e), term))
     for other in ctx.claims:
         # Not from a correction: the search must find a repair from the line and its context alone.
         if other.kind == "corrected" or other.lhs is None or other.id == claim.id or other.group and other.group == claim.group \
@@ -338,6 +350,48 @@ def add_term(e, ctx, typer, claim=None):
             if s is None or own is None or not typer.eq_shape(s, own):
                 continue
             yield ir.Add((*_terms(e), term))
+
+
+def _factors(e: ir.Expr) -> list:
+    """The operands of the element-wise products and the diagonals of a derived right-hand side: the factors
+    an author's line may lack (diag(1 - h_t^2), f_{t+1})."""
+    out = []
+    for n in e.walk():
+        items = (n.left, n.right) if isinstance(n, ir.Hadamard) else (n.arg,) if isinstance(n, ir.Diag) else ()
+        for x in items:
+            if x not in out and not isinstance(x, ir.Number):
+                out.append(x)
+    return out
+
+
+def add_factor(e, ctx, typer, guide=None):
+    """X -> X ∘ u (or diag(u) X, as the file writes it) for a factor u of the derived right-hand side that the
+    line does not have: the missing factor of tanh's derivative, the forget gate."""
+    if guide is None or isinstance(e, (ir.Number, ir.Neg, ir.Add, ir.Sum)):
+        return
+    own = _shape(e, typer)
+    if own is None or not typer.eq(own[1], 1):
+        return
+    from .derive import style_of
+    diag = style_of(ctx)["diag"]
+    present = set(e.walk())
+    for u in _factors(guide):
+        if u in present or not typer.eq_shape(_shape(u, typer) or (None, None), own):
+            continue
+        yield ir.MatMul(ir.Diag(u), e, _styles(ctx)["dot"]) if diag else ir.Hadamard(e, u, _styles(ctx)["op"])
+
+
+def symmetrize(e, ctx, typer):
+    """2 A -> A + A^T for a square A (the gradient of x^T A x is (A + A^T) x, 2 A x only for a symmetric A)."""
+    if not isinstance(e, ir.MatMul) or e.left != ir.Number(Fraction(2)):
+        return
+    right = e.right
+    a, rest = (right.left, right.right) if isinstance(right, ir.MatMul) else (right, None)
+    s = _shape(a, typer)
+    if s is None or not typer.eq(s[0], s[1]) or typer.scalar(s):
+        return
+    both = ir.Add((a, ir.Transpose(a, _styles(ctx)["transpose"])))
+    yield both if rest is None else ir.MatMul(both, rest, right.dot)
 
 
 EDITS = {
@@ -358,6 +412,8 @@ EDITS = {
     "add-term": add_term,
     "drop-term": drop_term,
     "flip-sign": flip_sign,
+    "add-factor": add_factor,
+    "symmetrize": symmetrize,
 }
 # Edits of a name under ∂ (the variable, or the differentiated quantity): it must stay a name.
 NAME_EDITS = ("shift-time", "replace-symbol")
@@ -419,8 +475,18 @@ def _last_step(claim: ir.Claim):
     return at_T(claim.lhs), at_T(claim.rhs)
 
 
-def edits(claim: ir.Claim, ctx: ir.Context, typer: Typer | None = None) -> Iterator[tuple[Edit, ir.Claim]]:
-    """Every single edit of the claim (both sides, every position), as (Edit, edited claim); not pruned."""
+def _guide_at(guide, parent):
+    """The part of the derived right-hand side that stands where `parent`'s child stands: a sum's body inside
+    the author's sum over the steps, the whole of it elsewhere."""
+    if guide is not None and isinstance(parent, ir.Sum):
+        return guide.body if isinstance(guide, ir.Sum) else None
+    return guide
+
+
+def edits(claim: ir.Claim, ctx: ir.Context, typer: Typer | None = None,
+          guide: ir.Expr | None = None) -> Iterator[tuple[Edit, ir.Claim]]:
+    """Every single edit of the claim (both sides, every position), as (Edit, edited claim); not pruned.
+    `guide`: the derived right-hand side, whose terms and factors the line may lack (add-term, add-factor)."""
     typer = typer or Typer(ctx)
     for side in ("rhs", "lhs"):
         root = getattr(claim, side)
@@ -432,10 +498,16 @@ def edits(claim: ir.Claim, ctx: ir.Context, typer: Typer | None = None) -> Itera
                     continue
                 if kind == "add-transpose" and isinstance(parent, ir.Transpose):
                     continue
-                if kind == "add-term":     # on the formula side, at its root or at one of its sums
-                    if side != "rhs" or path and not isinstance(node, ir.Add):
+                if kind == "add-term":     # on the formula side: at its root, a sum of terms, a sum's body
+                    if side != "rhs" or path and not isinstance(node, ir.Add) and not isinstance(parent, ir.Sum):
                         continue
-                    made = fn(node, ctx, typer, claim=claim)
+                    made = fn(node, ctx, typer, claim=claim,
+                              guide=_guide_at(guide, parent) if side == "rhs" and (not path or isinstance(parent, ir.Sum))
+                              else None)
+                elif kind == "add-factor":
+                    if side != "rhs":
+                        continue
+                    made = fn(node, ctx, typer, guide=guide)
                 elif kind == "replace-symbol":
                     made = fn(node, ctx, typer, naming=naming)
                 else:
@@ -634,29 +706,64 @@ class Candidate:
         return " + ".join(e.kind for e in self.chain)
 
 
-def candidates(ctx: ir.Context, claim: ir.Claim, typer: Typer, pairs: bool = False, deadline=None):
-    """The type-checked statements one edit (or two, `pairs`) away, deduplicated by their printing, ranked."""
+def keeps_subject(ctx: ir.Context, old: ir.Claim, new: ir.Claim) -> bool:
+    """The edited statement is about what the line is about: the same derivative (what is differentiated, with
+    respect to what, at which step) or the same quantity on the side that names it.  A repair may rewrite the
+    formula, never the statement's subject (∂L/∂c for ∂L/∂b is another claim, not a fix)."""
+    from .derive import subject
+    for side in ("lhs", "rhs"):
+        was = getattr(old, side)
+        who = subject(ctx, was)
+        if who is None and side == "lhs":
+            bare = was
+            while isinstance(bare, (ir.Neg, ir.Transpose)):
+                bare = bare.arg
+            if isinstance(bare, ir.Ref):
+                who = ("quantity", bare)
+        if who is None:
+            if side == "lhs":
+                continue
+            return True
+        now = getattr(new, side)
+        if who[0] == "quantity":
+            while isinstance(now, (ir.Neg, ir.Transpose)):
+                now = now.arg
+            return now == who[1]
+        return subject(ctx, now) == who
+    return True
+
+
+def trivial(ctx: ir.Context, claim: ir.Claim) -> bool:
+    """A statement true by its names alone (dv = ∂ℓ/∂V where dv := ∂ℓ/∂V): saying it fixes nothing."""
+    return claim.lhs == claim.rhs or normal_form(ctx, claim.lhs) == normal_form(ctx, claim.rhs)
+
+
+def candidates(ctx: ir.Context, claim: ir.Claim, typer: Typer, pairs: bool = False, deadline=None,
+               guide: ir.Expr | None = None):
+    """The type-checked statements one edit (or two, `pairs`) away that keep the line's subject and say
+    something, deduplicated by their printing, ranked."""
     old = statement_latex(claim)
     locus = _failure_path(claim, typer)
     seen = {old}
     out, pruned = [], 0
-    firsts = list(edits(claim, ctx, typer))
+    firsts = [(e, new) for e, new in edits(claim, ctx, typer, guide) if e.kind not in NOT_REPAIRS]
     for first, once in firsts:
         chains = [([first], once)]
         if pairs:
             if deadline is not None and time.perf_counter() > deadline:
                 break
-            chains = [([first, second], twice) for second, twice in edits(once, ctx, typer)]
+            chains = [([first, second], twice) for second, twice in edits(once, ctx, typer, guide)
+                      if second.kind not in NOT_REPAIRS]
         for chain, new in chains:
             latex = statement_latex(new)
             if latex in seen:
                 continue
             seen.add(latex)
-            # A statement whose two sides are written alike says nothing: never a repair.
-            if new.lhs == new.rhs or not type_checks(new, typer):
+            # A statement whose two sides say the same by their names says nothing, and one about another
+            # derivative is no fix of this one: never a repair.
+            if not type_checks(new, typer) or not keeps_subject(ctx, claim, new) or trivial(ctx, new):
                 pruned += 1
                 continue
-            seen.add(latex)
             out.append(Candidate(chain, new, latex, rank_key(chain, old, latex, locus)))
     out.sort(key=lambda c: c.key)
     return out, pruned
@@ -694,10 +801,26 @@ def search(ctx: ir.Context, claim: ir.Claim, budget: float = 10.0, verdict: str 
             "checked_by_engines": 0, "from_cache": 0, "budget_seconds": budget, "budget_exhausted": False,
             "errors": [], "conflicts": []}
     repairs = []
+    # Derive first: the right-hand side the definitions give, in the file's names, shown when proved and used
+    # to guide the edits (the terms and factors it has that the line lacks).
+    from .derive import derived_rhs
+    guide = derived_rhs(ctx, claim)
+    derived = None
+    if guide is not None and guide != claim.rhs:
+        whole = replace(claim, rhs=guide)
+        latex = statement_latex(whole)
+        t0 = time.perf_counter()
+        try:
+            with time_limit(max(1.0, deadline - t0)):
+                outcome = _try(ctx, claim, Candidate([], whole, latex, ()), cache, info)
+        except TimeLimit:
+            outcome = "timed out"
+        derived = {"latex": latex, "rhs": to_latex(guide), "verdict": outcome,
+                   "seconds": round(time.perf_counter() - t0, 3)}
     for pairs in (False, True):
         if pairs and (repairs or time.perf_counter() > deadline):
             break
-        ranked, pruned = candidates(ctx, claim, typer, pairs=pairs, deadline=deadline)
+        ranked, pruned = candidates(ctx, claim, typer, pairs=pairs, deadline=deadline, guide=guide)
         info["pruned_by_shape"] += pruned
         info["pairs" if pairs else "singles"] = len(ranked)
         for cand in ranked:
@@ -722,7 +845,10 @@ def search(ctx: ir.Context, claim: ir.Claim, budget: float = 10.0, verdict: str 
     info["seconds"] = round(time.perf_counter() - start, 3)
     if pairs and not repairs and not info["budget_exhausted"]:
         info["note"] = "no single edit or pair of edits is proved"
-    out = {"repairs": repairs[:keep], "proved_count": len(repairs), "search": info}
+    out = {"repairs": repairs[:keep], "proved_count": len(repairs), "search": info,
+           "derived": derived if derived and derived["verdict"] == PROVED else None}
+    if derived and derived["verdict"] != PROVED:
+        info["derived_not_proved"] = derived
     if verdict is not None:                 # the as-written claim's verdict, when the caller knows it
         out["severity"] = severity(verdict, repairs)
     return out

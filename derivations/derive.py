@@ -1,0 +1,424 @@
+"""The right-hand side a gradient line should have, derived from the file's definitions.
+
+Where it sits: a wrong line ∂ℓ/∂q = (author's formula) -> **the adjoint equation of q,
+written in the intermediate form with the file's own names** (this module) -> proved
+by the same engines as any claim (`repair.check`) -> shown as "the right-hand side is"
+and used to guide the repair search (the terms and factors it has that the author's
+line lacks).
+
+The derivation is reverse mode on the intermediate form: ∂ℓ/∂q_s is the sum, over
+every definition c that reads q (at its own step, the step before or after), of the
+vector-Jacobian product of c's definition with the adjoint of c at the step that
+reads q_s.  The adjoint of c is the file's name for it when it has one (dh_t for
+∂ℓ/∂h_t), else its own equation opened (a quantity read by one definition only), else
+∂ℓ/∂c written out.  A weight read at every step gets Σ_t.  Nothing here is trusted:
+the result is only shown when the engines prove `lhs = derived`.
+
+The file's notation is kept: diag(u) v where its statements write \\operatorname{diag},
+u ∘ v (or ⊙) otherwise; tanh'(a) as 1 - h^2 and σ'(a) as h ∘ (1 - h) where h := tanh(a)
+or σ(a) is defined; transposes pushed onto the factors (δ a^T, not (a δ^T)^T).
+"""
+from __future__ import annotations
+
+from fractions import Fraction
+
+from . import ir
+from .shapes import IllTyped, Typer
+
+ONE = ir.Number(Fraction(1))
+
+
+class Unsupported(Exception):
+    """A form whose vector-Jacobian product is not written here: no derived right-hand side."""
+
+
+# ---------------------------------------------------------------- the subject of a statement
+
+def subject(ctx: ir.Context, e: ir.Expr):
+    """(of, wrt) when `e` is a derivative ∂of/∂wrt of a scalar, or a name for one (dh_t := ∂ℓ/∂h_t, at e's step);
+    None otherwise.  A sign or a transpose around it is looked through."""
+    while isinstance(e, (ir.Neg, ir.Transpose)):
+        e = e.arg
+    if isinstance(e, ir.Deriv) and isinstance(e.of, ir.Ref) and isinstance(e.wrt, ir.Ref):
+        return e.of, e.wrt
+    if isinstance(e, ir.Ref):
+        d = ctx.definitions.get(e.name)
+        if d is not None and d.notation and isinstance(d.expr.of, ir.Ref) and isinstance(d.expr.wrt, ir.Ref):
+            body = _at(d, e.time)
+            if body is not None and isinstance(body.of, ir.Ref) and isinstance(body.wrt, ir.Ref):
+                return body.of, body.wrt
+    return None
+
+
+def _shift(e: ir.Expr, var: str, k: int) -> ir.Expr:
+    from .repair import _shift_expr
+    return _shift_expr(e, var, k)
+
+
+def _at(d: ir.Definition, time: ir.Time | None):
+    """The definition's body at `time` (its target's step moved there), or None when it cannot be placed."""
+    target = d.target.time
+    if target is None or target.var is None:
+        return d.expr if time is None or target == time else None
+    if time is None:
+        return None
+    if time.var is None:
+        # an absolute step: write the body with the step variable replaced by a number
+        return _absolute(d.expr, target.var, time.offset - target.offset)
+    if time.var != target.var:
+        return _rename(_shift(d.expr, target.var, time.offset - target.offset), target.var, time.var)
+    return _shift(d.expr, target.var, time.offset - target.offset)
+
+
+def _absolute(e: ir.Expr, var: str, step: int) -> ir.Expr:
+    def fn(x):
+        if isinstance(x, ir.Ref) and x.time is not None and x.time.var == var:
+            return ir.Ref(x.name, ir.Time(None, step + x.time.offset), sup=x.sup)
+        return x
+    return ir.transform(e, fn)
+
+
+def _rename(e: ir.Expr, var: str, new: str) -> ir.Expr:
+    def fn(x):
+        if isinstance(x, ir.Ref) and x.time is not None and x.time.var == var:
+            return ir.Ref(x.name, ir.Time(new, x.time.offset), sup=x.sup)
+        return x
+    return ir.transform(e, fn)
+
+
+# ---------------------------------------------------------------- style
+
+def style_of(ctx: ir.Context) -> dict:
+    from .repair import _styles
+    st = dict(_styles(ctx))
+    diag = had = 0
+    for c in ctx.claims:
+        for side in (c.lhs, c.rhs):
+            if side is None:
+                continue
+            for n in side.walk():
+                diag += isinstance(n, ir.Diag)
+                had += isinstance(n, ir.Hadamard)
+    st["diag"] = diag > had
+    return st
+
+
+# ---------------------------------------------------------------- the derivation
+
+class Deriver:
+    def __init__(self, ctx: ir.Context, loss: ir.Ref, depth: int = 2):
+        self.ctx, self.loss, self.depth = ctx, loss, depth
+        self.typer = Typer(ctx)
+        self.style = style_of(ctx)
+
+    # -- shapes
+    def shape(self, e):
+        try:
+            return self.typer.infer(e)
+        except IllTyped as err:
+            raise Unsupported(str(err)) from err
+
+    def scalar(self, e) -> bool:
+        return self.typer.scalar(self.shape(e))
+
+    def column(self, e) -> bool:
+        s = self.shape(e)
+        return self.typer.eq(s[1], 1)
+
+    # -- building blocks in the file's notation
+    def had(self, bar, factor):
+        """bar ∘ factor (the adjoint first, as textbooks write dh_t ∘ o_t), or diag(factor) bar."""
+        if factor == ONE:
+            return bar
+        if self.style["diag"] and self.column(factor):
+            return ir.MatMul(ir.Diag(factor), bar, self.style["dot"])
+        return ir.Hadamard(bar, factor, self.style["op"])
+
+    def mul(self, a, b):
+        if a == ONE:
+            return b
+        if b == ONE:
+            return a
+        if isinstance(a, ir.Neg):
+            return neg(self.mul(a.arg, b))
+        if isinstance(b, ir.Neg):
+            return neg(self.mul(a, b.arg))
+        return ir.MatMul(a, b, self.style["dot"])
+
+    def tr(self, e):
+        return transpose(e, self.style["transpose"], self)
+
+    def derivative(self, a: ir.Apply) -> ir.Expr:
+        """f'(x), written through the defined value where the file defines h := tanh(x) or σ(x)."""
+        if a.function == "relu":
+            return ir.Apply("ind", a.arg)
+        if a.derivative != 0 or a.function in ("ind",):
+            raise Unsupported("a second derivative")
+        if a.function == "exp":
+            return a
+        if a.function == "log":
+            return ir.Div(ONE, a.arg)
+        value = self.named_value(a)
+        if value is not None and a.function == "tanh":
+            return ir.Add((ONE, ir.Neg(ir.Power(value, 2))))
+        if value is not None and a.function == "sigma":
+            return ir.Hadamard(value, ir.Add((ONE, ir.Neg(value))), self.style["op"])
+        return ir.Apply(a.function, a.arg, 1, style=a.style)
+
+    def named_value(self, a: ir.Apply):
+        """h_t when h_t := a (the same function of the same argument), else None."""
+        for name, d in self.ctx.definitions.items():
+            if d.notation or not isinstance(d.expr, ir.Apply) or d.expr.function != a.function:
+                continue
+            target = d.target.time
+            if target is None:
+                if d.expr == a:
+                    return ir.Ref(name)
+                continue
+            vars_ = {r.time.var for r in ir.refs(a) if r.time is not None and r.time.var}
+            steps = [ir.Time(var, target.offset + k) for var in vars_ for k in range(-2, 3)] if vars_ else \
+                [ir.Time(None, k) for k in range(5)]
+            for t in steps:
+                if _at(d, t) == a:
+                    return ir.Ref(name, t)
+        return None
+
+    # -- the vector-Jacobian product of one expression, for the occurrences of `target`
+    def vjp(self, e: ir.Expr, bar: ir.Expr, target: ir.Ref) -> list:
+        if not any(r == target for r in ir.refs(e)):
+            return []
+        if isinstance(e, ir.Ref):
+            return [bar]
+        if isinstance(e, ir.Add):
+            return [x for t in e.terms for x in self.vjp(t, bar, target)]
+        if isinstance(e, ir.Neg):
+            return self.vjp(e.arg, neg(bar), target)
+        if isinstance(e, ir.Transpose):
+            return self.vjp(e.arg, self.tr(bar), target)
+        if isinstance(e, ir.MatMul):
+            a, b = e.left, e.right
+            out = []
+            if self.scalar(a) and not self.scalar(b):
+                if any(r == target for r in ir.refs(a)):
+                    if not self.column(b):
+                        raise Unsupported("a scalar times a matrix")
+                    out += self.vjp(a, self.mul(self.tr(b), bar), target)
+                out += self.vjp(b, self.mul(a, bar), target)
+                return out
+            if self.scalar(b) and not self.scalar(a):
+                if any(r == target for r in ir.refs(b)):
+                    if not self.column(a):
+                        raise Unsupported("a matrix times a scalar")
+                    out += self.vjp(b, self.mul(self.tr(a), bar), target)
+                out += self.vjp(a, self.mul(bar, b), target)
+                return out
+            out += self.vjp(a, self.mul(bar, self.tr(b)), target)
+            out += self.vjp(b, self.mul(self.tr(a), bar), target)
+            return out
+        if isinstance(e, ir.Hadamard):
+            return self.vjp(e.left, self.had(bar, e.right), target) + self.vjp(e.right, self.had(bar, e.left), target)
+        if isinstance(e, ir.Apply):
+            return self.vjp(e.arg, self.had(bar, self.derivative(e)), target)
+        if isinstance(e, ir.Power) and e.exponent == 2:
+            return self.vjp(e.arg, ir.MatMul(ir.Number(Fraction(2)), self.had(bar, e.arg)), target)
+        if isinstance(e, ir.Div) and not any(r == target for r in ir.refs(e.den)):
+            return self.vjp(e.num, ir.Div(bar, e.den), target)
+        raise Unsupported(f"the derivative through {type(e).__name__}")
+
+    # -- adjoints
+    def name_of_adjoint(self, q: ir.Ref):
+        """The file's name for ∂ℓ/∂q at q's step (dh_{t+1}), or None."""
+        for name, d in self.ctx.definitions.items():
+            if not d.notation or d.expr.of != self.loss or not isinstance(d.expr.wrt, ir.Ref) \
+                    or d.expr.wrt.name != q.name:
+                continue
+            wt, tt = d.expr.wrt.time, d.target.time
+            if wt is None and q.time is None and tt is None:
+                return ir.Ref(name)
+            if wt is not None and q.time is not None and tt is not None and wt.var is not None and tt.var == wt.var:
+                k = q.time.offset - wt.offset
+                return ir.Ref(name, ir.Time(q.time.var, tt.offset + k)) if q.time.var is not None \
+                    else ir.Ref(name, ir.Time(None, q.time.offset - wt.offset + tt.offset))
+        return None
+
+    def adjoint(self, q: ir.Ref, depth: int) -> ir.Expr:
+        if q == self.loss:
+            return ONE
+        named = self.name_of_adjoint(q)
+        if named is not None:
+            return named
+        if depth > 0 and len(self.consumers(q)) == 1:
+            try:
+                return self.equation(q, depth - 1)
+            except Unsupported:
+                pass
+        return ir.Deriv(self.loss, q)
+
+    def consumers(self, q: ir.Ref) -> list:
+        """(name, step of the consumer, its body there) for every definition that reads q (q at its step)."""
+        out = []
+        for name, d in self.ctx.definitions.items():
+            if d.notation:
+                continue
+            target = d.target.time
+            if target is None or target.var is None:
+                if any(r == q for r in ir.refs(d.expr)):
+                    out.append((name, None, d.expr))
+                continue
+            offsets = {r.time.offset - target.offset for r in ir.refs(d.expr)
+                       if r.name == q.name and r.time is not None and r.time.var == target.var}
+            if any(isinstance(n, ir.Sum) for n in d.expr.walk()):
+                if any(r.name == q.name for r in ir.refs(d.expr)):
+                    raise Unsupported("a sum over steps inside a definition")
+                continue
+            if q.time is None:
+                if any(r == q for r in ir.refs(d.expr)):
+                    out.append((name, "every", d.expr))
+                continue
+            for k in sorted(offsets):
+                step = q.time.shifted(-k)
+                if step.var is None and step.offset < 1:
+                    continue
+                body = _at(d, step)
+                if body is not None:
+                    out.append((name, step, body))
+        return out
+
+    def equation(self, q: ir.Ref, depth: int | None = None) -> ir.Expr:
+        """∂ℓ/∂q: the sum over q's consumers of their vector-Jacobian products."""
+        depth = self.depth if depth is None else depth
+        loss_def = self.ctx.definitions.get(self.loss.name)
+        if loss_def is not None and not loss_def.notation and self.loss != q \
+                and any(r.name == q.name for r in ir.refs(loss_def.expr)):
+            raise Unsupported("the loss reads the quantity directly")
+        terms = []
+        summed = []
+        for name, step, body in self.consumers(q):
+            if name == self.loss.name:
+                terms += self.vjp(body, ONE, q)
+                continue
+            if step == "every":
+                d = self.ctx.definitions[name]
+                var = d.target.time.var
+                bar = self.adjoint(ir.Ref(name, d.target.time), depth)
+                summed += self.vjp(body, bar, q)
+                continue
+            bar = self.adjoint(ir.Ref(name, step), depth)
+            terms += self.vjp(body, bar, q)
+        if summed:
+            body = plus([simplify(x) for x in summed])
+            terms.append(ir.Sum(var, ir.Time(None, 1), ir.Time("T"), body, short=False))
+        if not terms:
+            raise Unsupported("nothing reads the quantity")
+        return simplify(plus([simplify(x) for x in terms]))
+
+
+def neg(e):
+    return e.arg if isinstance(e, ir.Neg) else ir.Neg(e)
+
+
+def plus(terms):
+    flat = []
+    for t in terms:
+        flat += list(t.terms) if isinstance(t, ir.Add) else [t]
+    return flat[0] if len(flat) == 1 else ir.Add(tuple(flat))
+
+
+def transpose(e, style="\\top", deriver=None):
+    """e^T with the transpose pushed onto the factors: (a b^T)^T = b a^T, (x^T)^T = x; a transposed
+    column stays one (x^T), a scalar or symmetric diagonal loses it."""
+    if isinstance(e, ir.Transpose):
+        return e.arg
+    if isinstance(e, (ir.Number, ir.Diag)):
+        return e
+    if isinstance(e, ir.Neg):
+        return ir.Neg(transpose(e.arg, style, deriver))
+    if isinstance(e, ir.MatMul):
+        return ir.MatMul(transpose(e.right, style, deriver), transpose(e.left, style, deriver), e.dot)
+    if isinstance(e, ir.Add):
+        return ir.Add(tuple(transpose(t, style, deriver) for t in e.terms))
+    if deriver is not None:
+        try:
+            if deriver.scalar(e):
+                return e
+        except Unsupported:
+            pass
+    return ir.Transpose(e, style)
+
+
+def simplify(e: ir.Expr) -> ir.Expr:
+    """Double negations and transposes gone, a sign in a product moved in front, products by 1 dropped."""
+    def fn(x):
+        if isinstance(x, ir.Neg) and isinstance(x.arg, ir.Neg):
+            return x.arg.arg
+        if isinstance(x, ir.Transpose) and isinstance(x.arg, ir.Transpose):
+            return x.arg.arg
+        if isinstance(x, (ir.MatMul, ir.Hadamard)):
+            left, right = x.left, x.right
+            if isinstance(x, ir.MatMul) and left == ONE:
+                return right
+            if right == ONE:
+                return left
+            if isinstance(left, ir.Neg) or isinstance(right, ir.Neg):
+                inner = x.rebuild((neg(left) if isinstance(left, ir.Neg) else left,
+                                   neg(right) if isinstance(right, ir.Neg) else right))
+                return inner if isinstance(left, ir.Neg) and isinstance(right, ir.Neg) else ir.Neg(inner)
+        if isinstance(x, ir.Add):
+            return plus(x.terms)
+        return x
+    return left_nested(ir.transform(e, fn))
+
+
+def left_nested(e: ir.Expr) -> ir.Expr:
+    """a (b c) as (a b) c and a ∘ (b ∘ c) as (a ∘ b) ∘ c: the same value, printed as a reader writes it
+    (a b c, a ∘ b ∘ c), without the parentheses of the order the derivation built it in."""
+    def fn(x):
+        while isinstance(x, (ir.MatMul, ir.Hadamard)) and type(x.right) is type(x) and \
+                not (isinstance(x, ir.MatMul) and x.right.norm):
+            r = x.right
+            x = x.rebuild((x.rebuild((x.left, r.left)), r.right))
+        return x
+    return ir.transform(e, fn)
+
+
+def aligned(derived: ir.Expr, written: ir.Expr, ctx: ir.Context) -> ir.Expr:
+    """The derived terms in the order of the author's terms they match (equal once names are opened), the
+    others after; a sum over the steps written as the author writes it (\\sum_t or \\sum_{t=1}^{T})."""
+    from .repair import normal_form
+    short = any(isinstance(n, ir.Sum) and n.short for n in written.walk())
+    if short:
+        derived = ir.transform(derived, lambda x: ir.Sum(x.var, x.lo, x.hi, x.body, True)
+                               if isinstance(x, ir.Sum) else x)
+    terms = list(derived.terms) if isinstance(derived, ir.Add) else [derived]
+    if len(terms) < 2:
+        return derived
+    mine = [normal_form(ctx, t) for t in (written.terms if isinstance(written, ir.Add) else (written,))]
+
+    def place(t):
+        n = normal_form(ctx, t)
+        return mine.index(n) if n in mine else len(mine)
+    return ir.Add(tuple(sorted(terms, key=place)))
+
+
+# ---------------------------------------------------------------- the entry point
+
+def derived_rhs(ctx: ir.Context, claim: ir.Claim):
+    """The right-hand side the claim's left-hand side has by the file's definitions, or None.
+
+    Only for a left-hand side that is a gradient of a scalar (or the file's name for one); the caller
+    proves `lhs = derived` before showing it."""
+    if claim.lhs is None:
+        return None
+    sub = subject(ctx, claim.lhs)
+    if sub is None or not isinstance(claim.lhs, (ir.Deriv, ir.Ref)):
+        return None
+    of, wrt = sub
+    try:
+        if of.time is not None:
+            return None                   # a per-step loss: its reading (total or held fixed) is the engines'
+        d = Deriver(ctx, of)
+        if not d.scalar(of):
+            return None
+        return aligned(d.equation(wrt), claim.rhs, ctx)
+    except (Unsupported, IllTyped, KeyError, RecursionError):
+        return None
