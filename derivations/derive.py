@@ -110,6 +110,9 @@ class Deriver:
         self.ctx, self.loss, self.depth = ctx, loss, depth
         self.typer = Typer(ctx)
         self.style = style_of(ctx)
+        # Quantities whose gradient the file's statements write out as ∂ℓ/∂q (no name of their own).
+        self.written = {n.wrt.name for c in ctx.claims for side in (c.lhs, c.rhs) if side is not None
+                        for n in side.walk() if isinstance(n, ir.Deriv) and n.of == loss and isinstance(n.wrt, ir.Ref)}
 
     # -- shapes
     def shape(self, e):
@@ -241,12 +244,23 @@ class Deriver:
                     else ir.Ref(name, ir.Time(None, q.time.offset - wt.offset + tt.offset))
         return None
 
+    def given(self, q: ir.Ref):
+        """dU where the loss is not defined and dU is declared and named ∂ℓ/∂U: the loss's own use of q."""
+        if self.loss.name in self.ctx.definitions:
+            return None
+        named = self.name_of_adjoint(q)
+        if named is not None and named.name in self.ctx.declarations:
+            return named
+        return None
+
     def adjoint(self, q: ir.Ref, depth: int) -> ir.Expr:
         if q == self.loss:
             return ONE
         named = self.name_of_adjoint(q)
         if named is not None:
             return named
+        if q.name in self.written:            # the file writes ∂ℓ/∂q itself (∂ℓ/∂ẑ_{t+1}): so do we
+            return ir.Deriv(self.loss, q)
         if depth > 0 and len(self.consumers(q)) == 1:
             try:
                 return self.equation(q, depth - 1)
@@ -287,11 +301,10 @@ class Deriver:
     def equation(self, q: ir.Ref, depth: int | None = None) -> ir.Expr:
         """∂ℓ/∂q: the sum over q's consumers of their vector-Jacobian products."""
         depth = self.depth if depth is None else depth
-        loss_def = self.ctx.definitions.get(self.loss.name)
-        if loss_def is not None and not loss_def.notation and self.loss != q \
-                and any(r.name == q.name for r in ir.refs(loss_def.expr)):
-            raise Unsupported("the loss reads the quantity directly")
         terms = []
+        given = self.given(q)
+        if given is not None:                 # an undefined loss: its gradient at q is given by name
+            terms.append(given)
         summed = []
         for name, step, body in self.consumers(q):
             if name == self.loss.name:

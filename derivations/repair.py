@@ -811,7 +811,7 @@ def search(ctx: ir.Context, claim: ir.Claim, budget: float = 10.0, verdict: str 
         latex = statement_latex(whole)
         t0 = time.perf_counter()
         try:
-            with time_limit(max(1.0, deadline - t0)):
+            with time_limit(max(1.0, min(deadline - t0, budget / 2))):   # the edits get the other half
                 outcome = _try(ctx, claim, Candidate([], whole, latex, ()), cache, info)
         except TimeLimit:
             outcome = "timed out"
