@@ -180,9 +180,15 @@ def _one_minus_of(e):
 # ---------------------------------------------------------------- the edits, one function per kind
 
 def add_transpose(e, ctx, typer):
+    """X -> X^T; a product's transpose written out, (a δ^T)^T as δ a^T, the way a reader simplifies it."""
     if isinstance(e, (ir.Number, ir.Transpose, ir.Neg)) or _is_scalar(e, typer):
         return
-    yield ir.Transpose(e, _styles(ctx)["transpose"])
+    style = _styles(ctx)["transpose"]
+    if isinstance(e, ir.MatMul) and not e.norm:
+        from .derive import left_nested, transpose
+        yield left_nested(transpose(e, style))
+        return
+    yield ir.Transpose(e, style)
 
 
 def remove_transpose(e, ctx, typer):

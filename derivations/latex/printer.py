@@ -145,7 +145,14 @@ class Printer:
         return f"{left} \\cdot {right}" if e.dot else f"{left} {right}"
 
     def _Hadamard(self, e: ir.Hadamard) -> str:
-        return f"{self.at(e.left, TERM)} \\{e.op} {self.at(e.right, PRODUCT)}"
+        return f"{self._factor(e.left, TERM)} \\{e.op} {self._factor(e.right, PRODUCT)}"
+
+    def _factor(self, x: ir.Expr, least: int) -> str:
+        """An operand of ∘: a matrix product in parentheses, (W^T δ) ∘ f'(z), although the grammar binds the
+        product first: the reader of W^T δ ∘ f'(z) may well take it as W^T (δ ∘ f'(z))."""
+        if isinstance(x, ir.MatMul) and not x.norm and not isinstance(x.left, ir.Number):
+            return f"({self.p(x)})"
+        return self.at(x, least)
 
     def _Div(self, e: ir.Div) -> str:
         return f"\\frac{{{self.p(e.num)}}}{{{self.p(e.den)}}}"
