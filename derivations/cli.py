@@ -194,10 +194,13 @@ def _repairs(c: dict) -> list[str]:
     if "skipped" in search:
         return [_wrap("no repair searched: " + search["skipped"], "    fix: ")]
     best = findings.best_repair(c)
+    rhs = findings.derived(c)
+    derived = [_wrap(rhs["rhs"], "    " + findings.DERIVED.lower()[:1] + findings.DERIVED[1:] + ": ", "        ")] \
+        if rhs else []
     if best is None:
         cut = " (the search was cut short by its time budget)" if search.get("budget_exhausted") else ""
-        return [_wrap(f"no edit or pair of edits found that the engines prove{cut}", "    fix: ")]
-    lines = [_wrap(f"{best['edit']}: {best['latex']}", "    fix: ", "        ")]
+        return [_wrap(f"no edit of the line found that the engines prove{cut}", "    fix: "), *derived]
+    lines = [_wrap(f"{best['edit']}: {best['latex']}", "    fix: ", "        "), *derived]
     others = c.get("repairs", [])[1:]
     if others:
         lines.append(_wrap("also proved: " + "; ".join(f"{r['edit']}: {r['latex']}" for r in others),

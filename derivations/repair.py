@@ -824,14 +824,19 @@ def search(ctx: ir.Context, claim: ir.Claim, budget: float = 10.0, verdict: str 
         derived = {"latex": latex, "rhs": to_latex(guide), "verdict": outcome,
                    "seconds": round(time.perf_counter() - t0, 3)}
     for pairs in (False, True):
-        if pairs and (repairs or time.perf_counter() > deadline):
+        # Pairs only where no single edit is proved and the derived right-hand side is not (it answers the line).
+        if pairs and (repairs or time.perf_counter() > deadline or derived and derived["verdict"] == PROVED):
             break
         ranked, pruned = candidates(ctx, claim, typer, pairs=pairs, deadline=deadline, guide=guide)
         info["pruned_by_shape"] += pruned
         info["pairs" if pairs else "singles"] = len(ranked)
-        for cand in ranked:
+        for n, cand in enumerate(ranked):
+            if len(repairs) >= keep:          # tried in rank order: the best ones are found
+                info["stopped"] = f"{keep} repairs found"
+                break
             if time.perf_counter() > deadline:
                 info["budget_exhausted"] = True
+                info["stopped"] = f"cut short at candidate {n + 1} of {len(ranked)}"
                 break
             info["tried"] += 1
             t0 = time.perf_counter()
@@ -841,6 +846,7 @@ def search(ctx: ir.Context, claim: ir.Claim, budget: float = 10.0, verdict: str 
                     outcome = _try(ctx, claim, cand, cache, info)
             except TimeLimit:
                 info["budget_exhausted"] = True
+                info["stopped"] = f"cut short at candidate {n + 1} of {len(ranked)}"
                 break
             if trace:
                 print(f"{time.perf_counter() - t0:6.2f}s {outcome:<12} {cand.edit} {cand.latex}", flush=True)

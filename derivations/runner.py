@@ -139,7 +139,7 @@ def load_document(path=None) -> Document:
                 builder = registry.get(c.python)
                 if builder is None:
                     errors.append(DerivationError(
-                        f"{path}:{c.source.line}: 'Python: {c.python}' names no registered builder "
+                        f"{path}:{c.source.line}: 'Python: {c.python}' names no Python builder of the tool "
                         "(only the bundled note may use Python builders)"))
                     continue
                 doc.fields[c.id] = {**common, "label": builder.label, "latex": builder.latex, "source": "python",
@@ -391,7 +391,9 @@ def _pool_map(fn_by_key: dict, jobs: int, on_result):
 
 # ---------------------------------------------------------------- repairs
 
-REPAIR_BUDGET = 10.0        # seconds of search per wrong claim
+REPAIR_BUDGET = 60.0        # seconds of search for a whole file's wrong claims, shared (a search ends at the file's
+                            # deadline: a line repaired quickly leaves the time to the others)
+REPAIR_LINE_CAP = 20.0      # and at most this long on one line, so that one line cannot starve the others
 REPAIR_JOB = "repair: "     # a repair job's key in the pool: REPAIR_JOB + claim id
 
 
@@ -425,9 +427,13 @@ def repair_key(doc: Document, claim_id: str) -> str | None:
 
 
 def repair_claim(job) -> dict:
-    """The repair search on one wrong claim.  Runs in a worker: job = (path, claim id, verdict, budget, cache)."""
+    """The repair search on one wrong claim.  Runs in a worker: job = (path, claim id, verdict, budget, cache),
+    budget the seconds it may take or ("until", t): the file's deadline, t a time.time(), and at most
+    REPAIR_LINE_CAP seconds."""
     from . import repair
     path, claim_id, verdict, budget, cache_dir = job
+    if isinstance(budget, tuple):
+        budget = max(0.0, min(REPAIR_LINE_CAP, budget[1] - time.time()))
     doc = load_document(path)
     ctx, claim, left_out = _repair_target(doc, claim_id)
     if claim is None:
@@ -492,6 +498,7 @@ def run(ids=None, jobs: int | None = None, cache: ProofCache | None = None, prog
 
     searches, repair_keys = {}, {}
     cache_dir = str(cache.directory) if cache.enabled else None
+    deadline = []                # the file's repair deadline, set when its first search is submitted
 
     def repair_job(cid):
         """{job key: job} for a claim's repair search, or {} (taken from the cache, or nothing to search)."""
@@ -507,7 +514,9 @@ def run(ids=None, jobs: int | None = None, cache: ProofCache | None = None, prog
             searches[cid] = hit
             return {}
         repair_keys[cid] = key
-        return {REPAIR_JOB + cid: (repair_claim, (str(doc.path), cid, results[cid]["verdict"], repair_budget,
+        if not deadline:
+            deadline.append(time.time() + repair_budget)
+        return {REPAIR_JOB + cid: (repair_claim, (str(doc.path), cid, results[cid]["verdict"], ("until", deadline[0]),
                                                  cache_dir))}
 
     def record(key, result):
@@ -519,8 +528,9 @@ def run(ids=None, jobs: int | None = None, cache: ProofCache | None = None, prog
         if key.startswith(REPAIR_JOB):
             cid = key[len(REPAIR_JOB):]
             searches[cid] = result
-            if not result["search"].get("budget_exhausted"):      # a search cut short depends on the machine
-                cache.put(key, repair_keys[cid], result)
+            # Kept even when cut short by the budget: it says how far it got (search.tried of search.singles),
+            # and a rerun of an unchanged file does not spend the budget again (--no-cache searches anew).
+            cache.put(key, repair_keys[cid], result)
             return None
         if key == DIAGNOSIS_JOB:
             diagnosis = result
@@ -553,7 +563,7 @@ def run(ids=None, jobs: int | None = None, cache: ProofCache | None = None, prog
         # Every claim has the fields the report reads; a wrong line's severity is unknown without a search.
         for c in report["claims"]:
             wrong = c["verdict"] in (REFUTED, ILL_TYPED)
-            c.update(repairs=[], search={"skipped": "--no-repairs"} if wrong else None, severity=None)
+            c.update(repairs=[], search={"skipped": "--no-repairs"} if wrong else None, severity=None, derived=None)
     return report
 
 
@@ -566,6 +576,7 @@ def add_repairs(report: dict, searches: dict) -> None:
         found = searches.get(c["id"])
         c["repairs"] = found["repairs"] if found else []
         c["search"] = found["search"] if found else None
+        c["derived"] = found.get("derived") if found else None
         c["severity"] = None
     for c in report["claims"]:
         if c["verdict"] not in (REFUTED, ILL_TYPED):

@@ -213,6 +213,19 @@ def corrections(claim: dict, by_id: dict, known: dict | None = None) -> list[dic
     return out
 
 
+DERIVED = "The right-hand side is (derived from the file's definitions, proved by the engines)"
+
+
+def derived(claim: dict) -> dict | None:
+    """The proved right-hand side the definitions give the line's left-hand side (repair.search), when it says
+    more than the best repair: shown unless the best repair is that very statement."""
+    found = claim.get("derived")
+    if not found:
+        return None
+    best = best_repair(claim)
+    return None if best is not None and best["latex"] == found["latex"] else found
+
+
 def no_correction(report: dict, claim: dict) -> str:
     """What a reader is told under a wrong line that the file itself does not correct (terminal and report)."""
     where = "the note" if (report.get("document") or {"note": True}).get("note", True) else "the file"
