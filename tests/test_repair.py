@@ -356,3 +356,187 @@ def test_the_marked_repair_boxes_the_changed_part(note_searches):
         for r in found["repairs"]:
             assert r["marked"].count("\\boxed{") == 1
             assert r["edits"][-1]["after"] in r["marked"]
+
+
+# ---------------------------------------------------------------- derive, then align (issue 19)
+# Six wrong lines a user wrote: the repair shown first must keep the line's subject, be proved, and be true by
+# finite differences (tests/fd.py, no engine); the derived right-hand side must be true by the same numbers.
+
+LSTM_DC = r"""# An LSTM through time, with a given gradient of its read-out
+
+$$ W_f, W_i, W_o, W_g \in \mathbb{R}^{H \times D}, \quad U_f, U_i, U_o, U_g \in \mathbb{R}^{H \times H}, \quad W_y \in \mathbb{R}^{K \times H} $$
+
+$$ x_t \in \mathbb{R}^{D}, \quad h_0 \in \mathbb{R}^{H}, \quad c_0 \in \mathbb{R}^{H}, \quad \ell \in \mathbb{R} $$
+
+$$ f_t := \sigma(W_f x_t + U_f h_{t-1}), \quad i_t := \sigma(W_i x_t + U_i h_{t-1}), \quad o_t := \sigma(W_o x_t + U_o h_{t-1}), \quad g_t := \tanh(W_g x_t + U_g h_{t-1}) $$
+
+$$ c_t := f_t \circ c_{t-1} + i_t \circ g_t, \quad h_t := o_t \circ \tanh(c_t), \quad y_t := W_y h_t $$
+
+$$ dy_t \in \mathbb{R}^{K}, \quad dy_t := \frac{\partial \ell}{\partial y_t}, \quad dh_t := \frac{\partial \ell}{\partial h_t}, \quad dc_t := \frac{\partial \ell}{\partial c_t} $$
+
+$$ dc_t = dh_t \circ o_t \circ (1 - \tanh^2(c_t)) + dc_{t+1} \tag{dc-no-forget} $$
+"""
+
+QUADRATIC = r"""# A quadratic form
+
+$$ x \in \mathbb{R}^{n}, \quad S \in \mathbb{R}^{n \times n} $$
+
+$$ f := x^{\top} S x $$
+
+$$ \frac{\partial f}{\partial x} = 2 S x \tag{quad-2Sx} $$
+"""
+
+OUTER = r"""# A layer's weight gradient written the wrong way round
+
+$$ a_1 \in \mathbb{R}^{n}, \quad W_2 \in \mathbb{R}^{m \times n}, \quad \ell \in \mathbb{R} $$
+
+$$ z_2 := W_2 a_1 $$
+
+$$ \delta_2 \in \mathbb{R}^{m}, \quad \delta_2 := \frac{\partial \ell}{\partial z_2} $$
+
+$$ \frac{\partial \ell}{\partial W_2} = a_1 \delta_2^{\top} \tag{dW2-outer} $$
+"""
+
+BACKPROP = r"""# Back-propagation through one layer, with the transpose left out
+
+$$ x \in \mathbb{R}^{p}, \quad W_1 \in \mathbb{R}^{n \times p}, \quad W_2 \in \mathbb{R}^{m \times n}, \quad \ell \in \mathbb{R} $$
+
+$$ z_1 := W_1 x, \quad a_1 := \tanh(z_1), \quad z_2 := W_2 a_1 $$
+
+$$ \delta_2 \in \mathbb{R}^{m}, \quad \delta_2 := \frac{\partial \ell}{\partial z_2}, \quad \delta_1 := \frac{\partial \ell}{\partial z_1} $$
+
+$$ \delta_1 = W_2 \delta_2 \odot \tanh'(z_1) \tag{delta1-no-transpose} $$
+"""
+
+
+def _inline(text, cid):
+    doc = parse_derivation(text, f"{cid}.md")
+    ctx = doc.context_of(cid)
+    return ctx, next(c for c in ctx.claims if c.id == cid)
+
+
+def _from_file(path, cid):
+    doc = load_document(ROOT / path)
+    return doc.parsed[cid]
+
+
+ISSUE_CASES = {
+    "db-no-diag": lambda: _from_file("tests/derivations/tanh_rnn.md", "db-no-diag"),
+    "dc-no-forget": lambda: _inline(LSTM_DC, "dc-no-forget"),
+    "dz-sign": lambda: _from_file("tests/derivations/gru.md", "dz-sign"),
+    "quad-2Sx": lambda: _inline(QUADRATIC, "quad-2Sx"),
+    "dW2-outer": lambda: _inline(OUTER, "dW2-outer"),
+    "delta1-no-transpose": lambda: _inline(BACKPROP, "delta1-no-transpose"),
+}
+ISSUE_BUDGET = 30.0        # seconds, the search's own budget (each of these takes a few seconds)
+
+
+@pytest.fixture(scope="module")
+def issue_searches():
+    import fd
+    out = {}
+    for cid, make in ISSUE_CASES.items():
+        ctx, claim = make()
+        verdict = repair.check(ctx, claim)["verdict"]
+        out[cid] = (ctx, claim, verdict, fd.truth(ctx, claim)[0],
+                    repair.search(ctx, claim, budget=ISSUE_BUDGET, verdict=verdict))
+    return out
+
+
+def _subject(ctx, e):
+    from derivations.derive import subject
+    return subject(ctx, e)
+
+
+@pytest.mark.parametrize("cid", sorted(ISSUE_CASES))
+def test_the_issue_lines_are_wrong_by_the_numbers(cid, issue_searches):
+    _, _, verdict, truth, _ = issue_searches[cid]
+    assert verdict in ("refuted", "ill-typed") and truth in ("false", "ill-typed"), (verdict, truth)
+
+
+@pytest.mark.parametrize("cid", sorted(ISSUE_CASES))
+def test_the_repair_shown_first_keeps_the_subject_is_proved_and_true(cid, issue_searches):
+    import fd
+    ctx, claim, _, _, found = issue_searches[cid]
+    assert found["repairs"], found["search"]
+    best = found["repairs"][0]
+    lhs, rhs = parse_statement(best["latex"], ctx)
+    assert _subject(ctx, lhs) == _subject(ctx, claim.lhs) is not None
+    assert lhs == claim.lhs                      # these lines are fixed in their formula, not in their name
+    assert repair.check(ctx, ir.Claim("again", "", lhs, rhs))["verdict"] == "proved"
+    assert fd.truth(ctx, ir.Claim("fd", "", lhs, rhs))[0] == "true"
+    assert not any(e["kind"] == "last-step" for r in found["repairs"] for e in r["edits"])
+
+
+@pytest.mark.parametrize("cid", sorted(ISSUE_CASES))
+def test_the_derived_right_hand_side_is_true(cid, issue_searches):
+    """The right-hand side derived from the definitions, in the file's names: proved and true by the numbers."""
+    import fd
+    ctx, claim, _, _, found = issue_searches[cid]
+    derived = found["derived"]
+    assert derived is not None and derived["verdict"] == "proved", found["search"].get("derived_not_proved")
+    lhs, rhs = parse_statement(derived["latex"], ctx)
+    assert lhs == claim.lhs
+    assert fd.truth(ctx, ir.Claim("fd", "", lhs, rhs))[0] == "true"
+
+
+def test_the_derived_right_hand_side_keeps_the_files_notation(issue_searches):
+    """tanh_rnn.md writes diag(1 - h_t^2) and dh_t: so does the derived line; the LSTM line keeps ∘ and dc_{t+1}."""
+    tanh = issue_searches["db-no-diag"][4]["derived"]["rhs"]
+    assert "\\operatorname{diag}(1 - h_t^2)" in tanh and "dh_t" in tanh and "\\circ" not in tanh
+    lstm = issue_searches["dc-no-forget"][4]["derived"]["rhs"]
+    assert "dc_{t+1} \\circ f_{t+1}" in lstm and "\\operatorname{diag}" not in lstm
+
+
+def test_a_transposed_product_is_shown_written_out(issue_searches):
+    """(a_1 δ_2^T)^T is shown as δ_2 a_1^T: no repair and no derived line transposes a product."""
+    for ctx, _, _, _, found in issue_searches.values():
+        shown = [r["latex"] for r in found["repairs"]] + ([found["derived"]["latex"]] if found["derived"] else [])
+        for latex in shown:
+            _, rhs = parse_statement(latex, ctx)
+            assert not any(isinstance(n, ir.Transpose) and isinstance(n.arg, ir.MatMul) for n in rhs.walk()), latex
+    best = issue_searches["dW2-outer"][4]["repairs"][0]
+    assert best["edit"] == "add-transpose" and best["latex"].endswith("\\delta_2 a_1^{\\top}")
+
+
+def test_fewer_and_smaller_edits_rank_first(issue_searches):
+    for _, _, _, _, found in issue_searches.values():
+        sizes = [len(r["edits"]) for r in found["repairs"]]
+        assert sizes == sorted(sizes)
+
+
+def test_every_printed_repair_parses_back_to_its_intermediate_form(issue_searches):
+    """parse(print(x)) == x for every candidate the guided search builds (the repairs shown are among them)
+    and every derived line, on the issue's lines and every wrong line of the examples."""
+    from derivations.derive import derived_rhs
+    cases = [(ctx, claim) for ctx, claim, _, _, _ in issue_searches.values()]
+    for path in EXAMPLES:
+        doc = load_document(path)
+        cases += [(ctx, c) for ctx, c in doc.parsed.values() if c.kind == "as-written"]
+    checked = 0
+    for ctx, claim in cases:
+        guide = derived_rhs(ctx, claim)
+        if guide is not None:
+            assert parse_statement(repair.statement_latex(ir.Claim("d", "", claim.lhs, guide)), ctx) == \
+                (claim.lhs, guide)
+        for cand in repair.candidates(ctx, claim, Typer(ctx), guide=guide)[0]:
+            assert parse_statement(cand.latex, ctx) == (cand.claim.lhs, cand.claim.rhs), cand.latex
+            checked += 1
+    assert checked > 100
+    # the product inside ∘ keeps its parentheses, for a reader who would bind ∘ first
+    best = issue_searches["delta1-no-transpose"][4]["repairs"][0]["latex"]
+    assert best.split("=")[1].strip().startswith("(W_2^") and "\\delta_2) \\odot" in best
+
+
+def test_no_candidate_changes_the_subject_or_says_nothing():
+    """∂L/∂c = Σ_t do_t for ∂L/∂b = Σ_t dh_t (another parameter), a line about the last step only, a statement
+    true by its names (dv = ∂ℓ/∂V): never candidates."""
+    ctx, claim = _from_file("tests/derivations/tanh_rnn.md", "db-no-diag")
+    from derivations.derive import derived_rhs
+    ranked, pruned = repair.candidates(ctx, claim, Typer(ctx), guide=derived_rhs(ctx, claim))
+    assert pruned > 0
+    for cand in ranked:
+        assert _subject(ctx, cand.claim.lhs) == _subject(ctx, claim.lhs), cand.latex
+        assert not repair.trivial(ctx, cand.claim)
+    every = [new for _, new in repair.edits(claim, ctx)]
+    assert any(_subject(ctx, new.lhs) != _subject(ctx, claim.lhs) for new in every)   # such edits exist
