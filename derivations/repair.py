@@ -158,9 +158,11 @@ def _quantities(ctx) -> list[str]:
     return out
 
 
-def _derivative_name(ctx, name: str) -> bool:
-    """A name for a derivative (dh := ∂ℓ/∂h) or the loss: not a variable one may differentiate by."""
+def _derivative_name(ctx, name: str, depth: int = 4) -> bool:
+    """A name for a derivative (dh := ∂ℓ/∂h, or dV := dv of such a name): not a variable one may differentiate by."""
     d = ctx.definitions.get(name)
+    if d is not None and isinstance(d.expr, ir.Ref) and depth > 0:
+        return _derivative_name(ctx, d.expr.name, depth - 1)
     return d is not None and d.notation
 
 
@@ -385,6 +387,16 @@ def add_factor(e, ctx, typer, guide=None):
         if u in present or not typer.eq_shape(_shape(u, typer) or (None, None), own):
             continue
         yield ir.MatMul(ir.Diag(u), e, _styles(ctx)["dot"]) if diag else ir.Hadamard(e, u, _styles(ctx)["op"])
+    # A matrix the derived form multiplies by and the line lacks: W^T (f'(Wh) ∘ dv) for f'(Wh) ∘ dv.
+    lefts = []
+    for n in guide.walk():
+        if isinstance(n, ir.MatMul) and not isinstance(n.left, (ir.Number, ir.Diag)) and n.left not in lefts:
+            lefts.append(n.left)
+    for a in lefts:
+        s = _shape(a, typer)
+        if a in present or s is None or typer.eq(s[1], 1) or _is_vector(a, typer):
+            continue
+        yield ir.MatMul(a, e, _styles(ctx)["dot"])
 
 
 def symmetrize(e, ctx, typer):
@@ -740,18 +752,20 @@ def keeps_subject(ctx: ir.Context, old: ir.Claim, new: ir.Claim) -> bool:
 
 
 def trivial(ctx: ir.Context, claim: ir.Claim) -> bool:
-    """A statement true by its names alone (dv = ∂ℓ/∂V where dv := ∂ℓ/∂V): saying it fixes nothing."""
-    return claim.lhs == claim.rhs or normal_form(ctx, claim.lhs) == normal_form(ctx, claim.rhs)
+    """A statement true by its names alone (dv = ∂ℓ/∂V where dv := ∂ℓ/∂V), or x = x + y: saying it fixes nothing."""
+    lhs, rhs = normal_form(ctx, claim.lhs), normal_form(ctx, claim.rhs)
+    # x = x + y says only that y is zero: no statement about x either.
+    return claim.lhs == claim.rhs or lhs == rhs or isinstance(rhs, ir.Add) and lhs in rhs.terms
 
 
 def candidates(ctx: ir.Context, claim: ir.Claim, typer: Typer, pairs: bool = False, deadline=None,
-               guide: ir.Expr | None = None):
+               guide: ir.Expr | None = None, counts: dict | None = None):
     """The type-checked statements one edit (or two, `pairs`) away that keep the line's subject and say
     something, deduplicated by their printing, ranked."""
     old = statement_latex(claim)
     locus = _failure_path(claim, typer)
     seen = {old}
-    out, pruned = [], 0
+    out, pruned, not_fixes = [], 0, 0
     firsts = [(e, new) for e, new in edits(claim, ctx, typer, guide) if e.kind not in NOT_REPAIRS]
     for first, once in firsts:
         chains = [([first], once)]
@@ -767,11 +781,16 @@ def candidates(ctx: ir.Context, claim: ir.Claim, typer: Typer, pairs: bool = Fal
             seen.add(latex)
             # A statement whose two sides say the same by their names says nothing, and one about another
             # derivative is no fix of this one: never a repair.
-            if not type_checks(new, typer) or not keeps_subject(ctx, claim, new) or trivial(ctx, new):
+            if not type_checks(new, typer):
                 pruned += 1
+                continue
+            if not keeps_subject(ctx, claim, new) or trivial(ctx, new):
+                not_fixes += 1
                 continue
             out.append(Candidate(chain, new, latex, rank_key(chain, old, latex, locus)))
     out.sort(key=lambda c: c.key)
+    if counts is not None:
+        counts["another_subject_or_empty"] = counts.get("another_subject_or_empty", 0) + not_fixes
     return out, pruned
 
 
@@ -803,7 +822,7 @@ def search(ctx: ir.Context, claim: ir.Claim, budget: float = 10.0, verdict: str 
             typer.quantity(name)
         except IllTyped:
             pass
-    info = {"singles": 0, "pairs": 0, "tried": 0, "pruned_by_shape": 0, "refuted_quickly": 0,
+    info = {"singles": 0, "pairs": 0, "tried": 0, "pruned_by_shape": 0, "another_subject_or_empty": 0, "refuted_quickly": 0,
             "checked_by_engines": 0, "from_cache": 0, "budget_seconds": budget, "budget_exhausted": False,
             "errors": [], "conflicts": []}
     repairs = []
@@ -812,8 +831,9 @@ def search(ctx: ir.Context, claim: ir.Claim, budget: float = 10.0, verdict: str 
     from .derive import derived_rhs
     guide = derived_rhs(ctx, claim)
     derived = None
-    if guide is not None and guide != claim.rhs:
+    if guide is not None and guide != claim.rhs and not trivial(ctx, replace(claim, rhs=guide)):
         whole = replace(claim, rhs=guide)
+        info["tried"] += 1
         latex = statement_latex(whole)
         t0 = time.perf_counter()
         try:
@@ -827,7 +847,7 @@ def search(ctx: ir.Context, claim: ir.Claim, budget: float = 10.0, verdict: str 
         # Pairs only where no single edit is proved and the derived right-hand side is not (it answers the line).
         if pairs and (repairs or time.perf_counter() > deadline or derived and derived["verdict"] == PROVED):
             break
-        ranked, pruned = candidates(ctx, claim, typer, pairs=pairs, deadline=deadline, guide=guide)
+        ranked, pruned = candidates(ctx, claim, typer, pairs=pairs, deadline=deadline, guide=guide, counts=info)
         info["pruned_by_shape"] += pruned
         info["pairs" if pairs else "singles"] = len(ranked)
         for n, cand in enumerate(ranked):
@@ -857,6 +877,9 @@ def search(ctx: ir.Context, claim: ir.Claim, budget: float = 10.0, verdict: str 
     info["seconds"] = round(time.perf_counter() - start, 3)
     if pairs and not repairs and not info["budget_exhausted"]:
         info["note"] = "no single edit or pair of edits is proved"
+        if info.get("another_subject_or_empty"):
+            info["note"] += (f"; {info['another_subject_or_empty']} edits were not tried because they change what the "
+                             "line is about (the derivative or quantity on its left) or say only what its names say")
     out = {"repairs": repairs[:keep], "proved_count": len(repairs), "search": info,
            "derived": derived if derived and derived["verdict"] == PROVED else None}
     if derived and derived["verdict"] != PROVED:

@@ -52,8 +52,8 @@ def small():
     return ctx, ctx.claims[0]
 
 
-def _made(kind, claim, ctx):
-    return [new for k, _, new in repair.single_edits(claim, ctx) if k == kind]
+def _made(kind, claim, ctx, guide=None):
+    return [new for e, new in repair.edits(claim, ctx, guide=guide) if e.kind == kind]
 
 
 @pytest.mark.parametrize("kind", sorted(repair.EDITS) + ["last-step"])
@@ -65,6 +65,13 @@ def test_every_edit_kind_applies_somewhere_and_changes_the_claim(kind, small):
     if kind == "last-step":      # needs a free step t
         claim = ir.Claim("t", "t", ir.Ref("x", ir.Time("t")), ir.Ref("x", ir.Time("t")))
         made = _made(kind, claim, ctx)
+    if kind == "add-factor":     # needs a derived right-hand side with a factor the line lacks
+        made = _made(kind, claim, ctx, guide=ir.Hadamard(ir.Ref("h"), ir.Apply("sigma", ir.Ref("u"), 1)))
+        assert any("\\sigma'(u)" in repair.statement_latex(new) for new in made)
+    if kind == "symmetrize":     # needs 2 A of a square A
+        claim = ir.Claim("q", "q", ir.Ref("h"), ir.MatMul(ir.Number(2), ir.MatMul(ir.Ref("A"), ir.Ref("h"))))
+        made = _made(kind, claim, ctx)
+        assert [repair.statement_latex(new) for new in made] == ["h = (A + A^{\\top}) h"]
     assert made, kind
     assert all((new.lhs, new.rhs) != (claim.lhs, claim.rhs) for new in made), kind
 
@@ -181,12 +188,37 @@ def test_the_note_has_errata_with_wrong_lines(note, note_searches):
     assert len(_errata(note)) >= 6 and len(note_searches) >= 6
 
 
-def test_every_wrong_line_of_the_note_gets_a_proved_repair_or_says_why_not(note_searches):
+def _fix_statements(doc, cid):
+    """The (lhs, rhs) of every claim (or chain link) that corrects the erratum `cid` belongs to."""
+    for group, ids, fixes in _errata(doc):
+        if cid in ids:
+            targets = [_statement(doc, f)[1] for f in fixes]
+            targets += [_statement(doc, x)[1] for f in fixes for x in doc.fields if doc.fields[x]["group"] == f]
+            return [t for t in targets if t is not None]
+    return []
+
+
+def _keeps_subject(doc, cid, statement) -> bool:
+    """The statement is about what the wrong line is about (repair.keeps_subject): could be a repair of it."""
+    if cid not in doc.parsed:
+        return True
+    ctx, claim = doc.parsed[cid]
+    return repair.keeps_subject(ctx, claim, ir.Claim("x", "", *statement))
+
+
+def test_every_wrong_line_of_the_note_gets_a_proved_repair_or_says_why_not(note, note_searches):
+    """A repair or the derived right-hand side, both proved; or, for a line whose only fixes change what it is
+    about (the note's own correction included), the search says so."""
     for cid, (verdict, found) in note_searches.items():
-        assert found["repairs"], (cid, found["search"])
         assert all(r["verdict"] == "proved" for r in found["repairs"])
         assert not found["search"]["budget_exhausted"], cid
         assert found["search"]["tried"] >= 1
+        if found["repairs"] or found.get("derived"):
+            assert not found.get("derived") or found["derived"]["verdict"] == "proved"
+            continue
+        assert "change what the line is about" in found["search"]["note"], (cid, found["search"])
+        fixes = _fix_statements(note, cid)
+        assert fixes and not any(_keeps_subject(note, cid, f) for f in fixes), cid
 
 
 def test_the_hand_written_correction_is_among_the_top_three(note, note_searches):
@@ -197,15 +229,19 @@ def test_the_hand_written_correction_is_among_the_top_three(note, note_searches)
     correction's dZ = ∂ℓ/∂Z, and single edits already repair it (dv = ∂ℓ/∂V): that link is the part of the
     dv line a single edit does not express, and the erratum counts when one of its links finds the correction.
     """
-    missing = []
+    missing, checked = [], 0
     for group, ids, fixes in _errata(note):
-        searched = [cid for cid in ids if cid in note_searches]
+        # A correction that changes what a line is about (∂ℓ/∂Z for ∂ℓ/∂h) is no repair of that line (issue 19):
+        # such links are held to the test above instead.
+        searched = [cid for cid in ids if cid in note_searches
+                    and any(_keeps_subject(note, cid, f) for f in _fix_statements(note, cid))]
         if not searched:
             continue
+        checked += 1
         ranks = {cid: _correction_rank(note, cid, note_searches[cid][1], fixes) for cid in searched}
         if not any(r is not None and r <= 3 for r in ranks.values()):
             missing.append((group, ranks))
-    assert not missing
+    assert not missing and checked >= 4
 
 
 def test_a_single_wrong_link_finds_its_correction_first_or_second(note, note_searches):
@@ -228,7 +264,8 @@ def test_repairs_print_back_to_the_same_statement(note, note_searches):
         if cid in note.parsed:
             c = note.parsed[cid][1]
             typer = Typer(ctx)
-            built = {cand.latex: cand.claim for cand in repair.candidates(ctx, c, typer)[0]}
+            from derivations.derive import derived_rhs
+            built = {cand.latex: cand.claim for cand in repair.candidates(ctx, c, typer, guide=derived_rhs(ctx, c))[0]}
             for r in found["repairs"]:
                 assert parse_statement(r["latex"], ctx) == (built[r["latex"]].lhs, built[r["latex"]].rhs)
 
@@ -249,8 +286,8 @@ def test_severity_of_the_note_errata_comes_from_the_verdict_and_the_best_repair(
     seen = set()
     for (verdict, found) in note_searches.values():
         sev = repair.severity(verdict, found["repairs"])
-        best = found["repairs"][0]
-        if verdict == "refuted":
+        best = found["repairs"][0] if found["repairs"] else None
+        if verdict == "refuted" or best is None:
             assert sev == repair.SUBSTANTIVE
         elif best["notation"] and len(best["edits"]) == 1:
             assert sev == repair.NOTATION
