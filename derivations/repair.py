@@ -677,11 +677,14 @@ def same_statement(ctx: ir.Context, a: tuple, b: tuple) -> bool:
 
 def check(ctx: ir.Context, claim: ir.Claim) -> dict:
     """The engines of parsed claims on one statement, combined as for any claim (runner.combine)."""
-    from .runner import _entry, _parsed_engines, combine
+    from .runner import CROSS_CHECK_BUDGET, EXPLICIT, GENERAL, _entry, _parsed_engines, combine
     methods = []
-    for name, engine in _parsed_engines():
+    # As runner._run_engines: the explicit engine last, and only a cross-check within its small budget once an
+    # engine for every size has proved the candidate (finding a difference then is a conflict, never a repair).
+    for name, engine in sorted(_parsed_engines(), key=lambda e: e[0] == EXPLICIT):
         start = time.perf_counter()
-        outcome = engine(ctx, claim)
+        cross = name == EXPLICIT and any(m["verdict"] == PROVED and m["method"] in GENERAL for m in methods)
+        outcome = engine(ctx, claim, budget=CROSS_CHECK_BUDGET) if cross else engine(ctx, claim)
         if outcome is not None:
             methods.append(_entry(name, outcome, start))
     return {**combine(methods), "methods": methods}
@@ -765,6 +768,7 @@ def candidates(ctx: ir.Context, claim: ir.Claim, typer: Typer, pairs: bool = Fal
     old = statement_latex(claim)
     locus = _failure_path(claim, typer)
     seen = {old}
+    said_before = set()
     out, pruned, not_fixes = [], 0, 0
     firsts = [(e, new) for e, new in edits(claim, ctx, typer, guide) if e.kind not in NOT_REPAIRS]
     for first, once in firsts:
@@ -779,6 +783,10 @@ def candidates(ctx: ir.Context, claim: ir.Claim, typer: Typer, pairs: bool = Fal
             if latex in seen:
                 continue
             seen.add(latex)
+            said = (normal_form(ctx, new.lhs), normal_form(ctx, new.rhs))
+            if said in said_before:           # the same statement spelled otherwise (∘ for ⊙): tried once
+                continue
+            said_before.add(said)
             # A statement whose two sides say the same by their names says nothing, and one about another
             # derivative is no fix of this one: never a repair.
             if not type_checks(new, typer):
