@@ -173,6 +173,8 @@ def _wrong_line(report: dict, c: dict, by_id: dict, known: dict) -> str:
     lines.append(_wrap(findings.plain(c["reason"]), "    found: " if c.get("counterexample") else "    what fails: "))
     if c.get("layout"):
         lines.append(_wrap(findings.plain(c["layout"]), "    layout: "))
+    if c.get("other_reading"):
+        lines.append(_wrap(findings.plain(c["other_reading"]), "    reading: "))
     lines += _repairs(c)
     if c.get("counterexample"):
         lines += _counterexample(findings.counterexample_view(c["counterexample"], c.get("source") == "latex"))

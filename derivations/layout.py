@@ -67,3 +67,50 @@ def _entry(e: ir.Expr, index: str) -> str:
     """∂z_i, or ∂(h_t)_i for a name that has a subscript already."""
     latex = to_latex(e)
     return f"\\partial {latex}_{index}" if re.fullmatch(r"[A-Za-z]", latex) else f"\\partial ({latex})_{index}"
+
+
+# ---------------------------------------------------------------- which reading of a derivative at a step
+
+def per_step_derivatives(ctx: ir.Context, claim: ir.Claim) -> list[ir.Deriv]:
+    """The claim's derivatives whose reading matters: of a quantity at a step (ℓ_t, c_t) with respect to
+    something that also acts at earlier steps (a weight, or a quantity at an earlier step).  Total derivatives
+    count those earlier uses; with earlier steps held fixed they are not counted."""
+    out = []
+    for side in (claim.lhs, claim.rhs):
+        for node in side.walk():
+            if not (isinstance(node, ir.Deriv) and isinstance(node.of, ir.Ref) and isinstance(node.wrt, ir.Ref)):
+                continue
+            of, wrt = node.of.time, node.wrt.time
+            if of is None or node in out:
+                continue
+            earlier = wrt is None or (wrt.var == of.var and wrt.offset < of.offset)
+            if earlier and (wrt is not None or not ctx.is_sequence(node.wrt.name)):
+                out.append(node)
+    return out
+
+
+def reading_note(ctx: ir.Context, claim: ir.Claim, verdict: str) -> str | None:
+    """For a refuted or ill-typed claim with a derivative of a quantity at a step: the note that it is true in
+    the other reading (total derivatives, or earlier steps held fixed), when the explicit engine proves it so
+    read; else None."""
+    if verdict not in (REFUTED, ILL_TYPED) or not ctx.has_time:
+        return None
+    found = per_step_derivatives(ctx, claim)
+    if not found:
+        return None
+    from dataclasses import replace
+    other = replace(ctx, held_fixed=not ctx.held_fixed)
+    try:
+        outcome = explicit.prove(other, claim, budget=2.0)    # a hint, at the sizes it reaches in about 2 s
+    except Exception:                      # noqa: BLE001 - a note is optional: no proof, no note
+        return None
+    if outcome.verdict != PROVED:
+        return None
+    named = ", ".join(f"${to_latex(d)}$" for d in found)
+    if ctx.held_fixed:
+        return ("True with total derivatives: this part of the file declares `Derivatives: earlier steps held "
+                f"fixed`, so {named} leaves out what acts through the steps before; read as total derivatives "
+                "(the format's default), the line is proved by the explicit engine.")
+    return (f"True with earlier steps held fixed: the format reads {named} as a total derivative (through every "
+            "earlier step, its default); with the steps before held fixed (a context may declare "
+            "`> Derivatives: earlier steps held fixed`), the line is proved by the explicit engine.")

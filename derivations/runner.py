@@ -27,7 +27,7 @@ import sympy
 from . import concrete, graph
 from .cache import ProofCache, claim_key, sources_key
 from .concrete import CHECKED, CONFLICT, ILL_TYPED, INCONCLUSIVE, PROVED, REFUTED, VERDICTS, Outcome
-from .layout import numerator_layout_note
+from .layout import numerator_layout_note, reading_note
 from .registry import AS_WRITTEN, CLAIMS, CORRECTED, check_references
 
 TOOL = "bptt-verifier 0.1.0"
@@ -666,6 +666,7 @@ def assemble(doc: Document, ids, results, induction, seconds, cache, diagnosis=N
         e["scope"] = scope(e, doc.parsed[e["id"]][0] if e["id"] in doc.parsed else None)
         e["notes"] = semantic_notes(doc.parsed[e["id"]][1], doc.parsed[e["id"]][0]) if e["id"] in doc.parsed else []
         e["layout"] = numerator_layout_note(*doc.parsed[e["id"]], e["verdict"]) if e["id"] in doc.parsed else None
+        e["other_reading"] = reading_note(*doc.parsed[e["id"]], e["verdict"]) if e["id"] in doc.parsed else None
     summary = {v: sum(e["verdict"] == v for e in entries) for v in VERDICTS}
     report = {
         "tool": TOOL,

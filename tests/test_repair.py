@@ -577,3 +577,50 @@ def test_no_candidate_changes_the_subject_or_says_nothing():
         assert not repair.trivial(ctx, cand.claim)
     every = [new for _, new in repair.edits(claim, ctx)]
     assert any(_subject(ctx, new.lhs) != _subject(ctx, claim.lhs) for new in every)   # such edits exist
+
+
+# ---------------------------------------------------------------- words for users (issue 19, item 4)
+
+PER_STEP = r"""# A per-step loss, read with total derivatives
+
+$$ W \in \mathbb{R}^{H \times D}, \quad U \in \mathbb{R}^{H \times H}, \quad x_t \in \mathbb{R}^{D}, \quad h_0 \in \mathbb{R}^{H} $$
+
+$$ h_t := \sigma(W x_t + U h_{t-1}), \quad E_t := h_t^T h_t $$
+
+$$ \frac{\partial E_t}{\partial U} = 2 (h_t \circ (1 - h_t) \circ h_t) h_{t-1}^T \tag{one-step-only} $$
+
+$$ \frac{\partial E_t}{\partial U} = 3 (h_t \circ (1 - h_t) \circ h_t) h_{t-1}^T \tag{wrong-either-way} $$
+"""
+
+
+@pytest.fixture(scope="module")
+def per_step_report(tmp_path_factory):
+    from derivations.runner import run
+    path = tmp_path_factory.mktemp("reading") / "per_step.md"
+    path.write_text(PER_STEP)
+    return run(jobs=1, document=load_document(path), repair_budget=30.0)
+
+
+def test_a_wrong_line_true_in_the_other_reading_says_which_reading_was_used(per_step_report):
+    """∂E_t/∂U counting only step t's use of U is false as a total derivative (the default) and true with the
+    earlier steps held fixed: the claim says so; a line false in both readings says nothing of the kind."""
+    import fd
+    by_id = {c["id"]: c for c in per_step_report["claims"]}
+    ctx, claim = parse_derivation(PER_STEP, "p.md").contexts[0], None
+    claim = next(c for c in ctx.claims if c.id == "one-step-only")
+    assert fd.truth(ctx, claim)[0] == "false"                                   # total derivatives: false
+    from dataclasses import replace
+    assert repair.check(replace(ctx, held_fixed=True), claim)["verdict"] in ("proved", "checked")
+    note = by_id["one-step-only"]["other_reading"]
+    assert by_id["one-step-only"]["verdict"] == "refuted"
+    assert note.startswith("True with earlier steps held fixed") and "total derivative" in note
+    assert by_id["wrong-either-way"]["verdict"] == "refuted" and by_id["wrong-either-way"]["other_reading"] is None
+
+
+def test_no_user_facing_text_says_registered(per_step_report):
+    from derivations.cli import summary
+    from reports.render import render_html
+    text = summary(per_step_report, {}) + render_html(per_step_report)
+    assert "reading: True with earlier steps held fixed" in summary(per_step_report, {})
+    assert "registered" not in text.lower()
+    assert "registered" not in (ROOT / "docs" / "derivation-format.md").read_text().lower()
