@@ -660,13 +660,28 @@ def semantic_notes(claim, ctx=None) -> list[str]:
             + "; the total derivative through every step may differ."]
 
 
+def _reading_notes(doc: Document, cid: str, verdict: str, cache) -> tuple:
+    """(layout note, other-reading note) of a wrong parsed claim (derivations.layout): each an explicit proof
+    of another reading, so cached like one (a rerun of an unchanged file does not prove them again)."""
+    if cid not in doc.parsed or verdict not in (REFUTED, ILL_TYPED):
+        return None, None
+    from . import layout
+    ctx, claim = doc.parsed[cid]
+    key = sources_key((*_parsed_modules(), layout), "reading notes", claim.id, ctx.text, verdict)
+    hit = cache.get("notes: " + cid, key)
+    if hit is not None:
+        return hit["layout"], hit["reading"]
+    notes = {"layout": numerator_layout_note(ctx, claim, verdict), "reading": reading_note(ctx, claim, verdict)}
+    cache.put("notes: " + cid, key, notes)
+    return notes["layout"], notes["reading"]
+
+
 def assemble(doc: Document, ids, results, induction, seconds, cache, diagnosis=None) -> dict:
     entries = [{**doc.fields[cid], **results[cid]} for cid in ids]   # the file's order, whatever order workers finished
     for e in entries:
         e["scope"] = scope(e, doc.parsed[e["id"]][0] if e["id"] in doc.parsed else None)
         e["notes"] = semantic_notes(doc.parsed[e["id"]][1], doc.parsed[e["id"]][0]) if e["id"] in doc.parsed else []
-        e["layout"] = numerator_layout_note(*doc.parsed[e["id"]], e["verdict"]) if e["id"] in doc.parsed else None
-        e["other_reading"] = reading_note(*doc.parsed[e["id"]], e["verdict"]) if e["id"] in doc.parsed else None
+        e["layout"], e["other_reading"] = _reading_notes(doc, e["id"], e["verdict"], cache)
     summary = {v: sum(e["verdict"] == v for e in entries) for v in VERDICTS}
     report = {
         "tool": TOOL,
