@@ -58,8 +58,8 @@ NOTATION, SUBSTANTIVE = "notation", "substantive"
 # of edits): the notation slips, then derivative slips, a step off by one, operands in the wrong order,
 # the wrong quantity, a missing or extra term, a sign, and last a line that holds only at the last step.
 KIND_ORDER = (*NOTATION_KINDS, "add-derivative", "remove-derivative", "swap-derivative-formula", "add-square",
-              "remove-square", "add-factor", "symmetrize", "shift-time", "swap-operands", "replace-symbol",
-              "add-term", "drop-term", "flip-sign", "last-step")
+              "remove-square", "add-factor", "symmetrize", "shift-time", "reverse-step", "swap-operands",
+              "replace-symbol", "add-term", "drop-term", "flip-sign", "last-step")
 # Edits that never make a repair (they stay mutations for the soundness tests): a line that holds at the last
 # step only says less than the line the author wrote.
 NOT_REPAIRS = ("last-step",)
@@ -276,6 +276,18 @@ def shift_time(e, ctx, typer):
             yield ir.Ref(e.name, t, sup=e.sup)          # in the author's notation (h^{(t)} or h_t)
 
 
+def reverse_step(e, ctx, typer):
+    """The step on the other side: every t + k in a subexpression (one k, not 0) as t - k -- the recurrence of
+    a backward direction written as a forward one (b_{t+1} for b_{t-1}, a term at t + 1 for one at t - 1)."""
+    if isinstance(e, ir.Sum):
+        return
+    offsets = {r.time.offset for r in ir.refs(e) if r.time is not None and r.time.var == "t"}
+    if len(offsets) != 1 or 0 in offsets:
+        return
+    (k,) = offsets
+    yield _shift_expr(e, "t", -2 * k)
+
+
 def swap_operands(e, ctx, typer):
     if isinstance(e, ir.MatMul) and e.left != e.right:
         yield ir.MatMul(e.right, e.left, e.dot)
@@ -426,6 +438,7 @@ EDITS = {
     "remove-square": remove_square,
     "shift-time": shift_time,
     "swap-operands": swap_operands,
+    "reverse-step": reverse_step,
     "replace-symbol": replace_symbol,
     "add-term": add_term,
     "drop-term": drop_term,
