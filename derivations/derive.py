@@ -268,6 +268,26 @@ class Deriver:
                 pass
         return ir.Deriv(self.loss, q)
 
+    def cross_entropy(self, name: str):
+        """The index k when the loss is -Σ_t log (name_t)_{k_t} and name_t := softmax(...): the gradient at the
+        softmax's argument is then name_t - e_{k_t}, as every textbook writes it."""
+        loss = self.ctx.definitions.get(self.loss.name)
+        d = self.ctx.definitions.get(name)
+        if loss is None or d is None or not isinstance(d.expr, ir.Softmax) or d.target.time is None:
+            return None
+        e = loss.expr
+        if not (isinstance(e, ir.Neg) and isinstance(e.arg, ir.Sum)):
+            return None
+        s = e.arg
+        body = s.body
+        if not (s.lo == ir.Time(None, 1) and s.hi == ir.Time("T") and isinstance(body, ir.Apply)
+                and body.function == "log" and body.derivative == 0 and isinstance(body.arg, ir.Component)):
+            return None
+        comp = body.arg
+        if comp.arg == ir.Ref(name, ir.Time(s.var)) and comp.index.time == ir.Time(s.var):
+            return comp.index.name
+        return None
+
     def consumers(self, q: ir.Ref) -> list:
         """(name, step of the consumer, its body there) for every definition that reads q (q at its step)."""
         out = []
@@ -315,6 +335,10 @@ class Deriver:
                 var = d.target.time.var
                 bar = self.adjoint(ir.Ref(name, d.target.time), depth)
                 summed += self.vjp(body, bar, q)
+                continue
+            k = self.cross_entropy(name) if isinstance(step, ir.Time) else None
+            if k is not None:                 # p_t := softmax(y_t) under the cross-entropy: p_t - e_{k_t} at y_t
+                terms += self.vjp(body.arg, ir.Add((ir.Ref(name, step), ir.Neg(ir.Basis(ir.Ref(k, step))))), q)
                 continue
             bar = self.adjoint(ir.Ref(name, step), depth)
             terms += self.vjp(body, bar, q)
