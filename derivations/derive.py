@@ -26,6 +26,9 @@ from . import ir
 from .shapes import IllTyped, Typer
 
 ONE = ir.Number(Fraction(1))
+# The seed of a Jacobian ∂c/∂q of a column c: the identity, which no statement writes; a product with it is
+# its other factor and an element-wise product with it a diagonal matrix, so it never reaches a result.
+IDENTITY = ir.Ref("\\mathbb{I}")
 
 
 class Unsupported(Exception):
@@ -106,10 +109,14 @@ def style_of(ctx: ir.Context) -> dict:
 # ---------------------------------------------------------------- the derivation
 
 class Deriver:
-    def __init__(self, ctx: ir.Context, loss: ir.Ref, depth: int = 2):
+    def __init__(self, ctx: ir.Context, loss: ir.Ref, depth: int = 2, jacobian: bool = False):
         self.ctx, self.loss, self.depth = ctx, loss, depth
         self.typer = Typer(ctx)
         self.style = style_of(ctx)
+        # A Jacobian ∂c/∂q of a column c (denominator layout): the vector-Jacobian products with the identity
+        # as the seed, through every definition that reaches c (others add nothing).
+        self.jacobian = jacobian
+        self.seed = IDENTITY if jacobian else ONE
         # Quantities whose gradient the file's statements write out as ∂ℓ/∂q (no name of their own).
         self.written = {n.wrt.name for c in ctx.claims for side in (c.lhs, c.rhs) if side is not None
                         for n in side.walk() if isinstance(n, ir.Deriv) and n.of == loss and isinstance(n.wrt, ir.Ref)}
@@ -122,9 +129,13 @@ class Deriver:
             raise Unsupported(str(err)) from err
 
     def scalar(self, e) -> bool:
+        if IDENTITY in ir.refs(e):
+            return False
         return self.typer.scalar(self.shape(e))
 
     def column(self, e) -> bool:
+        if IDENTITY in ir.refs(e):
+            return False
         s = self.shape(e)
         return self.typer.eq(s[1], 1)
 
@@ -133,14 +144,18 @@ class Deriver:
         """bar ∘ factor (the adjoint first, as textbooks write dh_t ∘ o_t), or diag(factor) bar."""
         if factor == ONE:
             return bar
+        if bar == IDENTITY:
+            return ir.Diag(factor)
+        if not self.column(bar):               # a Jacobian's rows scaled: diag(factor) J
+            return ir.MatMul(ir.Diag(factor), bar, self.style["dot"])
         if self.style["diag"] and self.column(factor):
             return ir.MatMul(ir.Diag(factor), bar, self.style["dot"])
         return ir.Hadamard(bar, factor, self.style["op"])
 
     def mul(self, a, b):
-        if a == ONE:
+        if a in (ONE, IDENTITY):
             return b
-        if b == ONE:
+        if b in (ONE, IDENTITY):
             return a
         if isinstance(a, ir.Neg):
             return neg(self.mul(a.arg, b))
@@ -179,7 +194,7 @@ class Deriver:
                     return ir.Ref(name)
                 continue
             vars_ = {r.time.var for r in ir.refs(a) if r.time is not None and r.time.var}
-            steps = [ir.Time(var, target.offset + k) for var in vars_ for k in range(-2, 3)] if vars_ else \
+            steps = [ir.Time(var, target.offset + k) for var in vars_ for k in range(-5, 6)] if vars_ else \
                 [ir.Time(None, k) for k in range(5)]
             for t in steps:
                 if _at(d, t) == a:
@@ -253,9 +268,32 @@ class Deriver:
             return named
         return None
 
+    def reaches(self, q: ir.Ref, limit: int = 60) -> bool:
+        """Does the differentiated quantity depend on q (at its step)?  A walk back through the definitions."""
+        seen, todo = set(), [self.loss]
+        while todo and len(seen) < limit:
+            x = todo.pop()
+            if x == q:
+                return True
+            if x in seen:
+                continue
+            seen.add(x)
+            d = self.ctx.definitions.get(x.name)
+            if d is None or d.notation:
+                continue
+            body = _at(d, x.time)
+            if body is not None:
+                # within a window of steps: a recurrence read backwards would otherwise never end
+                todo += [r for r in ir.refs(body) if r.time is None or abs(r.time.offset) <= 8]
+        return False
+
     def adjoint(self, q: ir.Ref, depth: int) -> ir.Expr:
         if q == self.loss:
-            return ONE
+            return self.seed
+        if self.jacobian:
+            if depth > 0:
+                return self.equation(q, depth - 1)
+            raise Unsupported("a chain of Jacobians longer than the derivation opens")
         named = self.name_of_adjoint(q)
         if named is not None:
             return named
@@ -327,8 +365,10 @@ class Deriver:
             terms.append(given)
         summed = []
         for name, step, body in self.consumers(q):
-            if name == self.loss.name:
-                terms += self.vjp(body, ONE, q)
+            if self.jacobian and not self.reaches(ir.Ref(name, step) if isinstance(step, ir.Time) else ir.Ref(name)):
+                continue
+            if name == self.loss.name and (not self.jacobian or step is None or ir.Ref(name, step) == self.loss):
+                terms += self.vjp(body, self.seed, q)
                 continue
             if step == "every":
                 d = self.ctx.definitions[name]
@@ -409,11 +449,18 @@ def simplify(e: ir.Expr) -> ir.Expr:
 def left_nested(e: ir.Expr) -> ir.Expr:
     """a (b c) as (a b) c and a ∘ (b ∘ c) as (a ∘ b) ∘ c: the same value, printed as a reader writes it
     (a b c, a ∘ b ∘ c), without the parentheses of the order the derivation built it in."""
+    def factors(x, kind):
+        if type(x) is kind and not (kind is ir.MatMul and x.norm):
+            return factors(x.left, kind) + factors(x.right, kind)
+        return [x]
+
     def fn(x):
-        while isinstance(x, (ir.MatMul, ir.Hadamard)) and type(x.right) is type(x) and \
-                not (isinstance(x, ir.MatMul) and x.right.norm):
-            r = x.right
-            x = x.rebuild((x.rebuild((x.left, r.left)), r.right))
+        if isinstance(x, (ir.MatMul, ir.Hadamard)) and not (isinstance(x, ir.MatMul) and x.norm):
+            parts = factors(x, type(x))
+            out = parts[0]
+            for part in parts[1:]:
+                out = x.rebuild((out, part))
+            return out
         return x
     return ir.transform(e, fn)
 
@@ -451,11 +498,15 @@ def derived_rhs(ctx: ir.Context, claim: ir.Claim):
         return None
     of, wrt = sub
     try:
-        if of.time is not None:
-            return None                   # a per-step loss: its reading (total or held fixed) is the engines'
         d = Deriver(ctx, of)
         if not d.scalar(of):
-            return None
+            if ctx.held_fixed or not (d.column(of) and d.column(wrt)):
+                return None
+            d = Deriver(ctx, of, depth=4, jacobian=True)
+            out = d.equation(wrt)
+            return None if IDENTITY in ir.refs(out) else aligned(out, claim.rhs, ctx)
+        if of.time is not None:
+            return None                   # a per-step loss: its reading (total or held fixed) is the engines'
         return aligned(d.equation(wrt), claim.rhs, ctx)
     except (Unsupported, IllTyped, KeyError, RecursionError):
         return None
