@@ -853,7 +853,10 @@ def search(ctx: ir.Context, claim: ir.Claim, budget: float = 10.0, verdict: str 
     from .derive import derived_rhs
     guide = derived_rhs(ctx, claim)
     derived = None
-    if guide is not None and guide != claim.rhs and not trivial(ctx, replace(claim, rhs=guide)):
+    if time.perf_counter() > deadline:
+        info["budget_exhausted"] = True
+        info["stopped"] = "cut short before the first candidate"
+    elif guide is not None and guide != claim.rhs and not trivial(ctx, replace(claim, rhs=guide)):
         whole = replace(claim, rhs=guide)
         info["tried"] += 1
         latex = statement_latex(whole)

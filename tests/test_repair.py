@@ -624,3 +624,44 @@ def test_no_user_facing_text_says_registered(per_step_report):
     assert "reading: True with earlier steps held fixed" in summary(per_step_report, {})
     assert "registered" not in text.lower()
     assert "registered" not in (ROOT / "docs" / "derivation-format.md").read_text().lower()
+
+
+# ---------------------------------------------------------------- the budget is per file, and what was found is kept
+
+def test_a_search_cut_short_is_cached_with_where_it_stopped(tmp_path):
+    """A rerun of an unchanged file takes the search from the cache, cut short or not: it does not spend the
+    budget again, and it says how far the search got."""
+    from derivations.cache import ProofCache
+    from derivations.runner import run
+    path = tmp_path / "quad.md"
+    path.write_text(QUADRATIC)
+    first = run(jobs=1, document=load_document(path), cache=ProofCache(tmp_path / "cache"), repair_budget=0.0)
+    (c,) = [c for c in first["claims"] if c["id"] == "quad-2Sx"]
+    assert c["search"]["budget_exhausted"] and c["search"]["tried"] == 0 and c["repairs"] == []
+    assert c["search"]["stopped"].startswith("cut short")
+    again = run(jobs=1, document=load_document(path), cache=ProofCache(tmp_path / "cache"), repair_budget=60.0)
+    (d,) = [d for d in again["claims"] if d["id"] == "quad-2Sx"]
+    assert d["search"] == c["search"] and again["cache"]["misses"] == 0
+    # without the cache the same file is searched anew, within the new budget, and repaired
+    fresh = run(jobs=1, document=load_document(path), repair_budget=60.0)
+    (e,) = [e for e in fresh["claims"] if e["id"] == "quad-2Sx"]
+    assert e["repairs"] and not e["search"]["budget_exhausted"]
+
+
+def test_the_budget_is_shared_by_the_files_searches(monkeypatch, tmp_path):
+    """Every search of a file ends at one deadline: each job is given the file's deadline, not seconds of its own."""
+    from derivations import runner
+    jobs = []
+    real = runner.repair_claim
+
+    def spy(job):
+        jobs.append(job)
+        return real(job)
+    monkeypatch.setattr(runner, "repair_claim", spy)
+    path = tmp_path / "two.md"
+    path.write_text(QUADRATIC + "\n$$ \\frac{\\partial f}{\\partial x} = S x \\tag{quad-Sx} $$\n")
+    runner.run(jobs=1, document=load_document(path), repair_budget=30.0)
+    deadlines = {job[3] for job in jobs}
+    assert len(jobs) >= 2 and len(deadlines) == 1
+    (budget,) = deadlines
+    assert budget[0] == "until"
