@@ -41,9 +41,11 @@ def test_wrong_lines_are_refuted_or_ill_typed_and_every_other_line_is_proved(che
     assert report["conflicts"] == []
 
 
-def test_every_deliberately_wrong_line_gets_a_proved_repair_and_a_severity(checked):
+def test_every_deliberately_wrong_line_gets_a_proved_repair_or_derived_line_and_a_severity(checked):
     """The repair search ran in the same run (derivations/repair.py): each wrong line has a ranked list of
-    repairs, the best one re-checked here from its printing; a proved line has no search at all."""
+    repairs that keep its left-hand side's subject, or the right-hand side derived from the definitions (a
+    line missing four terms is not one edit away), each re-checked here from its printing; a proved line has
+    no search at all."""
     from derivations import ir, repair
     from derivations.latex.reader import parse_statement
     doc, report = checked
@@ -52,12 +54,14 @@ def test_every_deliberately_wrong_line_gets_a_proved_repair_and_a_severity(check
         if c["id"] not in wrong:
             assert c["search"] is None and c["repairs"] == [] and c["severity"] is None, c["id"]
             continue
-        assert c["repairs"], (c["id"], c["search"])
+        assert c["repairs"] or c["derived"], (c["id"], c["search"])
         assert all(r["verdict"] == "proved" for r in c["repairs"])
         assert c["severity"] == repair.severity(c["verdict"], c["repairs"])
-        ctx, _ = doc.parsed[c["id"]]
-        lhs, rhs = parse_statement(c["repairs"][0]["latex"], ctx)
-        assert repair.check(ctx, ir.Claim(c["id"] + "~", "", lhs, rhs))["verdict"] == "proved", c["repairs"][0]
+        ctx, claim = doc.parsed[c["id"]]
+        shown = c["repairs"][0]["latex"] if c["repairs"] else c["derived"]["latex"]
+        lhs, rhs = parse_statement(shown, ctx)
+        assert repair.keeps_subject(ctx, claim, ir.Claim("x", "", lhs, rhs)), shown
+        assert repair.check(ctx, ir.Claim(c["id"] + "~", "", lhs, rhs))["verdict"] == "proved", shown
 
 
 def test_report_fields_say_where_each_claim_is_written(checked):
