@@ -197,8 +197,8 @@ def _repairs(c: dict) -> list[str]:
         return [_wrap("no repair searched: " + search["skipped"], "    fix: ")]
     best = findings.best_repair(c)
     rhs = findings.derived(c)
-    derived = [_wrap(rhs["rhs"], "    " + findings.DERIVED.lower()[:1] + findings.DERIVED[1:] + ": ", "        ")] \
-        if rhs else []
+    words = findings.derived_words(rhs) if rhs else ""
+    derived = [_wrap(rhs["rhs"], "    " + words[:1].lower() + words[1:] + ": ", "        ")] if rhs else []
     if best is None:
         cut = " (the search was cut short by its time budget)" if search.get("budget_exhausted") else ""
         return [_wrap(f"no edit of the line found that the engines prove{cut}", "    fix: "), *derived]

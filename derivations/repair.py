@@ -45,7 +45,7 @@ from .latex.printer import Printer, to_latex
 from .shapes import IllTyped, Typer
 
 ONE = ir.Number(Fraction(1))
-PROVED, REFUTED, ILL_TYPED, CONFLICT = "proved", "refuted", "ill-typed", "conflict"
+PROVED, REFUTED, ILL_TYPED, CONFLICT, CHECKED = "proved", "refuted", "ill-typed", "conflict", "checked"
 
 # Edits that change only how a value is written down, not which value is meant: a transpose of a
 # vector, \cdot for \circ, a column for the diagonal matrix it stands for.  A line that does not
@@ -657,13 +657,16 @@ def _recursive(ctx, name: str) -> bool:
     return d is not None and any(r.name == name for r in ir.refs(d.expr))
 
 
-def normal_form(ctx: ir.Context, e: ir.Expr, depth: int = 8) -> ir.Expr:
+def normal_form(ctx: ir.Context, e: ir.Expr, depth: int = 8, keep_given: bool = False) -> ir.Expr:
     """e with every defined name opened (not a name under ∂, nor a sequence defined through itself) and one
     spelling of each operation: two statements with equal normal forms say the same thing in other words
     (dW for ∂ℓ/∂W, f'(Z) for f'(W h) where Z := W h, \\cdot or juxtaposition)."""
     def norm(x, depth):
         if isinstance(x, ir.Ref):
-            body = definition_at(ctx, x) if depth > 0 and not _recursive(ctx, x.name) else None
+            # keep_given: a gradient given by name (declared and defined, dU := ∂ℓ/∂U) is the loss's direct use
+            # of U, a part of the total ∂ℓ/∂U: not the same thing.
+            given = keep_given and x.name in ctx.declarations
+            body = definition_at(ctx, x) if depth > 0 and not _recursive(ctx, x.name) and not given else None
             return norm(body, depth - 1) if body is not None else ir.Ref(x.name, x.time)
         if isinstance(x, ir.Deriv):
             of = x.of if isinstance(x.of, ir.Ref) else norm(x.of, depth)
@@ -770,7 +773,7 @@ def keeps_subject(ctx: ir.Context, old: ir.Claim, new: ir.Claim) -> bool:
 
 def trivial(ctx: ir.Context, claim: ir.Claim) -> bool:
     """A statement true by its names alone (dv = ∂ℓ/∂V where dv := ∂ℓ/∂V), or x = x + y: saying it fixes nothing."""
-    lhs, rhs = normal_form(ctx, claim.lhs), normal_form(ctx, claim.rhs)
+    lhs, rhs = normal_form(ctx, claim.lhs, keep_given=True), normal_form(ctx, claim.rhs, keep_given=True)
     # x = x + y says only that y is zero: no statement about x either.
     return claim.lhs == claim.rhs or lhs == rhs or isinstance(rhs, ir.Add) and lhs in rhs.terms
 
@@ -906,7 +909,9 @@ def search(ctx: ir.Context, claim: ir.Claim, budget: float = 10.0, verdict: str 
             info["note"] += (f"; {info['another_subject_or_empty']} edits were not tried because they change what the "
                              "line is about (the derivative or quantity on its left) or say only what its names say")
     out = {"repairs": repairs[:keep], "proved_count": len(repairs), "search": info,
-           "derived": derived if derived and derived["verdict"] == PROVED else None}
+           # Shown when proved, or checked (equal at the sizes and lengths tried, said so where it is shown);
+           # never when refuted, inconclusive or cut short.
+           "derived": derived if derived and derived["verdict"] in (PROVED, CHECKED) else None}
     if derived and derived["verdict"] != PROVED:
         info["derived_not_proved"] = derived
     if verdict is not None:                 # the as-written claim's verdict, when the caller knows it

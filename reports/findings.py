@@ -214,6 +214,12 @@ def corrections(claim: dict, by_id: dict, known: dict | None = None) -> list[dic
 
 
 DERIVED = "The right-hand side is (derived from the file's definitions, proved by the engines)"
+DERIVED_CHECKED = ("The right-hand side is (derived from the file's definitions; checked at the sizes and lengths "
+                   "tried, not proved for every size)")
+
+
+def derived_words(found: dict) -> str:
+    return DERIVED if found["verdict"] == "proved" else DERIVED_CHECKED
 
 
 def derived(claim: dict) -> dict | None:

@@ -426,7 +426,7 @@ def _view(report: dict, code: str | None) -> dict:
         "induction_sizes": _sizes(report["induction"].get("sizes", {})) if report.get("induction") else "",
         "numeric": report.get("numeric_module"),
         "plural": findings.plural,
-        "derived_words": findings.DERIVED,
+        "derived_words": findings.derived_words,
         "severity_text": SEVERITY_TEXT,
     }
 
