@@ -68,6 +68,10 @@ def test_every_edit_kind_applies_somewhere_and_changes_the_claim(kind, small):
     if kind == "add-factor":     # needs a derived right-hand side with a factor the line lacks
         made = _made(kind, claim, ctx, guide=ir.Hadamard(ir.Ref("h"), ir.Apply("sigma", ir.Ref("u"), 1)))
         assert any("\\sigma'(u)" in repair.statement_latex(new) for new in made)
+    if kind == "reverse-step":   # needs a step t + k, k not 0
+        claim = ir.Claim("r", "r", ir.Ref("x", ir.Time("t")), ir.Ref("x", ir.Time("t", -1)))
+        made = _made(kind, claim, ctx)
+        assert [repair.statement_latex(new) for new in made] == ["x_t = x_{t+1}"]
     if kind == "symmetrize":     # needs 2 A of a square A
         claim = ir.Claim("q", "q", ir.Ref("h"), ir.MatMul(ir.Number(2), ir.MatMul(ir.Ref("A"), ir.Ref("h"))))
         made = _made(kind, claim, ctx)
