@@ -773,9 +773,12 @@ def keeps_subject(ctx: ir.Context, old: ir.Claim, new: ir.Claim) -> bool:
 
 def trivial(ctx: ir.Context, claim: ir.Claim) -> bool:
     """A statement true by its names alone (dv = ∂ℓ/∂V where dv := ∂ℓ/∂V), or x = x + y: saying it fixes nothing."""
+    if claim.lhs == claim.rhs or normal_form(ctx, claim.lhs) == normal_form(ctx, claim.rhs):
+        return True
+    # x = x + y says only that y is zero: no statement about x either.  Here a gradient given by name stays
+    # a name: ∂ℓ/∂U = dU + Σ_t ... (dU the loss's direct use of U) is no such statement.
     lhs, rhs = normal_form(ctx, claim.lhs, keep_given=True), normal_form(ctx, claim.rhs, keep_given=True)
-    # x = x + y says only that y is zero: no statement about x either.
-    return claim.lhs == claim.rhs or lhs == rhs or isinstance(rhs, ir.Add) and lhs in rhs.terms
+    return isinstance(rhs, ir.Add) and lhs in rhs.terms
 
 
 def candidates(ctx: ir.Context, claim: ir.Claim, typer: Typer, pairs: bool = False, deadline=None,

@@ -215,6 +215,11 @@ def test_every_wrong_line_of_the_note_gets_a_proved_repair_or_says_why_not(note,
     about (the note's own correction included), the search says so."""
     for cid, (verdict, found) in note_searches.items():
         assert all(r["verdict"] == "proved" for r in found["repairs"])
+        ctx = note.contexts[cid]
+        for r in found["repairs"]:               # none says only what its names say (dv = ∂ℓ/∂V)
+            assert not repair.trivial(ctx, ir.Claim("x", "", *parse_statement(r["latex"], ctx))), r["latex"]
+            if cid in note.parsed:
+                assert _keeps_subject(note, cid, parse_statement(r["latex"], ctx)), r["latex"]
         assert not found["search"]["budget_exhausted"], cid
         assert found["search"]["tried"] >= 1
         if found["repairs"] or found.get("derived"):
@@ -669,3 +674,16 @@ def test_the_budget_is_shared_by_the_files_searches(monkeypatch, tmp_path):
     assert len(jobs) >= 2 and len(deadlines) == 1
     (budget,) = deadlines
     assert budget[0] == "until"
+
+
+def test_trivial_means_true_by_the_names_alone(note):
+    """dv = ∂ℓ/∂V is dv's definition; x = x + y says only y = 0; but ∂ℓ/∂U = dU + Σ_t ... with a given dU (the
+    loss's direct use of U) is a statement about ∂ℓ/∂U."""
+    ctx, _ = note.parsed["lemma1-dz-1"]
+    dv = parse_statement(r"dv = \frac{\partial \ell}{\partial V}", ctx)
+    assert repair.trivial(ctx, ir.Claim("x", "", *dv))
+    assert repair.trivial(ctx, ir.Claim("x", "", *parse_statement(r"dv = dv + \frac{\partial \ell}{\partial h}", ctx)))
+    doc = load_document(ROOT / "tests" / "derivations" / "adversarial" / "a4.md")
+    ctx, _ = doc.parsed["dU-with-given"]
+    given = doc.parsed["dU-with-given"][1]
+    assert not repair.trivial(ctx, given)
