@@ -687,3 +687,25 @@ def test_trivial_means_true_by_the_names_alone(note):
     ctx, _ = doc.parsed["dU-with-given"]
     given = doc.parsed["dU-with-given"][1]
     assert not repair.trivial(ctx, given)
+
+
+def test_every_derived_line_of_the_examples_and_test_derivations_is_true_by_finite_differences():
+    """The deriver is not trusted (a derived line is shown only when the engines prove it), but it should be
+    right: on every line of these files that has a gradient or Jacobian on its left, the derived right-hand side
+    agrees with finite differences (tests/fd.py) at every step of every T tried."""
+    import fd
+
+    from derivations.derive import derived_rhs
+    files = [*EXAMPLES, *sorted((ROOT / "tests" / "derivations").glob("*.md"))]
+    checked, wrong = 0, []
+    for path in files:
+        doc = load_document(path)
+        for cid, (ctx, claim) in doc.parsed.items():
+            rhs = derived_rhs(ctx, claim)
+            if rhs is None:
+                continue
+            checked += 1
+            truth = fd.truth(ctx, ir.Claim("derived", "", claim.lhs, rhs))[0]
+            if truth != "true":
+                wrong.append((path.name, cid, truth))
+    assert checked >= 60 and not wrong
