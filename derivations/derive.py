@@ -103,6 +103,10 @@ def style_of(ctx: ir.Context) -> dict:
                 diag += isinstance(n, ir.Diag)
                 had += isinstance(n, ir.Hadamard)
     st["diag"] = diag > had
+    # tanh' written as 1 - \tanh^2(x), as the file writes it, rather than \tanh'(x)
+    st["tanh_squared"] = any(isinstance(n, ir.Power) and n.prefix and isinstance(n.arg, ir.Apply)
+                             and n.arg.function == "tanh" for c in ctx.claims for side in (c.lhs, c.rhs)
+                             if side is not None for n in side.walk())
     return st
 
 
@@ -179,6 +183,8 @@ class Deriver:
         value = self.named_value(a)
         if value is not None and a.function == "tanh":
             return ir.Add((ONE, ir.Neg(ir.Power(value, 2))))
+        if a.function == "tanh" and self.style.get("tanh_squared"):      # the file writes 1 - tanh^2(c_t)
+            return ir.Add((ONE, ir.Neg(ir.Power(ir.Apply("tanh", a.arg), 2, prefix=True))))
         if value is not None and a.function == "sigma":
             return ir.Hadamard(value, ir.Add((ONE, ir.Neg(value))), self.style["op"])
         return ir.Apply(a.function, a.arg, 1, style=a.style)
