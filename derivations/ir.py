@@ -415,6 +415,31 @@ class Claim:
     remark: str | None = None        # a trailing \text{...} such as "(by 3)"
     python: str | None = None        # checked by a registered Python builder of this id instead
     group: str = ""                  # the id of its block (a chain's links share it; `corrects` may name it)
+    algorithm: str | None = None     # the whole algorithm of this id (lhs and rhs None): every output it computes
+
+
+@dataclass(frozen=True)
+class Update:
+    """One line of an algorithm's loop: `target = rhs`, or `target \\mathrel{+}= rhs` (an accumulator).
+
+    A line with = is also a claim of its own (`claim`); a line with += is read as the claim
+    target = \\sum_{t=1}^{T} rhs (generated, `claim` names it)."""
+    target: Expr
+    rhs: Expr
+    op: str                          # "=" or "+="
+    claim: str                       # the claim that states the line
+    source: Source | None = field(default=None, compare=False)
+
+
+@dataclass
+class Algorithm:
+    """A loop t = T, ..., 1 of ordered updates (docs/derivation-format.md, Algorithms)."""
+    id: str
+    label: str
+    updates: tuple                   # Update, in the order they run within a step
+    source: Source | None = None
+    corrections: dict = field(default_factory=dict)    # claim id of a line -> the Update that corrects it
+    var: str = "t"
 
 
 @dataclass
@@ -427,6 +452,7 @@ class Context:
     length: int | None = None        # T := 1: a context about one step, checked at that T only
     text: str = ""                   # its blocks as written (what a cached proof of its claims is keyed by)
     held_fixed: bool = False         # "> Reading: earlier steps held fixed": ∂q_t/∂x holds the steps before t
+    algorithms: dict = field(default_factory=dict)       # id -> Algorithm (a whole algorithm's claim names it)
 
     def sizes(self) -> list[sp.Symbol]:
         """The size symbols the declarations use (H, V, m, n), in order of first use."""

@@ -116,7 +116,7 @@ class TimeSum(ir.Expr):
 
 @dataclass
 class Statement:
-    kind: str                      # "declaration", "function", "definition", "chain"
+    kind: str                      # "declaration", "function", "definition", "chain", "update"
     parts: tuple
     span: tuple                    # (start, end) offsets in the block
     latex: str = ""
@@ -177,6 +177,10 @@ class ToSyntax(Transformer):
 
     def chain(self, meta, items):
         return Statement("chain", tuple(items), _sp(meta))
+
+    def update(self, meta, items):
+        name, _, expr = items
+        return Statement("update", (name, expr), _sp(meta))
 
     def scalar_space(self, meta, items):
         return ("matrix", (1, 1))
