@@ -67,9 +67,6 @@ $$ W_{xc} \in \mathbb{R}^{H \times D}, \quad W_{hc} \in \mathbb{R}^{H \times H},
 $$ f_t := \sigma(W_{hc} h_{t-1}), \quad i_t := \sigma(W_{hc} h_{t-1}) $$
 """
 NOT_READ = [
-    ("Deep Learning 10.8: a definition written =", HEAD_RNN,
-     r"\boldsymbol{a}^{(t)} = \boldsymbol{b} + \boldsymbol{W} \boldsymbol{h}^{(t-1)} + \boldsymbol{U} \boldsymbol{x}^{(t)} \tag{10.8}",
-     "undeclared symbol a^{(t)}"),
     ("Deep Learning 10.17: the per-step loss L^{(t)} beside L", HEAD_RNN_DEFINED,
      r"\frac{\partial L}{\partial L^{(t)}} = 1 \tag{10.17}", "undeclared symbol L^{(t)}"),
     ("Deep Learning 10.18: entry-wise", HEAD_RNN_DEFINED,
@@ -84,7 +81,6 @@ NOT_READ = [
     ("Deep Learning 10.24: a sum over entries", HEAD_RNN_DEFINED,
      (r"\nabla_{\boldsymbol{V}} L = \sum_t \sum_i \left( \frac{\partial L}{\partial o_i^{(t)}} \right) "
      r"\nabla_{\boldsymbol{V}} o_i^{(t)} \tag{10.24}"), "sum'; expected"),
-    ("CS231n lecture 4: a forward line written =", HEAD_CS231N, r"q = W \cdot x", "undeclared symbol q"),
     ("CS231n lecture 4: a function of named arguments", HEAD_CS231N,
      r"f(x, W) = \|W \cdot x\|^2", "unexpected ','"),
     ("CS231n lecture 4: f(q)", HEAD_CS231N + "$$ q := W \\cdot x $$\n", r"f(q) = \|q\|^2", "undeclared symbol f"),

@@ -449,3 +449,51 @@ $$ \left( \hat{\boldsymbol{y}}^{(t)} \right)_{y^{(t)}} = (\hat{y}_t)_{y_t} $$
 """, "i.md").contexts[0]
     (claim,) = ctx.claims
     assert claim.lhs == claim.rhs == ir.Component(ir.Ref("\\hat{y}", T), ir.Ref("y", T))
+
+
+# ---------------------------------------------------------------- definitions written with =
+
+EQ_HEAD = r"""# Eq
+$$ W \in \mathbb{R}^{H \times D}, \quad U \in \mathbb{R}^{H \times H}, \quad x_t \in \mathbb{R}^{D}, \quad h_0 \in \mathbb{R}^{H}, \quad v \in \mathbb{R}^{H} $$
+"""
+
+
+def test_a_new_name_written_equal_to_a_forward_expression_is_defined():
+    d = parse_derivation(EQ_HEAD + r"""
+$$ \boldsymbol{a}^{(t)} = W \boldsymbol{x}^{(t)} + U \boldsymbol{h}^{(t-1)} \tag{10.8} $$
+$$ h_t = \tanh(a_t) $$
+$$ q = W x_1 $$
+$$ L := \sum_t v^T h_t $$
+$$ q = W x_1 \tag{again} $$
+$$ h_t = \tanh(W x_t + U h_{t-1}) \tag{claim} $$
+""", "eq.md")
+    ctx = d.contexts[0]
+    assert ctx.definitions["a"].target == ir.Ref("a", T) and ctx.definitions["h"].target == ir.Ref("h", T)
+    assert ctx.definitions["q"].expr == ir.MatMul(ir.Ref("W"), ir.Ref("x", ir.Time(None, 1)))
+    # a line about a name defined before (with = or :=) is a claim
+    assert [c.id for c in ctx.claims] == ["again", "claim"]
+
+
+@pytest.mark.parametrize("line, needle", [
+    (r"dh_t = U^T h_t", "undeclared symbol dh_t"),              # dh for a quantity h: a derivative's name
+    (r"\delta^{q}_t = h_t", "undeclared symbol \\delta^{q}"),
+    (r"g_t = \frac{\partial L}{\partial h_t}", "defines g_t only when its right-hand side computes forward"),
+])
+def test_a_line_about_a_derivative_is_never_taken_for_a_definition(line, needle):
+    text = EQ_HEAD + "$$ h_t := \\tanh(W x_t + U h_{t-1}), \\quad L := \\sum_t v^T h_t $$\n"
+    err = error_of(text + f"$$ {line} $$\n")
+    assert needle in err.message
+
+
+def test_a_forward_line_over_a_name_for_a_derivative_is_no_definition():
+    text = EQ_HEAD + ("$$ h_t := \\tanh(W x_t + U h_{t-1}), \\quad L := \\sum_t v^T h_t $$\n"
+                      "$$ g_t := \\frac{\\partial L}{\\partial h_t} $$\n$$ m_t = (1 - h_t^2) \\circ g_t $$\n")
+    err = error_of(text)
+    assert "undeclared symbol m_t" in err.message and ":=" in err.hint
+
+
+def test_a_product_of_declared_letters_or_a_size_is_not_defined_by_equals():
+    err = error_of(EQ_HEAD + "$$ H = 3 $$\n")
+    assert "undeclared symbol H" in err.message
+    d = parse_derivation(EQ_HEAD + "$$ Uv = U v $$\n", "eq.md")
+    assert d.claims[0].lhs == ir.MatMul(ir.Ref("U"), ir.Ref("v"))

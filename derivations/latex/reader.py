@@ -24,7 +24,7 @@ from pathlib import Path
 from .. import ir
 from .errors import DerivationError, DerivationErrors, locate
 from .printer import to_latex
-from .resolve import Resolver, Scope, name_key, sequence_key
+from .resolve import Resolver, Scope, definitions_written_eq, name_key, sequence_key
 from .syntax import MAX_BLOCK_CHARS, Name, parse_block
 
 KINDS = ("as-written", "corrected", "supporting")
@@ -325,6 +325,10 @@ class _Builder:
                         scope.sequences.add(key)
                 elif st.kind == "function" and isinstance(target, Name):
                     scope.functions.add(name_key(target.base, target.decoration))
+        for st in definitions_written_eq([st for _, pb in parsed for st in (pb.statements if pb else [])], scope):
+            key = sequence_key(st.parts[0])                # `a^{(t)} = ...`: a definition (resolve.py)
+            if key is not None:
+                scope.sequences.add(key)
         resolver = Resolver(scope, lambda msg, node, hint="", _b=None: None)
         declared, defined, stepped = {}, {}, {}
         for b, pb in parsed:
@@ -391,10 +395,30 @@ class _Builder:
             if links:
                 counter += 1
                 self.claims(ctx, b, pb, links, counter)
+        self.written_eq_forward(ctx)
         self.check_definitions(ctx)
         self.derivative_reading(ctx, blocks)
         self.given_at_fixed_steps(ctx, blocks)
         return ctx
+
+    def written_eq_forward(self, ctx: ir.Context) -> None:
+        """A definition written `name = expr` (resolve.definitions_written_eq) computes forward: with a
+        derivative on its right (dh_t = W^T dy_t, dy_t a name for ∂ℓ/∂y_t) the line is a claim about a
+        name never defined, an error as before -- never a definition that would go unchecked."""
+        for name, (b, st) in list(self._where.items()):
+            d = ctx.definitions.get(name)
+            if not st.written_eq or d is None:
+                continue
+            if any(isinstance(n, ir.Deriv) or (isinstance(n, ir.Ref) and n.name in ctx.definitions
+                                               and ctx.definitions[n.name].notation) for n in d.expr.walk()):
+                lhs = st.latex.split("=")[0].strip()
+                self.errors.append(self.error(
+                    b, f"undeclared symbol {lhs}: a line `{lhs} = ...` defines {lhs} only when its right-hand side "
+                       "computes forward (no derivative, no name for one); as a claim, it is about a name never "
+                       "defined", st.parts[0],
+                    f"to name a derivative, write {lhs} := \\frac{{\\partial \\ell}}{{\\partial ...}}; to claim "
+                    f"this line, define {lhs} first"))
+                del ctx.definitions[name]
 
     def given_at_fixed_steps(self, ctx: ir.Context, blocks: list[RawBlock]) -> None:
         """A gradient given at one step (q := ∂ℓ/∂h_0, declared) is not read: the abstract loss is Σ <g, o>

@@ -10,6 +10,7 @@ matrix product.  Semantics are documented in docs/derivation-format.md.
 """
 from __future__ import annotations
 
+import re
 from fractions import Fraction
 
 from .. import ir
@@ -475,3 +476,65 @@ def to_text(node) -> str:
 
 def number(value) -> ir.Number:
     return ir.Number(Fraction(value))
+
+
+# ---------------------------------------------------------------- definitions written with =
+
+def definitions_written_eq(statements: list, scope: Scope) -> list:
+    """The statements `name = expr` that define `name` (textbooks write 10.8 as `a^{(t)} = b + W h^{(t-1)} + ...`,
+    CS231n `q = W \\cdot x`), turned into definitions in place; returns them.
+
+    The rule (docs/derivation-format.md): a statement of exactly two members whose left-hand side is one
+    name (with a step, written h_t or h^{(t)}) that the context neither declares nor defines -- anywhere,
+    with `\\in` or `:=`, or with an earlier `=` -- is a definition.  A line about a name that is declared or
+    defined stays a claim; a run of declared letters (`Wh`) is a product, a size (H) or T is no quantity,
+    and a name that by convention is a derivative's (dh for a quantity h, \\delta^{h}_t) is never defined so.
+    The reader checks afterwards that the right-hand side is a forward computation (no derivative, no
+    name for one): `dh_t = W^T dy_t` with dh_t undefined is an error, never a definition.
+    """
+    probe = Scope()
+    probe.sequences = set(scope.sequences) | {k for st in statements if st.kind == "chain" and len(st.parts) == 2
+                                              for k in [sequence_key(st.parts[0])] if k}
+    probe.initial = set(scope.initial)
+    resolver = Resolver(probe, lambda msg, node, hint="": ValueError(msg))
+
+    def key(node):
+        try:
+            name, time = resolver.target(node)
+        except ValueError:
+            return None
+        return None if time is not None and time.var is None else name     # h_0: no definition of h
+
+    sizes = {x for st in statements if st.kind == "declaration" for d in st.parts[1][1]
+             for x in re.findall(r"[A-Za-z]+", str(d))}
+    known = set(scope.functions) | sizes | {"T"}
+    for st in statements:
+        if st.kind in ("declaration", "definition"):
+            known.add(sequence_key(st.parts[0]) or key(st.parts[0]))
+    letters = Scope()
+    letters.names = {k: "matrix" for k in known if k}
+    found = []
+    for st in statements:
+        if st.kind != "chain" or len(st.parts) != 2:
+            continue
+        lhs = st.parts[0]
+        if isinstance(lhs, Name):
+            if lhs.primes or (isinstance(lhs.sub, tuple) and lhs.sub[0] != "pair"):
+                continue
+        elif superscript_name(lhs, probe.sequences) is None:
+            continue
+        plain = unpair(superscript_name(lhs, probe.sequences) or lhs)
+        if isinstance(plain, Name) and plain.sub is not None and name_key(plain.base, plain.decoration) in \
+                probe.sequences and not (isinstance(plain.sub, Name) and plain.sub.base == "t"
+                                         and plain.sub.sub is None):
+            continue                                  # h_T = ... of a sequence h: a claim at a step
+        k = sequence_key(lhs) or key(lhs)
+        if k is None or k in known or len(Resolver(letters, None).split_letters(k) or []) > 1:
+            continue
+        if (k.startswith("d") and k[1:] in known | probe.sequences) or k.startswith(("\\delta", "\\Delta")):
+            continue                                  # dh, \delta^{h}: a derivative's name, by convention
+        known.add(k)
+        letters.names[k] = "matrix"
+        st.kind, st.written_eq = "definition", True
+        found.append(st)
+    return found

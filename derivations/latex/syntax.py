@@ -120,6 +120,7 @@ class Statement:
     parts: tuple
     span: tuple                    # (start, end) offsets in the block
     latex: str = ""
+    written_eq: bool = False       # a definition written `name = expr` (resolve.definitions_written_eq)
 
 
 @dataclass
