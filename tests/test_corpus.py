@@ -52,11 +52,6 @@ $$ W \in \mathbb{R}^{m \times n}, \quad x \in \mathbb{R}^{n} $$
 HEAD_COOKBOOK = r"""# C
 $$ \mathbf{X} \in \mathbb{R}^{m \times n}, \quad \mathbf{b} \in \mathbb{R}^{n}, \quad \mathbf{c} \in \mathbb{R}^{m}, \quad \mathbf{D} \in \mathbb{R}^{m \times m} $$
 """
-HEAD_D2L = r"""# LSTM
-$$ \mathbf{W}_{xi}, \mathbf{W}_{xf}, \mathbf{W}_{xo} \in \mathbb{R}^{d \times h}, \quad \mathbf{W}_{hi}, \mathbf{W}_{hf}, \mathbf{W}_{ho} \in \mathbb{R}^{h \times h}, \quad \mathbf{b}_i, \mathbf{b}_f, \mathbf{b}_o \in \mathbb{R}^{1 \times h} $$
-$$ \mathbf{X}_t \in \mathbb{R}^{1 \times d}, \quad \mathbf{H}_0 \in \mathbb{R}^{1 \times h} $$
-$$ \mathbf{H}_t := \tanh(\mathbf{X}_t \mathbf{W}_{xi}) $$
-"""
 HEAD_OLAH = r"""# LSTM
 $$ W_f \in \mathbb{R}^{H \times M}, \quad b_f \in \mathbb{R}^{H}, \quad x_t \in \mathbb{R}^{D}, \quad h_0, C_0 \in \mathbb{R}^{H} $$
 $$ u_t \in \mathbb{R}^{H} $$
@@ -87,16 +82,6 @@ NOT_READ = [
     ("Matrix Cookbook (83): the derivative as an operator", HEAD_COOKBOOK,
      (r"\frac{\partial}{\partial \mathbf{X}} (\mathbf{X}\mathbf{b}+\mathbf{c})^T\mathbf{D}(\mathbf{X}\mathbf{b}+\mathbf{c}) "
      r"= (\mathbf{D}+\mathbf{D}^T)(\mathbf{X}\mathbf{b}+\mathbf{c})\mathbf{b}^T \tag{83}"), "unexpected '}'"),
-    ("Dive into Deep Learning: a subscript in \\textrm", HEAD_D2L,
-     r"\mathbf{I}_t := \sigma(\mathbf{X}_t \mathbf{W}_{\textrm{xi}} + \mathbf{H}_{t-1} \mathbf{W}_{\textrm{hi}} + \mathbf{b}_\textrm{i})",
-     "unexpected '}'"),
-    ("Dive into Deep Learning: a row ending in a comma", HEAD_D2L,
-     r"\mathbf{I}_t := \sigma(\mathbf{X}_t \mathbf{W}_{xi} + \mathbf{H}_{t-1} \mathbf{W}_{hi} + \mathbf{b}_i),",
-     "the statement ends too early"),
-    ("Dive into Deep Learning: an aligned display in Markdown", HEAD_D2L,
-     ("\\begin{aligned}\n\\mathbf{I}_t &:= \\sigma(\\mathbf{X}_t \\mathbf{W}_{xi} + \\mathbf{H}_{t-1} \\mathbf{W}_{hi} + "
-     "\\mathbf{b}_i) \\\\\n\\mathbf{F}_t &:= \\sigma(\\mathbf{X}_t \\mathbf{W}_{xf} + \\mathbf{H}_{t-1} \\mathbf{W}_{hf} + "
-     "\\mathbf{b}_f)\n\\end{aligned}"), "unsupported command \\begin"),
     ("Olah, Understanding LSTM Networks: the shape of W_f for [h_{t-1}, x_t]", "# LSTM\n",
      r"W_f \in \mathbb{R}^{H \times (H + D)}", "unexpected '('"),
     ("Olah, Understanding LSTM Networks: the concatenation [h_{t-1}, x_t]", HEAD_OLAH,

@@ -497,3 +497,22 @@ def test_a_product_of_declared_letters_or_a_size_is_not_defined_by_equals():
     assert "undeclared symbol H" in err.message
     d = parse_derivation(EQ_HEAD + "$$ Uv = U v $$\n", "eq.md")
     assert d.claims[0].lhs == ir.MatMul(ir.Ref("U"), ir.Ref("v"))
+
+
+# ---------------------------------------------------------------- \textrm subscripts, trailing commas, aligned in $$
+
+def test_a_subscript_in_a_text_font_is_the_plain_subscript():
+    head = HEAD + "$$ W_{xi} \\in \\mathbb{R}^{H \\times E}, \\quad b_i \\in \\mathbb{R}^{H} $$\n"
+    ctx = parse_derivation(head, "n.md").contexts[0]
+    plain = parse_statement(r"W_{xi} x_t + b_i = W_{xi} x_t + b_i", ctx)
+    for spelling in (r"W_{\textrm{xi}} x_t + b_\textrm{i}", r"W_{\text{xi}} x_t + b_{\mathrm{i}}"):
+        assert parse_statement(f"{spelling} = W_{{xi}} x_t + b_i", ctx) == plain
+
+
+def test_a_row_may_end_in_a_comma_and_an_aligned_display_in_markdown_is_rows():
+    rows = ("$$\n\\begin{aligned}\nu_t &= \\tanh(W_f x_t),\\\\\nv_t &= \\sigma(W_i x_t) \\\\\n"
+            "p_t &= u_t \\circ v_t,\n\\end{aligned}\n$$\n")
+    one = "$$ u_t := \\tanh(W_f x_t), \\quad v_t := \\sigma(W_i x_t), \\quad p_t := u_t \\circ v_t $$\n"
+    a, b = (parse_derivation(HEAD + x, "n.md").contexts[0] for x in (rows, one))
+    assert {n: d.expr for n, d in a.definitions.items()} == {n: d.expr for n, d in b.definitions.items()}
+    assert "p" in a.definitions

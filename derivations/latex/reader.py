@@ -50,6 +50,7 @@ class RawBlock:
 # Display math of LaTeX documents: read as in a .tex file (tex.py), as Jupyter's Markdown renders it.
 _OTHER_DISPLAY = re.compile(r"^\s*(\\\[|\\begin\s*\{\s*(?P<env>equation|align|gather|multline|eqnarray|alignat|flalign)(?P<star>\*?)\s*\})")
 _HEADING = re.compile(r"(#{1,6})\s")
+_LAYOUT = re.compile(r"\\begin\s*\{\s*(?:aligned|split|gathered|alignedat|multlined)\s*\}")
 
 
 def heading_of(line: str) -> tuple[int, str] | None:
@@ -187,7 +188,15 @@ def scan(text: str, path: str) -> tuple[str, list, list]:
                         "text after a block's closing $$ on the same line is not read: put it on a line of "
                         "its own (one block per line)", locate(text, end + 2 + lead, path, len(after.strip()))))
             block = RawBlock(text[begin:end], begin, i + 1, heading, context)
-            blocks.append(block)
+            if _LAYOUT.search(block.text):
+                # $$ \begin{aligned} a &= b \\ c &= d \end{aligned} $$: rows as in a .tex display (tex.py)
+                from .tex import _display
+                found, problems = _display(text, text, begin, end, "$$", path, heading, context)
+                errors += problems
+                block = found[-1] if found else block
+                blocks += found
+            else:
+                blocks.append(block)
             i = max(i + 1, line_index(end) + 1)           # always forward, whatever the text
             i = meta_after(block, i)
             continue

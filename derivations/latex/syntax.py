@@ -549,6 +549,20 @@ def check_size(text: str, offset: int, file_text: str, path: str) -> None:
             depth = max(0, depth - 1)
 
 
+# W_{\textrm{xi}}, b_\textrm{i}, p_{\text{model}}: a subscript in a text font is the same subscript (W_{xi}).
+_TEXT_SUB = re.compile(r"_\s*(?:\{\s*\\(?:textrm|text|mathrm)\s*\{\s*([A-Za-z0-9]+)\s*\}\s*\}"
+                       r"|\\(?:textrm|text|mathrm)\s*\{\s*([A-Za-z0-9]+)\s*\})")
+
+
+def plain_subscripts(text: str) -> str:
+    """Every subscript in \\textrm, \\text or \\mathrm spelled _{xi}, padded with spaces to the same length
+    (so every offset stays)."""
+    def plain(m):
+        inner = m.group(1) or m.group(2)
+        return "_{" + " " * (len(m.group()) - len(inner) - 3) + inner + "}"
+    return _TEXT_SUB.sub(plain, text)
+
+
 def mark_norms(text: str) -> str:
     """\\| x \\| with its closing bar spelled |\\ (same length, so every offset stays): the grammar then
     tells an opening bar from a closing one without looking ahead."""
@@ -587,7 +601,7 @@ def parse_block(text: str, offset: int, file_text: str, path: str) -> Block:
     """Parse one block; offsets in errors and spans are made absolute in the file."""
     full = text
     check_size(text, offset, file_text, path)
-    text, tag, remark = split_tail(text)
+    text, tag, remark = split_tail(plain_subscripts(text))
     text = mark_norms(text)
     try:
         tree = PARSER.parse(text)
