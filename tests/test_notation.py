@@ -516,3 +516,52 @@ def test_a_row_may_end_in_a_comma_and_an_aligned_display_in_markdown_is_rows():
     a, b = (parse_derivation(HEAD + x, "n.md").contexts[0] for x in (rows, one))
     assert {n: d.expr for n, d in a.definitions.items()} == {n: d.expr for n, d in b.definitions.items()}
     assert "p" in a.definitions
+
+
+# ---------------------------------------------------------------- *, columns side by side, [a, b], f(x, W)
+
+COLS = r"""# Cols
+$$ U \in \mathbb{R}^{H \times H}, \quad V \in \mathbb{R}^{H \times (H + D)}, \quad x_t \in \mathbb{R}^{D}, \quad h_0, c_0 \in \mathbb{R}^{H} $$
+$$ f_t := \sigma(U h_{t-1}), \quad g_t := \tanh(V [h_{t-1}, x_t]) $$
+"""
+
+
+def test_a_star_is_the_element_wise_product_and_a_number_before_it_scales():
+    ctx = parse_derivation(COLS + "$$ c_t = f_t * c_{t-1} + 2 * g_t $$\n$$ h_t = c_t $$\n", "s.md").contexts[0]
+    plain = parse_derivation(COLS + "$$ c_t := f_t \\circ c_{t-1} + 2 g_t $$\n$$ h_t := c_t $$\n", "s.md").contexts[0]
+    assert ctx.definitions["c"].expr == ir.Add((ir.Hadamard(ir.Ref("f", T), ir.Ref("c", ir.Time("t", -1)), "*"),
+                                                ir.MatMul(ir.Number(Fraction(2)), ir.Ref("g", T))))
+    assert to_latex(ctx.definitions["c"].expr) == "f_t * c_{t-1} + 2 g_t"
+    assert ctx.definitions["c"].expr.terms[1] == plain.definitions["c"].expr.terms[1]
+
+
+def test_columns_side_by_side_are_element_wise_in_a_definition_only_and_claims_say_so():
+    text = COLS + ("$$ c_t = f_t c_{t-1} + g_t $$\n$$ h_t = c_t $$\n"
+                   "$$ \\ell := \\sum_t h_t^T h_t $$\n$$ \\frac{\\partial \\ell}{\\partial c_T} = 2 c_T \\tag{a} $$\n")
+    ctx = parse_derivation(text, "s.md").contexts[0]
+    assert ctx.definitions["c"].expr.terms[0] == ir.Hadamard(ir.Ref("f", T), ir.Ref("c", ir.Time("t", -1)))
+    (claim,) = ctx.claims
+    assert claim.depends_on_reading and "f_t c_{t-1}" in claim.reading and "element-wise" in claim.reading
+    # in a claim the product stays a matrix product: ill-typed, so a missing ^T is reported
+    _, rhs = parse_statement(r"c_t = f_t c_{t-1}", ctx)
+    assert rhs == ir.MatMul(ir.Ref("f", T), ir.Ref("c", ir.Time("t", -1)))
+    # a row times a column (h^T c) composes and is never read element-wise
+    ctx2 = parse_derivation(COLS + "$$ h_t := g_t, \\quad s_t := h_{t-1}^T g_t $$\n", "s.md").contexts[0]
+    assert isinstance(ctx2.definitions["s"].expr, ir.MatMul)
+
+
+def test_a_bracketed_list_stacks_columns_and_a_size_may_be_a_sum():
+    ctx = parse_derivation(COLS + "$$ h_t := g_t $$\n", "s.md").contexts[0]
+    block = ctx.definitions["g"].expr.arg.right
+    assert block == ir.Block(((ir.Ref("h", ir.Time("t", -1)),), (ir.Ref("x", T),)))
+    assert to_latex(block) == "[h_{t-1}, x_t]"
+    assert ctx.declarations["V"].shape == (ir.size_symbol("H"), ir.size_symbol("H") + ir.size_symbol("D"))
+    err = error_of(COLS + "$$ h_t := g_t, \\quad q_t := \\tanh(V (h_{t-1}, x_t)) $$\n")
+    assert "(a, b) is not read" in err.message and "[a, b]" in err.hint
+
+
+def test_a_function_of_named_arguments_defines_its_value():
+    head = "# F\n$$ W \\in \\mathbb{R}^{m \\times n}, \\quad x \\in \\mathbb{R}^{n} $$\n"
+    a = parse_derivation(head + "$$ f(x, W) = \\|W \\cdot x\\|^2 $$\n", "f.md").contexts[0]
+    b = parse_derivation(head + "$$ f := \\|W \\cdot x\\|^2 $$\n", "f.md").contexts[0]
+    assert a.definitions["f"].expr == b.definitions["f"].expr and not a.claims

@@ -24,7 +24,7 @@ from pathlib import Path
 from .. import ir
 from .errors import DerivationError, DerivationErrors, locate
 from .printer import to_latex
-from .resolve import Resolver, Scope, definitions_written_eq, name_key, sequence_key
+from .resolve import Resolver, Scope, definitions_written_eq, hadamard_juxtapositions, name_key, sequence_key
 from .syntax import MAX_BLOCK_CHARS, Name, parse_block
 
 KINDS = ("as-written", "corrected", "supporting")
@@ -405,10 +405,30 @@ class _Builder:
                 counter += 1
                 self.claims(ctx, b, pb, links, counter)
         self.written_eq_forward(ctx)
+        if not self.errors:
+            self.hadamard_reading(ctx, hadamard_juxtapositions(ctx))
         self.check_definitions(ctx)
         self.derivative_reading(ctx, blocks)
         self.given_at_fixed_steps(ctx, blocks)
         return ctx
+
+    def hadamard_reading(self, ctx: ir.Context, read: dict) -> None:
+        """A claim that reads a definition with two columns side by side read as ∘ (Graves' c_t = f_t c_{t-1})
+        says so: its verdict depends on that reading."""
+        for c in ctx.claims:
+            if c.lhs is None or not read:
+                continue
+            seen, todo = set(), [r.name for side in (c.lhs, c.rhs) for r in ir.refs(side)]
+            while todo:
+                n = todo.pop()
+                if n not in seen and n in ctx.definitions:
+                    seen.add(n)
+                    todo += [r.name for r in ir.refs(ctx.definitions[n].expr)]
+            for name in sorted(seen & set(read)):
+                products = ", ".join(f"{to_latex(p.left)} {to_latex(p.right)}" for p in read[name])
+                note = (f"in the definition of {name}, {products} (columns of one size side by side) "
+                        f"{'are' if len(read[name]) > 1 else 'is'} read as the element-wise product")
+                c.reading, c.depends_on_reading = f"{c.reading} {note}".strip(), True
 
     def written_eq_forward(self, ctx: ir.Context) -> None:
         """A definition written `name = expr` (resolve.definitions_written_eq) computes forward: with a

@@ -14,7 +14,7 @@ import re
 from fractions import Fraction
 
 from .. import ir
-from .syntax import BareApply, Frac, Indicator, Juxt, Name, Paren, Sup, TimeSum
+from .syntax import Args, BareApply, Frac, Indicator, Juxt, Name, Paren, Sup, TimeSum
 
 TIME_VARS = ("t", "T", "s", "k", "tau", "\\tau")
 TRANSPARENT = ("vec", "mathbf", "boldsymbol", "bm")
@@ -298,6 +298,11 @@ class Resolver:
     def _Ones(self, node):
         return node
 
+    def _Args(self, node: Args):
+        raise self.err("(a, b) is not read here", node,
+                       "columns stacked into one are written [a, b]; a function of named arguments f(x, W) = ... is "
+                       "read only as the definition of a new name f (write f := ... when f is used before)")
+
     def _Number(self, node):
         return node
 
@@ -438,7 +443,7 @@ class Resolver:
         return ir.Diag(self.expr(node.arg), span=node.span)
 
     def _Block(self, node: ir.Block):
-        return ir.Block(tuple(tuple(self.expr(e) for e in row) for row in node.rows), span=node.span)
+        return ir.Block(tuple(tuple(self.expr(e) for e in row) for row in node.rows), span=node.span, style=node.style)
 
     # ---------------------------------------------------------------- targets
 
@@ -517,7 +522,7 @@ def definitions_written_eq(statements: list, scope: Scope) -> list:
     for st in statements:
         if st.kind != "chain" or len(st.parts) != 2:
             continue
-        lhs = st.parts[0]
+        lhs = _named_arguments(st.parts[0]) or st.parts[0]
         if isinstance(lhs, Name):
             if lhs.primes or (isinstance(lhs.sub, tuple) and lhs.sub[0] != "pair"):
                 continue
@@ -535,6 +540,78 @@ def definitions_written_eq(statements: list, scope: Scope) -> list:
             continue                                  # dh, \delta^{h}: a derivative's name, by convention
         known.add(k)
         letters.names[k] = "matrix"
-        st.kind, st.written_eq = "definition", True
+        st.kind, st.written_eq, st.parts = "definition", True, (lhs, st.parts[1])
         found.append(st)
     return found
+
+
+def _named_arguments(node):
+    """f in `f(x, W)` or `f(q)`, a function of named arguments on the left of `=` (CS231n), else None: the
+    definition is of the value f (the arguments name what it depends on; ∂f/∂W differentiates it)."""
+    if not (isinstance(node, Juxt) and not node.dot and isinstance(node.left, Name) and node.left.sub is None
+            and not node.left.primes):
+        return None
+    args = node.right.parts if isinstance(node.right, Args) else \
+        (node.right.expr,) if isinstance(node.right, Paren) and node.right.sub is None else ()
+    if args and all(isinstance(a, Name) or (isinstance(a, Sup) and superscript_name(a, _Everything()))
+                    for a in args):
+        return node.left
+    return None
+
+
+# ---------------------------------------------------------------- two columns side by side in a definition
+
+def _replace(e: ir.Expr, old: ir.Expr, new: ir.Expr) -> ir.Expr:
+    if e is old:
+        return new
+    kids = e.children()
+    return e.rebuild(tuple(_replace(k, old, new) for k in kids)) if kids else e
+
+
+def hadamard_juxtapositions(ctx: ir.Context) -> dict:
+    """Definitions where two columns of one size side by side (Graves 2013, (9): `c_t = f_t c_{t-1} + ...`)
+    are read as their element-wise product: {name: [the products so read]}.
+
+    Only in a definition, only where the matrix product does not compose (n x 1 times n x 1 with n not 1
+    for every size); the product in a claim stays ill-typed (a missing ^T is reported), and every claim
+    that reads such a definition says so in its reading (docs/derivation-format.md).  It is printed back
+    as `f_t \\circ c_{t-1}`, which means the same in any context.
+    """
+    import sympy as sp
+
+    from ..shapes import IllTyped, Typer, is_scalar_shape
+
+    class Recording(Typer):
+        def _MatMul(self, e):
+            try:
+                return super()._MatMul(e)
+            except IllTyped as x:
+                if x.node is e and not hasattr(x, "factors"):
+                    x.factors = (self.infer(e.left), self.infer(e.right))
+                raise
+
+    read: dict = {}
+    budget = sum(1 for d in ctx.definitions.values() for n in d.expr.walk() if isinstance(n, ir.MatMul))
+    for _ in range(budget):
+        changed = False
+        for name, d in ctx.definitions.items():
+            try:
+                # a fresh typer from each definition: its own earlier step is then its initial state's shape
+                # (typed from another definition first, it would be an unknown that a product binds)
+                Recording(ctx).quantity(name)
+            except IllTyped as x:
+                node, factors = x.node, getattr(x, "factors", None)
+                if factors is None or not isinstance(node, ir.MatMul) or node.dot or node.norm is not None \
+                        or not any(n is node for n in d.expr.walk()):
+                    continue
+                (r1, c1), (r2, c2) = factors
+                if sp.expand(sp.sympify(r1) - r2) != 0 or sp.sympify(c1) != 1 or sp.sympify(c2) != 1 \
+                        or is_scalar_shape(factors[0]):
+                    continue
+                d.expr = _replace(d.expr, node, ir.Hadamard(node.left, node.right, "circ", span=node.span))
+                read.setdefault(name, []).append(node)
+                changed = True
+                break
+        if not changed:
+            break
+    return read

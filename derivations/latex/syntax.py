@@ -101,6 +101,13 @@ class Indicator(ir.Expr):
 
 
 @dataclass(frozen=True)
+class Args(ir.Expr):
+    """(x, W): the arguments of a function of named arguments, f(x, W) = ... (a definition's target)."""
+    parts: tuple
+    span: tuple | None = _span()
+
+
+@dataclass(frozen=True)
 class TimeSum(ir.Expr):
     var: str
     lo: object                     # expressions, resolved to time indices later
@@ -202,6 +209,12 @@ class ToSyntax(Transformer):
     def two_dims(self, meta, items):
         return (items[0], items[2])
 
+    def size_sum(self, meta, items):
+        return "+".join(str(i) for i in items if not (isinstance(i, Token) and i.type == "PLUS"))
+
+    def paren_dim(self, meta, items):
+        return items[1]
+
     def size(self, meta, items):
         return "*".join(str(i) for i in items)          # H, 256 or 4H
 
@@ -240,6 +253,10 @@ class ToSyntax(Transformer):
 
     def hadamard(self, meta, items):
         left, op, right = items
+        if str(op) == "*":
+            if isinstance(left, ir.Number):          # 2 * x: a number scales
+                return Juxt(left, right, span=_sp(meta))
+            return ir.Hadamard(left, right, "*", span=_sp(meta))
         return ir.Hadamard(left, right, "odot" if "odot" in str(op) else "circ", span=_sp(meta))
 
     def juxt(self, meta, items):
@@ -421,6 +438,14 @@ class ToSyntax(Transformer):
             raise ValueError("only 1_{...} (an indicator column) may carry a subscript after a number")
         return Indicator(sub, span=_sp(meta))
 
+    def concat(self, meta, items):
+        # [h_{t-1}, x_t]: the columns stacked (Olah's LSTM), the block column [h_{t-1}; x_t].
+        brackets = [str(i).strip()[-1] for i in items if isinstance(i, Token) and i.type in ("LPAR", "RPAR")]
+        parts = [i for i in items if not isinstance(i, Token)]
+        if brackets != ["[", "]"]:
+            return Args(tuple(parts), span=_sp(meta))      # f(x, W): only as a definition's target (resolve.py)
+        return ir.Block(tuple((p,) for p in parts), span=_sp(meta), style="list")
+
     def paren(self, meta, items):
         expr = items[1]
         sub = items[3] if len(items) > 3 else None
@@ -479,7 +504,7 @@ _FRIENDLY = {
     "FRAC": "\\frac", "SUMOP": "\\sum", "GREEK": "a Greek letter", "TEXT": "\\text{...}", "RBRACE": "}",
     "LBRACE": "{", "CIRCUMFLEX": "^", "__ANON_0": "}", "REALS": "\\mathbb{R}", "BEGIN_MATRIX": "\\begin{bmatrix}",
     "TIMES": "\\times", "DOTS": "\\dots", "SETCLOSE": "\\}", "NORM_CLOSE": "\\| (closing the norm)",
-    "GT": ">", "SLASH": "/", "ONES": "\\mathbf{1}", "NABLA": "\\nabla", "OPFUNC": "\\operatorname{...}",
+    "GT": ">", "SLASH": "/", "STAR": "*", "ONES": "\\mathbf{1}", "NABLA": "\\nabla", "OPFUNC": "\\operatorname{...}",
 }
 
 
