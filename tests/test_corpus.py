@@ -49,9 +49,6 @@ HEAD_RNN_DEFINED = HEAD_RNN + r"""
 $$ \boldsymbol{a}^{(t)} := \boldsymbol{b} + \boldsymbol{W} \boldsymbol{h}^{(t-1)} + \boldsymbol{U} \boldsymbol{x}^{(t)}, \quad \boldsymbol{h}^{(t)} := \tanh(\boldsymbol{a}^{(t)}), \quad \boldsymbol{o}^{(t)} := \boldsymbol{c} + \boldsymbol{V} \boldsymbol{h}^{(t)} $$
 $$ \hat{\boldsymbol{y}}^{(t)} := \operatorname{softmax}(\boldsymbol{o}^{(t)}), \quad L := -\sum_{t} \log \left( \hat{\boldsymbol{y}}^{(t)} \right)_{y^{(t)}} $$
 """
-HEAD_COOKBOOK = r"""# C
-$$ \mathbf{X} \in \mathbb{R}^{m \times n}, \quad \mathbf{b} \in \mathbb{R}^{n}, \quad \mathbf{c} \in \mathbb{R}^{m}, \quad \mathbf{D} \in \mathbb{R}^{m \times m} $$
-"""
 NOT_READ = [
     ("Deep Learning 10.17: the per-step loss L^{(t)} beside L", HEAD_RNN_DEFINED,
      r"\frac{\partial L}{\partial L^{(t)}} = 1 \tag{10.17}", "undeclared symbol L^{(t)}"),
@@ -67,9 +64,6 @@ NOT_READ = [
     ("Deep Learning 10.24: a sum over entries", HEAD_RNN_DEFINED,
      (r"\nabla_{\boldsymbol{V}} L = \sum_t \sum_i \left( \frac{\partial L}{\partial o_i^{(t)}} \right) "
      r"\nabla_{\boldsymbol{V}} o_i^{(t)} \tag{10.24}"), "sum'; expected"),
-    ("Matrix Cookbook (83): the derivative as an operator", HEAD_COOKBOOK,
-     (r"\frac{\partial}{\partial \mathbf{X}} (\mathbf{X}\mathbf{b}+\mathbf{c})^T\mathbf{D}(\mathbf{X}\mathbf{b}+\mathbf{c}) "
-     r"= (\mathbf{D}+\mathbf{D}^T)(\mathbf{X}\mathbf{b}+\mathbf{c})\mathbf{b}^T \tag{83}"), "unexpected '}'"),
 ]
 
 

@@ -372,7 +372,6 @@ def test_binary_label_lines_against_finite_differences(line, candidate):
 
 
 @pytest.mark.parametrize("line, hint", [
-    (r"\frac{\partial}{\partial w} L = w", r"write \frac{\partial L}{\partial w}"),
     (r"\nabla L = w", r"write \nabla_{w} L"),
     (r"\mathbb{1}^\top w = L", r"write the column of ones as \mathbf{1}"),
     (r"\delta h_t = h_t", r"name a gradient \delta^{h}_t or \delta_{h,t}"),
@@ -565,3 +564,10 @@ def test_a_function_of_named_arguments_defines_its_value():
     a = parse_derivation(head + "$$ f(x, W) = \\|W \\cdot x\\|^2 $$\n", "f.md").contexts[0]
     b = parse_derivation(head + "$$ f := \\|W \\cdot x\\|^2 $$\n", "f.md").contexts[0]
     assert a.definitions["f"].expr == b.definitions["f"].expr and not a.claims
+
+
+def test_the_derivative_as_an_operator_applies_to_the_product_after_it():
+    lhs, rhs = same(r"\frac{\partial}{\partial w} L = \frac{\partial L}{\partial w}")
+    assert lhs == rhs == ir.Deriv(ir.Ref("L"), ir.Ref("w"))
+    lhs, _ = read(r"\frac{\partial}{\partial w} w^T z + L = L")
+    assert lhs == ir.Add((ir.Deriv(ir.MatMul(ir.Transpose(ir.Ref("w"), "T"), ir.Ref("z")), ir.Ref("w")), ir.Ref("L")))

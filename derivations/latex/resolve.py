@@ -594,22 +594,24 @@ def hadamard_juxtapositions(ctx: ir.Context) -> dict:
     budget = sum(1 for d in ctx.definitions.values() for n in d.expr.walk() if isinstance(n, ir.MatMul))
     for _ in range(budget):
         changed = False
-        for name, d in ctx.definitions.items():
+        for name in list(ctx.definitions):
             try:
                 # a fresh typer from each definition: its own earlier step is then its initial state's shape
-                # (typed from another definition first, it would be an unknown that a product binds)
                 Recording(ctx).quantity(name)
             except IllTyped as x:
                 node, factors = x.node, getattr(x, "factors", None)
-                if factors is None or not isinstance(node, ir.MatMul) or node.dot or node.norm is not None \
-                        or not any(n is node for n in d.expr.walk()):
+                if factors is None or not isinstance(node, ir.MatMul) or node.dot or node.norm is not None:
                     continue
+                # the product may sit in a definition typed on the way (c_t's, typed from h_t's)
+                owner = next((n for n, d in ctx.definitions.items() if any(e is node for e in d.expr.walk())), None)
                 (r1, c1), (r2, c2) = factors
-                if sp.expand(sp.sympify(r1) - r2) != 0 or sp.sympify(c1) != 1 or sp.sympify(c2) != 1 \
+                if owner is None or any(sp.sympify(v).atoms(sp.Dummy) for v in (r1, c1, r2, c2)) \
+                        or sp.expand(sp.sympify(r1) - r2) != 0 or sp.sympify(c1) != 1 or sp.sympify(c2) != 1 \
                         or is_scalar_shape(factors[0]):
                     continue
+                d = ctx.definitions[owner]
                 d.expr = _replace(d.expr, node, ir.Hadamard(node.left, node.right, "circ", span=node.span))
-                read.setdefault(name, []).append(node)
+                read.setdefault(owner, []).append(node)
                 changed = True
                 break
         if not changed:

@@ -460,6 +460,10 @@ class ToSyntax(Transformer):
             num, den = num[1], den[1]
         return Frac(num, den, pn, span=_sp(meta))
 
+    def deriv_operator(self, meta, items):
+        wrt, operand = [i for i in items if not isinstance(i, Token)]
+        return Frac(operand, wrt, True, span=_sp(meta), style="operator")
+
     def partial(self, meta, items):
         return ("partial", items[1])
 
@@ -603,8 +607,6 @@ def mark_norms(text: str) -> str:
 
 # What people write that the notation spells otherwise, with the exact replacement.
 _INSTEAD = [
-    (re.compile(r"\\frac\s*\{\s*\\partial\s*\}\s*\{\s*\\partial\s*([^{}]+?)\s*\}\s*(\S+)"),
-     lambda m: f"write \\frac{{\\partial {m.group(2)}}}{{\\partial {m.group(1)}}}"),
     (re.compile(r"\\\|([^|]*?)\\\|(?!\s*[\^_])"), lambda m: f"write \\|{m.group(1)}\\|^2 (the squared norm)"),
     (re.compile(r"\\mathbb\s*\{\s*1\s*\}(?!\s*[\[(_])"),
      lambda m: "\\mathbb{1} is read as an indicator, \\mathbb{1}[z > 0]; write the column of ones as \\mathbf{1}"),
