@@ -199,7 +199,9 @@ class Resolver:
             if (key in s.sequences or key in s.initial) and is_time_like(node.sub):
                 time = as_time(node.sub, s, self.err)
                 if time.var is not None and time.var not in ("t", "T") and time.var not in s.bound:
-                    raise self.err(f"the step variable {time.var} is not bound by a sum here", node)
+                    raise self.err(f"the step variable {time.var} is not bound by a sum here", node,
+                                   "write the last step as T (h^{(T)}, h_T): \\tau is read only as a step bound by "
+                                   "a sum, \\sum_{\\tau=t}^{T}" if time.var in ("\\tau", "tau") else "")
                 return self._primed(ir.Ref(key, time, span=node.span, sup=node.step_sup), node)
             whole = full_name(key, node.sub)
             if s.knows(whole):
@@ -232,7 +234,22 @@ class Resolver:
                 piece = self.ref(Name(p, node.sub if last else None, node.primes if last else 0, span=node.span))
                 out = piece if out is None else ir.MatMul(out, piece, span=node.span)
             return out
-        raise self.err(f"undeclared symbol {key}", node, self._did_you_mean(key))
+        raise self.err(f"undeclared symbol {key}", node, self._stepless(key) or self._did_you_mean(key))
+
+    def _stepless(self, key: str) -> str:
+        """The hint for X^{(t)} of a name X without steps (Deep Learning 10.17's L^{(t)}, 10.23's b^{(t)})."""
+        m = re.fullmatch(r"(.+)\^\{\((t[^)]*)\)\}", key)
+        if not m or not self.scope.knows(m.group(1)) or m.group(1) in self.scope.sequences:
+            return ""
+        base, step = m.groups()
+        if self.scope.names.get(base) == "defined":
+            return (f"{base} has no steps, so {key} (its term at step {step}) is not read: name the per-step term, "
+                    f"e.g. \\ell^{{(t)}} := ... with {base} := \\sum_t \\ell^{{(t)}}, and write \\ell^{{({step})}} "
+                    f"for {key}")
+        return (f"{base} has no steps, so {key} (its copy used at step {step}) is not read: differentiate with "
+                f"respect to {base} itself, write \\nabla_{{{base}}} L = \\sum_t (the term of step t), e.g. "
+                f"\\nabla_{{{base}}} L = \\sum_t \\operatorname{{diag}}(1 - (h^{{(t)}})^2) \\nabla_{{h^{{(t)}}}} L "
+                f"for h^{{(t)}} = \\tanh({base} + ...)")
 
     def _primed(self, ref, node):
         if node.primes:

@@ -610,6 +610,14 @@ _INSTEAD = [
     (re.compile(r"\\\|([^|]*?)\\\|(?!\s*[\^_])"), lambda m: f"write \\|{m.group(1)}\\|^2 (the squared norm)"),
     (re.compile(r"\\mathbb\s*\{\s*1\s*\}(?!\s*[\[(_])"),
      lambda m: "\\mathbb{1} is read as an indicator, \\mathbb{1}[z > 0]; write the column of ones as \\mathbf{1}"),
+    (re.compile(r"\\sum_\{?\s*[ijkn]\s*\}?(?![A-Za-z=])"),
+     lambda m: "a sum over entries (\\sum_i) is not read: write it as a matrix product, e.g. "
+               "\\nabla_{V} L = \\sum_t (\\nabla_{o^{(t)}} L) h^{(t)\\top} for "
+               "\\sum_t \\sum_i (\\partial L / \\partial o_i^{(t)}) \\nabla_{V} o_i^{(t)}"),
+    (re.compile(r"\)\s*_\{?\s*[ij]\s*\}?(?![A-Za-z])|[A-Za-z}]_\{?\s*[ij]\s*\}?\s*\^\s*\{\s*\("),
+     lambda m: "an entry with a free index i (x_i, (\\nabla_{o} L)_i) is not read: write the whole column, e.g. "
+               "\\nabla_{o^{(t)}} L = \\hat{y}^{(t)} - e_{y^{(t)}} for "
+               "(\\nabla_{o^{(t)}} L)_i = \\hat{y}_i^{(t)} - \\mathbf{1}_{i=y^{(t)}}"),
     (re.compile(r"\\nabla(?![A-Za-z])(?!\s*_)\s*(\S*)"),
      lambda m: f"write \\nabla_{{w}} {m.group(1) or 'L'} (the variable as a subscript) or "
                f"\\frac{{\\partial {m.group(1) or 'L'}}}{{\\partial w}}"),
