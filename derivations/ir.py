@@ -314,13 +314,14 @@ class Block(Expr):
     """\\begin{bmatrix} A & B \\\\ C & D \\end{bmatrix}: rows of blocks."""
     rows: tuple
     span: tuple | None = _span()
+    style: str | None = field(default=None, compare=False)     # "list": written [a, b] (columns stacked)
 
     def children(self):
         return tuple(e for row in self.rows for e in row)
 
     def rebuild(self, children):
         it = iter(children)
-        return Block(tuple(tuple(next(it) for _ in row) for row in self.rows), span=self.span)
+        return Block(tuple(tuple(next(it) for _ in row) for row in self.rows), span=self.span, style=self.style)
 
 
 def transform(e: Expr, fn) -> Expr:
@@ -494,12 +495,15 @@ class Derivation:
 
 
 def size(text) -> sp.Expr:
-    """A size as written (H, 256, 4*H): a product of positive integer symbols and numbers."""
-    out = sp.Integer(1)
-    for part in str(text).split("*"):
-        part = part.strip()
-        out *= sp.Integer(int(part)) if part.isdigit() else size_symbol(part)
-    return out
+    """A size as written (H, 256, 4*H, H+D): a sum of products of positive integer symbols and numbers."""
+    total = sp.Integer(0)
+    for term in str(text).split("+"):
+        out = sp.Integer(1)
+        for part in term.split("*"):
+            part = part.strip()
+            out *= sp.Integer(int(part)) if part.isdigit() else size_symbol(part)
+        total += out
+    return total
 
 
 def size_symbol(name: str) -> sp.Symbol:

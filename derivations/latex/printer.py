@@ -145,7 +145,8 @@ class Printer:
         return f"{left} \\cdot {right}" if e.dot else f"{left} {right}"
 
     def _Hadamard(self, e: ir.Hadamard) -> str:
-        return f"{self.at(e.left, TERM)} \\{e.op} {self.at(e.right, PRODUCT)}"
+        op = "*" if e.op == "*" else f"\\{e.op}"
+        return f"{self.at(e.left, TERM)} {op} {self.at(e.right, PRODUCT)}"
 
     def _Div(self, e: ir.Div) -> str:
         return f"\\frac{{{self.p(e.num)}}}{{{self.p(e.den)}}}"
@@ -222,6 +223,8 @@ class Printer:
         return f"\\frac{{\\partial {self.p(e.of)}}}{{\\partial {self.p(e.wrt)}}}"
 
     def _Block(self, e: ir.Block) -> str:
+        if e.style == "list" and all(len(row) == 1 for row in e.rows):
+            return "[" + ", ".join(self.p(row[0]) for row in e.rows) + "]"
         rows = " \\\\ ".join(" & ".join(self.p(x) for x in row) for row in e.rows)
         return f"\\begin{{bmatrix}} {rows} \\end{{bmatrix}}"
 

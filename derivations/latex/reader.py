@@ -24,7 +24,7 @@ from pathlib import Path
 from .. import algorithm, ir
 from .errors import DerivationError, DerivationErrors, locate
 from .printer import to_latex
-from .resolve import Resolver, Scope, name_key, sequence_key
+from .resolve import Resolver, Scope, definitions_written_eq, hadamard_juxtapositions, name_key, sequence_key
 from .syntax import MAX_BLOCK_CHARS, Name, parse_block
 
 KINDS = ("as-written", "corrected", "supporting")
@@ -68,6 +68,7 @@ class RawBlock:
 # Display math of LaTeX documents: read as in a .tex file (tex.py), as Jupyter's Markdown renders it.
 _OTHER_DISPLAY = re.compile(r"^\s*(\\\[|\\begin\s*\{\s*(?P<env>equation|align|gather|multline|eqnarray|alignat|flalign)(?P<star>\*?)\s*\})")
 _HEADING = re.compile(r"(#{1,6})\s")
+_LAYOUT = re.compile(r"\\begin\s*\{\s*(?:aligned|split|gathered|alignedat|multlined)\s*\}")
 
 
 def heading_of(line: str) -> tuple[int, str] | None:
@@ -205,7 +206,15 @@ def scan(text: str, path: str) -> tuple[str, list, list]:
                         "text after a block's closing $$ on the same line is not read: put it on a line of "
                         "its own (one block per line)", locate(text, end + 2 + lead, path, len(after.strip()))))
             block = RawBlock(text[begin:end], begin, i + 1, heading, context)
-            blocks.append(block)
+            if _LAYOUT.search(block.text):
+                # $$ \begin{aligned} a &= b \\ c &= d \end{aligned} $$: rows as in a .tex display (tex.py)
+                from .tex import _display
+                found, problems = _display(text, text, begin, end, "$$", path, heading, context)
+                errors += problems
+                block = found[-1] if found else block
+                blocks += found
+            else:
+                blocks.append(block)
             i = max(i + 1, line_index(end) + 1)           # always forward, whatever the text
             i = meta_after(block, i)
             continue
@@ -347,6 +356,10 @@ class _Builder:
                         scope.sequences.add(key)
                 elif st.kind == "function" and isinstance(target, Name):
                     scope.functions.add(name_key(target.base, target.decoration))
+        for st in definitions_written_eq([st for _, pb in parsed for st in (pb.statements if pb else [])], scope):
+            key = sequence_key(st.parts[0])                # `a^{(t)} = ...`: a definition (resolve.py)
+            if key is not None:
+                scope.sequences.add(key)
         resolver = Resolver(scope, lambda msg, node, hint="", _b=None: None)
         declared, defined, stepped = {}, {}, {}
         for b, pb in parsed:
@@ -428,6 +441,9 @@ class _Builder:
         if loop is not None:
             self.errors.append(self.error(loop.block, "this loop is never closed", None,
                                           "end it with a block $$ \\textbf{end for} $$"))
+        self.written_eq_forward(ctx)
+        if not self.errors:
+            self.hadamard_reading(ctx, hadamard_juxtapositions(ctx))
         self.check_definitions(ctx)
         for found in loops:
             self.check_algorithm(ctx, found)
@@ -541,6 +557,42 @@ class _Builder:
             for p in algorithm.check(ctx, alg):
                 b = blocks.get(alg.updates[p.index].claim, loop.block)
                 self.errors.append(self.error(b, p.message, p.node, p.hint))
+    def hadamard_reading(self, ctx: ir.Context, read: dict) -> None:
+        """A claim that reads a definition with two columns side by side read as ∘ (Graves' c_t = f_t c_{t-1})
+        says so: its verdict depends on that reading."""
+        for c in ctx.claims:
+            if c.lhs is None or not read:
+                continue
+            seen, todo = set(), [r.name for side in (c.lhs, c.rhs) for r in ir.refs(side)]
+            while todo:
+                n = todo.pop()
+                if n not in seen and n in ctx.definitions:
+                    seen.add(n)
+                    todo += [r.name for r in ir.refs(ctx.definitions[n].expr)]
+            for name in sorted(seen & set(read)):
+                products = ", ".join(f"{to_latex(p.left)} {to_latex(p.right)}" for p in read[name])
+                note = (f"in the definition of {name}, {products} (columns of one size side by side) "
+                        f"{'are' if len(read[name]) > 1 else 'is'} read as the element-wise product")
+                c.reading, c.depends_on_reading = f"{c.reading} {note}".strip(), True
+
+    def written_eq_forward(self, ctx: ir.Context) -> None:
+        """A definition written `name = expr` (resolve.definitions_written_eq) computes forward: with a
+        derivative on its right (dh_t = W^T dy_t, dy_t a name for ∂ℓ/∂y_t) the line is a claim about a
+        name never defined, an error as before -- never a definition that would go unchecked."""
+        for name, (b, st) in list(self._where.items()):
+            d = ctx.definitions.get(name)
+            if not st.written_eq or d is None:
+                continue
+            if any(isinstance(n, ir.Deriv) or (isinstance(n, ir.Ref) and n.name in ctx.definitions
+                                               and ctx.definitions[n.name].notation) for n in d.expr.walk()):
+                lhs = st.latex.split("=")[0].strip()
+                self.errors.append(self.error(
+                    b, f"undeclared symbol {lhs}: a line `{lhs} = ...` defines {lhs} only when its right-hand side "
+                       "computes forward (no derivative, no name for one); as a claim, it is about a name never "
+                       "defined", st.parts[0],
+                    f"to name a derivative, write {lhs} := \\frac{{\\partial \\ell}}{{\\partial ...}}; to claim "
+                    f"this line, define {lhs} first"))
+                del ctx.definitions[name]
 
     def given_at_fixed_steps(self, ctx: ir.Context, blocks: list[RawBlock]) -> None:
         """A gradient given at one step (q := ∂ℓ/∂h_0, declared) is not read: the abstract loss is Σ <g, o>
