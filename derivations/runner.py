@@ -278,6 +278,12 @@ def _parsed_engines():
             (recurrence.METHOD, recurrence.prove)]
 
 
+def _algorithm_engines():
+    """(name, prove) pairs for a whole algorithm (a loop of a file): its run on the explicit model."""
+    from . import program
+    return [(program.METHOD, program.prove)]
+
+
 def prove_parsed(job) -> dict:
     """Every engine on one claim of a derivation file.  Runs in a worker: job = (path, claim id[, limit])."""
     path, claim_id, *rest = job
@@ -287,8 +293,7 @@ def prove_parsed(job) -> dict:
     if claim.algorithm:
         # A whole algorithm: its loop run at small sizes here; the proof for every T comes from its lines'
         # verdicts once they are all back (`_with_lines`).
-        from . import program
-        return _run_engines([(program.METHOD, program.prove)], (ctx, claim), where, rest[0] if rest else TIME_LIMIT)
+        return _run_engines(_algorithm_engines(), (ctx, claim), where, rest[0] if rest else TIME_LIMIT)
     return _run_engines(_parsed_engines(), (ctx, claim), where, rest[0] if rest else TIME_LIMIT)
 
 

@@ -540,7 +540,7 @@ class _Builder:
         if alg.corrections and not unknown:
             fixed = tuple(alg.corrections.get(u.claim, u) for u in updates)
             cid = self.unique_id(f"{alg.id}-corrected")
-            corrected = ir.Algorithm(cid, f"{label} (corrected)", fixed,
+            corrected = ir.Algorithm(cid, f"{label.removesuffix(' (as written)')} (corrected)", fixed,
                                      ir.Source(self.path, end.line, _loop_latex(fixed)), {})
             ctx.algorithms[cid] = corrected
             ctx.claims.append(ir.Claim(cid, corrected.label, None, None, corrected.source, kind="corrected",
