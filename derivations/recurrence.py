@@ -261,6 +261,10 @@ class Steps(Entries):
         fixed" (docs/derivation-format.md), through the quantities from step s on only.
         """
         of, wrt = e.of, e.wrt
+        if (isinstance(of, ir.Ref) and isinstance(wrt, ir.Ref) and of.time is not None and wrt.time is None
+                and of.name in self.ctx.definitions and _is_weight(self.ctx, wrt)
+                and self.layout.step_local(self.ctx, wrt.name)):
+            return self.local_jacobian(of, wrt, i, j)
         if not (isinstance(of, ir.Ref) and isinstance(wrt, ir.Ref) and of.time is not None
                 and wrt.time is not None and of.name in self.ctx.definitions):
             raise NotApplicable("a Jacobian other than of a quantity at a step with respect to one at a step")
@@ -282,6 +286,25 @@ class Steps(Entries):
                else self.symbol(wrt.name, r))[i, sp.Integer(0)]
         lowest = s if self.ctx.held_fixed else r
         return self.tangent(self.local(of.name, s, j, sp.Integer(0)), var, lowest)
+
+    def local_jacobian(self, of: ir.Ref, wrt: ir.Ref, i, j):
+        """Entry [i, j] of ∂a_s/∂c for a column c without steps whose every use stays within its step (a bias
+        of a read-out, o_t := c + V h_t): only the uses at step s reach a_s, so forward mode through the
+        quantities of step s alone is the total derivative (Deep Learning 10.22's (∂o^{(t)}/∂c)^T)."""
+        if self.layout.prev_step:
+            raise NotApplicable("a Jacobian in a context with a backward direction")
+        if self.is_view(of.name):
+            raise NotApplicable("a Jacobian of a block-matrix view")
+        _, cols = self.shape(wrt)
+        if cols != 1:
+            raise NotApplicable("a Jacobian with respect to a matrix")
+        s = self.step(of.time)
+        if self.recording:
+            self.read.add(s)
+        if not self.inside(s):
+            return sp.Integer(0)
+        var = self.symbol(wrt.name, None)[i, sp.Integer(0)]
+        return self.tangent(self.local(of.name, s, j, sp.Integer(0)), var, s)
 
     def tangent(self, expr, var, lowest: int):
         """d expr / d var through every quantity at a step from `lowest` on (forward mode, in index form).

@@ -29,11 +29,6 @@ FILES = sorted(p for p in CORPUS.iterdir() if p.suffix in (".md", ".tex", ".ipyn
 
 # True lines of a source that the verifier does not prove for every size and every T: (file, claim id) -> why.
 NOT_PROVED = {
-    ("goodfellow_10_2_2", "10-22-1"): "checked, not proved: only the concrete engine reads the line (T <= 3 exact, "
-                                      "T = 4 numeric); no engine for every T reads the Jacobian "
-                                      "(d o^{(t)} / d c)^T inside the sum over t",
-    ("goodfellow_10_2_2", "10-22-2"): "checked, not proved: as 10-22-1, the second member of 10.22 "
-                                      "(sum_t (d o^{(t)} / d c)^T grad_{o^{(t)}} L = sum_t grad_{o^{(t)}} L)",
     **{("olah_lstm", cid): "checked, not proved: the structural engine does not read the stacked column "
                            "[h_{t-1}, x_t] in the gates' definitions (the same line with W_f h_{t-1} + U_f x_t "
                            "in their place is proved)" for cid in ("df", "dCtilde", "dWf")},
