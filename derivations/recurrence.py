@@ -177,7 +177,8 @@ class Steps(Entries):
         if o is not None:
             if self.recording:
                 self.read.add(o)
-            if not self.inside(o):
+            notation = decl is None and definition is not None and definition.notation
+            if not self.inside(o) and not notation:       # a name for a derivative is its definition anywhere
                 if self.initial(o) and (name + "_0") in ctx.declarations:
                     return sp.IndexedBase(f"{name}_0")[i, j]
                 return sp.Integer(0)

@@ -64,6 +64,9 @@ class Run:
         decl = ctx.declarations.get(name)
         if step is not None and step == 0 and (name + "_0") in ctx.declarations:
             return self.inputs[(name, 0)]
+        named = ctx.definitions.get(name)
+        if step is not None and decl is None and named is not None and named.notation:
+            return self.ev(named.expr, self.env_for(named, step))  # dh_0 := ∂L/∂h_0, whatever the step
         if step is not None and not 1 <= step <= self.T:
             return None                                 # zero, of the quantity's shape
         if decl is not None and decl.kind == "matrix" and (name not in ctx.definitions
