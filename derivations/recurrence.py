@@ -838,12 +838,69 @@ def lift_last_step(ctx: ir.Context, claim: ir.Claim) -> tuple[ir.Context, ir.Cla
     return new, dataclasses.replace(claim, lhs=outside(claim.lhs), rhs=outside(claim.rhs))
 
 
+def _stacked_uses(ctx: ir.Context, e: ir.Expr, name: str, out: list) -> bool:
+    """Collect the block columns W multiplies in e (W [h_{t-1}; x_t]); False if W is used otherwise."""
+    if isinstance(e, ir.MatMul) and e.left == ir.Ref(name) and isinstance(e.right, ir.Block) \
+            and len(e.right.rows) > 1 and all(len(row) == 1 for row in e.right.rows):
+        out.append(e.right)
+        return all(_stacked_uses(ctx, row[0], name, out) for row in e.right.rows)
+    if isinstance(e, ir.Ref):
+        return e.name != name
+    return all(_stacked_uses(ctx, c, name, out) for c in e.children())
+
+
+def split_stacked(ctx: ir.Context, claim: ir.Claim) -> tuple[ir.Context, ir.Claim]:
+    """A weight that multiplies a stacked column only (W_f [h_{t-1}, x_t], Olah's LSTM) written as its column
+    blocks, one per block of the column (W_f = [W_f⟨1⟩ W_f⟨2⟩], W_f [h; x] = W_f⟨1⟩ h + W_f⟨2⟩ x): the same
+    values, and ∂ℓ/∂W_f is the block row [∂ℓ/∂W_f⟨1⟩  ∂ℓ/∂W_f⟨2⟩], compared block by block."""
+    typer = Typer(ctx)
+    parts = {}
+    for name, decl in ctx.declarations.items():
+        if decl.kind != "matrix" or decl.sequence or name in ctx.definitions or len(decl.shape) != 2:
+            continue
+        uses: list = []
+        if not all(_stacked_uses(ctx, d.expr, name, uses) for d in ctx.definitions.values()) or not uses:
+            continue
+        try:
+            heights = [tuple(typer.infer(row[0])[0] for row in block.rows) for block in uses]
+        except IllTyped:
+            continue
+        first = heights[0]
+        if any(len(h) != len(first) or not all(typer.eq(a, b) for a, b in zip(h, first)) for h in heights) \
+                or sp.simplify(sum(sp.sympify(h) for h in first) - sp.sympify(decl.shape[1])) != 0:
+            continue
+        parts[name] = [f"{name}⟨{k}⟩" for k in range(1, len(first) + 1)]
+        for part, height in zip(parts[name], first):
+            ctx = dataclasses.replace(ctx, declarations={**ctx.declarations, part: ir.Declaration(
+                part, "matrix", (decl.shape[0], height), source=decl.source)})
+    if not parts:
+        return ctx, claim
+
+    def fix(n):
+        if isinstance(n, ir.MatMul) and isinstance(n.left, ir.Ref) and n.left.name in parts \
+                and n.left.time is None and isinstance(n.right, ir.Block):
+            return ir.Add(tuple(ir.MatMul(ir.Ref(p), row[0], n.dot) for p, row in zip(parts[n.left.name], n.right.rows)))
+        if isinstance(n, ir.Deriv) and isinstance(n.wrt, ir.Ref) and n.wrt.name in parts and n.wrt.time is None:
+            return ir.Block(((*(ir.Deriv(n.of, ir.Ref(p)) for p in parts[n.wrt.name]),),))
+        return n
+
+    def whole(n):                          # W_f alone in a claim: its block row
+        if isinstance(n, ir.Ref) and n.name in parts and n.time is None:
+            return ir.Block((tuple(ir.Ref(p) for p in parts[n.name]),))
+        return n
+    definitions = {n: ir.Definition(d.target, ir.transform(d.expr, fix), d.source) for n, d in ctx.definitions.items()}
+    ctx = dataclasses.replace(ctx, definitions=definitions,
+                              declarations={n: d for n, d in ctx.declarations.items() if n not in parts})
+    sides = [ir.transform(ir.transform(side, fix), whole) for side in (claim.lhs, claim.rhs)]
+    return ctx, dataclasses.replace(claim, lhs=sides[0], rhs=sides[1])
+
+
 def prove(ctx: ir.Context, claim: ir.Claim) -> Outcome | None:
     """The structural verdict on a claim through time: PROVED for every size and T, INCONCLUSIVE, or None."""
     if not ctx.has_time or ctx.length is not None or not _is_through_time(ctx, claim):
         return None
-    original, ctx = (ctx, claim), None
-    ctx, claim = lift_last_step(*original)
+    original = (ctx, claim)
+    ctx, claim = split_stacked(*lift_last_step(*original))
     sizes = [{str(s): str(s) for s in ctx.sizes()}]
     typer = Typer(ctx)
     try:

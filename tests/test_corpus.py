@@ -29,9 +29,6 @@ FILES = sorted(p for p in CORPUS.iterdir() if p.suffix in (".md", ".tex", ".ipyn
 
 # True lines of a source that the verifier does not prove for every size and every T: (file, claim id) -> why.
 NOT_PROVED = {
-    **{("olah_lstm", cid): "checked, not proved: the structural engine does not read the stacked column "
-                           "[h_{t-1}, x_t] in the gates' definitions (the same line with W_f h_{t-1} + U_f x_t "
-                           "in their place is proved)" for cid in ("df", "dCtilde", "dWf")},
 }
 
 # The sources' own forms the format does not read: (source, head declaring what the form uses, the form
