@@ -571,3 +571,17 @@ def test_the_derivative_as_an_operator_applies_to_the_product_after_it():
     assert lhs == rhs == ir.Deriv(ir.Ref("L"), ir.Ref("w"))
     lhs, _ = read(r"\frac{\partial}{\partial w} w^T z + L = L")
     assert lhs == ir.Add((ir.Deriv(ir.MatMul(ir.Transpose(ir.Ref("w"), "T"), ir.Ref("z")), ir.Ref("w")), ir.Ref("L")))
+
+
+def test_the_entry_of_a_column_at_a_declared_index_may_be_written_p_k():
+    import fd
+    text = r"""# entry
+$$ z \in \mathbb{R}^{n}, \quad k \in \{1, \dots, n\} $$
+$$ p := \operatorname{softmax}(z), \quad L := -\log p_k $$
+$$ \frac{\partial L}{\partial z} = p - e_k \tag{softmax} $$
+$$ \frac{\partial L}{\partial z} = p + e_k \tag{wrong} $$
+"""
+    ctx = parse_derivation(text, "entry.md").contexts[0]
+    assert ctx.definitions["L"].expr == parse_derivation(text.replace("p_k", "(p)_{k}"), "e.md").contexts[0] \
+        .definitions["L"].expr
+    assert {c.id: fd.truth(ctx, c)[0] for c in ctx.claims} == {"softmax": "true", "wrong": "false"}

@@ -214,8 +214,8 @@ class Resolver:
                 raise self.err(f"{key} is a sequence: its subscript must be a step such as t, t-1 or 0", node)
             text = sub_text(node.sub)
             if s.knows(key) and text is not None and s.names.get(text) == "index":
-                raise self.err(f"undeclared symbol {whole}", node, f"for the entry of {key} at the index {text}, "
-                                                                   f"write ({key})_{{{text}}}")
+                # p_k: the entry of the column p at the index k (as (p)_{k}); p_k is no name of its own here.
+                return ir.Component(ir.Ref(key, span=node.span), self.index(node.sub, node), span=node.span)
             hint = self._did_you_mean(key if is_time_like(node.sub) else whole)
             raise self.err(f"undeclared symbol {whole}", node, hint)
         if key in s.functions:
