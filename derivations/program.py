@@ -26,10 +26,10 @@ import mpmath
 import sympy as sp
 
 from . import algorithm, ir
-from .concrete import ILL_TYPED, INCONCLUSIVE, PROVED, REFUTED, Outcome
 from .explicit import DIGITS, _sample_indices, _where, numeric_difference, plan, shrink
 from .semantics import Model, ShapeMismatch
 from .shapes import IllTyped, Typer, fmt, same
+from .verdicts import ILL_TYPED, INCONCLUSIVE, PROVED, REFUTED, Outcome
 
 METHOD = "concrete"
 ALL_T = "all T (algorithm)"
