@@ -378,9 +378,10 @@ def _with_lines(result: dict, alg, results: dict) -> dict:
     return {**result, **combine(methods), "methods": methods}
 
 
-def _algorithm_diagnosis(doc: Document, ids, results: dict, cache) -> dict | None:
+def _algorithm_diagnosis(doc: Document, ids, results: dict, cache, searches: dict | None = None) -> dict | None:
     """For the first whole algorithm of a file that is refuted or ill-typed: which values it computes wrong,
-    and which lines to blame (`program.diagnose`), with the file's corrections of its lines proved in this run."""
+    and which lines to blame (`program.diagnose`).  A line is replaced by the file's correction of it
+    (`Corrects:`) when that is proved in this run, else by its best proved repair (`searches`)."""
     from . import program
     for cid in ids:
         ctx, claim = doc.parsed.get(cid, (None, None))
@@ -389,16 +390,51 @@ def _algorithm_diagnosis(doc: Document, ids, results: dict, cache) -> dict | Non
             continue
         alg = ctx.algorithms[claim.algorithm]
         proved = {line: u for line, u in alg.corrections.items() if results.get(u.claim, {}).get("verdict") == PROVED}
-        key = sources_key(_parsed_modules(), "algorithm diagnosis", cid, ctx.text, " ".join(sorted(proved)))
+        repaired = {line: u for line, u in _repaired_lines(ctx, alg, results, searches or {}).items()
+                    if line not in proved}
+        key = sources_key(_parsed_modules(), "algorithm diagnosis", cid, ctx.text, " ".join(sorted(proved)),
+                          " ".join(f"{line}={u.source.latex}" for line, u in sorted(repaired.items())))
         found = cache.get("diagnosis " + cid, key)
         if found is None:
-            found = program.diagnose(ctx, alg, proved)
+            found = program.diagnose(ctx, alg, {**proved, **repaired})
             cache.put("diagnosis " + cid, key, found)
         unused = [{"replacement": u.claim, "verdict": results.get(u.claim, {}).get("verdict", "not checked in this run")}
                   for line, u in alg.corrections.items() if line not in proved]
-        return {**found, "replacement_source": "the file's corrections (Corrects:), proved in this run",
+        source = "the file's corrections (Corrects:), proved in this run" if proved else ""
+        if repaired:
+            source = (source + "; " if source else "") + "the best proved repair of each other wrong line"
+        return {**found, "replacement_source": source or "none: no line of the loop has a proved correction",
                 "replacements_not_used": unused}
     return None
+
+
+def _repaired_lines(ctx, alg, results: dict, searches: dict) -> dict:
+    """{line id: the Update of its best proved repair} for the wrong lines of a loop, where the repair keeps
+    what the line sets (a repair of dW = Σ_t e keeps the sum: its summand is the new line)."""
+    from . import ir
+    from .latex.errors import DerivationError, DerivationErrors
+    from .latex.reader import parse_statement
+    out = {}
+    for u in alg.updates:
+        if results.get(u.claim, {}).get("verdict") not in (REFUTED, ILL_TYPED):
+            continue
+        for rep in (searches.get(u.claim) or {}).get("repairs", []):
+            if rep.get("verdict") != PROVED:
+                continue
+            try:
+                lhs, rhs = parse_statement(rep["latex"], ctx)
+            except (DerivationError, DerivationErrors):   # printed in a form that does not read back: not used
+                continue
+            if u.op == "+=":
+                if not (isinstance(rhs, ir.Sum) and rhs.var == alg.var and rhs.lo == ir.Time(None, 1)
+                        and rhs.hi == ir.Time("T")):
+                    continue
+                rhs = rhs.body
+            if lhs != u.target:
+                continue
+            out[u.claim] = ir.Update(u.target, rhs, u.op, u.claim, ir.Source("", 0, rep["latex"]))
+            break
+    return out
 
 
 def _with_induction(result: dict, induction: dict) -> dict:
@@ -596,7 +632,7 @@ def run(ids=None, jobs: int | None = None, cache: ProofCache | None = None, prog
             if progress:
                 progress(cid, results[cid], cached=False, done=len(results), total=len(ids))
     if diagnosis is None and not doc.is_note:
-        diagnosis = _algorithm_diagnosis(doc, ids, results, cache)
+        diagnosis = _algorithm_diagnosis(doc, ids, results, cache, searches)
     if replacements is not None:
         before = cache.hits
         diagnosis = _diagnosis_of_proved(diagnosis, replacements, results, cache)

@@ -171,3 +171,23 @@ def test_a_total_is_read_as_the_sum_over_every_step():
     assert isinstance(total.rhs, algorithm.ir.Sum) and total.rhs.lo == algorithm.ir.Time(None, 1)
     assert "\\mathrel{+}=" in total.source.latex                    # shown as written
     assert fd.truth(ctx, total)[0] == "true"
+
+
+def test_without_a_correction_in_the_file_a_line_is_blamed_through_its_proved_repair(tmp_path):
+    text = (ROOT / "tests" / "derivations" / "algorithms" / "rnn.md").read_text()
+    wrong = text.replace(r"+ W_{hh}^{\top} \left( (1 - h_{t+1}^2)", r"+ W_{hh} \left( (1 - h_{t+1}^2)")
+    assert wrong != text
+    path = tmp_path / "rnn_no_correction.md"
+    path.write_text(wrong)
+    (ctx, alg), = _algorithms(path)
+    assert not alg.corrections and fd.algorithm_truth(ctx, alg) == "false"
+    report = run(document=load_document(path), jobs=1, repairs=True)
+    d = report["algorithm_diagnosis"]
+    (dh,) = [u.claim for u in alg.updates if u.target == algorithm.ir.Ref("dh", algorithm.ir.Time("t"))]
+    statuses = {T: fd.loop_statuses(ctx, alg, T) for T in d["lengths"]}
+    for o in d["outputs"].values():
+        if o["as_written"] == "wrong":
+            assert [b["line"] for b in o["blame"]] == [dh], o
+    wrong_T = {T for T, s in statuses.items() if "wrong" in s.values()}
+    assert min(wrong_T) == min(o["wrong_from_T"] for o in d["outputs"].values() if o["wrong_from_T"])
+    assert d["all_replaced_right"] and "repair" in d["replacement_source"]
