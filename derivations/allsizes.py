@@ -372,7 +372,11 @@ def _pairs(ix: Entries, claim: ir.Claim):
     """(lhs, rhs) pairs to compare: the two sides, or block by block when both are block matrices."""
     a, b = ix.blocks(claim.lhs), ix.blocks(claim.rhs)
     if a is not None and b is not None and len(a) == len(b) and all(len(x) == len(y) for x, y in zip(a, b)):
-        return [(x, y) for ra, rb in zip(a, b) for x, y in zip(ra, rb)]
+        pairs = [(x, y) for ra, rb in zip(a, b) for x, y in zip(ra, rb)]
+        # Block by block only where the blocks line up ([h; x] against [x; h] of the same total size does not).
+        if all(ix.typer.eq(ix.shape(x)[0], ix.shape(y)[0]) and ix.typer.eq(ix.shape(x)[1], ix.shape(y)[1])
+               for x, y in pairs):
+            return pairs
     return [(claim.lhs, claim.rhs)]
 
 

@@ -77,7 +77,7 @@ NEEDED_CLAIMS = (
     "sigma-derivative",        # the opaque sigma the proofs use differentiates as sigma(1 - sigma)
 )
 
-PROVED = "proved"
+from .verdicts import PROVED
 
 # The parsed lines of note.md the module is printed from, lowered to the step symbols.
 FORWARD_LINE = "forward-h-1"          # h_t = sigma(W_xh X_t + W_hh h_{t-1}): link 1 of the chain forward-h

@@ -15,7 +15,6 @@ re-checked on the model (`derivations.recheck.confirm`) before it is reported.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
 
 import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
@@ -28,26 +27,8 @@ from .functions import explain_shape_error, f, fp, sigma, typecheck
 from .recheck import EngineDefect, confirm, f_instance, fp_instance
 from .statement import Equals, Gradient, Jacobian, Statement, dims, resolved
 
-PROVED, REFUTED, ILL_TYPED, INCONCLUSIVE = "proved", "refuted", "ill-typed", "inconclusive"
-# Not an engine's verdict: the runner's, when one engine proves a claim and another refutes it
-# or finds it ill-typed -- an engine error (verify exits 2), never a vote.
-CONFLICT = "conflict"
-# Not an engine's verdict either: the runner's, when the only engines that found no difference work at
-# explicit sizes and lengths.  Equal there is evidence, not a proof for what the line states (every size,
-# every T), so it is never "proved" and the exit status does not count it as proved.
-CHECKED = "checked"
-VERDICTS = (PROVED, REFUTED, ILL_TYPED, INCONCLUSIVE, CONFLICT, CHECKED)
-
-
-@dataclass
-class Outcome:
-    """What one engine found for one claim."""
-    verdict: str
-    method: str
-    shapes: list = field(default_factory=list)
-    reason: str = ""
-    counterexample: dict | None = None
-
+# The verdict names and the engine outcome are defined once, in derivations.verdicts (re-exported here).
+from .verdicts import CHECKED, CONFLICT, ILL_TYPED, INCONCLUSIVE, PROVED, REFUTED, VERDICTS, Outcome  # noqa: F401
 
 # ---------------------------------------------------------------- explicit form
 

@@ -402,6 +402,12 @@ def check_point(model: Model, claim: ir.Claim, env: dict, seed: str, look_first:
         lhs, rhs = _sides(model, claim, env)
     except ShapeMismatch as e:
         return ILL_TYPED, str(e)
+    return compare(model, lhs, rhs, seed, look_first)
+
+
+def compare(model: Model, lhs: sp.Matrix, rhs: sp.Matrix, seed: str, look_first: bool = False):
+    """(verdict, detail) of lhs = rhs on one model: an exact zero difference, opening definitions as needed,
+    or a point where the two differ (numbers recomputed from the free inputs)."""
     if lhs.shape != rhs.shape:
         return ILL_TYPED, f"the left-hand side is {fmt(lhs.shape)} but the right-hand side is {fmt(rhs.shape)}"
     if any(sp.sympify(x).has(sp.Derivative, sp.Subs) for x in (*lhs, *rhs)):

@@ -314,13 +314,14 @@ class Block(Expr):
     """\\begin{bmatrix} A & B \\\\ C & D \\end{bmatrix}: rows of blocks."""
     rows: tuple
     span: tuple | None = _span()
+    style: str | None = field(default=None, compare=False)     # "list": written [a, b] (columns stacked)
 
     def children(self):
         return tuple(e for row in self.rows for e in row)
 
     def rebuild(self, children):
         it = iter(children)
-        return Block(tuple(tuple(next(it) for _ in row) for row in self.rows), span=self.span)
+        return Block(tuple(tuple(next(it) for _ in row) for row in self.rows), span=self.span, style=self.style)
 
 
 def transform(e: Expr, fn) -> Expr:
@@ -415,6 +416,31 @@ class Claim:
     remark: str | None = None        # a trailing \text{...} such as "(by 3)"
     python: str | None = None        # checked by a registered Python builder of this id instead
     group: str = ""                  # the id of its block (a chain's links share it; `corrects` may name it)
+    algorithm: str | None = None     # the whole algorithm of this id (lhs and rhs None): every output it computes
+
+
+@dataclass(frozen=True)
+class Update:
+    """One line of an algorithm's loop: `target = rhs`, or `target \\mathrel{+}= rhs` (an accumulator).
+
+    A line with = is also a claim of its own (`claim`); a line with += is read as the claim
+    target = \\sum_{t=1}^{T} rhs (generated, `claim` names it)."""
+    target: Expr
+    rhs: Expr
+    op: str                          # "=" or "+="
+    claim: str                       # the claim that states the line
+    source: Source | None = field(default=None, compare=False)
+
+
+@dataclass
+class Algorithm:
+    """A loop t = T, ..., 1 of ordered updates (docs/derivation-format.md, Algorithms)."""
+    id: str
+    label: str
+    updates: tuple                   # Update, in the order they run within a step
+    source: Source | None = None
+    corrections: dict = field(default_factory=dict)    # claim id of a line -> the Update that corrects it
+    var: str = "t"
 
 
 @dataclass
@@ -427,6 +453,7 @@ class Context:
     length: int | None = None        # T := 1: a context about one step, checked at that T only
     text: str = ""                   # its blocks as written (what a cached proof of its claims is keyed by)
     held_fixed: bool = False         # "> Reading: earlier steps held fixed": ∂q_t/∂x holds the steps before t
+    algorithms: dict = field(default_factory=dict)       # id -> Algorithm (a whole algorithm's claim names it)
 
     def sizes(self) -> list[sp.Symbol]:
         """The size symbols the declarations use (H, V, m, n), in order of first use."""
@@ -468,12 +495,15 @@ class Derivation:
 
 
 def size(text) -> sp.Expr:
-    """A size as written (H, 256, 4*H): a product of positive integer symbols and numbers."""
-    out = sp.Integer(1)
-    for part in str(text).split("*"):
-        part = part.strip()
-        out *= sp.Integer(int(part)) if part.isdigit() else size_symbol(part)
-    return out
+    """A size as written (H, 256, 4*H, H+D): a sum of products of positive integer symbols and numbers."""
+    total = sp.Integer(0)
+    for term in str(text).split("+"):
+        out = sp.Integer(1)
+        for part in term.split("*"):
+            part = part.strip()
+            out *= sp.Integer(int(part)) if part.isdigit() else size_symbol(part)
+        total += out
+    return total
 
 
 def size_symbol(name: str) -> sp.Symbol:

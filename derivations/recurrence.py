@@ -38,6 +38,7 @@ of a per-step loss is ∂(Σ_t ℓ_t)/∂W (linearity of the derivative).
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 import time
@@ -54,6 +55,9 @@ METHOD = "all T (recurrence)"
 MAX_REACH = 4            # steps a claim may read ahead or behind (each is a case of its own)
 BUDGET = 8.0             # seconds; checked between rounds of opening definitions
 MAX_OPEN = 4             # quantities opened one at a time (the latest first) before opening them all
+# The offset of step T from a generic step t far from T: past every step the equations open, so a loss at
+# step T (a many-to-one network's) has no term there and reaches them through what later steps pass back.
+FAR = 10 ** 6
 
 
 class Loss:
@@ -177,7 +181,8 @@ class Steps(Entries):
         if o is not None:
             if self.recording:
                 self.read.add(o)
-            if not self.inside(o):
+            notation = decl is None and definition is not None and definition.notation
+            if not self.inside(o) and not notation:       # a name for a derivative is its definition anywhere
                 if self.initial(o) and (name + "_0") in ctx.declarations:
                     return sp.IndexedBase(f"{name}_0")[i, j]
                 return sp.Integer(0)
@@ -241,7 +246,7 @@ class Steps(Entries):
             if found is None or found[1] != ir.Time(None, 1):
                 raise NotApplicable(f"{name} is not a sum over the steps 1..T")
             return Loss(found[0]), None
-        o = self.step(of.time)
+        o = FAR if (of.time.var == "T" and of.time.offset == 0 and self.d1 is None) else self.step(of.time)
         if definition is None or definition.notation or not is_scalar_shape(self.shape(of)):
             raise NotApplicable(f"a derivative of {name} at a step")
         var = definition.target.time.var
@@ -261,6 +266,10 @@ class Steps(Entries):
         fixed" (docs/derivation-format.md), through the quantities from step s on only.
         """
         of, wrt = e.of, e.wrt
+        if (isinstance(of, ir.Ref) and isinstance(wrt, ir.Ref) and of.time is not None and wrt.time is None
+                and of.name in self.ctx.definitions and _is_weight(self.ctx, wrt)
+                and self.layout.step_local(self.ctx, wrt.name)):
+            return self.local_jacobian(of, wrt, i, j)
         if not (isinstance(of, ir.Ref) and isinstance(wrt, ir.Ref) and of.time is not None
                 and wrt.time is not None and of.name in self.ctx.definitions):
             raise NotApplicable("a Jacobian other than of a quantity at a step with respect to one at a step")
@@ -282,6 +291,25 @@ class Steps(Entries):
                else self.symbol(wrt.name, r))[i, sp.Integer(0)]
         lowest = s if self.ctx.held_fixed else r
         return self.tangent(self.local(of.name, s, j, sp.Integer(0)), var, lowest)
+
+    def local_jacobian(self, of: ir.Ref, wrt: ir.Ref, i, j):
+        """Entry [i, j] of ∂a_s/∂c for a column c without steps whose every use stays within its step (a bias
+        of a read-out, o_t := c + V h_t): only the uses at step s reach a_s, so forward mode through the
+        quantities of step s alone is the total derivative (Deep Learning 10.22's (∂o^{(t)}/∂c)^T)."""
+        if self.layout.prev_step:
+            raise NotApplicable("a Jacobian in a context with a backward direction")
+        if self.is_view(of.name):
+            raise NotApplicable("a Jacobian of a block-matrix view")
+        _, cols = self.shape(wrt)
+        if cols != 1:
+            raise NotApplicable("a Jacobian with respect to a matrix")
+        s = self.step(of.time)
+        if self.recording:
+            self.read.add(s)
+        if not self.inside(s):
+            return sp.Integer(0)
+        var = self.symbol(wrt.name, None)[i, sp.Integer(0)]
+        return self.tangent(self.local(of.name, s, j, sp.Integer(0)), var, s)
 
     def tangent(self, expr, var, lowest: int):
         """d expr / d var through every quantity at a step from `lowest` on (forward mode, in index form).
@@ -319,7 +347,7 @@ class Steps(Entries):
         decl = self.ctx.declarations.get(wrt.name)
         definition = self.ctx.definitions.get(wrt.name)
         if wrt.time is None:
-            if at is not None and loss.lo == loss.hi == at and _is_weight(self.ctx, wrt) \
+            if at is not None and at != FAR and loss.lo == loss.hi == at and _is_weight(self.ctx, wrt) \
                     and self.layout.step_local(self.ctx, wrt.name):
                 # ∂ℓ_t/∂W of one step's loss, where W's uses reach no later step (a read-out W_hy): the uses
                 # at earlier steps do not reach ℓ_t, so the total derivative is the use at step t.
@@ -627,7 +655,9 @@ def summands(ctx, e: ir.Expr) -> list:
     if isinstance(e, ir.Neg):
         part = summands(ctx, e.arg)
         return None if part is None else [(-s, x) for s, x in part]
-    if isinstance(e, ir.Deriv) and _is_weight(ctx, e.wrt) and not (isinstance(e.of, ir.Ref) and e.of.time is not None):
+    if isinstance(e, ir.Deriv) and _is_weight(ctx, e.wrt) and not (isinstance(e.of, ir.Ref) and e.of.time is not None
+                                                                   and e.of.time != ir.Time("T")):
+        # ∂ℓ/∂W of the loss, or of a loss at the last step (ℓ_T): the sum over t of W's uses at t.
         return [(1, _Weight(e.of, e.wrt.name))]
     if isinstance(e, ir.Sum) and e.lo == ir.Time(None, 1) and e.hi == ir.Time("T"):
         body = _rename_step(e.body, e.var)
@@ -648,7 +678,7 @@ def _value(ix: Steps, part, i, j):
             loss = Loss(x.of.body)
         else:
             loss, at = ix.loss(x.of)
-            if at is not None:
+            if at is not None and x.of.time != ir.Time("T"):
                 raise NotApplicable("a per-step loss differentiated with respect to a weight")
             if loss.body is None and x.name in loss.given:
                 # ℓ = <dW, W> + ...: a term outside the sum over steps, which term by term cannot compare.
@@ -657,19 +687,34 @@ def _value(ix: Steps, part, i, j):
     return sign * ix.entry(x, i, j)
 
 
-def _offsets(claim: ir.Claim) -> set:
+def _at_last_step(parts) -> bool:
+    """Is a sum over the steps only weight gradients of a loss at the last step (ℓ_T)?"""
+    return all(isinstance(x, _Weight) and isinstance(x.of, ir.Ref) and x.of.time == ir.Time("T") for _, x in parts)
+
+
+def _offsets(claim: ir.Claim, summed: bool = False) -> set:
+    """The steps a claim reads; summed (compared term by term over t): not the step of a loss at T that a
+    weight gradient is taken of (∂ℓ_T/∂W is a sum over every step)."""
     out = set()
+
+    def visit(node):
+        if summed and isinstance(node, ir.Deriv) and isinstance(node.of, ir.Ref) and node.of.time == ir.Time("T") \
+                and isinstance(node.wrt, ir.Ref) and node.wrt.time is None:
+            visit(node.wrt)
+            return
+        if isinstance(node, ir.Ref) and node.time is not None:
+            out.add(node.time)
+        for c in node.children():
+            visit(c)
     for side in (claim.lhs, claim.rhs):
-        for node in side.walk():
-            if isinstance(node, ir.Ref) and node.time is not None:
-                out.add(node.time)
+        visit(side)
     return out
 
 
 def _anchor(claim: ir.Claim, summed: bool):
     """Which of d0, d1 a claim fixes: a claim about step t fixes neither; h_0, h_1 only fix t = 1 (d0 = 0);
     h_T only fix t = T (d1 = 0)."""
-    times = _offsets(claim)
+    times = _offsets(claim, summed)
     vars_ = {t.var for t in times if not (summed and t.var not in (None, "T"))}
     if summed or "t" in {t.var for t in times}:
         if any(t.var is None or t.var == "T" for t in times):
@@ -750,10 +795,112 @@ def _is_through_time(ctx, claim) -> bool:
     return False
 
 
+def lift_last_step(ctx: ir.Context, claim: ir.Claim) -> tuple[ir.Context, ir.Claim]:
+    """A quantity without steps that reads the sequences at step T only (p := softmax(V h_T), L := -log p_k:
+    a many-to-one network) written as a sequence at step T (p_t := softmax(V h_t), read as p_T): the same
+    values and the same total derivatives, in the form the equations read (a loss at one step)."""
+    if ctx.held_fixed:
+        return ctx, claim                 # ∂L_T/∂x would then hold the steps before T fixed: not the same
+    last = ir.Time("T")
+    lifted: set = set()
+    changed = True
+    while changed:
+        changed = False
+        for n, d in ctx.definitions.items():
+            if n in lifted or d.notation or d.target.time is not None or isinstance(d.expr, ir.Block) \
+                    or n in ctx.declarations or any(isinstance(x, ir.Sum) for x in d.expr.walk()):
+                continue
+            refs = ir.refs(d.expr)
+            at_T = [r for r in refs if r.time == last or (r.time is None and r.name in lifted)]
+            if at_T and all(r.time is None or r.time == last for r in refs):
+                lifted.add(n)
+                changed = True
+    if not lifted:
+        return ctx, claim
+
+    def at(time_for_lifted, time_for_T):
+        def fix(n):
+            if isinstance(n, ir.Ref):
+                if n.name in lifted and n.time is None:
+                    return ir.Ref(n.name, time_for_lifted, span=n.span, sup=n.sup)
+                if n.time == last and time_for_T is not None:
+                    return ir.Ref(n.name, time_for_T, span=n.span, sup=n.sup)
+            return n
+        return lambda e: ir.transform(e, fix)
+    inside, outside = at(ir.Time("t"), ir.Time("t")), at(last, None)
+    definitions = {}
+    for n, d in ctx.definitions.items():
+        if n in lifted:
+            definitions[n] = ir.Definition(ir.Ref(n, ir.Time("t")), inside(d.expr), d.source)
+        else:
+            definitions[n] = ir.Definition(d.target, outside(d.expr), d.source)
+    new = dataclasses.replace(ctx, definitions=definitions, claims=[])
+    return new, dataclasses.replace(claim, lhs=outside(claim.lhs), rhs=outside(claim.rhs))
+
+
+def _stacked_uses(ctx: ir.Context, e: ir.Expr, name: str, out: list) -> bool:
+    """Collect the block columns W multiplies in e (W [h_{t-1}; x_t]); False if W is used otherwise."""
+    if isinstance(e, ir.MatMul) and e.left == ir.Ref(name) and isinstance(e.right, ir.Block) \
+            and len(e.right.rows) > 1 and all(len(row) == 1 for row in e.right.rows):
+        out.append(e.right)
+        return all(_stacked_uses(ctx, row[0], name, out) for row in e.right.rows)
+    if isinstance(e, ir.Ref):
+        return e.name != name
+    return all(_stacked_uses(ctx, c, name, out) for c in e.children())
+
+
+def split_stacked(ctx: ir.Context, claim: ir.Claim) -> tuple[ir.Context, ir.Claim]:
+    """A weight that multiplies a stacked column only (W_f [h_{t-1}, x_t], Olah's LSTM) written as its column
+    blocks, one per block of the column (W_f = [W_f⟨1⟩ W_f⟨2⟩], W_f [h; x] = W_f⟨1⟩ h + W_f⟨2⟩ x): the same
+    values, and ∂ℓ/∂W_f is the block row [∂ℓ/∂W_f⟨1⟩  ∂ℓ/∂W_f⟨2⟩], compared block by block."""
+    typer = Typer(ctx)
+    parts = {}
+    for name, decl in ctx.declarations.items():
+        if decl.kind != "matrix" or decl.sequence or name in ctx.definitions or len(decl.shape) != 2:
+            continue
+        uses: list = []
+        if not all(_stacked_uses(ctx, d.expr, name, uses) for d in ctx.definitions.values()) or not uses:
+            continue
+        try:
+            heights = [tuple(typer.infer(row[0])[0] for row in block.rows) for block in uses]
+        except IllTyped:
+            continue
+        first = heights[0]
+        if any(len(h) != len(first) or not all(typer.eq(a, b) for a, b in zip(h, first)) for h in heights) \
+                or sp.simplify(sum(sp.sympify(h) for h in first) - sp.sympify(decl.shape[1])) != 0:
+            continue
+        parts[name] = [f"{name}⟨{k}⟩" for k in range(1, len(first) + 1)]
+        for part, height in zip(parts[name], first):
+            ctx = dataclasses.replace(ctx, declarations={**ctx.declarations, part: ir.Declaration(
+                part, "matrix", (decl.shape[0], height), source=decl.source)})
+    if not parts:
+        return ctx, claim
+
+    def fix(n):
+        if isinstance(n, ir.MatMul) and isinstance(n.left, ir.Ref) and n.left.name in parts \
+                and n.left.time is None and isinstance(n.right, ir.Block):
+            return ir.Add(tuple(ir.MatMul(ir.Ref(p), row[0], n.dot) for p, row in zip(parts[n.left.name], n.right.rows)))
+        if isinstance(n, ir.Deriv) and isinstance(n.wrt, ir.Ref) and n.wrt.name in parts and n.wrt.time is None:
+            return ir.Block(((*(ir.Deriv(n.of, ir.Ref(p)) for p in parts[n.wrt.name]),),))
+        return n
+
+    def whole(n):                          # W_f alone in a claim: its block row
+        if isinstance(n, ir.Ref) and n.name in parts and n.time is None:
+            return ir.Block((tuple(ir.Ref(p) for p in parts[n.name]),))
+        return n
+    definitions = {n: ir.Definition(d.target, ir.transform(d.expr, fix), d.source) for n, d in ctx.definitions.items()}
+    ctx = dataclasses.replace(ctx, definitions=definitions,
+                              declarations={n: d for n, d in ctx.declarations.items() if n not in parts})
+    sides = [ir.transform(ir.transform(side, fix), whole) for side in (claim.lhs, claim.rhs)]
+    return ctx, dataclasses.replace(claim, lhs=sides[0], rhs=sides[1])
+
+
 def prove(ctx: ir.Context, claim: ir.Claim) -> Outcome | None:
     """The structural verdict on a claim through time: PROVED for every size and T, INCONCLUSIVE, or None."""
     if not ctx.has_time or ctx.length is not None or not _is_through_time(ctx, claim):
         return None
+    original = (ctx, claim)
+    ctx, claim = split_stacked(*lift_last_step(*original))
     sizes = [{str(s): str(s) for s in ctx.sizes()}]
     typer = Typer(ctx)
     try:
@@ -762,7 +909,7 @@ def prove(ctx: ir.Context, claim: ir.Claim) -> Outcome | None:
         return None
     if not (same(a[0], b[0]) and same(a[1], b[1])):
         return None
-    if _differs_at_numbers(ctx, claim):
+    if _differs_at_numbers(*original):
         return Outcome(INCONCLUSIVE, METHOD, sizes, "the two sides differ at numbers (the explicit engine's quick "
                                                     "look), so there is nothing to prove")
     deadline = time.perf_counter() + BUDGET
@@ -770,6 +917,8 @@ def prove(ctx: ir.Context, claim: ir.Claim) -> Outcome | None:
         cases = 0
         for pair in _pairs(Steps(ctx, None, None, 0, 0), claim):
             left, right = summands(ctx, pair[0]), summands(ctx, pair[1])
+            if (left is None) != (right is None) and _at_last_step(left or right):
+                left = right = None       # ∂ℓ_T/∂V = (p_T - e_k) h_T^T: compared at t = T as it is written
             if (left is None) != (right is None):
                 raise NotApplicable("one side is a sum over the steps and the other is not")
             summed = (left, right) if left is not None else None
@@ -778,8 +927,8 @@ def prove(ctx: ir.Context, claim: ir.Claim) -> Outcome | None:
             end = 0 if anchor == "end" else None
             # A first look at the generic step: how far back and ahead the claim reads and differentiates.
             look, _ = _build(ctx, pair, summed, start, end, 0, 0)
-            K = max(look.adjoint_offsets | {lo.hi for lo in look.losses.values() if lo.hi is not None}
-                    | {lo.lo - 1 for lo in look.losses.values() if lo.lo is not None} | {0})
+            K = max(look.adjoint_offsets | {lo.hi for lo in look.losses.values() if lo.hi is not None and lo.hi < FAR}
+                    | {lo.lo - 1 for lo in look.losses.values() if lo.lo is not None and lo.lo < FAR} | {0})
             floor = min(look.read | {0})
             K_lo = min(look.adjoint_offsets | {0})
             reach_back, reach = max(0, -floor), max(look.read | {K, 0})

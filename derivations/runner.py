@@ -40,7 +40,7 @@ SEVERITY = (ILL_TYPED, REFUTED, INCONCLUSIVE, PROVED)
 AGAINST = (REFUTED, ILL_TYPED)
 # Engines whose proof holds for every size (and, for a claim through time, every T).  A claim that only
 # the others find equal -- at the sizes and lengths they tried -- is CHECKED, never PROVED.
-GENERAL = ("all sizes", "all T (induction)", "all T (recurrence)")
+GENERAL = ("all sizes", "all T (induction)", "all T (recurrence)", "all T (algorithm)")
 
 
 def combine(methods: list) -> dict:
@@ -278,21 +278,31 @@ def _parsed_engines():
             (recurrence.METHOD, recurrence.prove)]
 
 
+def _algorithm_engines():
+    """(name, prove) pairs for a whole algorithm (a loop of a file): its run on the explicit model."""
+    from . import program
+    return [(program.METHOD, program.prove)]
+
+
 def prove_parsed(job) -> dict:
     """Every engine on one claim of a derivation file.  Runs in a worker: job = (path, claim id[, limit])."""
     path, claim_id, *rest = job
     ctx, claim = load_document(path).parsed[claim_id]
     cell = f"cell {claim.source.cell}:" if claim.source and claim.source.cell is not None else ""
     where = f"{path}:{cell}{claim.source.line}: {claim.id}" if claim.source else claim.id
+    if claim.algorithm:
+        # A whole algorithm: its loop run at small sizes here; the proof for every T comes from its lines'
+        # verdicts once they are all back (`_with_lines`).
+        return _run_engines(_algorithm_engines(), (ctx, claim), where, rest[0] if rest else TIME_LIMIT)
     return _run_engines(_parsed_engines(), (ctx, claim), where, rest[0] if rest else TIME_LIMIT)
 
 
 def _parsed_modules():
-    from . import allsizes, explicit, generic, ir, recurrence, semantics, shapes
+    from . import algorithm, allsizes, explicit, generic, ir, program, recurrence, semantics, shapes
     from .latex import printer, reader, resolve, syntax
     from .note import step_model
-    return (allsizes, explicit, generic, ir, recurrence, semantics, shapes, printer, reader, resolve, syntax,
-            step_model)
+    return (algorithm, allsizes, explicit, generic, ir, program, recurrence, semantics, shapes, printer, reader,
+            resolve, syntax, step_model)
 
 
 def parsed_key(ctx, claim) -> str:
@@ -355,6 +365,76 @@ def _proved_only(replacements: dict, results: dict) -> tuple[dict, dict]:
     unused = {(fix if isinstance(fix, str) else fix.id): verdict(fix)
               for line, fix in replacements.items() if line not in proved}
     return proved, unused
+
+
+def _is_algorithm(doc: Document, cid: str) -> bool:
+    return cid in doc.parsed and doc.parsed[cid][1].algorithm is not None
+
+
+def _with_lines(result: dict, alg, results: dict) -> dict:
+    """Add the induction over a loop's lines (`program.for_every_T`) as one more method of a whole algorithm."""
+    from . import program
+    methods = [*result["methods"], program.for_every_T(alg, results)]
+    return {**result, **combine(methods), "methods": methods}
+
+
+def _algorithm_diagnosis(doc: Document, ids, results: dict, cache, searches: dict | None = None) -> dict | None:
+    """For the first whole algorithm of a file that is refuted or ill-typed: which values it computes wrong,
+    and which lines to blame (`program.diagnose`).  A line is replaced by the file's correction of it
+    (`Corrects:`) when that is proved in this run, else by its best proved repair (`searches`)."""
+    from . import program
+    for cid in ids:
+        ctx, claim = doc.parsed.get(cid, (None, None))
+        if claim is None or not claim.algorithm or claim.kind != AS_WRITTEN \
+                or results.get(cid, {}).get("verdict") not in (REFUTED, ILL_TYPED):
+            continue
+        alg = ctx.algorithms[claim.algorithm]
+        proved = {line: u for line, u in alg.corrections.items() if results.get(u.claim, {}).get("verdict") == PROVED}
+        repaired = {line: u for line, u in _repaired_lines(ctx, alg, results, searches or {}).items()
+                    if line not in proved}
+        key = sources_key(_parsed_modules(), "algorithm diagnosis", cid, ctx.text, " ".join(sorted(proved)),
+                          " ".join(f"{line}={u.source.latex}" for line, u in sorted(repaired.items())))
+        found = cache.get("diagnosis " + cid, key)
+        if found is None:
+            found = program.diagnose(ctx, alg, {**proved, **repaired})
+            cache.put("diagnosis " + cid, key, found)
+        unused = [{"replacement": u.claim, "verdict": results.get(u.claim, {}).get("verdict", "not checked in this run")}
+                  for line, u in alg.corrections.items() if line not in proved]
+        source = "the file's corrections (Corrects:), proved in this run" if proved else ""
+        if repaired:
+            source = (source + "; " if source else "") + "the best proved repair of each other wrong line"
+        return {**found, "replacement_source": source or "none: no line of the loop has a proved correction",
+                "replacements_not_used": unused}
+    return None
+
+
+def _repaired_lines(ctx, alg, results: dict, searches: dict) -> dict:
+    """{line id: the Update of its best proved repair} for the wrong lines of a loop, where the repair keeps
+    what the line sets (a repair of dW = Σ_t e keeps the sum: its summand is the new line)."""
+    from . import ir
+    from .latex.errors import DerivationError, DerivationErrors
+    from .latex.reader import parse_statement
+    out = {}
+    for u in alg.updates:
+        if results.get(u.claim, {}).get("verdict") not in (REFUTED, ILL_TYPED):
+            continue
+        for rep in (searches.get(u.claim) or {}).get("repairs", []):
+            if rep.get("verdict") != PROVED:
+                continue
+            try:
+                lhs, rhs = parse_statement(rep["latex"], ctx)
+            except (DerivationError, DerivationErrors):   # printed in a form that does not read back: not used
+                continue
+            if u.op == "+=":
+                if not (isinstance(rhs, ir.Sum) and rhs.var == alg.var and rhs.lo == ir.Time(None, 1)
+                        and rhs.hi == ir.Time("T")):
+                    continue
+                rhs = rhs.body
+            if lhs != u.target:
+                continue
+            out[u.claim] = ir.Update(u.target, rhs, u.op, u.claim, ir.Source("", 0, rep["latex"]))
+            break
+    return out
 
 
 def _with_induction(result: dict, induction: dict) -> dict:
@@ -448,7 +528,10 @@ def repair_claim(job) -> dict:
 
 
 def wants_repair(doc: Document, claim_id: str, result: dict) -> bool:
-    """An as-written claim that is refuted or ill-typed (never a proved one, nor a correction)."""
+    """An as-written claim that is refuted or ill-typed (never a proved one, nor a correction, nor a whole
+    algorithm: its lines are searched one by one)."""
+    if claim_id in doc.parsed and doc.parsed[claim_id][1].algorithm:
+        return False
     return doc.fields[claim_id]["kind"] == AS_WRITTEN and result["verdict"] in (REFUTED, ILL_TYPED)
 
 
@@ -477,7 +560,7 @@ def run(ids=None, jobs: int | None = None, cache: ProofCache | None = None, prog
         hit = cache.get(cid, keys[cid])
         if hit is not None:
             results[cid] = hit
-            if progress:
+            if progress and not _is_algorithm(doc, cid):
                 progress(cid, hit, cached=True, done=len(results), total=len(ids))
         else:
             todo[cid] = job
@@ -540,7 +623,7 @@ def run(ids=None, jobs: int | None = None, cache: ProofCache | None = None, prog
         # An engine error is never kept as a result, nor a verdict cut short by the time limit.
         if result["verdict"] != CONFLICT and not result.get("timed_out"):
             cache.put(key, keys[key], result)
-        if progress:
+        if progress and not _is_algorithm(doc, key):       # an algorithm's verdict waits for its lines
             progress(key, result, cached=False, done=len(results), total=len(ids))
         return repair_job(key)
 
@@ -552,6 +635,14 @@ def run(ids=None, jobs: int | None = None, cache: ProofCache | None = None, prog
     _pool_map(todo, min(jobs, max(1, len(todo))), record)
     if induction is not None and INDUCTION_CLAIM in results:
         results[INDUCTION_CLAIM] = _with_induction(results[INDUCTION_CLAIM], induction)
+    for cid in ids:
+        ctx, claim = doc.parsed.get(cid, (None, None))
+        if claim is not None and claim.algorithm and cid in results:
+            results[cid] = _with_lines(results[cid], ctx.algorithms[claim.algorithm], results)
+            if progress:
+                progress(cid, results[cid], cached=False, done=len(results), total=len(ids))
+    if diagnosis is None and not doc.is_note:
+        diagnosis = _algorithm_diagnosis(doc, ids, results, cache, searches)
     if replacements is not None:
         before = cache.hits
         diagnosis = _diagnosis_of_proved(diagnosis, replacements, results, cache)
@@ -638,7 +729,7 @@ def semantic_notes(claim, ctx=None) -> list[str]:
     """What a reader may take otherwise in a claim's semantics, said next to it (one sentence): ∂E_t/∂U of
     a quantity at a step is taken with the steps before t held fixed (docs/derivation-format.md)."""
     from . import ir
-    if ctx is not None and not ctx.held_fixed:
+    if (ctx is not None and not ctx.held_fixed) or claim.lhs is None:
         return []                         # the default: total derivatives, what a reader takes them to be
 
     def name(n):                          # plain text: \ell -> ℓ, W_{hh} stays W_hh
@@ -663,8 +754,8 @@ def semantic_notes(claim, ctx=None) -> list[str]:
 def _reading_notes(doc: Document, cid: str, verdict: str, cache) -> tuple:
     """(layout note, other-reading note) of a wrong parsed claim (derivations.layout): each an explicit proof
     of another reading, so cached like one (a rerun of an unchanged file does not prove them again)."""
-    if cid not in doc.parsed or verdict not in (REFUTED, ILL_TYPED):
-        return None, None
+    if cid not in doc.parsed or verdict not in (REFUTED, ILL_TYPED) or doc.parsed[cid][1].lhs is None:
+        return None, None                 # (a loop of an algorithm has no sides to read otherwise)
     from . import layout
     ctx, claim = doc.parsed[cid]
     key = sources_key((*_parsed_modules(), layout), "reading notes", claim.id, ctx.text, verdict)

@@ -178,6 +178,11 @@ class Model:
             raise IllTyped(f"{name} is an index, not a matrix")
         if ref.time is not None and step == 0 and (name + "_0") in ctx.declarations:
             return self._free((name, 0), ctx.declarations[name + "_0"].shape)
+        named = ctx.definitions.get(name)
+        if decl is None and named is not None and named.notation and step is not None:
+            # A name for a derivative is its definition at any step: dh_0 := ∂L/∂h_0 is the gradient of the
+            # initial state h_0; past T the derivative itself is zero.
+            return self.evaluate(named.expr, self._env_for(named, step, env))
         if not self.step_in_range(step):
             return self.zeros(ref)
         if name in self.abstract_losses:

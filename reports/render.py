@@ -141,13 +141,32 @@ def prose_pieces(text: str) -> list[tuple[str, str]]:
     return pieces
 
 
-def prose_html(text: str) -> Markup:
-    """A comment or a reading: its $...$ as (sanitized) inline MathML, the rest as a label."""
-    return Markup("".join(str(mathml(body, display="inline")) if kind == "math" else str(label_html(body))
+def prose_html(text: str, refs: dict | None = None) -> Markup:
+    """A comment, a reading or a reason: its $...$ as (sanitized) inline MathML, the rest as a label, and
+    every claim id it names that looks like one (bptt-dW_hh, comment2) a link to that claim (`refs`)."""
+    return Markup("".join(str(mathml(body, display="inline")) if kind == "math" else str(_linked(body, refs))
                           for kind, body in prose_pieces(text)))
 
 
-HTML_ENV.filters.update(mathml=mathml, label=label_html, prose=prose_html, vclass=verdict_class)
+def _linked(text: str, refs: dict | None) -> Markup:
+    ids = sorted((i for i in (refs or {}) if re.search(r"[-\d]", i) and i in text), key=len, reverse=True)
+    if not ids:
+        return label_html(text)
+    out, pos = [], 0
+    for m in re.finditer(r"(?<![\w.\-])(" + "|".join(map(re.escape, ids)) + r")(?![\w\-]|\.\w)", text):
+        out.append(str(label_html(text[pos:m.start()])))
+        out.append(f'<a href="#claim-{escape(m.group(1))}">{escape(m.group(1))}</a>')
+        pos = m.end()
+    out.append(str(label_html(text[pos:])))
+    return Markup("".join(out))
+
+
+@jinja2.pass_context
+def _prose_filter(context, text: str) -> Markup:
+    return prose_html(text, context.get("refs"))
+
+
+HTML_ENV.filters.update(mathml=mathml, label=label_html, prose=_prose_filter, vclass=verdict_class)
 
 
 _CLAIM_TAG = re.compile(r"#\s*claim:\s*(?P<ids>[\w.\-]+(?:\s*,\s*[\w.\-]+)*)\s*$")

@@ -64,6 +64,9 @@ class Run:
         decl = ctx.declarations.get(name)
         if step is not None and step == 0 and (name + "_0") in ctx.declarations:
             return self.inputs[(name, 0)]
+        named = ctx.definitions.get(name)
+        if step is not None and decl is None and named is not None and named.notation:
+            return self.ev(named.expr, self.env_for(named, step))  # dh_0 := ∂L/∂h_0, whatever the step
         if step is not None and not 1 <= step <= self.T:
             return None                                 # zero, of the quantity's shape
         if decl is not None and decl.kind == "matrix" and (name not in ctx.definitions
@@ -298,3 +301,81 @@ def truth(ctx: ir.Context, claim: ir.Claim, seed: int = 0, points: int = 2) -> t
                 if float(np.abs(a - b).max()) > 1e-5 * scale:
                     return "false", f"T={T}, t={t}: {a.ravel()[:4]} vs {b.ravel()[:4]}"
     return "true", ""
+
+
+# ---------------------------------------------------------------- an algorithm's loop, run in NumPy
+
+def _at(e: ir.Expr, var: str, t: int) -> ir.Expr:
+    """e at step t: every step var+k written as the number t+k (sums keep their own variable)."""
+    def fix(n):
+        if isinstance(n, ir.Ref) and n.time is not None and n.time.var == var:
+            return ir.Ref(n.name, ir.Time(None, t + n.time.offset))
+        return n
+    return ir.transform(e, fix)
+
+
+class LoopRun(Run):
+    """A forward pass whose reads of the loop's values come from `values` (what the loop computed so far)."""
+
+    def __init__(self, *args, values=None, var="t", **kw):
+        super().__init__(*args, **kw)
+        self.values, self.var = values if values is not None else {}, var
+
+    def is_gradient(self, e):
+        d = self.ctx.definitions.get(e.name) if isinstance(e, ir.Ref) else None
+        return isinstance(e, ir.Deriv) or (d is not None and isinstance(d.expr, ir.Deriv))
+
+    def ev(self, e, env):
+        if isinstance(e, (ir.Ref, ir.Deriv)) and env.get(self.var) is not None:
+            key = _at(e, self.var, env[self.var])
+            if key in self.values:
+                return self.values[key]
+            if self.is_gradient(e):
+                return np.zeros(self.shape_of(e))      # the loop starts what it has not computed at zero
+        return super().ev(e, env)
+
+
+def run_loop(ctx: ir.Context, alg, sizes: dict, T: int, inputs: dict, indices: dict) -> dict:
+    """{key at numbered steps: value}: the loop's lines run from t = T down to 1, as a reader runs them."""
+    values: dict = {}
+    for t in range(T, 0, -1):
+        for u in alg.updates:
+            run = LoopRun(ctx, sizes, T, inputs, indices, values=values)
+            value = run.ev(u.rhs, {"T": T, "t": t})
+            key = _at(u.target, "t", t)
+            values[key] = values.get(key, 0) + value if u.op == "+=" else value
+    return values
+
+
+def loop_statuses(ctx: ir.Context, alg, T: int, seed: int = 0, points: int = 2) -> dict:
+    """{key: "right" | "wrong"}: every value the loop computes against what it stands for, by finite
+    differences of the forward pass (no line of the file is used for the truth); ShapeError when a line
+    does not compose."""
+    rng = np.random.default_rng(seed)
+    names = [str(s) for s in ctx.sizes()]
+    sizes = {n: 2 + k % 3 for k, n in enumerate(names)}
+    out: dict = {}
+    for _ in range(points):
+        inputs, indices = draw(ctx, sizes, T, rng)
+        values = run_loop(ctx, alg, sizes, T, inputs, indices)
+        truth_run = Run(ctx, sizes, T, inputs, indices)
+        for key, got in values.items():
+            true = truth_run.ev(key, {"T": T})
+            if got.shape != true.shape:
+                raise ShapeError(f"{key}: {got.shape} vs {true.shape}")
+            scale = max(1.0, float(np.abs(true).max()))
+            wrong = float(np.abs(got - true).max()) > 1e-5 * scale
+            out[key] = "wrong" if wrong or out.get(key) == "wrong" else "right"
+    return out
+
+
+def algorithm_truth(ctx: ir.Context, alg, lengths=(1, 2, 3, 4)) -> str:
+    """"true" when every value the loop computes is what it stands for at every T tried, "false" when one is
+    not, "ill-typed" when a line does not compose."""
+    try:
+        for T in lengths:
+            if "wrong" in loop_statuses(ctx, alg, T).values():
+                return "false"
+    except (ShapeError, ValueError):
+        return "ill-typed"
+    return "true"

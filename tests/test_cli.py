@@ -145,7 +145,8 @@ def test_corrupt_cache_entry_is_ignored_and_reproved(cold):
     _, out, cache, _ = cold
     # Entries of claims (a repair's re-check, `<id>~repair`, is cached by the worker and counted there, not
     # in the report: which entries come first by file name changes with every change of the sources).
-    # Likewise the searches and the notes of wrong lines ("repair: <id>", "notes: <id>"): claims' entries only.
+    # (Only entries of claims: the induction's, a diagnosis's, a search's and a wrong line's notes ("repair: <id>",
+    # "notes: <id>") have no verdict to tamper with.)
     entries = [p for p in sorted(cache.glob("*.json")) if "~" not in json.loads(p.read_text())["claim"]
                and "verdict" in json.loads(p.read_text())["result"]]
     entries[0].write_text("{not json")

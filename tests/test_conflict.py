@@ -111,6 +111,7 @@ def _fast_engines(monkeypatch, refute):
     monkeypatch.setattr(runner, "_engines", lambda: [("concrete", concrete), ("all sizes", other)])
     monkeypatch.setattr(runner, "_parsed_engines", lambda: [("concrete", lambda ctx, c, budget=None: concrete(c)),
                                                             ("all sizes", lambda ctx, c: other(c))])
+    monkeypatch.setattr(runner, "_algorithm_engines", lambda: [("concrete", lambda ctx, c, budget=None: concrete(c))])
     monkeypatch.setattr(runner, "_induction", lambda _=None: {
         "verdict": PROVED, "method": "induction", "seconds": 0.0, "sizes": {}, "lemmas": [], "combination": "fake"})
 

@@ -130,7 +130,7 @@ def test_the_highest_sectioning_command_starts_a_context(tmp_path):
     assert [c.title for c in d.contexts] == ["One", "Two"]
     assert d.claims[0].section == "Claims"
     with pytest.raises(DerivationErrors) as info:       # u is not declared in the second chapter
-        _read(tmp_path, "b.tex", "\\begin{document}\n" + body + "\\[ u = v \\]\n\\end{document}\n")
+        _read(tmp_path, "b.tex", "\\begin{document}\n" + body + "\\[ v = u \\]\n\\end{document}\n")
     assert "undeclared symbol u" in info.value.errors[0].message
 
 

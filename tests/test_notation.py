@@ -372,7 +372,6 @@ def test_binary_label_lines_against_finite_differences(line, candidate):
 
 
 @pytest.mark.parametrize("line, hint", [
-    (r"\frac{\partial}{\partial w} L = w", r"write \frac{\partial L}{\partial w}"),
     (r"\nabla L = w", r"write \nabla_{w} L"),
     (r"\mathbb{1}^\top w = L", r"write the column of ones as \mathbf{1}"),
     (r"\delta h_t = h_t", r"name a gradient \delta^{h}_t or \delta_{h,t}"),
@@ -449,3 +448,140 @@ $$ \left( \hat{\boldsymbol{y}}^{(t)} \right)_{y^{(t)}} = (\hat{y}_t)_{y_t} $$
 """, "i.md").contexts[0]
     (claim,) = ctx.claims
     assert claim.lhs == claim.rhs == ir.Component(ir.Ref("\\hat{y}", T), ir.Ref("y", T))
+
+
+# ---------------------------------------------------------------- definitions written with =
+
+EQ_HEAD = r"""# Eq
+$$ W \in \mathbb{R}^{H \times D}, \quad U \in \mathbb{R}^{H \times H}, \quad x_t \in \mathbb{R}^{D}, \quad h_0 \in \mathbb{R}^{H}, \quad v \in \mathbb{R}^{H} $$
+"""
+
+
+def test_a_new_name_written_equal_to_a_forward_expression_is_defined():
+    d = parse_derivation(EQ_HEAD + r"""
+$$ \boldsymbol{a}^{(t)} = W \boldsymbol{x}^{(t)} + U \boldsymbol{h}^{(t-1)} \tag{10.8} $$
+$$ h_t = \tanh(a_t) $$
+$$ q = W x_1 $$
+$$ L := \sum_t v^T h_t $$
+$$ q = W x_1 \tag{again} $$
+$$ h_t = \tanh(W x_t + U h_{t-1}) \tag{claim} $$
+""", "eq.md")
+    ctx = d.contexts[0]
+    assert ctx.definitions["a"].target == ir.Ref("a", T) and ctx.definitions["h"].target == ir.Ref("h", T)
+    assert ctx.definitions["q"].expr == ir.MatMul(ir.Ref("W"), ir.Ref("x", ir.Time(None, 1)))
+    # a line about a name defined before (with = or :=) is a claim
+    assert [c.id for c in ctx.claims] == ["again", "claim"]
+
+
+@pytest.mark.parametrize("line, needle", [
+    (r"dh_t = U^T h_t", "undeclared symbol dh_t"),              # dh for a quantity h: a derivative's name
+    (r"\delta^{q}_t = h_t", "undeclared symbol \\delta^{q}"),
+    (r"g_t = \frac{\partial L}{\partial h_t}", "defines g_t only when its right-hand side computes forward"),
+])
+def test_a_line_about_a_derivative_is_never_taken_for_a_definition(line, needle):
+    text = EQ_HEAD + "$$ h_t := \\tanh(W x_t + U h_{t-1}), \\quad L := \\sum_t v^T h_t $$\n"
+    err = error_of(text + f"$$ {line} $$\n")
+    assert needle in err.message
+
+
+def test_a_forward_line_over_a_name_for_a_derivative_is_no_definition():
+    text = EQ_HEAD + ("$$ h_t := \\tanh(W x_t + U h_{t-1}), \\quad L := \\sum_t v^T h_t $$\n"
+                      "$$ g_t := \\frac{\\partial L}{\\partial h_t} $$\n$$ m_t = (1 - h_t^2) \\circ g_t $$\n")
+    err = error_of(text)
+    assert "undeclared symbol m_t" in err.message and ":=" in err.hint
+
+
+def test_a_product_of_declared_letters_or_a_size_is_not_defined_by_equals():
+    err = error_of(EQ_HEAD + "$$ H = 3 $$\n")
+    assert "undeclared symbol H" in err.message
+    d = parse_derivation(EQ_HEAD + "$$ Uv = U v $$\n", "eq.md")
+    assert d.claims[0].lhs == ir.MatMul(ir.Ref("U"), ir.Ref("v"))
+
+
+# ---------------------------------------------------------------- \textrm subscripts, trailing commas, aligned in $$
+
+def test_a_subscript_in_a_text_font_is_the_plain_subscript():
+    head = HEAD + "$$ W_{xi} \\in \\mathbb{R}^{H \\times E}, \\quad b_i \\in \\mathbb{R}^{H} $$\n"
+    ctx = parse_derivation(head, "n.md").contexts[0]
+    plain = parse_statement(r"W_{xi} x_t + b_i = W_{xi} x_t + b_i", ctx)
+    for spelling in (r"W_{\textrm{xi}} x_t + b_\textrm{i}", r"W_{\text{xi}} x_t + b_{\mathrm{i}}"):
+        assert parse_statement(f"{spelling} = W_{{xi}} x_t + b_i", ctx) == plain
+
+
+def test_a_row_may_end_in_a_comma_and_an_aligned_display_in_markdown_is_rows():
+    rows = ("$$\n\\begin{aligned}\nu_t &= \\tanh(W_f x_t),\\\\\nv_t &= \\sigma(W_i x_t) \\\\\n"
+            "p_t &= u_t \\circ v_t,\n\\end{aligned}\n$$\n")
+    one = "$$ u_t := \\tanh(W_f x_t), \\quad v_t := \\sigma(W_i x_t), \\quad p_t := u_t \\circ v_t $$\n"
+    a, b = (parse_derivation(HEAD + x, "n.md").contexts[0] for x in (rows, one))
+    assert {n: d.expr for n, d in a.definitions.items()} == {n: d.expr for n, d in b.definitions.items()}
+    assert "p" in a.definitions
+
+
+# ---------------------------------------------------------------- *, columns side by side, [a, b], f(x, W)
+
+COLS = r"""# Cols
+$$ U \in \mathbb{R}^{H \times H}, \quad V \in \mathbb{R}^{H \times (H + D)}, \quad x_t \in \mathbb{R}^{D}, \quad h_0, c_0 \in \mathbb{R}^{H} $$
+$$ f_t := \sigma(U h_{t-1}), \quad g_t := \tanh(V [h_{t-1}, x_t]) $$
+"""
+
+
+def test_a_star_is_the_element_wise_product_and_a_number_before_it_scales():
+    ctx = parse_derivation(COLS + "$$ c_t = f_t * c_{t-1} + 2 * g_t $$\n$$ h_t = c_t $$\n", "s.md").contexts[0]
+    plain = parse_derivation(COLS + "$$ c_t := f_t \\circ c_{t-1} + 2 g_t $$\n$$ h_t := c_t $$\n", "s.md").contexts[0]
+    assert ctx.definitions["c"].expr == ir.Add((ir.Hadamard(ir.Ref("f", T), ir.Ref("c", ir.Time("t", -1)), "*"),
+                                                ir.MatMul(ir.Number(Fraction(2)), ir.Ref("g", T))))
+    assert to_latex(ctx.definitions["c"].expr) == "f_t * c_{t-1} + 2 g_t"
+    assert ctx.definitions["c"].expr.terms[1] == plain.definitions["c"].expr.terms[1]
+
+
+def test_columns_side_by_side_are_element_wise_in_a_definition_only_and_claims_say_so():
+    text = COLS + ("$$ c_t = f_t c_{t-1} + g_t $$\n$$ h_t = c_t $$\n"
+                   "$$ \\ell := \\sum_t h_t^T h_t $$\n$$ \\frac{\\partial \\ell}{\\partial c_T} = 2 c_T \\tag{a} $$\n")
+    ctx = parse_derivation(text, "s.md").contexts[0]
+    assert ctx.definitions["c"].expr.terms[0] == ir.Hadamard(ir.Ref("f", T), ir.Ref("c", ir.Time("t", -1)))
+    (claim,) = ctx.claims
+    assert claim.depends_on_reading and "f_t c_{t-1}" in claim.reading and "element-wise" in claim.reading
+    # in a claim the product stays a matrix product: ill-typed, so a missing ^T is reported
+    _, rhs = parse_statement(r"c_t = f_t c_{t-1}", ctx)
+    assert rhs == ir.MatMul(ir.Ref("f", T), ir.Ref("c", ir.Time("t", -1)))
+    # a row times a column (h^T c) composes and is never read element-wise
+    ctx2 = parse_derivation(COLS + "$$ h_t := g_t, \\quad s_t := h_{t-1}^T g_t $$\n", "s.md").contexts[0]
+    assert isinstance(ctx2.definitions["s"].expr, ir.MatMul)
+
+
+def test_a_bracketed_list_stacks_columns_and_a_size_may_be_a_sum():
+    ctx = parse_derivation(COLS + "$$ h_t := g_t $$\n", "s.md").contexts[0]
+    block = ctx.definitions["g"].expr.arg.right
+    assert block == ir.Block(((ir.Ref("h", ir.Time("t", -1)),), (ir.Ref("x", T),)))
+    assert to_latex(block) == "[h_{t-1}, x_t]"
+    assert ctx.declarations["V"].shape == (ir.size_symbol("H"), ir.size_symbol("H") + ir.size_symbol("D"))
+    err = error_of(COLS + "$$ h_t := g_t, \\quad q_t := \\tanh(V (h_{t-1}, x_t)) $$\n")
+    assert "(a, b) is not read" in err.message and "[a, b]" in err.hint
+
+
+def test_a_function_of_named_arguments_defines_its_value():
+    head = "# F\n$$ W \\in \\mathbb{R}^{m \\times n}, \\quad x \\in \\mathbb{R}^{n} $$\n"
+    a = parse_derivation(head + "$$ f(x, W) = \\|W \\cdot x\\|^2 $$\n", "f.md").contexts[0]
+    b = parse_derivation(head + "$$ f := \\|W \\cdot x\\|^2 $$\n", "f.md").contexts[0]
+    assert a.definitions["f"].expr == b.definitions["f"].expr and not a.claims
+
+
+def test_the_derivative_as_an_operator_applies_to_the_product_after_it():
+    lhs, rhs = same(r"\frac{\partial}{\partial w} L = \frac{\partial L}{\partial w}")
+    assert lhs == rhs == ir.Deriv(ir.Ref("L"), ir.Ref("w"))
+    lhs, _ = read(r"\frac{\partial}{\partial w} w^T z + L = L")
+    assert lhs == ir.Add((ir.Deriv(ir.MatMul(ir.Transpose(ir.Ref("w"), "T"), ir.Ref("z")), ir.Ref("w")), ir.Ref("L")))
+
+
+def test_the_entry_of_a_column_at_a_declared_index_may_be_written_p_k():
+    import fd
+    text = r"""# entry
+$$ z \in \mathbb{R}^{n}, \quad k \in \{1, \dots, n\} $$
+$$ p := \operatorname{softmax}(z), \quad L := -\log p_k $$
+$$ \frac{\partial L}{\partial z} = p - e_k \tag{softmax} $$
+$$ \frac{\partial L}{\partial z} = p + e_k \tag{wrong} $$
+"""
+    ctx = parse_derivation(text, "entry.md").contexts[0]
+    assert ctx.definitions["L"].expr == parse_derivation(text.replace("p_k", "(p)_{k}"), "e.md").contexts[0] \
+        .definitions["L"].expr
+    assert {c.id: fd.truth(ctx, c)[0] for c in ctx.claims} == {"softmax": "true", "wrong": "false"}

@@ -49,7 +49,7 @@ def _builder_of(claim) -> str | None:
 # Every parsed statement that still has a builder: {builder id: [parsed ids]}.
 PAIRS: dict = {}
 for _cid, (_ctx, _c) in PARSED.items():
-    if _builder_of(_c) is not None:
+    if _builder_of(_c) is not None and _c.algorithm is None:     # a whole algorithm is its loop in note.md
         PAIRS.setdefault(_builder_of(_c), []).append(_cid)
 
 

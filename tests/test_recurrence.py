@@ -200,3 +200,23 @@ $$ q \in \mathbb{R}^{H}, \quad q := \frac{\partial \ell}{\partial h_0} $$
 """
     with pytest.raises(DerivationErrors, match="given as the gradient at one step"):
         parse_derivation(head, "u.md")
+
+
+MANY_TO_ONE = r"""# Many-to-one
+$$ W \in \mathbb{R}^{H \times H}, \quad U \in \mathbb{R}^{H \times D}, \quad V \in \mathbb{R}^{K \times H}, \quad x_t \in \mathbb{R}^{D}, \quad h_0 \in \mathbb{R}^{H}, \quad k \in \{1, \dots, K\} $$
+$$ h_t := \tanh(W h_{t-1} + U x_t), \quad p := \operatorname{softmax}(V h_T), \quad L := -\log (p)_{k} $$
+$$ dh_t := \frac{\partial L}{\partial h_t} $$
+$$ dh_{t-1} = W^{\top} ((1 - h_t^2) \circ dh_t) \tag{dh} $$
+$$ dh_{t-1} = W ((1 - h_t^2) \circ dh_t) \tag{dh-no-transpose} $$
+"""
+
+
+def test_a_name_for_a_derivative_at_step_zero_is_the_gradient_of_the_initial_state():
+    # dh_{t-1} at t = 1 is dh_0 := ∂L/∂h_0 (h_0 declared): the line is true, and was refuted when a name at a
+    # step outside 1..T was taken for zero.
+    ctx = parse_derivation(MANY_TO_ONE, "m2o.md").contexts[0]
+    truths = {c.id: fd.truth(ctx, c)[0] for c in ctx.claims}
+    assert truths == {"dh": "true", "dh-no-transpose": "false"}
+    for c in ctx.claims:
+        out = explicit.prove(ctx, c)
+        assert out.verdict == (PROVED if truths[c.id] == "true" else REFUTED), (c.id, out.reason)

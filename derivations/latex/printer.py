@@ -145,7 +145,8 @@ class Printer:
         return f"{left} \\cdot {right}" if e.dot else f"{left} {right}"
 
     def _Hadamard(self, e: ir.Hadamard) -> str:
-        return f"{self._factor(e.left, TERM)} \\{e.op} {self._factor(e.right, PRODUCT)}"
+        op = "*" if e.op == "*" else f"\\{e.op}"
+        return f"{self._factor(e.left, TERM)} {op} {self._factor(e.right, PRODUCT)}"
 
     def _factor(self, x: ir.Expr, least: int) -> str:
         """An operand of ∘: a matrix product in parentheses, (W^T δ) ∘ f'(z), although the grammar binds the
@@ -229,6 +230,8 @@ class Printer:
         return f"\\frac{{\\partial {self.p(e.of)}}}{{\\partial {self.p(e.wrt)}}}"
 
     def _Block(self, e: ir.Block) -> str:
+        if e.style == "list" and all(len(row) == 1 for row in e.rows):
+            return "[" + ", ".join(self.p(row[0]) for row in e.rows) + "]"
         rows = " \\\\ ".join(" & ".join(self.p(x) for x in row) for row in e.rows)
         return f"\\begin{{bmatrix}} {rows} \\end{{bmatrix}}"
 

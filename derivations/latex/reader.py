@@ -21,10 +21,10 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import ir
+from .. import algorithm, ir
 from .errors import DerivationError, DerivationErrors, locate
 from .printer import to_latex
-from .resolve import Resolver, Scope, name_key, sequence_key
+from .resolve import Resolver, Scope, definitions_written_eq, hadamard_juxtapositions, name_key, sequence_key
 from .syntax import MAX_BLOCK_CHARS, Name, parse_block
 
 KINDS = ("as-written", "corrected", "supporting")
@@ -34,6 +34,24 @@ MAX_ERRORS = 50
 META_KEYS = ("reading", "corrects", "id", "label", "comment", "kind", "python", "derivatives")
 # `> Derivatives: ...` after any block of a context says what ∂q_t/∂x means there (docs/derivation-format.md).
 DERIVATIVE_READINGS = {"total": False, "earlier steps held fixed": True}
+
+
+@dataclass
+class LoopMark:
+    """A loop's first block (\\textbf{for } t = T, \\dots, 1) or its last (\\textbf{end for}): no statement."""
+    kind: str                    # "for", "up" (t = 1, ..., T: not read) or "end"
+    var: str | None
+    statements: tuple = ()
+
+
+@dataclass
+class _Loop:
+    """An algorithm being read: its first block and its lines so far."""
+    block: RawBlock
+    var: str
+    updates: list = field(default_factory=list)         # (block, ir.Update)
+    corrections: dict = field(default_factory=dict)     # claim id -> (block, ir.Update)
+    ids: list = field(default_factory=list)             # the claim ids its blocks gave
 
 
 @dataclass
@@ -50,6 +68,7 @@ class RawBlock:
 # Display math of LaTeX documents: read as in a .tex file (tex.py), as Jupyter's Markdown renders it.
 _OTHER_DISPLAY = re.compile(r"^\s*(\\\[|\\begin\s*\{\s*(?P<env>equation|align|gather|multline|eqnarray|alignat|flalign)(?P<star>\*?)\s*\})")
 _HEADING = re.compile(r"(#{1,6})\s")
+_LAYOUT = re.compile(r"\\begin\s*\{\s*(?:aligned|split|gathered|alignedat|multlined)\s*\}")
 
 
 def heading_of(line: str) -> tuple[int, str] | None:
@@ -187,7 +206,15 @@ def scan(text: str, path: str) -> tuple[str, list, list]:
                         "text after a block's closing $$ on the same line is not read: put it on a line of "
                         "its own (one block per line)", locate(text, end + 2 + lead, path, len(after.strip()))))
             block = RawBlock(text[begin:end], begin, i + 1, heading, context)
-            blocks.append(block)
+            if _LAYOUT.search(block.text):
+                # $$ \begin{aligned} a &= b \\ c &= d \end{aligned} $$: rows as in a .tex display (tex.py)
+                from .tex import _display
+                found, problems = _display(text, text, begin, end, "$$", path, heading, context)
+                errors += problems
+                block = found[-1] if found else block
+                blocks += found
+            else:
+                blocks.append(block)
             i = max(i + 1, line_index(end) + 1)           # always forward, whatever the text
             i = meta_after(block, i)
             continue
@@ -308,6 +335,10 @@ class _Builder:
             if b.meta.get("broken"):               # reported by `scan`
                 _guess_targets(b.text, scope)
                 continue
+            found = algorithm.loop_line(b.text)
+            if found:
+                parsed.append((b, LoopMark(*found)))
+                continue
             try:
                 parsed.append((b, parse_block(b.text, b.offset, self.text, self.path)))
             except DerivationError as e:
@@ -325,6 +356,10 @@ class _Builder:
                         scope.sequences.add(key)
                 elif st.kind == "function" and isinstance(target, Name):
                     scope.functions.add(name_key(target.base, target.decoration))
+        for st in definitions_written_eq([st for _, pb in parsed for st in (pb.statements if pb else [])], scope):
+            key = sequence_key(st.parts[0])                # `a^{(t)} = ...`: a definition (resolve.py)
+            if key is not None:
+                scope.sequences.add(key)
         resolver = Resolver(scope, lambda msg, node, hint="", _b=None: None)
         declared, defined, stepped = {}, {}, {}
         for b, pb in parsed:
@@ -362,15 +397,22 @@ class _Builder:
                     scope.names[name] = "defined"
         # Pass 2: meaning of every statement, in order.
         counter = 0
+        loop, loops = None, []
         for b, pb in parsed:
             resolver.error = lambda msg, node, hint="", b=b: self.error(b, msg, node, hint)
             if pb is None:
                 counter += 1
                 ctx.claims.append(self.python_claim(b, ctx))
                 continue
-            links = []
+            if isinstance(pb, LoopMark):
+                loop = self.loop_mark(ctx, b, pb, loop, loops)
+                continue
+            links, before = [], len(ctx.claims)
             for st in pb.statements:
                 if st.kind in ("duplicate", "invalid"):       # already reported in pass 1
+                    continue
+                if st.kind == "update":
+                    self.update(ctx, resolver, b, st, loop)
                     continue
                 try:
                     if st.kind == "declaration":
@@ -390,11 +432,167 @@ class _Builder:
                                                   "split it, or name an inner part with :="))
             if links:
                 counter += 1
+                if loop is not None and len(links) > 1:
+                    self.errors.append(self.error(b, "a line of a loop assigns one value: a = b = c is a chain",
+                                                  None, "write one equation per line of the loop"))
                 self.claims(ctx, b, pb, links, counter)
+                if loop is not None:
+                    self.loop_line(ctx, b, ctx.claims[before:], loop)
+        if loop is not None:
+            self.errors.append(self.error(loop.block, "this loop is never closed", None,
+                                          "end it with a block $$ \\textbf{end for} $$"))
+        self.written_eq_forward(ctx)
+        if not self.errors:
+            self.hadamard_reading(ctx, hadamard_juxtapositions(ctx))
         self.check_definitions(ctx)
+        for found in loops:
+            self.check_algorithm(ctx, found)
         self.derivative_reading(ctx, blocks)
         self.given_at_fixed_steps(ctx, blocks)
         return ctx
+
+    # ---------------------------------------------------------------- algorithms (docs: Algorithms)
+
+    def loop_mark(self, ctx, b, mark: LoopMark, loop, loops):
+        """A loop's first or last block: the loop now open (or None)."""
+        if mark.kind == "up":
+            self.errors.append(self.error(b, "a loop forward in time (t = 1, ..., T) is not read: an algorithm "
+                                             "here is a backward pass", None,
+                                          "write \\textbf{for } t = T, \\dots, 1"))
+            return loop
+        if mark.kind == "for":
+            if loop is not None:
+                self.errors.append(self.error(b, f"a loop inside the loop that starts on {self.where(loop.block.line)} "
+                                                 "is not read", None, "close the first with \\textbf{end for}"))
+                return loop
+            return _Loop(b, mark.var)
+        if loop is None:
+            self.errors.append(self.error(b, "\\textbf{end for} closes no loop", None,
+                                          "start the loop with $$ \\textbf{for } t = T, \\dots, 1 $$"))
+            return None
+        loops.append(self.algorithm_claims(ctx, loop, b))
+        return None
+
+    def update(self, ctx, resolver, b, st, loop):
+        """dW \\mathrel{+}= e: a line of a loop that adds to a total, read as the claim dW = \\sum_t e."""
+        if loop is None:
+            self.errors.append(self.error(b, "\\mathrel{+}= adds to a total in an algorithm's loop; outside a "
+                                             "loop it says nothing", st.parts[0],
+                                          "put the line between $$ \\textbf{for } t = T, \\dots, 1 $$ and "
+                                          "$$ \\textbf{end for} $$, or write the total as \\sum_t"))
+            return
+        try:
+            target, rhs = self.sized(ctx, b, [resolver.expr(e) for e in st.parts])
+        except DerivationError as e:
+            self.errors.append(e)
+            return
+        if loop.var != "t":
+            self.errors.append(self.error(b, f"the loop's step is {loop.var}; an algorithm's step is written t",
+                                          None, "write \\textbf{for } t = T, \\dots, 1"))
+            return
+        meta = b.meta
+        name = target.name if isinstance(target, ir.Ref) else to_latex(target)
+        base = meta.get("id") or f"{slug(ctx.title)}-{slug(name)}-total"
+        cid = self.unique_id(base)
+        source = self.source(b, st)
+        claim = ir.Claim(cid, meta.get("label") or f"{b.heading or ctx.title}, {self.where(b.line)}",
+                         target, algorithm.accumulated("t", rhs), source, section=b.heading or ctx.title,
+                         reading=(meta.get("reading", "") + " The loop adds this line's value at every step: "
+                                  f"read as ${to_latex(target)} = \\sum_{{t=1}}^{{T}} \\ldots$.").strip(),
+                         depends_on_reading=bool(meta.get("reading")), comment=meta.get("comment", ""),
+                         kind=meta.get("kind", "corrected" if "corrects" in meta else "as-written"),
+                         corrects=meta.get("corrects"), group=cid)
+        ctx.claims.append(claim)
+        self.loop_line(ctx, b, [claim], loop, ir.Update(target, rhs, "+=", cid, source))
+
+    def loop_line(self, ctx, b, claims, loop, update=None):
+        """A block inside a loop: one line of it (or, marked Corrects:, the correction of one)."""
+        if update is None:
+            if not claims:
+                return
+            c = claims[0]
+            update = ir.Update(c.lhs, c.rhs, "=", c.id, c.source)
+        loop.ids.append(update.claim)
+        if b.meta.get("corrects"):
+            loop.corrections[b.meta["corrects"].strip()] = (b, update)
+        else:
+            loop.updates.append((b, update))
+
+    def algorithm_claims(self, ctx, loop: _Loop, end: RawBlock):
+        """The whole algorithm's claim (and its corrected version, when lines have corrections)."""
+        meta = loop.block.meta
+        base = meta.get("id") or f"{slug(ctx.title)}-algorithm"
+        label = meta.get("label") or f"Algorithm, {self.where(loop.block.line)}"
+        updates = tuple(u for _, u in loop.updates)
+        source = ir.Source(self.path, loop.block.line, _loop_latex(updates))
+        alg = ir.Algorithm(self.unique_id(base), label, updates, source,
+                           {cid: u for cid, (_, u) in loop.corrections.items()})
+        unknown = [(b, cid) for cid, (b, _) in loop.corrections.items() if cid not in {u.claim for u in updates}]
+        for b, cid in unknown:
+            self.errors.append(self.error(b, f"Corrects: {cid} names no line of this loop", None,
+                                          "a correction inside a loop names the line it replaces by its Id"))
+        common = {"section": loop.block.heading or ctx.title, "reading": meta.get("reading", ""),
+                      "depends_on_reading": bool(meta.get("reading")), "comment": meta.get("comment", "")}
+        ctx.algorithms[alg.id] = alg
+        ctx.claims.append(ir.Claim(alg.id, label, None, None, source, kind="as-written", group=alg.id,
+                                   algorithm=alg.id, **common))
+        found = [(loop, alg)]
+        if alg.corrections and not unknown:
+            fixed = tuple(alg.corrections.get(u.claim, u) for u in updates)
+            cid = self.unique_id(f"{alg.id}-corrected")
+            corrected = ir.Algorithm(cid, f"{label.removesuffix(' (as written)')} (corrected)", fixed,
+                                     ir.Source(self.path, end.line, _loop_latex(fixed)), {})
+            ctx.algorithms[cid] = corrected
+            ctx.claims.append(ir.Claim(cid, corrected.label, None, None, corrected.source, kind="corrected",
+                                       corrects=alg.id, group=cid, algorithm=cid, **common))
+            found.append((loop, corrected))
+        return found
+
+    def check_algorithm(self, ctx, found) -> None:
+        """Located errors for a loop that does not compute, by induction, the values its lines stand for."""
+        if self.errors:
+            return
+        for loop, alg in found:
+            blocks = {u.claim: b for b, u in [*loop.updates, *loop.corrections.values()]}
+            for p in algorithm.check(ctx, alg):
+                b = blocks.get(alg.updates[p.index].claim, loop.block)
+                self.errors.append(self.error(b, p.message, p.node, p.hint))
+    def hadamard_reading(self, ctx: ir.Context, read: dict) -> None:
+        """A claim that reads a definition with two columns side by side read as ∘ (Graves' c_t = f_t c_{t-1})
+        says so: its verdict depends on that reading."""
+        for c in ctx.claims:
+            if c.lhs is None or not read:
+                continue
+            seen, todo = set(), [r.name for side in (c.lhs, c.rhs) for r in ir.refs(side)]
+            while todo:
+                n = todo.pop()
+                if n not in seen and n in ctx.definitions:
+                    seen.add(n)
+                    todo += [r.name for r in ir.refs(ctx.definitions[n].expr)]
+            for name in sorted(seen & set(read)):
+                products = ", ".join(f"{to_latex(p.left)} {to_latex(p.right)}" for p in read[name])
+                note = (f"in the definition of {name}, {products} (columns of one size side by side) "
+                        f"{'are' if len(read[name]) > 1 else 'is'} read as the element-wise product")
+                c.reading, c.depends_on_reading = f"{c.reading} {note}".strip(), True
+
+    def written_eq_forward(self, ctx: ir.Context) -> None:
+        """A definition written `name = expr` (resolve.definitions_written_eq) computes forward: with a
+        derivative on its right (dh_t = W^T dy_t, dy_t a name for ∂ℓ/∂y_t) the line is a claim about a
+        name never defined, an error as before -- never a definition that would go unchecked."""
+        for name, (b, st) in list(self._where.items()):
+            d = ctx.definitions.get(name)
+            if not st.written_eq or d is None:
+                continue
+            if any(isinstance(n, ir.Deriv) or (isinstance(n, ir.Ref) and n.name in ctx.definitions
+                                               and ctx.definitions[n.name].notation) for n in d.expr.walk()):
+                lhs = st.latex.split("=")[0].strip()
+                self.errors.append(self.error(
+                    b, f"undeclared symbol {lhs}: a line `{lhs} = ...` defines {lhs} only when its right-hand side "
+                       "computes forward (no derivative, no name for one); as a claim, it is about a name never "
+                       "defined", st.parts[0],
+                    f"to name a derivative, write {lhs} := \\frac{{\\partial \\ell}}{{\\partial ...}}; to claim "
+                    f"this line, define {lhs} first"))
+                del ctx.definitions[name]
 
     def given_at_fixed_steps(self, ctx: ir.Context, blocks: list[RawBlock]) -> None:
         """A gradient given at one step (q := ∂ℓ/∂h_0, declared) is not read: the abstract loss is Σ <g, o>
@@ -540,6 +738,12 @@ class _Builder:
                         depends_on_reading=bool(b.meta.get("reading")), comment=b.meta.get("comment", ""),
                         kind=b.meta.get("kind", "corrected" if "corrects" in b.meta else "as-written"),
                         corrects=b.meta.get("corrects"), python=cid, group=cid)
+
+
+def _loop_latex(updates) -> str:
+    """A whole loop on one line, for the report: for t = T, ..., 1: its lines, separated by ;."""
+    return "\\textbf{for } t = T, \\dots, 1: " + "; ".join(
+        (u.source.latex if u.source else to_latex(u.target)) for u in updates)
 
 
 def _link_latex(latex: str, n: int, total: int, st) -> str:

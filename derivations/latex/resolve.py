@@ -10,10 +10,11 @@ matrix product.  Semantics are documented in docs/derivation-format.md.
 """
 from __future__ import annotations
 
+import re
 from fractions import Fraction
 
 from .. import ir
-from .syntax import BareApply, Frac, Indicator, Juxt, Name, Paren, Sup, TimeSum
+from .syntax import Args, BareApply, Frac, Indicator, Juxt, Name, Paren, Sup, TimeSum
 
 TIME_VARS = ("t", "T", "s", "k", "tau", "\\tau")
 TRANSPARENT = ("vec", "mathbf", "boldsymbol", "bm")
@@ -198,7 +199,9 @@ class Resolver:
             if (key in s.sequences or key in s.initial) and is_time_like(node.sub):
                 time = as_time(node.sub, s, self.err)
                 if time.var is not None and time.var not in ("t", "T") and time.var not in s.bound:
-                    raise self.err(f"the step variable {time.var} is not bound by a sum here", node)
+                    raise self.err(f"the step variable {time.var} is not bound by a sum here", node,
+                                   "write the last step as T (h^{(T)}, h_T): \\tau is read only as a step bound by "
+                                   "a sum, \\sum_{\\tau=t}^{T}" if time.var in ("\\tau", "tau") else "")
                 return self._primed(ir.Ref(key, time, span=node.span, sup=node.step_sup), node)
             whole = full_name(key, node.sub)
             if s.knows(whole):
@@ -211,8 +214,8 @@ class Resolver:
                 raise self.err(f"{key} is a sequence: its subscript must be a step such as t, t-1 or 0", node)
             text = sub_text(node.sub)
             if s.knows(key) and text is not None and s.names.get(text) == "index":
-                raise self.err(f"undeclared symbol {whole}", node, f"for the entry of {key} at the index {text}, "
-                                                                   f"write ({key})_{{{text}}}")
+                # p_k: the entry of the column p at the index k (as (p)_{k}); p_k is no name of its own here.
+                return ir.Component(ir.Ref(key, span=node.span), self.index(node.sub, node), span=node.span)
             hint = self._did_you_mean(key if is_time_like(node.sub) else whole)
             raise self.err(f"undeclared symbol {whole}", node, hint)
         if key in s.functions:
@@ -231,7 +234,22 @@ class Resolver:
                 piece = self.ref(Name(p, node.sub if last else None, node.primes if last else 0, span=node.span))
                 out = piece if out is None else ir.MatMul(out, piece, span=node.span)
             return out
-        raise self.err(f"undeclared symbol {key}", node, self._did_you_mean(key))
+        raise self.err(f"undeclared symbol {key}", node, self._stepless(key) or self._did_you_mean(key))
+
+    def _stepless(self, key: str) -> str:
+        """The hint for X^{(t)} of a name X without steps (Deep Learning 10.17's L^{(t)}, 10.23's b^{(t)})."""
+        m = re.fullmatch(r"(.+)\^\{\((t[^)]*)\)\}", key)
+        if not m or not self.scope.knows(m.group(1)) or m.group(1) in self.scope.sequences:
+            return ""
+        base, step = m.groups()
+        if self.scope.names.get(base) == "defined":
+            return (f"{base} has no steps, so {key} (its term at step {step}) is not read: name the per-step term, "
+                    f"e.g. \\ell^{{(t)}} := ... with {base} := \\sum_t \\ell^{{(t)}}, and write \\ell^{{({step})}} "
+                    f"for {key}")
+        return (f"{base} has no steps, so {key} (its copy used at step {step}) is not read: differentiate with "
+                f"respect to {base} itself, write \\nabla_{{{base}}} L = \\sum_t (the term of step t), e.g. "
+                f"\\nabla_{{{base}}} L = \\sum_t \\operatorname{{diag}}(1 - (h^{{(t)}})^2) \\nabla_{{h^{{(t)}}}} L "
+                f"for h^{{(t)}} = \\tanh({base} + ...)")
 
     def _primed(self, ref, node):
         if node.primes:
@@ -296,6 +314,11 @@ class Resolver:
 
     def _Ones(self, node):
         return node
+
+    def _Args(self, node: Args):
+        raise self.err("(a, b) is not read here", node,
+                       "columns stacked into one are written [a, b]; a function of named arguments f(x, W) = ... is "
+                       "read only as the definition of a new name f (write f := ... when f is used before)")
 
     def _Number(self, node):
         return node
@@ -437,7 +460,7 @@ class Resolver:
         return ir.Diag(self.expr(node.arg), span=node.span)
 
     def _Block(self, node: ir.Block):
-        return ir.Block(tuple(tuple(self.expr(e) for e in row) for row in node.rows), span=node.span)
+        return ir.Block(tuple(tuple(self.expr(e) for e in row) for row in node.rows), span=node.span, style=node.style)
 
     # ---------------------------------------------------------------- targets
 
@@ -475,3 +498,139 @@ def to_text(node) -> str:
 
 def number(value) -> ir.Number:
     return ir.Number(Fraction(value))
+
+
+# ---------------------------------------------------------------- definitions written with =
+
+def definitions_written_eq(statements: list, scope: Scope) -> list:
+    """The statements `name = expr` that define `name` (textbooks write 10.8 as `a^{(t)} = b + W h^{(t-1)} + ...`,
+    CS231n `q = W \\cdot x`), turned into definitions in place; returns them.
+
+    The rule (docs/derivation-format.md): a statement of exactly two members whose left-hand side is one
+    name (with a step, written h_t or h^{(t)}) that the context neither declares nor defines -- anywhere,
+    with `\\in` or `:=`, or with an earlier `=` -- is a definition.  A line about a name that is declared or
+    defined stays a claim; a run of declared letters (`Wh`) is a product, a size (H) or T is no quantity,
+    and a name that by convention is a derivative's (dh for a quantity h, \\delta^{h}_t) is never defined so.
+    The reader checks afterwards that the right-hand side is a forward computation (no derivative, no
+    name for one): `dh_t = W^T dy_t` with dh_t undefined is an error, never a definition.
+    """
+    probe = Scope()
+    probe.sequences = set(scope.sequences) | {k for st in statements if st.kind == "chain" and len(st.parts) == 2
+                                              for k in [sequence_key(st.parts[0])] if k}
+    probe.initial = set(scope.initial)
+    resolver = Resolver(probe, lambda msg, node, hint="": ValueError(msg))
+
+    def key(node):
+        try:
+            name, time = resolver.target(node)
+        except ValueError:
+            return None
+        return None if time is not None and time.var is None else name     # h_0: no definition of h
+
+    sizes = {x for st in statements if st.kind == "declaration" for d in st.parts[1][1]
+             for x in re.findall(r"[A-Za-z]+", str(d))}
+    known = set(scope.functions) | sizes | {"T"}
+    for st in statements:
+        if st.kind in ("declaration", "definition"):
+            known.add(sequence_key(st.parts[0]) or key(st.parts[0]))
+    letters = Scope()
+    letters.names = {k: "matrix" for k in known if k}
+    found = []
+    for st in statements:
+        if st.kind != "chain" or len(st.parts) != 2:
+            continue
+        lhs = _named_arguments(st.parts[0]) or st.parts[0]
+        if isinstance(lhs, Name):
+            if lhs.primes or (isinstance(lhs.sub, tuple) and lhs.sub[0] != "pair"):
+                continue
+        elif superscript_name(lhs, probe.sequences) is None:
+            continue
+        plain = unpair(superscript_name(lhs, probe.sequences) or lhs)
+        if isinstance(plain, Name) and plain.sub is not None and name_key(plain.base, plain.decoration) in \
+                probe.sequences and not (isinstance(plain.sub, Name) and plain.sub.base == "t"
+                                         and plain.sub.sub is None):
+            continue                                  # h_T = ... of a sequence h: a claim at a step
+        k = sequence_key(lhs) or key(lhs)
+        if k is None or k in known or len(Resolver(letters, None).split_letters(k) or []) > 1:
+            continue
+        if (k.startswith("d") and k[1:] in known | probe.sequences) or k.startswith(("\\delta", "\\Delta")):
+            continue                                  # dh, \delta^{h}: a derivative's name, by convention
+        known.add(k)
+        letters.names[k] = "matrix"
+        st.kind, st.written_eq, st.parts = "definition", True, (lhs, st.parts[1])
+        found.append(st)
+    return found
+
+
+def _named_arguments(node):
+    """f in `f(x, W)` or `f(q)`, a function of named arguments on the left of `=` (CS231n), else None: the
+    definition is of the value f (the arguments name what it depends on; ∂f/∂W differentiates it)."""
+    if not (isinstance(node, Juxt) and not node.dot and isinstance(node.left, Name) and node.left.sub is None
+            and not node.left.primes):
+        return None
+    args = node.right.parts if isinstance(node.right, Args) else \
+        (node.right.expr,) if isinstance(node.right, Paren) and node.right.sub is None else ()
+    if args and all(isinstance(a, Name) or (isinstance(a, Sup) and superscript_name(a, _Everything()))
+                    for a in args):
+        return node.left
+    return None
+
+
+# ---------------------------------------------------------------- two columns side by side in a definition
+
+def _replace(e: ir.Expr, old: ir.Expr, new: ir.Expr) -> ir.Expr:
+    if e is old:
+        return new
+    kids = e.children()
+    return e.rebuild(tuple(_replace(k, old, new) for k in kids)) if kids else e
+
+
+def hadamard_juxtapositions(ctx: ir.Context) -> dict:
+    """Definitions where two columns of one size side by side (Graves 2013, (9): `c_t = f_t c_{t-1} + ...`)
+    are read as their element-wise product: {name: [the products so read]}.
+
+    Only in a definition, only where the matrix product does not compose (n x 1 times n x 1 with n not 1
+    for every size); the product in a claim stays ill-typed (a missing ^T is reported), and every claim
+    that reads such a definition says so in its reading (docs/derivation-format.md).  It is printed back
+    as `f_t \\circ c_{t-1}`, which means the same in any context.
+    """
+    import sympy as sp
+
+    from ..shapes import IllTyped, Typer, is_scalar_shape
+
+    class Recording(Typer):
+        def _MatMul(self, e):
+            try:
+                return super()._MatMul(e)
+            except IllTyped as x:
+                if x.node is e and not hasattr(x, "factors"):
+                    x.factors = (self.infer(e.left), self.infer(e.right))
+                raise
+
+    read: dict = {}
+    budget = sum(1 for d in ctx.definitions.values() for n in d.expr.walk() if isinstance(n, ir.MatMul))
+    for _ in range(budget):
+        changed = False
+        for name in list(ctx.definitions):
+            try:
+                # a fresh typer from each definition: its own earlier step is then its initial state's shape
+                Recording(ctx).quantity(name)
+            except IllTyped as x:
+                node, factors = x.node, getattr(x, "factors", None)
+                if factors is None or not isinstance(node, ir.MatMul) or node.dot or node.norm is not None:
+                    continue
+                # the product may sit in a definition typed on the way (c_t's, typed from h_t's)
+                owner = next((n for n, d in ctx.definitions.items() if any(e is node for e in d.expr.walk())), None)
+                (r1, c1), (r2, c2) = factors
+                if owner is None or any(sp.sympify(v).atoms(sp.Dummy) for v in (r1, c1, r2, c2)) \
+                        or sp.expand(sp.sympify(r1) - r2) != 0 or sp.sympify(c1) != 1 or sp.sympify(c2) != 1 \
+                        or is_scalar_shape(factors[0]):
+                    continue
+                d = ctx.definitions[owner]
+                d.expr = _replace(d.expr, node, ir.Hadamard(node.left, node.right, "circ", span=node.span))
+                read.setdefault(owner, []).append(node)
+                changed = True
+                break
+        if not changed:
+            break
+    return read

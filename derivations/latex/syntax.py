@@ -101,6 +101,13 @@ class Indicator(ir.Expr):
 
 
 @dataclass(frozen=True)
+class Args(ir.Expr):
+    """(x, W): the arguments of a function of named arguments, f(x, W) = ... (a definition's target)."""
+    parts: tuple
+    span: tuple | None = _span()
+
+
+@dataclass(frozen=True)
 class TimeSum(ir.Expr):
     var: str
     lo: object                     # expressions, resolved to time indices later
@@ -116,10 +123,11 @@ class TimeSum(ir.Expr):
 
 @dataclass
 class Statement:
-    kind: str                      # "declaration", "function", "definition", "chain"
+    kind: str                      # "declaration", "function", "definition", "chain", "update"
     parts: tuple
     span: tuple                    # (start, end) offsets in the block
     latex: str = ""
+    written_eq: bool = False       # a definition written `name = expr` (resolve.definitions_written_eq)
 
 
 @dataclass
@@ -178,6 +186,10 @@ class ToSyntax(Transformer):
     def chain(self, meta, items):
         return Statement("chain", tuple(items), _sp(meta))
 
+    def update(self, meta, items):
+        name, _, expr = items
+        return Statement("update", (name, expr), _sp(meta))
+
     def scalar_space(self, meta, items):
         return ("matrix", (1, 1))
 
@@ -200,6 +212,12 @@ class ToSyntax(Transformer):
 
     def two_dims(self, meta, items):
         return (items[0], items[2])
+
+    def size_sum(self, meta, items):
+        return "+".join(str(i) for i in items if not (isinstance(i, Token) and i.type == "PLUS"))
+
+    def paren_dim(self, meta, items):
+        return items[1]
 
     def size(self, meta, items):
         return "*".join(str(i) for i in items)          # H, 256 or 4H
@@ -239,6 +257,10 @@ class ToSyntax(Transformer):
 
     def hadamard(self, meta, items):
         left, op, right = items
+        if str(op) == "*":
+            if isinstance(left, ir.Number):          # 2 * x: a number scales
+                return Juxt(left, right, span=_sp(meta))
+            return ir.Hadamard(left, right, "*", span=_sp(meta))
         return ir.Hadamard(left, right, "odot" if "odot" in str(op) else "circ", span=_sp(meta))
 
     def juxt(self, meta, items):
@@ -420,6 +442,14 @@ class ToSyntax(Transformer):
             raise ValueError("only 1_{...} (an indicator column) may carry a subscript after a number")
         return Indicator(sub, span=_sp(meta))
 
+    def concat(self, meta, items):
+        # [h_{t-1}, x_t]: the columns stacked (Olah's LSTM), the block column [h_{t-1}; x_t].
+        brackets = [str(i).strip()[-1] for i in items if isinstance(i, Token) and i.type in ("LPAR", "RPAR")]
+        parts = [i for i in items if not isinstance(i, Token)]
+        if brackets != ["[", "]"]:
+            return Args(tuple(parts), span=_sp(meta))      # f(x, W): only as a definition's target (resolve.py)
+        return ir.Block(tuple((p,) for p in parts), span=_sp(meta), style="list")
+
     def paren(self, meta, items):
         expr = items[1]
         sub = items[3] if len(items) > 3 else None
@@ -433,6 +463,10 @@ class ToSyntax(Transformer):
         if pn:
             num, den = num[1], den[1]
         return Frac(num, den, pn, span=_sp(meta))
+
+    def deriv_operator(self, meta, items):
+        wrt, operand = [i for i in items if not isinstance(i, Token)]
+        return Frac(operand, wrt, True, span=_sp(meta), style="operator")
 
     def partial(self, meta, items):
         return ("partial", items[1])
@@ -478,7 +512,7 @@ _FRIENDLY = {
     "FRAC": "\\frac", "SUMOP": "\\sum", "GREEK": "a Greek letter", "TEXT": "\\text{...}", "RBRACE": "}",
     "LBRACE": "{", "CIRCUMFLEX": "^", "__ANON_0": "}", "REALS": "\\mathbb{R}", "BEGIN_MATRIX": "\\begin{bmatrix}",
     "TIMES": "\\times", "DOTS": "\\dots", "SETCLOSE": "\\}", "NORM_CLOSE": "\\| (closing the norm)",
-    "GT": ">", "SLASH": "/", "ONES": "\\mathbf{1}", "NABLA": "\\nabla", "OPFUNC": "\\operatorname{...}",
+    "GT": ">", "SLASH": "/", "STAR": "*", "ONES": "\\mathbf{1}", "NABLA": "\\nabla", "OPFUNC": "\\operatorname{...}",
 }
 
 
@@ -548,6 +582,20 @@ def check_size(text: str, offset: int, file_text: str, path: str) -> None:
             depth = max(0, depth - 1)
 
 
+# W_{\textrm{xi}}, b_\textrm{i}, p_{\text{model}}: a subscript in a text font is the same subscript (W_{xi}).
+_TEXT_SUB = re.compile(r"_\s*(?:\{\s*\\(?:textrm|text|mathrm)\s*\{\s*([A-Za-z0-9]+)\s*\}\s*\}"
+                       r"|\\(?:textrm|text|mathrm)\s*\{\s*([A-Za-z0-9]+)\s*\})")
+
+
+def plain_subscripts(text: str) -> str:
+    """Every subscript in \\textrm, \\text or \\mathrm spelled _{xi}, padded with spaces to the same length
+    (so every offset stays)."""
+    def plain(m):
+        inner = m.group(1) or m.group(2)
+        return "_{" + " " * (len(m.group()) - len(inner) - 3) + inner + "}"
+    return _TEXT_SUB.sub(plain, text)
+
+
 def mark_norms(text: str) -> str:
     """\\| x \\| with its closing bar spelled |\\ (same length, so every offset stays): the grammar then
     tells an opening bar from a closing one without looking ahead."""
@@ -563,11 +611,17 @@ def mark_norms(text: str) -> str:
 
 # What people write that the notation spells otherwise, with the exact replacement.
 _INSTEAD = [
-    (re.compile(r"\\frac\s*\{\s*\\partial\s*\}\s*\{\s*\\partial\s*([^{}]+?)\s*\}\s*(\S+)"),
-     lambda m: f"write \\frac{{\\partial {m.group(2)}}}{{\\partial {m.group(1)}}}"),
     (re.compile(r"\\\|([^|]*?)\\\|(?!\s*[\^_])"), lambda m: f"write \\|{m.group(1)}\\|^2 (the squared norm)"),
     (re.compile(r"\\mathbb\s*\{\s*1\s*\}(?!\s*[\[(_])"),
      lambda m: "\\mathbb{1} is read as an indicator, \\mathbb{1}[z > 0]; write the column of ones as \\mathbf{1}"),
+    (re.compile(r"\\sum_\{?\s*[ijkn]\s*\}?(?![A-Za-z=])"),
+     lambda m: "a sum over entries (\\sum_i) is not read: write it as a matrix product, e.g. "
+               "\\nabla_{V} L = \\sum_t (\\nabla_{o^{(t)}} L) h^{(t)\\top} for "
+               "\\sum_t \\sum_i (\\partial L / \\partial o_i^{(t)}) \\nabla_{V} o_i^{(t)}"),
+    (re.compile(r"\)\s*_\{?\s*[ij]\s*\}?(?![A-Za-z])|[A-Za-z}]_\{?\s*[ij]\s*\}?\s*\^\s*\{\s*\("),
+     lambda m: "an entry with a free index i (x_i, (\\nabla_{o} L)_i) is not read: write the whole column, e.g. "
+               "\\nabla_{o^{(t)}} L = \\hat{y}^{(t)} - e_{y^{(t)}} for "
+               "(\\nabla_{o^{(t)}} L)_i = \\hat{y}_i^{(t)} - \\mathbf{1}_{i=y^{(t)}}"),
     (re.compile(r"\\nabla(?![A-Za-z])(?!\s*_)\s*(\S*)"),
      lambda m: f"write \\nabla_{{w}} {m.group(1) or 'L'} (the variable as a subscript) or "
                f"\\frac{{\\partial {m.group(1) or 'L'}}}{{\\partial w}}"),
@@ -586,7 +640,7 @@ def parse_block(text: str, offset: int, file_text: str, path: str) -> Block:
     """Parse one block; offsets in errors and spans are made absolute in the file."""
     full = text
     check_size(text, offset, file_text, path)
-    text, tag, remark = split_tail(text)
+    text, tag, remark = split_tail(plain_subscripts(text))
     text = mark_norms(text)
     try:
         tree = PARSER.parse(text)

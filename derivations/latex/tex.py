@@ -211,7 +211,8 @@ def _display(masked: str, text: str, start: int, end: int, env: str, path: str, 
             # ", " (two characters, as long as \\) between two statements of one display
             sep = rows[k - 1][1] - start
             empty = not "".join(chars[row[0] - start:row[1] - start]).strip()      # a \\ ending the display
-            blank = joins or empty or env == "multline" or env in ROWS
+            ended = "".join(chars[rows[k - 1][0] - start:sep]).rstrip().endswith(",")    # a row `...),\\`
+            blank = joins or empty or ended or env == "multline" or env in ROWS
             chars[sep:sep + 2] = [" ", " "] if blank else [",", " "]
             _blank(chars, sep + 2, row[0] - start)
         if joins or (groups and env not in ROWS):
