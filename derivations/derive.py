@@ -342,6 +342,11 @@ class Deriver:
             if target is None or target.var is None:
                 if any(r == q for r in ir.refs(d.expr)):
                     out.append((name, None, d.expr))
+                elif q.time is not None and q.time.var not in (None, "T") and any(
+                        r.name == q.name and r.time is not None and r.time.var in (None, "T") for r in ir.refs(d.expr)):
+                    # read at one step only (p := softmax(V h_T)): the gradient at t has a term at that step
+                    # alone, which one line at a generic t does not write
+                    raise Unsupported("a quantity read at one step only")
                 continue
             offsets = {r.time.offset - target.offset for r in ir.refs(d.expr)
                        if r.name == q.name and r.time is not None and r.time.var == target.var}

@@ -518,6 +518,8 @@ def edits(claim: ir.Claim, ctx: ir.Context, typer: Typer | None = None,
           guide: ir.Expr | None = None) -> Iterator[tuple[Edit, ir.Claim]]:
     """Every single edit of the claim (both sides, every position), as (Edit, edited claim); not pruned.
     `guide`: the derived right-hand side, whose terms and factors the line may lack (add-term, add-factor)."""
+    if claim.lhs is None or claim.rhs is None:       # a loop of an algorithm: its lines are edited one by one
+        return
     typer = typer or Typer(ctx)
     for side in ("rhs", "lhs"):
         root = getattr(claim, side)
@@ -785,6 +787,8 @@ def candidates(ctx: ir.Context, claim: ir.Claim, typer: Typer, pairs: bool = Fal
                guide: ir.Expr | None = None, counts: dict | None = None):
     """The type-checked statements one edit (or two, `pairs`) away that keep the line's subject and say
     something, deduplicated by their printing, ranked."""
+    if claim.lhs is None or claim.rhs is None:       # a loop of an algorithm: its lines are edited one by one
+        return [], 0
     old = statement_latex(claim)
     locus = _failure_path(claim, typer)
     seen = {old}
@@ -905,6 +909,7 @@ def search(ctx: ir.Context, claim: ir.Claim, budget: float = 10.0, verdict: str 
                 repairs.append(_repair_entry(cand, typer, round(time.perf_counter() - t0, 3)))
         if info["budget_exhausted"]:
             break
+    info.pop("_memo", None)
     info["seconds"] = round(time.perf_counter() - start, 3)
     if pairs and not repairs and not info["budget_exhausted"]:
         info["note"] = "no single edit or pair of edits is proved"
@@ -927,6 +932,9 @@ def _try(ctx, claim, cand, cache, info) -> str:
     from .cache import sources_key
     from .runner import _parsed_modules
     test = replace(cand.claim, id=f"{claim.id}~repair")
+    memo = info.setdefault("_memo", {})
+    if cand.latex in memo:                  # the same statement within this search (the derived line, written
+        return memo[cand.latex]             # again by an edit): one proof
     key = sources_key(_parsed_modules(), "repair-candidate", ctx.text, cand.latex) if cache else None
     result = cache.get(test.id, key) if cache else None
     if result is not None:
@@ -945,6 +953,7 @@ def _try(ctx, claim, cand, cache, info) -> str:
             cache.put(test.id, key, {"verdict": result["verdict"], "reason": result["reason"]})
     if result["verdict"] == CONFLICT:
         info["conflicts"].append({"latex": cand.latex, "reason": result["reason"]})
+    memo[cand.latex] = result["verdict"]
     return result["verdict"]
 
 

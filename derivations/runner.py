@@ -473,7 +473,7 @@ def _pool_map(fn_by_key: dict, jobs: int, on_result):
 
 REPAIR_BUDGET = 60.0        # seconds of search for a whole file's wrong claims, shared (a search ends at the file's
                             # deadline: a line repaired quickly leaves the time to the others)
-REPAIR_LINE_CAP = 20.0      # and at most this long on one line, so that one line cannot starve the others
+REPAIR_LINE_CAP = 30.0      # and at most this long on one line, so that one line cannot starve the others
 REPAIR_JOB = "repair: "     # a repair job's key in the pool: REPAIR_JOB + claim id
 
 
