@@ -543,7 +543,7 @@ def run(ids=None, jobs: int | None = None, cache: ProofCache | None = None, prog
     jobs = jobs or os.cpu_count() or 1
     extra = _extra_modules()
 
-    results, todo, keys = {}, {}, {}
+    results, todo, keys, from_cache = {}, {}, {}, set()
     for cid in ids:
         if cid in doc.parsed:
             keys[cid] = parsed_key(*doc.parsed[cid])
@@ -554,6 +554,8 @@ def run(ids=None, jobs: int | None = None, cache: ProofCache | None = None, prog
         hit = cache.get(cid, keys[cid])
         if hit is not None:
             results[cid] = hit
+            if _is_algorithm(doc, cid):
+                from_cache.add(cid)
             if progress and not _is_algorithm(doc, cid):
                 progress(cid, hit, cached=True, done=len(results), total=len(ids))
         else:
@@ -630,7 +632,7 @@ def run(ids=None, jobs: int | None = None, cache: ProofCache | None = None, prog
         if claim is not None and claim.algorithm and cid in results:
             results[cid] = _with_lines(results[cid], ctx.algorithms[claim.algorithm], results)
             if progress:
-                progress(cid, results[cid], cached=False, done=len(results), total=len(ids))
+                progress(cid, results[cid], cached=cid in from_cache, done=len(results), total=len(ids))
     if diagnosis is None and not doc.is_note:
         diagnosis = _algorithm_diagnosis(doc, ids, results, cache, searches)
     if replacements is not None:
