@@ -45,7 +45,8 @@ ENV.filters["py"] = lambda x: repr(x)          # Python literals (None, tuples),
 
 SHARED, COL, ROW, OUTER, DIAG = "shared", "col", "row", "outer", "diag"
 # Names the generated code uses for itself; a quantity of the same name gets a trailing underscore.
-RESERVED = {"np", "T", "B", "t", "P", "size", "params", "inputs", "grads", "dtype", "loss", "values"}
+RESERVED = {"np", "T", "B", "t", "P", "size", "params", "inputs", "grads", "dtype", "loss", "values", "arrays",
+            "out", "PARAMS", "INPUTS", "SHAPES", "INDEX_RANGE", "BINARY", "LENGTH"}
 
 
 class Unsupported(Exception):
@@ -1089,11 +1090,11 @@ def _forward_lines(plan: Plan) -> list:
     for n in plan.inputs:
         d = ctx.declarations[n]
         if d.sequence and not d.initial:
-            em.emit(f'{plan.py[n]} = _steps(a["{plan.py[n]}"], {P})')
+            em.emit(f'{plan.py[n]} = _steps(arrays["{plan.py[n]}"], {P})')
         else:
-            em.emit(f'{plan.py[n]} = a["{plan.py[n]}"]')
+            em.emit(f'{plan.py[n]} = arrays["{plan.py[n]}"]')
     for n in plan.params:
-        em.emit(f'{plan.py[n]} = a["{plan.py[n]}"]')
+        em.emit(f'{plan.py[n]} = arrays["{plan.py[n]}"]')
     for group in plan.order:
         mode, members, direction = group
         for n in members:
