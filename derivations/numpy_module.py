@@ -1264,7 +1264,7 @@ def generate(ctx: ir.Context, verdicts: dict, repairs: dict, source_name: str, t
 
 def _summary(plan: Plan, chosen: dict, need: set) -> dict:
     """For the docstring and report.json: each gradient printed, where it comes from, and lines not used."""
-    out = {"from_file": [], "from_repairs": [], "derived": [], "not_used": []}
+    out = {"from_file": [], "from_repairs": [], "derived": [], "not_used": [], "claims_used": []}
     for key in sorted(need, key=lambda k: [t.key for t in _turns(plan)].index(k) if k in chosen else 0):
         src = chosen.get(key)
         if src is None:
@@ -1275,6 +1275,8 @@ def _summary(plan: Plan, chosen: dict, need: set) -> dict:
         where = f"{c.id} (line {c.source.line})" if c is not None and c.source else ""
         if src.how == "claim":
             out["from_file"].append(f"{name}: {where}")
+            if c.id not in out["claims_used"]:
+                out["claims_used"].append(c.id)
         elif src.how == "repair":
             out["from_repairs"].append(f"{name}: the proved repair of {where} ({src.edit})")
         else:
@@ -1301,10 +1303,10 @@ def module_for(doc, report: dict) -> tuple[str | None, dict]:
     usable = [x for x in contexts if x[1] is not None]
     if not usable:
         why = "; ".join(f"{ctx.title}: {err}" for ctx, _, err in contexts) or "no context"
-        return None, {"error": f"no context of the file can be translated ({why})"}
+        return None, {"error": f"no context of the file can be translated ({why})", "claims_used": []}
     ctx = max(usable, key=lambda x: x[1])[0]
     try:
         source, summary = generate(ctx, verdicts, repairs, Path(doc.path).name, ctx.title)
     except Unsupported as e:
-        return None, {"error": f"{ctx.title}: {e}"}
+        return None, {"error": f"{ctx.title}: {e}", "claims_used": []}
     return source, {"context": ctx.title, **summary}
