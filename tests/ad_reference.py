@@ -14,6 +14,7 @@ import sympy as sp
 from autograd import grad
 
 from derivations import ir
+from derivations.shapes import Typer
 
 
 def _sigma(x):
@@ -60,8 +61,8 @@ class Example:
         if ctx.is_sequence(name) and not 1 <= step <= self.T:
             if step == 0 and name + "_0" in ctx.declarations:
                 return self.column(self.data[name + "_0"])
-            rows = self.quantity(name, 1).shape[0]
-            return anp.zeros((rows, 1))
+            rows = Typer(self.ctx).infer(ir.Ref(name, ir.Time("t")))[0]
+            return anp.zeros((int(sp.sympify(rows).subs(self.sizes)), 1))
         d = ctx.definitions.get(name)
         if d is not None and not d.notation:
             var = d.target.time.var if d.target.time is not None else None
