@@ -358,6 +358,15 @@ def _generic(target: ir.Ref, expr: ir.Deriv) -> bool:
 
 # ---------------------------------------------------------------- translation of expressions
 
+@dataclass(frozen=True)
+class Hoisted(ir.Expr):
+    """Terms of a loop's line computed for every step before the loop (W_xh x_t + b_h, W_hy^T dy_t):
+    one product over all steps instead of one per step.  The loop reads step t of the array."""
+    name: str
+    kind: str
+    span: tuple | None = None
+
+
 ALL = ("all",)          # a step variable standing for every step 1..T at once
 LOOP = ("loop",)        # the step variable is the loop's `t`
 
@@ -493,6 +502,27 @@ class Emitter:
             code, steps = self.at(self.plan.adj[q], time, env)
             return Val(code, kind, steps)
         return Val(self.plan.adj[q], kind)
+
+    def _v_Hoisted(self, e, env):
+        return Val(f"{e.name}[t - 1]", e.kind)
+
+    def hoist(self, expr, var: str, independent) -> ir.Expr:
+        """expr with the terms of its top sum (or of the sum inside its top function) that `independent`
+        accepts computed before the loop, when one of them is a product."""
+        inner = isinstance(expr, ir.Apply) and isinstance(expr.arg, ir.Add)
+        add = expr.arg if inner else expr
+        if not isinstance(add, ir.Add):
+            return expr
+        free = [x for x in add.terms if independent(x)]
+        rest = [x for x in add.terms if not independent(x)]
+        if not any(isinstance(n, ir.MatMul) for x in free for n in x.walk()):
+            return expr
+        v = self.value(ir.Add(tuple(free)) if len(free) > 1 else free[0], {var: ALL})
+        if v.kind != COL or not v.steps:
+            return expr
+        node = Hoisted(self.temp(v.code, "pre"), v.kind)
+        new = ir.Add((node, *rest)) if rest else node
+        return expr.rebuild((new,)) if inner else new
 
     def _v_Number(self, e, env):
         v = e.value
@@ -1103,14 +1133,19 @@ def _forward_lines(plan: Plan) -> list:
                 em.emit(f"{plan.py[n]} = np.zeros((T + {2 * P}, {rows}, B), dtype)")
                 if n + "_0" in ctx.declarations:
                     em.emit(f"{plan.py[n]}[{P - 1}] = {plan.py[n + '_0']}")
+        exprs = {n: defs[n].expr for n in members}
         if mode == "loop":
+            for n in members:
+                var = defs[n].target.time.var
+                em.comment = f"# definition of {n} (line {defs[n].source.line}): its terms without {', '.join(members)}"
+                exprs[n] = em.hoist(exprs[n], var, lambda x, m=set(members): not {r.name for r in ir.refs(x)} & m)
             em.emit(f"for t in {'range(1, T + 1)' if direction > 0 else 'range(T, 0, -1)'}:")
             em.indent += 1
         for n in members:
             d = defs[n]
             var = d.target.time.var if d.target.time is not None else None
             env = {var: LOOP if mode == "loop" else ALL} if var else {}
-            v = em.value(d.expr, env)
+            v = em.value(exprs[n], env)
             target = em.at(plan.py[n], d.target.time, env)[0] if var else plan.py[n]
             src = d.source
             em.emit(f"{target} = {v.code}", f"# definition of {n} (line {src.line})" if src else None)
@@ -1173,6 +1208,14 @@ def _backward_lines(plan: Plan, chosen: dict, need: set) -> list:
             continue
         if not any(n in need for n in members):
             continue
+        rhs = {}
+        for n in members:
+            src = chosen[n]
+            if n in need and src.how != "derived":
+                em.comment = _comment(src)
+                var = _lhs_time(src.lhs).var
+                rhs[n] = em.hoist(src.rhs, var, lambda x, m=inside: not _reads_adjoint_of(x, m, plan))
+                em.comment = "# derived"
         em.emit(f"for t in {'range(T, 0, -1)' if direction > 0 else 'range(1, T + 1)'}:")
         em.indent += 1
         em.memo.clear()
@@ -1181,7 +1224,7 @@ def _backward_lines(plan: Plan, chosen: dict, need: set) -> list:
                 continue
             src = chosen[n]
             if src.how != "derived":
-                em.assign(Turn(n, "loop"), src.lhs, src.rhs, _comment(src))
+                em.assign(Turn(n, "loop"), src.lhs, rhs[n], _comment(src))
             env = env_of(n, LOOP)
             push_def(n, env, lambda q, time, env, inside=inside: q in inside and derived(q, time))
         em.indent -= 1
@@ -1215,6 +1258,16 @@ def _backward_lines(plan: Plan, chosen: dict, need: set) -> list:
         else:
             em.emit(f'grads["{plan.py[q]}"] = {plan.adj[q]}', "# derived")
     return em.lines
+
+
+def _reads_adjoint_of(e, names: set, plan: Plan) -> bool:
+    """Whether e reads the adjoint of one of `names` (dh_{t+1}, ∂ℓ/∂c_t)."""
+    for n in e.walk():
+        if isinstance(n, ir.Ref) and plan.notation.get(n.name) in names:
+            return True
+        if isinstance(n, ir.Deriv) and isinstance(n.wrt, ir.Ref) and n.wrt.name in names:
+            return True
+    return False
 
 
 def _shape_entry(plan: Plan, name: str) -> tuple:
@@ -1254,7 +1307,7 @@ def generate(ctx: ir.Context, verdicts: dict, repairs: dict, source_name: str, t
     values = {plan.py[n]: (f"{plan.py[n]}[{plan.pad}:T + {plan.pad}]" if ctx.is_sequence(n) else plan.py[n])
               for n in _forward_defs(ctx)}
     source = ENV.get_template("numpy_module_any.py.j2").render(
-        title=title, source=source_name, params=[plan.py[n] for n in plan.params],
+        title=title.replace(chr(34) * 3, chr(39) * 3), source=source_name, params=[plan.py[n] for n in plan.params],
         inputs=[plan.py[n] for n in plan.inputs], shapes=shapes, index_range=index_range, binary=binary,
         pad=plan.pad, length=ctx.length, forward=forward, backward=backward, values=values,
         loss=plan.py[plan.loss], loss_name=plan.loss, summary=summary)
