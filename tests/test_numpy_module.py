@@ -20,7 +20,8 @@ from derivations import numpy_module
 from derivations.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
-FILES = sorted((ROOT / "examples").glob("*.*")) + sorted((ROOT / "tests" / "derivations").glob("*.md"))
+FILES = sorted(p for p in (ROOT / "examples").iterdir() if p.suffix in (".md", ".tex", ".ipynb")) + sorted(
+    (ROOT / "tests" / "derivations").glob("*.md"))
 
 
 @pytest.fixture(scope="module", params=FILES, ids=lambda p: p.name)
