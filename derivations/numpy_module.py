@@ -395,6 +395,7 @@ class Emitter:
         self.count = 0
         self.reads: set = set()          # quantities whose adjoint a translated line reads
         self.comment = "# derived"
+        self.known: dict = {}            # code -> the array slice a line of the file assigned it to
 
     # ---- output
 
@@ -464,7 +465,11 @@ class Emitter:
         handler = getattr(self, "_v_" + type(e).__name__, None)
         if handler is None:
             raise Unsupported(f"no translation for {type(e).__name__}")
-        return handler(e, env)
+        v = handler(e, env)
+        # The same expression already stored by an earlier line (Σ_t (p_t - e_{k_t}) after dy_t = p_t - e_{k_t}):
+        # read the array instead of computing it again.
+        known = self.known.get(v.code) if v.kind == COL else None
+        return Val(known, v.kind, v.steps) if known else v
 
     def operand(self, e, env) -> Val:
         """The value of e, held in a temporary when it is an expression: a VJP rule uses it again."""
@@ -532,6 +537,14 @@ class Emitter:
         return Val(f"np.ones(({size_code(e.size)}, 1), dtype)", SHARED)
 
     def _v_Add(self, e, env):
+        basis = [t for t in e.terms if isinstance(t, ir.Neg) and isinstance(t.arg, ir.Basis)]
+        if len(basis) == 1 and len(e.terms) > 1:
+            # x - e_k: one entry per column changed, without building the one-hot columns
+            rest = [t for t in e.terms if t is not basis[0]]
+            x = self.value(ir.Add(tuple(rest)) if len(rest) > 1 else rest[0], env)
+            k, ksteps = self._index(basis[0].arg.index, env)
+            if x.kind == COL and x.steps == ksteps:
+                return Val(f"_minus_onehot({x.code}, {k})", COL, x.steps)
         vals = [self.value(t, env) for t in e.terms]
         kinds = {v.kind for v in vals}
         steps = any(v.steps for v in vals)
@@ -848,6 +861,8 @@ class Emitter:
             return
         target = self.at(plan.adj[q], time, env)[0] if self.is_seq(q) else plan.adj[q]
         self.emit(f"{target} = {code}", comment)
+        if turn.mode == "all" and batched:
+            self.known[code] = target
 
 
 def _sum_to(g: Val, shape: str) -> str:
