@@ -212,9 +212,6 @@ def _sccs(graph: dict) -> list:
 def make_plan(ctx: ir.Context) -> Plan:
     typer = Typer(ctx)
     defs = _forward_defs(ctx)
-    for name, d in ctx.declarations.items():
-        if d.kind == "function":
-            raise Unsupported(f"the function {name} has no numeric definition (only σ, tanh, exp, log, ReLU do)")
     loss = _loss_of(ctx, typer)
     params, inputs = [], []
     for name, d in ctx.declarations.items():
@@ -596,7 +593,7 @@ class Emitter:
     def _v_Apply(self, e, env):
         rule = FUNCTIONS.get(e.function)
         if rule is None:
-            raise Unsupported(f"the function {e.function} has no numeric definition")
+            raise Unsupported(f"the function {e.function} has no numeric definition (σ, tanh, exp, log and ReLU do)")
         if e.derivative > 1:
             raise Unsupported(f"the derivative of order {e.derivative} of {e.function}")
         v = self.value(e.arg, env)
