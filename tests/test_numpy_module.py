@@ -143,7 +143,8 @@ def min_char(example_report):
     (lambda p, i: i.update(k=i["k"] + 100), "k: expected indices 0 .. V - 1"),
     (lambda p, i: i.update(k=i["k"].astype(float)), "k: expected an integer array"),
     (lambda p, i: i["x"].__setitem__((0, 0, 0), np.nan), "x: expected finite numbers"),
-    (lambda p, i: i.update(x=i["x"][:, :, :1]), "x: expected shape"),
+    (lambda p, i: i.update(x=i["x"][:, :1, :]), "x: expected shape (T, V, B) with V = 3 (as in W_xh), got (3, 1, 2)"),
+    (lambda p, i: i.update(h_0=i["h_0"][:, :1]), "h_0: expected shape (H, B) with B = 2 (as in x)"),
     (lambda p, i: p.update(W_x=p["W_xh"]), "unknown name 'W_x'"),
 ])
 def test_bad_inputs_name_the_input(min_char, spoil, words):
