@@ -17,11 +17,15 @@ What the module computes, for one context of the file (the one with a loss):
   `# derived`.  A proved line is used only where everything it reads is already computed at that point of
   the backward pass (dh_t reading dh_{t+1} inside the loop that runs t = T..1).
 
-Batching: a column that depends on the data (x_t, h_t, p_t) is an array (size, B), one column per
-example; a step sequence is stored with its step first, (T + 2P, size, B), padded with P zero steps at
-each end (a quantity outside 1..T is zero; position P - 1 holds a declared initial state h_0), so
-h_{t-1} at every t is one slice.  A weight is shared by the batch; its gradient sums over the examples,
-which is what the summed loss needs (`_sum_to`, `_outer`).
+Batching and layout: a column that depends on the data (x_t, h_t, p_t) is one column per example, stored
+transposed, as the rows of an array (B, size): the product W h is printed h @ W.T, and over all steps at
+once it is one matrix product (`_mm`), since a step sequence is stored with its step first,
+(T + 2P, B, size), padded with P zero steps at each end (a quantity outside 1..T is zero; position P - 1
+holds a declared initial state h_0), so h_{t-1} at every t is one slice and the steps and examples of a
+slice are the rows of one matrix.  A weight is shared by the batch; its gradient sums over the steps and
+examples, which is what the summed loss needs: Σ_t a_t b_t^T is one product of the stacked rows
+(`_outer`), Σ_t a_t of a bias one sum (`_sum_to`).  The interface keeps the file's columns: the module
+transposes its inputs and outputs (x given (T, size, B)).
 
 API: `Unsupported`, `generate(ctx, claims, path) -> (source, summary)`, `module_for(doc, report)`.
 """
@@ -80,8 +84,9 @@ FUNCTIONS = {
 class Val:
     """A translated expression: its code, its layout and whether it carries a leading step axis.
 
-    kind SHARED: a plain array (a weight); COL: (..., rows, B), one column per example (a per-example
-    scalar is (..., 1, B)); ROW: the transpose of a COL, held as the column; OUTER: Σ ± a b^T per example,
+    kind SHARED: a plain array (a weight), as the math has it; COL: (..., B, rows), one column per example
+    stored as a row (a per-example scalar is (..., B, 1)); ROW: the transpose of a COL, held as the same
+    array; OUTER: Σ ± a b^T per example,
     kept as its factors until summed over the batch (`parts`: (sign, a, b)); DIAG: diag(u), kept as u.
     """
     code: str
@@ -552,10 +557,11 @@ class Emitter:
         if DIAG in kinds:
             raise Unsupported("a sum with diag(...)")
         kind = ROW if ROW in kinds else COL if COL in kinds else SHARED
-        code = vals[0].code
-        for v in vals[1:]:
-            code += f" - {_paren(v.code[1:])}" if v.code.startswith("-") and not v.code.startswith("-(") \
-                else f" - {v.code[1:]}" if v.code.startswith("-(") else f" + {v.code}"
+        codes = [_rows(v, kind) for v in vals]
+        code = codes[0]
+        for c in codes[1:]:
+            code += f" - {_paren(c[1:])}" if c.startswith("-") and not c.startswith("-(") \
+                else f" - {c[1:]}" if c.startswith("-(") else f" + {c}"
         return Val(code, kind, steps)
 
     def _v_Neg(self, e, env):
@@ -697,6 +703,10 @@ class Emitter:
         rule = getattr(self, "_d_" + type(e).__name__, None)
         if rule is None:
             raise Unsupported(f"no derivative rule for {type(e).__name__}")
+        if g.kind != SHARED:
+            v = self.value(e, env)
+            if v.kind == SHARED:         # a shared subexpression: its adjoint summed over steps and examples
+                g = Val(reduce_shared(g, f"np.shape({v.code})"), SHARED)
         if g.kind not in (COL, SHARED) and not isinstance(e, (ir.Transpose, ir.Add, ir.Neg, ir.MatMul)):
             raise Unsupported(f"the adjoint of a {type(e).__name__} is a matrix per example")
         rule(e, g, env, want)
@@ -741,7 +751,7 @@ class Emitter:
             num = self.operand(e.num, env)
             d = Val(f"-{_paren(g.code)} * {_paren(num.code)} / {_paren(den.code)} ** 2", g.kind, g.steps)
             if self.scalar(e.den) and not self.scalar(e.num):
-                d = Val(f"np.sum({d.code}, axis=-2, keepdims=True)", d.kind, d.steps)
+                d = Val(f"np.sum({d.code}, axis=-1, keepdims=True)", d.kind, d.steps)
             self.push(e.den, d, env, want)
 
     def _d_Apply(self, e, g, env, want):
@@ -754,7 +764,7 @@ class Emitter:
     def _d_Softmax(self, e, g, env, want):
         p = self.operand(e, env)
         g = self.hold(g)
-        code = f"{p.code} * ({g.code} - np.sum({p.code} * {g.code}, axis=-2, keepdims=True))"
+        code = f"{p.code} * ({g.code} - np.sum({p.code} * {g.code}, axis=-1, keepdims=True))"
         self.push(e.arg, Val(code, COL if COL in (p.kind, g.kind) else p.kind, p.steps or g.steps), env, want)
 
     def _d_Component(self, e, g, env, want):
@@ -775,7 +785,7 @@ class Emitter:
                 if self.reaches(this, env, want):
                     d = _elementwise(g, self.operand(other, env), "*")
                     if self.scalar(this) and not self.scalar(other):
-                        d = Val(f"np.sum({d.code}, axis=-2, keepdims=True)", d.kind, d.steps)
+                        d = Val(f"np.sum({d.code}, axis=-1, keepdims=True)", d.kind, d.steps)
                     self.push(this, d, env, want)
             return
         if isinstance(A, ir.Diag):                       # diag(u) b = u ∘ b
@@ -792,16 +802,17 @@ class Emitter:
             if wa:   # dA = g b^T (summed over the batch when A is shared)
                 self.push(A, Val("", OUTER, g.steps or b.steps, ((1, g, b),)) if kb == COL
                           else Val(f"{_paren(g.code)} @ {_paren(b.code)}.T", SHARED), env, want)
-            if wb:   # dB = A^T g
-                self.push(B, Val(f"{_paren(a.code)}.T @ {_paren(g.code)}", g.kind, g.steps or a.steps), env, want)
+            if wb:   # dB = A^T g, as rows: g^T A
+                self.push(B, Val(mm(g.code, a.code, g.steps), g.kind, g.steps) if kb == COL
+                          else Val(f"{_paren(a.code)}.T @ {_paren(g.code)}", SHARED), env, want)
         elif (ka, kb) == (ROW, COL):                     # a^T b, a per-example scalar
             if wa:
                 self.push(A, Val(f"{_paren(g.code)} * {_paren(b.code)}", ROW, g.steps or b.steps), env, want)
             if wb:
                 self.push(B, Val(f"{_paren(a.code)} * {_paren(g.code)}", COL, g.steps or a.steps), env, want)
         elif (ka, kb) == (ROW, SHARED):                  # a^T W: g is a row
-            if wa:
-                self.push(A, Val(f"{_paren(b.code)} @ {_paren(g.code)}", ROW, g.steps), env, want)
+            if wa:   # (W g)^T = g^T W^T
+                self.push(A, Val(mm(g.code, f"{_paren(b.code)}.T", g.steps), ROW, g.steps), env, want)
             if wb:
                 self.push(B, Val("", OUTER, g.steps or a.steps, ((1, a, g),)), env, want)
         else:
@@ -826,7 +837,7 @@ class Emitter:
                 code = f"{_paren(code)}[{clip[0] - 1 or ''}:{'T - ' + str(clip[1]) if clip[1] else ''}]"
             self.emit(f"{target} += {code}", self.comment)
         elif name in plan.batched:
-            self.emit(f"{arr} += {_sum_to(g, arr + '.shape') if g.steps else g.code}", self.comment)
+            self.emit(f"{arr} += {f'np.sum({g.code}, axis=0)' if g.steps else g.code}", self.comment)
         else:
             self.emit(f"{arr} += {reduce_shared(g, arr + '.shape')}", self.comment)
 
@@ -843,7 +854,7 @@ class Emitter:
         if key.endswith("@0"):
             if v.kind != COL or v.steps:
                 raise Unsupported("the gradient of an initial state is one column per example")
-            self.emit(f'grads["{plan.py[q + "_0"]}"] = {v.code}', comment)
+            self.emit(f'grads["{plan.py[q + "_0"]}"] = _columns({v.code})', comment)
             return
         batched = q in plan.batched
         if batched and v.kind != COL:
@@ -853,8 +864,8 @@ class Emitter:
         code = v.code if batched else reduce_shared(v, f"{plan.py[q]}.shape")
         if turn.mode == "leaf":
             if self.is_seq(q) and not v.steps:
-                code = f"np.broadcast_to({code}, {plan.py[q]}[{plan.pad}:T + {plan.pad}].shape).copy()"
-            self.emit(f'grads["{plan.py[q]}"] = {code}', comment)
+                code = f"np.broadcast_to({code}, {plan.py[q]}[{plan.pad}:T + {plan.pad}].shape)"
+            self.emit(f'grads["{plan.py[q]}"] = {"_columns(" + code + ")" if batched else code}', comment)
             return
         target = self.at(plan.adj[q], time, env)[0] if self.is_seq(q) else plan.adj[q]
         self.emit(f"{target} = {code}", comment)
@@ -877,6 +888,13 @@ def reduce_shared(g: Val, shape: str) -> str:
     return _sum_to(g, shape)
 
 
+def _rows(v: Val, kind: str) -> str:
+    """v's code where it meets a per-example value: a shared column (a bias) as a row, b.T."""
+    if v.kind == SHARED and kind != SHARED and not re.fullmatch(r"[-\d.]+", v.code):
+        return f"{_paren(v.code)}.T"
+    return v.code
+
+
 def _elementwise(a: Val, b: Val, op: str) -> Val:
     if OUTER in (a.kind, b.kind) or DIAG in (a.kind, b.kind):
         raise Unsupported("an element-wise product with a matrix per example")
@@ -884,19 +902,26 @@ def _elementwise(a: Val, b: Val, op: str) -> Val:
     kind = ROW if ROW in kinds else COL if COL in kinds else SHARED
     if ROW in kinds and COL in kinds:
         raise Unsupported("an element-wise product of a row and a column")
-    return Val(f"{_paren(a.code)} {op} {_paren(b.code)}", kind, a.steps or b.steps)
+    return Val(f"{_paren(_rows(a, kind))} {op} {_paren(_rows(b, kind))}", kind, a.steps or b.steps)
+
+
+def mm(rows: str, matrix: str, steps: bool) -> str:
+    """Per-example rows times a shared matrix: one product for every step and example (`_mm`)."""
+    return f"_mm({rows}, {matrix})" if steps else f"{_paren(rows)} @ {_paren(matrix)}"
 
 
 def matmul(a: Val, b: Val) -> Val:
     """The product a b of two values that are not scalars, by their layouts (see Val)."""
     steps = a.steps or b.steps
     pair = (a.kind, b.kind)
-    if pair in ((SHARED, SHARED), (SHARED, COL)):
-        return Val(f"{_paren(a.code)} @ {_paren(b.code)}", b.kind, steps)
+    if pair == (SHARED, SHARED):
+        return Val(f"{_paren(a.code)} @ {_paren(b.code)}", SHARED)
+    if pair == (SHARED, COL):                    # (W x)^T = x^T W^T: rows times W.T
+        return Val(mm(b.code, f"{_paren(a.code)}.T", steps), COL, steps)
     if pair == (ROW, COL):                       # a per-example scalar
-        return Val(f"np.sum({_paren(a.code)} * {_paren(b.code)}, axis=-2, keepdims=True)", COL, steps)
-    if pair == (ROW, SHARED):                    # a^T W = (W^T a)^T
-        return Val(f"{_paren(b.code)}.T @ {_paren(a.code)}", ROW, steps)
+        return Val(f"np.sum({_paren(a.code)} * {_paren(b.code)}, axis=-1, keepdims=True)", COL, steps)
+    if pair == (ROW, SHARED):                    # a^T W
+        return Val(mm(a.code, b.code, steps), ROW, steps)
     if pair in ((COL, ROW), (SHARED, ROW), (COL, SHARED)):
         if pair == (COL, SHARED):                # a w^T with w a shared row: w held as a column
             b = Val(f"{_paren(b.code)}.T", SHARED)
@@ -904,17 +929,17 @@ def matmul(a: Val, b: Val) -> Val:
     if pair == (DIAG, COL):
         return _elementwise(a.parts[0], b, "*")
     if pair == (ROW, DIAG):
-        return Val(f"{_paren(a.code)} * {_paren(b.parts[0].code)}", ROW, steps)      # (u ∘ a)^T
+        return Val(_elementwise(a, b.parts[0], "*").code, ROW, steps)      # (u ∘ a)^T
     if pair == (DIAG, OUTER):
         return Val("", OUTER, steps, tuple((s, _elementwise(a.parts[0], x, "*"), y) for s, x, y in b.parts))
     if pair == (SHARED, OUTER):
         return Val("", OUTER, steps, tuple((s, matmul(a, x), y) for s, x, y in b.parts))
     if pair == (OUTER, SHARED):                  # x y^T W = x (W^T y)^T
-        return Val("", OUTER, steps, tuple((s, x, Val(f"{_paren(b.code)}.T @ {_paren(y.code)}", y.kind, y.steps))
+        return Val("", OUTER, steps, tuple((s, x, Val(mm(y.code, b.code, y.steps), y.kind, y.steps))
                                            for s, x, y in a.parts))
     if pair == (OUTER, COL):                     # x (y^T c)
-        terms = [f"{'-' if s < 0 else ''}{_paren(x.code)} * np.sum({_paren(y.code)} * {_paren(b.code)}, "
-                 "axis=-2, keepdims=True)" for s, x, y in a.parts]
+        terms = [f"{'-' if s < 0 else ''}{_paren(_rows(x, COL))} * np.sum({_paren(_rows(y, COL))} * "
+                 f"{_paren(b.code)}, axis=-1, keepdims=True)" for s, x, y in a.parts]
         code = terms[0]
         for t in terms[1:]:
             code += f" - {t[1:]}" if t.startswith("-") else f" + {t}"
@@ -1129,12 +1154,14 @@ def _forward_lines(plan: Plan) -> list:
     em = Emitter(plan)
     ctx, P = plan.ctx, plan.pad
     defs = _forward_defs(ctx)
-    for n in plan.inputs:
+    for n in plan.inputs:                    # columns per example become rows (see the module docstring)
         d = ctx.declarations[n]
         if d.sequence and not d.initial:
             em.emit(f'{plan.py[n]} = _steps(arrays["{plan.py[n]}"], {P})')
-        else:
+        elif d.kind == "index":
             em.emit(f'{plan.py[n]} = arrays["{plan.py[n]}"]')
+        else:
+            em.emit(f'{plan.py[n]} = arrays["{plan.py[n]}"].T')
     for n in plan.params:
         em.emit(f'{plan.py[n]} = arrays["{plan.py[n]}"]')
     for group in plan.order:
@@ -1142,7 +1169,7 @@ def _forward_lines(plan: Plan) -> list:
         for n in members:
             if ctx.is_sequence(n):
                 rows = size_code(em.typer.infer(defs[n].target)[0])
-                em.emit(f"{plan.py[n]} = np.zeros((T + {2 * P}, {rows}, B), dtype)")
+                em.emit(f"{plan.py[n]} = np.zeros((T + {2 * P}, B, {rows}), dtype)")
                 if n + "_0" in ctx.declarations:
                     em.emit(f"{plan.py[n]}[{P - 1}] = {plan.py[n + '_0']}")
         exprs = {n: defs[n].expr for n in members}
@@ -1264,9 +1291,11 @@ def _backward_lines(plan: Plan, chosen: dict, need: set) -> list:
         if src.how != "derived":
             em.assign(turn, src.lhs, src.rhs, _comment(src))
         elif turn.key.endswith("@0"):
-            em.emit(f'grads["{plan.py[q + "_0"]}"] = {plan.adj[q]}[{P - 1}]', "# derived")
+            em.emit(f'grads["{plan.py[q + "_0"]}"] = _columns({plan.adj[q]}[{P - 1}])', "# derived")
         elif ctx.is_sequence(q):
-            em.emit(f'grads["{plan.py[q]}"] = {plan.adj[q]}[{P}:T + {P}]', "# derived")
+            em.emit(f'grads["{plan.py[q]}"] = _columns({plan.adj[q]}[{P}:T + {P}])', "# derived")
+        elif q in plan.batched:
+            em.emit(f'grads["{plan.py[q]}"] = _columns({plan.adj[q]})', "# derived")
         else:
             em.emit(f'grads["{plan.py[q]}"] = {plan.adj[q]}', "# derived")
     return em.lines
@@ -1316,8 +1345,9 @@ def generate(ctx: ir.Context, verdicts: dict, repairs: dict, source_name: str, t
     for n, size in index_range.items():
         if not any(size in s for m, s in shapes.items() if m not in index_range):
             raise Unsupported(f"the size {size} of the index {n} is the size of no array")
-    values = {plan.py[n]: (f"{plan.py[n]}[{plan.pad}:T + {plan.pad}]" if ctx.is_sequence(n) else plan.py[n])
-              for n in _forward_defs(ctx)}
+    values = {plan.py[n]: (f'_columns(values["{plan.py[n]}"][{plan.pad}:T + {plan.pad}])' if ctx.is_sequence(n)
+                           else f'_columns(values["{plan.py[n]}"])' if n in plan.batched
+                           else f'values["{plan.py[n]}"]') for n in _forward_defs(ctx)}
     source = ENV.get_template("numpy_module_any.py.j2").render(
         title=title.replace(chr(34) * 3, chr(39) * 3), source=source_name, params=[plan.py[n] for n in plan.params],
         inputs=[plan.py[n] for n in plan.inputs], shapes=shapes, index_range=index_range, binary=binary,
