@@ -907,6 +907,7 @@ def _elementwise(a: Val, b: Val, op: str) -> Val:
 
 def mm(rows: str, matrix: str, steps: bool) -> str:
     """Per-example rows times a shared matrix: one product for every step and example (`_mm`)."""
+    matrix = matrix[:-4] if matrix.endswith(".T.T") else matrix       # (W^T)^T is W
     return f"_mm({rows}, {matrix})" if steps else f"{_paren(rows)} @ {_paren(matrix)}"
 
 
@@ -1207,7 +1208,8 @@ def _backward_lines(plan: Plan, chosen: dict, need: set) -> list:
     def adjoint_at(n, env):
         d = defs[n]
         if ctx.is_sequence(n):
-            return Val(em.at(plan.adj[n], d.target.time, env)[0], COL if n in plan.batched else SHARED)
+            code, steps = em.at(plan.adj[n], d.target.time, env)
+            return Val(code, COL if n in plan.batched else SHARED, steps)
         return Val(plan.adj[n], COL if n in plan.batched else SHARED)
 
     def env_of(n, pos):
