@@ -907,7 +907,7 @@ def _elementwise(a: Val, b: Val, op: str) -> Val:
 
 def mm(rows: str, matrix: str, steps: bool) -> str:
     """Per-example rows times a shared matrix: one product for every step and example (`_mm`)."""
-    matrix = matrix[:-4] if matrix.endswith(".T.T") else matrix       # (W^T)^T is W
+    matrix = matrix.removesuffix(".T.T")       # (W^T)^T is W
     return f"_mm({rows}, {matrix})" if steps else f"{_paren(rows)} @ {_paren(matrix)}"
 
 
