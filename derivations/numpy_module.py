@@ -86,8 +86,8 @@ class Val:
 
     kind SHARED: a plain array (a weight), as the math has it; COL: (..., B, rows), one column per example
     stored as a row (a per-example scalar is (..., B, 1)); ROW: the transpose of a COL, held as the same
-    array; OUTER: Σ ± a b^T per example,
-    kept as its factors until summed over the batch (`parts`: (sign, a, b)); DIAG: diag(u), kept as u.
+    array; OUTER: Σ ± a b^T per example, kept as its factors until summed over the batch (`parts`:
+    (sign, a, b)); DIAG: diag(u), kept as u.
     """
     code: str
     kind: str
@@ -96,6 +96,7 @@ class Val:
 
 
 def _paren(code: str) -> str:
+    """code as one operand: a name, an indexed name or a call stays as it is; anything else in parentheses."""
     if re.fullmatch(r"[\w.]+(\[[^\[\]]*\])?", code) or _balanced_call(code):
         return code
     return f"({code})"
@@ -126,10 +127,7 @@ def ascii_name(name: str) -> str:
     s = s.replace("\\", "")
     s = re.sub(r"[^0-9A-Za-z_]+", "_", s)
     s = re.sub(r"_+", "_", s).strip("_") or "q"
-    if s[0].isdigit():
-        s = "q" + s
-    # hat moved after a subscript: f_hat stays, but d h_tilde (d\tilde{h}) becomes dh_tilde
-    return s
+    return "q" + s if s[0].isdigit() else s
 
 
 # ---------------------------------------------------------------- the plan: what the context defines
@@ -756,10 +754,11 @@ class Emitter:
 
     def _d_Apply(self, e, g, env, want):
         rule = FUNCTIONS[e.function][2 + e.derivative]
-        x = self.operand(e.arg, env)
+        # tanh and σ need only their value (stored, for a definition's top function), not the argument
+        x = self.operand(e.arg, env) if "{x}" in rule else None
         y = self.operand(e, env) if "{y}" in rule else None
-        code = rule.format(g=_paren(g.code), x=_paren(x.code), y=_paren(y.code) if y else "")
-        self.push(e.arg, Val(code, g.kind, g.steps or x.steps), env, want)
+        code = rule.format(g=_paren(g.code), x=_paren(x.code) if x else "", y=_paren(y.code) if y else "")
+        self.push(e.arg, Val(code, g.kind, g.steps or any(v.steps for v in (x, y) if v)), env, want)
 
     def _d_Softmax(self, e, g, env, want):
         p = self.operand(e, env)
