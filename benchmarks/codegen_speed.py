@@ -8,10 +8,10 @@ E = H = 256 (E is the input size, D in the files), V = 1000; float32 and float64
 PyTorch and JAX are not test dependencies: install them in a venv of their own (the CPU wheel of torch;
 plain `pip install torch` pulls a CUDA build of several GB), with NumPy:
 
-    python -m venv /tmp/bench-venv
-    /tmp/bench-venv/bin/pip install numpy torch==2.13.0 jax jaxlib
+    python -m venv .venv-bench                     # ignored by git
+    .venv-bench/bin/pip install numpy torch==2.13.0 jax jaxlib
     bash scripts/verify.sh examples/lstm.md && bash scripts/verify.sh tests/derivations/gru.md
-    /tmp/bench-venv/bin/python benchmarks/codegen_speed.py            # [--lstm PATH] [--gru PATH] [--repeat N]
+    .venv-bench/bin/python benchmarks/codegen_speed.py   # [--lstm PATH] [--gru PATH] [--repeat N]
 
 A framework that is not installed is skipped with a note.  Each time is the median of --repeat calls of
 loss and all gradients, after warm-up (and, for JAX, compilation).  Every library runs on one thread
