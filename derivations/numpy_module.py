@@ -281,8 +281,9 @@ def _all_exprs(ctx):
     for d in ctx.definitions.values():
         yield d.expr
     for c in ctx.claims:
-        yield c.lhs
-        yield c.rhs
+        if c.lhs is not None:              # a whole algorithm: its lines are claims of their own
+            yield c.lhs
+            yield c.rhs
 
 
 def _same_step_order(comp, defs) -> list:
@@ -1025,6 +1026,8 @@ def _candidates(plan: Plan, verdicts: dict, repairs: dict) -> dict:
     from .latex.reader import parse_statement
     good, wrong = {}, {}
     for c in plan.ctx.claims:
+        if c.lhs is None:                  # a whole algorithm: its lines are claims of their own
+            continue
         verdict = verdicts.get(c.id)
         for key, lhs, rhs in _targets(c.lhs, c.rhs, plan):
             if verdict == "proved":
@@ -1394,7 +1397,7 @@ def module_for(doc, report: dict) -> tuple[str | None, dict]:
         except Unsupported as e:
             contexts.append((ctx, None, str(e)))
             continue
-        lines = sum(len(_targets(c.lhs, c.rhs, plan)) for c in ctx.claims)
+        lines = sum(len(_targets(c.lhs, c.rhs, plan)) for c in ctx.claims if c.lhs is not None)
         contexts.append((ctx, lines, ""))
     usable = [x for x in contexts if x[1] is not None]
     if not usable:

@@ -21,7 +21,7 @@ from derivations.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 FILES = sorted(p for p in (ROOT / "examples").iterdir() if p.suffix in (".md", ".tex", ".ipynb")) + sorted(
-    (ROOT / "tests" / "derivations").glob("*.md"))
+    (ROOT / "tests" / "derivations").glob("*.md")) + [ROOT / "tests" / "derivations" / "algorithms" / "rnn.md"]
 
 
 @pytest.fixture(scope="module", params=FILES, ids=lambda p: p.name)
