@@ -147,11 +147,12 @@ def _fix(e: ir.Expr, var: str, value: int) -> ir.Expr:
 # ---------------------------------------------------------------- what a value stands for
 
 def is_gradient_name(ctx: ir.Context, e: ir.Expr) -> bool:
-    """A name defined as a derivative (dh_t := ∂ℓ/∂h_t), or a derivative written out."""
+    """A name defined as a derivative (dh_t := ∂ℓ/∂h_t), or a derivative written out; not a given gradient
+    (declared and defined: g_t \\in \\mathbb{R}^H, g_t := ∂ℓ/∂o_t is an input of the file)."""
     if isinstance(e, ir.Deriv):
         return True
     d = ctx.definitions.get(e.name) if isinstance(e, ir.Ref) else None
-    return d is not None and d.notation
+    return d is not None and d.notation and e.name not in ctx.declarations
 
 
 def meaning(ctx: ir.Context, e: ir.Expr) -> ir.Expr:
@@ -197,8 +198,8 @@ def inline(ctx: ir.Context, e: ir.Expr, depth: int = 0) -> ir.Expr:
         return e
 
     def fix(n):
-        if isinstance(n, ir.Ref) and not is_gradient_name(ctx, n) and n.name in ctx.definitions \
-                and _contains_gradient(ctx, ctx.definitions[n.name].expr):
+        if isinstance(n, ir.Ref) and n.name in ctx.definitions and n.name not in ctx.declarations \
+                and not ctx.definitions[n.name].notation and _contains_gradient(ctx, ctx.definitions[n.name].expr):
             return inline(ctx, _opened(ctx, n), depth + 1)
         return n
     return ir.transform(e, fix)
@@ -241,8 +242,16 @@ class Problem:
     hint: str = ""
 
 
-def _contains_gradient(ctx: ir.Context, e: ir.Expr) -> bool:
-    return any(is_gradient_name(ctx, n) for n in e.walk() if isinstance(n, (ir.Ref, ir.Deriv)))
+def _contains_gradient(ctx: ir.Context, e: ir.Expr, seen: frozenset = frozenset()) -> bool:
+    """Does e read a gradient, directly or through the definitions it reads (G_t := δ_t h^T, δ_t := dh_t ∘ …)?"""
+    for n in e.walk():
+        if isinstance(n, (ir.Ref, ir.Deriv)) and is_gradient_name(ctx, n):
+            return True
+        if isinstance(n, ir.Ref) and n.name in ctx.definitions and n.name not in seen \
+                and n.name not in ctx.declarations \
+                and _contains_gradient(ctx, ctx.definitions[n.name].expr, seen | {n.name}):
+            return True
+    return False
 
 
 def reads(ctx: ir.Context, alg: ir.Algorithm, k: int, problems: list | None = None) -> list[Read]:
@@ -281,14 +290,28 @@ def check(ctx: ir.Context, alg: ir.Algorithm) -> list[Problem]:
             continue
         if u.op == "+=":
             if alg.var in ir.time_vars(u.target):
-                problems.append(Problem(k, u.target, "\\mathrel{+}= adds to a total over the steps: its target has no "
-                                        f"step {alg.var}", "write the line with = (one value per step)"))
+                problems.append(Problem(k, u.target, "\\mathrel{+}= adds to a total over the steps, a value without "
+                                        f"a step; this target has the step {alg.var}",
+                                        "write the line with = (one value per step)"))
             elif u.target in seen_accumulators:
                 problems.append(Problem(k, u.target, f"this total is added to twice in the loop (first in line "
                                         f"{seen_accumulators[u.target] + 1} of the loop)",
                                         "add both terms in one line"))
             seen_accumulators.setdefault(u.target, k)
+    if not updates:
+        problems.append(Problem(-1, None, "this loop has no line", "write its lines between the loop's first "
+                                "and last blocks"))
     accumulators = {u.target for u in updates if u.op == "+="}
+    for k, u in enumerate(updates):
+        if u.op == "=" and u.target in accumulators:
+            problems.append(Problem(k, u.target, "this total is set with = and added to with \\mathrel{+}= in "
+                                    "the same loop", "add to it with \\mathrel{+}= only"))
+        for n in inline(ctx, u.rhs).walk():
+            if isinstance(n, ir.Sum) and (n.var == alg.var or _contains_gradient(ctx, n.body)):
+                problems.append(Problem(k, n, "a line of the loop sums over the steps: at step t the loop has "
+                                        "not computed the values of the steps before t",
+                                        "add the step's term with \\mathrel{+}= instead"))
+                break
     for k, u in enumerate(updates):
         for r in reads(ctx, alg, k, problems):
             if any(updates[i].op == "+=" for i, _ in r.sources) or r.node in accumulators:

@@ -79,7 +79,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--only", nargs="+", metavar="ID", help="prove only these claims (a block's id stands for every link of its chain; no code, no report files)")
     p.add_argument("--list", action="store_true", help="print the claim ids with their labels, prove nothing")
     p.add_argument("--no-codegen", action="store_true",
-                   help="do not regenerate numeric/rnn.py (only the note generates code)")
+                   help="write no NumPy module (the note's numeric/rnn.py; a file's <out>/<stem>.py)")
     p.add_argument("--no-repairs", action="store_true",
                    help="do not search for repairs of the wrong lines (derivations/repair.py)")
     p.add_argument("--quiet", action="store_true", help="print only what is wrong: the summary sentence and the wrong lines")
@@ -296,7 +296,7 @@ def _check_outputs(p, args) -> None:
         problem = f"{args.out / clash[0]} is a directory" if clash else None
     if problem:
         p.error(f"--out {args.out}: {problem}")
-    if not args.no_codegen:
+    if not args.no_codegen and args.note:
         problem = unwritable(codegen.DEFAULT_PATH.parent)
         if problem:
             p.error(f"cannot regenerate {codegen.DEFAULT_PATH} ({problem}); use --no-codegen to skip it")
@@ -324,6 +324,23 @@ def _generate_module(report) -> str | None:
         return None
     report["numeric_module"] = {"path": "numeric/rnn.py", "claims_used": list(codegen.NEEDED_CLAIMS)}
     return source
+
+
+def _file_module(doc, report, out: Path) -> dict:
+    """{path: bytes} of a file's NumPy module (<out>/<stem>.py), or {} with the reason on stderr and in
+    report.json: a file the generator cannot translate still gets its report."""
+    from . import numpy_module
+    path = out / (doc.path.stem + ".py")
+    try:
+        source, info = numpy_module.module_for(doc, report)
+    except Exception as e:  # noqa: BLE001 - a generator bug must not cost the report
+        source, info = None, {"error": f"the generator failed ({type(e).__name__}: {e})", "claims_used": []}
+    if source is None:
+        print(printable(f"no NumPy module written: {info['error']}"), file=sys.stderr)
+        report["numeric_module"] = {"path": None, **info}
+        return {}
+    report["numeric_module"] = {"path": str(path), **info}
+    return {path: source.encode()}
 
 
 def _render(report, out: Path, code: str | None) -> tuple[dict, str]:
@@ -366,7 +383,7 @@ def main(argv=None) -> int:
         return 2
     if args.out is None:
         args.out = Path("reports/out") if doc.is_note else Path("reports/out") / doc.path.stem
-    args.no_codegen = args.no_codegen or not doc.is_note
+    args.note = doc.is_note
     fields = doc.fields
     if args.list:
         width = max(map(len, fields), default=0)
@@ -419,7 +436,8 @@ def main(argv=None) -> int:
     if args.only:
         return status
 
-    code = None if args.no_codegen else _generate_module(report)
+    code = None if args.no_codegen or not doc.is_note else _generate_module(report)
+    module = {} if args.no_codegen or doc.is_note else _file_module(doc, report, args.out)
     try:
         files, pdf_note = _render(report, args.out, code)
     except Exception as e:  # noqa: BLE001 - a rendering bug must not pass for a verdict
@@ -427,6 +445,7 @@ def main(argv=None) -> int:
         return 2
     if code is not None:
         files[codegen.DEFAULT_PATH] = code.encode()
+    files.update(module)
     try:
         write_all(files)
     except OSError as e:
@@ -434,6 +453,8 @@ def main(argv=None) -> int:
         return 2
     if code is not None:
         say("regenerated numeric/rnn.py from the proved expressions")
+    for path in module:
+        say(f"wrote the NumPy module {path} (forward pass, loss, gradients by the proved lines)")
     say("wrote " + ", ".join(str(path) for path in files if path.parent == args.out)
         + ("" if "report.pdf" in {p.name for p in files} else f" (no PDF: {pdf_note})"))
     return status

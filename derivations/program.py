@@ -61,7 +61,12 @@ def run(model: Model, ctx: ir.Context, alg: ir.Algorithm, T: int) -> tuple[dict,
     for t in range(T, 0, -1):
         env = {"T": T, alg.var: t}
         for k, (u, rhs, reads) in enumerate(lines):
-            def evaluate(e, env, reads=reads, t=t):
+            def evaluate(e, env, reads=reads, t=t, k=k):
+                if e not in reads and isinstance(e, (ir.Ref, ir.Deriv)) and algorithm.is_gradient_name(ctx, e):
+                    # Every gradient a line reads is one the loop computes (algorithm.check): one read here
+                    # that is not would be taken at its true value, and hide a wrong loop.
+                    raise RuntimeError(f"{alg.id}: line {k + 1} reads {e} outside the loop's values (a gap in "
+                                       "derivations.algorithm.check)")
                 if e in reads:
                     key = algorithm.absolute(e, {alg.var: t})
                     if key in values:

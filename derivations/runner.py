@@ -549,7 +549,8 @@ def run(ids=None, jobs: int | None = None, cache: ProofCache | None = None, prog
     jobs = jobs or os.cpu_count() or 1
     extra = _extra_modules()
 
-    results, todo, keys = {}, {}, {}
+    results, todo, keys, from_cache = {}, {}, {}, set()
+    shown: list = []                  # the claims whose progress line is printed, in order
     for cid in ids:
         if cid in doc.parsed:
             keys[cid] = parsed_key(*doc.parsed[cid])
@@ -560,8 +561,11 @@ def run(ids=None, jobs: int | None = None, cache: ProofCache | None = None, prog
         hit = cache.get(cid, keys[cid])
         if hit is not None:
             results[cid] = hit
+            if _is_algorithm(doc, cid):
+                from_cache.add(cid)
             if progress and not _is_algorithm(doc, cid):
-                progress(cid, hit, cached=True, done=len(results), total=len(ids))
+                shown.append(cid)
+                progress(cid, hit, cached=True, done=len(shown), total=len(ids))
         else:
             todo[cid] = job
     induction = None
@@ -624,7 +628,8 @@ def run(ids=None, jobs: int | None = None, cache: ProofCache | None = None, prog
         if result["verdict"] != CONFLICT and not result.get("timed_out"):
             cache.put(key, keys[key], result)
         if progress and not _is_algorithm(doc, key):       # an algorithm's verdict waits for its lines
-            progress(key, result, cached=False, done=len(results), total=len(ids))
+            shown.append(key)
+            progress(key, result, cached=False, done=len(shown), total=len(ids))
         return repair_job(key)
 
     # Claims taken from the cache start their repair searches at once.
@@ -640,7 +645,8 @@ def run(ids=None, jobs: int | None = None, cache: ProofCache | None = None, prog
         if claim is not None and claim.algorithm and cid in results:
             results[cid] = _with_lines(results[cid], ctx.algorithms[claim.algorithm], results)
             if progress:
-                progress(cid, results[cid], cached=False, done=len(results), total=len(ids))
+                shown.append(cid)
+                progress(cid, results[cid], cached=cid in from_cache, done=len(shown), total=len(ids))
     if diagnosis is None and not doc.is_note:
         diagnosis = _algorithm_diagnosis(doc, ids, results, cache, searches)
     if replacements is not None:

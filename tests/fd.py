@@ -323,7 +323,8 @@ class LoopRun(Run):
 
     def is_gradient(self, e):
         d = self.ctx.definitions.get(e.name) if isinstance(e, ir.Ref) else None
-        return isinstance(e, ir.Deriv) or (d is not None and isinstance(d.expr, ir.Deriv))
+        given = isinstance(e, ir.Ref) and e.name in self.ctx.declarations        # an input: g_t := ∂ℓ/∂o_t declared
+        return isinstance(e, ir.Deriv) or (d is not None and isinstance(d.expr, ir.Deriv) and not given)
 
     def ev(self, e, env):
         if isinstance(e, (ir.Ref, ir.Deriv)) and env.get(self.var) is not None:

@@ -191,3 +191,42 @@ def test_without_a_correction_in_the_file_a_line_is_blamed_through_its_proved_re
     wrong_T = {T for T, s in statuses.items() if "wrong" in s.values()}
     assert min(wrong_T) == min(o["wrong_from_T"] for o in d["outputs"].values() if o["wrong_from_T"])
     assert d["all_replaced_right"] and "repair" in d["replacement_source"]
+
+
+# A fresh-eyes trial's loops (each once made the verifier say something false or miss a problem).
+DELTA = r"$$ \delta_t := (1 - h_t \circ h_t) \circ dh_t, \quad G_t := \delta_t \, h_{t-1}^{\top} $$" + "\n"
+
+
+@pytest.mark.parametrize("text, message", [
+    # dh_t read through two names before its line has run: a reader adds zero at every step.
+    (HEAD + DELTA + LOOP.format(r"$$ dW \mathrel{+}= G_t $$" + "\n" + DH), "before the loop computes it"),
+    (HEAD + LOOP.format(DH + r"$$ dW = \sum_{t=1}^{T} ((1 - h_t^2) \circ dh_t) h_{t-1}^{\top} $$" + "\n"),
+     "sums over the steps"),
+    (HEAD + LOOP.format(DH + DW + r"$$ dW = ((1 - h_t^2) \circ dh_t) h_{t-1}^{\top} $$" + "\n"),
+     "set with = and added to"),
+    (HEAD + LOOP.format(""), "no line"),
+    (HEAD + LOOP.format(DH + "\n> Id: dh\n\n" + DH + "\n> Corrects: dh\n\n" + DH + "\n> Corrects: dh\n"),
+     "corrected twice"),
+    (HEAD + LOOP.format(DH).replace("for }} t", "for } s").replace("for } t", "for } s"), "step is t"),
+])
+def test_a_loop_a_reader_cannot_run_as_written_is_an_error(text, message):
+    errors = _errors(text)
+    assert any(message in m for _, m in errors), errors
+
+
+def test_a_loop_reads_a_given_gradient_as_an_input():
+    text = r"""# Given
+$$ W \in \mathbb{R}^{H \times H}, \quad x_t \in \mathbb{R}^{H}, \quad h_0 \in \mathbb{R}^{H}, \quad \ell \in \mathbb{R} $$
+$$ h_t := \tanh(W h_{t-1} + x_t) $$
+$$ g_t \in \mathbb{R}^{H}, \quad g_t := \frac{\partial \ell}{\partial h_t} $$
+$$ dh_t := \frac{\partial \ell}{\partial h_t}, \quad dW := \frac{\partial \ell}{\partial W} $$
+$$ \textbf{for } t = T, \dots, 1 $$
+$$ dh_t = g_t + W^{\top} ((1 - h_{t+1}^2) \circ dh_{t+1}) $$
+$$ dW \mathrel{+}= ((1 - h_t^2) \circ dh_t) h_{t-1}^{\top} $$
+$$ \textbf{end for} $$
+"""
+    ctx = parse_derivation(text, "given.md").contexts[0]
+    (alg,) = ctx.algorithms.values()
+    assert fd.algorithm_truth(ctx, alg) == "true"
+    c = next(c for c in ctx.claims if c.algorithm)
+    assert program.prove(ctx, c).verdict == PROVED

@@ -359,7 +359,9 @@ def test_a_users_file_is_checked_into_its_own_report(tmp_path):
     assert by_id["dh"]["verdict"] == "proved" and by_id["dW"]["verdict"] == "ill-typed"
     assert by_id["dW"]["line"] == 9 and by_id["dW"]["latex"] == "\\frac{\\partial \\ell}{\\partial W} = h dZ^T"
     assert report["document"] == {"path": str(src), "title": "Tiny", "note": False, "statements": 2}
-    assert "numeric_module" not in report                 # only the note generates code
+    # A file gets its NumPy module when it defines a loss; this one's ℓ is only declared (an undefined loss).
+    assert report["numeric_module"]["path"] is None and "no loss" in report["numeric_module"]["error"]
+    assert "no NumPy module written" in done.stderr and not (tmp_path / "out" / "tiny.py").exists()
     assert {p.name for p in (tmp_path / "out").iterdir()} >= {"report.json", "report.html", "report.tex"}
 
 

@@ -461,6 +461,9 @@ class _Builder:
                                           "write \\textbf{for } t = T, \\dots, 1"))
             return loop
         if mark.kind == "for":
+            if mark.var != "t":
+                self.errors.append(self.error(b, f"the loop's step is written {mark.var}; an algorithm's step is t",
+                                              None, "write \\textbf{for } t = T, \\dots, 1"))
             if loop is not None:
                 self.errors.append(self.error(b, f"a loop inside the loop that starts on {self.where(loop.block.line)} "
                                                  "is not read", None, "close the first with \\textbf{end for}"))
@@ -514,7 +517,12 @@ class _Builder:
             update = ir.Update(c.lhs, c.rhs, "=", c.id, c.source)
         loop.ids.append(update.claim)
         if b.meta.get("corrects"):
-            loop.corrections[b.meta["corrects"].strip()] = (b, update)
+            line = b.meta["corrects"].strip()
+            if line in loop.corrections:
+                self.errors.append(self.error(b, f"{line} is corrected twice in this loop (first on "
+                                                 f"{self.where(loop.corrections[line][0].line)})", None,
+                                              "keep one correction per line"))
+            loop.corrections[line] = (b, update)
         else:
             loop.updates.append((b, update))
 
@@ -555,7 +563,8 @@ class _Builder:
         for loop, alg in found:
             blocks = {u.claim: b for b, u in [*loop.updates, *loop.corrections.values()]}
             for p in algorithm.check(ctx, alg):
-                b = blocks.get(alg.updates[p.index].claim, loop.block)
+                b = blocks.get(alg.updates[p.index].claim, loop.block) if 0 <= p.index < len(alg.updates) \
+                    else loop.block
                 self.errors.append(self.error(b, p.message, p.node, p.hint))
     def hadamard_reading(self, ctx: ir.Context, read: dict) -> None:
         """A claim that reads a definition with two columns side by side read as ∘ (Graves' c_t = f_t c_{t-1})
