@@ -11,8 +11,13 @@ every definition c that reads q (at its own step, the step before or after), of 
 vector-Jacobian product of c's definition with the adjoint of c at the step that
 reads q_s.  The adjoint of c is the file's name for it when it has one (dh_t for
 ∂ℓ/∂h_t), else its own equation opened (a quantity read by one definition only), else
-∂ℓ/∂c written out.  A weight read at every step gets Σ_t.  Nothing here is trusted:
-the result is only shown when the engines prove `lhs = derived`.
+∂ℓ/∂c written out.  A weight read at every step gets Σ_t; a softmax under the
+cross-entropy -Σ_t log (p_t)_{k_t} gives p_t - e_{k_t}; an undefined loss adds the
+gradient the file gives by name (dU); a Jacobian ∂c/∂q of a column is the same
+products seeded with the identity, through the definitions that reach c.  What is
+not written here (a second derivative, a quantity read at one step only, a sum over
+steps inside a definition) gives no derived line.  Nothing here is trusted: the
+result is only shown when the engines prove (or, said so, check) `lhs = derived`.
 
 The file's notation is kept: diag(u) v where its statements write \\operatorname{diag},
 u ∘ v (or ⊙) otherwise; tanh'(a) as 1 - h^2 and σ'(a) as h ∘ (1 - h) where h := tanh(a)
@@ -38,8 +43,8 @@ class Unsupported(Exception):
 # ---------------------------------------------------------------- the subject of a statement
 
 def subject(ctx: ir.Context, e: ir.Expr):
-    """(of, wrt) when `e` is a derivative ∂of/∂wrt of a scalar, or a name for one (dh_t := ∂ℓ/∂h_t, at e's step);
-    None otherwise.  A sign or a transpose around it is looked through."""
+    """(of, wrt) when `e` is a derivative ∂of/∂wrt of named quantities (a gradient or a Jacobian), or a name for
+    one (dh_t := ∂ℓ/∂h_t, at e's step); None otherwise.  A sign or a transpose around it is looked through."""
     while isinstance(e, (ir.Neg, ir.Transpose)):
         e = e.arg
     if isinstance(e, ir.Deriv) and isinstance(e.of, ir.Ref) and isinstance(e.wrt, ir.Ref):
