@@ -220,3 +220,33 @@ def test_a_name_for_a_derivative_at_step_zero_is_the_gradient_of_the_initial_sta
     for c in ctx.claims:
         out = explicit.prove(ctx, c)
         assert out.verdict == (PROVED if truths[c.id] == "true" else REFUTED), (c.id, out.reason)
+
+
+def test_the_cross_check_of_a_proof_catches_an_engine_that_proves_a_false_line(monkeypatch):
+    # A broken engine for every T that proves everything: every false line must come out a conflict (an engine
+    # error, exit 2), found by the explicit engine's cross-check with a replayed counterexample; never proved.
+    from derivations.concrete import Outcome
+    monkeypatch.setattr(recurrence, "prove", lambda ctx, claim: Outcome(PROVED, recurrence.METHOD, [], "broken"))
+    caught = 0
+    for path in (ROOT / "tests" / "derivations" / "tanh_rnn.md", ROOT / "tests" / "derivations" / "many_to_one.md"):
+        caught += _caught(path)
+    assert caught >= 3
+
+
+def _caught(path) -> int:
+    from derivations.concrete import CONFLICT
+    truths = _truths(path)
+    report = run(document=load_document(path), jobs=1, repairs=False)
+    caught = 0
+    for c in report["claims"]:
+        truth, where = truths[c["id"]]
+        if truth == "false" and int(where.split(",")[0].removeprefix("T=")) <= 3:
+            # (The cross-check runs sequences of T <= 3: a line false only from T = 9 on, such as dh-t8, is
+            # beyond it; the explicit engine finds it when no engine has proved the line.)
+            caught += 1
+            assert c["verdict"] == CONFLICT, (c["id"], c["verdict"], c["reason"])
+            cross = next(m for m in c["methods"] if m["method"] == "concrete")
+            assert cross["verdict"] == REFUTED and cross["counterexample"] is not None
+        elif truth == "true":
+            assert c["verdict"] == PROVED
+    return caught
