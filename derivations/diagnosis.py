@@ -663,18 +663,27 @@ def plain(e: ir.Expr) -> str:
     if isinstance(e, ir.Deriv):
         return f"∂{plain(e.of)}/∂{plain(e.wrt)}"
     if isinstance(e, ir.MatMul):
-        return f"{plain(e.left)} · {plain(e.right)}" if e.dot else f"{plain(e.left)} {plain(e.right)}"
+        left, right = _operand(e.left), _operand(e.right)
+        return f"{left} · {right}" if e.dot else f"{left} {right}"
     if isinstance(e, ir.Hadamard):
-        return f"({plain(e.left)} ∘ {plain(e.right)})"
+        return f"({_operand(e.left)} ∘ {_operand(e.right)})"
     if isinstance(e, ir.Apply):
         fn = {"sigma": "σ"}.get(e.function, e.function) + "′" * e.derivative
         return f"{fn}({plain(e.arg)})"
     if isinstance(e, ir.Add):
-        return " + ".join(plain(t) for t in e.terms)
+        out = plain(e.terms[0])
+        for t in e.terms[1:]:
+            out += f" − {_operand(t.arg)}" if isinstance(t, ir.Neg) else f" + {plain(t)}"
+        return out
     if isinstance(e, ir.Neg):
         return f"−{plain(e.arg)}"
     from .latex.printer import to_latex
     return to_latex(e)
+
+
+def _operand(e: ir.Expr) -> str:
+    """An operand of a product in plain text: a sum (or a negation) in parentheses, (1 − z_{t+1})."""
+    return f"({plain(e)})" if isinstance(e, (ir.Add, ir.Neg)) else plain(e)
 
 
 def line_name(line: Line) -> str:

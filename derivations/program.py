@@ -361,7 +361,9 @@ def diagnose(ctx: ir.Context, alg: ir.Algorithm, replacements: dict, lengths=LEN
     for cid in candidates:
         old = alg.updates[list(index.values()).index(cid)]
         pair = _edit(old.rhs, usable[cid].rhs)
-        text = (f"write {_plain(pair[1])} for {_plain(pair[0])}" if pair else "write the corrected line")
+        added = _added_terms(old.rhs, usable[cid].rhs)
+        text = (f"write + {' + '.join(_plain(t) for t in added)} after the last term" if added else
+                f"write {_plain(pair[1])} for {_plain(pair[0])}" if pair else "write the corrected line")
         changes.append({"line": cid, "replacement": usable[cid].claim, "label": usable[cid].claim,
                         "latex": usable[cid].source.latex if usable[cid].source else to_latex(usable[cid].rhs),
                         "change": {"text": text, "old_latex": to_latex(pair[0]) if pair else None,
@@ -380,6 +382,15 @@ def diagnose(ctx: ir.Context, alg: ir.Algorithm, replacements: dict, lengths=LEN
     d["sentence"] = sentence(d, alg.label)
     d["seconds"] = round(time.perf_counter() - started, 2)
     return d
+
+
+def _added_terms(old: ir.Expr, new: ir.Expr) -> list:
+    """The terms a replacement adds to a line, when it keeps every term of it in order (a missing term)."""
+    before = list(old.terms) if isinstance(old, ir.Add) else [old]
+    after = list(new.terms) if isinstance(new, ir.Add) else [new]
+    if len(after) <= len(before) or after[:len(before)] != before:
+        return []
+    return after[len(before):]
 
 
 def _join(items: list) -> str:

@@ -230,3 +230,17 @@ $$ \textbf{end for} $$
     assert fd.algorithm_truth(ctx, alg) == "true"
     c = next(c for c in ctx.claims if c.algorithm)
     assert program.prove(ctx, c).verdict == PROVED
+
+
+def test_a_missing_term_is_said_as_the_term_to_add(tmp_path):
+    text = (ROOT / "tests" / "derivations" / "algorithms" / "rnn.md").read_text()
+    term = r" + W_{hh}^{\top} \left( (1 - h_{t+1}^2) \circ dh_{t+1} \right)"
+    assert term in text
+    path = tmp_path / "rnn_missing_term.md"
+    path.write_text(text.replace(term, ""))
+    (ctx, alg), = _algorithms(path)
+    assert fd.algorithm_truth(ctx, alg) == "false"
+    d = run(document=load_document(path), jobs=1, repairs=True)["algorithm_diagnosis"]
+    (change,) = [c["change"]["text"] for c in d["replacements"]]
+    assert change.startswith("write + ") and change.endswith("after the last term") and "W_hh^T" in change
+    assert d["all_replaced_right"]
