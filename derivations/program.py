@@ -153,8 +153,8 @@ def prove(ctx: ir.Context, claim: ir.Claim, budget: float | None = None) -> Outc
             # points of the free inputs, to DIGITS digits, as the explicit engine's search does.
             flat = [(key, i, j) for key in keys for i in range(values[key].rows) for j in range(values[key].cols)]
             got = sp.Matrix([values[key][i, j] for key, i, j in flat])
-            true = sp.Matrix([truths[key][i, j] for truths in [{key: truth(model, ctx, key, T) for key in keys}]
-                              for key, i, j in flat])
+            truths = {key: truth(model, ctx, key, T) for key in keys}
+            true = sp.Matrix([truths[key][i, j] for key, i, j in flat])
             at = _where(shape, None, indices)
             cex = numeric_difference(model, true, got, seed=f"{claim.id}|{at}", tries=POINTS + 2,
                                      give_up_after=POINTS)
