@@ -88,25 +88,38 @@ def _times(e: ir.Expr, var: str):
         yield from _times(c, var)
 
 
-def shift(e: ir.Expr, d: int, var: str = "t") -> ir.Expr:
-    """e with every free step var+k written var+k+d (a sum over var keeps its body)."""
-    if d == 0:
-        return e
+def _retime(e: ir.Expr, var: str, new) -> ir.Expr:
+    """e with every free step var+k written new(k) (a Time); a sum over var keeps its body."""
     if isinstance(e, ir.Ref):
         if e.time is not None and e.time.var == var:
-            return ir.Ref(e.name, e.time.shifted(d), span=e.span, sup=e.sup)
+            return ir.Ref(e.name, new(e.time.offset), span=e.span, sup=e.sup)
         return e
     if isinstance(e, ir.Component):
-        return ir.Component(shift(e.arg, d, var), shift(e.index, d, var), span=e.span)
+        return ir.Component(_retime(e.arg, var, new), _retime(e.index, var, new), span=e.span)
     if isinstance(e, ir.Basis):
-        return ir.Basis(shift(e.index, d, var), e.style, span=e.span)
+        return ir.Basis(_retime(e.index, var, new), e.style, span=e.span)
     if isinstance(e, ir.Sum):
-        lo = e.lo.shifted(d) if e.lo.var == var else e.lo
-        hi = e.hi.shifted(d) if e.hi.var == var else e.hi
-        body = e.body if e.var == var else shift(e.body, d, var)
+        lo = new(e.lo.offset) if e.lo.var == var else e.lo
+        hi = new(e.hi.offset) if e.hi.var == var else e.hi
+        body = e.body if e.var == var else _retime(e.body, var, new)
         return ir.Sum(e.var, lo, hi, body, e.short, span=e.span)
     kids = e.children()
-    return e.rebuild(tuple(shift(k, d, var) for k in kids)) if kids else e
+    return e.rebuild(tuple(_retime(k, var, new) for k in kids)) if kids else e
+
+
+def shift(e: ir.Expr, d: int, var: str = "t") -> ir.Expr:
+    """e with every free step var+k written var+k+d."""
+    return e if d == 0 else _retime(e, var, lambda k: ir.Time(var, k + d))
+
+
+def _fix(e: ir.Expr, var: str, value: int) -> ir.Expr:
+    """e with var given its value: var+k is the step value+k."""
+    return _retime(e, var, lambda k: ir.Time(None, value + k))
+
+
+def _rename_var(e: ir.Expr, var: str, to: str) -> ir.Expr:
+    """e with the step variable var written to."""
+    return _retime(e, var, lambda k: ir.Time(to, k))
 
 
 def offset(read: ir.Expr, target: ir.Expr, var: str = "t") -> int | None:
@@ -126,24 +139,6 @@ def absolute(e: ir.Expr, values: dict) -> ir.Expr:
     return out
 
 
-def _fix(e: ir.Expr, var: str, value: int) -> ir.Expr:
-    if isinstance(e, ir.Ref):
-        if e.time is not None and e.time.var == var:
-            return ir.Ref(e.name, ir.Time(None, value + e.time.offset), span=e.span, sup=e.sup)
-        return e
-    if isinstance(e, ir.Component):
-        return ir.Component(_fix(e.arg, var, value), _fix(e.index, var, value), span=e.span)
-    if isinstance(e, ir.Basis):
-        return ir.Basis(_fix(e.index, var, value), e.style, span=e.span)
-    if isinstance(e, ir.Sum):
-        lo = ir.Time(None, value + e.lo.offset) if e.lo.var == var else e.lo
-        hi = ir.Time(None, value + e.hi.offset) if e.hi.var == var else e.hi
-        body = e.body if e.var == var else _fix(e.body, var, value)
-        return ir.Sum(e.var, lo, hi, body, e.short, span=e.span)
-    kids = e.children()
-    return e.rebuild(tuple(_fix(k, var, value) for k in kids)) if kids else e
-
-
 # ---------------------------------------------------------------- what a value stands for
 
 def is_gradient_name(ctx: ir.Context, e: ir.Expr) -> bool:
@@ -160,24 +155,6 @@ def meaning(ctx: ir.Context, e: ir.Expr) -> ir.Expr:
     if isinstance(e, ir.Ref) and is_gradient_name(ctx, e):
         return _opened(ctx, e)
     return e
-
-
-def _rename_var(e: ir.Expr, var: str, to: str) -> ir.Expr:
-    if isinstance(e, ir.Ref):
-        if e.time is not None and e.time.var == var:
-            return ir.Ref(e.name, ir.Time(to, e.time.offset), span=e.span, sup=e.sup)
-        return e
-    if isinstance(e, ir.Component):
-        return ir.Component(_rename_var(e.arg, var, to), _rename_var(e.index, var, to), span=e.span)
-    if isinstance(e, ir.Basis):
-        return ir.Basis(_rename_var(e.index, var, to), e.style, span=e.span)
-    if isinstance(e, ir.Sum):
-        lo = ir.Time(to, e.lo.offset) if e.lo.var == var else e.lo
-        hi = ir.Time(to, e.hi.offset) if e.hi.var == var else e.hi
-        body = e.body if e.var == var else _rename_var(e.body, var, to)
-        return ir.Sum(e.var, lo, hi, body, e.short, span=e.span)
-    kids = e.children()
-    return e.rebuild(tuple(_rename_var(k, var, to) for k in kids)) if kids else e
 
 
 def _opened(ctx: ir.Context, r: ir.Ref) -> ir.Expr:

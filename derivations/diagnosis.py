@@ -691,7 +691,7 @@ def line_name(line: Line) -> str:
     return f"the {plain(line.claim.lhs)} line"
 
 
-def _edit(a: ir.Expr, b: ir.Expr):
+def edit_pair(a: ir.Expr, b: ir.Expr):
     """The smallest pair of subtrees where `b` differs from `a` (one place), or None when they differ in several."""
     if a == b:
         return None
@@ -699,21 +699,21 @@ def _edit(a: ir.Expr, b: ir.Expr):
     if type(a) is type(b) and len(ka) == len(kb) and ka and a.rebuild(kb) == b:
         diffs = [(x, y) for x, y in zip(ka, kb) if x != y]
         if len(diffs) == 1:
-            return _edit(*diffs[0])
+            return edit_pair(*diffs[0])
     return (a, b)
 
 
 def describe_change(line: Line, fix: Line) -> dict:
     """What a reader must change: 'write W_hh^T for W_hh' (from the two right-hand sides' one difference)."""
     from .latex.printer import to_latex
-    pair = _edit(line.claim.rhs, fix.claim.rhs)
+    pair = edit_pair(line.claim.rhs, fix.claim.rhs)
     if pair is None or line.claim.lhs != fix.claim.lhs:
         return {"text": f"write {fix.label}", "old_latex": None, "new_latex": fix.latex}
     old, new = pair
     return {"text": f"write {plain(new)} for {plain(old)}", "old_latex": to_latex(old), "new_latex": to_latex(new)}
 
 
-def _join(items: list[str]) -> str:
+def join_words(items: list[str]) -> str:
     if not items:
         return ""
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
@@ -741,7 +741,7 @@ def sentence(d: dict) -> str:
     parts = []
     right = [_output_text(o) for o in outs if o["as_written"] == RIGHT]
     if right:
-        parts.append(f"{_join(right)} {_is(right)} right")
+        parts.append(f"{join_words(right)} {_is(right)} right")
     groups: dict = {}                      # wrong outputs, grouped by the lines to blame
     for o in outs:
         if o["as_written"] == WRONG:
@@ -750,11 +750,11 @@ def sentence(d: dict) -> str:
         by_from: dict = {}
         for o in group:
             by_from.setdefault(o["wrong_from_T"], []).append(_output_text(o))
-        clauses = [f"{_join(items)} {_is(items)} wrong {_from(T)}" for T, items in sorted(by_from.items())]
-        because = (f", because of {_join([names[k] for k in key])}" if key
+        clauses = [f"{join_words(items)} {_is(items)} wrong {_from(T)}" for T, items in sorted(by_from.items())]
+        because = (f", because of {join_words([names[k] for k in key])}" if key
                    else " (no replacement makes it right)" if d["replacements"]
                    else " (no proved replacement was tried, so no line is blamed)")
-        parts.append(_join(clauses) + because)
+        parts.append(join_words(clauses) + because)
     for o in outs:
         if o["as_written"] != NOT_COMPUTED:
             continue
@@ -762,10 +762,10 @@ def sentence(d: dict) -> str:
                  or [line["name"] for line in d["lines"] if not line["type_checks"]
                      and _output_of(line["quantity"]) == o["output"]] or ["a line"])
         rest = [b for b in o["blame"] if b["status"] == WRONG]
-        text = f"{_output_text(o)} is not computed at all, because {_join(typed)} does not type-check"
+        text = f"{_output_text(o)} is not computed at all, because {join_words(typed)} does not type-check"
         if rest:
             text += (f" (corrected alone, {o['output']} is wrong {_from(min(b['from_T'] for b in rest))} "
-                     f"because of {_join([names[b['line']] for b in rest])})")
+                     f"because of {join_words([names[b['line']] for b in rest])})")
         parts.append(text)
     for r in d["numpy_readings"]:
         runs = {run["others"]: run for run in r["runs"]}
@@ -775,7 +775,7 @@ def sentence(d: dict) -> str:
             continue
         verdict = f"wrong {_from(out['wrong_from_T'])}" if out["as_run"] == WRONG else out["as_run"]
         others = [names[cid] for cid in run["replaced"]]
-        with_others = f" even with {_join(others)} corrected" if others and out["as_run"] == WRONG else ""
+        with_others = f" even with {join_words(others)} corrected" if others and out["as_run"] == WRONG else ""
         parts.append(f"NumPy code that follows {r['name']} with 1-D vectors would silently compute "
                      f"{', '.join(run['in_short'])}: a {_output_of(r['quantity'])} {verdict}{with_others}")
     blamed = {b["line"] for o in outs for b in o["blame"]}
@@ -785,7 +785,7 @@ def sentence(d: dict) -> str:
         check = ("with these changes every output is right" if d["all_replaced_right"]
                  else "even with these changes some outputs are still wrong")
         lengths = ", ".join(map(str, d["lengths"]))
-        parts.append(f"a reader must write {_join(changes)}: {check} (checked for T = {lengths})")
+        parts.append(f"a reader must write {join_words(changes)}: {check} (checked for T = {lengths})")
     return "In the BPTT algorithm as written, " + "; ".join(parts) + "."
 
 

@@ -355,12 +355,12 @@ def diagnose(ctx: ir.Context, alg: ir.Algorithm, replacements: dict, lengths=LEN
                          "blame": blame, "wrong_steps": wrong_steps if alg.var in ir.time_vars(u.target) else None,
                          "fixed_by": [sorted(s, key=candidates.index) for s in sorted(minimal, key=len)] if first else [],
                          "fixed": bool(fixing) or first is None}
-    from .diagnosis import _edit
+    from .diagnosis import edit_pair
     from .latex.printer import to_latex
     changes = []
     for cid in candidates:
         old = alg.updates[list(index.values()).index(cid)]
-        pair = _edit(old.rhs, usable[cid].rhs)
+        pair = edit_pair(old.rhs, usable[cid].rhs)
         added = _added_terms(old.rhs, usable[cid].rhs)
         text = (f"write + {' + '.join(_plain(t) for t in added)} after the last term" if added else
                 f"write {_plain(pair[1])} for {_plain(pair[0])}" if pair else "write the corrected line")
@@ -393,18 +393,15 @@ def _added_terms(old: ir.Expr, new: ir.Expr) -> list:
     return after[len(before):]
 
 
-def _join(items: list) -> str:
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1] if items else ""
-
-
 def sentence(d: dict, label: str) -> str:
     """One sentence from the computed data only: which values come out right and wrong, from which T, why."""
+    from .diagnosis import join_words
     names = {line["id"]: line["name"] for line in d["lines"]}
     outs = list(d["outputs"].values())
     parts = []
     right = [o["output"] for o in outs if o["as_written"] == RIGHT]
     if right:
-        parts.append(f"{_join(right)} {'is' if len(right) == 1 else 'are'} right")
+        parts.append(f"{join_words(right)} {'is' if len(right) == 1 else 'are'} right")
     groups: dict = {}                 # outputs wrong in the same way, for the same lines
     for o in outs:
         if o["as_written"] != RIGHT:
@@ -414,14 +411,14 @@ def sentence(d: dict, label: str) -> str:
         many = len(items) > 1
         what = (f"{'are' if many else 'is'} not computed (a line {'they need' if many else 'it needs'} does not "
                 "compose)" if status == NOT_COMPUTED else f"{'are' if many else 'is'} wrong for T ≥ {first}")
-        because = f", because of {_join([names[line] for line in blamed_lines])}" if blamed_lines else ""
-        parts.append(f"{_join(items)} {what}{because}")
+        because = f", because of {join_words([names[line] for line in blamed_lines])}" if blamed_lines else ""
+        parts.append(f"{join_words(items)} {what}{because}")
     blamed = {b["line"] for o in outs for b in o["blame"]}
     changes = [f"{c['change']['text'].removeprefix('write ')} in {names[c['line']]}"
                for c in d["replacements"] if c["line"] in blamed]
     if changes:
         check = ("with these changes every value is right" if d["all_replaced_right"]
                  else "even with these changes some values are still wrong")
-        parts.append(f"a reader must write {_join(changes)}: {check} (checked for T = "
+        parts.append(f"a reader must write {join_words(changes)}: {check} (checked for T = "
                      f"{', '.join(map(str, d['lengths']))})")
     return f"In “{label}” as written, " + "; ".join(parts) + "."
