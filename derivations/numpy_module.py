@@ -39,7 +39,7 @@ from pathlib import Path
 import jinja2
 import sympy as sp
 
-from . import ir
+from . import algorithm, ir
 from .shapes import IllTyped, Typer
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -1259,6 +1259,19 @@ def _backward_lines(plan: Plan, chosen: dict, need: set) -> list:
                 var = _lhs_time(src.lhs).var
                 rhs[n] = em.hoist(src.rhs, var, lambda x, m=inside: not _reads_adjoint_of(x, m, plan))
                 em.comment = "# derived"
+        # Chains of ∘ a line of the loop has already computed are read from its array (_reuse): first from the
+        # lines printed earlier in the same iteration, then, with those substitutions made, from any line at a
+        # later step (computed by an earlier iteration of a loop running down from T).
+        printed = [n for n in reversed(members) if n in rhs]
+        var = {n: _lhs_time(chosen[n].lhs).var for n in printed}
+        same = {}
+        for i, n in enumerate(printed):
+            rhs[n] = _stored_forms(rhs[n], ctx)
+            same[n] = _reuse(rhs[n], [(chosen[m].lhs, same[m], (0,)) for m in printed[:i]], var[n], plan)
+        for i, n in enumerate(printed):
+            later = [(chosen[m].lhs, form, range(1, P + 1)) for m in printed for form in (same[m], rhs[m])] \
+                if direction > 0 else []
+            rhs[n] = _reuse(same[n], later, var[n], plan)
         em.emit(f"for t in {'range(T, 0, -1)' if direction > 0 else 'range(1, T + 1)'}:")
         em.indent += 1
         em.memo.clear()
@@ -1303,6 +1316,90 @@ def _backward_lines(plan: Plan, chosen: dict, need: set) -> list:
         else:
             em.emit(f'grads["{plan.py[q]}"] = {plan.adj[q]}', "# derived")
     return em.lines
+
+
+def _stored_forms(expr, ctx):
+    """expr with σ(a_t), σ'(a_t), tanh(a_t), tanh'(a_t) written with the stored p_t when the file defines
+    p_t := σ(a_t) (or tanh): σ' = p ∘ (1 − p), tanh' = 1 − p², since the forward pass already computed p.  Only
+    at the step the definition is written at: past the ends the stored arrays hold zeros, not σ of anything."""
+    outputs = {(d.expr.function, d.expr.arg): d.target for d in _forward_defs(ctx).values()
+               if isinstance(d.expr, ir.Apply) and d.expr.derivative == 0 and d.expr.function in ("sigma", "tanh")}
+
+    def walk(e):
+        if isinstance(e, ir.Apply) and e.derivative <= 1 and (e.function, e.arg) in outputs:
+            p = outputs[(e.function, e.arg)]
+            if e.derivative == 0:
+                return p
+            if e.function == "sigma":
+                return ir.Hadamard(p, ir.Add((ir.Number(1), ir.Neg(p))))
+            return ir.Add((ir.Number(1), ir.Neg(ir.Power(p, 2))))
+        kids = e.children()
+        if not kids:
+            return e
+        new = tuple(walk(c) for c in kids)
+        return e if new == kids else e.rebuild(new)
+    return walk(expr)
+
+
+def _chain(e) -> list:
+    """The factors of a chain of ∘ (a ∘ b ∘ c), in order."""
+    return _chain(e.left) + _chain(e.right) if isinstance(e, ir.Hadamard) else [e]
+
+
+def _adjoint_step(e, plan: Plan, var: str):
+    """The offset k of an adjoint read at step var + k (dh_{t+1}, ∂ℓ/∂c_t), or None."""
+    if isinstance(e, ir.Ref) and e.name in plan.notation:
+        time = e.time
+    elif isinstance(e, ir.Deriv) and isinstance(e.wrt, ir.Ref) and isinstance(e.of, ir.Ref) \
+            and e.of.name == plan.loss:
+        time = e.wrt.time
+    else:
+        return None
+    return time.offset if time is not None and time.var == var else None
+
+
+def _reuse(expr, lines: list, var: str, plan: Plan):
+    """expr with each chain of ∘ that holds every factor of a line the loop has already computed, at step
+    var + k, reading that line's array instead: in an LSTM, dh_t's term U_f^T (f_{t+1} ∘ (1 − f_{t+1}) ∘ df_{t+1})
+    is ∂ℓ/∂f̂_{t+1}, which the previous iteration stored.  `lines` are (lhs, rhs, shifts k allowed):
+    k = 0 for a line printed earlier in the same iteration, k ≥ 1 for any line of a loop running down from T.
+    Past the end (t + k > T) the stored array holds zeros; the chain is zero there too only when one of its
+    factors is a gradient at step t + k or later, which is required."""
+    def subset(small, big):
+        rest = list(big)
+        for x in small:
+            if x not in rest:
+                return None
+            rest.remove(x)
+        return rest
+
+    def walk(e):
+        if isinstance(e, ir.Hadamard):
+            factors = _chain(e)
+            used = []
+            for lhs, rhs, shifts in lines:
+                line = _chain(rhs)
+                if len(line) < 2:
+                    continue
+                for k in shifts:
+                    moved = [algorithm.shift(x, k, var) for x in line]
+                    rest = subset(moved, factors)
+                    if rest is None or k > 0 and not any((_adjoint_step(x, plan, var) or 0) >= k for x in moved):
+                        continue
+                    used.append(algorithm.shift(lhs, k, var))
+                    factors = rest
+                    break
+            if used:
+                out = used[0]
+                for x in used[1:] + [walk(x) for x in factors]:
+                    out = ir.Hadamard(out, x)
+                return out
+        kids = e.children()
+        if not kids or isinstance(e, ir.Sum):
+            return e
+        new = tuple(walk(c) for c in kids)
+        return e if new == kids else e.rebuild(new)
+    return walk(expr)
 
 
 def _reads_adjoint_of(e, names: set, plan: Plan) -> bool:

@@ -16,7 +16,7 @@ import pytest
 import sympy as sp
 from ad_reference import reference_grads
 
-from derivations import numpy_module
+from derivations import algorithm, ir, numpy_module
 from derivations.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -207,3 +207,28 @@ def test_a_file_it_cannot_translate_gets_its_report_and_the_reason(tmp_path, cap
           "--quiet"])
     assert "no NumPy module written" in capsys.readouterr().err
     assert (tmp_path / "out" / "report.json").is_file() and not (tmp_path / "out" / "f.py").exists()
+
+
+def test_a_chain_is_read_from_a_stored_line_only_where_both_agree_past_the_end():
+    """_reuse reads f_{t+1} ∘ (1 − f_{t+1}) ∘ df_{t+1} from the array of the line ∂ℓ/∂f̂_t = df_t ∘ f_t ∘ (1 − f_t),
+    stored by the previous iteration; past the end (t = T) the array holds zeros and so does the chain, through
+    df_{T+1}.  A chain with no gradient in it is not zero there, so it is computed, never read."""
+    from derivations.latex.reader import parse_statement
+    doc = numpy_module_doc(ROOT / "examples" / "lstm.md")
+    ctx = doc.derivation.contexts[0]
+    plan = numpy_module.make_plan(ctx)
+    line_lhs, line_rhs = parse_statement(r"\frac{\partial \ell}{\partial \hat{f}_t} = df_t \circ f_t \circ (1 - f_t)", ctx)
+    _, with_gradient = parse_statement(r"x = U_f^{\top} (f_{t+1} \circ (1 - f_{t+1}) \circ df_{t+1})", ctx)
+    read = numpy_module._reuse(with_gradient, [(line_lhs, line_rhs, (1,))], "t", plan)
+    assert read == ir.MatMul(with_gradient.left, algorithm.shift(line_lhs, 1))
+    pure_lhs, pure_rhs = parse_statement(r"\frac{\partial \ell}{\partial \hat{f}_t} = f_t \circ (1 - f_t)", ctx)
+    _, without = parse_statement(r"x = f_{t+1} \circ (1 - f_{t+1}) \circ c_t", ctx)
+    assert numpy_module._reuse(without, [(pure_lhs, pure_rhs, (1,))], "t", plan) == without
+    # In the same iteration (k = 0) there is no end to pass: the chain is read.
+    _, same = parse_statement(r"x = f_t \circ (1 - f_t) \circ c_t", ctx)
+    assert numpy_module._reuse(same, [(pure_lhs, pure_rhs, (0,))], "t", plan) == ir.Hadamard(pure_lhs, same.right)
+
+
+def numpy_module_doc(path):
+    from derivations.latex.reader import read_derivation
+    return types.SimpleNamespace(derivation=read_derivation(path))
