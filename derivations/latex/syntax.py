@@ -98,6 +98,7 @@ class Indicator(ir.Expr):
     """1_{y = y_t}: the one-hot column at an index."""
     sub: object
     span: tuple | None = _span()
+    head: str = "1"                # or \mathbf{1} (\mathbf{1}_{i = y^{(t)}}, Deep Learning 10.18)
 
 
 @dataclass(frozen=True)
@@ -441,6 +442,13 @@ class ToSyntax(Transformer):
         if str(tok) != "1":
             raise ValueError("only 1_{...} (an indicator column) may carry a subscript after a number")
         return Indicator(sub, span=_sp(meta))
+
+    def ones_indicator(self, meta, items):
+        tok, sub = items
+        if not (isinstance(sub, tuple) and sub[0] == "eq"):
+            raise ValueError("\\mathbf{1} with a subscript is read only as the one-hot column \\mathbf{1}_{i = k} "
+                             "(1 at the index k)")
+        return Indicator(sub, span=_sp(meta), head=re.sub(r"\s+", "", str(tok)))
 
     def concat(self, meta, items):
         # [h_{t-1}, x_t]: the columns stacked (Olah's LSTM), the block column [h_{t-1}; x_t].
