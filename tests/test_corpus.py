@@ -42,16 +42,6 @@ $$ \boldsymbol{a}^{(t)} := \boldsymbol{b} + \boldsymbol{W} \boldsymbol{h}^{(t-1)
 $$ \hat{\boldsymbol{y}}^{(t)} := \operatorname{softmax}(\boldsymbol{o}^{(t)}), \quad L := -\sum_{t} \log \left( \hat{\boldsymbol{y}}^{(t)} \right)_{y^{(t)}} $$
 """
 NOT_READ = [
-    ("Deep Learning 10.17: the per-step loss L^{(t)} beside L", HEAD_RNN_DEFINED,
-     r"\frac{\partial L}{\partial L^{(t)}} = 1 \tag{10.17}", "undeclared symbol L^{(t)}",
-     r"write \ell^{(t)} for L^{(t)}"),
-    ("Deep Learning 10.18: entry-wise", HEAD_RNN_DEFINED,
-     (r"(\nabla_{\boldsymbol{o}^{(t)}} L)_i = \frac{\partial L}{\partial o_i^{(t)}} = \frac{\partial L}{\partial L^{(t)}} "
-     r"\frac{\partial L^{(t)}}{\partial o_i^{(t)}} = \hat{y}_i^{(t)} - \mathbf{1}_{i=y^{(t)}} \tag{10.18}"), "unexpected '_'",
-     r"write the whole column, e.g. \nabla_{o^{(t)}} L = \hat{y}^{(t)} - e_{y^{(t)}}"),
-    ("Deep Learning 10.19: the last step tau", HEAD_RNN_DEFINED,
-     r"\nabla_{\boldsymbol{h}^{(\tau)}} L = \boldsymbol{V}^\top \nabla_{\boldsymbol{o}^{(\tau)}} L \tag{10.19}",
-     "the step variable \\tau is not bound by a sum here", r"write the last step as T (h^{(T)}, h_T)"),
     ("Deep Learning 10.23: the copy b^{(t)} of b", HEAD_RNN_DEFINED,
      (r"\nabla_{\boldsymbol{b}} L = \sum_t \left( \frac{\partial \boldsymbol{h}^{(t)}}{\partial \boldsymbol{b}^{(t)}} "
      r"\right)^\top \nabla_{\boldsymbol{h}^{(t)}} L \tag{10.23}"), "undeclared symbol b^{(t)}",
@@ -59,7 +49,20 @@ NOT_READ = [
     ("Deep Learning 10.24: a sum over entries", HEAD_RNN_DEFINED,
      (r"\nabla_{\boldsymbol{V}} L = \sum_t \sum_i \left( \frac{\partial L}{\partial o_i^{(t)}} \right) "
      r"\nabla_{\boldsymbol{V}} o_i^{(t)} \tag{10.24}"), "sum'; expected",
-     r"write it as a matrix product, e.g. \nabla_{V} L = \sum_t (\nabla_{o^{(t)}} L) h^{(t)\top}"),
+     (r"write it as a matrix product, e.g. \nabla_{V} L = \sum_t (\nabla_{o^{(t)}} L) h^{(t)\top} for "
+      r"\sum_t \sum_i (\partial L / \partial o_i^{(t)}) \nabla_{V} o_i^{(t)}")),
+    ("Deep Learning 10.25: a sum over entries with the copy W^{(t)}", HEAD_RNN_DEFINED,
+     (r"\nabla_{\boldsymbol{W}} L = \sum_t \sum_i \left( \frac{\partial L}{\partial h_i^{(t)}} \right) "
+     r"\nabla_{\boldsymbol{W}^{(t)}} h_i^{(t)} \tag{10.25}"), "sum'; expected",
+     (r"\nabla_{W} L = \sum_t \operatorname{diag}(1 - (h^{(t)})^2) (\nabla_{h^{(t)}} L) h^{(t-1)\top} for "
+      r"\sum_t \sum_i (\partial L / \partial h_i^{(t)}) \nabla_{W^{(t)}} h_i^{(t)}")),
+    ("Deep Learning 10.27: a sum over entries with the copy U^{(t)}", HEAD_RNN_DEFINED,
+     (r"\nabla_{\boldsymbol{U}} L = \sum_t \sum_i \left( \frac{\partial L}{\partial h_i^{(t)}} \right) "
+     r"\nabla_{\boldsymbol{U}^{(t)}} h_i^{(t)} \tag{10.27}"), "sum'; expected",
+     r"write it as a matrix product"),
+    ("a single sum over entries", HEAD_RNN_DEFINED,
+     r"\nabla_{\boldsymbol{V}} L = \sum_i \left( \frac{\partial L}{\partial o_i^{(t)}} \right) \nabla_{\boldsymbol{V}} o_i^{(t)}",
+     r"a sum over entries (\sum_i) is not read", r"\nabla_{V} L = \sum_t (\nabla_{o^{(t)}} L) h^{(t)\top}"),
 ]
 
 

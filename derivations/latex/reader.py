@@ -26,6 +26,7 @@ from .errors import DerivationError, DerivationErrors, locate
 from .printer import to_latex
 from .resolve import (
     WHOLE_COLUMN,
+    Entry,
     EntryError,
     Resolver,
     Scope,
@@ -698,6 +699,9 @@ class _Builder:
         columns (resolve.entrywise); the shapes that reading needs are checked with the context's
         (check_entries)."""
         from ..shapes import is_literal
+        if not any(isinstance(n, Entry) and not isinstance(n.arg, ir.Basis) for e in exprs for n in e.walk()):
+            # no entry i but perhaps 1_{i = y}, the one-hot column as ever: a line of columns
+            return [ir.transform(e, lambda n: n.arg if isinstance(n, Entry) else n) for e in exprs]
         read = []
         for e in exprs:
             try:

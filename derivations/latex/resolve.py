@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 from .. import ir
-from .syntax import Args, BareApply, Frac, Indicator, Juxt, Name, Paren, Sup, TimeSum
+from .syntax import SUM_OVER_ENTRIES, Args, BareApply, Frac, Indicator, Juxt, Name, Paren, Sup, TimeSum
 
 TIME_VARS = ("t", "T", "s", "k", "tau", "\\tau")
 TRANSPARENT = ("vec", "mathbf", "boldsymbol", "bm")
@@ -559,16 +559,15 @@ class Resolver:
         return out
 
     def _TimeSum(self, node: TimeSum):
-        if node.var in ENTRY_LETTERS and not self.known(node.var):
-            raise self.err(f"a sum over entries (\\sum_{node.var}) is not read: \\sum sums over the time steps", node,
-                           "write it as a matrix product, e.g. \\nabla_{V} L = \\sum_t (\\nabla_{o^{(t)}} L) "
-                           "h^{(t)\\top} for \\sum_t \\sum_i (\\partial L / \\partial o_i^{(t)}) \\nabla_{V} o_i^{(t)}")
         if not self.scope.sequences:
             raise self.err(f"\\sum_{{{node.var}}} sums over the time steps 1..T, but this part of the file has no "
                            "sequence (no name declared or defined with subscript t)", node,
                            "only sums over time steps are part of the notation: write a sum over entries as a "
                            "matrix product" if node.var not in TIME_VARS else
                            "declare the sequences first, e.g. x_t \\in \\mathbb{R}^{n}")
+        if node.var in ENTRY_LETTERS and not self.known(node.var):
+            raise self.err(f"a sum over entries (\\sum_{node.var}) is not read: \\sum sums over the time steps", node,
+                           SUM_OVER_ENTRIES)
         if node.short:
             lo, hi = ir.Time(None, 1), ir.Time("T")
         else:

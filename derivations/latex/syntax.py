@@ -617,15 +617,20 @@ def mark_norms(text: str) -> str:
     return "".join(out)
 
 
+# A sum over entries, and what to write instead (Deep Learning 10.24 and 10.25 with their matrix forms).
+SUM_OVER_ENTRIES = (
+    "write it as a matrix product, e.g. \\nabla_{V} L = \\sum_t (\\nabla_{o^{(t)}} L) h^{(t)\\top} for "
+    "\\sum_t \\sum_i (\\partial L / \\partial o_i^{(t)}) \\nabla_{V} o_i^{(t)}, and \\nabla_{W} L = \\sum_t "
+    "\\operatorname{diag}(1 - (h^{(t)})^2) (\\nabla_{h^{(t)}} L) h^{(t-1)\\top} for \\sum_t \\sum_i "
+    "(\\partial L / \\partial h_i^{(t)}) \\nabla_{W^{(t)}} h_i^{(t)} with h^{(t)} = \\tanh(b + W h^{(t-1)} + ...)")
+
 # What people write that the notation spells otherwise, with the exact replacement.
 _INSTEAD = [
     (re.compile(r"\\\|([^|]*?)\\\|(?!\s*[\^_])"), lambda m: f"write \\|{m.group(1)}\\|^2 (the squared norm)"),
     (re.compile(r"\\mathbb\s*\{\s*1\s*\}(?!\s*[\[(_])"),
      lambda m: "\\mathbb{1} is read as an indicator, \\mathbb{1}[z > 0]; write the column of ones as \\mathbf{1}"),
     (re.compile(r"\\sum_\{?\s*[ijkn]\s*\}?(?![A-Za-z=])"),
-     lambda m: "a sum over entries (\\sum_i) is not read: write it as a matrix product, e.g. "
-               "\\nabla_{V} L = \\sum_t (\\nabla_{o^{(t)}} L) h^{(t)\\top} for "
-               "\\sum_t \\sum_i (\\partial L / \\partial o_i^{(t)}) \\nabla_{V} o_i^{(t)}"),
+     lambda m: "a sum over entries (\\sum_i) is not read: " + SUM_OVER_ENTRIES),
     (re.compile(r"\)\s*_\{?\s*[ij]\s*\}?(?![A-Za-z])|[A-Za-z}]_\{?\s*[ij]\s*\}?\s*\^\s*\{\s*\("),
      lambda m: "an entry with a free index i (x_i, (\\nabla_{o} L)_i) is not read: write the whole column, e.g. "
                "\\nabla_{o^{(t)}} L = \\hat{y}^{(t)} - e_{y^{(t)}} for "
