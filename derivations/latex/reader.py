@@ -28,6 +28,7 @@ from .resolve import (
     WHOLE_COLUMN,
     Entry,
     EntryError,
+    EntryGrad,
     Resolver,
     Scope,
     definitions_written_eq,
@@ -376,6 +377,7 @@ class _Builder:
             if key is not None:
                 scope.sequences.add(key)
         resolver = Resolver(scope, lambda msg, node, hint="", _b=None: None)
+        resolver.definitions = ctx.definitions       # a copy's derivative is written out from them (copies.py)
         declared, defined, stepped = {}, {}, {}
         for b, pb in parsed:
             for st in (pb.statements if pb else []):
@@ -443,6 +445,8 @@ class _Builder:
                             exprs = [resolver.expr(e) for e in st.parts]
                         finally:
                             resolver.entry = set()
+                            checks, resolver.checks = resolver.checks, []
+                        self._entry_checks.extend((b, node, what) for node, what in checks)
                         exprs = self.sized(ctx, b, self.entrywise(b, st, exprs))
                         links.extend((st, exprs[k], exprs[k + 1], len(exprs) - 1) for k in range(len(exprs) - 1))
                 except DerivationError as e:
@@ -699,6 +703,11 @@ class _Builder:
         columns (resolve.entrywise); the shapes that reading needs are checked with the context's
         (check_entries)."""
         from ..shapes import is_literal
+        for e in exprs:
+            grad = next((n for n in e.walk() if isinstance(n, EntryGrad)), None)
+            if grad is not None:
+                raise self.error(b, "the gradient of an entry is read only inside a sum over entries, \\sum_i (the "
+                                    "entry i of a column) \\nabla_{W^{(t)}} h_i^{(t)}", grad, WHOLE_COLUMN)
         if not any(isinstance(n, Entry) and not isinstance(n.arg, ir.Basis) for e in exprs for n in e.walk()):
             # no entry i but perhaps 1_{i = y}, the one-hot column as ever: a line of columns
             return [ir.transform(e, lambda n: n.arg if isinstance(n, Entry) else n) for e in exprs]

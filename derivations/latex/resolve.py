@@ -44,6 +44,16 @@ class Entry(ir.Expr):
         return Entry(children[0], self.derivative, span=self.span)
 
 
+@dataclass(frozen=True)
+class EntryGrad(ir.Expr):
+    """\\nabla_{W^{(t)}} h_i^{(t)} (or \\nabla_{V} o_i^{(t)}): the gradient of entry i of a quantity at a step,
+    read only inside a sum over entries (\\sum_i), which writes it out (copies.py); never leaves the reader."""
+    of: ir.Ref
+    wrt: ir.Ref
+    copy: bool
+    span: tuple | None = field(default=None, compare=False, repr=False)
+
+
 class EntryError(Exception):
     def __init__(self, message, node, hint=""):
         super().__init__(message)
@@ -268,6 +278,8 @@ class Resolver:
         self.scope = scope
         self.error = error           # error(message, node, hint="") -> DerivationError
         self.entry: set[str] = set()  # the letters read as an entry index (a claim's line, ENTRY_LETTERS)
+        self.definitions: dict = {}   # the context's definitions so far (the reader's): copies are written out
+        self.checks: list = []        # (node, "scalar" | "column"): shapes a sum over entries needs (entrywise)
 
     def entry_letters(self) -> set[str]:
         """The entry indices a claim may use: i, j when no quantity, function or sequence is named so."""
@@ -473,6 +485,12 @@ class Resolver:
         return ir.Component(inner, self.index(node.sub, node), span=node.span)
 
     def _Sup(self, node: Sup):
+        if node.kind == "expr" and isinstance(node.base, Frac) and node.base.style == "nabla" \
+                and isinstance(node.value, Paren) and node.sub is None and node.transpose is None:
+            # \nabla_{V} o_i^{(t)}: the step belongs to the quantity differentiated, not to the gradient
+            f = node.base
+            return self.expr(Frac(Sup(f.num, "expr", node.value, span=node.span), f.den, f.partial, span=node.span,
+                                  style=f.style))
         if node.kind == "expr" and node.transpose is None and isinstance(node.base, Name):
             # o_i^{(t)}, h^{(t)}_i: entry i of the column at a step, in an entry-wise line
             n = node.base
@@ -515,7 +533,14 @@ class Resolver:
             d = self._d_fraction(node)
             if d is not None:
                 return d
+        copy = self.copy_of(node.den) if node.partial else None
+        if copy is not None:
+            return self._copy_derivative(node, *copy)
         num, den = self.expr(node.num), self.expr(node.den)
+        if node.partial and isinstance(num, Entry) and not num.derivative and isinstance(num.arg, ir.Ref) \
+                and num.arg.time is not None and isinstance(den, ir.Ref) and den.time is None \
+                and self.scope.names.get(den.name) == "matrix":
+            return EntryGrad(num.arg, den, False, span=node.span)     # \nabla_{V} o_i^{(t)}, inside \sum_i
         if node.partial and isinstance(den, Entry) and isinstance(den.arg, ir.Ref):
             # ∂L/∂o_i: entry i of ∂L/∂o (for a scalar L; entrywise checks it)
             return Entry(ir.Deriv(num, den.arg, span=node.span, style=node.style), True, span=node.span)
@@ -524,6 +549,59 @@ class Resolver:
                 raise self.err("differentiate with respect to a named quantity (define it with := first)", node)
             return ir.Deriv(num, den, span=node.span, style=node.style)
         return ir.Div(num, den, span=node.span)
+
+    def copy_of(self, node):
+        """W^{(t)} of a weight W declared without steps: (W, the step), the book's copy of W used only at step t
+        (Deep Learning 10.2.2), or None."""
+        if not (isinstance(node, Sup) and node.kind == "expr" and node.sub is None and node.transpose is None
+                and isinstance(node.base, Name) and node.base.sub is None and not node.base.primes
+                and isinstance(node.value, Paren) and node.value.sub is None and is_time_like(node.value.expr)
+                and not isinstance(node.value.expr, ir.Number)):
+            return None
+        key = name_key(node.base.base, node.base.decoration)
+        if self.scope.names.get(key) != "matrix" or key in self.scope.sequences or key in self.scope.per_step \
+                or self.known(f"{key}^{{({sub_text(node.value.expr)})}}"):
+            return None
+        return ir.Ref(key, span=node.span), self.last_step(as_time(node.value.expr, self.scope, self.err))
+
+    def _copy_derivative(self, node: Frac, wrt: ir.Ref, time: ir.Time):
+        """∂h^{(t)}/∂b^{(t)}: the Jacobian of h^{(t)} through the copy of b used at step t, written out; and
+        \\nabla_{W^{(t)}} h_i^{(t)} inside a sum over entries."""
+        num = self.expr(node.num)
+        copy = f"{wrt.name}^{{({time})}}"
+        if isinstance(num, Entry) and not num.derivative and isinstance(num.arg, ir.Ref) and num.arg.time == time:
+            return EntryGrad(num.arg, wrt, True, span=node.span)
+        if isinstance(num, ir.Ref) and num.time == time and num.name in self.scope.sequences:
+            return self.local(num, wrt, time, None, node)
+        raise self.err(f"the copy {copy} of {wrt.name} (its use at step {time}) is read only in the derivative of "
+                       f"a quantity at step {time}: \\frac{{\\partial h^{{({time})}}}}{{\\partial {copy}}} or "
+                       f"\\sum_i (...) \\nabla_{{{copy}}} h_i^{{({time})}}", node,
+                       f"differentiate with respect to {wrt.name} itself: \\nabla_{{{wrt.name}}} L = \\sum_t "
+                       f"(the term of step t)")
+
+    def local(self, of: ir.Ref, wrt: ir.Ref, time: ir.Time, g, node, copy=True):
+        """Σ_i g_i ∂of_i/∂wrt through wrt's use at the step (g None: the Jacobian), written out (copies.py)."""
+        from .copies import Local, Unsupported
+        where = f"{wrt.name}^{{({time})}}" if copy else wrt.name
+        d = self.definitions.get(of.name)
+        if d is None or d.notation:
+            raise self.err(f"{of.name} is not defined before this line: its derivative with respect to {where} is "
+                           "written out from its definition", node, f"define {of.name} first (above this line)")
+        local = Local(self.definitions, wrt, time)
+        try:
+            if not copy and local.reaches_elsewhere(of):
+                raise self.err(f"{wrt.name} reaches {of.name} through another step, so the total derivative "
+                               f"\\nabla_{{{wrt.name}}} is not the use at step {time} alone", node,
+                               f"write the copy used at step {time}, \\nabla_{{{wrt.name}^{{({time})}}}}, or the "
+                               "matrix product it is")
+            out = local.vjp(of, g)
+        except Unsupported as e:
+            raise self.err(f"the derivative with respect to {where} cannot be written out: {e}", node,
+                           SUM_OVER_ENTRIES) from None
+        if out is None:
+            raise self.err(f"{of.name} does not read {wrt.name} at step {time}", node,
+                           "the derivative is zero: leave the term out")
+        return out
 
     def _d_fraction(self, node: Frac):
         """\\frac{dL}{dw}, \\frac{d L}{d w}: the derivative (the same total derivative as with \\partial),
@@ -566,8 +644,7 @@ class Resolver:
                            "matrix product" if node.var not in TIME_VARS else
                            "declare the sequences first, e.g. x_t \\in \\mathbb{R}^{n}")
         if node.var in ENTRY_LETTERS and not self.known(node.var):
-            raise self.err(f"a sum over entries (\\sum_{node.var}) is not read: \\sum sums over the time steps", node,
-                           SUM_OVER_ENTRIES)
+            return self._entry_sum(node)
         if node.short:
             lo, hi = ir.Time(None, 1), ir.Time("T")
         else:
@@ -582,6 +659,30 @@ class Resolver:
         if node.coefficient is not None:
             out = ir.MatMul(self.expr(node.coefficient), out, span=node.span)
         return out
+
+    def _entry_sum(self, node: TimeSum):
+        """\\sum_i (\\partial L / \\partial h_i^{(t)}) \\nabla_{W^{(t)}} h_i^{(t)} (Deep Learning 10.25): the
+        vector-Jacobian product of the column of the coefficients with the gradient of entry i, written out."""
+        saved, self.entry = self.entry, {node.var}
+        try:
+            body = self.expr(node.body)
+        finally:
+            self.entry = saved
+        if node.coefficient is None and isinstance(body, ir.MatMul):
+            grads = [x for x in (body.left, body.right) if isinstance(x, EntryGrad)]
+            if len(grads) == 1:
+                grad = grads[0]
+                other = body.right if body.left is grad else body.left
+                try:
+                    g, had, checks = entrywise(other)
+                except EntryError as e:
+                    raise self.err(e.args[0], e.node, e.hint) from None
+                if had and not any(isinstance(n, EntryGrad) for n in g.walk()):
+                    self.checks.extend(checks)
+                    self.checks.append((g, "column"))
+                    return self.local(grad.of, grad.wrt, grad.of.time, g, node, copy=grad.copy)
+        raise self.err(f"a sum over entries (\\sum_{node.var}) is read only as \\sum_{node.var} (the entry {node.var} of a "
+                       f"column) \\nabla_{{W}} h_{node.var}^{{(t)}} (a gradient of entry {node.var})", node, SUM_OVER_ENTRIES)
 
     def _Apply(self, node: ir.Apply):
         if node.function not in ir.BUILTIN_FUNCTIONS and node.function not in self.scope.functions:

@@ -242,6 +242,12 @@ class ToSyntax(Transformer):
         var, lo, hi, short = limits
         return TimeSum(var, lo, hi, body, short, span=_sp(meta))
 
+    def double_sum(self, meta, items):
+        _, outer, op, inner, body = items
+        span = _sp(meta)
+        inside = TimeSum(*inner[:3], body, inner[3], span=(op.start_pos, span[1]) if span else None)
+        return TimeSum(*outer[:3], inside, outer[3], span=span)
+
     def scaled_time_sum(self, meta, items):
         coefficient, _, limits, body = items
         var, lo, hi, short = limits
