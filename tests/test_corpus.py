@@ -37,32 +37,15 @@ HEAD_RNN = r"""# RNN
 $$ \boldsymbol{W} \in \mathbb{R}^{H \times H}, \quad \boldsymbol{U} \in \mathbb{R}^{H \times D}, \quad \boldsymbol{V} \in \mathbb{R}^{K \times H}, \quad \boldsymbol{b} \in \mathbb{R}^{H}, \quad \boldsymbol{c} \in \mathbb{R}^{K} $$
 $$ \boldsymbol{x}^{(t)} \in \mathbb{R}^{D}, \quad \boldsymbol{h}^{(0)} \in \mathbb{R}^{H}, \quad y^{(t)} \in \{1, \dots, K\} $$
 """
-HEAD_RNN_DEFINED = HEAD_RNN + r"""
-$$ \boldsymbol{a}^{(t)} := \boldsymbol{b} + \boldsymbol{W} \boldsymbol{h}^{(t-1)} + \boldsymbol{U} \boldsymbol{x}^{(t)}, \quad \boldsymbol{h}^{(t)} := \tanh(\boldsymbol{a}^{(t)}), \quad \boldsymbol{o}^{(t)} := \boldsymbol{c} + \boldsymbol{V} \boldsymbol{h}^{(t)} $$
-$$ \hat{\boldsymbol{y}}^{(t)} := \operatorname{softmax}(\boldsymbol{o}^{(t)}), \quad L := -\sum_{t} \log \left( \hat{\boldsymbol{y}}^{(t)} \right)_{y^{(t)}} $$
-"""
 NOT_READ = [
-    ("Deep Learning 10.23: the copy b^{(t)} of b", HEAD_RNN_DEFINED,
-     (r"\nabla_{\boldsymbol{b}} L = \sum_t \left( \frac{\partial \boldsymbol{h}^{(t)}}{\partial \boldsymbol{b}^{(t)}} "
-     r"\right)^\top \nabla_{\boldsymbol{h}^{(t)}} L \tag{10.23}"), "undeclared symbol b^{(t)}",
-     r"\nabla_{b} L = \sum_t \operatorname{diag}(1 - (h^{(t)})^2) \nabla_{h^{(t)}} L"),
-    ("Deep Learning 10.24: a sum over entries", HEAD_RNN_DEFINED,
-     (r"\nabla_{\boldsymbol{V}} L = \sum_t \sum_i \left( \frac{\partial L}{\partial o_i^{(t)}} \right) "
-     r"\nabla_{\boldsymbol{V}} o_i^{(t)} \tag{10.24}"), "sum'; expected",
-     (r"write it as a matrix product, e.g. \nabla_{V} L = \sum_t (\nabla_{o^{(t)}} L) h^{(t)\top} for "
-      r"\sum_t \sum_i (\partial L / \partial o_i^{(t)}) \nabla_{V} o_i^{(t)}")),
-    ("Deep Learning 10.25: a sum over entries with the copy W^{(t)}", HEAD_RNN_DEFINED,
-     (r"\nabla_{\boldsymbol{W}} L = \sum_t \sum_i \left( \frac{\partial L}{\partial h_i^{(t)}} \right) "
-     r"\nabla_{\boldsymbol{W}^{(t)}} h_i^{(t)} \tag{10.25}"), "sum'; expected",
-     (r"\nabla_{W} L = \sum_t \operatorname{diag}(1 - (h^{(t)})^2) (\nabla_{h^{(t)}} L) h^{(t-1)\top} for "
-      r"\sum_t \sum_i (\partial L / \partial h_i^{(t)}) \nabla_{W^{(t)}} h_i^{(t)}")),
-    ("Deep Learning 10.27: a sum over entries with the copy U^{(t)}", HEAD_RNN_DEFINED,
-     (r"\nabla_{\boldsymbol{U}} L = \sum_t \sum_i \left( \frac{\partial L}{\partial h_i^{(t)}} \right) "
-     r"\nabla_{\boldsymbol{U}^{(t)}} h_i^{(t)} \tag{10.27}"), "sum'; expected",
-     r"write it as a matrix product"),
-    ("a single sum over entries", HEAD_RNN_DEFINED,
-     r"\nabla_{\boldsymbol{V}} L = \sum_i \left( \frac{\partial L}{\partial o_i^{(t)}} \right) \nabla_{\boldsymbol{V}} o_i^{(t)}",
-     r"a sum over entries (\sum_i) is not read", r"\nabla_{V} L = \sum_t (\nabla_{o^{(t)}} L) h^{(t)\top}"),
+    ("Deep Learning 10.12: the loss written with its arguments, sets of steps", HEAD_RNN,
+     (r"L(\{\boldsymbol{x}^{(1)}, \dots, \boldsymbol{x}^{(\tau)}\}, \{y^{(1)}, \dots, y^{(\tau)}\}) = \sum_t L^{(t)} "
+      r"\tag{10.12}"), r"unexpected '\\{'",
+     r"L = \sum_t L^{(t)} for L(\{x^{(1)}, \dots, x^{(\tau)}\}, \{y^{(1)}, \dots, y^{(\tau)}\}) = \sum_t L^{(t)}"),
+    ("Deep Learning 10.14: the model's probability of the target", HEAD_RNN,
+     (r"L = -\sum_t \log p_{\text{model}}(y^{(t)} \mid \{\boldsymbol{x}^{(1)}, \dots, \boldsymbol{x}^{(t)}\}) "
+      r"\tag{10.14}"), "unsupported command \\mid",
+     r"L^{(t)} := -\log (\hat{y}^{(t)})_{y^{(t)}} for -\log p_{\text{model}}(y^{(t)} \mid \{x^{(1)}, \dots, x^{(t)}\})"),
 ]
 
 

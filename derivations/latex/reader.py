@@ -861,6 +861,7 @@ def parse_statement(latex: str, ctx: ir.Context) -> tuple[ir.Expr, ir.Expr]:
     raw = RawBlock(latex, 0, 1, ctx.title, ctx.title)
     builder = _Builder(latex, "<statement>")
     resolver = Resolver(Scope.of(ctx), lambda msg, node, hint="": builder.error(raw, msg, node, hint))
+    resolver.definitions = ctx.definitions
     lhs, rhs = (resolver.expr(e) for e in block.statements[0].parts)
     from ..shapes import IllTyped, size_ones
     try:

@@ -632,6 +632,14 @@ SUM_OVER_ENTRIES = (
 
 # What people write that the notation spells otherwise, with the exact replacement.
 _INSTEAD = [
+    # Deep Learning 10.12 and 10.14: a loss of sets of steps, the model's probability of the target
+    (re.compile(r"\\mid(?![A-Za-z])"),
+     lambda m: "a probability p(y \\mid x) is not read: the model's probability of the target is the entry of its "
+               "output, e.g. L^{(t)} := -\\log (\\hat{y}^{(t)})_{y^{(t)}} for -\\log p_{\\text{model}}(y^{(t)} \\mid "
+               "\\{x^{(1)}, \\dots, x^{(t)}\\})"),
+    (re.compile(r"^\s*\\?[A-Za-z]+\s*(\\left)?\(\s*\\\{"),
+     lambda m: "the arguments of a loss (the sets of steps it reads) are not written: L = \\sum_t L^{(t)} for "
+               "L(\\{x^{(1)}, \\dots, x^{(\\tau)}\\}, \\{y^{(1)}, \\dots, y^{(\\tau)}\\}) = \\sum_t L^{(t)}"),
     (re.compile(r"\\\|([^|]*?)\\\|(?!\s*[\^_])"), lambda m: f"write \\|{m.group(1)}\\|^2 (the squared norm)"),
     (re.compile(r"\\mathbb\s*\{\s*1\s*\}(?!\s*[\[(_])"),
      lambda m: "\\mathbb{1} is read as an indicator, \\mathbb{1}[z > 0]; write the column of ones as \\mathbf{1}"),
@@ -675,8 +683,8 @@ def parse_block(text: str, offset: int, file_text: str, path: str) -> Block:
             near = difflib.get_close_matches(cmd, KNOWN_COMMANDS, n=1, cutoff=0.7)
             raise DerivationError(f"unsupported command {cmd}",
                                   locate(file_text, offset + e.pos_in_stream, path, len(cmd)),
-                                  hint=(f"did you mean {near[0]}? " if near else "") +
-                                  "see docs/derivation-format.md for the notation the parser reads") from None
+                                  hint=_instead(text) or ((f"did you mean {near[0]}? " if near else "") +
+                                  "see docs/derivation-format.md for the notation the parser reads")) from None
         expected = _expected(e)
         raise DerivationError(f"unexpected character {bad!r}" + (f"; expected {expected}" if expected else ""),
                               locate(file_text, offset + e.pos_in_stream, path),
