@@ -370,10 +370,11 @@ class Resolver:
             return ""
         base, step = m.groups()
         if self.scope.names.get(base) == "defined":
-            return (f"{base} has no steps, so {key} (its term at step {step}) is not read: name the per-step term, "
-                    f"e.g. \\ell^{{(t)}} := ... with {base} := \\sum_t \\ell^{{(t)}}, and write \\ell^{{({step})}} "
-                    f"for {key}")
-        return (f"{base} has no steps, so {key} (its copy used at step {step}) is not read: differentiate with "
+            return (f"{base} has no steps, so {key} (its term at step {step}) is not read: define the per-step term "
+                    f"and the total from it, {base}^{{(t)}} := ... and {base} = \\sum_t {base}^{{(t)}} (or name it "
+                    f"\\ell^{{(t)}} := ... with {base} := \\sum_t \\ell^{{(t)}}, and write \\ell^{{({step})}} for {key})")
+        return (f"{base} has no steps, so {key} (its copy used at step {step}) is read only in the derivative of a "
+                f"quantity at step {step} (\\frac{{\\partial h^{{({step})}}}}{{\\partial {key}}}): differentiate with "
                 f"respect to {base} itself, write \\nabla_{{{base}}} L = \\sum_t (the term of step t), e.g. "
                 f"\\nabla_{{{base}}} L = \\sum_t \\operatorname{{diag}}(1 - (h^{{(t)}})^2) \\nabla_{{h^{{(t)}}}} L "
                 f"for h^{{(t)}} = \\tanh({base} + ...)")
