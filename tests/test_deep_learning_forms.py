@@ -193,3 +193,20 @@ def test_the_jacobian_of_a_copy_is_the_books():
 def test_a_copy_or_sum_over_entries_not_read_says_what_to_write(line, message, instead):
     ((got, hint),) = _errors(f"$$ {line} $$\n")
     assert message in got and instead in hint, (got, hint)
+
+
+def test_a_copy_through_a_quantity_without_steps_and_a_sum_inside_a_sum_are_errors():
+    head = r"""# Shared
+$$ W \in \mathbb{R}^{H \times H}, \quad b \in \mathbb{R}^{H}, \quad x_t \in \mathbb{R}^{H}, \quad h_0 \in \mathbb{R}^{H} $$
+$$ p := W b, \quad h_t := \tanh(W h_{t-1} + p + x_t), \quad L := \sum_t \mathbf{1}^\top h_t $$
+"""
+    line = (r"\nabla_{W} L = \sum_t \sum_i \left( \frac{\partial L}{\partial h_i^{(t)}} \right) \nabla_{W^{(t)}} "
+            r"h_i^{(t)}")
+    with pytest.raises(DerivationErrors) as e:
+        parse_derivation(head + f"$$ {line} $$\n", "shared.md")
+    ((err,),) = [e.value.errors]
+    assert "p, a quantity without steps computed from W" in err.message
+    with pytest.raises(DerivationErrors) as e:
+        parse_derivation(head + r"$$ L = \sum_t \sum_{s=1}^{t} \mathbf{1}^\top h_s $$" "\n", "nested.md")
+    ((err,),) = [e.value.errors]
+    assert "a sum over steps inside a sum over steps is not read" in err.message

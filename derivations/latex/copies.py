@@ -52,12 +52,26 @@ class Local:
             return None
         return at_step(d.expr, d.target.time.var, self.time)
 
+    def uses(self, name: str, seen=None) -> bool:
+        """Whether the quantity `name` (at any step) is computed from `wrt` at all."""
+        seen = set() if seen is None else seen
+        if name == self.wrt.name:
+            return True
+        if name in seen:
+            return False
+        seen.add(name)
+        d = self.definitions.get(name)
+        return d is not None and not d.notation and any(self.uses(r.name, seen) for r in ir.refs(d.expr))
+
     def depends(self, e: ir.Expr) -> bool:
         """Whether e reads `wrt` at the step (directly or through a quantity of the step)."""
         for n in e.walk():
             if isinstance(n, ir.Ref):
                 if n.name == self.wrt.name and n.time is None:
                     return True
+                if n.time is None and n.name in self.definitions and self.uses(n.name):
+                    raise Unsupported(f"{n.name}, a quantity without steps computed from {self.wrt.name}, is read "
+                                      "(it is no use of the weight at one step)")
                 if n.time == self.time and n.name in self.definitions:
                     if n.name not in self._depends:
                         self._depends[n.name] = False            # a cycle within a step is not a model
@@ -120,17 +134,6 @@ class Local:
     def reaches_elsewhere(self, ref: ir.Ref) -> bool:
         """Whether `wrt` reaches the quantity through a quantity of another step (its derivative through the
         use at the step is then not its total derivative)."""
-        seen: set = set()
-
-        def uses(name):                     # does the quantity `name`, at any step, depend on wrt at all?
-            if name == self.wrt.name:
-                return True
-            if name in seen:
-                return False
-            seen.add(name)
-            d = self.definitions.get(name)
-            return d is not None and not d.notation and any(uses(r.name) for r in ir.refs(d.expr))
-
         def through(e):
             for n in e.walk():
                 if isinstance(n, ir.Ref) and n.name in self.definitions:
@@ -140,7 +143,7 @@ class Local:
                             visited.add(n.name)
                             if through(body):
                                 return True
-                    elif n.name != self.wrt.name and uses(n.name):
+                    elif n.name != self.wrt.name and self.uses(n.name):
                         return True
             return False
         visited: set = set()

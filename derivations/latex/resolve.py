@@ -646,6 +646,10 @@ class Resolver:
                            "declare the sequences first, e.g. x_t \\in \\mathbb{R}^{n}")
         if node.var in ENTRY_LETTERS and not self.known(node.var):
             return self._entry_sum(node)
+        inner = node.body
+        if isinstance(inner, TimeSum) and not (inner.var in ENTRY_LETTERS and not self.known(inner.var)):
+            raise self.err("a sum over steps inside a sum over steps is not read (only a sum over entries, \\sum_i, "
+                           "inside one)", inner, "write the inner sum as a quantity of its own, defined with :=")
         if node.short:
             lo, hi = ir.Time(None, 1), ir.Time("T")
         else:
@@ -680,7 +684,7 @@ class Resolver:
                     raise self.err(e.args[0], e.node, e.hint) from None
                 if had and not any(isinstance(n, EntryGrad) for n in g.walk()):
                     self.checks.extend(checks)
-                    self.checks.append((g, "column"))
+                    self.checks.extend(((g, "column"), (grad.of, "column")))
                     return self.local(grad.of, grad.wrt, grad.of.time, g, node, copy=grad.copy)
         raise self.err(f"a sum over entries (\\sum_{node.var}) is read only as \\sum_{node.var} (the entry {node.var} of a "
                        f"column) \\nabla_{{W}} h_{node.var}^{{(t)}} (a gradient of entry {node.var})", node, SUM_OVER_ENTRIES)
