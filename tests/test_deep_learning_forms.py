@@ -210,3 +210,10 @@ $$ p := W b, \quad h_t := \tanh(W h_{t-1} + p + x_t), \quad L := \sum_t \mathbf{
         parse_derivation(head + r"$$ L = \sum_t \sum_{s=1}^{t} \mathbf{1}^\top h_s $$" "\n", "nested.md")
     ((err,),) = [e.value.errors]
     assert "a sum over steps inside a sum over steps is not read" in err.message
+
+
+def test_the_jacobian_through_a_matrix_copy_says_to_write_a_sum_over_entries():
+    ((got, hint),) = _errors(r"$$ \nabla_{\boldsymbol{W}} L = \sum_t \frac{\partial \boldsymbol{h}^{(t)}}{\partial "
+                             r"\boldsymbol{W}^{(t)}} $$" "\n")
+    assert "the Jacobian of a column with respect to the matrix W" in got
+    assert r"\nabla_{V} L = \sum_t (\nabla_{o^{(t)}} L) h^{(t)\top}" in hint

@@ -42,6 +42,7 @@ class Local:
     def __init__(self, definitions: dict, wrt: ir.Ref, time: ir.Time):
         self.definitions, self.wrt, self.time = definitions, wrt, time
         self._depends: dict = {}
+        self.jacobian = False            # the whole Jacobian (vjp called with g None): wrt must be a column
 
     def opened(self, ref: ir.Ref) -> ir.Expr | None:
         """The definition of a quantity at the step, or None (an input, another step: held fixed)."""
@@ -102,7 +103,10 @@ class Local:
         if isinstance(e, ir.MatMul):
             parts = []
             if self.depends(e.left):
-                if not (isinstance(e.left, ir.Ref) and e.left.name == self.wrt.name and g is not None):
+                if g is None or self.jacobian:
+                    raise Unsupported(f"the Jacobian of a column with respect to the matrix {self.wrt.name} (write a "
+                                      f"sum over entries, \\sum_i (...) \\nabla_{{{self.wrt.name}^{{(t)}}}} h_i^{{(t)}})")
+                if not (isinstance(e.left, ir.Ref) and e.left.name == self.wrt.name):
                     raise Unsupported("a product whose left factor reads the weight other than as the weight itself")
                 parts.append(ir.MatMul(g, ir.Transpose(e.right, "\\top")))
             if self.depends(e.right):

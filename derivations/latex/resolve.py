@@ -589,6 +589,7 @@ class Resolver:
             raise self.err(f"{of.name} is not defined before this line: its derivative with respect to {where} is "
                            "written out from its definition", node, f"define {of.name} first (above this line)")
         local = Local(self.definitions, wrt, time)
+        local.jacobian = g is None
         try:
             if not copy and local.reaches_elsewhere(of):
                 raise self.err(f"{wrt.name} reaches {of.name} through another step, so the total derivative "
