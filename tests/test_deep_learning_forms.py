@@ -217,3 +217,11 @@ def test_the_jacobian_through_a_matrix_copy_says_to_write_a_sum_over_entries():
                              r"\boldsymbol{W}^{(t)}} $$" "\n")
     assert "the Jacobian of a column with respect to the matrix W" in got
     assert r"\nabla_{V} L = \sum_t (\nabla_{o^{(t)}} L) h^{(t)\top}" in hint
+
+
+def test_an_entrywise_line_has_one_entry_index():
+    ((got, hint),) = _errors(r"$$ (\nabla_{\boldsymbol{o}^{(t)}} L)_i = \hat{y}_j^{(t)} - \mathbf{1}_{i = y^{(t)}} $$" "\n")
+    assert "uses one entry index: i and j" in got and "write the whole column" in hint
+    ctx = _context(r"$$ \nabla_{\boldsymbol{W}} L = \sum_t \sum_i \left( \frac{\partial L}{\partial h_i^{(t)}} \right) "
+                   r"\nabla_{\boldsymbol{W}^{(t)}} h_i^{(t)} $$" "\n")      # a bound i is no free index
+    assert len(ctx.claims) == 1

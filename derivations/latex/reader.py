@@ -441,12 +441,16 @@ class _Builder:
                         self.definition(ctx, resolver, b, st)
                     else:
                         resolver.entry = resolver.entry_letters()     # (\nabla_{o} L)_i = ...: entry-wise
+                        resolver.entry_used = set()
                         try:
                             exprs = [resolver.expr(e) for e in st.parts]
                         finally:
-                            resolver.entry = set()
+                            resolver.entry, used = set(), resolver.entry_used
                             checks, resolver.checks = resolver.checks, []
                         self._entry_checks.extend((b, node, what) for node, what in checks)
+                        if len(used) > 1:
+                            raise self.error(b, "an entry-wise line uses one entry index: "
+                                                f"{' and '.join(sorted(used))} here", st.parts[0], WHOLE_COLUMN)
                         exprs = self.sized(ctx, b, self.entrywise(b, st, exprs))
                         links.extend((st, exprs[k], exprs[k + 1], len(exprs) - 1) for k in range(len(exprs) - 1))
                 except DerivationError as e:

@@ -278,6 +278,7 @@ class Resolver:
         self.scope = scope
         self.error = error           # error(message, node, hint="") -> DerivationError
         self.entry: set[str] = set()  # the letters read as an entry index (a claim's line, ENTRY_LETTERS)
+        self.entry_used: set[str] = set()   # those a line uses freely (one at most: x_i = y_j is no column line)
         self.definitions: dict = {}   # the context's definitions so far (the reader's): copies are written out
         self.checks: list = []        # (node, "scalar" | "column"): shapes a sum over entries needs (entrywise)
 
@@ -286,8 +287,11 @@ class Resolver:
         return {x for x in ENTRY_LETTERS if not self.known(x) and x not in self.scope.initial}
 
     def is_entry(self, sub) -> bool:
-        return isinstance(sub, Name) and sub.sub is None and not sub.primes and sub.decoration is None \
+        found = isinstance(sub, Name) and sub.sub is None and not sub.primes and sub.decoration is None \
             and sub.base in self.entry
+        if found:
+            self.entry_used.add(sub.base)
+        return found
 
     def err(self, message, node, hint=""):
         return self.error(message, node, hint)
@@ -634,7 +638,7 @@ class Resolver:
         if node.head != "1":
             style = f"{node.head}|{style}"
         out = ir.Basis(self.index(sub, node), style, span=node.span)
-        if isinstance(sub, tuple) and isinstance(sub[1], Name) and sub[1].base in self.entry:
+        if isinstance(sub, tuple) and self.is_entry(sub[1]):
             return Entry(out, span=node.span)    # 1_{i = y}: entry i of the one-hot column e_y
         return out
 
@@ -669,11 +673,12 @@ class Resolver:
     def _entry_sum(self, node: TimeSum):
         """\\sum_i (\\partial L / \\partial h_i^{(t)}) \\nabla_{W^{(t)}} h_i^{(t)} (Deep Learning 10.25): the
         vector-Jacobian product of the column of the coefficients with the gradient of entry i, written out."""
-        saved, self.entry = self.entry, {node.var}
+        saved, used, self.entry = self.entry, self.entry_used, {node.var}
+        self.entry_used = set()
         try:
             body = self.expr(node.body)
         finally:
-            self.entry = saved
+            self.entry, self.entry_used = saved, used        # the sum binds its letter
         if node.coefficient is None and isinstance(body, ir.MatMul):
             grads = [x for x in (body.left, body.right) if isinstance(x, EntryGrad)]
             if len(grads) == 1:
