@@ -135,3 +135,14 @@ def test_finite_differences_read_relu_the_indicator_binary_labels_ones_and_norms
     ctx = parse_derivation(FD_LINES, "fd.md").contexts[0]
     got = {c.id: fd.truth(ctx, c)[0] for c in ctx.claims}
     assert got == {"relu": "true", "relu-wrong": "false", "binary": "true", "ones": "true", "norm": "true"}
+
+
+def test_each_form_of_the_deep_learning_book_has_a_wrong_variant_that_is_refuted():
+    """L^{(t)} (10.17), an entry-wise line (10.18), \\tau (10.19), a copy b^{(t)} (10.23), a sum over entries
+    (10.24) and both with the copies W^{(t)}, U^{(t)} (10.25, 10.27): a deliberately wrong line of each is false
+    by finite differences and refuted (a counterexample), never proved."""
+    report, truths = _checked(CORPUS / "goodfellow_10_2_2.md")
+    verdicts = {c["id"]: c["verdict"] for c in report["claims"]}
+    for cid in ("wrong-10-17", "wrong-10-18-2", "wrong-10-18-sign", "wrong-10-19", "wrong-10-23", "wrong-10-24",
+                "wrong-10-25", "wrong-10-27"):
+        assert truths[cid][0] == "false" and verdicts[cid] == REFUTED, (cid, truths[cid], verdicts[cid])
