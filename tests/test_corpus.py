@@ -37,29 +37,15 @@ HEAD_RNN = r"""# RNN
 $$ \boldsymbol{W} \in \mathbb{R}^{H \times H}, \quad \boldsymbol{U} \in \mathbb{R}^{H \times D}, \quad \boldsymbol{V} \in \mathbb{R}^{K \times H}, \quad \boldsymbol{b} \in \mathbb{R}^{H}, \quad \boldsymbol{c} \in \mathbb{R}^{K} $$
 $$ \boldsymbol{x}^{(t)} \in \mathbb{R}^{D}, \quad \boldsymbol{h}^{(0)} \in \mathbb{R}^{H}, \quad y^{(t)} \in \{1, \dots, K\} $$
 """
-HEAD_RNN_DEFINED = HEAD_RNN + r"""
-$$ \boldsymbol{a}^{(t)} := \boldsymbol{b} + \boldsymbol{W} \boldsymbol{h}^{(t-1)} + \boldsymbol{U} \boldsymbol{x}^{(t)}, \quad \boldsymbol{h}^{(t)} := \tanh(\boldsymbol{a}^{(t)}), \quad \boldsymbol{o}^{(t)} := \boldsymbol{c} + \boldsymbol{V} \boldsymbol{h}^{(t)} $$
-$$ \hat{\boldsymbol{y}}^{(t)} := \operatorname{softmax}(\boldsymbol{o}^{(t)}), \quad L := -\sum_{t} \log \left( \hat{\boldsymbol{y}}^{(t)} \right)_{y^{(t)}} $$
-"""
 NOT_READ = [
-    ("Deep Learning 10.17: the per-step loss L^{(t)} beside L", HEAD_RNN_DEFINED,
-     r"\frac{\partial L}{\partial L^{(t)}} = 1 \tag{10.17}", "undeclared symbol L^{(t)}",
-     r"write \ell^{(t)} for L^{(t)}"),
-    ("Deep Learning 10.18: entry-wise", HEAD_RNN_DEFINED,
-     (r"(\nabla_{\boldsymbol{o}^{(t)}} L)_i = \frac{\partial L}{\partial o_i^{(t)}} = \frac{\partial L}{\partial L^{(t)}} "
-     r"\frac{\partial L^{(t)}}{\partial o_i^{(t)}} = \hat{y}_i^{(t)} - \mathbf{1}_{i=y^{(t)}} \tag{10.18}"), "unexpected '_'",
-     r"write the whole column, e.g. \nabla_{o^{(t)}} L = \hat{y}^{(t)} - e_{y^{(t)}}"),
-    ("Deep Learning 10.19: the last step tau", HEAD_RNN_DEFINED,
-     r"\nabla_{\boldsymbol{h}^{(\tau)}} L = \boldsymbol{V}^\top \nabla_{\boldsymbol{o}^{(\tau)}} L \tag{10.19}",
-     "the step variable \\tau is not bound by a sum here", r"write the last step as T (h^{(T)}, h_T)"),
-    ("Deep Learning 10.23: the copy b^{(t)} of b", HEAD_RNN_DEFINED,
-     (r"\nabla_{\boldsymbol{b}} L = \sum_t \left( \frac{\partial \boldsymbol{h}^{(t)}}{\partial \boldsymbol{b}^{(t)}} "
-     r"\right)^\top \nabla_{\boldsymbol{h}^{(t)}} L \tag{10.23}"), "undeclared symbol b^{(t)}",
-     r"\nabla_{b} L = \sum_t \operatorname{diag}(1 - (h^{(t)})^2) \nabla_{h^{(t)}} L"),
-    ("Deep Learning 10.24: a sum over entries", HEAD_RNN_DEFINED,
-     (r"\nabla_{\boldsymbol{V}} L = \sum_t \sum_i \left( \frac{\partial L}{\partial o_i^{(t)}} \right) "
-     r"\nabla_{\boldsymbol{V}} o_i^{(t)} \tag{10.24}"), "sum'; expected",
-     r"write it as a matrix product, e.g. \nabla_{V} L = \sum_t (\nabla_{o^{(t)}} L) h^{(t)\top}"),
+    ("Deep Learning 10.12: the loss written with its arguments, sets of steps", HEAD_RNN,
+     (r"L(\{\boldsymbol{x}^{(1)}, \dots, \boldsymbol{x}^{(\tau)}\}, \{y^{(1)}, \dots, y^{(\tau)}\}) = \sum_t L^{(t)} "
+      r"\tag{10.12}"), r"unexpected '\\{'",
+     r"L = \sum_t L^{(t)} for L(\{x^{(1)}, \dots, x^{(\tau)}\}, \{y^{(1)}, \dots, y^{(\tau)}\}) = \sum_t L^{(t)}"),
+    ("Deep Learning 10.14: the model's probability of the target", HEAD_RNN,
+     (r"L = -\sum_t \log p_{\text{model}}(y^{(t)} \mid \{\boldsymbol{x}^{(1)}, \dots, \boldsymbol{x}^{(t)}\}) "
+      r"\tag{10.14}"), "unsupported command \\mid",
+     r"L^{(t)} := -\log (\hat{y}^{(t)})_{y^{(t)}} for -\log p_{\text{model}}(y^{(t)} \mid \{x^{(1)}, \dots, x^{(t)}\})"),
 ]
 
 
@@ -149,3 +135,14 @@ def test_finite_differences_read_relu_the_indicator_binary_labels_ones_and_norms
     ctx = parse_derivation(FD_LINES, "fd.md").contexts[0]
     got = {c.id: fd.truth(ctx, c)[0] for c in ctx.claims}
     assert got == {"relu": "true", "relu-wrong": "false", "binary": "true", "ones": "true", "norm": "true"}
+
+
+def test_each_form_of_the_deep_learning_book_has_a_wrong_variant_that_is_refuted():
+    """L^{(t)} (10.17), an entry-wise line (10.18), \\tau (10.19), a copy b^{(t)} (10.23), a sum over entries
+    (10.24) and both with the copies W^{(t)}, U^{(t)} (10.25, 10.27): a deliberately wrong line of each is false
+    by finite differences and refuted (a counterexample), never proved."""
+    report, truths = _checked(CORPUS / "goodfellow_10_2_2.md")
+    verdicts = {c["id"]: c["verdict"] for c in report["claims"]}
+    for cid in ("wrong-10-17", "wrong-10-18-2", "wrong-10-18-sign", "wrong-10-19", "wrong-10-23", "wrong-10-24",
+                "wrong-10-25", "wrong-10-27"):
+        assert truths[cid][0] == "false" and verdicts[cid] == REFUTED, (cid, truths[cid], verdicts[cid])

@@ -11,12 +11,17 @@ from fractions import Fraction
 
 from .. import ir
 
+# the key of a per-step term X^{(t)} beside X (resolve.py; written here to keep the printer free of the resolver)
+PER_STEP = "^{(\\cdot)}"
+
 # Binding strength of each level of the grammar: sum < term (\circ, \sum) < product < postfix < atom.
 SUM, TERM, PRODUCT, POSTFIX, ATOM = range(5)
 
 
 def name_latex(name: str, time: ir.Time | None = None) -> str:
     """W_xh -> W_{xh}; ell-like names keep their command; at a step: h_t, \\delta_{h,t}, W^{(1)}_t."""
+    if name.endswith(PER_STEP):          # L^{(t)}, a total's term at a step (resolve.PER_STEP)
+        return f"{name[:-len(PER_STEP)]}^{{({time if time is not None else 't'})}}"
     if "_" not in name:
         return name + (time_latex(time) if time is not None else "")
     base, sub = name.split("_", 1)
@@ -38,6 +43,8 @@ def ends_in_superscript(e: ir.Expr) -> bool:
 
 def merged_superscript(e: ir.Ref, extra: str) -> str | None:
     """h^{(t-1)\\top}, W^{(1)T}: a step or a layer and a transpose in one superscript, as the author writes it."""
+    if e.name.endswith(PER_STEP) and e.time is not None:
+        return f"{e.name[:-len(PER_STEP)]}^{{({e.time}){extra}}}"
     if e.sup:
         return f"{name_latex(e.name)}^{{({e.time}){extra}}}"
     if e.name.endswith(")}") and e.time is None:
@@ -105,7 +112,7 @@ class Printer:
         return method(e)
 
     def _Ref(self, e: ir.Ref) -> str:
-        if e.sup and e.time is not None and "_" not in e.name:
+        if e.sup and e.time is not None and "_" not in e.name and not e.name.endswith(PER_STEP):
             return f"{name_latex(e.name)}^{{({e.time})}}"
         return name_latex(e.name, e.time)
 
@@ -212,6 +219,9 @@ class Printer:
             return f"e_{{{index}}}"
         if e.style == "1":
             return f"1_{{{index}}}"
+        if "|" in e.style:                   # \mathbf{1}_{i = y^{(t)}}
+            head, letter = e.style.split("|", 1)
+            return f"{head}_{{{letter} = {index}}}"
         return f"1_{{{e.style} = {index}}}"
 
     def _Sum(self, e: ir.Sum) -> str:

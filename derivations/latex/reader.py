@@ -24,7 +24,20 @@ from pathlib import Path
 from .. import algorithm, ir
 from .errors import DerivationError, DerivationErrors, locate
 from .printer import to_latex
-from .resolve import Resolver, Scope, definitions_written_eq, hadamard_juxtapositions, name_key, sequence_key
+from .resolve import (
+    WHOLE_COLUMN,
+    Entry,
+    EntryError,
+    EntryGrad,
+    Resolver,
+    Scope,
+    definitions_written_eq,
+    entrywise,
+    hadamard_juxtapositions,
+    name_key,
+    per_step_names,
+    sequence_key,
+)
 from .syntax import MAX_BLOCK_CHARS, Name, parse_block
 
 KINDS = ("as-written", "corrected", "supporting")
@@ -295,6 +308,7 @@ class _Builder:
         self.ids: set[str] = set()
         self.named: dict = {}             # (\tag or Id, name) -> the line that first used it
         self._where: dict = {}             # definition name -> (block, statement), for located errors
+        self._entry_checks: list = []      # (block, node, "scalar" | "column"): shapes entry-wise lines need
 
     def error(self, block: RawBlock, message, node=None, hint=""):
         span = getattr(node, "span", None) if node is not None else None
@@ -347,20 +361,23 @@ class _Builder:
                 # each report "undeclared symbol" after the one real error.
                 _guess_targets(b.text, scope)
         # Pass 1: which names are sequences, functions, declared or defined (order does not matter).
+        everything = [st for _, pb in parsed if pb and not isinstance(pb, LoopMark) for st in pb.statements]
+        scope.per_step = per_step_names(everything)     # L and L^{(t)}: a total and its per-step terms
         for b, pb in parsed:
             for st in (pb.statements if pb else []):
                 target = st.parts[0]
                 if st.kind in ("declaration", "definition"):
-                    key = sequence_key(target)
+                    key = sequence_key(target, scope.per_step)
                     if key is not None:
                         scope.sequences.add(key)
                 elif st.kind == "function" and isinstance(target, Name):
                     scope.functions.add(name_key(target.base, target.decoration))
         for st in definitions_written_eq([st for _, pb in parsed for st in (pb.statements if pb else [])], scope):
-            key = sequence_key(st.parts[0])                # `a^{(t)} = ...`: a definition (resolve.py)
+            key = sequence_key(st.parts[0], scope.per_step)   # `a^{(t)} = ...`: a definition (resolve.py)
             if key is not None:
                 scope.sequences.add(key)
         resolver = Resolver(scope, lambda msg, node, hint="", _b=None: None)
+        resolver.definitions = ctx.definitions       # a copy's derivative is written out from them (copies.py)
         declared, defined, stepped = {}, {}, {}
         for b, pb in parsed:
             for st in (pb.statements if pb else []):
@@ -423,7 +440,18 @@ class _Builder:
                     elif st.kind == "definition":
                         self.definition(ctx, resolver, b, st)
                     else:
-                        exprs = self.sized(ctx, b, [resolver.expr(e) for e in st.parts])
+                        resolver.entry = resolver.entry_letters()     # (\nabla_{o} L)_i = ...: entry-wise
+                        resolver.entry_used = set()
+                        try:
+                            exprs = [resolver.expr(e) for e in st.parts]
+                        finally:
+                            resolver.entry, used = set(), resolver.entry_used
+                            checks, resolver.checks = resolver.checks, []
+                        self._entry_checks.extend((b, node, what) for node, what in checks)
+                        if len(used) > 1:
+                            raise self.error(b, "an entry-wise line uses one entry index: "
+                                                f"{' and '.join(sorted(used))} here", st.parts[0], WHOLE_COLUMN)
+                        exprs = self.sized(ctx, b, self.entrywise(b, st, exprs))
                         links.extend((st, exprs[k], exprs[k + 1], len(exprs) - 1) for k in range(len(exprs) - 1))
                 except DerivationError as e:
                     self.errors.append(e)
@@ -445,6 +473,7 @@ class _Builder:
         if not self.errors:
             self.hadamard_reading(ctx, hadamard_juxtapositions(ctx))
         self.check_definitions(ctx)
+        self.check_entries(ctx)
         for found in loops:
             self.check_algorithm(ctx, found)
         self.derivative_reading(ctx, blocks)
@@ -672,6 +701,53 @@ class _Builder:
         if elsewhere and not reported:       # never leave a model that does not compose unreported
             self.errors.append(elsewhere[0])
 
+    def entrywise(self, b: RawBlock, st, exprs: list) -> list:
+        """A line about entry i of columns (Deep Learning 10.18: (\\nabla_{o^{(t)}} L)_i = \\partial L / \\partial
+        o_i^{(t)} = \\hat{y}_i^{(t)} - \\mathbf{1}_{i = y^{(t)}}, for every i) read as the same line of whole
+        columns (resolve.entrywise); the shapes that reading needs are checked with the context's
+        (check_entries)."""
+        from ..shapes import is_literal
+        for e in exprs:
+            grad = next((n for n in e.walk() if isinstance(n, EntryGrad)), None)
+            if grad is not None:
+                raise self.error(b, "the gradient of an entry is read only inside a sum over entries, \\sum_i (the "
+                                    "entry i of a column) \\nabla_{W^{(t)}} h_i^{(t)}", grad, WHOLE_COLUMN)
+        if not any(isinstance(n, Entry) and not isinstance(n.arg, ir.Basis) for e in exprs for n in e.walk()):
+            # no entry i but perhaps 1_{i = y}, the one-hot column as ever: a line of columns
+            return [ir.transform(e, lambda n: n.arg if isinstance(n, Entry) else n) for e in exprs]
+        read = []
+        for e in exprs:
+            try:
+                read.append(entrywise(e))
+            except EntryError as x:
+                raise self.error(b, x.args[0], x.node, x.hint) from None
+        if not any(had for _, had, _ in read):
+            return exprs
+        for (out, had, _), e in zip(read, exprs):
+            if not had and not is_literal(out):
+                raise self.error(b, "in an entry-wise line (an entry i on one side) every member is an entry i "
+                                    "of a column", e, WHOLE_COLUMN)
+        self._entry_checks.extend((b, node, what) for _, _, checks in read for node, what in checks)
+        return [out for out, _, _ in read]
+
+    def check_entries(self, ctx: ir.Context) -> None:
+        """An entry-wise line reads entries of columns, scalar factors and ∂L/∂o_i of a scalar L."""
+        from ..shapes import IllTyped, Typer, is_scalar_shape, same
+        checks, self._entry_checks = self._entry_checks, []
+        if self.errors or not checks:
+            return
+        typer = Typer(ctx)
+        for b, node, what in checks:
+            try:
+                rows, cols = typer.infer(node)
+            except IllTyped:
+                continue                          # the claim is ill-typed, and says so
+            ok = is_scalar_shape((rows, cols)) if what == "scalar" else same(cols, 1)
+            if not ok:
+                self.errors.append(self.error(
+                    b, f"an entry-wise line needs {to_latex(node)} to be a {what} (it is {rows}×{cols})", node,
+                    WHOLE_COLUMN))
+
     def sized(self, ctx, b, exprs):
         """Every \\mathbf{1} given its size from the expressions around it (shapes.size_ones)."""
         from ..shapes import IllTyped, size_ones
@@ -789,6 +865,7 @@ def parse_statement(latex: str, ctx: ir.Context) -> tuple[ir.Expr, ir.Expr]:
     raw = RawBlock(latex, 0, 1, ctx.title, ctx.title)
     builder = _Builder(latex, "<statement>")
     resolver = Resolver(Scope.of(ctx), lambda msg, node, hint="": builder.error(raw, msg, node, hint))
+    resolver.definitions = ctx.definitions
     lhs, rhs = (resolver.expr(e) for e in block.statements[0].parts)
     from ..shapes import IllTyped, size_ones
     try:

@@ -11,13 +11,112 @@ matrix product.  Semantics are documented in docs/derivation-format.md.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from fractions import Fraction
 
 from .. import ir
-from .syntax import Args, BareApply, Frac, Indicator, Juxt, Name, Paren, Sup, TimeSum
+from .syntax import SUM_OVER_ENTRIES, Args, BareApply, Frac, Indicator, Juxt, Name, Paren, Sup, TimeSum
 
 TIME_VARS = ("t", "T", "s", "k", "tau", "\\tau")
 TRANSPARENT = ("vec", "mathbf", "boldsymbol", "bm")
+# The mark of a per-step term written X^{(t)} beside a total X without steps (Deep Learning 10.13,
+# L = \\sum_t L^{(t)}): the sequence is keyed X^{(\\cdot)}, printed back X^{(t)}.
+PER_STEP = "^{(\\cdot)}"
+
+
+# Letters that are an entry index of an entry-wise line, (\nabla_{o} L)_i = \hat{y}_i - \mathbf{1}_{i = y}, when
+# the context has no quantity of that name (docs/derivation-format.md).
+ENTRY_LETTERS = ("i", "j")
+
+
+@dataclass(frozen=True)
+class Entry(ir.Expr):
+    """Entry i of a column, in an entry-wise line (never leaves the reader: `entrywise` turns the line into
+    the same line of whole columns).  `derivative`: ∂L/∂o_i, which needs a scalar L."""
+    arg: ir.Expr
+    derivative: bool = False
+    span: tuple | None = field(default=None, compare=False, repr=False)
+
+    def children(self):
+        return (self.arg,)
+
+    def rebuild(self, children):
+        return Entry(children[0], self.derivative, span=self.span)
+
+
+@dataclass(frozen=True)
+class EntryGrad(ir.Expr):
+    """\\nabla_{W^{(t)}} h_i^{(t)} (or \\nabla_{V} o_i^{(t)}): the gradient of entry i of a quantity at a step,
+    read only inside a sum over entries (\\sum_i), which writes it out (copies.py); never leaves the reader."""
+    of: ir.Ref
+    wrt: ir.Ref
+    copy: bool
+    span: tuple | None = field(default=None, compare=False, repr=False)
+
+
+class EntryError(Exception):
+    def __init__(self, message, node, hint=""):
+        super().__init__(message)
+        self.node, self.hint = node, hint
+
+
+WHOLE_COLUMN = ("write the whole column, e.g. \\nabla_{o^{(t)}} L = \\hat{y}^{(t)} - e_{y^{(t)}} for "
+                "(\\nabla_{o^{(t)}} L)_i = \\hat{y}_i^{(t)} - \\mathbf{1}_{i=y^{(t)}}")
+
+
+def entrywise(e: ir.Expr) -> tuple[ir.Expr, bool, list]:
+    """A member of an entry-wise line as the column whose entry i it is: (the column, whether it had an
+    entry i, [(node, "scalar" | "column")] the shapes that reading needs, checked once the context is known).
+
+    Entry i of a column is the column; a number or a scalar factor without i stays as it is (c x_i is entry i
+    of c x); two entries side by side are the element-wise product (x_i y_i of x ∘ y), an element-wise
+    function, power or division applies to the column, a sum over steps sums the columns, ∂L/∂o_i of a
+    scalar L is entry i of ∂L/∂o.  Anything else that holds an entry i (a transpose, a softmax, a derivative
+    of an entry) is an EntryError: the line is not the same line of columns."""
+    checks: list = []
+
+    def go(n):
+        if isinstance(n, Entry):
+            inner, had, _ = entrywise(n.arg)
+            if had:
+                raise EntryError("an entry of an entry is not read", n, WHOLE_COLUMN)
+            if n.derivative:
+                checks.append((inner.of, "scalar"))
+                checks.append((inner.wrt, "column"))
+            else:
+                checks.append((inner, "column"))
+            return inner, True
+        if isinstance(n, (ir.Add, ir.Neg, ir.Apply, ir.Power, ir.Sum, ir.MatMul, ir.Hadamard, ir.Div)):
+            kids = [go(k) for k in n.children()]
+            had = [k[1] for k in kids]
+            out = n.rebuild(tuple(k[0] for k in kids)) if kids else n
+            if not any(had):
+                return n, False
+            if isinstance(n, ir.Add):
+                from ..shapes import is_literal
+                for (k, h), orig in zip(kids, n.terms):
+                    if not h and not is_literal(k):
+                        raise EntryError("a term without the entry index in an entry-wise sum is not read", orig,
+                                         WHOLE_COLUMN)
+            elif isinstance(n, ir.MatMul):
+                if all(had):            # x_i y_i: entry i of x ∘ y
+                    return ir.Hadamard(out.left, out.right, "circ", span=n.span), True
+                checks.append((out.right if had[0] else out.left, "scalar"))
+            elif isinstance(n, ir.Hadamard) and not all(had):
+                raise EntryError("an entry times a matrix element-wise is not read", n, WHOLE_COLUMN)
+            elif isinstance(n, ir.Div):
+                if not had[0]:
+                    raise EntryError("a division by an entry is not read", n, WHOLE_COLUMN)
+                if not had[1]:
+                    checks.append((out.den, "scalar"))
+            return out, True
+        kids = n.children()
+        if any(go(k)[1] for k in kids):
+            raise EntryError("an entry i inside this is not read as an entry of a column", n, WHOLE_COLUMN)
+        return n, False
+
+    out, had = go(e)
+    return out, had, checks
 
 
 class Scope:
@@ -29,6 +128,7 @@ class Scope:
         self.functions: set[str] = set()
         self.initial: set[str] = set()
         self.bound: list[str] = []                # time variables bound by enclosing sums
+        self.per_step: set[str] = set()           # X with a per-step term X^{(t)} beside X itself (PER_STEP)
 
     def knows(self, name: str) -> bool:
         return name in self.names
@@ -51,6 +151,7 @@ class Scope:
             s.names.setdefault(name, "defined")
             if df.target.time is not None and df.target.time.var is not None:
                 s.sequences.add(name)
+        s.per_step = {n[:-len(PER_STEP)] for n in s.sequences if n.endswith(PER_STEP)}
         return s
 
 
@@ -89,13 +190,14 @@ def layer_name(key: str, x) -> str | None:
     return f"{key}^{{({text})}}" if text is not None else None
 
 
-def superscript_name(node, sequences, known=lambda name: True) -> Name | None:
+def superscript_name(node, sequences, known=lambda name: True, per_step=()) -> Name | None:
     """The name a superscript belongs to, as a plain Name, or None when the superscript is an operation.
 
     h^{(t)} is h at step t when h is a sequence (the Deep Learning book's notation); W^{(1)} and
     h^{(1)} (a layer) are names of their own, as is \\delta^{h} (a letter that is no transpose or power);
     a subscript after the superscript belongs to the whole name (h^{(1)}_t, \\delta^{h}_t).
-    `known(name)` says whether a name is declared, defined or a function.
+    `known(name)` says whether a name is declared, defined or a function.  A name X in `per_step` (a total
+    X without steps beside its per-step terms X^{(t)}) gives the sequence X^{(\\cdot)} at the step.
     """
     if not isinstance(node, Sup) or not isinstance(node.base, Name) or node.base.primes:
         return None
@@ -104,6 +206,9 @@ def superscript_name(node, sequences, known=lambda name: True) -> Name | None:
     if node.kind == "expr" and isinstance(v, Paren) and v.sub is None:
         x = v.expr
         layer = layer_name(key, x)
+        if key in per_step and is_time_like(x) and n.sub is None and node.sub is None \
+                and not (isinstance(x, ir.Number) and layer and known(layer)):
+            return Name(key + PER_STEP, x, 0, span=node.span, step_sup=True)
         if key in sequences and is_time_like(x) and n.sub is None and node.sub is None \
                 and not (isinstance(x, ir.Number) and layer and known(layer)):
             return Name(n.base, x, 0, n.decoration, span=node.span, step_sup=True)
@@ -118,10 +223,10 @@ def superscript_name(node, sequences, known=lambda name: True) -> Name | None:
     return None
 
 
-def sequence_key(node) -> str | None:
+def sequence_key(node, per_step=()) -> str | None:
     """The sequence a declaration or definition target introduces with step t (h_t, h^{(t)}, h^{(1)}_t,
     \\delta_{h,t}), or None; read before any name is known."""
-    node = superscript_name(node, _Everything()) or node
+    node = superscript_name(node, _Everything(), per_step=per_step) or node
     node = unpair(node)
     if isinstance(node, Name) and isinstance(node.sub, Name) and node.sub.base == "t" and node.sub.sub is None:
         return name_key(node.base, node.decoration)
@@ -172,6 +277,21 @@ class Resolver:
     def __init__(self, scope: Scope, error):
         self.scope = scope
         self.error = error           # error(message, node, hint="") -> DerivationError
+        self.entry: set[str] = set()  # the letters read as an entry index (a claim's line, ENTRY_LETTERS)
+        self.entry_used: set[str] = set()   # those a line uses freely (one at most: x_i = y_j is no column line)
+        self.definitions: dict = {}   # the context's definitions so far (the reader's): copies are written out
+        self.checks: list = []        # (node, "scalar" | "column"): shapes a sum over entries needs (entrywise)
+
+    def entry_letters(self) -> set[str]:
+        """The entry indices a claim may use: i, j when no quantity, function or sequence is named so."""
+        return {x for x in ENTRY_LETTERS if not self.known(x) and x not in self.scope.initial}
+
+    def is_entry(self, sub) -> bool:
+        found = isinstance(sub, Name) and sub.sub is None and not sub.primes and sub.decoration is None \
+            and sub.base in self.entry
+        if found:
+            self.entry_used.add(sub.base)
+        return found
 
     def err(self, message, node, hint=""):
         return self.error(message, node, hint)
@@ -195,9 +315,14 @@ class Resolver:
         s = self.scope
         node = unpair(node)
         key = name_key(node.base, node.decoration)
+        if node.sub is not None and self.is_entry(node.sub) and not self.known(full_name(key, node.sub)) \
+                and (s.knows(key) or key in s.sequences):
+            # o_i: entry i of the column o, in an entry-wise line
+            return Entry(self.ref(Name(node.base, None, node.primes, node.decoration, span=node.span)),
+                         span=node.span)
         if node.sub is not None:
             if (key in s.sequences or key in s.initial) and is_time_like(node.sub):
-                time = as_time(node.sub, s, self.err)
+                time = self.last_step(as_time(node.sub, s, self.err))
                 if time.var is not None and time.var not in ("t", "T") and time.var not in s.bound:
                     raise self.err(f"the step variable {time.var} is not bound by a sum here", node,
                                    "write the last step as T (h^{(T)}, h_T): \\tau is read only as a step bound by "
@@ -236,6 +361,12 @@ class Resolver:
             return out
         raise self.err(f"undeclared symbol {key}", node, self._stepless(key) or self._did_you_mean(key))
 
+    def last_step(self, time: ir.Time) -> ir.Time:
+        """\\tau not bound by a sum is the last step T (the Deep Learning book writes the length \\tau)."""
+        if time.var in ("\\tau", "tau") and time.var not in self.scope.bound:
+            return ir.Time("T", time.offset)
+        return time
+
     def _stepless(self, key: str) -> str:
         """The hint for X^{(t)} of a name X without steps (Deep Learning 10.17's L^{(t)}, 10.23's b^{(t)})."""
         m = re.fullmatch(r"(.+)\^\{\((t[^)]*)\)\}", key)
@@ -243,10 +374,11 @@ class Resolver:
             return ""
         base, step = m.groups()
         if self.scope.names.get(base) == "defined":
-            return (f"{base} has no steps, so {key} (its term at step {step}) is not read: name the per-step term, "
-                    f"e.g. \\ell^{{(t)}} := ... with {base} := \\sum_t \\ell^{{(t)}}, and write \\ell^{{({step})}} "
-                    f"for {key}")
-        return (f"{base} has no steps, so {key} (its copy used at step {step}) is not read: differentiate with "
+            return (f"{base} has no steps, so {key} (its term at step {step}) is not read: define the per-step term "
+                    f"and the total from it, {base}^{{(t)}} := ... and {base} = \\sum_t {base}^{{(t)}} (or name it "
+                    f"\\ell^{{(t)}} := ... with {base} := \\sum_t \\ell^{{(t)}}, and write \\ell^{{({step})}} for {key})")
+        return (f"{base} has no steps, so {key} (its copy used at step {step}) is read only in the derivative of a "
+                f"quantity at step {step} (\\frac{{\\partial h^{{({step})}}}}{{\\partial {key}}}): differentiate with "
                 f"respect to {base} itself, write \\nabla_{{{base}}} L = \\sum_t (the term of step t), e.g. "
                 f"\\nabla_{{{base}}} L = \\sum_t \\operatorname{{diag}}(1 - (h^{{(t)}})^2) \\nabla_{{h^{{(t)}}}} L "
                 f"for h^{{(t)}} = \\tanh({base} + ...)")
@@ -279,7 +411,8 @@ class Resolver:
             sub = sub[2]
         if isinstance(sub, Sup) and sub.transpose is None:
             # y^{(t)}: an index at a step written as a superscript (the Deep Learning book's notation).
-            named = superscript_name(sub, self.scope.sequences | self.scope.initial, self.known)
+            named = superscript_name(sub, self.scope.sequences | self.scope.initial, self.known,
+                                     self.scope.per_step)
             if named is not None:
                 sub = named
         if not isinstance(sub, Name):
@@ -352,10 +485,29 @@ class Resolver:
         inner = self.expr(node.expr)
         if node.sub is None:
             return inner
+        if self.is_entry(node.sub):
+            return Entry(inner, span=node.span)          # (\nabla_{o} L)_i: entry i, in an entry-wise line
         return ir.Component(inner, self.index(node.sub, node), span=node.span)
 
     def _Sup(self, node: Sup):
-        named = superscript_name(node, self.scope.sequences | self.scope.initial, self.known)
+        if node.kind == "expr" and isinstance(node.base, Frac) and node.base.style == "nabla" \
+                and isinstance(node.value, Paren) and node.sub is None and node.transpose is None:
+            # \nabla_{V} o_i^{(t)}: the step belongs to the quantity differentiated, not to the gradient
+            f = node.base
+            return self.expr(Frac(Sup(f.num, "expr", node.value, span=node.span), f.den, f.partial, span=node.span,
+                                  style=f.style))
+        if node.kind == "expr" and node.transpose is None and isinstance(node.base, Name):
+            # o_i^{(t)}, h^{(t)}_i: entry i of the column at a step, in an entry-wise line
+            n = node.base
+            if node.sub is None and self.is_entry(n.sub) and not self.known(full_name(name_key(n.base, n.decoration),
+                                                                                      n.sub)):
+                inner = Sup(Name(n.base, None, n.primes, n.decoration, span=n.span), node.kind, node.value,
+                            span=node.span)
+                return Entry(self.expr(inner), span=node.span)
+            if self.is_entry(node.sub) and n.sub is None:
+                inner = Sup(n, node.kind, node.value, span=node.span)
+                return Entry(self.expr(inner), span=node.span)
+        named = superscript_name(node, self.scope.sequences | self.scope.initial, self.known, self.scope.per_step)
         if named is not None:
             out = self._Name(named)
             return ir.Transpose(out, node.transpose, span=node.span) if node.transpose else out
@@ -386,12 +538,76 @@ class Resolver:
             d = self._d_fraction(node)
             if d is not None:
                 return d
+        copy = self.copy_of(node.den) if node.partial else None
+        if copy is not None:
+            return self._copy_derivative(node, *copy)
         num, den = self.expr(node.num), self.expr(node.den)
+        if node.partial and isinstance(num, Entry) and not num.derivative and isinstance(num.arg, ir.Ref) \
+                and num.arg.time is not None and isinstance(den, ir.Ref) and den.time is None \
+                and self.scope.names.get(den.name) == "matrix":
+            return EntryGrad(num.arg, den, False, span=node.span)     # \nabla_{V} o_i^{(t)}, inside \sum_i
+        if node.partial and isinstance(den, Entry) and isinstance(den.arg, ir.Ref):
+            # ∂L/∂o_i: entry i of ∂L/∂o (for a scalar L; entrywise checks it)
+            return Entry(ir.Deriv(num, den.arg, span=node.span, style=node.style), True, span=node.span)
         if node.partial:
             if not isinstance(den, ir.Ref):
                 raise self.err("differentiate with respect to a named quantity (define it with := first)", node)
             return ir.Deriv(num, den, span=node.span, style=node.style)
         return ir.Div(num, den, span=node.span)
+
+    def copy_of(self, node):
+        """W^{(t)} of a weight W declared without steps: (W, the step), the book's copy of W used only at step t
+        (Deep Learning 10.2.2), or None."""
+        if not (isinstance(node, Sup) and node.kind == "expr" and node.sub is None and node.transpose is None
+                and isinstance(node.base, Name) and node.base.sub is None and not node.base.primes
+                and isinstance(node.value, Paren) and node.value.sub is None and is_time_like(node.value.expr)
+                and not isinstance(node.value.expr, ir.Number)):
+            return None
+        key = name_key(node.base.base, node.base.decoration)
+        if self.scope.names.get(key) != "matrix" or key in self.scope.sequences or key in self.scope.per_step \
+                or self.known(f"{key}^{{({sub_text(node.value.expr)})}}"):
+            return None
+        return ir.Ref(key, span=node.span), self.last_step(as_time(node.value.expr, self.scope, self.err))
+
+    def _copy_derivative(self, node: Frac, wrt: ir.Ref, time: ir.Time):
+        """∂h^{(t)}/∂b^{(t)}: the Jacobian of h^{(t)} through the copy of b used at step t, written out; and
+        \\nabla_{W^{(t)}} h_i^{(t)} inside a sum over entries."""
+        num = self.expr(node.num)
+        copy = f"{wrt.name}^{{({time})}}"
+        if isinstance(num, Entry) and not num.derivative and isinstance(num.arg, ir.Ref) and num.arg.time == time:
+            return EntryGrad(num.arg, wrt, True, span=node.span)
+        if isinstance(num, ir.Ref) and num.time == time and num.name in self.scope.sequences:
+            return self.local(num, wrt, time, None, node)
+        raise self.err(f"the copy {copy} of {wrt.name} (its use at step {time}) is read only in the derivative of "
+                       f"a quantity at step {time}: \\frac{{\\partial h^{{({time})}}}}{{\\partial {copy}}} or "
+                       f"\\sum_i (...) \\nabla_{{{copy}}} h_i^{{({time})}}", node,
+                       f"differentiate with respect to {wrt.name} itself: \\nabla_{{{wrt.name}}} L = \\sum_t "
+                       f"(the term of step t)")
+
+    def local(self, of: ir.Ref, wrt: ir.Ref, time: ir.Time, g, node, copy=True):
+        """Σ_i g_i ∂of_i/∂wrt through wrt's use at the step (g None: the Jacobian), written out (copies.py)."""
+        from .copies import Local, Unsupported
+        where = f"{wrt.name}^{{({time})}}" if copy else wrt.name
+        d = self.definitions.get(of.name)
+        if d is None or d.notation:
+            raise self.err(f"{of.name} is not defined before this line: its derivative with respect to {where} is "
+                           "written out from its definition", node, f"define {of.name} first (above this line)")
+        local = Local(self.definitions, wrt, time)
+        local.jacobian = g is None
+        try:
+            if not copy and local.reaches_elsewhere(of):
+                raise self.err(f"{wrt.name} reaches {of.name} through another step, so the total derivative "
+                               f"\\nabla_{{{wrt.name}}} is not the use at step {time} alone", node,
+                               f"write the copy used at step {time}, \\nabla_{{{wrt.name}^{{({time})}}}}, or the "
+                               "matrix product it is")
+            out = local.vjp(of, g)
+        except Unsupported as e:
+            raise self.err(f"the derivative with respect to {where} cannot be written out: {e}", node,
+                           SUM_OVER_ENTRIES) from None
+        if out is None:
+            raise self.err(f"{of.name} does not read {wrt.name} at step {time}", node,
+                           "the derivative is zero: leave the term out")
+        return out
 
     def _d_fraction(self, node: Frac):
         """\\frac{dL}{dw}, \\frac{d L}{d w}: the derivative (the same total derivative as with \\partial),
@@ -419,7 +635,12 @@ class Resolver:
     def _Indicator(self, node: Indicator):
         sub = node.sub
         style = sub[1].base if isinstance(sub, tuple) and isinstance(sub[1], Name) else "1"
-        return ir.Basis(self.index(sub, node), style, span=node.span)
+        if node.head != "1":
+            style = f"{node.head}|{style}"
+        out = ir.Basis(self.index(sub, node), style, span=node.span)
+        if isinstance(sub, tuple) and self.is_entry(sub[1]):
+            return Entry(out, span=node.span)    # 1_{i = y}: entry i of the one-hot column e_y
+        return out
 
     def _TimeSum(self, node: TimeSum):
         if not self.scope.sequences:
@@ -428,11 +649,17 @@ class Resolver:
                            "only sums over time steps are part of the notation: write a sum over entries as a "
                            "matrix product" if node.var not in TIME_VARS else
                            "declare the sequences first, e.g. x_t \\in \\mathbb{R}^{n}")
+        if node.var in ENTRY_LETTERS and not self.known(node.var):
+            return self._entry_sum(node)
+        inner = node.body
+        if isinstance(inner, TimeSum) and not (inner.var in ENTRY_LETTERS and not self.known(inner.var)):
+            raise self.err("a sum over steps inside a sum over steps is not read (only a sum over entries, \\sum_i, "
+                           "inside one)", inner, "write the inner sum as a quantity of its own, defined with :=")
         if node.short:
             lo, hi = ir.Time(None, 1), ir.Time("T")
         else:
-            lo = as_time(node.lo, self.scope, self.err)
-            hi = as_time(node.hi, self.scope, self.err)
+            lo = self.last_step(as_time(node.lo, self.scope, self.err))
+            hi = self.last_step(as_time(node.hi, self.scope, self.err))
         self.scope.bound.append(node.var)
         try:
             body = self.expr(node.body)
@@ -442,6 +669,31 @@ class Resolver:
         if node.coefficient is not None:
             out = ir.MatMul(self.expr(node.coefficient), out, span=node.span)
         return out
+
+    def _entry_sum(self, node: TimeSum):
+        """\\sum_i (\\partial L / \\partial h_i^{(t)}) \\nabla_{W^{(t)}} h_i^{(t)} (Deep Learning 10.25): the
+        vector-Jacobian product of the column of the coefficients with the gradient of entry i, written out."""
+        saved, used, self.entry = self.entry, self.entry_used, {node.var}
+        self.entry_used = set()
+        try:
+            body = self.expr(node.body)
+        finally:
+            self.entry, self.entry_used = saved, used        # the sum binds its letter
+        if node.coefficient is None and isinstance(body, ir.MatMul):
+            grads = [x for x in (body.left, body.right) if isinstance(x, EntryGrad)]
+            if len(grads) == 1:
+                grad = grads[0]
+                other = body.right if body.left is grad else body.left
+                try:
+                    g, had, checks = entrywise(other)
+                except EntryError as e:
+                    raise self.err(e.args[0], e.node, e.hint) from None
+                if had and not any(isinstance(n, EntryGrad) for n in g.walk()):
+                    self.checks.extend(checks)
+                    self.checks.extend(((g, "column"), (grad.of, "column")))
+                    return self.local(grad.of, grad.wrt, grad.of.time, g, node, copy=grad.copy)
+        raise self.err(f"a sum over entries (\\sum_{node.var}) is read only as \\sum_{node.var} (the entry {node.var} of a "
+                       f"column) \\nabla_{{W}} h_{node.var}^{{(t)}} (a gradient of entry {node.var})", node, SUM_OVER_ENTRIES)
 
     def _Apply(self, node: ir.Apply):
         if node.function not in ir.BUILTIN_FUNCTIONS and node.function not in self.scope.functions:
@@ -470,7 +722,7 @@ class Resolver:
             # A target introduces its name: W^{(1)} is a layer's name, except h^{(0)} of a sequence h
             # (its initial state, as h_0).
             node = superscript_name(node, self.scope.sequences | self.scope.initial,
-                                    lambda name: not name.endswith("^{(0)}")) or node
+                                    lambda name: not name.endswith("^{(0)}"), self.scope.per_step) or node
         node = unpair(node)
         if not isinstance(node, Name) or node.primes:
             raise self.err("the left-hand side of := or \\in must be a single name", node)
@@ -515,8 +767,10 @@ def definitions_written_eq(statements: list, scope: Scope) -> list:
     name for one): `dh_t = W^T dy_t` with dh_t undefined is an error, never a definition.
     """
     probe = Scope()
+    per_step = scope.per_step
+    probe.per_step = set(per_step)
     probe.sequences = set(scope.sequences) | {k for st in statements if st.kind == "chain" and len(st.parts) == 2
-                                              for k in [sequence_key(st.parts[0])] if k}
+                                              for k in [sequence_key(st.parts[0], per_step)] if k}
     probe.initial = set(scope.initial)
     resolver = Resolver(probe, lambda msg, node, hint="": ValueError(msg))
 
@@ -532,7 +786,7 @@ def definitions_written_eq(statements: list, scope: Scope) -> list:
     known = set(scope.functions) | sizes | {"T"}
     for st in statements:
         if st.kind in ("declaration", "definition"):
-            known.add(sequence_key(st.parts[0]) or key(st.parts[0]))
+            known.add(sequence_key(st.parts[0], per_step) or key(st.parts[0]))
     letters = Scope()
     letters.names = {k: "matrix" for k in known if k}
     found = []
@@ -543,14 +797,14 @@ def definitions_written_eq(statements: list, scope: Scope) -> list:
         if isinstance(lhs, Name):
             if lhs.primes or (isinstance(lhs.sub, tuple) and lhs.sub[0] != "pair"):
                 continue
-        elif superscript_name(lhs, probe.sequences) is None:
+        elif superscript_name(lhs, probe.sequences, per_step=per_step) is None:
             continue
-        plain = unpair(superscript_name(lhs, probe.sequences) or lhs)
+        plain = unpair(superscript_name(lhs, probe.sequences, per_step=per_step) or lhs)
         if isinstance(plain, Name) and plain.sub is not None and name_key(plain.base, plain.decoration) in \
                 probe.sequences and not (isinstance(plain.sub, Name) and plain.sub.base == "t"
                                          and plain.sub.sub is None):
             continue                                  # h_T = ... of a sequence h: a claim at a step
-        k = sequence_key(lhs) or key(lhs)
+        k = sequence_key(lhs, per_step) or key(lhs)
         if k is None or k in known or len(Resolver(letters, None).split_letters(k) or []) > 1:
             continue
         if (k.startswith("d") and k[1:] in known | probe.sequences) or k.startswith(("\\delta", "\\Delta")):
@@ -560,6 +814,76 @@ def definitions_written_eq(statements: list, scope: Scope) -> list:
         st.kind, st.written_eq, st.parts = "definition", True, (lhs, st.parts[1])
         found.append(st)
     return found
+
+
+def per_step_names(statements: list) -> set[str]:
+    """The names X written both without steps and with a step superscript X^{(t)} as what a statement
+    introduces (Deep Learning 10.13: L = \\sum_t L^{(t)}, the total loss and its term at step t): X^{(t)} is
+    then a sequence of its own, X^{(\\cdot)}, and X the quantity without steps.
+
+    X without steps counts when it is declared or defined (\\in, :=), or is the left-hand side of a line
+    `X = ...` whose right-hand side writes X^{(...)}; X^{(t)} when it is declared or defined, or is the
+    left-hand side of a line `X^{(t)} = ...`.  A sequence h^{(t)} beside a line `h = \\tanh(a)` about step t
+    is not such a pair (its right-hand side does not write h^{(t)})."""
+    def stepped(node):
+        if isinstance(node, Sup) and node.kind == "expr" and node.sub is None and node.transpose is None \
+                and isinstance(node.base, Name) and node.base.sub is None and not node.base.primes \
+                and isinstance(node.value, Paren) and node.value.sub is None and isinstance(node.value.expr, Name) \
+                and node.value.expr.base == "t" and node.value.expr.sub is None:
+            return name_key(node.base.base, node.base.decoration)
+        return None
+
+    def plain(node):
+        if isinstance(node, Name) and node.sub is None and not node.primes:
+            return name_key(node.base, node.decoration)
+        return None
+
+    def writes_stepped(e, key):
+        found = []
+
+        def visit(n):
+            if isinstance(n, Sup) and isinstance(n.base, Name) and n.base.sub is None \
+                    and name_key(n.base.base, n.base.decoration) == key and isinstance(n.value, Paren):
+                found.append(n)
+            for c in _syntax_children(n):
+                visit(c)
+        visit(e)
+        return bool(found)
+
+    with_steps, without = set(), set()
+    for st in statements:
+        if st.kind in ("declaration", "definition") or (st.kind == "chain" and len(st.parts) == 2):
+            target = st.parts[0]
+            k = stepped(target)
+            if k is not None:
+                with_steps.add(k)
+            k = plain(target)
+            if k is not None and (st.kind != "chain" or writes_stepped(st.parts[1], k)):
+                without.add(k)
+    return with_steps & without
+
+
+def _syntax_children(n) -> tuple:
+    """The sub-expressions of a syntax or expression node (names' subscripts included)."""
+    if isinstance(n, tuple):
+        return tuple(x for x in n if not isinstance(x, str))
+    if isinstance(n, Name):
+        return (n.sub,) if n.sub is not None else ()
+    if isinstance(n, Sup):
+        return (n.base, n.value) if not isinstance(n.value, (str, int)) else (n.base,)
+    if isinstance(n, Paren):
+        return (n.expr,)
+    if isinstance(n, Frac):
+        return (n.num, n.den)
+    if isinstance(n, TimeSum):
+        return (n.body,) + ((n.coefficient,) if n.coefficient is not None else ())
+    if isinstance(n, (BareApply,)):
+        return (n.node,)
+    if isinstance(n, Args):
+        return n.parts
+    if isinstance(n, ir.Expr):
+        return n.children()
+    return ()
 
 
 def _named_arguments(node):

@@ -98,6 +98,7 @@ class Indicator(ir.Expr):
     """1_{y = y_t}: the one-hot column at an index."""
     sub: object
     span: tuple | None = _span()
+    head: str = "1"                # or \mathbf{1} (\mathbf{1}_{i = y^{(t)}}, Deep Learning 10.18)
 
 
 @dataclass(frozen=True)
@@ -240,6 +241,12 @@ class ToSyntax(Transformer):
         _, limits, body = items
         var, lo, hi, short = limits
         return TimeSum(var, lo, hi, body, short, span=_sp(meta))
+
+    def double_sum(self, meta, items):
+        _, outer, op, inner, body = items
+        span = _sp(meta)
+        inside = TimeSum(*inner[:3], body, inner[3], span=(op.start_pos, span[1]) if span else None)
+        return TimeSum(*outer[:3], inside, outer[3], span=span)
 
     def scaled_time_sum(self, meta, items):
         coefficient, _, limits, body = items
@@ -442,6 +449,13 @@ class ToSyntax(Transformer):
             raise ValueError("only 1_{...} (an indicator column) may carry a subscript after a number")
         return Indicator(sub, span=_sp(meta))
 
+    def ones_indicator(self, meta, items):
+        tok, sub = items
+        if not (isinstance(sub, tuple) and sub[0] == "eq"):
+            raise ValueError("\\mathbf{1} with a subscript is read only as the one-hot column \\mathbf{1}_{i = k} "
+                             "(1 at the index k)")
+        return Indicator(sub, span=_sp(meta), head=re.sub(r"\s+", "", str(tok)))
+
     def concat(self, meta, items):
         # [h_{t-1}, x_t]: the columns stacked (Olah's LSTM), the block column [h_{t-1}; x_t].
         brackets = [str(i).strip()[-1] for i in items if isinstance(i, Token) and i.type in ("LPAR", "RPAR")]
@@ -609,15 +623,28 @@ def mark_norms(text: str) -> str:
     return "".join(out)
 
 
+# A sum over entries, and what to write instead (Deep Learning 10.24 and 10.25 with their matrix forms).
+SUM_OVER_ENTRIES = (
+    "write it as a matrix product, e.g. \\nabla_{V} L = \\sum_t (\\nabla_{o^{(t)}} L) h^{(t)\\top} for "
+    "\\sum_t \\sum_i (\\partial L / \\partial o_i^{(t)}) \\nabla_{V} o_i^{(t)}, and \\nabla_{W} L = \\sum_t "
+    "\\operatorname{diag}(1 - (h^{(t)})^2) (\\nabla_{h^{(t)}} L) h^{(t-1)\\top} for \\sum_t \\sum_i "
+    "(\\partial L / \\partial h_i^{(t)}) \\nabla_{W^{(t)}} h_i^{(t)} with h^{(t)} = \\tanh(b + W h^{(t-1)} + ...)")
+
 # What people write that the notation spells otherwise, with the exact replacement.
 _INSTEAD = [
+    # Deep Learning 10.12 and 10.14: a loss of sets of steps, the model's probability of the target
+    (re.compile(r"\\mid(?![A-Za-z])"),
+     lambda m: "a probability p(y \\mid x) is not read: the model's probability of the target is the entry of its "
+               "output, e.g. L^{(t)} := -\\log (\\hat{y}^{(t)})_{y^{(t)}} for -\\log p_{\\text{model}}(y^{(t)} \\mid "
+               "\\{x^{(1)}, \\dots, x^{(t)}\\})"),
+    (re.compile(r"^\s*\\?[A-Za-z]+\s*(\\left)?\(\s*\\\{"),
+     lambda m: "the arguments of a loss (the sets of steps it reads) are not written: L = \\sum_t L^{(t)} for "
+               "L(\\{x^{(1)}, \\dots, x^{(\\tau)}\\}, \\{y^{(1)}, \\dots, y^{(\\tau)}\\}) = \\sum_t L^{(t)}"),
     (re.compile(r"\\\|([^|]*?)\\\|(?!\s*[\^_])"), lambda m: f"write \\|{m.group(1)}\\|^2 (the squared norm)"),
     (re.compile(r"\\mathbb\s*\{\s*1\s*\}(?!\s*[\[(_])"),
      lambda m: "\\mathbb{1} is read as an indicator, \\mathbb{1}[z > 0]; write the column of ones as \\mathbf{1}"),
     (re.compile(r"\\sum_\{?\s*[ijkn]\s*\}?(?![A-Za-z=])"),
-     lambda m: "a sum over entries (\\sum_i) is not read: write it as a matrix product, e.g. "
-               "\\nabla_{V} L = \\sum_t (\\nabla_{o^{(t)}} L) h^{(t)\\top} for "
-               "\\sum_t \\sum_i (\\partial L / \\partial o_i^{(t)}) \\nabla_{V} o_i^{(t)}"),
+     lambda m: "a sum over entries (\\sum_i) is not read: " + SUM_OVER_ENTRIES),
     (re.compile(r"\)\s*_\{?\s*[ij]\s*\}?(?![A-Za-z])|[A-Za-z}]_\{?\s*[ij]\s*\}?\s*\^\s*\{\s*\("),
      lambda m: "an entry with a free index i (x_i, (\\nabla_{o} L)_i) is not read: write the whole column, e.g. "
                "\\nabla_{o^{(t)}} L = \\hat{y}^{(t)} - e_{y^{(t)}} for "
@@ -656,8 +683,8 @@ def parse_block(text: str, offset: int, file_text: str, path: str) -> Block:
             near = difflib.get_close_matches(cmd, KNOWN_COMMANDS, n=1, cutoff=0.7)
             raise DerivationError(f"unsupported command {cmd}",
                                   locate(file_text, offset + e.pos_in_stream, path, len(cmd)),
-                                  hint=(f"did you mean {near[0]}? " if near else "") +
-                                  "see docs/derivation-format.md for the notation the parser reads") from None
+                                  hint=_instead(text) or ((f"did you mean {near[0]}? " if near else "") +
+                                  "see docs/derivation-format.md for the notation the parser reads")) from None
         expected = _expected(e)
         raise DerivationError(f"unexpected character {bad!r}" + (f"; expected {expected}" if expected else ""),
                               locate(file_text, offset + e.pos_in_stream, path),
