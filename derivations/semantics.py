@@ -37,7 +37,7 @@ import sympy as sp
 from . import ir
 from .functions import f as f_generic
 from .functions import fp as fp_generic
-from .functions import indicator, relu, sigma
+from .functions import indicator, relu, sigma, tanh
 from .latex.printer import to_latex
 from .shapes import IllTyped, Typer, fmt, is_scalar_shape
 
@@ -69,9 +69,9 @@ def user_function(name: str, derivative: int = 0):
 
 _X = sp.Dummy("x", real=True)
 # Derivatives of the built-in functions, as SymPy computes them (σ's is the declared σ(1 - σ)).
-_DERIVATIVE = {"sigma": sp.diff(sigma(_X), _X), "tanh": sp.diff(sp.tanh(_X), _X), "exp": sp.exp(_X), "log": 1 / _X,
+_DERIVATIVE = {"sigma": sp.diff(sigma(_X), _X), "tanh": sp.diff(tanh(_X), _X), "exp": sp.exp(_X), "log": 1 / _X,
                "relu": sp.diff(relu(_X), _X), "ind": sp.diff(indicator(_X), _X)}
-_FUNCTION = {"sigma": sigma, "tanh": sp.tanh, "exp": sp.exp, "log": sp.log, "relu": relu, "ind": indicator}
+_FUNCTION = {"sigma": sigma, "tanh": tanh, "exp": sp.exp, "log": sp.log, "relu": relu, "ind": indicator}
 
 
 def apply_function(name: str, derivative: int, x):
