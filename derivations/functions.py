@@ -54,6 +54,35 @@ class sigma(sp.Function):
         return sigmoid_definition(self.args[0])._eval_evalf(prec)
 
 
+class tanh(sp.tanh):
+    """tanh as the engines build it (semantics.apply_function): SymPy's, without the evaluation it tries
+    on every construction.
+
+    SymPy's tanh asks of a symbolic argument whether it is zero or a multiple of iπ each time it is
+    built, through the assumption system; the structural engine builds (and rebuilds, by substitution
+    and differentiation) tanh of long sums, and the explicit engine's compiler rebuilds every
+    expression once more: those questions were a third of the time of the stacked RNN's claims.
+    Kept: tanh of a number, and tanh(-x) = -tanh(x), so that x and -x meet.  Its derivative is
+    1 - tanh^2 in this same class.  Numbers print and compile as SymPy's tanh.  Fewer rewritings
+    never make a false equality true.
+    """
+
+    @classmethod
+    def eval(cls, arg):
+        if arg.is_Number:
+            if not arg.is_finite:
+                return sp.tanh.eval(arg)          # ±1, or nan
+            if arg.is_zero:
+                return sp.Integer(0)
+            return -cls(-arg) if arg.is_negative else None
+        if arg.could_extract_minus_sign():
+            return -cls(-arg)
+        return None
+
+    def fdiff(self, argindex=1):
+        return 1 - self.func(self.args[0]) ** 2
+
+
 class indicator(sp.Function):
     """1[x > 0]: ReLU's derivative, and ReLU itself is x * 1[x > 0] (exact, at every x).
 

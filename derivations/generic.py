@@ -34,6 +34,7 @@ import itertools
 import time
 
 import sympy as sp
+from sympy.core.function import ArgumentIndexError
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.matrices.expressions.diagonal import DiagMatrix
 from sympy.matrices.expressions.hadamard import HadamardProduct
@@ -133,37 +134,134 @@ class IndexForm:
         return self.entry(loss, sp.Integer(0), sp.Integer(0))
 
 
+def diff_entry(e, x):
+    """d e / d x of an index-form scalar e with respect to one entry x = W[i, j]: SymPy's `diff`, rule by rule.
+
+    The rules are SymPy's own: sum, product, power (constant exponent) and chain rule (with each function's
+    `fdiff`), d W[k, l] / d W[i, j] = δ(k, i) δ(l, j), and a Sum differentiated under its sign (its limits
+    are sizes, not entries).  What is left out is what `diff` does around them: it asks of every
+    intermediate result whether it is zero, through SymPy's assumption system, which on the structural
+    engine's long sums costs more than the derivative itself.  A term that is zero without looking so is
+    kept and vanishes in the normal form.  Anything else (a power with x in its exponent, a Piecewise, a
+    function with a derivative rule of its own, x inside an index) is left to `sp.diff`.
+    """
+    base = x.base if isinstance(x, sp.Indexed) else None
+    memo: dict = {}
+
+    def d(e):
+        if e not in memo:
+            memo[e] = rule(e)
+        return memo[e]
+
+    def rule(e):
+        if e.is_Number or isinstance(e, sp.NumberSymbol):
+            return sp.Integer(0)
+        if isinstance(e, sp.Symbol):
+            return sp.Integer(1 if e == x else 0)
+        if isinstance(e, sp.Indexed) and base is not None and not any(k.has(x) for k in e.indices):
+            if e.base != base:
+                return sp.Integer(0)
+            if len(e.indices) == len(x.indices):
+                return sp.Mul(*(sp.KroneckerDelta(a, b) for a, b in zip(e.indices, x.indices)))
+        elif isinstance(e, sp.KroneckerDelta) and not e.has(x):
+            return sp.Integer(0)
+        elif isinstance(e, sp.Add):
+            return sp.Add(*(d(a) for a in e.args))
+        elif isinstance(e, sp.Mul):
+            terms = []
+            for k, a in enumerate(e.args):
+                da = d(a)
+                if da != 0:
+                    terms.append(sp.Mul(*e.args[:k], da, *e.args[k + 1:]))
+            return sp.Add(*terms)
+        elif isinstance(e, sp.Pow) and not e.exp.has(x):
+            db = d(e.base)
+            return sp.Integer(0) if db == 0 else e.exp * e.base ** (e.exp - 1) * db
+        elif isinstance(e, sp.Sum) and not any(lim.has(x) for limit in e.limits for lim in limit[1:]) \
+                and not set(e.variables) & x.free_symbols:
+            db = d(e.function)
+            return sp.Integer(0) if db == 0 else sp.Sum(db, *e.limits)
+        elif isinstance(e, sp.Function) and type(e)._eval_derivative is sp.Function._eval_derivative:
+            terms = []
+            for k, a in enumerate(e.args, 1):
+                da = d(a)
+                if da != 0:
+                    try:
+                        terms.append(e.fdiff(k) * da)
+                    except ArgumentIndexError:
+                        terms.append(sp.Function.fdiff(e, k) * da)
+            return sp.Add(*terms)
+        return sp.diff(e, x)
+
+    return d(sp.sympify(e))
+
+
 # ---------------------------------------------------------------- normal form
 
-def _terms(e, ranges):
-    """e as a list of (bound dummies, factors): products of sums multiplied out."""
+def _terms(e, ranges, taken: set, memo: dict):
+    """e as a list of (bound dummies, factors): products of sums multiplied out.
+
+    taken: the symbols free in the whole expression or already bound in it.  A Sum's variable is kept
+    when it is a Dummy (a variable the index forms bind, never a name of anything else) not taken yet,
+    and renamed to a fresh one otherwise, so that two sums multiplied into one term never share a
+    variable and none captures a free symbol.  Renaming only where needed: a renaming rebuilds the whole
+    body of the sum, and nested sums made it quadratic.
+    """
     if isinstance(e, sp.Add):
-        return [t for a in e.args for t in _terms(a, ranges)]
+        return [t for a in e.args for t in _terms(a, ranges, taken, memo)]
     if isinstance(e, sp.Mul):
         out = [([], [])]
         for a in e.args:
-            out = [(b1 + b2, f1 + f2) for (b1, f1) in out for (b2, f2) in _terms(a, ranges)]
+            parts = _terms(a, ranges, taken, memo)     # once per factor (the terms of different products
+            out = [(b1 + b2, f1 + f2) for (b1, f1) in out for (b2, f2) in parts]    # may share variables)
         return out
     if isinstance(e, sp.Sum):
-        body, bound = e.function, []
+        body, bound, table = e.function, [], {}
         for (k, lo, hi) in e.limits:
-            fresh = _fresh(str(k))
-            ranges[fresh] = sp.expand(hi - lo + 1)
-            body = body.xreplace({k: fresh + lo})
-            bound.append(fresh)
-        return [(bound + b, f) for (b, f) in _terms(body, ranges)]
+            var = k
+            if not (isinstance(k, sp.Dummy) and lo == 0 and k not in taken):
+                var = _fresh(str(k))
+                table[k] = var + lo
+            taken.add(k)
+            taken.add(var)
+            ranges[var] = sp.expand(hi - lo + 1)
+            bound.append(var)
+        if table:
+            body = body.xreplace(table)
+        return [(bound + b, f) for (b, f) in _terms(body, ranges, taken, memo)]
     if isinstance(e, sp.Pow) and e.exp.is_Integer and e.exp > 0 and (e.base.is_Add or e.base.has(sp.Sum)):
-        return _terms(sp.Mul(*([e.base] * int(e.exp)), evaluate=False), ranges)
-    return [([], [_leaf(e, ranges)])]
+        return _terms(sp.Mul(*([e.base] * int(e.exp)), evaluate=False), ranges, taken, memo)
+    return [([], [_leaf(e, ranges, memo)])]
 
 
-def _leaf(e, ranges):
+def _leaf(e, ranges, memo):
     """A factor that is not split further; sums inside its arguments are normalised."""
     if isinstance(e, (sp.KroneckerDelta, sp.Indexed, sp.Symbol, sp.Number)) or not e.args:
         return e
     if not e.has(sp.Sum):
         return e
-    return e.func(*(canonical(a, ranges) for a in e.args))
+    return e.func(*(canonical(a, ranges, memo) for a in e.args))
+
+
+def _free(e, memo: dict) -> set:
+    """e.free_symbols, each shared subexpression visited once (SymPy's walks a shared subtree each time)."""
+    key = ("free", e)
+    if key in memo:
+        return memo[key]
+    if isinstance(e, sp.Symbol):
+        out = {e}
+    elif isinstance(e, sp.Indexed):
+        out = set().union(*(_free(k, memo) for k in e.indices))
+    elif isinstance(e, sp.Sum):
+        out = _free(e.function, memo) - set(e.variables)
+        for limit in e.limits:
+            out = out | set().union(*(_free(x, memo) for x in limit[1:]))
+    elif not e.args or (type(e).free_symbols is not sp.Basic.free_symbols and not isinstance(e, sp.Function)):
+        out = set(e.free_symbols)          # a leaf, or another node that binds variables (Subs, Derivative)
+    else:
+        out = set().union(*(_free(a, memo) for a in e.args))
+    memo[key] = out
+    return out
 
 
 def _depth(e):
@@ -181,13 +279,23 @@ def _size_of(x, ranges):
 def _eliminate_deltas(bound, factors, ranges):
     """sum_k delta(k, e) g(k) = g(e) for e ranging like k; delta(i, j) g(j) = delta(i, j) g(i)."""
     bound, factors = list(bound), list(factors)
+    # The eliminations are collected as one substitution (every eliminated dummy -> what it equals), the
+    # deltas read through it, and the other factors rewritten once at the end: rewriting every factor at
+    # each elimination was most of the normal form's time on long products.
+    sub: dict = {}
+    deltas = [n for n, fac in enumerate(factors) if isinstance(fac, sp.KroneckerDelta)]
+    gone: set = set()
     changed = True
     while changed:
         changed = False
-        for n, fac in enumerate(factors):
-            if not isinstance(fac, sp.KroneckerDelta):
+        for n in deltas:
+            if n in gone:
                 continue
-            a, b = fac.args[:2]
+            a, b = (x.xreplace(sub) for x in factors[n].args[:2])
+            if a == b:                        # δ(b, b) = 1 once a dummy is replaced
+                gone.add(n)
+                changed = True
+                break
             if b in bound and a not in bound:
                 a, b = b, a
             if a not in bound:
@@ -198,11 +306,14 @@ def _eliminate_deltas(bound, factors, ranges):
             ok = ok or (isinstance(b, sp.Integer) and b == 0)
             if not ok:
                 continue
-            rest = factors[:n] + factors[n + 1:]
-            factors = [r.xreplace({a: b}) for r in rest]
+            sub = {k: v.xreplace({a: b}) for k, v in sub.items()}
+            sub[a] = b
+            gone.add(n)
             bound.remove(a)
             changed = True
             break
+    if sub or gone:
+        factors = [fac.xreplace(sub) for n, fac in enumerate(factors) if n not in gone]
     # Deltas between free indices: rewrite the other factors on the equality case.
     for n, fac in enumerate(factors):
         if isinstance(fac, sp.KroneckerDelta):
@@ -210,7 +321,7 @@ def _eliminate_deltas(bound, factors, ranges):
             if a in bound or b in bound or not (isinstance(a, sp.Symbol) and isinstance(b, sp.Symbol)):
                 continue
             lo, hi = sorted((a, b), key=str)
-            factors = [sp.KroneckerDelta(lo, hi) if m == n else r.xreplace({hi: lo})
+            factors = [fac.func(lo, hi) if m == n else r.xreplace({hi: lo})
                        for m, r in enumerate(factors)]
     return bound, factors
 
@@ -226,13 +337,25 @@ def _independent(bound, factors) -> list[list]:
     return groups
 
 
-def canonical(e, ranges):
-    """A closed normal form of the scalar e: equal (alpha-equivalent) inputs give equal outputs."""
+def canonical(e, ranges, memo: dict | None = None):
+    """A closed normal form of the scalar e: equal (alpha-equivalent) inputs give equal outputs.
+
+    memo: normal forms already computed with these ranges (the same function argument recurs in many
+    terms); a caller that keeps one across calls keeps the ranges of their free indices unchanged.
+    """
     e = sp.sympify(e)
+    memo = {} if memo is None else memo
+    key = ("canonical", e)
+    if key not in memo:
+        memo[key] = _canonical(e, ranges, memo)
+    return memo[key]
+
+
+def _canonical(e, ranges, memo):
     if not e.has(sp.Sum) and not e.has(sp.KroneckerDelta):
         return sp.expand(e)
     out = []
-    for bound, factors in _terms(e, ranges):
+    for bound, factors in _terms(e, ranges, set(_free(e, memo)), memo):
         bound, factors = _eliminate_deltas(bound, factors, ranges)
         product = sp.Mul(*factors)
         if product == 0:
@@ -255,7 +378,7 @@ def canonical(e, ranges):
             product = sp.Integer(1)
             for group in groups:
                 facs = [f for f in inner if any(f.has(k) for k in group)]
-                product *= canonical(sp.Sum(sp.Mul(*facs), *[(k, 0, ranges[k] - 1) for k in group]), ranges)
+                product *= canonical(sp.Sum(sp.Mul(*facs), *[(k, 0, ranges[k] - 1) for k in group]), ranges, memo)
             out.append(coeff * product)
             continue
         body = sp.Mul(*inner)

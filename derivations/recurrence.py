@@ -48,7 +48,7 @@ import sympy as sp
 from . import ir
 from .allsizes import Entries, _pairs
 from .concrete import INCONCLUSIVE, PROVED, Outcome
-from .generic import NotApplicable, applications_as_entries, is_zero
+from .generic import NotApplicable, applications_as_entries, diff_entry, is_zero
 from .shapes import IllTyped, Typer, is_scalar_shape, same
 
 METHOD = "all T (recurrence)"
@@ -318,7 +318,7 @@ class Steps(Entries):
         depend on var contributes Σ_mn ∂expr/∂B[m, n] · d B[m, n]/d var, B's definition opened one level
         in the same form.  The result is in the same symbols as the adjoint equations' local Jacobians.
         """
-        out = sp.diff(expr, var)
+        out = diff_entry(expr, var)
         _, at = self.nodes.get(var.base, (None, None))
         for base in {x.base for x in expr.atoms(sp.Indexed) if x.base in self.nodes and x.base != var.base}:
             name, o = self.nodes[base]
@@ -327,7 +327,7 @@ class Steps(Entries):
             rows, cols = self.shape(ir.Ref(name, ir.Time("t")))
             m, dm = self.dummy(rows, "m")
             n, dn = self.dummy(cols, "n")
-            outer = sp.diff(expr, base[m, n])
+            outer = diff_entry(expr, base[m, n])
             if outer == 0:
                 continue
             inner = self.tangent(self.local(name, o, m, n), var, lowest)
@@ -394,7 +394,7 @@ class Steps(Entries):
         rows, cols = self.shape(ir.Ref(consumer, ir.Time("t")))
         a, da = self.dummy(rows, "a")
         b, db = self.dummy(cols, "b")
-        local = sp.diff(self.local(consumer, at, a, b), var)
+        local = diff_entry(self.local(consumer, at, a, b), var)
         if local == 0:
             return sp.Integer(0)
         return self.summed(self.summed(self.adjoint(loss, consumer, at)[a, b] * local, db), da)
@@ -414,7 +414,7 @@ class Steps(Entries):
             term = self.unrecorded(lambda: self.entry(loss.body, sp.Integer(0), sp.Integer(0)))
         finally:
             self.env = saved
-        return sp.diff(term, var)
+        return diff_entry(term, var)
 
     def equation(self, loss: Loss, name: str, o: int, i, j):
         """Entry [i, j] of ∂ℓ/∂name_o by the adjoint equation (adjoints at o and o + 1; G past t + K)."""

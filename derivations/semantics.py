@@ -37,7 +37,8 @@ import sympy as sp
 from . import ir
 from .functions import f as f_generic
 from .functions import fp as fp_generic
-from .functions import indicator, relu, sigma
+from .functions import indicator, relu, sigma, tanh
+from .generic import diff_entry
 from .latex.printer import to_latex
 from .shapes import IllTyped, Typer, fmt, is_scalar_shape
 
@@ -69,9 +70,9 @@ def user_function(name: str, derivative: int = 0):
 
 _X = sp.Dummy("x", real=True)
 # Derivatives of the built-in functions, as SymPy computes them (σ's is the declared σ(1 - σ)).
-_DERIVATIVE = {"sigma": sp.diff(sigma(_X), _X), "tanh": sp.diff(sp.tanh(_X), _X), "exp": sp.exp(_X), "log": 1 / _X,
+_DERIVATIVE = {"sigma": sp.diff(sigma(_X), _X), "tanh": sp.diff(tanh(_X), _X), "exp": sp.exp(_X), "log": 1 / _X,
                "relu": sp.diff(relu(_X), _X), "ind": sp.diff(indicator(_X), _X)}
-_FUNCTION = {"sigma": sigma, "tanh": sp.tanh, "exp": sp.exp, "log": sp.log, "relu": relu, "ind": indicator}
+_FUNCTION = {"sigma": sigma, "tanh": tanh, "exp": sp.exp, "log": sp.log, "relu": relu, "ind": indicator}
 
 
 def apply_function(name: str, derivative: int, x):
@@ -438,7 +439,7 @@ class Model:
             return sp.Integer(1)
         if x in self.definitions:
             return self.adjoint(loss, x, cut)
-        return sum((self.adjoint(loss, c, cut) * sp.diff(self.definitions[c], x)
+        return sum((self.adjoint(loss, c, cut) * diff_entry(self.definitions[c], x)
                     for c in self._uses(loss, x, cut)), sp.Integer(0))
 
     def adjoint(self, loss, n, cut):
@@ -451,7 +452,7 @@ class Model:
             if not uses:
                 self.adjoints[key] = sp.Integer(0)
                 return self.adjoints[key]
-            definition = sum((self.adjoint(loss, c, cut) * sp.diff(self.definitions[c], n) for c in uses),
+            definition = sum((self.adjoint(loss, c, cut) * diff_entry(self.definitions[c], n) for c in uses),
                              sp.Integer(0))
             # Two adjoints with the same definition are the same quantity (∂ℓ_t/∂h_s and ∂ℓ_{t+1}/∂h_s
             # for s > t): one symbol, so that both sides of a recurrence meet without opening the future.
@@ -466,13 +467,13 @@ class Model:
     def total(self, expr, x, cut):
         """d expr / d x through every node expr depends on; nodes at steps before `cut` held fixed."""
         expr = sp.sympify(expr)
-        out = sp.diff(expr, x) if expr.has(x) else sp.Integer(0)
+        out = diff_entry(expr, x) if expr.has(x) else sp.Integer(0)
         for n in expr.free_symbols:
             if n == x or n not in self.definitions:
                 continue
             dn = self._dnode(n, x, cut)
             if dn != 0:
-                out += sp.diff(expr, n) * dn
+                out += diff_entry(expr, n) * dn
         return out
 
     def _dnode(self, n, x, cut):
@@ -560,7 +561,7 @@ class Model:
         """Every node's (and adjoint's) value at a point of the free inputs, with the real functions.
 
         mpmath at `digits` digits; the inputs are exact rationals.  Each
-        definition is compiled once (lambdify) and evaluated in order, so
+        definition is compiled once (`mp_function`) and evaluated in order, so
         every defined quantity is recomputed from the free inputs.  `only`:
         the nodes some expressions need (`needed`); the others are skipped.
         """
@@ -579,7 +580,7 @@ class Model:
         if key not in self._real:
             e = real(self.definitions[v] if expr is None else expr)
             args = sorted(e.free_symbols, key=str)
-            self._real[key] = (args, sp.lambdify(args, e, modules=[MPMATH_FUNCTIONS, "mpmath"]))
+            self._real[key] = (args, mp_function(args, [e], one=True))
         return self._real[key]
 
     def numeric_many(self, exprs, values: dict, digits: int = 60) -> list:
@@ -589,7 +590,7 @@ class Model:
         if key not in self._real:
             es = [real(e) for e in exprs]
             args = sorted(set().union(*(e.free_symbols for e in es)), key=str)
-            self._real[key] = (args, sp.lambdify(args, es, modules=[MPMATH_FUNCTIONS, "mpmath"]))
+            self._real[key] = (args, mp_function(args, es))
         args, fn = self._real[key]
         with mpmath.workdps(digits):
             return list(fn(*(values[a] for a in args)))
@@ -655,6 +656,61 @@ def _real_indicator(x):
 
 
 MPMATH_FUNCTIONS = {"sigma": lambda x: 1 / (1 + mpmath.exp(-x)), "indicator": _real_indicator}
+
+
+# The functions `mp_function` evaluates itself, by class (σ and 1[x > 0] as above; tanh SymPy's or ours).
+_MP_APPLY = {sp.exp: mpmath.exp, sp.log: mpmath.log, sp.tanh: mpmath.tanh, tanh: mpmath.tanh,
+             sigma: MPMATH_FUNCTIONS["sigma"], indicator: _real_indicator}
+
+
+def _mp_supported(e) -> bool:
+    return all(isinstance(x, (sp.Add, sp.Mul, sp.Pow, sp.Symbol, sp.Rational, sp.Float)) or type(x) in _MP_APPLY
+               for x in sp.preorder_traversal(e))
+
+
+def mp_function(args: list, exprs: list, one: bool = False):
+    """A function of the values of `args` (mpmath numbers) giving the values of `exprs` (a list; the
+    value itself with one=True), with real σ, tanh, exp, log and 1[x > 0].
+
+    It walks each expression (a shared subexpression once) and does what lambdify's mpmath code would
+    do, operation for operation; lambdify itself prints and compiles Python source for each expression,
+    which cost more than all the evaluations of a claim (each is evaluated at two to a dozen points).
+    An expression with anything else in it is left to lambdify.
+    """
+    if not all(_mp_supported(e) for e in exprs):
+        fn = sp.lambdify(args, exprs[0] if one else list(exprs), modules=[MPMATH_FUNCTIONS, "mpmath"])
+        return fn
+    position = {a: k for k, a in enumerate(args)}
+
+    def fn(*values):
+        memo: dict = {}
+
+        def ev(x):
+            if x in memo:
+                return memo[x]
+            if isinstance(x, sp.Symbol):
+                out = values[position[x]]
+            elif isinstance(x, sp.Rational):
+                out = mpmath.mpf(x.p) / x.q
+            elif isinstance(x, sp.Float):
+                out = mpmath.mpf(x._mpf_)
+            elif isinstance(x, sp.Add):
+                out = ev(x.args[0])
+                for a in x.args[1:]:
+                    out = out + ev(a)
+            elif isinstance(x, sp.Mul):
+                out = ev(x.args[0])
+                for a in x.args[1:]:
+                    out = out * ev(a)
+            elif isinstance(x, sp.Pow):
+                out = ev(x.base) ** (int(x.exp) if x.exp.is_Integer else ev(x.exp))
+            else:
+                out = _MP_APPLY[type(x)](ev(x.args[0]))
+            memo[x] = out
+            return out
+        results = [ev(e) for e in exprs]
+        return results[0] if one else results
+    return fn
 
 
 def index_assignments(ctx: ir.Context, sizes: dict, T: int | None) -> list[dict]:

@@ -195,3 +195,23 @@ def test_a_line_about_the_next_step_is_refuted_at_the_last_step_by_every_engine_
     out = explicit.prove(ctx, c)
     assert out.verdict == REFUTED and "outside the steps" in out.reason
     assert all_sizes(SIGMOID_RNN, r"h_t = \sigma(W_{xh} X_t + W_{hh} h_{t-1})").verdict == PROVED
+
+
+def test_the_numbers_are_lambdifys():
+    # The explicit engine evaluates its expressions by walking them (semantics.mp_function), not by compiling
+    # each with lambdify: the same numbers, to far below the 10^-30 a difference must exceed.
+    import mpmath
+
+    from derivations.functions import indicator, sigma, tanh
+    from derivations.semantics import MPMATH_FUNCTIONS, mp_function
+    x, y, z = sp.symbols("x y z", real=True)
+    exprs = [tanh(x * y - sp.Rational(1, 3)) + sp.exp(-x) / (1 + y ** 2), sp.log(z ** 2 + 1) * sigma(x - y) ** 3,
+             indicator(x) * x, sp.sqrt(z ** 2 + 1), (x + y) ** -2, sp.tanh(z) - tanh(z), sp.Float("0.1") * x]
+    ours = mp_function([x, y, z], exprs)
+    theirs = sp.lambdify([x, y, z], exprs, modules=[MPMATH_FUNCTIONS, "mpmath"])
+    with mpmath.workdps(60):
+        for point in ([1, 2, 3], [-3, 5, -1], [2, -7, 4]):
+            values = [mpmath.mpf(v) / 7 for v in point]
+            for a, b in zip(ours(*values), theirs(*values)):
+                assert abs(a - b) <= mpmath.mpf(10) ** -55 * max(1, abs(b))
+    assert mp_function([x], [sp.Piecewise((x, x > 0), (0, True))], one=True)(mpmath.mpf(2)) == 2   # lambdify's

@@ -267,3 +267,47 @@ def test_an_entrywise_proof_refutes_nothing_false():
     z = sp.IndexedBase("Z")
     assert _entrywise("x", {}, z[i, 0], z[i, 0], ix.ranges).verdict == PROVED
     assert _entrywise("x", {}, 2 * z[i, 0], z[i, 0], ix.ranges).verdict != PROVED
+
+
+def _index_expressions():
+    """Index forms like the structural engine's: entries, sums over dummies, tanh, σ, exp, log, powers."""
+    from derivations.functions import tanh
+    from derivations.generic import _fresh
+    H = size_symbol("H")
+    i, j = (sp.Symbol(n, integer=True, nonnegative=True) for n in "ij")
+    k, m = _fresh("k"), _fresh("m")
+    W, h, g = sp.IndexedBase("W"), sp.IndexedBase("h"), sp.IndexedBase("g")
+    z = sp.Sum(W[i, k] * h[k, 0], (k, 0, H - 1))
+    zm = sp.Sum(W[m, k] * h[k, 0], (k, 0, H - 1))
+    yield W, {i: H, j: H, k: H, m: H}, [
+        tanh(z) * g[i, 0], sigma(z) ** 2 - 1 / (1 + sp.exp(-z)), sp.log(1 + sp.exp(z)) * W[j, i],
+        sp.Sum(g[m, 0] * (1 - tanh(zm) ** 2) * W[m, i], (m, 0, H - 1)), z ** 3, f(z) * g[j, 0]]
+
+
+def test_diff_entry_is_sympys_derivative():
+    # The structural engine's own differentiation (without SymPy's checks of every intermediate result)
+    # against SymPy's diff, exactly, for every form it meets.
+    from derivations.generic import diff_entry
+    for W, ranges, exprs in _index_expressions():
+        p, q = sp.Symbol("p", integer=True, nonnegative=True), sp.Symbol("q", integer=True, nonnegative=True)
+        ranges = {**ranges, p: ranges[next(iter(ranges))], q: ranges[next(iter(ranges))]}
+        for e in exprs:
+            ours, theirs = diff_entry(e, W[p, q]), sp.diff(e, W[p, q])
+            assert is_zero(ours - theirs, dict(ranges)), e
+            assert not is_zero(ours, dict(ranges)), e
+
+
+def test_normal_form_keeps_a_sums_variable_apart_from_the_same_symbol_outside_it():
+    # The normal form keeps a sum's own variable where it can (no renaming): never when the same symbol
+    # is also free outside the sum, where keeping it would capture it (f(k) Σ_k g(k) is not Σ_k f(k) g(k)).
+    from derivations.generic import _fresh
+    H = size_symbol("H")
+    k = _fresh("k")
+    g = sp.IndexedBase("g")
+    ranges = {k: H}
+    outside = g[k, 0] * sp.Sum(g[k, 1], (k, 0, H - 1))
+    inside = sp.Sum(g[k, 0] * g[k, 1], (k, 0, H - 1))
+    assert not is_zero(outside - inside, ranges)
+    twice = sp.Sum(g[k, 0], (k, 0, H - 1)) * sp.Sum(g[k, 1], (k, 0, H - 1))     # one variable, two sums
+    assert not is_zero(twice - inside, ranges)
+    assert is_zero(twice - sp.Sum(g[k, 1], (k, 0, H - 1)) * sp.Sum(g[k, 0], (k, 0, H - 1)), ranges)
