@@ -699,7 +699,8 @@ def _offsets(claim: ir.Claim, summed: bool = False) -> set:
 
     def visit(node):
         if summed and isinstance(node, ir.Deriv) and isinstance(node.of, ir.Ref) and node.of.time == ir.Time("T") \
-                and isinstance(node.wrt, ir.Ref) and node.wrt.time is None:
+                and isinstance(node.wrt, ir.Ref):
+            # (inside a summand: ∂ℓ_T/∂h_t, the adjoint of the loss at T at the summand's step)
             visit(node.wrt)
             return
         if isinstance(node, ir.Ref) and node.time is not None:
@@ -838,6 +839,65 @@ def lift_last_step(ctx: ir.Context, claim: ir.Claim) -> tuple[ir.Context, ir.Cla
     return new, dataclasses.replace(claim, lhs=outside(claim.lhs), rhs=outside(claim.rhs))
 
 
+def lift_per_step(ctx: ir.Context, claim: ir.Claim) -> tuple[ir.Context, ir.Claim]:
+    """A claim about a per-step loss ℓ_t with a sum over the steps up to t (the total derivative of ℓ_t with
+    respect to a weight, ∂ℓ_t/∂W = Σ_{s=1}^{t} (...)), read at t = T: the same claim.
+
+    When every definition reads its own step or earlier ones (no backward direction, no sum over steps) and
+    the claim reads nothing after step t -- weights, quantities at t or before, at s or before inside a sum
+    over s = 1..t, derivatives of ℓ_t only, no name for a derivative (dh_t := ∂L/∂h_t reads every step) --
+    every value the claim reads at step t of a sequence of T steps is its value in the same sequence cut after
+    step t.  So the claim for every t ≤ T and every T is the claim at t = T for every T: the form the
+    equations read, a loss at the last step and a sum over every step."""
+    if ctx.held_fixed:
+        return ctx, claim
+    sides = (claim.lhs, claim.rhs)
+    sums = [n for side in sides for n in side.walk() if isinstance(n, ir.Sum)]
+    if not sums or any(x.lo != ir.Time(None, 1) or x.hi != ir.Time("t") for x in sums):
+        return ctx, claim
+    bound = {x.var for x in sums}
+    if bound & {"t", "T"}:
+        return ctx, claim
+    for d in ctx.definitions.values():
+        own = d.target.time
+        if d.notation or own is None:
+            continue
+        if own.var is None or any(isinstance(x, ir.Sum) for x in d.expr.walk()):
+            return ctx, claim
+        if any(r.time is not None and (r.time.var != own.var or r.time.offset > own.offset) for r in ir.refs(d.expr)):
+            return ctx, claim
+    for side in sides:
+        for r in ir.refs(side):
+            if r.time is None:
+                if r.name in ctx.definitions or r.name not in ctx.declarations:
+                    return ctx, claim
+            elif (r.time.var not in {"t"} | bound or r.time.offset > 0
+                  or r.name in ctx.definitions and ctx.definitions[r.name].notation):
+                return ctx, claim
+        for n in side.walk():
+            if isinstance(n, ir.Deriv) and not (isinstance(n.of, ir.Ref) and n.of.time == ir.Time("t")
+                                                and n.of.name in ctx.definitions
+                                                and not ctx.definitions[n.of.name].notation):
+                return ctx, claim
+
+    def at_T(r: ir.Ref) -> ir.Ref:
+        if r.time is not None and r.time.var == "t":
+            return ir.Ref(r.name, ir.Time("T", r.time.offset), span=r.span, sup=r.sup)
+        return r
+
+    def fix(n):
+        if isinstance(n, ir.Ref):
+            return at_T(n)
+        if isinstance(n, ir.Component):
+            return ir.Component(n.arg, at_T(n.index), span=n.span)
+        if isinstance(n, ir.Basis):
+            return ir.Basis(at_T(n.index), n.style, span=n.span)
+        if isinstance(n, ir.Sum) and n.hi == ir.Time("t"):
+            return ir.Sum(n.var, n.lo, ir.Time("T"), n.body, n.short, span=n.span)
+        return n
+    return ctx, dataclasses.replace(claim, lhs=ir.transform(claim.lhs, fix), rhs=ir.transform(claim.rhs, fix))
+
+
 def _stacked_uses(ctx: ir.Context, e: ir.Expr, name: str, out: list) -> bool:
     """Collect the block columns W multiplies in e (W [h_{t-1}; x_t]); False if W is used otherwise."""
     if isinstance(e, ir.MatMul) and e.left == ir.Ref(name) and isinstance(e.right, ir.Block) \
@@ -900,7 +960,7 @@ def prove(ctx: ir.Context, claim: ir.Claim) -> Outcome | None:
     if not ctx.has_time or ctx.length is not None or not _is_through_time(ctx, claim):
         return None
     original = (ctx, claim)
-    ctx, claim = split_stacked(*lift_last_step(*original))
+    ctx, claim = split_stacked(*lift_last_step(*lift_per_step(*original)))
     sizes = [{str(s): str(s) for s in ctx.sizes()}]
     typer = Typer(ctx)
     try:
