@@ -616,10 +616,54 @@ def _reads(ctx: ir.Context, e: ir.Expr, seen=None):
 # ---------------------------------------------------------------- the claim's form
 
 class _Weight:
-    """∂loss/∂W of a weight W used at every step: the sum over t of its uses at t."""
+    """∂loss/∂W of a weight W used at every step: the sum over t of its uses at t (uses_only: without the
+    gradient an abstract loss gives W by name, which `_without_given` compares outside the sum)."""
 
-    def __init__(self, of: ir.Expr, name: str):
-        self.of, self.name = of, name
+    def __init__(self, of: ir.Expr, name: str, uses_only: bool = False):
+        self.of, self.name, self.uses_only = of, name, uses_only
+
+
+class _Given:
+    """dU, the gradient an abstract loss gives a weight by name (dU ∈ ℝ^{H×H}, dU := ∂ℓ/∂U): a term outside
+    the sum over the steps."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+
+def _given_name(ctx, name: str):
+    """(loss, weight) when `name` is declared and defined as ∂ℓ/∂W of an abstract loss ℓ and a weight W."""
+    d = ctx.definitions.get(name)
+    if d is None or not d.notation or name not in ctx.declarations or ctx.declarations[name].sequence:
+        return None
+    of, wrt = d.expr.of, d.expr.wrt
+    if isinstance(of, ir.Ref) and of.time is None and of.name not in ctx.definitions and _is_weight(ctx, wrt):
+        return of, wrt.name
+    return None
+
+
+def _without_given(ctx, left: list, right: list) -> tuple[list, list]:
+    """Both sides' sums over the steps with the given gradients of the weights taken out: ∂ℓ/∂U of an abstract
+    loss is dU (its own use of U) plus the sum over t of U's uses, so ∂ℓ/∂U = dU + Σ_t (...) holds when the
+    given terms are the same on both sides and the sums agree term by term."""
+    def split(parts):
+        out, given = [], []
+        for sign, x in parts:
+            if isinstance(x, _Given):
+                given.append((sign, x.name))
+                continue
+            if isinstance(x, _Weight) and isinstance(x.of, ir.Ref):
+                for n in ctx.definitions:
+                    if _given_name(ctx, n) == (x.of, x.name):
+                        given.append((sign, n))
+                        x = _Weight(x.of, x.name, uses_only=True)
+                        break
+            out.append((sign, x))
+        return out, given
+    (left, a), (right, b) = split(left), split(right)
+    if sorted(a) != sorted(b):
+        raise NotApplicable("a given gradient of a weight on one side only")
+    return left, right
 
 
 def _is_weight(ctx, e) -> bool:
@@ -655,6 +699,8 @@ def summands(ctx, e: ir.Expr) -> list:
     if isinstance(e, ir.Neg):
         part = summands(ctx, e.arg)
         return None if part is None else [(-s, x) for s, x in part]
+    if isinstance(e, ir.Ref) and e.time is None and _given_name(ctx, e.name) is not None:
+        return [(1, _Given(e.name))]
     if isinstance(e, ir.Deriv) and _is_weight(ctx, e.wrt) and not (isinstance(e.of, ir.Ref) and e.of.time is not None
                                                                    and e.of.time != ir.Time("T")):
         # ∂ℓ/∂W of the loss, or of a loss at the last step (ℓ_T): the sum over t of W's uses at t.
@@ -680,7 +726,7 @@ def _value(ix: Steps, part, i, j):
             loss, at = ix.loss(x.of)
             if at is not None and x.of.time != ir.Time("T"):
                 raise NotApplicable("a per-step loss differentiated with respect to a weight")
-            if loss.body is None and x.name in loss.given:
+            if loss.body is None and x.name in loss.given and not x.uses_only:
                 # ℓ = <dW, W> + ...: a term outside the sum over steps, which term by term cannot compare.
                 raise NotApplicable("a given gradient of a weight")
         return sign * ix.weight_gradient(loss, x.name, i, j)
@@ -981,6 +1027,8 @@ def prove(ctx: ir.Context, claim: ir.Claim) -> Outcome | None:
                 left = right = None       # ∂ℓ_T/∂V = (p_T - e_k) h_T^T: compared at t = T as it is written
             if (left is None) != (right is None):
                 raise NotApplicable("one side is a sum over the steps and the other is not")
+            if left is not None and right is not None:
+                left, right = _without_given(ctx, left, right)
             summed = (left, right) if left is not None else None
             anchor = _anchor(claim, summed is not None)
             start = 0 if anchor == "start" else None
