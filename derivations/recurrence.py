@@ -273,9 +273,12 @@ class Steps(Entries):
         if not (isinstance(of, ir.Ref) and isinstance(wrt, ir.Ref) and of.time is not None
                 and wrt.time is not None and of.name in self.ctx.definitions):
             raise NotApplicable("a Jacobian other than of a quantity at a step with respect to one at a step")
-        if self.layout.prev_step:
-            # With a backward direction (b_t reads b_{t+1}) a quantity depends on later steps too: the
-            # forward-mode walk below, which follows definitions toward earlier steps, would miss paths.
+        # Only a backward direction (b_t reads b_{t+1}, nothing reads an earlier step): a quantity depends on its
+        # own step and later ones only, and the walk below follows the definitions toward later steps instead.
+        backward = bool(self.layout.prev_step) and not self.layout.next_step
+        if self.layout.prev_step and not backward:
+            # With both directions a quantity depends on earlier and later steps: the forward-mode walk below,
+            # which follows definitions one way, would miss paths.
             raise NotApplicable("a Jacobian in a context with a backward direction")
         if self.is_view(wrt.name) or self.is_view(of.name):
             raise NotApplicable("a Jacobian of a block-matrix view")
@@ -284,6 +287,12 @@ class Steps(Entries):
             self.read.update((s, r))
         if not self.inside(s) or not (self.inside(r) or self.initial(r)):
             return sp.Integer(0)
+        if backward:
+            if r < s or not self.inside(r):
+                return sp.Integer(0)   # nothing depends on an earlier step
+            var = (self.node(wrt.name, r) if wrt.name in self.ctx.definitions
+                   else self.symbol(wrt.name, r))[i, sp.Integer(0)]
+            return self.tangent(self.local(of.name, s, j, sp.Integer(0)), var, s, highest=r)
         if r > s:
             return sp.Integer(0)       # forward directions only (above): nothing depends on a later step
         defined = wrt.name in self.ctx.definitions and self.inside(r)
@@ -311,18 +320,22 @@ class Steps(Entries):
         var = self.symbol(wrt.name, None)[i, sp.Integer(0)]
         return self.tangent(self.local(of.name, s, j, sp.Integer(0)), var, s)
 
-    def tangent(self, expr, var, lowest: int):
+    def tangent(self, expr, var, lowest: int, highest: int | None = None):
         """d expr / d var through every quantity at a step from `lowest` on (forward mode, in index form).
 
         expr is in quantity symbols (as `local` writes a definition); each quantity B it reads that may
         depend on var contributes Σ_mn ∂expr/∂B[m, n] · d B[m, n]/d var, B's definition opened one level
         in the same form.  The result is in the same symbols as the adjoint equations' local Jacobians.
+        highest: the walk of a backward direction, through the quantities at steps lowest..highest (var's step).
         """
         out = sp.diff(expr, var)
         _, at = self.nodes.get(var.base, (None, None))
         for base in {x.base for x in expr.atoms(sp.Indexed) if x.base in self.nodes and x.base != var.base}:
             name, o = self.nodes[base]
-            if o < lowest or (at is not None and o < at) or not self.inside(o):
+            if highest is not None:
+                if o < lowest or o > highest or not self.inside(o):
+                    continue
+            elif o < lowest or (at is not None and o < at) or not self.inside(o):
                 continue
             rows, cols = self.shape(ir.Ref(name, ir.Time("t")))
             m, dm = self.dummy(rows, "m")
@@ -330,7 +343,7 @@ class Steps(Entries):
             outer = sp.diff(expr, base[m, n])
             if outer == 0:
                 continue
-            inner = self.tangent(self.local(name, o, m, n), var, lowest)
+            inner = self.tangent(self.local(name, o, m, n), var, lowest, highest)
             if inner != 0:
                 out += self.summed(self.summed(outer * inner, dn), dm)
         return out
