@@ -895,7 +895,8 @@ def search(ctx: ir.Context, claim: ir.Claim, budget: float = 10.0, verdict: str 
         try:
             # Three quarters of the line's budget at most: the derived line answers the line when no edit does (the
             # structural engine may take half a minute on one), and the single edits are mostly refuted at numbers.
-            with time_limit(max(1.0, min(deadline - t0, budget * 0.75))):
+            # (All of it when resuming a search whose derived line the earlier run's share did not decide.)
+            with time_limit(max(1.0, min(deadline - t0, budget * (1.0 if earlier is not None else 0.75)))):
                 outcome = _try(ctx, claim, Candidate([], whole, latex, ()), cache, info)
         except TimeLimit:
             outcome = "timed out"
