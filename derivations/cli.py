@@ -204,7 +204,8 @@ def _repairs(c: dict) -> list[str]:
     words = findings.derived_words(rhs) if rhs else ""
     derived = [_wrap(rhs["rhs"], "    " + words[:1].lower() + words[1:] + ": ", "        ")] if rhs else []
     if best is None:
-        cut = " (the search was cut short by its time budget)" if search.get("budget_exhausted") else ""
+        cut = (" (the search was cut short by its time budget; a rerun with a larger --repair-budget goes on from "
+               "where it stopped)") if search.get("budget_exhausted") else ""
         return [_wrap(f"no edit of the line found that the engines prove{cut}", "    fix: "), *derived]
     lines = [_wrap(f"{best['edit']}: {best['latex']}", "    fix: ", "        "), *derived]
     others = c.get("repairs", [])[1:]
