@@ -27,7 +27,7 @@ from .cache import ProofCache, default_dir
 from .concrete import CONFLICT
 from .latex.errors import DerivationErrors
 from .recheck import EngineDefect
-from .runner import INDUCTION_CLAIM, TIME_LIMIT, EngineCrash, load_document, run
+from .runner import INDUCTION_CLAIM, REPAIR_BUDGET, REPAIR_LINE_CAP, TIME_LIMIT, EngineCrash, load_document, run
 
 EXIT_CODES = """\
 exit status:
@@ -82,6 +82,10 @@ def parser() -> argparse.ArgumentParser:
                    help="write no NumPy module (the note's numeric/rnn.py; a file's <out>/<stem>.py)")
     p.add_argument("--no-repairs", action="store_true",
                    help="do not search for repairs of the wrong lines (derivations/repair.py)")
+    p.add_argument("--repair-budget", type=float, default=None, metavar="SECONDS",
+                   help=f"seconds of repair search for the file's wrong lines, shared (default {REPAIR_BUDGET:g}; "
+                        f"one line gets at most {REPAIR_LINE_CAP / REPAIR_BUDGET:g} of it); a search an earlier "
+                        "run cut short goes on from where it stopped when this budget gives its line more time")
     p.add_argument("--quiet", action="store_true", help="print only what is wrong: the summary sentence and the wrong lines")
     return p
 
@@ -200,7 +204,8 @@ def _repairs(c: dict) -> list[str]:
     words = findings.derived_words(rhs) if rhs else ""
     derived = [_wrap(rhs["rhs"], "    " + words[:1].lower() + words[1:] + ": ", "        ")] if rhs else []
     if best is None:
-        cut = " (the search was cut short by its time budget)" if search.get("budget_exhausted") else ""
+        cut = (" (the search was cut short by its time budget; a rerun with a larger --repair-budget goes on from "
+               "where it stopped)") if search.get("budget_exhausted") else ""
         return [_wrap(f"no edit of the line found that the engines prove{cut}", "    fix: "), *derived]
     lines = [_wrap(f"{best['edit']}: {best['latex']}", "    fix: ", "        "), *derived]
     others = c.get("repairs", [])[1:]
@@ -410,7 +415,8 @@ def main(argv=None) -> int:
     progress = Progress(len(ids), args.quiet)
     try:
         report = run(args.only, jobs=args.jobs, cache=cache, progress=progress, document=doc,
-                     time_limit=args.time_limit, repairs=not args.no_repairs)
+                     time_limit=args.time_limit, repairs=not args.no_repairs,
+                     repair_budget=REPAIR_BUDGET if args.repair_budget is None else args.repair_budget)
     except (EngineDefect, EngineCrash) as e:   # a "counterexample" the model does not confirm, an engine bug
         progress.close()
         print(printable(f"verify: engine error: {e}; nothing was written"), file=sys.stderr)

@@ -126,6 +126,9 @@ class Deriver:
         # as the seed, through every definition that reaches c (others add nothing).
         self.jacobian = jacobian
         self.seed = IDENTITY if jacobian else ONE
+        # A loss at a step (ℓ_t, ℓ_{t+2}): only the definitions that reach it count, and no name of the file
+        # (dh_t := ∂L/∂h_t is another loss's) stands for its adjoints: ∂ℓ_t/∂h_s is written out.
+        self.per_step = loss.time is not None and not jacobian
         # Quantities whose gradient the file's statements write out as ∂ℓ/∂q (no name of their own).
         self.written = {n.wrt.name for c in ctx.claims for side in (c.lhs, c.rhs) if side is not None
                         for n in side.walk() if isinstance(n, ir.Deriv) and n.of == loss and isinstance(n.wrt, ir.Ref)}
@@ -257,6 +260,8 @@ class Deriver:
     # -- adjoints
     def name_of_adjoint(self, q: ir.Ref):
         """The file's name for ∂ℓ/∂q at q's step (dh_{t+1}), or None."""
+        if self.per_step:
+            return None
         for name, d in self.ctx.definitions.items():
             if not d.notation or d.expr.of != self.loss or not isinstance(d.expr.wrt, ir.Ref) \
                     or d.expr.wrt.name != q.name:
@@ -308,7 +313,7 @@ class Deriver:
         named = self.name_of_adjoint(q)
         if named is not None:
             return named
-        if q.name in self.written:            # the file writes ∂ℓ/∂q itself (∂ℓ/∂ẑ_{t+1}): so do we
+        if q.name in self.written or self.per_step:      # the file writes ∂ℓ/∂q itself (∂ℓ/∂ẑ_{t+1}): so do we
             return ir.Deriv(self.loss, q)
         if depth > 0 and len(self.consumers(q)) == 1:
             try:
@@ -316,6 +321,14 @@ class Deriver:
             except Unsupported:
                 pass
         return ir.Deriv(self.loss, q)
+
+    def step_before(self, d: ir.Definition):
+        """(s, d's body at step s): a step variable for the uses up to the loss's step, named apart from it."""
+        if self.loss.time.var is None or self.loss.time.offset != 0:
+            raise Unsupported("a sum over the steps up to a step other than t")
+        taken = {self.loss.time.var, "T"}
+        var = next(v for v in ("s", "k", "u", "r", "j") if v not in taken and v not in self.ctx.declarations)
+        return var, _at(d, ir.Time(var))
 
     def cross_entropy(self, name: str):
         """The index k when the loss is -Σ_t log (name_t)_{k_t} and name_t := softmax(...): the gradient at the
@@ -341,8 +354,8 @@ class Deriver:
         """(name, step of the consumer, its body there) for every definition that reads q (q at its step)."""
         out = []
         for name, d in self.ctx.definitions.items():
-            if d.notation:
-                continue
+            if d.notation or any(isinstance(n, ir.Deriv) for n in d.expr.walk()):
+                continue                      # a name for a derivative, or for an expression with one (da_t)
             target = d.target.time
             if target is None or target.var is None:
                 if any(r == q for r in ir.refs(d.expr)):
@@ -381,7 +394,8 @@ class Deriver:
             terms.append(given)
         summed = []
         for name, step, body in self.consumers(q):
-            if self.jacobian and not self.reaches(ir.Ref(name, step) if isinstance(step, ir.Time) else ir.Ref(name)):
+            if (self.jacobian or self.per_step and step != "every") \
+                    and not self.reaches(ir.Ref(name, step) if isinstance(step, ir.Time) else ir.Ref(name)):
                 continue
             if name == self.loss.name and (not self.jacobian or step is None or ir.Ref(name, step) == self.loss):
                 terms += self.vjp(body, self.seed, q)
@@ -389,6 +403,13 @@ class Deriver:
             if step == "every":
                 d = self.ctx.definitions[name]
                 var = d.target.time.var
+                if self.per_step:
+                    # ∂ℓ_t/∂W of a loss at a step: W's uses at every step s up to t, Σ_{s=1}^{t}
+                    var, body = self.step_before(d)
+                    if name == self.loss.name:
+                        raise Unsupported("a loss at a step that reads a weight itself")
+                    summed += self.vjp(body, self.adjoint(ir.Ref(name, ir.Time(var)), depth), q)
+                    continue
                 bar = self.adjoint(ir.Ref(name, d.target.time), depth)
                 summed += self.vjp(body, bar, q)
                 continue
@@ -400,7 +421,8 @@ class Deriver:
             terms += self.vjp(body, bar, q)
         if summed:
             body = plus([simplify(x) for x in summed])
-            terms.append(ir.Sum(var, ir.Time(None, 1), ir.Time("T"), body, short=False))
+            terms.append(ir.Sum(var, ir.Time(None, 1), self.loss.time if self.per_step else ir.Time("T"), body,
+                                short=False))
         if not terms:
             raise Unsupported("nothing reads the quantity")
         return simplify(plus([simplify(x) for x in terms]))
@@ -521,8 +543,8 @@ def derived_rhs(ctx: ir.Context, claim: ir.Claim):
             d = Deriver(ctx, of, depth=4, jacobian=True)
             out = d.equation(wrt)
             return None if IDENTITY in ir.refs(out) else aligned(out, claim.rhs, ctx)
-        if of.time is not None:
-            return None                   # a per-step loss: its reading (total or held fixed) is the engines'
+        if of.time is not None and ctx.held_fixed:
+            return None                   # a loss at a step with the earlier steps held fixed: not derived here
         return aligned(d.equation(wrt), claim.rhs, ctx)
     except (Unsupported, IllTyped, KeyError, RecursionError):
         return None

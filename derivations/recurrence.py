@@ -273,9 +273,12 @@ class Steps(Entries):
         if not (isinstance(of, ir.Ref) and isinstance(wrt, ir.Ref) and of.time is not None
                 and wrt.time is not None and of.name in self.ctx.definitions):
             raise NotApplicable("a Jacobian other than of a quantity at a step with respect to one at a step")
-        if self.layout.prev_step:
-            # With a backward direction (b_t reads b_{t+1}) a quantity depends on later steps too: the
-            # forward-mode walk below, which follows definitions toward earlier steps, would miss paths.
+        # Only a backward direction (b_t reads b_{t+1}, nothing reads an earlier step): a quantity depends on its
+        # own step and later ones only, and the walk below follows the definitions toward later steps instead.
+        backward = bool(self.layout.prev_step) and not self.layout.next_step
+        if self.layout.prev_step and not backward:
+            # With both directions a quantity depends on earlier and later steps: the forward-mode walk below,
+            # which follows definitions one way, would miss paths.
             raise NotApplicable("a Jacobian in a context with a backward direction")
         if self.is_view(wrt.name) or self.is_view(of.name):
             raise NotApplicable("a Jacobian of a block-matrix view")
@@ -284,6 +287,12 @@ class Steps(Entries):
             self.read.update((s, r))
         if not self.inside(s) or not (self.inside(r) or self.initial(r)):
             return sp.Integer(0)
+        if backward:
+            if r < s or not self.inside(r):
+                return sp.Integer(0)   # nothing depends on an earlier step
+            var = (self.node(wrt.name, r) if wrt.name in self.ctx.definitions
+                   else self.symbol(wrt.name, r))[i, sp.Integer(0)]
+            return self.tangent(self.local(of.name, s, j, sp.Integer(0)), var, s, highest=r)
         if r > s:
             return sp.Integer(0)       # forward directions only (above): nothing depends on a later step
         defined = wrt.name in self.ctx.definitions and self.inside(r)
@@ -311,18 +320,22 @@ class Steps(Entries):
         var = self.symbol(wrt.name, None)[i, sp.Integer(0)]
         return self.tangent(self.local(of.name, s, j, sp.Integer(0)), var, s)
 
-    def tangent(self, expr, var, lowest: int):
+    def tangent(self, expr, var, lowest: int, highest: int | None = None):
         """d expr / d var through every quantity at a step from `lowest` on (forward mode, in index form).
 
         expr is in quantity symbols (as `local` writes a definition); each quantity B it reads that may
         depend on var contributes Σ_mn ∂expr/∂B[m, n] · d B[m, n]/d var, B's definition opened one level
         in the same form.  The result is in the same symbols as the adjoint equations' local Jacobians.
+        highest: the walk of a backward direction, through the quantities at steps lowest..highest (var's step).
         """
         out = diff_entry(expr, var)
         _, at = self.nodes.get(var.base, (None, None))
         for base in {x.base for x in expr.atoms(sp.Indexed) if x.base in self.nodes and x.base != var.base}:
             name, o = self.nodes[base]
-            if o < lowest or (at is not None and o < at) or not self.inside(o):
+            if highest is not None:
+                if o < lowest or o > highest or not self.inside(o):
+                    continue
+            elif o < lowest or (at is not None and o < at) or not self.inside(o):
                 continue
             rows, cols = self.shape(ir.Ref(name, ir.Time("t")))
             m, dm = self.dummy(rows, "m")
@@ -330,7 +343,7 @@ class Steps(Entries):
             outer = diff_entry(expr, base[m, n])
             if outer == 0:
                 continue
-            inner = self.tangent(self.local(name, o, m, n), var, lowest)
+            inner = self.tangent(self.local(name, o, m, n), var, lowest, highest)
             if inner != 0:
                 out += self.summed(self.summed(outer * inner, dn), dm)
         return out
@@ -616,10 +629,54 @@ def _reads(ctx: ir.Context, e: ir.Expr, seen=None):
 # ---------------------------------------------------------------- the claim's form
 
 class _Weight:
-    """∂loss/∂W of a weight W used at every step: the sum over t of its uses at t."""
+    """∂loss/∂W of a weight W used at every step: the sum over t of its uses at t (uses_only: without the
+    gradient an abstract loss gives W by name, which `_without_given` compares outside the sum)."""
 
-    def __init__(self, of: ir.Expr, name: str):
-        self.of, self.name = of, name
+    def __init__(self, of: ir.Expr, name: str, uses_only: bool = False):
+        self.of, self.name, self.uses_only = of, name, uses_only
+
+
+class _Given:
+    """dU, the gradient an abstract loss gives a weight by name (dU ∈ ℝ^{H×H}, dU := ∂ℓ/∂U): a term outside
+    the sum over the steps."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+
+def _given_name(ctx, name: str):
+    """(loss, weight) when `name` is declared and defined as ∂ℓ/∂W of an abstract loss ℓ and a weight W."""
+    d = ctx.definitions.get(name)
+    if d is None or not d.notation or name not in ctx.declarations or ctx.declarations[name].sequence:
+        return None
+    of, wrt = d.expr.of, d.expr.wrt
+    if isinstance(of, ir.Ref) and of.time is None and of.name not in ctx.definitions and _is_weight(ctx, wrt):
+        return of, wrt.name
+    return None
+
+
+def _without_given(ctx, left: list, right: list) -> tuple[list, list]:
+    """Both sides' sums over the steps with the given gradients of the weights taken out: ∂ℓ/∂U of an abstract
+    loss is dU (its own use of U) plus the sum over t of U's uses, so ∂ℓ/∂U = dU + Σ_t (...) holds when the
+    given terms are the same on both sides and the sums agree term by term."""
+    def split(parts):
+        out, given = [], []
+        for sign, x in parts:
+            if isinstance(x, _Given):
+                given.append((sign, x.name))
+                continue
+            if isinstance(x, _Weight) and isinstance(x.of, ir.Ref):
+                for n in ctx.definitions:
+                    if _given_name(ctx, n) == (x.of, x.name):
+                        given.append((sign, n))
+                        x = _Weight(x.of, x.name, uses_only=True)
+                        break
+            out.append((sign, x))
+        return out, given
+    (left, a), (right, b) = split(left), split(right)
+    if sorted(a) != sorted(b):
+        raise NotApplicable("a given gradient of a weight on one side only")
+    return left, right
 
 
 def _is_weight(ctx, e) -> bool:
@@ -655,6 +712,8 @@ def summands(ctx, e: ir.Expr) -> list:
     if isinstance(e, ir.Neg):
         part = summands(ctx, e.arg)
         return None if part is None else [(-s, x) for s, x in part]
+    if isinstance(e, ir.Ref) and e.time is None and _given_name(ctx, e.name) is not None:
+        return [(1, _Given(e.name))]
     if isinstance(e, ir.Deriv) and _is_weight(ctx, e.wrt) and not (isinstance(e.of, ir.Ref) and e.of.time is not None
                                                                    and e.of.time != ir.Time("T")):
         # ∂ℓ/∂W of the loss, or of a loss at the last step (ℓ_T): the sum over t of W's uses at t.
@@ -680,7 +739,7 @@ def _value(ix: Steps, part, i, j):
             loss, at = ix.loss(x.of)
             if at is not None and x.of.time != ir.Time("T"):
                 raise NotApplicable("a per-step loss differentiated with respect to a weight")
-            if loss.body is None and x.name in loss.given:
+            if loss.body is None and x.name in loss.given and not x.uses_only:
                 # ℓ = <dW, W> + ...: a term outside the sum over steps, which term by term cannot compare.
                 raise NotApplicable("a given gradient of a weight")
         return sign * ix.weight_gradient(loss, x.name, i, j)
@@ -699,7 +758,8 @@ def _offsets(claim: ir.Claim, summed: bool = False) -> set:
 
     def visit(node):
         if summed and isinstance(node, ir.Deriv) and isinstance(node.of, ir.Ref) and node.of.time == ir.Time("T") \
-                and isinstance(node.wrt, ir.Ref) and node.wrt.time is None:
+                and isinstance(node.wrt, ir.Ref):
+            # (inside a summand: ∂ℓ_T/∂h_t, the adjoint of the loss at T at the summand's step)
             visit(node.wrt)
             return
         if isinstance(node, ir.Ref) and node.time is not None:
@@ -838,6 +898,65 @@ def lift_last_step(ctx: ir.Context, claim: ir.Claim) -> tuple[ir.Context, ir.Cla
     return new, dataclasses.replace(claim, lhs=outside(claim.lhs), rhs=outside(claim.rhs))
 
 
+def lift_per_step(ctx: ir.Context, claim: ir.Claim) -> tuple[ir.Context, ir.Claim]:
+    """A claim about a per-step loss ℓ_t with a sum over the steps up to t (the total derivative of ℓ_t with
+    respect to a weight, ∂ℓ_t/∂W = Σ_{s=1}^{t} (...)), read at t = T: the same claim.
+
+    When every definition reads its own step or earlier ones (no backward direction, no sum over steps) and
+    the claim reads nothing after step t -- weights, quantities at t or before, at s or before inside a sum
+    over s = 1..t, derivatives of ℓ_t only, no name for a derivative (dh_t := ∂L/∂h_t reads every step) --
+    every value the claim reads at step t of a sequence of T steps is its value in the same sequence cut after
+    step t.  So the claim for every t ≤ T and every T is the claim at t = T for every T: the form the
+    equations read, a loss at the last step and a sum over every step."""
+    if ctx.held_fixed:
+        return ctx, claim
+    sides = (claim.lhs, claim.rhs)
+    sums = [n for side in sides for n in side.walk() if isinstance(n, ir.Sum)]
+    if not sums or any(x.lo != ir.Time(None, 1) or x.hi != ir.Time("t") for x in sums):
+        return ctx, claim
+    bound = {x.var for x in sums}
+    if bound & {"t", "T"}:
+        return ctx, claim
+    for d in ctx.definitions.values():
+        own = d.target.time
+        if d.notation or own is None:
+            continue
+        if own.var is None or any(isinstance(x, ir.Sum) for x in d.expr.walk()):
+            return ctx, claim
+        if any(r.time is not None and (r.time.var != own.var or r.time.offset > own.offset) for r in ir.refs(d.expr)):
+            return ctx, claim
+    for side in sides:
+        for r in ir.refs(side):
+            if r.time is None:
+                if r.name in ctx.definitions or r.name not in ctx.declarations:
+                    return ctx, claim
+            elif (r.time.var not in {"t"} | bound or r.time.offset > 0
+                  or r.name in ctx.definitions and ctx.definitions[r.name].notation):
+                return ctx, claim
+        for n in side.walk():
+            if isinstance(n, ir.Deriv) and not (isinstance(n.of, ir.Ref) and n.of.time == ir.Time("t")
+                                                and n.of.name in ctx.definitions
+                                                and not ctx.definitions[n.of.name].notation):
+                return ctx, claim
+
+    def at_T(r: ir.Ref) -> ir.Ref:
+        if r.time is not None and r.time.var == "t":
+            return ir.Ref(r.name, ir.Time("T", r.time.offset), span=r.span, sup=r.sup)
+        return r
+
+    def fix(n):
+        if isinstance(n, ir.Ref):
+            return at_T(n)
+        if isinstance(n, ir.Component):
+            return ir.Component(n.arg, at_T(n.index), span=n.span)
+        if isinstance(n, ir.Basis):
+            return ir.Basis(at_T(n.index), n.style, span=n.span)
+        if isinstance(n, ir.Sum) and n.hi == ir.Time("t"):
+            return ir.Sum(n.var, n.lo, ir.Time("T"), n.body, n.short, span=n.span)
+        return n
+    return ctx, dataclasses.replace(claim, lhs=ir.transform(claim.lhs, fix), rhs=ir.transform(claim.rhs, fix))
+
+
 def _stacked_uses(ctx: ir.Context, e: ir.Expr, name: str, out: list) -> bool:
     """Collect the block columns W multiplies in e (W [h_{t-1}; x_t]); False if W is used otherwise."""
     if isinstance(e, ir.MatMul) and e.left == ir.Ref(name) and isinstance(e.right, ir.Block) \
@@ -900,7 +1019,7 @@ def prove(ctx: ir.Context, claim: ir.Claim) -> Outcome | None:
     if not ctx.has_time or ctx.length is not None or not _is_through_time(ctx, claim):
         return None
     original = (ctx, claim)
-    ctx, claim = split_stacked(*lift_last_step(*original))
+    ctx, claim = split_stacked(*lift_last_step(*lift_per_step(*original)))
     sizes = [{str(s): str(s) for s in ctx.sizes()}]
     typer = Typer(ctx)
     try:
@@ -921,6 +1040,8 @@ def prove(ctx: ir.Context, claim: ir.Claim) -> Outcome | None:
                 left = right = None       # ∂ℓ_T/∂V = (p_T - e_k) h_T^T: compared at t = T as it is written
             if (left is None) != (right is None):
                 raise NotApplicable("one side is a sum over the steps and the other is not")
+            if left is not None and right is not None:
+                left, right = _without_given(ctx, left, right)
             summed = (left, right) if left is not None else None
             anchor = _anchor(claim, summed is not None)
             start = 0 if anchor == "start" else None

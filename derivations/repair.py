@@ -838,14 +838,26 @@ def severity(verdict: str, repairs: list) -> str | None:
     return SUBSTANTIVE
 
 
+def _tag(latex: str) -> str:
+    """A short fingerprint of a candidate's printing: what a search cut short records as tried."""
+    import hashlib
+    return hashlib.sha1(latex.encode()).hexdigest()[:12]
+
+
 def search(ctx: ir.Context, claim: ir.Claim, budget: float = 10.0, verdict: str | None = None,
-           cache=None, keep: int = 5, trace: bool = False) -> dict:
+           cache=None, keep: int = 5, trace: bool = False, resume: dict | None = None) -> dict:
     """The repair search on one wrong claim: {"repairs": [...ranked...], "search": {...}}.
 
     Single edits first, in rank order; pairs only where no single edit is proved, within the time
     budget (seconds of this search).  A candidate that crashes an engine is skipped and recorded.
+
+    A search cut short says where it stopped (search.resume: the candidates it tried, by fingerprint, and the
+    seconds spent so far); `resume` is such an earlier result of the same search: the candidates it tried
+    are not tried again, its proved repairs and its derived line are kept, and the budget is what this run
+    adds (search.budget_seconds counts both).
     """
     start = time.perf_counter()
+    earlier = (resume or {}).get("search", {}).get("resume") if resume else None
     from .runner import TimeLimit, time_limit
     deadline = start + budget
     typer = Typer(ctx)
@@ -858,12 +870,21 @@ def search(ctx: ir.Context, claim: ir.Claim, budget: float = 10.0, verdict: str 
             "checked_by_engines": 0, "from_cache": 0, "budget_seconds": budget, "budget_exhausted": False,
             "errors": [], "conflicts": []}
     repairs = []
+    done: set = set()                       # fingerprints of the candidates tried by this search and its earlier runs
+    if earlier is not None:
+        repairs = list(resume.get("repairs", []))
+        done = set(earlier.get("tried", []))
+        info["resumed"] = {"after_seconds": earlier.get("seconds", 0.0), "tried_before": len(done)}
+        info["budget_seconds"] = round(earlier.get("seconds", 0.0) + budget, 3)
     # Derive first: the right-hand side the definitions give, in the file's names, shown when proved and used
     # to guide the edits (the terms and factors it has that the line lacks).
     from .derive import derived_rhs
     guide = derived_rhs(ctx, claim)
     derived = None
-    if time.perf_counter() > deadline:
+    before = (earlier or {}).get("derived")
+    if before is not None and before.get("verdict") in (PROVED, CHECKED, REFUTED, ILL_TYPED):
+        derived = before                    # decided by the earlier run: not proved again
+    elif time.perf_counter() > deadline:
         info["budget_exhausted"] = True
         info["stopped"] = "cut short before the first candidate"
     elif guide is not None and guide != claim.rhs and not trivial(ctx, replace(claim, rhs=guide)):
@@ -872,7 +893,10 @@ def search(ctx: ir.Context, claim: ir.Claim, budget: float = 10.0, verdict: str 
         latex = statement_latex(whole)
         t0 = time.perf_counter()
         try:
-            with time_limit(max(1.0, min(deadline - t0, budget / 2))):   # the edits get the other half
+            # Three quarters of the line's budget at most: the derived line answers the line when no edit does (the
+            # structural engine may take half a minute on one), and the single edits are mostly refuted at numbers.
+            # (All of it when resuming a search whose derived line the earlier run's share did not decide.)
+            with time_limit(max(1.0, min(deadline - t0, budget * (1.0 if earlier is not None else 0.75)))):
                 outcome = _try(ctx, claim, Candidate([], whole, latex, ()), cache, info)
         except TimeLimit:
             outcome = "timed out"
@@ -889,10 +913,14 @@ def search(ctx: ir.Context, claim: ir.Claim, budget: float = 10.0, verdict: str 
             if len(repairs) >= keep:          # tried in rank order: the best ones are found
                 info["stopped"] = f"{keep} repairs found"
                 break
+            tag = _tag(cand.latex)
+            if tag in done:                   # tried by the run this one resumes
+                continue
             if time.perf_counter() > deadline:
                 info["budget_exhausted"] = True
                 info["stopped"] = f"cut short at candidate {n + 1} of {len(ranked)}"
                 break
+            done.add(tag)
             info["tried"] += 1
             t0 = time.perf_counter()
             try:
@@ -900,6 +928,7 @@ def search(ctx: ir.Context, claim: ir.Claim, budget: float = 10.0, verdict: str 
                 with time_limit(max(1.0, deadline - t0)):
                     outcome = _try(ctx, claim, cand, cache, info)
             except TimeLimit:
+                done.discard(tag)             # not decided: a resumed search tries it again
                 info["budget_exhausted"] = True
                 info["stopped"] = f"cut short at candidate {n + 1} of {len(ranked)}"
                 break
@@ -911,6 +940,16 @@ def search(ctx: ir.Context, claim: ir.Claim, budget: float = 10.0, verdict: str 
             break
     info.pop("_memo", None)
     info["seconds"] = round(time.perf_counter() - start, 3)
+    if earlier is not None:
+        info["tried"] += len(earlier.get("tried", []))
+    if info["budget_exhausted"]:
+        # Where it stopped, for a run with more budget to go on from (runner.repair_job): the candidates tried
+        # (a ranking cut short by the budget is not the same list again, so by fingerprint, not by position),
+        # the derived line when it was decided, and the seconds spent by this search and those it resumed.
+        info["resume"] = {"tried": sorted(done),
+                          "seconds": round(info["seconds"] + (earlier or {}).get("seconds", 0.0), 3),
+                          "derived": derived if derived and derived["verdict"] in (PROVED, CHECKED, REFUTED,
+                                                                                   ILL_TYPED) else None}
     if pairs and not repairs and not info["budget_exhausted"]:
         info["note"] = "no single edit or pair of edits is proved"
         if info.get("another_subject_or_empty"):

@@ -508,20 +508,38 @@ def repair_key(doc: Document, claim_id: str) -> str | None:
     return sources_key(_repair_modules(), "repair", claim_id, ctx.text, claim_latex(claim.lhs, claim.rhs))
 
 
+def line_cap(repair_budget: float) -> float:
+    """The seconds one line's search may take in all (over the runs that resume it), for a file's budget:
+    REPAIR_LINE_CAP at the default budget, in proportion to a larger or smaller one."""
+    return REPAIR_LINE_CAP * repair_budget / REPAIR_BUDGET
+
+
+def resumable(found: dict, repair_budget: float) -> bool:
+    """A cached search that was cut short and has had less time, over the runs so far, than one line may
+    take at this run's budget: a rerun goes on from where it stopped instead of showing it again."""
+    where = (found.get("search") or {}).get("resume")
+    return bool(where) and where.get("seconds", 0.0) + 1.0 < line_cap(repair_budget)
+
+
 def repair_claim(job) -> dict:
-    """The repair search on one wrong claim.  Runs in a worker: job = (path, claim id, verdict, budget, cache),
-    budget the seconds it may take or ("until", t): the file's deadline, t a time.time(), and at most
-    REPAIR_LINE_CAP seconds."""
+    """The repair search on one wrong claim.  Runs in a worker: job = (path, claim id, verdict, budget, cache
+    [, cap, earlier]), budget the seconds it may take or ("until", t): the file's deadline, t a time.time(),
+    and at most `cap` seconds (REPAIR_LINE_CAP by default) less those an earlier, cut-short run of the same
+    search (`earlier`, which this one resumes) has spent."""
     from . import repair
-    path, claim_id, verdict, budget, cache_dir = job
+    path, claim_id, verdict, budget, cache_dir, *more = job
+    cap = more[0] if more else REPAIR_LINE_CAP
+    earlier = more[1] if len(more) > 1 else None
+    if earlier is not None:
+        cap -= earlier["search"]["resume"].get("seconds", 0.0)
     if isinstance(budget, tuple):
-        budget = max(0.0, min(REPAIR_LINE_CAP, budget[1] - time.time()))
+        budget = max(0.0, min(cap, budget[1] - time.time()))
     doc = load_document(path)
     ctx, claim, left_out = _repair_target(doc, claim_id)
     if claim is None:
         return {"repairs": [], "search": {"skipped": left_out}}
     cache = ProofCache(cache_dir) if cache_dir else None
-    out = repair.search(ctx, claim, budget=budget, verdict=verdict, cache=cache)
+    out = repair.search(ctx, claim, budget=budget, verdict=verdict, cache=cache, resume=earlier)
     if left_out:
         from .latex.printer import claim_latex
         out["search"]["expressible"] = claim_latex(claim.lhs, claim.rhs)
@@ -599,14 +617,15 @@ def run(ids=None, jobs: int | None = None, cache: ProofCache | None = None, prog
             searches[cid] = {"repairs": [], "search": {"skipped": why}}
             return {}
         hit = cache.get(REPAIR_JOB + cid, key)
-        if hit is not None:
+        if hit is not None and not resumable(hit, repair_budget):
             searches[cid] = hit
             return {}
         repair_keys[cid] = key
         if not deadline:
             deadline.append(time.time() + repair_budget)
+        # A search cut short by an earlier run with less time goes on from where it stopped.
         return {REPAIR_JOB + cid: (repair_claim, (str(doc.path), cid, results[cid]["verdict"], ("until", deadline[0]),
-                                                 cache_dir))}
+                                                 cache_dir, line_cap(repair_budget), hit))}
 
     def record(key, result):
         nonlocal induction, diagnosis
@@ -617,8 +636,9 @@ def run(ids=None, jobs: int | None = None, cache: ProofCache | None = None, prog
         if key.startswith(REPAIR_JOB):
             cid = key[len(REPAIR_JOB):]
             searches[cid] = result
-            # Kept even when cut short by the budget: it says how far it got (search.tried of search.singles),
-            # and a rerun of an unchanged file does not spend the budget again (--no-cache searches anew).
+            # Kept even when cut short by the budget: it says how far it got (search.tried of search.singles,
+            # search.resume), and a rerun of an unchanged file with the same budget does not spend it again; a
+            # rerun with a larger one goes on from there (`resumable`; --no-cache searches anew).
             cache.put(key, repair_keys[cid], result)
             return None
         if key == DIAGNOSIS_JOB:

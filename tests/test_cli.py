@@ -386,3 +386,28 @@ def test_no_repairs_writes_the_report_of_a_file_with_a_wrong_line(tmp_path, caps
     assert dw["verdict"] == "ill-typed" and dw["repairs"] == [] and dw["search"] == {"skipped": "--no-repairs"}
     assert "no repair searched: --no-repairs" in printed.out
     assert {"report.json", "report.html", "report.tex"} <= {p.name for p in out.iterdir()}
+
+
+def test_repair_budget_sets_the_files_search_budget(tmp_path, capsys, monkeypatch):
+    # --repair-budget is the seconds of search the file's wrong lines share (runner.run's repair_budget); a
+    # search an earlier run cut short resumes when it gives the line more time (runner.resumable).
+    from derivations import cli, runner
+    seen = {}
+    real = runner.run
+
+    def spy(*args, **kwargs):
+        seen["budget"] = kwargs.get("repair_budget")
+        return real(*args, **kwargs)
+    monkeypatch.setattr(cli, "run", spy)
+    src = tmp_path / "tiny.md"
+    src.write_text(TINY)
+    main([str(src), "--out", str(tmp_path / "out"), "--no-cache", "--jobs", "1", "--repair-budget", "7.5"])
+    assert seen["budget"] == 7.5
+    main([str(src), "--out", str(tmp_path / "out"), "--no-cache", "--jobs", "1", "--no-repairs"])
+    assert seen["budget"] == runner.REPAIR_BUDGET
+    assert runner.line_cap(runner.REPAIR_BUDGET) == runner.REPAIR_LINE_CAP
+    assert runner.resumable({"search": {"resume": {"seconds": 3.0}}}, runner.REPAIR_BUDGET)
+    assert not runner.resumable({"search": {"resume": {"seconds": 29.5}}}, runner.REPAIR_BUDGET)
+    assert runner.resumable({"search": {"resume": {"seconds": 29.5}}}, 2 * runner.REPAIR_BUDGET)
+    assert not runner.resumable({"search": {"stopped": "5 repairs found"}}, 1000.0)
+    capsys.readouterr()

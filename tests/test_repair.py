@@ -638,8 +638,9 @@ def test_no_user_facing_text_says_registered(per_step_report):
 # ---------------------------------------------------------------- the budget is per file, and what was found is kept
 
 def test_a_search_cut_short_is_cached_with_where_it_stopped(tmp_path):
-    """A rerun of an unchanged file takes the search from the cache, cut short or not: it does not spend the
-    budget again, and it says how far the search got."""
+    """A rerun of an unchanged file with the same budget takes the search from the cache, cut short or not: it
+    does not spend the budget again, and it says how far the search got.  A rerun with a larger budget goes on
+    from where the cut-short search stopped (the candidates it tried are not tried again)."""
     from derivations.cache import ProofCache
     from derivations.runner import run
     path = tmp_path / "quad.md"
@@ -647,14 +648,40 @@ def test_a_search_cut_short_is_cached_with_where_it_stopped(tmp_path):
     first = run(jobs=1, document=load_document(path), cache=ProofCache(tmp_path / "cache"), repair_budget=0.0)
     (c,) = [c for c in first["claims"] if c["id"] == "quad-2Sx"]
     assert c["search"]["budget_exhausted"] and c["search"]["tried"] == 0 and c["repairs"] == []
-    assert c["search"]["stopped"].startswith("cut short")
+    assert c["search"]["stopped"].startswith("cut short") and c["search"]["resume"]["tried"] == []
+    same = run(jobs=1, document=load_document(path), cache=ProofCache(tmp_path / "cache"), repair_budget=0.0)
+    (d,) = [d for d in same["claims"] if d["id"] == "quad-2Sx"]
+    assert d["search"] == c["search"] and same["cache"]["misses"] == 0
+    # a larger budget: the search goes on, and is kept finished
+    more = run(jobs=1, document=load_document(path), cache=ProofCache(tmp_path / "cache"), repair_budget=60.0)
+    (e,) = [e for e in more["claims"] if e["id"] == "quad-2Sx"]
+    assert e["repairs"] and not e["search"]["budget_exhausted"] and "resumed" in e["search"]
     again = run(jobs=1, document=load_document(path), cache=ProofCache(tmp_path / "cache"), repair_budget=60.0)
-    (d,) = [d for d in again["claims"] if d["id"] == "quad-2Sx"]
-    assert d["search"] == c["search"] and again["cache"]["misses"] == 0
-    # without the cache the same file is searched anew, within the new budget, and repaired
-    fresh = run(jobs=1, document=load_document(path), repair_budget=60.0)
-    (e,) = [e for e in fresh["claims"] if e["id"] == "quad-2Sx"]
-    assert e["repairs"] and not e["search"]["budget_exhausted"]
+    (f,) = [f for f in again["claims"] if f["id"] == "quad-2Sx"]
+    assert f["search"] == e["search"] and f["repairs"] == e["repairs"]
+
+
+def test_a_resumed_search_does_not_try_again_what_it_tried(monkeypatch):
+    """Resuming a search cut short after some candidates: those are skipped (by fingerprint), the proved ones
+    kept, and the search counts every candidate tried in all."""
+    from derivations.derive import derived_rhs
+    ctx, claim = _inline(QUADRATIC, "quad-2Sx")
+    whole = repair.search(ctx, claim, budget=60.0, verdict="refuted")
+    assert whole["repairs"] and not whole["search"]["budget_exhausted"]
+    ranked, _ = repair.candidates(ctx, claim, repair.Typer(ctx), guide=derived_rhs(ctx, claim))
+    first = repair._tag(ranked[0].latex)
+    earlier = {"repairs": [], "search": {"resume": {"tried": [first], "seconds": 1.0, "derived": None}}}
+    seen = []
+    real = repair._try
+
+    def spy(ctx_, claim_, cand, cache, info):
+        seen.append(repair._tag(cand.latex))
+        return real(ctx_, claim_, cand, cache, info)
+    monkeypatch.setattr(repair, "_try", spy)
+    again = repair.search(ctx, claim, budget=60.0, verdict="refuted", resume=earlier)
+    assert first not in seen and again["search"]["resumed"]["tried_before"] == 1
+    assert again["search"]["budget_seconds"] == 61.0 and again["repairs"]
+    assert again["search"]["tried"] == whole["search"]["tried"] or again["search"]["tried"] >= 2
 
 
 def test_the_budget_is_shared_by_the_files_searches(monkeypatch, tmp_path):
