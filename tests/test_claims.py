@@ -76,12 +76,9 @@ def test_ill_typed_reason_names_the_failing_product(report):
 
 def test_every_claim_of_the_note_that_the_notation_can_express_is_read_from_its_latex(report):
     sources = {c["id"]: c["source"] for c in report["claims"]}
-    python = sorted(cid for cid, source in sources.items() if source == "python")
-    # The statements the notation cannot express (entries with \cdots, sums over the vocabulary,
-    # the tool's own lemma); the README lists each with its reason.  The whole algorithm is its loop in
-    # note.md (docs/derivation-format.md, Algorithms).
-    assert python == sorted(["embedding", "forward-S", "dS-target", "dS-other", "dS", "lemma1-jacobian-Wh",
-                             "lemma1-rows", "cor1-fprime", "stacking-entries", "comment1", "sigma-derivative"])
+    # Every statement, the entries and the tool's own lemma included, is read from its LaTeX (the
+    # readings of the entries written with \cdots are `> Reading:` lines); no Python builder is left.
+    assert {cid: s for cid, s in sources.items() if s != "latex"} == {}
     for c in report["claims"]:
         assert c["line"] >= 1 and c["latex"]
         if c["depends_on_reading"]:
@@ -148,10 +145,32 @@ def _bptt_sides(cex):
     return claimed[i, j], truth[i, j]
 
 
+def _stacking_sides(cex):
+    """Both sides of the stacking's entries as written, W_xh X_t + W_hh h_{t-1} and [W_xh W_xh] [X_t; h_{t-1}],
+    at its counterexample, with NumPy alone (the note's sizes: W_xh square)."""
+    v = {k: float(sp.Rational(x)) for k, x in cex["values"].items()}
+    H = len([k for k in v if k.startswith("h_0[")])
+
+    def matrix(name, rows, cols):
+        return np.array([[v[f"{name}[{i},{j}]" if cols > 1 else f"{name}[{i}]"] for j in range(cols)]
+                         for i in range(rows)])
+    W_xh, W_hh, X, h0 = matrix("W_xh", H, H), matrix("W_hh", H, H), matrix("X_1", H, 1), matrix("h_0", H, 1)
+    lhs = W_xh @ X + W_hh @ h0
+    rhs = np.hstack([W_xh, W_xh]) @ np.vstack([X, h0])
+    i, j = cex["entry"]
+    return lhs[i, j], rhs[i, j]
+
+
 @pytest.mark.parametrize("claim_id", [k for k, v in WRONG_AS_WRITTEN.items() if v == REFUTED])
 def test_counterexamples_are_real(report, claim_id):
     cex = next(c for c in report["claims"] if c["id"] == claim_id)["counterexample"]
     assert cex is not None
+    if claim_id == "stacking-entries":
+        sides = _stacking_sides(cex)
+        shown = {float(cex["claimed_precise"]), float(cex["truth_precise"])}
+        assert all(any(side == pytest.approx(x, rel=1e-12, abs=1e-12) for x in shown) for side in sides)
+        assert sides[0] != pytest.approx(sides[1]) and cex["clear_margin"]
+        return
     if claim_id == "bptt-dh_prev":
         claimed, truth = _bptt_sides(cex)
         assert claimed == pytest.approx(float(cex["claimed_precise"]), rel=1e-9)
@@ -184,3 +203,32 @@ def test_every_statement_typesets_as_mathml(report):
     from reports.render import mathml
     for c in report["claims"]:
         assert "tex-fallback" not in mathml(c["latex"]), c["id"]
+
+
+# The note's statements that were Python builders, now read from their LaTeX: each, made false in one place
+# and checked in its own context, is found wrong (the reading does not make any line true by construction).
+FALSE_VARIANTS = {
+    "embedding": (r"W_e^{\mathsf T} e_{w} = W_e^{\mathsf T} \mathbf{1}", REFUTED),
+    "forward-S": (r"(S)_{y} = e_y^{\mathsf T} W_{hy} h + (S)_{k}", REFUTED),
+    "dS-target-1": (r"dS_k = \frac{e^{S_k}}{\mathbf{1}^{\mathsf T} e^{S}}", REFUTED),
+    "dS-other-2": (r"dS \circ (\mathbf{1} - e_k) = p", REFUTED),
+    "dS-2": (r"\frac{\partial \ell}{\partial S} = p + 1_{y = k}", REFUTED),
+    "lemma1-jacobian-Wh": (r"\frac{\partial Wh}{\partial h} = W", ILL_TYPED),
+    "lemma1-rows": (r"e_i^{\mathsf T} \cdot dW = f(Z_i) \cdot dv_i \cdot h^{\mathsf T}", REFUTED),
+    "cor1-fprime": (r"\frac{\partial V}{\partial Z} = \operatorname{diag}(\mathbf{1} + \mathbf{1})", REFUTED),
+    "comment1-2": (r"\frac{\partial \ell_{total}}{\partial W_{hh}} = 2 \sum_{t=1}^{T} \frac{\partial \ell_t}{\partial W_{hh}}",
+                   REFUTED),
+    "sigma-derivative": (r"\frac{\partial \sigma(x)}{\partial x} = \frac{\partial}{\partial x} \frac{1}{1 + e^{x}}",
+                         REFUTED),
+}
+
+
+@pytest.mark.parametrize("claim_id", sorted(FALSE_VARIANTS))
+def test_a_false_variant_of_a_former_builder_is_found_wrong(claim_id):
+    from derivations import ir, repair
+    from derivations.latex.reader import parse_statement
+    note = load_document()
+    ctx, _ = note.parsed[claim_id]
+    latex, verdict = FALSE_VARIANTS[claim_id]
+    lhs, rhs = parse_statement(latex, ctx)
+    assert repair.check(ctx, ir.Claim(claim_id + "~", "", lhs, rhs))["verdict"] == verdict
