@@ -197,41 +197,38 @@ def main(argv=None):
     for cell, dtype, name, ratio in rows:
         if ratio >= targets[name]:
             continue
-        floor, jax_floor = products_ms(cell, dtype, frameworks.get("jax jit") and jax)
+        total, big, jax_big = products_ms(cell, dtype, frameworks.get("jax jit") and jax)
         print(f"below target: {cell} {np.dtype(dtype).name} vs {name}: {ratio:.2f}x (target {targets[name]}x). "
-              f"The cell's matrix products alone take {floor:.0f} ms at NumPy's product rate here (its BLAS, "
-              f"{THREADS} thread(s))" + (f" and {jax_floor:.0f} ms at JAX's (XLA's own kernels): a module that "
-                                         "imports only NumPy runs its products at NumPy's rate"
-                                         if jax_floor else "") +
-              "; the rest is NumPy running one element-wise operation at a time (a pass over memory each, "
+              f"The cell's matrix products alone take {total:.0f} ms at NumPy's product rate here (its BLAS, "
+              f"{THREADS} thread(s)), {big:.0f} ms of them in the products over every step at once"
+              + (f", which take {jax_big:.0f} ms at JAX's rate (XLA's own kernels): a module that imports only "
+                 "NumPy runs its products at NumPy's rate" if jax_big else "")
+              + "; the rest is NumPy running one element-wise operation at a time (a pass over memory each, "
               "where a compiler fuses a step's element-wise work).")
 
 
 def products_ms(cell: str, dtype, jax=None) -> tuple:
-    """The time of the cell's matrix products (forward, and the two products per product of the backward
-    pass) at the rate NumPy reaches on the two kinds the cells run: all steps at once ((T*B, H) @ (H, V))
-    and one step ((B, H) @ (H, H)); and the same at JAX's rate when JAX is given."""
+    """(all, big, big at JAX's rate): the time of the cell's matrix products (forward, and two per product in
+    the backward pass) at the rates NumPy reaches on the two kinds the modules run: every step at once
+    ((T*B, H) @ (H, V), `big`) and one step and gate ((B, H) @ (H, H)); and the big ones at the rate JAX
+    reaches on the same product, when JAX is given (its small products pay a dispatch each when timed
+    alone, which its compiled loop does not, so they are not compared)."""
     gates = len(GATES[cell])
-    big = 3 * 2 * T * B * (gates * H * E + V * H)          # products over every step at once
-    small = 3 * 2 * T * B * gates * H * H                  # one per step and gate (the recurrence)
-    shapes = {"big": ((T * B, H), (H, V)), "small": ((B, H), (H, H))}
+    big = 3 * 2 * T * B * (gates * H * E + V * H)
+    small = 3 * 2 * T * B * gates * H * H
 
-    def rates(matmul, array):
-        out = {}
-        for kind, (sa, sb) in shapes.items():
-            a, b = array(np.ones(sa, dtype)), array(np.ones(sb, dtype))
-            out[kind] = 2 * sa[0] * sa[1] * sb[1] / median_time(lambda a=a, b=b: matmul(a, b), 20)
-        return out
+    def rate(shape_a, shape_b, matmul, array):
+        a, b = array(np.ones(shape_a, dtype)), array(np.ones(shape_b, dtype))
+        return 2 * shape_a[0] * shape_a[1] * shape_b[1] / median_time(lambda: matmul(a, b), 20)
 
-    def total(r):
-        return (big / r["big"] + small / r["small"]) * 1e3
-
-    numpy_ms = total(rates(lambda a, b: a @ b, lambda x: x))
-    if jax is None:
-        return numpy_ms, None
-    product = jax.jit(lambda a, b: a @ b)
-    jax_ms = total(rates(lambda a, b: product(a, b).block_until_ready(), jax.numpy.asarray))
-    return numpy_ms, jax_ms
+    numpy_big = big / rate((T * B, H), (H, V), lambda a, b: a @ b, lambda x: x) * 1e3
+    numpy_small = small / rate((B, H), (H, H), lambda a, b: a @ b, lambda x: x) * 1e3
+    jax_big = None
+    if jax is not None:
+        product = jax.jit(lambda a, b: a @ b)
+        jax_big = big / rate((T * B, H), (H, V), lambda a, b: product(a, b).block_until_ready(),
+                             jax.numpy.asarray) * 1e3
+    return numpy_big + numpy_small, numpy_big, jax_big
 
 
 if __name__ == "__main__":
