@@ -12,7 +12,7 @@ matrix W is IndexedBase entries W[i, j].  Definitions are substituted (they
 stay defined: a defined quantity is never an independent symbol), except the
 quantity a derivative is taken with respect to, which is differentiated as a
 symbol and replaced by its definition afterwards.  The derivative is SymPy's
-`diff` of the index form, which yields Kronecker deltas.
+rules applied to the index form (`generic.diff_entry`), which yields Kronecker deltas.
 
 It applies to contexts without steps (an MLP, the note's lemmas).  A context
 with steps is checked at explicit T by the concrete engine (and, for the
@@ -26,7 +26,7 @@ import sympy as sp
 
 from . import ir
 from .concrete import ILL_TYPED, INCONCLUSIVE, PROVED, Outcome
-from .generic import NotApplicable, _fresh, is_zero
+from .generic import Delta, NotApplicable, _fresh, diff_entry, is_zero
 from .semantics import apply_function
 from .shapes import IllTyped, Typer, fmt, is_scalar_shape, same
 
@@ -235,7 +235,7 @@ class Entries:
         return sp.Integer(1)
 
     def _Diag(self, e, i, j):
-        return sp.KroneckerDelta(i, j) * self.entry(e.arg, i, 0)
+        return Delta(i, j) * self.entry(e.arg, i, 0)
 
     def _index(self, ref: ir.Ref):
         """An index quantity k as a symbol in 0..n-1 (the file writes 1..n)."""
@@ -250,7 +250,7 @@ class Entries:
         return self.entry(e.arg, self._index(e.index), sp.Integer(0))
 
     def _Basis(self, e, i, j):
-        return sp.KroneckerDelta(i, self._index(e.index))
+        return Delta(i, self._index(e.index))
 
     def _Sum(self, e, i, j):
         if not self.fixed:
@@ -330,11 +330,11 @@ class Entries:
         try:
             if is_scalar_shape(of_shape):
                 of = self.entry(e.of, sp.Integer(0), sp.Integer(0))
-                out = sp.diff(of, base[i, j])
+                out = diff_entry(of, base[i, j])
             else:
                 # Jacobian of columns, denominator layout: [i, j] = d of_j / d wrt_i.
                 of = self.entry(e.of, j, sp.Integer(0))
-                out = sp.diff(of, base[i, sp.Integer(0)])
+                out = diff_entry(of, base[i, sp.Integer(0)])
         finally:
             if kept:
                 self.keep.discard(key)
