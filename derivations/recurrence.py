@@ -925,6 +925,9 @@ def lift_per_step(ctx: ir.Context, claim: ir.Claim) -> tuple[ir.Context, ir.Clai
             return ctx, claim
         if any(r.time is not None and (r.time.var != own.var or r.time.offset > own.offset) for r in ir.refs(d.expr)):
             return ctx, claim
+        # a quantity without steps that reads the sequences (m := V h_T, Σ_t x_t) would read past step t
+        if any(r.time is None and not _reads_no_step(ctx, r.name) for r in ir.refs(d.expr)):
+            return ctx, claim
     for side in sides:
         for r in ir.refs(side):
             if r.time is None:
@@ -955,6 +958,16 @@ def lift_per_step(ctx: ir.Context, claim: ir.Claim) -> tuple[ir.Context, ir.Clai
             return ir.Sum(n.var, n.lo, ir.Time("T"), n.body, n.short, span=n.span)
         return n
     return ctx, dataclasses.replace(claim, lhs=ir.transform(claim.lhs, fix), rhs=ir.transform(claim.rhs, fix))
+
+
+def _reads_no_step(ctx: ir.Context, name: str, depth: int = 8) -> bool:
+    """Is `name` declared, or defined (a name for a derivative excepted) through quantities without steps only?"""
+    d = ctx.definitions.get(name)
+    if d is None:
+        return name in ctx.declarations and not ctx.declarations[name].sequence
+    if d.notation or d.target.time is not None or depth == 0 or any(isinstance(x, ir.Sum) for x in d.expr.walk()):
+        return False
+    return all(r.time is None and _reads_no_step(ctx, r.name, depth - 1) for r in ir.refs(d.expr))
 
 
 def _stacked_uses(ctx: ir.Context, e: ir.Expr, name: str, out: list) -> bool:

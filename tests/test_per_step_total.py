@@ -70,3 +70,22 @@ def test_the_immediate_partial_gets_the_total_derivative_in_the_files_names():
     assert to_latex(rhs) == (r"\sum_{s=1}^{t} (\frac{\partial \ell_t}{\partial h_s} \circ (1 - h_s^2)) "
                              r"h_{s-1}^{\top}")
     assert repair.check(ctx, replace(claim, rhs=rhs))["verdict"] == "proved"
+
+
+def test_a_context_where_step_t_reads_past_t_is_not_read_at_T():
+    """m := U x_T is read by every h_t: the values at step t depend on the last step, so the line at t is not the
+    line at T of a shorter sequence, and recurrence.lift_per_step leaves it alone."""
+    text = (r"""# pooled
+
+$$ W \in \mathbb{R}^{H \times H}, \quad U \in \mathbb{R}^{H \times D}, \quad V \in \mathbb{R}^{K \times H}, \quad """
+            r"""x_t \in \mathbb{R}^{D}, \quad h_0 \in \mathbb{R}^{H}, \quad k_t \in \{1, \dots, K\} $$
+
+$$ m := U x_T, \quad h_t := \tanh(W h_{t-1} + m), \quad o_t := V h_t, \quad p_t := \operatorname{softmax}(o_t), """
+            r"""\quad \ell_t := -\log (p_t)_{k_t} $$
+
+$$ \frac{\partial \ell_t}{\partial W} = \sum_{s=1}^{t} \left( (1 - h_s^2) \circ \frac{\partial \ell_t}"""
+            r"""{\partial h_s} \right) h_{s-1}^{\top} \tag{sum} $$
+""")
+    ctx = parse_derivation(text, "pooled.md").contexts[0]
+    claim = next(c for c in ctx.claims if c.id == "sum")
+    assert recurrence.lift_per_step(ctx, claim) == (ctx, claim)
