@@ -585,3 +585,13 @@ $$ \frac{\partial L}{\partial z} = p + e_k \tag{wrong} $$
     assert ctx.definitions["L"].expr == parse_derivation(text.replace("p_k", "(p)_{k}"), "e.md").contexts[0] \
         .definitions["L"].expr
     assert {c.id: fd.truth(ctx, c)[0] for c in ctx.claims} == {"softmax": "true", "wrong": "false"}
+
+
+def test_a_declared_function_after_a_product_sign_takes_its_argument_first():
+    # h \cdot g'(z) is h times g'(z), not (h \cdot g') applied to z: the repair search prints such products
+    # (Lemma 1's rows: (dv)_i \cdot f'((Z)_i) \cdot h^T), and they must read back.
+    lhs, _ = same(r"W_f^T \cdot g'(z) = W_f^T g'(z)")
+    assert lhs == ir.MatMul(ir.Transpose(ir.Ref("W_f"), "T"), ir.Apply("g", ir.Ref("z"), 1), True)
+    lhs, _ = same(r"z^T \cdot g(z) \cdot y = y")
+    assert lhs == ir.MatMul(ir.MatMul(ir.Transpose(ir.Ref("z"), "T"), ir.Apply("g", ir.Ref("z")), True),
+                            ir.Ref("y"), True)

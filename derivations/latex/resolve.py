@@ -339,6 +339,14 @@ class Resolver:
             # H(z), the Heaviside step, = 1[z > 0]; only when H is no quantity or function of the context
             # (a size H is not: sizes are never applied to anything).
             return ir.Apply("ind", self.expr(node.right.expr), span=node.span, style="H")
+        if isinstance(node.left, Juxt) and isinstance(node.left.right, Name) and isinstance(node.right, Paren) \
+                and node.right.sub is None and node.left.right.sub is None \
+                and node.left.right.base in self.scope.functions:
+            # h \cdot f'(z) groups as (h \cdot f')(z): a declared function takes the argument after it first.
+            inner = node.left.right
+            span = (inner.span[0], node.right.span[1]) if inner.span and node.right.span else node.span
+            return self._Juxt(Juxt(node.left.left, Juxt(inner, node.right, span=span), node.left.dot,
+                                   span=node.span))
         left = self.ref(node.left) if isinstance(node.left, Name) else self.expr(node.left)
         if isinstance(left, tuple):               # a declared function, applied
             _, fname, primes = left
