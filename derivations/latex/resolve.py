@@ -541,6 +541,7 @@ def definitions_written_eq(statements: list, scope: Scope) -> list:
     for st in statements:
         if st.kind in ("declaration", "definition"):
             known.add(sequence_key(st.parts[0]) or key(st.parts[0]))
+    indices = {key(st.parts[0]) for st in statements if st.kind == "declaration" and st.parts[1][0] == "index"}
     letters = Scope()
     letters.names = {k: "matrix" for k in known if k}
     found = []
@@ -558,6 +559,9 @@ def definitions_written_eq(statements: list, scope: Scope) -> list:
                 probe.sequences and not (isinstance(plain.sub, Name) and plain.sub.base == "t"
                                          and plain.sub.sub is None):
             continue                                  # h_T = ... of a sequence h: a claim at a step
+        if isinstance(plain, Name) and isinstance(plain.sub, Name) and plain.sub.sub is None \
+                and name_key(plain.base, plain.decoration) in known and key(plain.sub) in indices:
+            continue                                  # S_y of a quantity S at a declared index y: an entry, a claim
         k = sequence_key(lhs) or key(lhs)
         if k is None or k in known or len(Resolver(letters, None).split_letters(k) or []) > 1:
             continue
