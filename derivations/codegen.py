@@ -5,8 +5,8 @@ Where it sits: note.md -> parsed claims (`derivations.latex`) -> proofs
 the generated module are printed from the SymPy expressions the verifier proved:
 the BPTT lines and h_t = sigma(...) are the lines parsed from note.md, lowered to
 the step symbols (`derivations.note.step_model`), the very statements the
-runner proves; forward-S, which the notation cannot express, is its registered
-builder.  Jinja2 only lays out the module, the time loops and the input
+runner proves; the scores are W_hy h_t, the column whose every entry y the
+claim forward-S proves (S_y = e_y^T W_hy h).  Jinja2 only lays out the module, the time loops and the input
 validation.  Every printed line ends with ``# claim: <id>`` naming the claims
 (or chains of note.md, by their group id) it implements.
 
@@ -258,22 +258,10 @@ def sigma_prime_from_state(expr, preactivation, h):
     return expr.xreplace({target: hadamard(h, sp.OneMatrix(*h.shape) - h)})
 
 
-def _lifted(claim, s):
-    """A forward claim's right-hand side, built at its last proved shape, in the step symbols.
-
-    The claim is stated for one column at explicit sizes; the same expression
-    over the step symbols' symbolic sizes (B columns) is what gets printed.
-    """
-    claimed = claim.build(dims(**claim.shapes[-1])).claimed
-    return claimed.xreplace({m: getattr(s, m.name) for m in claimed.atoms(sp.MatrixSymbol)})
-
-
 def sources() -> dict:
-    """What the printed lines come from: the parsed lines of note.md (lowered), and forward-S's builder."""
-    from . import note  # noqa: F401  (registers the builders)
+    """What the printed lines come from: the parsed lines of note.md, lowered to the step symbols."""
     from .note import step_model
-    from .registry import CLAIMS
-    return {"forward-h": step_model.forward(FORWARD_LINE), "forward-S": CLAIMS["forward-S"],
+    return {"forward-h": step_model.forward(FORWARD_LINE),
             **{cid: step_model.line(cid) for cid in BPTT_LINES}}
 
 
@@ -308,8 +296,8 @@ def printed_lines(claims=None) -> dict:
     a_x = M("a_x", d.H, d.B)
     lines["cell"] = print_expr(_replace(fwd, input_part, a_x, "input part of forward-h")) + cite("forward-h")
 
-    # forward-S at its own sizes, lifted to B columns.
-    fwd_S = _lifted(claims["forward-S"], s)
+    # forward-S: entry y of the scores is e_y^T W_hy h for every y, so the scores are W_hy h, over B columns.
+    fwd_S = s.W_hy * s.h
     lines["scores"] = print_expr(_named(fwd_S, h="H_c")) + cite("forward-S")
     # loss_and_grads holds the scores transposed (one row per column, so the softmax reduces
     # along contiguous rows): S^T = (W_hy H_c)^T = H_c^T W_hy^T, the transpose of forward-S.

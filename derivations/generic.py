@@ -31,7 +31,6 @@ The route, in the flow note -> proof -> code -> report:
 from __future__ import annotations
 
 import itertools
-import time
 
 import sympy as sp
 from sympy.core.function import ArgumentIndexError
@@ -41,7 +40,7 @@ from sympy.matrices.expressions.hadamard import HadamardProduct
 from sympy.matrices.expressions.special import Identity, OneMatrix, ZeroMatrix
 
 from .concrete import ILL_TYPED, INCONCLUSIVE, PROVED, REFUTED, Outcome, check_statement
-from .functions import f, fp, sigma, typecheck
+from .functions import sigma, typecheck
 from .statement import Equals, Gradient, Jacobian, Statement, dims, resolved
 
 METHOD = "all sizes"
@@ -709,8 +708,6 @@ def _refute_where_it_composes(claim, trials):
 
 def prove_all_sizes(claim) -> Outcome | None:
     """The "all sizes" outcome of a registered claim, or None when it is not amenable."""
-    if claim.id in SPECIAL:
-        return SPECIAL[claim.id](claim)
     names = _size_names(claim)
     symbols = {n: size_symbol(n) for n in names}
     shapes = [{k: str(v) for k, v in symbols.items()}]
@@ -737,137 +734,3 @@ def prove_all_sizes(claim) -> Outcome | None:
         return prove_statements(statements, symbols, trials, claim.id, how)
     except NotApplicable:
         return None
-
-
-# ---------------------------------------------------------------- softmax cross-entropy, any V
-
-def softmax_xent_index(V, y, yt):
-    """(claimed dS[y], SymPy's d loss/dS[y]) for loss = -log p(y_t), vocabulary 0..V-1."""
-    S = sp.IndexedBase("S")
-    yp = sp.Symbol("y'", integer=True, nonnegative=True)
-    total = sp.Sum(sp.exp(S[yp]), (yp, 0, V - 1))
-    loss = -sp.log(sp.exp(S[yt]) / total)
-    claimed = sp.exp(S[y]) / total - sp.KroneckerDelta(y, yt)
-    return claimed, sp.diff(loss, S[y])
-
-
-def prove_softmax_xent(claim) -> Outcome:
-    """dS_t = p_t - 1_{y = y_t} for a symbolic vocabulary size V and symbolic y, y_t.
-
-    The builders of dS write the one-hot column explicitly, so this statement is
-    written here: S an IndexedBase, p_t(y) = e^{S(y)} / sum_{y'} e^{S(y')}, the
-    one-hot as KroneckerDelta(y, y_t).  dS-target and dS-other are its cases
-    y = y_t and y != y_t.
-    """
-    t0 = time.perf_counter()
-    V = size_symbol("V")
-    y, yt = (sp.Symbol(n, integer=True, nonnegative=True) for n in ("y", "y_t"))
-    ranges = {y: V, yt: V}
-    claimed, truth = softmax_xent_index(V, y, yt)
-    if claim.id == "dS-target":
-        claimed, truth = claimed.xreplace({y: yt}), truth.xreplace({y: yt})
-        what = "d loss/dS(y_t) = p(y_t) - 1"
-    elif claim.id == "dS-other":
-        # y != y_t: the delta is 0 there.
-        off = {sp.KroneckerDelta(y, yt): 0, sp.KroneckerDelta(yt, y): 0}
-        claimed, truth = claimed.xreplace(off), truth.xreplace(off)
-        what = "d loss/dS(y) = p(y) for y != y_t"
-    else:
-        what = "d loss/dS(y) = p(y) - delta(y, y_t)"
-    shapes = [{"V": "V", "y": "y", "y_t": "y_t"}]
-    if is_zero(claimed - truth, ranges):
-        return Outcome(PROVED, METHOD, shapes,
-                       f"{what} for symbolic V, y, y_t: the sum over y' is kept whole, its derivative's "
-                       f"Kronecker delta eliminated exactly, and the difference cancels "
-                       f"({time.perf_counter() - t0:.2f} s)")
-    return Outcome(INCONCLUSIVE, METHOD, shapes, "the index-form difference did not reduce to zero")
-
-
-def prove_embedding(claim) -> Outcome:
-    """X_t = We^T 1_{w = w_t} is row w_t of We, for symbolic V, E and a symbolic word index w_t.
-
-    The builder writes the one-hot column explicitly; here it is KroneckerDelta(v, w_t).
-    """
-    V, E = size_symbol("V"), size_symbol("E")
-    ix = IndexForm()
-    e = ix.index("e", E)
-    wt = ix.index("w_t", V)
-    v = _fresh("v")
-    We = sp.IndexedBase("We")
-    claimed = sp.Sum(We[v, e] * sp.KroneckerDelta(v, wt), (v, 0, V - 1))     # (We^T 1_{w_t})[e]
-    ix.ranges[v] = V
-    shapes = [{"V": "V", "E": "E", "w_t": "w_t"}]
-    if is_zero(claimed - We[wt, e], ix.ranges):
-        return Outcome(PROVED, METHOD, shapes, "entry e of We^T 1_{w=w_t}, the one-hot as a Kronecker delta, "
-                       "is We[w_t, e] for symbolic V, E, w_t, e (exact delta elimination)")
-    return Outcome(INCONCLUSIVE, METHOD, shapes, "the index-form difference did not reduce to zero")
-
-
-# ---------------------------------------------------------------- statements about entries, any size
-# The note writes these entry by entry (\vdots, \cdots), so their builders loop over integer sizes; here each
-# is written once for a symbolic size and a symbolic entry, which is what the line says for every size.
-
-def _entrywise(what: str, shapes: dict, claimed, truth, ranges) -> Outcome:
-    if is_zero(claimed - truth, ranges):
-        return Outcome(PROVED, METHOD, [shapes], f"{what}: exact in index notation, for symbolic sizes and entries")
-    return Outcome(INCONCLUSIVE, METHOD, [shapes], "the index-form difference did not reduce to zero")
-
-
-def prove_forward_S(claim) -> Outcome:
-    """Entry y of W_hy h_t is the score S_t(y) = Σ_j W_hy[y, j] h_t[j], for symbolic V, H and y."""
-    ix = IndexForm()
-    V, H = size_symbol("V"), size_symbol("H")
-    y = ix.index("y", V)
-    W, h = sp.MatrixSymbol("W_hy", V, H), sp.MatrixSymbol("h", H, 1)
-    j = _fresh("j")
-    ix.ranges[j] = H
-    score = sp.Sum(sp.IndexedBase("W_hy")[y, j] * sp.IndexedBase("h")[j, 0], (j, 0, H - 1))
-    return _entrywise("entry y of W_hy h_t is S_t(y)", {"V": "V", "H": "H", "y": "y"},
-                      ix.entry(W * h, y, sp.Integer(0)), score, ix.ranges)
-
-
-def prove_lemma1_rows(claim) -> Outcome:
-    """∂ℓ/∂w_i = h f'(z_i) dv_i (row i of W as a column), ℓ = dv^T f(W h), for symbolic m, n, i and entry j."""
-    ix = IndexForm()
-    m, n = size_symbol("m"), size_symbol("n")
-    i, j = ix.index("i", m), ix.index("j", n)
-    W, h, dV = sp.IndexedBase("W"), sp.IndexedBase("h"), sp.IndexedBase("dV")
-    a, k = _fresh("a"), _fresh("k")
-    ix.ranges.update({a: m, k: n})
-    z = lambda r: sp.Sum(W[r, k] * h[k, 0], (k, 0, n - 1))           # z_r = (W h)_r
-    loss = sp.Sum(dV[a, 0] * f(z(a)), (a, 0, m - 1))
-    claimed = h[j, 0] * fp(z(i)) * dV[i, 0]
-    truth = sp.diff(loss, W[i, j])
-    return _entrywise("entry j of ∂ℓ/∂w_i is h_j f'(z_i) dv_i", {"m": "m", "n": "n", "i": "i", "j": "j"},
-                      claimed, truth, ix.ranges)
-
-
-def prove_cor1_fprime(claim) -> Outcome:
-    """With f the identity, entry i of f'(Z) is dz_i/dz_i = 1, for symbolic n and i."""
-    ix = IndexForm()
-    i = ix.index("i", size_symbol("n"))
-    z = sp.IndexedBase("Z")
-    return _entrywise("entry i of the identity's derivative is 1", {"n": "n", "i": "i"},
-                      sp.Integer(1), sp.diff(z[i, 0], z[i, 0]), ix.ranges)
-
-
-def prove_comment1(claim) -> Outcome:
-    """∂(ℓ_1 + ... + ℓ_T)/∂W = Σ_t ∂ℓ_t/∂W for a symbolic T: each per-step loss an arbitrary function of W[i, j]."""
-    T = size_symbol("T")
-    t = sp.Symbol("t", integer=True, positive=True)
-    w = sp.IndexedBase("W")[sp.Symbol("i", integer=True, nonnegative=True), sp.Symbol("j", integer=True,
-                                                                                         nonnegative=True)]
-    loss = sp.Function("ell")
-    total = sp.diff(sp.Sum(loss(t, w), (t, 1, T)), w)
-    summed = sp.Sum(sp.diff(loss(t, w), w), (t, 1, T))
-    ok = total == summed                           # SymPy moves the derivative inside the sum (exact)
-    shapes = {"T": "T", "i": "i", "j": "j"}
-    if ok:
-        return Outcome(PROVED, METHOD, [shapes], "the derivative of a sum of T terms is the sum of the derivatives, "
-                                                 "for a symbolic T and any differentiable per-step losses of W")
-    return Outcome(INCONCLUSIVE, METHOD, [shapes], "the derivative of the sum did not reduce to the sum")
-
-
-SPECIAL = {"dS": prove_softmax_xent, "dS-target": prove_softmax_xent, "dS-other": prove_softmax_xent,
-           "embedding": prove_embedding, "forward-S": prove_forward_S, "lemma1-rows": prove_lemma1_rows,
-           "cor1-fprime": prove_cor1_fprime, "comment1": prove_comment1}

@@ -1,11 +1,12 @@
-"""The registry of Python builders: the note's statements its notation cannot express, and a few more.
+"""The registry of Python builders: the helper lemmas' and the whole algorithm's, for the old engines' tests.
 
-The note's statements live in derivations/note/note.md and are read from their
-LaTeX.  A statement the notation cannot express (entries with \\cdots, sums
-over the vocabulary, the whole algorithm run step by step, the tool's own lemma)
-is a line `> Python: <id>` there, checked by the builder registered here under
-that id.  The helper lemmas' builders stay registered too, as the targets of
-the soundness tests (`derivations.soundness`).
+Every statement of the note lives in derivations/note/note.md and is read from
+its LaTeX.  The builders registered here state the helper lemmas, (9), (10),
+(15), (16) and the whole algorithm once more as SymPy matrix expressions: the
+targets of the soundness tests (`derivations.soundness`) and of the engines
+that work on builders (concrete, generic, graph, induction).  The mechanism of
+`> Python: <id>` in note.md (a statement checked by the builder of that id)
+remains; no line of the note uses it.
 
 A builder is a small function that builds the statement at given sizes, next to
 its label and LaTeX.  It is registered with the `@claim` decorator, the way
@@ -43,7 +44,6 @@ BPTT_SHAPES = (
     {"H": 2, "E": 2, "V": 2, "T": 2},
     {"H": 2, "E": 3, "V": 2, "T": 3},
 )
-SCALAR = ({},)
 
 
 @dataclass(frozen=True)

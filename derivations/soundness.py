@@ -29,7 +29,7 @@ from .statement import Gradient, Jacobian, Statement, dims
 # The note's BPTT lines and the helper lemmas with a single matrix statement.
 LINES = ("bptt-dh", "bptt-dW_hy", "bptt-dW_xh", "bptt-dW_hh-corrected", "bptt-dX", "bptt-dh_prev-corrected")
 LEMMAS = ("def1", "lemma1-dh", "lemma1-dz-corrected", "lemma1-dW-corrected", "lemma1-chain", "lemma1-jacobian-f",
-          "lemma1-jacobian-Wh", "cor1-dh", "cor1-dW", "lemma2-du", "lemma2-du-proof-corrected", "lemma2-dv-chain",
+          "cor1-dh", "cor1-dW", "lemma2-du", "lemma2-du-proof-corrected", "lemma2-dv-chain",
           "lemma2-dv", "cor2-du", "cor2-dv", "eq9", "eq10", "eq15", "eq16")
 # Sizes of the numeric oracle: all different, so a shape slip never composes by accident.
 ORACLE_SIZES = {"H": 2, "E": 3, "V": 4, "m": 3, "n": 2}

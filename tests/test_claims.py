@@ -6,17 +6,17 @@ The note is read from its LaTeX (derivations/note/note.md); a chain a = b = c
 is one claim per link, id-1, id-2, ...
 """
 import autograd.numpy as anp
-import mpmath
 import numpy as np
 import pytest
 import sympy as sp
 from autograd import grad
 
-from derivations.concrete import ILL_TYPED, PROVED, REFUTED, explicit, instantiate, statements_at, truth_of
-from derivations.registry import AS_WRITTEN, CLAIMS, CORRECTED, SUPPORTING
+from derivations.concrete import ILL_TYPED, PROVED, REFUTED
+from derivations.registry import AS_WRITTEN, CORRECTED, SUPPORTING
 from derivations.runner import load_claims, load_document
 
-NOTE_SECTIONS = ["Forward pass", "Mathematical helpers", "Backward pass", "BPTT algorithm", "Comments"]
+# The sections of the builders left: the helper lemmas (the soundness tests' targets) and the whole algorithm.
+NOTE_SECTIONS = ["Mathematical helpers", "Backward pass", "BPTT algorithm"]
 
 # Lines (links of chains) of the note that the verifier must find wrong, and how.
 WRONG_AS_WRITTEN = {
@@ -83,28 +83,6 @@ def test_every_claim_of_the_note_that_the_notation_can_express_is_read_from_its_
         assert c["line"] >= 1 and c["latex"]
         if c["depends_on_reading"]:
             assert c["reading"]
-
-
-def _recheck(claim_id, cex):
-    """Evaluate both sides at the engine's counterexample, independently: exact values and mpmath's."""
-    claim = CLAIMS[claim_id]
-    _, _, where = cex["at"].partition(", t=")
-    shape = {k: int(v) for k, v in (kv.split("=") for kv in cex["at"].split(", ") if not kv.startswith("t="))}
-    statements = statements_at(claim, shape)
-    st = next(s for s in statements if not where or s.where == f"t={where}")
-    point = {sp.Symbol(name, real=True): sp.Rational(v) for name, v in cex["values"].items() if "(" not in name}
-    i, j = cex["entry"]
-    exact = [instantiate(side[i, j].xreplace(point)) for side in (explicit(st.claimed), truth_of(st.truth))]
-    with mpmath.workdps(40):
-        left, right = (sp.N(e, 40) for e in exact)
-    return left, right, exact
-
-
-def _reads_as(shown: str, exact, value) -> bool:
-    """The value a reader sees: exact when rational, else `value` to at most 6 significant digits."""
-    if exact.is_Rational:
-        return sp.Rational(shown) == exact
-    return shown == f"{float(value):.6g}"
 
 
 def _bptt_sides(cex):
@@ -177,15 +155,7 @@ def test_counterexamples_are_real(report, claim_id):
         assert truth == pytest.approx(float(cex["truth_precise"]), rel=1e-9)
         assert cex["clear_margin"] and abs(claimed - truth) / max(abs(claimed), abs(truth)) >= 0.1
         return
-    left, right, exact = _recheck(claim_id, cex)
-    assert abs(left - right) > 1e-10
-    assert abs(left - sp.Float(cex["claimed_precise"])) < 1e-9 and abs(right - sp.Float(cex["truth_precise"])) < 1e-9
-    # Convincing: the two sides differ by a clear margin, shown exactly or to 6 digits.
-    relative = abs(left - right) / max(abs(left), abs(right))
-    assert cex["clear_margin"] and relative >= 0.1
-    assert abs(relative - cex["relative_difference"]) <= 0.005 * relative
-    assert _reads_as(cex["claimed"], exact[0], left) and _reads_as(cex["truth"], exact[1], right)
-    assert cex["claimed"] != cex["truth"]
+    raise AssertionError(f"no independent re-check written for {claim_id}")
 
 
 def test_whole_algorithm_is_proved_three_ways(report):
@@ -209,7 +179,7 @@ def test_every_statement_typesets_as_mathml(report):
 # and checked in its own context, is found wrong (the reading does not make any line true by construction).
 FALSE_VARIANTS = {
     "embedding": (r"W_e^{\mathsf T} e_{w} = W_e^{\mathsf T} \mathbf{1}", REFUTED),
-    "forward-S": (r"(S)_{y} = e_y^{\mathsf T} W_{hy} h + (S)_{k}", REFUTED),
+    "forward-S": (r"S_y = e_y^{\mathsf T} W_{hy} h + S_k", REFUTED),
     "dS-target-1": (r"dS_k = \frac{e^{S_k}}{\mathbf{1}^{\mathsf T} e^{S}}", REFUTED),
     "dS-other-2": (r"dS \circ (\mathbf{1} - e_k) = p", REFUTED),
     "dS-2": (r"\frac{\partial \ell}{\partial S} = p + 1_{y = k}", REFUTED),

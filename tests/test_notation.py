@@ -585,3 +585,28 @@ $$ \frac{\partial L}{\partial z} = p + e_k \tag{wrong} $$
     assert ctx.definitions["L"].expr == parse_derivation(text.replace("p_k", "(p)_{k}"), "e.md").contexts[0] \
         .definitions["L"].expr
     assert {c.id: fd.truth(ctx, c)[0] for c in ctx.claims} == {"softmax": "true", "wrong": "false"}
+
+
+def test_a_declared_function_after_a_product_sign_takes_its_argument_first():
+    # h \cdot g'(z) is h times g'(z), not (h \cdot g') applied to z: the repair search prints such products
+    # (Lemma 1's rows: (dv)_i \cdot f'((Z)_i) \cdot h^T), and they must read back.
+    lhs, _ = same(r"W_f^T \cdot g'(z) = W_f^T g'(z)")
+    assert lhs == ir.MatMul(ir.Transpose(ir.Ref("W_f"), "T"), ir.Apply("g", ir.Ref("z"), 1), True)
+    lhs, _ = same(r"z^T \cdot g(z) \cdot y = y")
+    assert lhs == ir.MatMul(ir.MatMul(ir.Transpose(ir.Ref("z"), "T"), ir.Apply("g", ir.Ref("z")), True),
+                            ir.Ref("y"), True)
+
+
+def test_an_entry_at_a_declared_index_on_the_left_of_equals_is_a_claim():
+    # S_y = ... with S defined and y a declared index is the entry y of S, checked; never a definition of a
+    # new name S_y (the line would silently vanish from the claims).
+    import fd
+    text = r"""# entry
+$$ W \in \mathbb{R}^{V \times H}, \quad h \in \mathbb{R}^{H}, \quad y \in \{1, \dots, V\} $$
+$$ S := W h $$
+$$ S_y = e_y^{\mathsf T} W h \tag{row} $$
+$$ S_y = e_y^{\mathsf T} W h + 1 \tag{wrong} $$
+"""
+    ctx = parse_derivation(text, "entry.md").contexts[0]
+    assert "S_y" not in ctx.definitions
+    assert {c.id: fd.truth(ctx, c)[0] for c in ctx.claims} == {"row": "true", "wrong": "false"}

@@ -46,17 +46,9 @@ def _builder_of(claim) -> str | None:
     return claim.group if claim.group in BUILDERS else None
 
 
-# The statements note.md once left to a builder (`> Python:`), now read from their LaTeX in other forms (entries
-# at a declared index, the entries but one as a product with 1 - e_k, a row as e_i^T dW): not compared with their
-# old builders, which go; each is proved, and a false variant of each is found wrong (tests/test_claims.py).
-FORMER_BUILDERS = {"embedding", "forward-S", "dS-target", "dS-other", "dS", "lemma1-jacobian-Wh", "lemma1-rows",
-                   "cor1-fprime", "stacking-entries", "comment1", "sigma-derivative"}
-
 # Every parsed statement that still has a builder: {builder id: [parsed ids]}.
 PAIRS: dict = {}
 for _cid, (_ctx, _c) in PARSED.items():
-    if _builder_of(_c) in FORMER_BUILDERS:
-        continue
     if _builder_of(_c) is not None and _c.algorithm is None:     # a whole algorithm is its loop in note.md
         PAIRS.setdefault(_builder_of(_c), []).append(_cid)
 

@@ -12,7 +12,7 @@ import pytest
 
 from derivations import ir, repair
 from derivations.latex.reader import parse_derivation, parse_statement
-from derivations.runner import load_claims, load_document, prove_claim, prove_parsed, repair_claim, wants_repair
+from derivations.runner import load_document, prove_parsed, repair_claim, wants_repair
 from derivations.shapes import Typer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -159,8 +159,6 @@ def note_searches(note):
         for cid in ids:
             if cid in note.parsed:
                 verdict = _verdict(note, cid)
-            elif load_claims()[cid].expressible:       # a builder: only its expressible part is searched
-                verdict = prove_claim(cid)["verdict"]
             else:
                 continue
             if wants_repair(note, cid, {"verdict": verdict}):
@@ -384,17 +382,6 @@ $$ s = c + c \tag{two-slips} $$
     assert out["repairs"] and all(len(r["edits"]) == 2 for r in out["repairs"])
     lhs, rhs = parse_statement(out["repairs"][0]["latex"], ctx)
     assert repair.check(ctx, ir.Claim("x", "", lhs, rhs))["verdict"] == "proved"
-
-
-def test_a_builder_without_an_expressible_part_is_not_searched(note):
-    python = [cid for cid, f in note.fields.items() if f["source"] == "python"]
-    from derivations.runner import _repair_target
-    for cid in python:
-        _ctx, claim, why = _repair_target(note, cid)
-        if load_claims()[cid].expressible:
-            assert claim is not None and why
-        else:
-            assert claim is None and "Python builder" in why
 
 
 def test_the_marked_repair_boxes_the_changed_part(note_searches):

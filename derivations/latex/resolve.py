@@ -472,6 +472,14 @@ class Resolver:
             # H(z), the Heaviside step, = 1[z > 0]; only when H is no quantity or function of the context
             # (a size H is not: sizes are never applied to anything).
             return ir.Apply("ind", self.expr(node.right.expr), span=node.span, style="H")
+        if isinstance(node.left, Juxt) and isinstance(node.left.right, Name) and isinstance(node.right, Paren) \
+                and node.right.sub is None and node.left.right.sub is None \
+                and node.left.right.base in self.scope.functions:
+            # h \cdot f'(z) groups as (h \cdot f')(z): a declared function takes the argument after it first.
+            inner = node.left.right
+            span = (inner.span[0], node.right.span[1]) if inner.span and node.right.span else node.span
+            return self._Juxt(Juxt(node.left.left, Juxt(inner, node.right, span=span), node.left.dot,
+                                   span=node.span))
         left = self.ref(node.left) if isinstance(node.left, Name) else self.expr(node.left)
         if isinstance(left, tuple):               # a declared function, applied
             _, fname, primes = left
@@ -787,6 +795,7 @@ def definitions_written_eq(statements: list, scope: Scope) -> list:
     for st in statements:
         if st.kind in ("declaration", "definition"):
             known.add(sequence_key(st.parts[0], per_step) or key(st.parts[0]))
+    indices = {key(st.parts[0]) for st in statements if st.kind == "declaration" and st.parts[1][0] == "index"}
     letters = Scope()
     letters.names = {k: "matrix" for k in known if k}
     found = []
@@ -804,6 +813,9 @@ def definitions_written_eq(statements: list, scope: Scope) -> list:
                 probe.sequences and not (isinstance(plain.sub, Name) and plain.sub.base == "t"
                                          and plain.sub.sub is None):
             continue                                  # h_T = ... of a sequence h: a claim at a step
+        if isinstance(plain, Name) and isinstance(plain.sub, Name) and plain.sub.sub is None \
+                and name_key(plain.base, plain.decoration) in known and key(plain.sub) in indices:
+            continue                                  # S_y of a quantity S at a declared index y: an entry, a claim
         k = sequence_key(lhs, per_step) or key(lhs)
         if k is None or k in known or len(Resolver(letters, None).split_letters(k) or []) > 1:
             continue

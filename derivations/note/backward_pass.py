@@ -1,4 +1,4 @@
-"""Section 5 of the note: Backward Pass - Continue: the stacking's entries as written, and the builders
+"""Section 5 of the note: Backward Pass - Continue: the builders
 of (9), (10), (15), (16) (targets of the soundness tests; the statements themselves are read from note.md).
 
 One step on its own: the gradient dh_t reaching h_t is known, and the loss is
@@ -8,7 +8,7 @@ that h_t (`defined`), so a line may write sigma'(a_t) as h∘(1 - h).
 """
 from ..functions import block_col, block_row, dot, elementwise, hadamard, sigma, sigma_prime
 from ..registry import RNN_SHAPES, claim
-from ..statement import Equals, Gradient, Statement
+from ..statement import Gradient, Statement
 from .forward_pass import rnn_symbols
 
 SECTION = "Backward pass"
@@ -43,23 +43,6 @@ def eq9(d):
 def eq10(d):
     s = rnn_symbols(d)
     return Statement(s["dS"] * s["h"].T, Gradient(s["dS"].T * s["W_hy"] * s["h"], s["W_hy"]), defined=defined(s))
-
-
-@claim("stacking-entries", "Stacking: entries (as written)",
-       r"\begin{bmatrix} w_{xh_{11}} & \cdots & w_{xh_{1n}} & w_{xh_{11}} & \cdots & w_{xh_{1n}} \\ "
-       r"\vdots & & & & & \vdots \end{bmatrix} \cdot \begin{bmatrix} X_t \\ h_{t-1} \end{bmatrix} "
-       r"= W_{xh} X_t + W_{hh} h_{t-1}",
-       section=SECTION, shapes=({"H": 1, "E": 1, "V": 1}, {"H": 2, "E": 2, "V": 1}, {"H": 2, "E": 2, "V": 2}),
-       comment="The middle line repeats W_xh's entries where W_hh's belong; a square W_xh "
-               "(E = H) is needed for it even to compose.",
-       expressible=r"\begin{bmatrix} W_{xh} & W_{xh} \end{bmatrix} \cdot \begin{bmatrix} X_t \\ h_{t-1} "
-                   r"\end{bmatrix} = W_{xh} X_t + W_{hh} h_{t-1}",
-       not_expressed=r"the entries $w_{xh_{ij}}$ written out with $\cdots$: the search edits the line read at "
-                     r"the level of its blocks, $[W_{xh} \quad W_{xh}]$ for the row of $W_{xh}$'s entries repeated")
-def stacking_entries_as_written(d):
-    s = rnn_symbols(d)
-    return Statement(dot(block_row(s["W_xh"], s["W_xh"]), block_col(s["X"], s["h_prev"])),
-                     Equals(s["W_xh"] * s["X"] + s["W_hh"] * s["h_prev"]))
 
 
 @claim("eq15", "(15): dW_xh",

@@ -79,40 +79,7 @@ def lemma1_jacobian_f(d):
     return Statement(diag(elementwise(fp, Z)), Jacobian(elementwise(f, Z), Z))
 
 
-@claim("lemma1-jacobian-Wh", "Lemma 1 proof: ∂(Wh)/∂h = W^T (denominator layout)",
-       r"\frac{\partial W h}{\partial h} = \begin{bmatrix} \frac{\partial Z_1}{\partial h_1} & \cdots & "
-       r"\frac{\partial Z_m}{\partial h_1} \\ \vdots & & \vdots \\ \frac{\partial Z_1}{\partial h_n} & \cdots & "
-       r"\frac{\partial Z_m}{\partial h_n} \end{bmatrix} = W^{\mathsf T}",
-       section=SECTION)
-def lemma1_jacobian_Wh(d):
-    W, h = sp.MatrixSymbol("W", d.m, d.n), sp.MatrixSymbol("h", d.n, 1)
-    return Statement(W.T, Jacobian(W * h, h))
-
-
-@claim("lemma1-rows", "Lemma 1 proof: row i of dW",
-       r"\frac{\partial \ell}{\partial w_i} = h \cdot f'(z_i) \cdot dv_i,\quad "
-       r"dw_i^{\mathsf T} = f'(z_i) \cdot dv_i \cdot h^{\mathsf T}",
-       section=SECTION,
-       comment="w_i is row i of W written as a column; the note's 'L^T' is read as h^T (OCR).")
-def lemma1_rows(d):
-    W, h, dV, loss = lemma1_symbols(d)
-    z = W * h
-    return [Statement(h * fp(z[i, 0]) * dV[i, 0], Gradient(loss, W[i, :].T), where=f"i={i}")
-            for i in range(d.m)]
-
-
 # ------------------------------------------------------------------ Corollary 1
-
-@claim("cor1-fprime", "Corollary 1: f'(Wh) = 1 when f(Wh) = Wh",
-       r"f(Z) = Z \Rightarrow f'(Wh) = \begin{bmatrix} \frac{dz_1}{dz_1} \\ \vdots \\ "
-       r"\frac{dz_m}{dz_m} \end{bmatrix} = \begin{bmatrix} 1 \\ \vdots \\ 1 \end{bmatrix}",
-       section=SECTION, shapes=N_SHAPES,
-       comment="With f the identity, f'(z_i) = dz_i/dz_i = 1: what the line says is the identity's derivative, "
-               "and that is all this checks (the entries written with $\\vdots$ are not in the file notation).")
-def corollary1_fprime(d):
-    Z = sp.MatrixSymbol("Z", d.n, 1)
-    return Statement(sp.ones(d.n, 1), Equals(Z.as_explicit().applyfunc(lambda z: sp.diff(z, z))))
-
 
 @claim("cor1-dh", "Corollary 1 (3): dh = W^T dv",
        r"V = f(Wh) = Wh \Rightarrow dh = W^{\mathsf T} \cdot dv",
