@@ -357,6 +357,12 @@ class Deriver:
             if d.notation or any(isinstance(n, ir.Deriv) for n in d.expr.walk()):
                 continue                      # a name for a derivative, or for an expression with one (da_t)
             target = d.target.time
+            if target is None and q.time is not None and q.time.var not in (None, "T") and q.time.offset == 0 \
+                    and any(isinstance(n, ir.Sum) for n in d.expr.walk()):
+                one = _term_at(d.expr, q)         # L := Σ_t L^{(t)}: the one term that reads L^{(t)}
+                if one is not None:
+                    out.append((name, None, one))
+                    continue
             if target is None or target.var is None:
                 if any(r == q for r in ir.refs(d.expr)):
                     out.append((name, None, d.expr))
@@ -426,6 +432,30 @@ class Deriver:
         if not terms:
             raise Unsupported("nothing reads the quantity")
         return simplify(plus([simplify(x) for x in terms]))
+
+
+def _term_at(e: ir.Expr, q: ir.Ref):
+    """e with each sum over every step that reads q (at the sum's own step) replaced by its term at q's step,
+    the only one that reads q_t (L := Σ_{s=1}^{T} L^{(s)} read at q = L^{(t)} is L^{(t)}); None when q is read
+    otherwise (outside a sum, at another step of it, or in a sum over part of the steps)."""
+    def walk(x):
+        if isinstance(x, ir.Sum):
+            reads = [r for r in ir.refs(x.body) if r.name == q.name]
+            if not reads:
+                return x
+            if x.lo != ir.Time(None, 1) or x.hi != ir.Time("T") or any(r.time != ir.Time(x.var) for r in reads):
+                raise Unsupported("a sum that reads the quantity at another step")
+            return _rename(x.body, x.var, q.time.var)
+        if isinstance(x, ir.Ref):
+            if x.name == q.name:
+                raise Unsupported("the quantity read outside a sum over the steps")
+            return x
+        kids = x.children()
+        return x.rebuild(tuple(walk(c) for c in kids)) if kids else x
+    try:
+        return walk(e)
+    except Unsupported:
+        return None
 
 
 def neg(e):
