@@ -358,7 +358,8 @@ class Deriver:
                 continue                      # a name for a derivative, or for an expression with one (da_t)
             target = d.target.time
             if target is None and q.time is not None and q.time.var not in (None, "T") and q.time.offset == 0 \
-                    and any(isinstance(n, ir.Sum) for n in d.expr.walk()):
+                    and any(isinstance(n, ir.Sum) for n in d.expr.walk()) \
+                    and any(r.name == q.name for r in ir.refs(d.expr)):
                 one = _term_at(d.expr, q)         # L := Σ_t L^{(t)}: the one term that reads L^{(t)}
                 if one is not None:
                     out.append((name, None, one))
