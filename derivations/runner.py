@@ -112,7 +112,7 @@ class Document:
 
 @lru_cache(maxsize=8)
 def _read(path: str, mtime: float):
-    from .latex.reader import read_derivation
+    from .latex.files import read_derivation
     return read_derivation(path)
 
 
@@ -301,10 +301,12 @@ def prove_parsed(job) -> dict:
 
 def _parsed_modules():
     from . import algorithm, allsizes, explicit, generic, ir, program, recurrence, semantics, shapes
-    from .latex import printer, reader, resolve, syntax
+    from .latex import blocks, copies, files, printer, reader, resolve, syntax, tex
     from .note import step_model
-    return (algorithm, allsizes, explicit, generic, ir, program, recurrence, semantics, shapes, printer, reader,
-            resolve, syntax, step_model)
+    # Every module that decides what a line means (the reader's, copies.py's written-out derivatives) or
+    # what the engines say of it: a change in any of them is a new cache key.
+    return (algorithm, allsizes, explicit, generic, ir, program, recurrence, semantics, shapes, blocks, copies,
+            files, printer, reader, resolve, syntax, tex, step_model)
 
 
 def parsed_key(ctx, claim) -> str:

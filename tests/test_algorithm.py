@@ -15,7 +15,8 @@ import pytest
 from derivations import algorithm, program
 from derivations.concrete import ILL_TYPED, INCONCLUSIVE, PROVED, REFUTED
 from derivations.latex.errors import DerivationErrors
-from derivations.latex.reader import parse_derivation, read_derivation
+from derivations.latex.files import read_derivation
+from derivations.latex.reader import parse_derivation
 from derivations.runner import load_document, run
 
 ROOT = Path(__file__).resolve().parent.parent

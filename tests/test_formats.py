@@ -6,7 +6,8 @@ import pytest
 
 from derivations.cli import main
 from derivations.latex.errors import DerivationErrors
-from derivations.latex.reader import parse_statement, read_derivation
+from derivations.latex.files import read_derivation
+from derivations.latex.reader import parse_statement
 
 ROOT = Path(__file__).resolve().parent.parent
 FORMS = [ROOT / "examples" / f"min_char_rnn.{ext}" for ext in ("md", "tex", "ipynb")]

@@ -6,8 +6,9 @@ import pytest
 
 from derivations import ir
 from derivations.latex.errors import DerivationErrors
+from derivations.latex.files import read_derivation
 from derivations.latex.printer import claim_latex, to_latex
-from derivations.latex.reader import parse_derivation, parse_statement, read_derivation
+from derivations.latex.reader import parse_derivation, parse_statement
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.md"))

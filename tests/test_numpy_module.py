@@ -230,5 +230,5 @@ def test_a_chain_is_read_from_a_stored_line_only_where_both_agree_past_the_end()
 
 
 def numpy_module_doc(path):
-    from derivations.latex.reader import read_derivation
+    from derivations.latex.files import read_derivation
     return types.SimpleNamespace(derivation=read_derivation(path))

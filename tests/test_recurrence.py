@@ -14,7 +14,8 @@ import pytest
 
 from derivations import explicit, recurrence, runner
 from derivations.concrete import CHECKED, ILL_TYPED, PROVED, REFUTED
-from derivations.latex.reader import parse_derivation, read_derivation
+from derivations.latex.files import read_derivation
+from derivations.latex.reader import parse_derivation
 from derivations.runner import load_document, run
 
 ROOT = Path(__file__).resolve().parent.parent

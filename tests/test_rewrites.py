@@ -18,8 +18,9 @@ from hypothesis import strategies as st
 
 from derivations import allsizes, explicit, ir
 from derivations.concrete import INCONCLUSIVE, PROVED
+from derivations.latex.files import read_derivation
 from derivations.latex.printer import claim_latex
-from derivations.latex.reader import parse_derivation, parse_statement, read_derivation
+from derivations.latex.reader import parse_derivation, parse_statement
 from derivations.rewrites import rewrites
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -19,6 +19,7 @@ from pathlib import Path
 from .. import ir
 from .errors import DerivationError, DerivationErrors, Location, locate
 from .reader import parse_derivation
+from .tex import scan_tex
 
 
 def _fail(message: str, location: Location | None = None, hint: str = ""):
@@ -73,7 +74,6 @@ def derivation_of(text: str, path: str) -> ir.Derivation:
     """The derivation written in `text`, read as the suffix of `path` says (.tex, .ipynb, else Markdown)."""
     suffix = Path(path).suffix.lower()
     if suffix == ".tex":
-        from .tex import scan_tex
         return parse_derivation(text, path, scanner=scan_tex)
     if suffix == ".ipynb":
         return read_notebook(text, path)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import algorithm, ir
+from .blocks import META_KEYS, RawBlock, slug
 from .errors import DerivationError, DerivationErrors, locate
 from .printer import to_latex
 from .resolve import (
@@ -39,12 +40,12 @@ from .resolve import (
     sequence_key,
 )
 from .syntax import MAX_BLOCK_CHARS, Name, parse_block
+from .tex import OTHER, display_rows, read_display
 
 KINDS = ("as-written", "corrected", "supporting")
 # Past this many errors the rest of a file is not read (as compilers do): a file that is not a
 # derivation at all (random bytes, a binary) gives a screenful and a bounded time, not thousands.
 MAX_ERRORS = 50
-META_KEYS = ("reading", "corrects", "id", "label", "comment", "kind", "python", "derivatives")
 # `> Derivatives: ...` after any block of a context says what ∂q_t/∂x means there (docs/derivation-format.md).
 DERIVATIVE_READINGS = {"total": False, "earlier steps held fixed": True}
 
@@ -65,17 +66,6 @@ class _Loop:
     updates: list = field(default_factory=list)         # (block, ir.Update)
     corrections: dict = field(default_factory=dict)     # claim id -> (block, ir.Update)
     ids: list = field(default_factory=list)             # the claim ids its blocks gave
-
-
-@dataclass
-class RawBlock:
-    text: str
-    offset: int                  # of the block's text in the file
-    line: int
-    heading: str                 # the nearest heading above it
-    context: str                 # the level-1 heading above it
-    meta: dict = field(default_factory=dict)
-    meta_line: int = 0
 
 
 # Display math of LaTeX documents: read as in a .tex file (tex.py), as Jupyter's Markdown renders it.
@@ -164,7 +154,6 @@ def scan(text: str, path: str) -> tuple[str, list, list]:
         other = _OTHER_DISPLAY.search(raw) if "$$" not in raw else None
         if other:
             # \[ \] and equation / align environments, read as in a .tex file (tex.py).
-            from .tex import OTHER, read_display
             if other.group("env") in OTHER:
                 errors.append(DerivationError(
                     f"display math in {other.group(1)} is not read", locate(text, offsets[i] + other.start(1), path,
@@ -221,8 +210,7 @@ def scan(text: str, path: str) -> tuple[str, list, list]:
             block = RawBlock(text[begin:end], begin, i + 1, heading, context)
             if _LAYOUT.search(block.text):
                 # $$ \begin{aligned} a &= b \\ c &= d \end{aligned} $$: rows as in a .tex display (tex.py)
-                from .tex import _display
-                found, problems = _display(text, text, begin, end, "$$", path, heading, context)
+                found, problems = display_rows(text, text, begin, end, "$$", path, heading, context)
                 errors += problems
                 block = found[-1] if found else block
                 blocks += found
@@ -269,11 +257,6 @@ def definition_cycle(ctx: ir.Context) -> list[str]:
             if found:
                 return found
     return []
-
-
-def slug(text: str) -> str:
-    s = re.sub(r"[^A-Za-z0-9_\-]+", "-", text).strip("-")
-    return s or "claim"
 
 
 # A name starts after no letter: without the look-behind a run of n letters was tried from each
@@ -892,9 +875,3 @@ def parse_derivation(text: str, path: str = "<derivation>", scanner=None, where=
                 + ": later lines may have more", hint="is this a derivation file (docs/derivation-format.md)?")]
         raise DerivationErrors(errors)
     return ir.Derivation(path, title or Path(path).stem, contexts)
-
-
-def read_derivation(path) -> ir.Derivation:
-    """The derivation in a file: Markdown, or (by its suffix) a .tex document or an .ipynb notebook."""
-    from .files import read_derivation as read
-    return read(path)

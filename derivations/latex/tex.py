@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import re
 
+from .blocks import META_KEYS, RawBlock, slug
 from .errors import DerivationError, locate
-from .reader import META_KEYS, RawBlock, slug
 
 SECTIONS = ("part", "chapter", "section", "subsection", "subsubsection", "paragraph", "subparagraph")
 ROWS = ("align", "gather", "eqnarray")                  # one statement per row
@@ -163,11 +163,11 @@ def read_display(text: str, masked: str, env: str, star: str, open_start: int, o
     if close is None:
         return [], [DerivationError(f"this {masked[open_start:open_end]} is never closed",
                                     locate(text, open_start, path, open_end - open_start))], None
-    found, problems = _display(masked, text, open_end, close.start(), env, path, heading, context)
+    found, problems = display_rows(masked, text, open_end, close.start(), env, path, heading, context)
     return found, problems, close.end()
 
 
-def _display(masked: str, text: str, start: int, end: int, env: str, path: str, heading: str,
+def display_rows(masked: str, text: str, start: int, end: int, env: str, path: str, heading: str,
              context: str) -> tuple[list, list]:
     """The blocks of one display (its content is masked[start:end]), and the errors found."""
     chars = list(masked[start:end])

@@ -195,7 +195,7 @@ class Forward:
 
 @cache
 def note_derivation():
-    from ..latex.reader import read_derivation
+    from ..latex.files import read_derivation
     return read_derivation(NOTE)
 
 
