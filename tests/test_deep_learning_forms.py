@@ -225,3 +225,15 @@ def test_an_entrywise_line_has_one_entry_index():
     ctx = _context(r"$$ \nabla_{\boldsymbol{W}} L = \sum_t \sum_i \left( \frac{\partial L}{\partial h_i^{(t)}} \right) "
                    r"\nabla_{\boldsymbol{W}^{(t)}} h_i^{(t)} $$" "\n")      # a bound i is no free index
     assert len(ctx.claims) == 1
+
+
+def test_a_line_read_through_a_copy_says_so_next_to_it():
+    # The engines check the written-out derivative, not the symbols on the page: the report says which
+    # copy was read how (the claim's reading, plain text), and a line without a copy says nothing.
+    ctx = _context(r"$$ \nabla_{\boldsymbol{b}} L = \sum_t \left( \frac{\partial \boldsymbol{h}^{(t)}}{\partial "
+                   r"\boldsymbol{b}^{(t)}} \right)^\top \nabla_{\boldsymbol{h}^{(t)}} L \tag{copy} $$" "\n"
+                   r"$$ \frac{\partial L}{\partial L^{(t)}} = 1 \tag{plain} $$" "\n")
+    by_id = {c.id: c for c in ctx.claims}
+    assert "b^(t): the copy of the weight used at that step only" in by_id["copy"].reading
+    assert "{" not in by_id["copy"].reading and not by_id["copy"].depends_on_reading
+    assert by_id["plain"].reading == ""

@@ -292,6 +292,7 @@ class _Builder:
         self.named: dict = {}             # (\tag or Id, name) -> the line that first used it
         self._where: dict = {}             # definition name -> (block, statement), for located errors
         self._entry_checks: list = []      # (block, node, "scalar" | "column"): shapes entry-wise lines need
+        self._copies: dict = {}            # block line -> the copies (W^{(t)}) its claims were read through
 
     def error(self, block: RawBlock, message, node=None, hint=""):
         span = getattr(node, "span", None) if node is not None else None
@@ -425,10 +426,13 @@ class _Builder:
                     else:
                         resolver.entry = resolver.entry_letters()     # (\nabla_{o} L)_i = ...: entry-wise
                         resolver.entry_used = set()
+                        resolver.copies_used = set()
                         try:
                             exprs = [resolver.expr(e) for e in st.parts]
                         finally:
                             resolver.entry, used = set(), resolver.entry_used
+                            if resolver.copies_used:
+                                self._copies.setdefault(b.line, set()).update(resolver.copies_used)
                             checks, resolver.checks = resolver.checks, []
                         self._entry_checks.extend((b, node, what) for node, what in checks)
                         if len(used) > 1:
@@ -785,6 +789,14 @@ class _Builder:
             self.errors.append(self.error(b, f"Kind must be one of {', '.join(KINDS)}, not {kind!r}"))
             kind = "as-written"
         several = len(links) > 1
+        reading = meta.get("reading", "")
+        copies = sorted(re.sub(r"\^\{\((.*?)\)\}", r"^(\1)", c) for c in self._copies.get(b.line, ()))
+        if copies:
+            # Said next to the line, as any reading: what the engines check is the written-out derivative.
+            reading = (reading + " " if reading else "") + (
+                f"{', '.join(copies)}: the copy of the weight used at that step only (the Deep Learning book's "
+                "§10.2.2); its derivative is written out from that step's definitions, every other step held "
+                "fixed (docs/derivation-format.md).")
         for n, (st, lhs, rhs, _) in enumerate(links, start=1):
             cid = self.unique_id(f"{base}-{n}" if several else base)
             label = meta.get("label") or pb.tag or f"{b.heading or ctx.title}, {self.where(b.line)}"
@@ -794,7 +806,7 @@ class _Builder:
             source = self.source(b, st)
             source.latex = latex
             ctx.claims.append(ir.Claim(cid, label, lhs, rhs, source, section=b.heading or ctx.title,
-                                       reading=meta.get("reading", ""), depends_on_reading=bool(meta.get("reading")),
+                                       reading=reading, depends_on_reading=bool(meta.get("reading")),
                                        comment=meta.get("comment", ""), kind=kind, corrects=meta.get("corrects"),
                                        remark=pb.remark, group=base))
 

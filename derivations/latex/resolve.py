@@ -280,6 +280,7 @@ class Resolver:
         self.entry: set[str] = set()  # the letters read as an entry index (a claim's line, ENTRY_LETTERS)
         self.entry_used: set[str] = set()   # those a line uses freely (one at most: x_i = y_j is no column line)
         self.definitions: dict = {}   # the context's definitions so far (the reader's): copies are written out
+        self.copies_used: set = set()  # the copies (W^{(t)}) a line was read through, said next to it
         self.checks: list = []        # (node, "scalar" | "column"): shapes a sum over entries needs (entrywise)
 
     def entry_letters(self) -> set[str]:
@@ -609,6 +610,8 @@ class Resolver:
                                f"write the copy used at step {time}, \\nabla_{{{wrt.name}^{{({time})}}}}, or the "
                                "matrix product it is")
             out = local.vjp(of, g)
+            if copy:
+                self.copies_used.add(where)
         except Unsupported as e:
             raise self.err(f"the derivative with respect to {where} cannot be written out: {e}", node,
                            SUM_OVER_ENTRIES) from None
