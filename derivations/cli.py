@@ -25,9 +25,10 @@ from reports.findings import plural
 from . import codegen
 from .cache import ProofCache, default_dir
 from .concrete import CONFLICT
+from .engines import TIME_LIMIT, EngineCrash
 from .latex.errors import DerivationErrors
 from .recheck import EngineDefect
-from .runner import INDUCTION_CLAIM, REPAIR_BUDGET, REPAIR_LINE_CAP, TIME_LIMIT, EngineCrash, load_document, run
+from .runner import INDUCTION_CLAIM, REPAIR_BUDGET, REPAIR_LINE_CAP, load_document, run
 
 EXIT_CODES = """\
 exit status:

@@ -694,17 +694,17 @@ def same_statement(ctx: ir.Context, a: tuple, b: tuple) -> bool:
 # ---------------------------------------------------------------- checking a candidate
 
 def check(ctx: ir.Context, claim: ir.Claim) -> dict:
-    """The engines of parsed claims on one statement, combined as for any claim (runner.combine)."""
-    from .runner import CROSS_CHECK_BUDGET, EXPLICIT, GENERAL, _entry, _parsed_engines, combine
+    """The engines of parsed claims on one statement, combined as for any claim (engines.combine)."""
+    from .engines import CROSS_CHECK_BUDGET, EXPLICIT, GENERAL, combine, entry, parsed_engines
     methods = []
-    # As runner._run_engines: the explicit engine last, and only a cross-check within its small budget once an
+    # As engines.run_engines: the explicit engine last, and only a cross-check within its small budget once an
     # engine for every size has proved the candidate (finding a difference then is a conflict, never a repair).
-    for name, engine in sorted(_parsed_engines(), key=lambda e: e[0] == EXPLICIT):
+    for name, engine in sorted(parsed_engines(), key=lambda e: e[0] == EXPLICIT):
         start = time.perf_counter()
         cross = name == EXPLICIT and any(m["verdict"] == PROVED and m["method"] in GENERAL for m in methods)
         outcome = engine(ctx, claim, budget=CROSS_CHECK_BUDGET) if cross else engine(ctx, claim)
         if outcome is not None:
-            methods.append(_entry(name, outcome, start))
+            methods.append(entry(name, outcome, start))
     return {**combine(methods), "methods": methods}
 
 
@@ -858,7 +858,7 @@ def search(ctx: ir.Context, claim: ir.Claim, budget: float = 10.0, verdict: str 
     """
     start = time.perf_counter()
     earlier = (resume or {}).get("search", {}).get("resume") if resume else None
-    from .runner import TimeLimit, time_limit
+    from .engines import TimeLimit, time_limit
     deadline = start + budget
     typer = Typer(ctx)
     for name in ctx.definitions:            # type every definition once, before any edit
@@ -969,12 +969,12 @@ def search(ctx: ir.Context, claim: ir.Claim, budget: float = 10.0, verdict: str 
 def _try(ctx, claim, cand, cache, info) -> str:
     """The combined verdict of the engines on one candidate ("refuted" when the quick look refutes it)."""
     from .cache import sources_key
-    from .runner import _parsed_modules
+    from .engines import parsed_modules
     test = replace(cand.claim, id=f"{claim.id}~repair")
     memo = info.setdefault("_memo", {})
     if cand.latex in memo:                  # the same statement within this search (the derived line, written
         return memo[cand.latex]             # again by an edit): one proof
-    key = sources_key(_parsed_modules(), "repair-candidate", ctx.text, cand.latex) if cache else None
+    key = sources_key(parsed_modules(), "repair-candidate", ctx.text, cand.latex) if cache else None
     result = cache.get(test.id, key) if cache else None
     if result is not None:
         info["from_cache"] += 1

@@ -11,7 +11,8 @@ import pytest
 from derivations import explicit, generic, runner
 from derivations.cli import main
 from derivations.concrete import CHECKED, CONFLICT, ILL_TYPED, INCONCLUSIVE, PROVED, REFUTED, VERDICTS, Outcome
-from derivations.runner import combine, load_document
+from derivations.engines import combine
+from derivations.runner import load_document
 
 FAKE_CEX = {"values": {"W_hy[0,0]": "1"}, "entry": [0, 0], "claimed": "1.0", "truth": "2.0", "at": "H=1"}
 
@@ -34,7 +35,7 @@ def m(method, verdict, reason="", counterexample=None):
     ((INCONCLUSIVE, PROVED, PROVED), CHECKED),
 ])
 def test_combine(verdicts, expected):
-    # The first engine proves for every size (runner.GENERAL); the others work at explicit sizes.
+    # The first engine proves for every size (engines.GENERAL); the others work at explicit sizes.
     names = ["all sizes", "concrete", "unrolled graph"]
     methods = [m(names[n], v) for n, v in enumerate(verdicts)]
     out = combine(methods)

@@ -5,7 +5,7 @@ there; one proved by an engine for symbolic sizes (or the induction) holds for
 every size (and T).  `notes`: a derivative of a quantity at a step is taken with
 the earlier steps held fixed, which a reader may take otherwise.
 """
-from derivations import runner
+from derivations import engines, runner
 from derivations.latex.reader import parse_derivation
 
 FILE = r"""# Lemma
@@ -26,7 +26,7 @@ def test_scope_says_whether_a_proof_holds_for_every_size_or_only_where_it_was_tr
 
     def result(*methods):
         ms = [{"method": name, "verdict": v, "shapes": [{"m": 2, "T": t} for t in (1, 2, 3)]} for name, v in methods]
-        return {"verdict": runner.combine([{**m, "reason": ""} for m in ms])["verdict"], "methods": ms}
+        return {"verdict": engines.combine([{**m, "reason": ""} for m in ms])["verdict"], "methods": ms}
     assert runner.scope(result(("concrete", "proved")), ctx) == "at the sizes tried, T ≤ 3"
     assert runner.scope(result(("concrete", "proved"), ("all sizes", "proved")), ctx) == "for every size and every T"
     assert runner.scope(result(("concrete", "proved"), ("all sizes", "inconclusive")), ctx).startswith("at the")
