@@ -29,6 +29,7 @@ from fractions import Fraction
 
 from . import ir
 from .shapes import IllTyped, Typer
+from .spelling import normal_form, shift_steps, styles
 
 ONE = ir.Number(Fraction(1))
 # The seed of a Jacobian ∂c/∂q of a column c: the identity, which no statement writes; a product with it is
@@ -59,8 +60,7 @@ def subject(ctx: ir.Context, e: ir.Expr):
 
 
 def _shift(e: ir.Expr, var: str, k: int) -> ir.Expr:
-    from .repair import _shift_expr
-    return _shift_expr(e, var, k)
+    return shift_steps(e, var, k)
 
 
 def _at(d: ir.Definition, time: ir.Time | None):
@@ -97,8 +97,7 @@ def _rename(e: ir.Expr, var: str, new: str) -> ir.Expr:
 # ---------------------------------------------------------------- style
 
 def style_of(ctx: ir.Context) -> dict:
-    from .repair import _styles
-    st = dict(_styles(ctx))
+    st = dict(styles(ctx))
     diag = had = 0
     for c in ctx.claims:
         for side in (c.lhs, c.rhs):
@@ -537,7 +536,6 @@ def left_nested(e: ir.Expr) -> ir.Expr:
 def aligned(derived: ir.Expr, written: ir.Expr, ctx: ir.Context) -> ir.Expr:
     """The derived terms in the order of the author's terms they match (equal once names are opened), the
     others after; a sum over the steps written as the author writes it (\\sum_t or \\sum_{t=1}^{T})."""
-    from .repair import normal_form
     short = any(isinstance(n, ir.Sum) and n.short for n in written.walk())
     if short:
         derived = ir.transform(derived, lambda x: ir.Sum(x.var, x.lo, x.hi, x.body, True)

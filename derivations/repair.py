@@ -43,6 +43,7 @@ from fractions import Fraction
 from . import ir
 from .latex.printer import Printer, to_latex
 from .shapes import IllTyped, Typer
+from .spelling import definition_at, normal_form, shift_steps, styles
 
 ONE = ir.Number(Fraction(1))
 PROVED, REFUTED, ILL_TYPED, CONFLICT, CHECKED = "proved", "refuted", "ill-typed", "conflict", "checked"
@@ -85,67 +86,6 @@ def _is_vector(e, typer) -> bool:
     return s is not None and (typer.eq(s[0], 1) != typer.eq(s[1], 1))
 
 
-_STYLES: dict = {}
-
-
-def _styles(ctx) -> dict:
-    key = (id(ctx), ctx.text)
-    if key not in _STYLES:
-        _STYLES[key] = _count_styles(ctx)
-    return _STYLES[key]
-
-
-def _count_styles(ctx) -> dict:
-    """The author's spellings in this context: transpose style, \\cdot or juxtaposition, \\circ or \\odot."""
-    counts = {"transpose": {}, "dot": {}, "op": {}}
-    exprs = [d.expr for d in ctx.definitions.values()] + [x for c in ctx.claims for x in (c.lhs, c.rhs)
-                                                          if x is not None]
-    for e in exprs:
-        for n in e.walk():
-            if isinstance(n, ir.Transpose):
-                counts["transpose"][n.style] = counts["transpose"].get(n.style, 0) + 1
-            elif isinstance(n, ir.MatMul):
-                counts["dot"][n.dot] = counts["dot"].get(n.dot, 0) + 1
-            elif isinstance(n, ir.Hadamard):
-                counts["op"][n.op] = counts["op"].get(n.op, 0) + 1
-    default = {"transpose": "\\top", "dot": False, "op": "circ"}
-    return {k: max(v, key=v.get) if v else default[k] for k, v in counts.items()}
-
-
-def _shift_expr(e: ir.Expr, var: str, k: int) -> ir.Expr:
-    """e with every free step `var` moved by k (a sum binding `var` is left alone)."""
-    if k == 0:
-        return e
-    if isinstance(e, ir.Ref):
-        return ir.Ref(e.name, e.time.shifted(k)) if e.time is not None and e.time.var == var else e
-    if isinstance(e, ir.Sum) and e.var == var:
-        lo = e.lo.shifted(k) if e.lo.var == var else e.lo
-        hi = e.hi.shifted(k) if e.hi.var == var else e.hi
-        return ir.Sum(e.var, lo, hi, e.body, e.short)
-    if isinstance(e, (ir.Component, ir.Basis)):
-        index = _shift_expr(e.index, var, k)
-        if isinstance(e, ir.Basis):
-            return ir.Basis(index, e.style)
-        return ir.Component(_shift_expr(e.arg, var, k), index)
-    kids = e.children()
-    return e.rebuild(tuple(_shift_expr(c, var, k) for c in kids)) if kids else e
-
-
-def definition_at(ctx, ref: ir.Ref):
-    """What `ref` is defined as, at its step (h_{t+1} -> σ(W x_{t+1} + ...)), or None."""
-    d = ctx.definitions.get(ref.name)
-    if d is None:
-        return None
-    target = d.target.time
-    if target is None or target.var is None:
-        return d.expr if ref.time is None or target == ref.time else None
-    if ref.time is None or ref.time.var != target.var and ref.time.var is not None:
-        return None
-    if ref.time.var is None:          # an absolute step of a sequence defined at t
-        return None
-    return _shift_expr(d.expr, target.var, ref.time.offset - target.offset)
-
-
 def _quantities(ctx) -> list[str]:
     """Names a quantity may be replaced by: declared matrices (not an initial state alone) and defined ones."""
     out = []
@@ -185,7 +125,7 @@ def add_transpose(e, ctx, typer):
     """X -> X^T; a product's transpose written out, (a δ^T)^T as δ a^T, the way a reader simplifies it."""
     if isinstance(e, (ir.Number, ir.Transpose, ir.Neg)) or _is_scalar(e, typer):
         return
-    style = _styles(ctx)["transpose"]
+    style = styles(ctx)["transpose"]
     if isinstance(e, ir.MatMul) and not e.norm:
         from .derive import left_nested, transpose
         yield left_nested(transpose(e, style))
@@ -200,12 +140,12 @@ def remove_transpose(e, ctx, typer):
 
 def product_to_hadamard(e, ctx, typer):
     if isinstance(e, ir.MatMul):
-        yield ir.Hadamard(e.left, e.right, _styles(ctx)["op"])
+        yield ir.Hadamard(e.left, e.right, styles(ctx)["op"])
 
 
 def hadamard_to_product(e, ctx, typer):
     if isinstance(e, ir.Hadamard):
-        yield ir.MatMul(e.left, e.right, _styles(ctx)["dot"])
+        yield ir.MatMul(e.left, e.right, styles(ctx)["dot"])
 
 
 def column_to_diagonal(e, ctx, typer):
@@ -252,7 +192,7 @@ def swap_derivative_formula(e, ctx, typer):
         square = x.arg if isinstance(x, ir.Power) and x.exponent == 2 else \
             x.left if isinstance(x, ir.Hadamard) and x.left == x.right else None
         if square is not None:
-            yield ir.Hadamard(square, ir.Add((ONE, ir.Neg(square))), _styles(ctx)["op"])
+            yield ir.Hadamard(square, ir.Add((ONE, ir.Neg(square))), styles(ctx)["op"])
 
 
 def add_square(e, ctx, typer):
@@ -285,7 +225,7 @@ def reverse_step(e, ctx, typer):
     if len(offsets) != 1 or 0 in offsets:
         return
     (k,) = offsets
-    yield _shift_expr(e, "t", -2 * k)
+    yield shift_steps(e, "t", -2 * k)
 
 
 def swap_operands(e, ctx, typer):
@@ -398,7 +338,7 @@ def add_factor(e, ctx, typer, guide=None):
     for u in _factors(guide):
         if u in present or not typer.eq_shape(_shape(u, typer) or (None, None), own):
             continue
-        yield ir.MatMul(ir.Diag(u), e, _styles(ctx)["dot"]) if diag else ir.Hadamard(e, u, _styles(ctx)["op"])
+        yield ir.MatMul(ir.Diag(u), e, styles(ctx)["dot"]) if diag else ir.Hadamard(e, u, styles(ctx)["op"])
     # A matrix the derived form multiplies by and the line lacks: W^T (f'(Wh) ∘ dv) for f'(Wh) ∘ dv.
     lefts = []
     for n in guide.walk():
@@ -408,7 +348,7 @@ def add_factor(e, ctx, typer, guide=None):
         s = _shape(a, typer)
         if a in present or s is None or typer.eq(s[1], 1) or _is_vector(a, typer):
             continue
-        yield ir.MatMul(a, e, _styles(ctx)["dot"])
+        yield ir.MatMul(a, e, styles(ctx)["dot"])
 
 
 def symmetrize(e, ctx, typer):
@@ -420,7 +360,7 @@ def symmetrize(e, ctx, typer):
     s = _shape(a, typer)
     if s is None or not typer.eq(s[0], s[1]) or typer.scalar(s):
         return
-    both = ir.Add((a, ir.Transpose(a, _styles(ctx)["transpose"])))
+    both = ir.Add((a, ir.Transpose(a, styles(ctx)["transpose"])))
     yield both if rest is None else ir.MatMul(both, rest, right.dot)
 
 
@@ -653,43 +593,6 @@ def statement_latex(claim: ir.Claim) -> str:
 
 
 # ---------------------------------------------------------------- the same statement, however spelled
-
-def _recursive(ctx, name: str) -> bool:
-    d = ctx.definitions.get(name)
-    return d is not None and any(r.name == name for r in ir.refs(d.expr))
-
-
-def normal_form(ctx: ir.Context, e: ir.Expr, depth: int = 8, keep_given: bool = False) -> ir.Expr:
-    """e with every defined name opened (not a name under ∂, nor a sequence defined through itself) and one
-    spelling of each operation: two statements with equal normal forms say the same thing in other words
-    (dW for ∂ℓ/∂W, f'(Z) for f'(W h) where Z := W h, \\cdot or juxtaposition)."""
-    def norm(x, depth):
-        if isinstance(x, ir.Ref):
-            # keep_given: a gradient given by name (declared and defined, dU := ∂ℓ/∂U) is the loss's direct use
-            # of U, a part of the total ∂ℓ/∂U: not the same thing.
-            given = keep_given and x.name in ctx.declarations
-            body = definition_at(ctx, x) if depth > 0 and not _recursive(ctx, x.name) and not given else None
-            return norm(body, depth - 1) if body is not None else ir.Ref(x.name, x.time)
-        if isinstance(x, ir.Deriv):
-            of = x.of if isinstance(x.of, ir.Ref) else norm(x.of, depth)
-            return ir.Deriv(ir.Ref(of.name, of.time) if isinstance(of, ir.Ref) else of, x.wrt)
-        if isinstance(x, ir.MatMul):
-            return ir.MatMul(norm(x.left, depth), norm(x.right, depth))
-        if isinstance(x, ir.Hadamard):
-            return ir.Hadamard(norm(x.left, depth), norm(x.right, depth))
-        if isinstance(x, ir.Transpose):
-            return ir.Transpose(norm(x.arg, depth))
-        kids = x.children()
-        return x.rebuild(tuple(norm(k, depth) for k in kids)) if kids else x
-    return norm(e, depth)
-
-
-def same_statement(ctx: ir.Context, a: tuple, b: tuple) -> bool:
-    """(lhs, rhs) pairs that say the same thing: equal normal forms, either way round."""
-    na = tuple(normal_form(ctx, x) for x in a)
-    nb = tuple(normal_form(ctx, x) for x in b)
-    return na == nb or na == nb[::-1]
-
 
 # ---------------------------------------------------------------- checking a candidate
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from derivations import ir, repair
+from derivations import ir, repair, spelling
 from derivations.latex.reader import parse_derivation, parse_statement
 from derivations.runner import load_document, prove_parsed, repair_claim, wants_repair
 from derivations.shapes import Typer
@@ -133,7 +133,7 @@ def test_a_correction_is_never_a_source_of_terms(note):
         corrections = [c for c in ctx.claims if c.kind == "corrected" and c.lhs is not None]
         for kind, _, new in repair.single_edits(claim, ctx):
             if kind == "add-term":
-                assert not any(repair.same_statement(ctx, (new.lhs, new.rhs), (c.lhs, c.rhs)) for c in corrections)
+                assert not any(spelling.same_statement(ctx, (new.lhs, new.rhs), (c.lhs, c.rhs)) for c in corrections)
 
 
 # ---------------------------------------------------------------- the note's errata
@@ -181,7 +181,7 @@ def _correction_rank(doc, cid, search, fixes) -> int | None:
     targets = [t for t in targets if t is not None]
     for rank, r in enumerate(search["repairs"], 1):
         found = parse_statement(r["latex"], ctx)
-        if any(repair.same_statement(ctx, found, t) for t in targets):
+        if any(spelling.same_statement(ctx, found, t) for t in targets):
             return rank
     return None
 
