@@ -26,8 +26,8 @@ import sympy as sp
 
 from . import ir
 from .concrete import ILL_TYPED, INCONCLUSIVE, PROVED, Outcome
-from .generic import Delta, NotApplicable, _fresh, diff_entry, is_zero
-from .semantics import apply_function
+from .generic import Delta, NotApplicable, diff_entry, fresh, is_zero
+from .semantics import apply_function, given_gradients
 from .shapes import IllTyped, Typer, fmt, is_scalar_shape, same
 
 METHOD = "all sizes"
@@ -62,7 +62,7 @@ class Entries:
     def dummy(self, size, name="k"):
         if same(size, 1):
             return sp.Integer(0), None
-        d = _fresh(name)
+        d = fresh(name)
         self.ranges[d] = size
         return d, d
 
@@ -71,13 +71,9 @@ class Entries:
 
     # ---------------------------------------------------------------- quantities
 
-    def given(self) -> dict:
-        out = {}
-        for n, d in self.ctx.definitions.items():
-            if d.notation and n in self.ctx.declarations and isinstance(d.expr.of, ir.Ref) \
-                    and isinstance(d.expr.wrt, ir.Ref):
-                out[d.expr.wrt.name] = n
-        return out
+    def given(self, loss: str) -> dict:
+        """The gradients given of the abstract loss `loss` (semantics.given_gradients): that loss's only."""
+        return given_gradients(self.ctx, loss)
 
     def step(self, time: ir.Time | None):
         if time is None:
@@ -141,7 +137,7 @@ class Entries:
 
     def abstract_loss(self, name):
         """ℓ = Σ over quantities o with a given gradient g of Σ_ab g[a, b] o[a, b] (see semantics.py)."""
-        given = self.given()
+        given = self.given(name)
         if not given:
             raise NotApplicable(f"{name} has no given gradient")
         total = sp.Integer(0)
@@ -368,7 +364,7 @@ def _local_floor(claim: ir.Claim, ctx: ir.Context | None = None):
     return min(offsets, default=0)
 
 
-def _pairs(ix: Entries, claim: ir.Claim):
+def block_pairs(ix: Entries, claim: ir.Claim):
     """(lhs, rhs) pairs to compare: the two sides, or block by block when both are block matrices."""
     a, b = ix.blocks(claim.lhs), ix.blocks(claim.rhs)
     if a is not None and b is not None and len(a) == len(b) and all(len(x) == len(y) for x, y in zip(a, b)):
@@ -398,7 +394,7 @@ def prove(ctx: ir.Context, claim: ir.Claim) -> Outcome | None:
                                                  f"right-hand side is {fmt(b)}")
     ix = Entries(ctx, floor)
     try:
-        for lhs, rhs in _pairs(ix, claim):
+        for lhs, rhs in block_pairs(ix, claim):
             ra, ca = ix.shape(lhs)
             i, j = ix.index("i", ra), ix.index("j", ca)
             difference = ix.entry(lhs, i, j) - ix.entry(rhs, i, j)

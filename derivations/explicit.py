@@ -156,7 +156,7 @@ def longer_sequences(ctx: ir.Context, claim: ir.Claim) -> list[dict]:
     return [{**twos, "T": T} for T in lengths]
 
 
-def _sample_indices(ctx, sizes, T) -> list[dict]:
+def sample_indices(ctx, sizes, T) -> list[dict]:
     """Two index assignments for a long sequence (all first class, then alternating): a search, not a proof."""
     values = {k if isinstance(k, sp.Symbol) else ir.size_symbol(k): v for k, v in sizes.items()}
     slots = [((name, step), int(sp.sympify(d.shape[0]).xreplace(values))) for name, d in ctx.declarations.items()
@@ -166,7 +166,7 @@ def _sample_indices(ctx, sizes, T) -> list[dict]:
     return [first] + ([other] if other != first else [])
 
 
-def _where(shape: dict, t=None, indices=None) -> str:
+def where_text(shape: dict, t=None, indices=None) -> str:
     parts = [f"{k}={v}" for k, v in shape.items()]
     if t is not None:
         parts.append(f"t={t}")
@@ -295,7 +295,7 @@ def _numerator_vanishes(a) -> bool:
 
 # ---------------------------------------------------------------- numbers
 
-def _rational_point(symbols, rng) -> dict:
+def rational_point(symbols, rng) -> dict:
     """Small exact inputs (|x| <= 1), so that σ and tanh are not saturated and the sides stay readable;
     a binary label (an integer symbol, y \\in \\{0, 1\\}) is 0 or 1."""
     return {s: sp.Integer(rng.choice([0, 1])) if s.is_integer else
@@ -330,7 +330,7 @@ def numeric_difference(model: Model, lhs: sp.Matrix, rhs: sp.Matrix, seed: str, 
     needed = model.needed([*lhs, *rhs])
     best, equal_points = None, 0
     for _ in range(tries):
-        point = _rational_point(free, rng)
+        point = rational_point(free, rng)
         values = model.forward(point, DIGITS, only=needed)
         differs = False
         with mpmath.workdps(DIGITS):
@@ -583,7 +583,7 @@ def _cross_check(ctx: ir.Context, claim: ir.Claim, shapes: list, budget: float) 
     which the proof does not need (no exact opening of definitions here: that is what made a cross-check
     cost seconds)."""
     started, tried = time.perf_counter(), []
-    for shape, indices, model, env, where in _points(ctx, claim, shapes, _sample_indices):
+    for shape, indices, model, env, where in _points(ctx, claim, shapes, sample_indices):
         if shape not in tried:
             if len(tried) >= CROSS_CHECK_MIN_SIZES and time.perf_counter() - started > budget:
                 break
@@ -631,7 +631,7 @@ def _ill_typed(ctx: ir.Context, claim: ir.Claim, shapes: list, ill: str) -> Outc
 
 def search_longer(ctx: ir.Context, claim: ir.Claim):
     """(shape, counterexample) on a sequence longer than T = 3, or None: numbers only, replayed before use."""
-    for shape, indices, model, env, where in _points(ctx, claim, longer_sequences(ctx, claim), _sample_indices):
+    for shape, indices, model, env, where in _points(ctx, claim, longer_sequences(ctx, claim), sample_indices):
         lhs, rhs = _sides(model, claim, env)
         cex = numeric_difference(model, lhs, rhs, f"{claim.id}|{where}", tries=6, give_up_after=2)
         if cex is not None:
@@ -648,7 +648,7 @@ def _points(ctx: ir.Context, claim: ir.Claim, shapes, assignments=None):
         for indices in (assignments or index_assignments)(ctx, sizes, T):
             model = model_at(ctx, shape, indices)
             for t in steps_of(claim, T):
-                yield shape, indices, model, {"T": T, "t": t}, _where(shape, t, indices)
+                yield shape, indices, model, {"T": T, "t": t}, where_text(shape, t, indices)
 
 
 def _located(ctx: ir.Context, claim: ir.Claim, cex: dict, shape, indices, env, where) -> dict:

@@ -56,7 +56,7 @@ def size_symbol(name: str) -> sp.Symbol:
 
 # ---------------------------------------------------------------- index notation
 
-def _fresh(name="k"):
+def fresh(name="k"):
     return sp.Dummy(name, integer=True, nonnegative=True)
 
 
@@ -97,7 +97,7 @@ class IndexForm:
                 elif _is_one(A.shape[1]):
                     col = sp.Integer(0)
                 else:
-                    col = _fresh()
+                    col = fresh()
                     self.ranges[col] = A.shape[1]
                     dummies.append(col)
                 out.append(self.entry(A, row, col))
@@ -248,7 +248,7 @@ def _terms(e, ranges, taken: set, memo: dict):
         for (k, lo, hi) in e.limits:
             var = k
             if not (isinstance(k, sp.Dummy) and lo == 0 and k not in taken):
-                var = _fresh(str(k))
+                var = fresh(str(k))
                 table[k] = var + lo
             taken.add(k)
             taken.add(var)

@@ -26,7 +26,7 @@ import mpmath
 import sympy as sp
 
 from . import algorithm, ir
-from .explicit import DIGITS, _sample_indices, _where, numeric_difference, plan, shrink
+from .explicit import DIGITS, numeric_difference, plan, sample_indices, shrink, where_text
 from .semantics import Model, ShapeMismatch
 from .shapes import IllTyped, Typer, fmt, same
 from .verdicts import ILL_TYPED, INCONCLUSIVE, PROVED, REFUTED, Outcome
@@ -141,13 +141,13 @@ def prove(ctx: ir.Context, claim: ir.Claim, budget: float | None = None) -> Outc
         tried.append(shape)
         T = shape["T"]
         sizes = {k: v for k, v in shape.items() if k != "T"}
-        for indices in _sample_indices(ctx, sizes, T):
+        for indices in sample_indices(ctx, sizes, T):
             model = Model(ctx, sizes, T, indices)
             values, where, failed = run(model, ctx, alg, T)
             if failed:
                 k, why = min(failed.items())
                 return Outcome(ILL_TYPED, METHOD, tried, f"line {k + 1} of the loop ({alg.updates[k].claim}) cannot "
-                                                         f"be run at {_where(shape, None, indices)}: {why}")
+                                                         f"be run at {where_text(shape, None, indices)}: {why}")
             keys = _order(ctx, values)
             # All values at once, as one column (one numeric model for the whole run): the numbers at random
             # points of the free inputs, to DIGITS digits, as the explicit engine's search does.
@@ -155,7 +155,7 @@ def prove(ctx: ir.Context, claim: ir.Claim, budget: float | None = None) -> Outc
             got = sp.Matrix([values[key][i, j] for key, i, j in flat])
             truths = {key: truth(model, ctx, key, T) for key in keys}
             true = sp.Matrix([truths[key][i, j] for key, i, j in flat])
-            at = _where(shape, None, indices)
+            at = where_text(shape, None, indices)
             cex = numeric_difference(model, true, got, seed=f"{claim.id}|{at}", tries=POINTS + 2,
                                      give_up_after=POINTS)
             if cex is None:
@@ -275,7 +275,7 @@ def _statuses(ctx, alg, T, sizes, indices, seed) -> dict:
     exprs = [x for key in computed for pair in zip(values[key], truth(model, ctx, key, T)) for x in pair]
     import random
 
-    from .explicit import _rational_point
+    from .explicit import rational_point
     rng = random.Random(seed)
     out = {last[key]: NOT_COMPUTED for key in keys if key not in values}
     if not exprs:
@@ -283,7 +283,7 @@ def _statuses(ctx, alg, T, sizes, indices, seed) -> dict:
     free, needed = model.inputs_of(exprs), model.needed(exprs)
     status = {key: RIGHT for key in computed}
     for _ in range(DIAGNOSIS_POINTS):
-        point = _rational_point(free, rng)
+        point = rational_point(free, rng)
         numbers = model.numeric_many(exprs, model.forward(point, DIGITS, only=needed), DIGITS)
         pos = 0
         for key in computed:
@@ -327,7 +327,7 @@ def diagnose(ctx: ir.Context, alg: ir.Algorithm, replacements: dict, lengths=LEN
                                                         for u in alg.updates), alg.source)
         per_T = {}
         for T in lengths:
-            indices = next(iter(_sample_indices(ctx, sizes, T)), {})
+            indices = next(iter(sample_indices(ctx, sizes, T)), {})
             per_T[T] = _statuses(ctx, variant, T, sizes, indices, seed=f"diagnosis|{alg.id}|{T}")
         runs[replaced] = per_T
     outputs = {}

@@ -46,7 +46,7 @@ import time
 import sympy as sp
 
 from . import ir
-from .allsizes import Entries, _pairs
+from .allsizes import Entries, block_pairs
 from .concrete import INCONCLUSIVE, PROVED, Outcome
 from .generic import NotApplicable, applications_as_entries, diff_entry, is_zero
 from .shapes import IllTyped, Typer, is_scalar_shape, same
@@ -239,7 +239,7 @@ class Steps(Entries):
             if definition is None:
                 if decl is None or not is_scalar_shape(decl.shape):
                     raise NotApplicable(f"a derivative of {name}")
-                return Loss(None, given=self.given(), name=name), None
+                return Loss(None, given=self.given(name), name=name), None
             if definition.notation or not is_scalar_shape(self.shape(of)):
                 raise NotApplicable(f"a derivative of {name}")
             found = _sum_body(definition.expr)
@@ -659,11 +659,15 @@ def _without_given(ctx, left: list, right: list) -> tuple[list, list]:
     """Both sides' sums over the steps with the given gradients of the weights taken out: ∂ℓ/∂U of an abstract
     loss is dU (its own use of U) plus the sum over t of U's uses, so ∂ℓ/∂U = dU + Σ_t (...) holds when the
     given terms are the same on both sides and the sums agree term by term."""
+    def first(name):                      # gU and dU both := ∂ℓ/∂U: the first, as semantics.same_given
+        key = _given_name(ctx, name)
+        return next((n for n in ctx.definitions if key is not None and _given_name(ctx, n) == key), name)
+
     def split(parts):
         out, given = [], []
         for sign, x in parts:
             if isinstance(x, _Given):
-                given.append((sign, x.name))
+                given.append((sign, first(x.name)))
                 continue
             if isinstance(x, _Weight) and isinstance(x.of, ir.Ref):
                 for n in ctx.definitions:
@@ -1047,7 +1051,7 @@ def prove(ctx: ir.Context, claim: ir.Claim) -> Outcome | None:
     deadline = time.perf_counter() + BUDGET
     try:
         cases = 0
-        for pair in _pairs(Steps(ctx, None, None, 0, 0), claim):
+        for pair in block_pairs(Steps(ctx, None, None, 0, 0), claim):
             left, right = summands(ctx, pair[0]), summands(ctx, pair[1])
             if (left is None) != (right is None) and _at_last_step(left or right):
                 left = right = None       # ∂ℓ_T/∂V = (p_T - e_k) h_T^T: compared at t = T as it is written

@@ -141,14 +141,24 @@ class Model:
                         out.add(node.of.name)
         return out
 
+    def given(self, loss: str) -> dict:
+        """{quantity: name of its given gradient} of the abstract loss `loss`: names declared *and* defined as
+        ∂loss/∂quantity.  Only that loss's: a gradient given for another loss (∂m/∂z) says nothing of this one.
+        Two names for the same gradient are one value (`same_given`): the first is the loss's."""
+        return given_gradients(self.ctx, loss)
+
     @cached_property
-    def given(self) -> dict:
-        """{quantity: name of its given gradient}: names declared *and* defined as ∂ℓ/∂quantity, ℓ abstract."""
-        out = {}
+    def same_given(self) -> dict:
+        """{name: the first name given for the same gradient}, for a second name of a given gradient."""
+        out, first = {}, {}
         for n, d in self.ctx.definitions.items():
             if d.notation and n in self.ctx.declarations and isinstance(d.expr.of, ir.Ref) \
-                    and d.expr.of.name in self.abstract_losses and isinstance(d.expr.wrt, ir.Ref):
-                out[d.expr.wrt.name] = n
+                    and isinstance(d.expr.wrt, ir.Ref):
+                key = (d.expr.of.name, d.expr.wrt.name, d.expr.wrt.time)
+                if key in first:
+                    out[n] = first[key]
+                else:
+                    first[key] = n
         return out
 
     # ---------------------------------------------------------------- values
@@ -172,6 +182,8 @@ class Model:
 
     def value(self, ref: ir.Ref, env: dict) -> sp.Matrix:
         """The value of a quantity as written (at the step its time index gives)."""
+        if ref.name in self.same_given:             # gU and dU both := ∂ℓ/∂U: one value
+            ref = ir.Ref(self.same_given[ref.name], ref.time)
         ctx, name = self.ctx, ref.name
         step = ref.time.at(env) if ref.time is not None else None
         decl = ctx.declarations.get(name)
@@ -251,12 +263,13 @@ class Model:
         key = (name, None)
         if key in self.nodes:
             return self.nodes[key]
-        if not self.given:
+        given = self.given(name)
+        if not given:
             raise IllTyped(f"{name} is declared but not defined, and no gradient of it is given "
                            f"(declare one, e.g. dv \\in \\mathbb{{R}}^{{n}}, dv := \\frac{{\\partial {name}}}{{\\partial V}})")
         total = sp.Integer(0)
         steps = range(1, (self.T or 0) + 1)
-        for o, g in self.given.items():
+        for o, g in given.items():
             for step in (steps if self.ctx.is_sequence(o) else [None]):
                 value = self.value(ir.Ref(o, ir.Time("t") if step is not None else None), {"T": self.T, "t": step})
                 decl = self.ctx.declarations[g]
@@ -647,6 +660,17 @@ def _derivative_value(d):
 
 
 # σ for lambdify: the logistic sigmoid itself, never the opaque symbol.
+def given_gradients(ctx: ir.Context, loss: str) -> dict:
+    """{quantity: the first name declared *and* defined as ∂loss/∂quantity}: the gradients the file gives of a
+    loss it declares without defining (an abstract loss), that loss's only."""
+    out = {}
+    for n, d in ctx.definitions.items():
+        if d.notation and n in ctx.declarations and isinstance(d.expr.of, ir.Ref) and d.expr.of.name == loss \
+                and isinstance(d.expr.wrt, ir.Ref):
+            out.setdefault(d.expr.wrt.name, n)
+    return out
+
+
 def _real_indicator(x):
     """1[x > 0] as a number; NaN at the kink (within 10^-(digits/2) of 0, so that a value that is 0 but
     computed with rounding counts as 0): a point there is never a counterexample (explicit.py skips it)."""

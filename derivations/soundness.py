@@ -259,7 +259,7 @@ def changes_value(ctx, claim, points: int = 3, seed: str = "oracle") -> bool:
     from .semantics import Model, ShapeMismatch
     sizes = {str(n): 2 + k for k, n in enumerate(ctx.sizes())}
     T = ctx.length or (3 if ctx.has_time else None)
-    for indices in explicit._sample_indices(ctx, sizes, T or 1):
+    for indices in explicit.sample_indices(ctx, sizes, T or 1):
         model = Model(ctx, sizes, T, dict(indices))
         for t in explicit.steps_of(claim, T):
             try:
@@ -270,7 +270,7 @@ def changes_value(ctx, claim, points: int = 3, seed: str = "oracle") -> bool:
                 return True
             rng = random.Random(f"{seed}|{claim.id}|{t}")
             for _ in range(points):
-                values = model.forward(explicit._rational_point(model.free_symbols(), rng), 40)
+                values = model.forward(explicit.rational_point(model.free_symbols(), rng), 40)
                 numbers = model.numeric_many([*lhs, *rhs], values, 40)
                 with mpmath.workdps(40):
                     for a, b in zip(numbers[:len(lhs)], numbers[len(lhs):]):

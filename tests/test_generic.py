@@ -243,10 +243,10 @@ def test_index_zero_test_is_not_fooled():
 def _index_expressions():
     """Index forms like the structural engine's: entries, sums over dummies, tanh, σ, exp, log, powers."""
     from derivations.functions import tanh
-    from derivations.generic import _fresh
+    from derivations.generic import fresh
     H = size_symbol("H")
     i, j = (sp.Symbol(n, integer=True, nonnegative=True) for n in "ij")
-    k, m = _fresh("k"), _fresh("m")
+    k, m = fresh("k"), fresh("m")
     W, h, g = sp.IndexedBase("W"), sp.IndexedBase("h"), sp.IndexedBase("g")
     z = sp.Sum(W[i, k] * h[k, 0], (k, 0, H - 1))
     zm = sp.Sum(W[m, k] * h[k, 0], (k, 0, H - 1))
@@ -272,9 +272,9 @@ def test_diff_entry_is_sympys_derivative():
 def test_normal_form_keeps_a_sums_variable_apart_from_the_same_symbol_outside_it():
     # The normal form keeps a sum's own variable where it can (no renaming): never when the same symbol
     # is also free outside the sum, where keeping it would capture it (f(k) Σ_k g(k) is not Σ_k f(k) g(k)).
-    from derivations.generic import _fresh
+    from derivations.generic import fresh
     H = size_symbol("H")
-    k = _fresh("k")
+    k = fresh("k")
     g = sp.IndexedBase("g")
     ranges = {k: H}
     outside = g[k, 0] * sp.Sum(g[k, 1], (k, 0, H - 1))
