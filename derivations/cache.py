@@ -1,4 +1,4 @@
-"""A proof cache keyed by the content of a claim's encoding and SymPy's version.
+"""A proof cache keyed by a claim's context as written, the engines' sources and SymPy's version.
 
 A cached result is only a shortcut: an entry whose key, claim id or checksum
 does not match, or that does not parse, is ignored (and later overwritten),
@@ -11,16 +11,16 @@ import hashlib
 import inspect
 import json
 import os
-import sys
 import tempfile
 from pathlib import Path
 
 import sympy
 
-from . import concrete, functions, recheck, registry, statement, unrolled
+from . import functions, verdicts
 
-# The code every claim's meaning depends on besides its own module.
-_ENGINE_MODULES = (concrete, functions, recheck, registry, statement, unrolled)
+# The code every result depends on besides the modules a caller names: the real functions (the
+# counterexample oracle) and the verdict names.
+_ENGINE_MODULES = (functions, verdicts)
 
 
 def default_dir() -> Path:
@@ -36,27 +36,11 @@ def _source(module) -> str:
         return module.__name__
 
 
-def _note_sources() -> list[str]:
-    """Every section of the note (a claim may use another section's helpers), and the text of the
-    contexts of note.md whose lines the whole algorithm and the induction run (parsed from the LaTeX)."""
-    from . import note
-    from .note import step_model
-    from .note.bptt import WHOLE_ALGORITHM
-    lines = {cid for chosen in WHOLE_ALGORITHM.values() for cid in chosen.values()}
-    return [_source(sys.modules[name]) for name in sorted(sys.modules)
-            if name.startswith(note.__name__ + ".")] + [step_model.contexts_text(lines)]
-
-
 def sources_key(extra_modules=(), *fields) -> str:
-    """sha256 of `fields`, the note's and the engines' sources, and SymPy's version."""
-    parts = [*fields, sympy.__version__, *_note_sources()]
+    """sha256 of `fields` (a claim's context as written, its id), the engines' sources and SymPy's version."""
+    parts = [*fields, sympy.__version__]
     parts += [_source(m) for m in (*_ENGINE_MODULES, *extra_modules)]
     return hashlib.sha256("\n\0".join(parts).encode()).hexdigest()
-
-
-def claim_key(claim, extra_modules=()) -> str:
-    """sha256 of the claim's fields, the note's and the engines' sources, and SymPy's version."""
-    return sources_key(extra_modules, claim.fingerprint())
 
 
 def _checksum(result) -> str:

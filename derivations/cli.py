@@ -28,7 +28,7 @@ from .concrete import CONFLICT
 from .engines import TIME_LIMIT, EngineCrash
 from .latex.errors import DerivationErrors
 from .recheck import EngineDefect
-from .runner import INDUCTION_CLAIM, REPAIR_BUDGET, REPAIR_LINE_CAP, load_document, run
+from .runner import FROM_CACHE, REPAIR_BUDGET, REPAIR_LINE_CAP, load_document, run
 
 EXIT_CODES = """\
 exit status:
@@ -99,7 +99,6 @@ class Progress:
     def __init__(self, total: int, quiet: bool, stream=None):
         self.stream = stream or sys.stdout
         self.quiet = quiet
-        self.cached: set[str] = set()
         self.bar = None
         if not quiet and self.stream.isatty():
             from tqdm import tqdm
@@ -108,8 +107,6 @@ class Progress:
                             mininterval=0)
 
     def __call__(self, cid, result, cached, done, total):
-        if cached:
-            self.cached.add(cid)
         if self.quiet:
             return
         verdict = result["verdict"]
@@ -126,20 +123,9 @@ class Progress:
             self.bar.close()
 
 
-def timing(report: dict, cached: set, cache: ProofCache) -> dict:
-    """Proving time spent in this run apart from proofs taken from the cache.
-
-    The induction is cached on its own and its time is folded into its claim's,
-    so it is counted as one more proof; it came from the cache when the cache
-    served more hits than there were cached claims.
-    """
-    induction = report.get("induction")
-    own = {c["id"]: c["seconds"] - (induction["seconds"] if induction and c["id"] == INDUCTION_CLAIM else 0)
-           for c in report["claims"]}
-    items = [(seconds, cid in cached) for cid, seconds in own.items()]
-    if induction:
-        diagnosis_hits = report.get("algorithm_diagnosis", {}).get("cache_hits", 0)
-        items.append((induction["seconds"], cache.hits - diagnosis_hits > len(cached)))
+def timing(report: dict) -> dict:
+    """Proving time spent in this run apart from proofs taken from the cache (each claim's `origin`)."""
+    items = [(c["seconds"], c.get("origin") == FROM_CACHE) for c in report["claims"]]
 
     def total(from_cache):
         chosen = [s for s, hit in items if hit == from_cache]
@@ -281,8 +267,6 @@ def counts_line(report: dict) -> str:
     if checked:
         line += (f" Checked is not proved: equal at the sizes and lengths tried, and no engine proves "
                  f"{'it' if checked == 1 else 'them'} for every size and T.")
-    if "induction" in report:
-        line += f" BPTT for every T (induction): {report['induction']['verdict']}."
     if read:
         line += (f" Note: {', '.join(read)} differentiate{'s' if len(read) == 1 else ''} a quantity at a step with "
                  "the earlier steps held fixed (see the report, and docs/derivation-format.md).")
@@ -428,7 +412,7 @@ def main(argv=None) -> int:
         print("verify: engine error (see above); nothing was written", file=sys.stderr)
         return 2
     progress.close()
-    report["timing"] = timing(report, progress.cached, cache)
+    report["timing"] = timing(report)
 
     known = {cid: {"label": f["label"], "latex": f["latex"]} for cid, f in fields.items()}
     say()

@@ -25,7 +25,7 @@ SEVERITY = (ILL_TYPED, REFUTED, INCONCLUSIVE, PROVED)
 AGAINST = (REFUTED, ILL_TYPED)
 # Engines whose proof holds for every size (and, for a claim through time, every T).  A claim that only
 # the others find equal -- at the sizes and lengths they tried -- is CHECKED, never PROVED.
-GENERAL = ("all sizes", "all T (induction)", "all T (recurrence)", "all T (algorithm)")
+GENERAL = ("all sizes", "all T (recurrence)", "all T (algorithm)")
 
 
 def combine(methods: list) -> dict:
@@ -158,9 +158,7 @@ def run_engines(engines, args: tuple, where: str, limit: float) -> dict:
 def parsed_engines():
     """(name, prove) pairs for claims parsed from LaTeX; prove(ctx, claim) -> Outcome or None."""
     from . import allsizes, explicit, recurrence
-    from .note import step_model
-    return [("concrete", explicit.prove), ("all sizes", allsizes.prove), ("all sizes", step_model.prove_one_step),
-            (recurrence.METHOD, recurrence.prove)]
+    return [("concrete", explicit.prove), ("all sizes", allsizes.prove), (recurrence.METHOD, recurrence.prove)]
 
 
 def algorithm_engines():
@@ -174,8 +172,7 @@ def parsed_modules():
 
     from . import algorithm, allsizes, explicit, generic, ir, program, recurrence, semantics, shapes
     from .latex import blocks, copies, files, printer, reader, resolve, syntax, tex
-    from .note import step_model
     # Every module that decides what a line means (the reader's, copies.py's written-out derivatives) or
     # what the engines say of it: a change in any of them is a new cache key.
     return (algorithm, allsizes, explicit, generic, ir, program, recurrence, semantics, shapes, blocks, copies,
-            files, printer, reader, resolve, syntax, tex, step_model, sys.modules[__name__])
+            files, printer, reader, resolve, syntax, tex, sys.modules[__name__])

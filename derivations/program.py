@@ -250,11 +250,6 @@ DIAGNOSIS_POINTS = 2
 TOLERANCE = mpmath.mpf(10) ** -30
 
 
-def _plain(e: ir.Expr) -> str:
-    from .diagnosis import plain
-    return plain(e)
-
-
 def _diagnosis_sizes(ctx: ir.Context) -> dict:
     """Sizes all different and none 1 (a transpose or a swapped operand cannot pass by shape)."""
     return {str(s): 2 + k for k, s in enumerate(ctx.sizes())}
@@ -332,7 +327,7 @@ def diagnose(ctx: ir.Context, alg: ir.Algorithm, replacements: dict, lengths=LEN
         runs[replaced] = per_T
     outputs = {}
     for k, u in enumerate(alg.updates):
-        name = _plain(u.target)
+        name = plain(u.target)
 
         def by_T(per_T, k=k):
             return {T: _worst(s for (i, _), s in statuses.items() if i == k) for T, statuses in per_T.items()}
@@ -350,28 +345,32 @@ def diagnose(ctx: ir.Context, alg: ir.Algorithm, replacements: dict, lengths=LEN
         first = first_bad(as_written)
         wrong_steps = {str(T): sorted(t for (i, t), s in statuses.items() if i == k and s != RIGHT)
                        for T, statuses in runs[frozenset()].items()}
-        outputs[name] = {"output": name, "line": u.claim, "as_written": _worst(as_written.values()),
+        if alg.var in ir.time_vars(u.target) and _before_last(wrong_steps):
+            outputs_pattern = {"steps_pattern": "t < T"}       # wrong at every step but the last
+        else:
+            outputs_pattern = {}
+        outputs[name] = {**outputs_pattern, "output": name, "line": u.claim, "as_written": _worst(as_written.values()),
                          "wrong_from_T": first, "by_T": {str(T): s for T, s in as_written.items()},
                          "blame": blame, "wrong_steps": wrong_steps if alg.var in ir.time_vars(u.target) else None,
                          "fixed_by": [sorted(s, key=candidates.index) for s in sorted(minimal, key=len)] if first else [],
                          "fixed": bool(fixing) or first is None}
-    from .diagnosis import edit_pair
     from .latex.printer import to_latex
     changes = []
     for cid in candidates:
         old = alg.updates[list(index.values()).index(cid)]
         pair = edit_pair(old.rhs, usable[cid].rhs)
         added = _added_terms(old.rhs, usable[cid].rhs)
-        text = (f"write + {' + '.join(_plain(t) for t in added)} after the last term" if added else
-                f"write {_plain(pair[1])} for {_plain(pair[0])}" if pair else "write the corrected line")
+        text = (f"write + {' + '.join(plain(t) for t in added)} after the last term" if added else
+                f"write {plain(pair[1])} for {plain(pair[0])}" if pair else "write the corrected line")
         changes.append({"line": cid, "replacement": usable[cid].claim, "label": usable[cid].claim,
                         "latex": usable[cid].source.latex if usable[cid].source else to_latex(usable[cid].rhs),
                         "change": {"text": text, "old_latex": to_latex(pair[0]) if pair else None,
                                    "new_latex": to_latex(pair[1]) if pair else None}})
     every = frozenset(candidates)
     all_right = every in runs and all(s == RIGHT for per in runs[every].values() for s in per.values())
-    lines = [{"id": u.claim, "quantity": _plain(u.target), "name": f"the {_plain(u.target)} line",
-              "label": u.claim, "type_checks": True, "problem": None,
+    problems = {u.claim: _type_problem(ctx, u) for u in alg.updates}
+    lines = [{"id": u.claim, "quantity": plain(u.target), "name": f"the {plain(u.target)} line",
+              "label": u.claim, "type_checks": problems[u.claim] is None, "problem": problems[u.claim],
               "replaced_by": usable[u.claim].claim if u.claim in usable else None} for u in alg.updates]
     d = {"claim": alg.id, "sizes": sizes, "lengths": list(lengths), "points_per_length": DIAGNOSIS_POINTS,
          "digits": DIGITS, "tolerance": "1e-30",
@@ -382,6 +381,23 @@ def diagnose(ctx: ir.Context, alg: ir.Algorithm, replacements: dict, lengths=LEN
     d["sentence"] = sentence(d, alg.label)
     d["seconds"] = round(time.perf_counter() - started, 2)
     return d
+
+
+def _before_last(wrong_steps: dict) -> bool:
+    """Is a value wrong exactly at the steps before the last, at every length (and wrong somewhere)?"""
+    return any(wrong_steps.values()) and all(steps == list(range(1, int(T))) for T, steps in wrong_steps.items())
+
+
+def _type_problem(ctx: ir.Context, u: ir.Update) -> str | None:
+    """Why a line of the loop does not compose, or None (its value has the shape of what it sets)."""
+    typer = Typer(ctx)
+    try:
+        target, value = typer.infer(u.target), typer.infer(u.rhs)
+    except IllTyped as e:
+        return str(e)
+    if not (same(target[0], value[0]) and same(target[1], value[1])):
+        return f"it sets a {fmt(target)} value to a {fmt(value)} one"
+    return None
 
 
 def _added_terms(old: ir.Expr, new: ir.Expr) -> list:
@@ -395,7 +411,6 @@ def _added_terms(old: ir.Expr, new: ir.Expr) -> list:
 
 def sentence(d: dict, label: str) -> str:
     """One sentence from the computed data only: which values come out right and wrong, from which T, why."""
-    from .diagnosis import join_words
     names = {line["id"]: line["name"] for line in d["lines"]}
     outs = list(d["outputs"].values())
     parts = []
@@ -422,3 +437,60 @@ def sentence(d: dict, label: str) -> str:
         parts.append(f"a reader must write {join_words(changes)}: {check} (checked for T = "
                      f"{', '.join(map(str, d['lengths']))})")
     return f"In “{label}” as written, " + "; ".join(parts) + "."
+
+
+# ---------------------------------------------------------------- words
+
+def plain(e: ir.Expr) -> str:
+    """An expression in plain text for a sentence and the terminal: W_hh^T, h_{t-1}, ∂ℓ_t/∂h_{t-1}."""
+    if isinstance(e, ir.Ref):
+        name = {"\\ell": "ℓ"}.get(e.name, e.name)
+        if e.time is None:
+            return name
+        sub = str(e.time)
+        return f"{name}_{sub}" if len(sub) == 1 else f"{name}_{{{sub}}}"
+    if isinstance(e, ir.Transpose):
+        inner = plain(e.arg)
+        return (inner if isinstance(e.arg, ir.Ref) else f"({inner})") + "^T"
+    if isinstance(e, ir.Deriv):
+        return f"∂{plain(e.of)}/∂{plain(e.wrt)}"
+    if isinstance(e, ir.MatMul):
+        left, right = _operand(e.left), _operand(e.right)
+        return f"{left} · {right}" if e.dot else f"{left} {right}"
+    if isinstance(e, ir.Hadamard):
+        return f"({_operand(e.left)} ∘ {_operand(e.right)})"
+    if isinstance(e, ir.Apply):
+        fn = {"sigma": "σ"}.get(e.function, e.function) + "′" * e.derivative
+        return f"{fn}({plain(e.arg)})"
+    if isinstance(e, ir.Add):
+        out = plain(e.terms[0])
+        for t in e.terms[1:]:
+            out += f" − {_operand(t.arg)}" if isinstance(t, ir.Neg) else f" + {plain(t)}"
+        return out
+    if isinstance(e, ir.Neg):
+        return f"−{plain(e.arg)}"
+    from .latex.printer import to_latex
+    return to_latex(e)
+
+
+def _operand(e: ir.Expr) -> str:
+    """An operand of a product in plain text: a sum (or a negation) in parentheses, (1 − z_{t+1})."""
+    return f"({plain(e)})" if isinstance(e, (ir.Add, ir.Neg)) else plain(e)
+
+
+def edit_pair(a: ir.Expr, b: ir.Expr):
+    """The smallest pair of subtrees where `b` differs from `a` (one place), or None when they differ in several."""
+    if a == b:
+        return None
+    ka, kb = a.children(), b.children()
+    if type(a) is type(b) and len(ka) == len(kb) and ka and a.rebuild(kb) == b:
+        diffs = [(x, y) for x, y in zip(ka, kb) if x != y]
+        if len(diffs) == 1:
+            return edit_pair(*diffs[0])
+    return (a, b)
+
+
+def join_words(items: list[str]) -> str:
+    if not items:
+        return ""
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]

@@ -360,6 +360,8 @@ class Steps(Entries):
         decl = self.ctx.declarations.get(wrt.name)
         definition = self.ctx.definitions.get(wrt.name)
         if wrt.time is None:
+            if at is not None and at != FAR and self.ctx.held_fixed and _is_weight(self.ctx, wrt):
+                return self.uses_from(loss, wrt.name, i, j, at)
             if at is not None and at != FAR and loss.lo == loss.hi == at and _is_weight(self.ctx, wrt) \
                     and self.layout.step_local(self.ctx, wrt.name):
                 # ∂ℓ_t/∂W of one step's loss, where W's uses reach no later step (a read-out W_hy): the uses
@@ -481,6 +483,23 @@ class Steps(Entries):
         out = self.direct(loss, name, at, var) if loss.body is not None else sp.Integer(0)
         for c in self.layout.sequences:
             out += self.contract(loss, c, at, var, i, j)
+        return out
+
+    def uses_from(self, loss: Loss, name: str, i, j, at: int):
+        """Entry [i, j] of ∂ℓ_{t+at}/∂W with the steps before t + at held fixed (docs/derivation-format.md): the
+        uses of W at steps t + at .. T.  Those up to t + K are opened; those past t + K are one opaque symbol,
+        keyed like G by what the later steps pass back, so that ∂ℓ_t/∂W and ∂ℓ_{t+1}/∂W (losses that differ in
+        their first step alone) share it: past t + K, where both losses cover every step (K >= lo - 1 of each),
+        their adjoints are the same in a context without a backward direction."""
+        if self.layout.prev_step:
+            raise NotApplicable("the uses of a weight from a step on, in a context with a backward direction")
+        out = sp.Integer(0)
+        for o in range(at, self.K + 1):
+            if self.inside(o) and (loss.hi is None or o <= loss.hi):
+                out += self.weight_gradient(loss, name, i, j, o)
+        beyond = max(at, self.K + 1)
+        if (loss.hi is None or beyond <= loss.hi) and (self.d1 is None or beyond <= self.d1):
+            out += sp.IndexedBase(f"U{loss.future_key}/{name}@{beyond:+d}")[i, j]
         return out
 
     def open_nodes(self, e, functions_only: bool = False, every: bool = False):

@@ -1,9 +1,8 @@
 """Run every claim of a derivation through every engine, in parallel, with a cache.
 
 derivation file (parsed by derivations.latex) -> proofs (this module) -> code
-(codegen, for the bundled note) -> report.  A document is a derivation file:
-the bundled note (derivations/note/note.md, whose few statements the notation
-cannot express are checked by registered Python builders) or a user's file.
+and report.  A document is a derivation file: the bundled note
+(derivations/note/note.md) or a user's file, read and proved the same way.
 Each claim is proved in a worker process (claims are independent); what comes
 back is plain data, ready for report.json.
 """
@@ -20,9 +19,7 @@ from pathlib import Path
 import numpy
 import sympy
 
-from . import concrete, graph
-from .cache import ProofCache, claim_key, sources_key
-from .concrete import CHECKED, CONFLICT, ILL_TYPED, PROVED, REFUTED, VERDICTS
+from .cache import ProofCache, sources_key
 from .engines import GENERAL, TIME_LIMIT, combine
 
 # The engines a worker runs, by these names: tests replace them here (monkeypatch) to make an engine fail.
@@ -31,29 +28,14 @@ from .engines import parsed_engines as _parsed_engines
 from .engines import parsed_modules as _parsed_modules
 from .engines import run_engines as _run_engines
 from .layout import numerator_layout_note, reading_note
-from .registry import AS_WRITTEN, CLAIMS, CORRECTED, check_references
+from .verdicts import CHECKED, CONFLICT, ILL_TYPED, PROVED, REFUTED, VERDICTS
+
+AS_WRITTEN, CORRECTED = "as-written", "corrected"      # a claim's kind (ir.Claim.kind)
+# Where a claim's result came from (its `origin` in report.json): the engines in this run, the cache, or the
+# engines in this run stopped by the time limit (such a result is never cached).
+PROVED_NOW, FROM_CACHE, CUT_SHORT = "this run", "cache", "time limit"
 
 TOOL = "bptt-verifier 0.1.0"
-
-
-def _engines():
-    """(name, prove) pairs; prove(claim) returns an Outcome, or None where it does not apply."""
-    from .generic import prove_all_sizes
-    return [("concrete", concrete.prove), ("all sizes", prove_all_sizes), ("unrolled graph", graph.prove_by_graph)]
-
-
-def _extra_modules():
-    """Engine code beyond the concrete engine's, part of every cache key."""
-    from . import generic
-    return (generic, graph)
-
-
-def load_claims():
-    """The registered Python builders of the note (the statements its notation cannot express, and the
-    encodings kept while the note moves to its LaTeX)."""
-    from . import note  # noqa: F401 - registers the claims in the note's order
-    check_references()
-    return CLAIMS
 
 
 NOTE = Path(__file__).resolve().parent / "note" / "note.md"
@@ -92,7 +74,6 @@ def load_document(path=None) -> Document:
     except FileNotFoundError:
         raise DerivationErrors([DerivationError(f"{path}: no such file")]) from None
     doc = Document(path, derivation)
-    registry = load_claims() if doc.is_note else {}
     errors = []
     for ctx in derivation.contexts:
         for c in ctx.claims:
@@ -102,20 +83,9 @@ def load_document(path=None) -> Document:
                       "line": c.source.line, "remark": c.remark}
             if c.source.cell is not None:           # a notebook: `line` is the line in that cell
                 common["cell"] = c.source.cell
-            if c.python:
-                builder = registry.get(c.python)
-                if builder is None:
-                    errors.append(DerivationError(
-                        f"{path}:{c.source.line}: 'Python: {c.python}' names no Python builder of the tool "
-                        "(only the bundled note may use Python builders)"))
-                    continue
-                doc.fields[c.id] = {**common, "label": builder.label, "latex": builder.latex, "source": "python",
-                                    "relies_on": list(builder.relies_on),
-                                    "comment": c.comment or builder.comment}
-            else:
-                doc.fields[c.id] = {**common, "label": c.label, "latex": c.source.latex, "source": "latex",
-                                    "relies_on": []}
-                doc.parsed[c.id] = (ctx, c)
+            doc.fields[c.id] = {**common, "label": c.label, "latex": c.source.latex, "source": "latex",
+                                "relies_on": []}
+            doc.parsed[c.id] = (ctx, c)
     if not errors and not doc.fields:
         errors.append(DerivationError(f"{path}: no statement to check: a claim is an equation a = b in a "
                                       "$$ ... $$ block (in a .tex file: equation, align or \\[ \\]; see "
@@ -126,16 +96,6 @@ def load_document(path=None) -> Document:
         f["corrected_by"] = [x for x, g in doc.fields.items() if g["corrects"] is not None
                              and g["corrects"] in (cid, f["group"])]
     return doc
-
-
-def prove_claim(claim_id: str, limit: float = TIME_LIMIT) -> dict:
-    """Every engine on one registered (Python) claim; the combined verdict.  Runs in a worker."""
-    claim = load_claims()[claim_id]
-    return _run_engines(_engines(), (claim,), f"claim {claim_id}", limit)
-
-
-def _prove_claim_job(job) -> dict:
-    return prove_claim(*job)
 
 
 def prove_parsed(job) -> dict:
@@ -154,63 +114,6 @@ def prove_parsed(job) -> dict:
 def parsed_key(ctx, claim) -> str:
     """sha256 of the claim's context as written (every block of it), its id, the engines' sources, SymPy's version."""
     return sources_key(_parsed_modules(), "parsed", claim.id, ctx.text)
-
-
-# The claim whose statement the induction proves for every T, and the induction's job in the pool.
-INDUCTION_CLAIM = "bptt-algorithm-corrected"
-INDUCTION_JOB = "induction (all T)"
-
-
-def _induction(_=None) -> dict:
-    """The all-T proof of the BPTT algorithm (a job of the pool, cached like a claim)."""
-    from . import induction
-    return induction.prove_all_T()
-
-
-def _induction_key() -> str:
-    from . import generic, induction
-    return sources_key((induction, generic), "induction")
-
-
-# The whole-algorithm diagnosis (derivations.diagnosis): which outputs of the algorithm as written are right,
-# and which line is to blame; one job of the pool for the note, cached like a claim.
-DIAGNOSIS_CLAIM = "bptt-algorithm"
-DIAGNOSIS_JOB = "algorithm diagnosis"
-
-
-def _diagnosis(replacements: dict) -> dict:
-    from . import diagnosis
-    return diagnosis.diagnose(replacements)
-
-
-def _diagnosis_key(replacements: dict) -> str:
-    import json
-
-    import mpmath
-
-    from . import diagnosis, ir
-    from .latex import printer, reader, resolve, syntax
-    from .note import step_model
-    return sources_key((diagnosis, ir, printer, reader, resolve, syntax, step_model), "diagnosis",
-                       json.dumps(replacements, sort_keys=True, default=repr), numpy.__version__, mpmath.__version__)
-
-
-def _diagnosis_replacements(doc: Document) -> dict:
-    """{line: replacement} for the diagnosis: the note's corrections of the algorithm's lines (`Corrects:`).
-    A different source (e.g. the best proved repair of each line) plugs in here."""
-    from . import diagnosis
-    return diagnosis.note_corrections()
-
-
-def _proved_only(replacements: dict, results: dict) -> tuple[dict, dict]:
-    """The replacements proved in this run (looked up by id: a claim id, or the `id` of a statement), and the
-    others with their verdicts (never used)."""
-    def verdict(fix):
-        return results.get(fix if isinstance(fix, str) else fix.id, {}).get("verdict", "not checked in this run")
-    proved = {line: fix for line, fix in replacements.items() if verdict(fix) == PROVED}
-    unused = {(fix if isinstance(fix, str) else fix.id): verdict(fix)
-              for line, fix in replacements.items() if line not in proved}
-    return proved, unused
 
 
 def _is_algorithm(doc: Document, cid: str) -> bool:
@@ -283,17 +186,6 @@ def _repaired_lines(ctx, alg, results: dict, searches: dict) -> dict:
     return out
 
 
-def _with_induction(result: dict, induction: dict) -> dict:
-    """Add the induction as one more method of the corrected whole-algorithm claim."""
-    method = {"method": "all T (induction)", "verdict": induction["verdict"], "shapes": [induction["sizes"]],
-              "seconds": induction["seconds"], "reason": induction["combination"], "counterexample": None}
-    methods = [*result["methods"], method]
-    combined = combine(methods)
-    if combined["verdict"] == PROVED:
-        combined["reason"] = result["reason"]
-    return {**result, **combined, "methods": methods, "seconds": round(result["seconds"] + induction["seconds"], 3)}
-
-
 def _pool_map(fn_by_key: dict, jobs: int, on_result):
     """Run {key: (fn, arg)} on `jobs` processes (or in-process for jobs == 1).
 
@@ -331,18 +223,8 @@ def _repair_modules():
 
 def _repair_target(doc: Document, claim_id: str):
     """(context, ir.Claim, what is left out) the repair search edits, or (None, None, why there is none)."""
-    if claim_id in doc.parsed:
-        ctx, claim = doc.parsed[claim_id]
-        return ctx, claim, ""
-    builder = load_claims().get(claim_id) if doc.is_note else None
-    if builder is None or not builder.expressible:
-        return None, None, ("checked by a Python builder because the notation cannot express the statement: "
-                            "there is no intermediate form to edit, so no repair is searched")
-    from .latex.reader import parse_statement
-    ctx = doc.contexts[claim_id]
-    lhs, rhs = parse_statement(builder.expressible, ctx)
-    from . import ir
-    return ctx, ir.Claim(claim_id, builder.label, lhs, rhs, kind=AS_WRITTEN), builder.not_expressed
+    ctx, claim = doc.parsed[claim_id]
+    return ctx, claim, ""
 
 
 def repair_key(doc: Document, claim_id: str) -> str | None:
@@ -412,20 +294,15 @@ def run(ids=None, jobs: int | None = None, cache: ProofCache | None = None, prog
     ids = list(ids) if ids else doc.ids
     cache = cache or ProofCache(enabled=False)
     jobs = jobs or os.cpu_count() or 1
-    extra = _extra_modules()
 
     results, todo, keys, from_cache = {}, {}, {}, set()
     shown: list = []                  # the claims whose progress line is printed, in order
     for cid in ids:
-        if cid in doc.parsed:
-            keys[cid] = parsed_key(*doc.parsed[cid])
-            job = (prove_parsed, (str(doc.path), cid, time_limit))
-        else:
-            keys[cid] = claim_key(load_claims()[cid], extra)
-            job = (_prove_claim_job, (cid, time_limit))
+        keys[cid] = parsed_key(*doc.parsed[cid])
+        job = (prove_parsed, (str(doc.path), cid, time_limit))
         hit = cache.get(cid, keys[cid])
         if hit is not None:
-            results[cid] = hit
+            results[cid] = {**hit, "origin": FROM_CACHE}
             if _is_algorithm(doc, cid):
                 from_cache.add(cid)
             if progress and not _is_algorithm(doc, cid):
@@ -433,21 +310,6 @@ def run(ids=None, jobs: int | None = None, cache: ProofCache | None = None, prog
                 progress(cid, hit, cached=True, done=len(shown), total=len(ids))
         else:
             todo[cid] = job
-    induction = None
-    if doc.is_note and INDUCTION_CLAIM in ids:
-        induction_key = _induction_key()
-        induction = cache.get("induction", induction_key)
-        if induction is None:
-            todo[INDUCTION_JOB] = (_induction, None)
-    diagnosis = replacements = None
-    if doc.is_note and DIAGNOSIS_CLAIM in ids:
-        replacements = _diagnosis_replacements(doc)
-        before = cache.hits
-        diagnosis = cache.get("diagnosis", _diagnosis_key(replacements))
-        diagnosis_hits = cache.hits - before
-        if diagnosis is None:
-            todo[DIAGNOSIS_JOB] = (_diagnosis, replacements)
-
     searches, repair_keys = {}, {}
     cache_dir = str(cache.directory) if cache.enabled else None
     deadline = []                # the file's repair deadline, set when its first search is submitted
@@ -473,11 +335,6 @@ def run(ids=None, jobs: int | None = None, cache: ProofCache | None = None, prog
                                                  cache_dir, line_cap(repair_budget), hit))}
 
     def record(key, result):
-        nonlocal induction, diagnosis
-        if key == INDUCTION_JOB:
-            induction = result
-            cache.put("induction", induction_key, result)
-            return None
         if key.startswith(REPAIR_JOB):
             cid = key[len(REPAIR_JOB):]
             searches[cid] = result
@@ -486,14 +343,10 @@ def run(ids=None, jobs: int | None = None, cache: ProofCache | None = None, prog
             # rerun with a larger one goes on from there (`resumable`; --no-cache searches anew).
             cache.put(key, repair_keys[cid], result)
             return None
-        if key == DIAGNOSIS_JOB:
-            diagnosis = result
-            cache.put("diagnosis", _diagnosis_key(replacements), result)
-            return None
-        results[key] = result
         # An engine error is never kept as a result, nor a verdict cut short by the time limit.
         if result["verdict"] != CONFLICT and not result.get("timed_out"):
             cache.put(key, keys[key], result)
+        results[key] = {**result, "origin": CUT_SHORT if result.get("timed_out") else PROVED_NOW}
         if progress and not _is_algorithm(doc, key):       # an algorithm's verdict waits for its lines
             shown.append(key)
             progress(key, result, cached=False, done=len(shown), total=len(ids))
@@ -505,8 +358,6 @@ def run(ids=None, jobs: int | None = None, cache: ProofCache | None = None, prog
     # The longest jobs first, so that no worker is left with one at the end.
     todo = {key: todo[key] for key in sorted(todo, key=lambda key: _expected_cost(key, doc))}
     _pool_map(todo, min(jobs, max(1, len(todo))), record)
-    if induction is not None and INDUCTION_CLAIM in results:
-        results[INDUCTION_CLAIM] = _with_induction(results[INDUCTION_CLAIM], induction)
     for cid in ids:
         ctx, claim = doc.parsed.get(cid, (None, None))
         if claim is not None and claim.algorithm and cid in results:
@@ -514,13 +365,8 @@ def run(ids=None, jobs: int | None = None, cache: ProofCache | None = None, prog
             if progress:
                 shown.append(cid)
                 progress(cid, results[cid], cached=cid in from_cache, done=len(shown), total=len(ids))
-    if diagnosis is None and not doc.is_note:
-        diagnosis = _algorithm_diagnosis(doc, ids, results, cache, searches)
-    if replacements is not None:
-        before = cache.hits
-        diagnosis = _diagnosis_of_proved(diagnosis, replacements, results, cache)
-        diagnosis["cache_hits"] = diagnosis_hits + cache.hits - before     # not proofs: cli.timing leaves them out
-    report = assemble(doc, ids, results, induction, time.perf_counter() - start, cache, diagnosis)
+    diagnosis = _algorithm_diagnosis(doc, ids, results, cache, searches)
+    report = assemble(doc, ids, results, time.perf_counter() - start, cache, diagnosis)
     if repairs:
         add_repairs(report, searches)
     else:
@@ -559,31 +405,14 @@ def add_repairs(report: dict, searches: dict) -> None:
             c["severity_from"] = "verdict"
 
 
-def _diagnosis_of_proved(diagnosis: dict, replacements: dict, results: dict, cache) -> dict:
-    """The diagnosis with proved replacements only: when one of them is not proved in this run, the
-    diagnosis is made again without it (in this process)."""
-    proved, unused = _proved_only(replacements, results)
-    if proved != replacements:
-        key = _diagnosis_key(proved)
-        diagnosis = cache.get("diagnosis", key) or _diagnosis(proved)
-        cache.put("diagnosis", key, diagnosis)
-    return {**diagnosis, "claim": DIAGNOSIS_CLAIM,
-            "replacement_source": "the note's corrections (Corrects:), proved in this run",
-            "replacements_not_used": [{"replacement": fix, "verdict": v} for fix, v in unused.items()]}
-
-
 def _expected_cost(key, doc) -> int:
-    """Rank (0 = longest): the whole algorithm, the induction, claims through time, the rest (stable)."""
-    from .note.bptt import WHOLE_ALGORITHM
+    """Rank (0 = longest): a whole algorithm, claims through time and repair searches, the rest (stable)."""
     if key.startswith(REPAIR_JOB):
         return 2
-    if key in WHOLE_ALGORITHM:
+    ctx, claim = doc.parsed[key]
+    if claim.algorithm:
         return 0
-    if key in (INDUCTION_JOB, DIAGNOSIS_JOB):
-        return 1
-    if key in doc.parsed:
-        return 2 if doc.parsed[key][0].has_time else 3
-    return 2 if load_claims()[key].lhs is not None else 3
+    return 2 if ctx.has_time else 3
 
 
 def scope(result: dict, ctx=None) -> str | None:
@@ -640,7 +469,7 @@ def _reading_notes(doc: Document, cid: str, verdict: str, cache) -> tuple:
     return notes["layout"], notes["reading"]
 
 
-def assemble(doc: Document, ids, results, induction, seconds, cache, diagnosis=None) -> dict:
+def assemble(doc: Document, ids, results, seconds, cache, diagnosis=None) -> dict:
     entries = [{**doc.fields[cid], **results[cid]} for cid in ids]   # the file's order, whatever order workers finished
     for e in entries:
         e["scope"] = scope(e, doc.parsed[e["id"]][0] if e["id"] in doc.parsed else None)
@@ -658,8 +487,6 @@ def assemble(doc: Document, ids, results, induction, seconds, cache, diagnosis=N
         "cache": {"hits": cache.hits, "misses": cache.misses, "rejected": cache.rejected},
         "claims": entries,
     }
-    if induction is not None:
-        report["induction"] = induction
     if diagnosis is not None:
         report["algorithm_diagnosis"] = diagnosis
     report["conflicts"] = [e["id"] for e in entries if e["verdict"] == CONFLICT]
@@ -675,7 +502,7 @@ def relied_on_proved(report) -> bool:
             continue
         if not any(by_id.get(fix, {}).get("verdict") == PROVED for fix in e["corrected_by"]):
             return False
-    return report.get("induction", {}).get("verdict", PROVED) == PROVED
+    return True
 
 
-__all__ = ["AS_WRITTEN", "TOOL", "prove_claim", "run"]
+__all__ = ["AS_WRITTEN", "TOOL", "run"]

@@ -118,13 +118,10 @@ def subject(report: dict) -> str:
 def status(report: dict) -> dict:
     """The report's verdict in words: kind ('proved', 'corrected', 'failed'), a title and a sentence."""
     what = subject(report)
-    induction = report.get("induction")
-    induction_ok = induction is None or induction["verdict"] == PROVED
     if not report["ok"]:
         blocking = blockers(report)
         missing = [f"“{c['label']}”" for c in blocking]
-        others = [] if induction_ok else [f"the induction over time ({induction['verdict']})"]
-        missing += others
+        others: list = []
         # The sentence, and its pieces for a page that links each statement: before, blocking, others, after.
         before, after = f"The derivation of {what} is not proved: ", \
             (" has" if len(missing) == 1 else " have") + " no proof or proved correction."
@@ -182,7 +179,7 @@ def headline(report: dict) -> str:
 # ---------------------------------------------------------------- the algorithm as a whole
 
 def algorithm_sentence(report: dict) -> str:
-    """The whole-algorithm diagnosis in one sentence (derivations.diagnosis builds it from its runs), or ''."""
+    """The whole-algorithm diagnosis in one sentence (derivations.program.diagnose builds it from its runs), or ''."""
     return (report.get("algorithm_diagnosis") or {}).get("sentence", "")
 
 

@@ -171,20 +171,6 @@ def backward(W_xh, W_hh, W_hy, xs, hs, ps, targets):
 '''
 
 
-# As derivations.induction.prove_all_T reports them (two of its eight lemmas).
-INDUCTION_LEMMAS = [
-    {"name": "base case (t = T)", "verdict": "proved", "seconds": 0.1,
-     "statement": r"dh_{next} = 0,\ dW_{next} = 0 \Rightarrow \text{every line gives } "
-                  r"\partial \ell_T / \partial(h_T, h_{T-1}, X_T, W_{xh}, W_{hh}, W_{hy})",
-     "reason": "each line at t = T against the gradient of l_T alone [symbolic sizes H, E, V]"},
-    {"name": "step lemma (dh_{t-1})", "verdict": "proved", "seconds": 0.1,
-     "statement": r"L_{\ge t}(h_{t-1}) = \ell_t(h_t) + L_{>t}(h_t),\ \frac{\partial L_{>t}}{\partial h_t} = "
-                  r"dh_{next} \Rightarrow \frac{\partial L_{\ge t}}{\partial h_{t-1}} = W_{hh}^{\mathsf T}"
-                  r"(\sigma'(a_t) \circ (dh_{next} + W_{hy}^{\mathsf T} dS_t))",
-     "reason": "d L_{>=t}/d h_{t-1} in index notation, L_{>t} abstract [symbolic sizes H, E, V]"},
-]
-
-
 def _repair(edit, latex, marked, notation, kind=None, before="", after=""):
     return {"edit": edit, "edits": [{"kind": kind or edit, "side": "rhs", "before": before, "after": after}],
             "latex": latex, "marked": marked, "verdict": "proved", "notation": notation, "seconds": 0.2}
@@ -229,8 +215,12 @@ _REPAIRS = {
 @functools.lru_cache(maxsize=1)
 def _algorithm_diagnosis() -> dict:
     """The whole-algorithm diagnosis of the note, computed (about a second), as the runner adds it."""
-    from derivations.diagnosis import diagnose
-    return {**diagnose(), "claim": "bptt-algorithm", "replacement_source": "the note's corrections (Corrects:), proved in this run",
+    from derivations import program
+    from derivations.latex.files import read_derivation
+    from derivations.runner import NOTE
+    (ctx, alg), = [(c, a) for c in read_derivation(NOTE).contexts for a in c.algorithms.values()
+                   if a.id == "bptt-algorithm"]
+    return {**program.diagnose(ctx, alg, dict(alg.corrections)), "claim": "bptt-algorithm", "replacement_source": "the note's corrections (Corrects:), proved in this run",
             "replacements_not_used": [], "cache_hits": 0}
 
 
@@ -251,9 +241,6 @@ def sample_report() -> dict:
         "claims": claims,
         "timing": {"wall_seconds": 12.3, "proved_now": {"proofs": 3, "seconds": 4.5},
                    "from_cache": {"proofs": 14, "seconds": 20.25}},
-        "induction": {"verdict": "proved", "method": "induction", "seconds": 2.5, "sizes": {"H": "H", "E": "E", "V": "V"},
-                      "lemmas": INDUCTION_LEMMAS,
-                      "combination": "Theorem. For every T >= 1 ... Proof by downward induction on t."},
         "numeric_module": {"path": "numeric/rnn.py", "claims_used": ["dS", "lemma1-dh", "comment2", "stacking"]},
         "algorithm_diagnosis": copy.deepcopy(_algorithm_diagnosis()),
     }

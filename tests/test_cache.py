@@ -1,26 +1,36 @@
 """The proof cache: keyed by content, never trusted when an entry does not check out."""
-import dataclasses
 import json
 
 import sympy
 
-from derivations import cache as cache_mod
-from derivations.cache import ProofCache, claim_key
-from derivations.runner import load_claims
+from derivations.cache import ProofCache
+from derivations.latex.reader import parse_derivation
+from derivations.runner import parsed_key
 
 RESULT = {"verdict": "proved", "reason": "r", "methods": [], "shapes": [], "seconds": 0.1, "counterexample": None}
 
+FILE = r"""# Lemma
 
-def test_key_follows_the_encoding_the_note_and_sympy(monkeypatch):
-    claim = load_claims()["eq9"]
-    key = claim_key(claim)
-    assert claim_key(claim) == key
-    assert claim_key(dataclasses.replace(claim, shapes=claim.shapes[:1])) != key
-    monkeypatch.setattr(cache_mod, "_note_sources", lambda: ["another note"])
-    assert claim_key(claim) != key
-    monkeypatch.undo()
+$$ W \in \mathbb{R}^{m \times n}, \quad h \in \mathbb{R}^{n}, \quad \ell \in \mathbb{R} $$
+
+$$ z := W h, \quad dz \in \mathbb{R}^{m}, \quad dz := \frac{\partial \ell}{\partial z} $$
+
+$$ \frac{\partial \ell}{\partial h} = W^T dz \tag{dh} $$
+"""
+
+
+def _key(text):
+    ctx = parse_derivation(text, "x.md").contexts[0]
+    return parsed_key(ctx, ctx.claims[0])
+
+
+def test_key_follows_the_context_as_written_the_engines_and_sympy(monkeypatch):
+    key = _key(FILE)
+    assert _key(FILE) == key
+    assert _key(FILE.replace("z := W h", "z := \\tanh(W h)")) != key       # a definition of the context
+    assert _key(FILE + "\nSome prose after it.\n") == key                     # prose is no part of it
     monkeypatch.setattr(sympy, "__version__", "0.0")
-    assert claim_key(claim) != key
+    assert _key(FILE) != key
 
 
 def test_round_trip_and_rejections(tmp_path):

@@ -62,7 +62,8 @@ def test_cold_run_proves_the_note_and_writes_report_json(cold):
     # A plain progress line per claim (not a terminal), then what is wrong.
     for c in report["claims"]:
         assert re.search(rf"^\[\s*\d+/{len(report['claims'])}\] .* {re.escape(c['id'])} ", done.stdout, re.MULTILINE), c["id"]
-    assert report["timing"]["proved_now"]["proofs"] == len(report["claims"]) + 1      # + the induction
+    assert report["timing"]["proved_now"]["proofs"] == len(report["claims"])
+    assert {c["origin"] for c in report["claims"]} == {"this run"}
     assert report["timing"]["from_cache"]["proofs"] == 0
 
 
@@ -112,10 +113,11 @@ def test_warm_run_uses_the_cache_and_says_so(cold):
     again = verify("--out", str(out), "--cache-dir", str(cache), "--no-codegen")
     assert again.returncode == 0
     report = json.loads((out / "report.json").read_text())
-    assert report["cache"]["misses"] == 0 and report["cache"]["hits"] > len(report["claims"])  # + the induction
+    assert report["cache"]["misses"] == 0 and report["cache"]["hits"] >= len(report["claims"])
+    assert {c["origin"] for c in report["claims"]} == {"cache"}
     assert again.stdout.count("(cached)") == len(report["claims"])
     timing = report["timing"]
-    assert timing["proved_now"] == {"proofs": 0, "seconds": 0} and timing["from_cache"]["proofs"] == len(report["claims"]) + 1
+    assert timing["proved_now"] == {"proofs": 0, "seconds": 0} and timing["from_cache"]["proofs"] == len(report["claims"])
     assert timing["from_cache"]["seconds"] > 0
     html = (out / "report.html").read_text()
     assert f"{timing['from_cache']['seconds']:.1f} s)" in html and "proving in this run 0.0 s (0 proofs)" in html
@@ -146,7 +148,7 @@ def test_corrupt_cache_entry_is_ignored_and_reproved(cold):
     _, out, cache, _ = cold
     # Entries of claims (a repair's re-check, `<id>~repair`, is cached by the worker and counted there, not
     # in the report: which entries come first by file name changes with every change of the sources).
-    # (Only entries of claims: the induction's, a diagnosis's, a search's and a wrong line's notes ("repair: <id>",
+    # (Only entries of claims: a diagnosis's, a search's and a wrong line's notes ("repair: <id>",
     # "notes: <id>") have no verdict to tamper with.)
     entries = [p for p in sorted(cache.glob("*.json")) if "~" not in json.loads(p.read_text())["claim"]
                and "verdict" in json.loads(p.read_text())["result"]]

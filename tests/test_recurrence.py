@@ -182,7 +182,8 @@ def test_the_notes_bptt_lines_with_its_declared_reading(monkeypatch):
     ctx = next(c for c in d.contexts if any(x.id == "bptt-dS" for x in c.claims))
     assert ctx.held_fixed
     by_id = {c.id: c for c in ctx.claims}
-    for cid in ("bptt-dS", "bptt-dh", "bptt-dX", "bptt-dh_prev-corrected"):
+    for cid in ("bptt-dS", "bptt-dh", "bptt-dX", "bptt-dh_prev-corrected", "bptt-dW_hy", "bptt-dW_xh",
+                "bptt-dW_hh-corrected"):
         assert fd.truth(ctx, by_id[cid])[0] == "true"
         assert recurrence.prove(ctx, by_id[cid]).verdict == PROVED, cid
     assert fd.truth(ctx, by_id["bptt-dh_prev"])[0] == "false"

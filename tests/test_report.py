@@ -240,16 +240,6 @@ def test_counterexample_inputs_are_typeset_matrices(html, report):
             assert "<mtable" in mml or len(rows) == len(rows[0]) == 1
 
 
-def test_induction_is_a_table_of_typeset_lemmas(html, report):
-    lemmas = report["induction"]["lemmas"]
-    table = section(html, '<table class="lemmas">', "</table>")
-    rows = re.findall(r"<tr><td>.*?</tr>", table, re.DOTALL)
-    assert len(rows) == len(lemmas)
-    for row, lemma in zip(rows, lemmas):
-        assert str(mathml(lemma["statement"], "inline")) in row and f"v{lemma['verdict']}" in row
-    assert "symbolic H, E, V" in page_text(html)
-
-
 def test_page_text_has_no_raw_python_or_latex(html):
     text = page_text(html)
     for raw in ("{'", "'}", "[{", "\\frac", "\\partial", "**", "3.50000"):
@@ -323,7 +313,6 @@ def _hostile_report(marker: Path | None = None) -> dict:
         c["label"] = bad[(i + 1) % len(bad)] + " <script>alert(2)</script>"
         c["comment"] = "<img src=x onerror=alert(3)> " + bad[(i + 2) % len(bad)]
         c["reason"] = '"><script>alert(4)</script>'
-    r["induction"]["lemmas"][0]["statement"] = HOSTILE[0]
     return r
 
 
@@ -782,7 +771,7 @@ def _as_user_file(report: dict) -> dict:
     """The sample as a user's derivation file: no Python builders (only the note has them)."""
     claims = [dict(c, source="latex", search=None if (c.get("search") or {}).get("skipped") else c.get("search"))
               for c in report["claims"]]
-    return {**report, "claims": claims, "induction": None, "algorithm_diagnosis": None,
+    return {**report, "claims": claims, "algorithm_diagnosis": None,
             "document": {"note": False, "title": "My derivation", "path": "mine.md", "statements": len(claims)}}
 
 

@@ -3,8 +3,7 @@
 A refactor of the engines or of the note's encoding must not change what the report says: each
 claim's verdict, its scope, the engines that decided it and what each said, the inputs of its
 counterexample, its best repair (or derived line) when the repair search
-finished within its budget, its severity, the note's algorithm diagnosis and
-induction verdict.  Only deterministic fields are kept (no timings, no search counters, no reason
+finished within its budget, its severity, the note's algorithm diagnosis.  Only deterministic fields are kept (no timings, no search counters, no reason
 sentences, which quote engine internals).
 
 After an intended change, write the snapshots again and review the diff:
@@ -75,11 +74,9 @@ def _diagnosis(d: dict | None) -> dict | None:
 
 
 def report_snapshot(report: dict) -> dict:
-    induction = report.get("induction")
     return {
         "ok": report["ok"],
         "conflicts": [c if isinstance(c, str) else c.get("id") for c in report["conflicts"]],
-        "induction": None if not induction else induction.get("verdict"),
         "algorithm_diagnosis": _diagnosis(report.get("algorithm_diagnosis")),
         "claims": {c["id"]: claim_snapshot(c) for c in report["claims"]},
     }
