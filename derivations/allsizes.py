@@ -25,15 +25,15 @@ from __future__ import annotations
 import sympy as sp
 
 from . import ir
-from .concrete import ILL_TYPED, INCONCLUSIVE, PROVED, Outcome
-from .generic import Delta, NotApplicable, diff_entry, fresh, is_zero
+from .indexform import Delta, NotApplicable, diff_entry, fresh, is_zero
 from .semantics import apply_function, given_gradients
 from .shapes import IllTyped, Typer, fmt, is_scalar_shape, same
+from .verdicts import ILL_TYPED, INCONCLUSIVE, PROVED, Outcome
 
 METHOD = "all sizes"
 
 
-class Entries:
+class Entries(ir.Visitor):
     """Entry [i, j] of an expression of one context, in index notation, for symbolic sizes."""
 
     def __init__(self, ctx: ir.Context, local_floor: int | None = None):
@@ -164,10 +164,10 @@ class Entries:
     # ---------------------------------------------------------------- expressions
 
     def entry(self, e: ir.Expr, i, j):
-        method = getattr(self, "_" + type(e).__name__, None)
-        if method is None:
-            raise NotApplicable(f"no index form for {type(e).__name__}")
-        return method(e, i, j)
+        return self.visit(e, i, j)
+
+    def missing(self, e, i, j):
+        raise NotApplicable(f"no index form for {type(e).__name__}")
 
     def _Ref(self, e, i, j):
         return self.ref(e, i, j)

@@ -24,11 +24,10 @@ from reports.findings import plural
 
 from . import codegen
 from .cache import ProofCache, default_dir
-from .concrete import CONFLICT
 from .engines import TIME_LIMIT, EngineCrash
 from .latex.errors import DerivationErrors
-from .recheck import EngineDefect
 from .runner import FROM_CACHE, REPAIR_BUDGET, REPAIR_LINE_CAP, load_document, run
+from .verdicts import CONFLICT, EngineDefect
 
 EXIT_CODES = """\
 exit status:

@@ -170,9 +170,9 @@ def algorithm_engines():
 def parsed_modules():
     import sys
 
-    from . import algorithm, allsizes, explicit, generic, ir, program, recurrence, semantics, shapes
+    from . import algorithm, allsizes, explicit, indexform, ir, program, recurrence, semantics, shapes
     from .latex import blocks, copies, files, printer, reader, resolve, syntax, tex
     # Every module that decides what a line means (the reader's, copies.py's written-out derivatives) or
     # what the engines say of it: a change in any of them is a new cache key.
-    return (algorithm, allsizes, explicit, generic, ir, program, recurrence, semantics, shapes, blocks, copies,
+    return (algorithm, allsizes, explicit, indexform, ir, program, recurrence, semantics, shapes, blocks, copies,
             files, printer, reader, resolve, syntax, tex, sys.modules[__name__])

@@ -31,10 +31,10 @@ import mpmath
 import sympy as sp
 
 from . import ir
-from .concrete import ILL_TYPED, INCONCLUSIVE, PROVED, REFUTED, Outcome
 from .functions import sigma, sigmoid_definition
 from .semantics import Model, ShapeMismatch, index_assignments
 from .shapes import IllTyped, Typer, fmt, same
+from .verdicts import ILL_TYPED, INCONCLUSIVE, PROVED, REFUTED, EngineDefect, Outcome
 
 METHOD = "concrete"
 MAX_UNFOLD = 20
@@ -691,7 +691,6 @@ def confirm(ctx: ir.Context, claim: ir.Claim, cex: dict) -> None:
 
     Anything else is a defect of the engine (EngineDefect, exit 2), never a verdict.
     """
-    from .recheck import EngineDefect
     try:
         lhs, rhs = replay(ctx, claim, cex)
     except ValueError as e:

@@ -16,7 +16,7 @@ context holds declarations (names and shapes), definitions (``:=``) and claims
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 
 import sympy as sp
@@ -52,15 +52,48 @@ def _span():
 
 
 class Expr:
-    """Base of every expression node."""
+    """Base of every expression node (a frozen dataclass).
+
+    CHILDREN names the fields that hold its children, in order: each holds one expression, a tuple of them
+    (the terms of a sum) or a tuple of rows of them (a block matrix).  `children` and `rebuild` read it;
+    every other field (the spelling, the span, the index of (p_t)_{k_t}) is kept by a rebuild."""
     span: tuple | None
+    CHILDREN: tuple = ()
+
+    def _holds(self):
+        """(field name, value, kind) of every field holding children: kind "one", "terms" or "rows"."""
+        for name in self.CHILDREN:
+            v = getattr(self, name)
+            if isinstance(v, Expr):
+                yield name, v, "one"
+            elif v and isinstance(v[0], tuple):
+                yield name, v, "rows"
+            else:
+                yield name, v, "terms"
 
     def children(self) -> tuple:
-        return ()
+        out = []
+        for _, v, kind in self._holds():
+            if kind == "one":
+                out.append(v)
+            elif kind == "terms":
+                out.extend(v)
+            else:
+                out.extend(x for row in v for x in row)
+        return tuple(out)
 
     def rebuild(self, children) -> Expr:
         """The same node with new children (in the order `children()` gives them)."""
-        return self
+        it = iter(children)
+        changes = {}
+        for name, v, kind in self._holds():
+            if kind == "one":
+                changes[name] = next(it)
+            elif kind == "terms":
+                changes[name] = tuple(next(it) for _ in v)
+            else:
+                changes[name] = tuple(tuple(next(it) for _ in row) for row in v)
+        return replace(self, **changes) if changes else self
 
     def walk(self):
         """Every node of the tree, parents before children."""
@@ -90,31 +123,22 @@ class Number(Expr):
 @dataclass(frozen=True)
 class Add(Expr):
     """a + b - c: the terms, a subtracted one wrapped in Neg."""
+    CHILDREN = ("terms",)
     terms: tuple
     span: tuple | None = _span()
-
-    def children(self):
-        return self.terms
-
-    def rebuild(self, children):
-        return Add(tuple(children), span=self.span)
 
 
 @dataclass(frozen=True)
 class Neg(Expr):
+    CHILDREN = ("arg",)
     arg: Expr
     span: tuple | None = _span()
-
-    def children(self):
-        return (self.arg,)
-
-    def rebuild(self, children):
-        return Neg(children[0], span=self.span)
 
 
 @dataclass(frozen=True)
 class MatMul(Expr):
     """A B or A \\cdot B: the matrix product (or a scalar times a matrix)."""
+    CHILDREN = ("left", "right")
     left: Expr
     right: Expr
     dot: bool = False          # written with \cdot
@@ -122,42 +146,31 @@ class MatMul(Expr):
     # x^T x written as a squared norm (\|x\|^2, \|x\|_2^2, \lVert x \rVert^2): its spelling only.
     norm: str | None = field(default=None, compare=False, repr=False)
 
-    def children(self):
-        return (self.left, self.right)
-
     def rebuild(self, children):
         # The spelling \|x\|^2 exists only while the product is x^T x.
-        norm = self.norm if isinstance(children[0], Transpose) and children[0].arg == children[1] else None
-        return MatMul(children[0], children[1], self.dot, span=self.span, norm=norm)
+        left, right = children
+        norm = self.norm if isinstance(left, Transpose) and left.arg == right else None
+        return replace(self, left=left, right=right, norm=norm)
 
 
 @dataclass(frozen=True)
 class Hadamard(Expr):
     """a \\circ b (or \\odot): the element-wise product."""
+    CHILDREN = ("left", "right")
     left: Expr
     right: Expr
     op: str = "circ"
     span: tuple | None = _span()
 
-    def children(self):
-        return (self.left, self.right)
-
-    def rebuild(self, children):
-        return Hadamard(children[0], children[1], self.op, span=self.span)
-
 
 @dataclass(frozen=True)
 class Div(Expr):
     """\\frac{a}{b} of scalars (or a matrix over a scalar)."""
+    CHILDREN = ("num", "den")
     num: Expr
     den: Expr
     span: tuple | None = _span()
 
-    def children(self):
-        return (self.num, self.den)
-
-    def rebuild(self, children):
-        return Div(children[0], children[1], span=self.span)
 
 
 TRANSPOSE_STYLES = ("T", "{T}", "\\top", "{\\top}", "{\\mathsf T}", "{\\mathsf{T}}", "\\intercal", "{\\intercal}",
@@ -166,31 +179,24 @@ TRANSPOSE_STYLES = ("T", "{T}", "\\top", "{\\top}", "{\\mathsf T}", "{\\mathsf{T
 
 @dataclass(frozen=True)
 class Transpose(Expr):
+    CHILDREN = ("arg",)
     arg: Expr
     style: str = "\\top"
     span: tuple | None = _span()
-
-    def children(self):
-        return (self.arg,)
-
-    def rebuild(self, children):
-        return Transpose(children[0], self.style, span=self.span)
 
 
 @dataclass(frozen=True)
 class Power(Expr):
     """x^n element-wise (v^2 of a vector is v∘v); `prefix` keeps the spelling \\sigma^2(x)."""
+    CHILDREN = ("arg",)
     arg: Expr
     exponent: int
     prefix: bool = False
     span: tuple | None = _span()
 
-    def children(self):
-        return (self.arg,)
-
     def rebuild(self, children):
         # The spelling \sigma^2(x) exists only while the base is a function applied.
-        return Power(children[0], self.exponent, self.prefix and isinstance(children[0], Apply), span=self.span)
+        return replace(self, arg=children[0], prefix=self.prefix and isinstance(children[0], Apply))
 
 
 # Element-wise functions the format knows, with how they print.  relu is max(0, x); ind is the
@@ -202,6 +208,7 @@ BUILTIN_FUNCTIONS = {"sigma": "\\sigma", "tanh": "\\tanh", "exp": "\\exp", "log"
 @dataclass(frozen=True)
 class Apply(Expr):
     """An element-wise function, or its derivative (derivative=1): \\sigma(a), \\tanh'(a), f'(Wh)."""
+    CHILDREN = ("arg",)
     function: str
     arg: Expr
     derivative: int = 0
@@ -210,50 +217,29 @@ class Apply(Expr):
     # \operatorname{g}), so that a repair prints in the author's notation; no part of the meaning.
     style: str | None = field(default=None, compare=False, repr=False)
 
-    def children(self):
-        return (self.arg,)
-
-    def rebuild(self, children):
-        return Apply(self.function, children[0], self.derivative, span=self.span, style=self.style)
-
 
 @dataclass(frozen=True)
 class Softmax(Expr):
+    CHILDREN = ("arg",)
     arg: Expr
     span: tuple | None = _span()
-
-    def children(self):
-        return (self.arg,)
-
-    def rebuild(self, children):
-        return Softmax(children[0], span=self.span)
 
 
 @dataclass(frozen=True)
 class Diag(Expr):
     """diag(u): the square matrix with the column u on its diagonal."""
+    CHILDREN = ("arg",)
     arg: Expr
     span: tuple | None = _span()
-
-    def children(self):
-        return (self.arg,)
-
-    def rebuild(self, children):
-        return Diag(children[0], span=self.span)
 
 
 @dataclass(frozen=True)
 class Component(Expr):
     """(p_t)_{k_t}: one entry of a column, at an index quantity."""
+    CHILDREN = ("arg",)
     arg: Expr
     index: Ref
     span: tuple | None = _span()
-
-    def children(self):
-        return (self.arg,)
-
-    def rebuild(self, children):
-        return Component(children[0], self.index, span=self.span)
 
 
 @dataclass(frozen=True)
@@ -267,18 +253,13 @@ class Basis(Expr):
 @dataclass(frozen=True)
 class Sum(Expr):
     """\\sum_{var=lo}^{hi} body over time steps (\\sum_t is lo=1, hi=T, `short`)."""
+    CHILDREN = ("body",)
     var: str
     lo: Time
     hi: Time
     body: Expr
     short: bool = False
     span: tuple | None = _span()
-
-    def children(self):
-        return (self.body,)
-
-    def rebuild(self, children):
-        return Sum(self.var, self.lo, self.hi, children[0], self.short, span=self.span)
 
 
 @dataclass(frozen=True)
@@ -288,17 +269,12 @@ class Deriv(Expr):
     A scalar `of` gives the gradient, shaped like `wrt`; a column `of` with a
     column `wrt` gives the Jacobian whose entry [j, i] is d of_i / d wrt_j.
     """
+    CHILDREN = ("of", "wrt")
     of: Expr
     wrt: Expr
     span: tuple | None = _span()
     # "frac", "nabla" (\nabla_{w} L) or "slash" (\partial L / \partial w): the spelling only.
     style: str = field(default="frac", compare=False, repr=False)
-
-    def children(self):
-        return (self.of, self.wrt)
-
-    def rebuild(self, children):
-        return Deriv(children[0], children[1], span=self.span, style=self.style)
 
 
 @dataclass(frozen=True)
@@ -312,16 +288,25 @@ class Ones(Expr):
 @dataclass(frozen=True)
 class Block(Expr):
     """\\begin{bmatrix} A & B \\\\ C & D \\end{bmatrix}: rows of blocks."""
+    CHILDREN = ("rows",)
     rows: tuple
     span: tuple | None = _span()
     style: str | None = field(default=None, compare=False)     # "list": written [a, b] (columns stacked)
 
-    def children(self):
-        return tuple(e for row in self.rows for e in row)
 
-    def rebuild(self, children):
-        it = iter(children)
-        return Block(tuple(tuple(next(it) for _ in row) for row in self.rows), span=self.span, style=self.style)
+
+class Visitor:
+    """Dispatch by the node's class: `visit(node, *args)` calls the rule `_<Class>(node, *args)`.
+
+    The typer, the printer, the model and the engines walk the intermediate form this way (the reader
+    walks its syntax tree the same way); a node with no rule goes to `missing`, which says so."""
+
+    def visit(self, node, *args):
+        rule = getattr(self, "_" + type(node).__name__, None)
+        return self.missing(node, *args) if rule is None else rule(node, *args)
+
+    def missing(self, node, *args):
+        raise TypeError(f"{type(self).__name__} has no rule for {type(node).__name__}")
 
 
 def transform(e: Expr, fn) -> Expr:

@@ -13,9 +13,9 @@ from __future__ import annotations
 import re
 
 from . import explicit, ir
-from .concrete import ILL_TYPED, PROVED, REFUTED
 from .latex.printer import to_latex
 from .shapes import IllTyped, Typer, is_scalar_shape, same
+from .verdicts import ILL_TYPED, PROVED, REFUTED
 
 
 def jacobians(ctx: ir.Context, claim: ir.Claim) -> list[ir.Deriv]:

@@ -29,7 +29,7 @@ from . import algorithm, ir
 from .explicit import DIGITS, numeric_difference, plan, sample_indices, shrink, where_text
 from .semantics import Model, ShapeMismatch
 from .shapes import IllTyped, Typer, fmt, same
-from .verdicts import ILL_TYPED, INCONCLUSIVE, PROVED, REFUTED, Outcome
+from .verdicts import ILL_TYPED, INCONCLUSIVE, PROVED, REFUTED, EngineDefect, Outcome
 
 METHOD = "concrete"
 ALL_T = "all T (algorithm)"
@@ -205,7 +205,6 @@ def replay(ctx: ir.Context, alg: ir.Algorithm, cex: dict) -> tuple:
 
 def confirm(ctx: ir.Context, alg: ir.Algorithm, cex: dict) -> None:
     """A refutation stands only when a fresh model, from the free inputs alone, finds the values apart."""
-    from .recheck import EngineDefect
     try:
         got, true = replay(ctx, alg, cex)
     except ValueError as e:

@@ -27,8 +27,7 @@ DIGITS = 50
 TOLERANCE = sp.Float("1e-30", DIGITS)
 
 
-class EngineDefect(RuntimeError):
-    """An engine reported something the model contradicts: an error of the tool, not a verdict."""
+from .verdicts import EngineDefect
 
 
 class NoDifference(EngineDefect):

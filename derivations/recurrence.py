@@ -47,9 +47,9 @@ import sympy as sp
 
 from . import ir
 from .allsizes import Entries, block_pairs
-from .concrete import INCONCLUSIVE, PROVED, Outcome
-from .generic import NotApplicable, applications_as_entries, diff_entry, is_zero
+from .indexform import NotApplicable, applications_as_entries, diff_entry, is_zero
 from .shapes import IllTyped, Typer, is_scalar_shape, same
+from .verdicts import INCONCLUSIVE, PROVED, Outcome
 
 METHOD = "all T (recurrence)"
 MAX_REACH = 4            # steps a claim may read ahead or behind (each is a case of its own)

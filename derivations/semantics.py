@@ -38,7 +38,7 @@ from . import ir
 from .functions import f as f_generic
 from .functions import fp as fp_generic
 from .functions import indicator, relu, sigma, tanh
-from .generic import diff_entry
+from .indexform import diff_entry
 from .latex.printer import to_latex
 from .shapes import IllTyped, Typer, fmt, is_scalar_shape
 
@@ -93,7 +93,7 @@ def _sym(name: str, i: int, j: int, cols: int, binary: bool = False) -> sp.Symbo
     return sp.Symbol(text, integer=True, nonnegative=True) if binary else sp.Symbol(text, real=True)
 
 
-class Model:
+class Model(ir.Visitor):
     """One context at explicit sizes, length T and index values: free inputs, nodes, derivatives."""
 
     def __init__(self, ctx: ir.Context, sizes: dict, T: int | None = None, indices: dict | None = None):
@@ -285,8 +285,7 @@ class Model:
     # ---------------------------------------------------------------- evaluation
 
     def evaluate(self, e: ir.Expr, env: dict) -> sp.Matrix:
-        method = getattr(self, "_" + type(e).__name__)
-        return method(e, env)
+        return self.visit(e, env)
 
     def _Ref(self, e, env):
         return self.value(e, env)

@@ -52,7 +52,7 @@ def is_literal(e: ir.Expr) -> bool:
     return isinstance(e, ir.Number) or (isinstance(e, ir.Neg) and is_literal(e.arg))
 
 
-class Typer:
+class Typer(ir.Visitor):
     """infer(e) -> (rows, cols), in one context; definitions are typed once and remembered.
 
     A sequence defined through itself at another step (c_t := f_t ∘ c_{t-1},
@@ -130,8 +130,7 @@ class Typer:
         return shape
 
     def infer(self, e: ir.Expr):
-        method = getattr(self, "_" + type(e).__name__)
-        return self.shape_res(method(e))
+        return self.shape_res(self.visit(e))
 
     def _Ref(self, e: ir.Ref):
         initial = e.time is not None and e.time.var is None and e.time.offset == 0

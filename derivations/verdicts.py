@@ -15,6 +15,11 @@ CHECKED = "checked"
 VERDICTS = (PROVED, REFUTED, ILL_TYPED, INCONCLUSIVE, CONFLICT, CHECKED)
 
 
+class EngineDefect(RuntimeError):
+    """An engine reported something the model contradicts (a counterexample whose sides agree when recomputed
+    from its free inputs): an error of the tool, not a verdict."""
+
+
 @dataclass
 class Outcome:
     """What one engine found for one claim."""

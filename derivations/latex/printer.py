@@ -96,7 +96,7 @@ def bare_argument(arg: ir.Expr) -> bool:
          and arg.function not in ("relu", "ind"))
 
 
-class Printer:
+class Printer(ir.Visitor):
     def __init__(self):
         self.spans: dict = {}
 
@@ -108,8 +108,7 @@ class Printer:
         return text if level(e) >= least else f"({text})"
 
     def p(self, e: ir.Expr) -> str:
-        method = getattr(self, "_" + type(e).__name__)
-        return method(e)
+        return self.visit(e)
 
     def _Ref(self, e: ir.Ref) -> str:
         if e.sup and e.time is not None and "_" not in e.name and not e.name.endswith(PER_STEP):

@@ -33,15 +33,10 @@ ENTRY_LETTERS = ("i", "j")
 class Entry(ir.Expr):
     """Entry i of a column, in an entry-wise line (never leaves the reader: `entrywise` turns the line into
     the same line of whole columns).  `derivative`: ∂L/∂o_i, which needs a scalar L."""
+    CHILDREN = ("arg",)
     arg: ir.Expr
     derivative: bool = False
     span: tuple | None = field(default=None, compare=False, repr=False)
-
-    def children(self):
-        return (self.arg,)
-
-    def rebuild(self, children):
-        return Entry(children[0], self.derivative, span=self.span)
 
 
 @dataclass(frozen=True)
@@ -271,7 +266,7 @@ def is_time_like(sub) -> bool:
     return False
 
 
-class Resolver:
+class Resolver(ir.Visitor):
     """Syntax -> the intermediate form, in one scope; errors are DerivationErrors located by span."""
 
     def __init__(self, scope: Scope, error):
@@ -429,10 +424,10 @@ class Resolver:
     # ---------------------------------------------------------------- expressions
 
     def expr(self, node) -> ir.Expr:
-        method = getattr(self, "_" + type(node).__name__, None)
-        if method is None:
-            raise self.err(f"unsupported construct ({type(node).__name__})", node)
-        return method(node)
+        return self.visit(node)
+
+    def missing(self, node):
+        raise self.err(f"unsupported construct ({type(node).__name__})", node)
 
     def _Name(self, node: Name):
         r = self.ref(node)

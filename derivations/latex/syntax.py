@@ -45,17 +45,12 @@ class Name(ir.Expr):
 @dataclass(frozen=True)
 class Juxt(ir.Expr):
     """Two factors side by side (or with \\cdot): a product, or a function applied to its argument."""
+    CHILDREN = ("left", "right")
     left: ir.Expr
     right: ir.Expr
     dot: bool = False
     span: tuple | None = _span()
     norm: str | None = None        # x^T x written \|x\|^2 (the spelling, for printing back)
-
-    def children(self):
-        return (self.left, self.right)
-
-    def rebuild(self, children):
-        return Juxt(children[0], children[1], self.dot, span=self.span, norm=self.norm)
 
 
 @dataclass(frozen=True)
