@@ -13,7 +13,7 @@ import fd
 import pytest
 
 from derivations import algorithm, program
-from derivations.concrete import ILL_TYPED, INCONCLUSIVE, PROVED, REFUTED
+from derivations.verdicts import ILL_TYPED, INCONCLUSIVE, PROVED, REFUTED
 from derivations.latex.errors import DerivationErrors
 from derivations.latex.files import read_derivation
 from derivations.latex.reader import parse_derivation

@@ -18,7 +18,7 @@ from pathlib import Path
 import fd
 import pytest
 
-from derivations.concrete import ILL_TYPED, PROVED, REFUTED
+from derivations.verdicts import ILL_TYPED, PROVED, REFUTED
 from derivations.latex.errors import DerivationErrors
 from derivations.latex.files import read_derivation
 from derivations.latex.reader import parse_derivation

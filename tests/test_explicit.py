@@ -8,7 +8,7 @@ import pytest
 import sympy as sp
 
 from derivations import allsizes, explicit
-from derivations.concrete import ILL_TYPED, PROVED, REFUTED
+from derivations.verdicts import ILL_TYPED, PROVED, REFUTED
 from derivations.latex.reader import parse_derivation
 
 SIGMOID_RNN = r"""# A sigmoid RNN with an abstract loss

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from derivations import allsizes, explicit, ir
-from derivations.concrete import INCONCLUSIVE, PROVED
+from derivations.verdicts import INCONCLUSIVE, PROVED
 from derivations.latex.files import read_derivation
 from derivations.latex.printer import claim_latex
 from derivations.latex.reader import parse_derivation, parse_statement
