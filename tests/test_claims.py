@@ -6,10 +6,12 @@ The note is read from its LaTeX (derivations/note/note.md); a chain a = b = c
 is one claim per link, id-1, id-2, ...
 """
 import autograd.numpy as anp
+import fd
 import numpy as np
 import pytest
 import sympy as sp
 from autograd import grad
+from oracle import difference
 
 from derivations.runner import load_document
 from derivations.verdicts import ILL_TYPED, PROVED, REFUTED
@@ -53,6 +55,27 @@ def test_every_other_statement_is_proved(report):
         if c["id"] not in WRONG_AS_WRITTEN:
             assert c["verdict"] == PROVED, (c["id"], c["reason"])
     assert report["ok"]
+
+
+def _note_claims():
+    doc = load_document()
+    return [pytest.param(*doc.parsed[cid], id=cid) for cid in doc.ids]
+
+
+@pytest.mark.parametrize("ctx, claim", _note_claims())
+def test_every_verdict_agrees_with_the_numbers(report, ctx, claim):
+    """Each claim of note.md against its truth by numbers, independently of the engines (tests/oracle.py:
+    NumPy forward passes, σ real, every defined quantity recomputed, finite differences; a whole algorithm
+    run as a reader runs its loop, fd.algorithm_truth): true is proved, false refuted or ill-typed."""
+    entry = next(c for c in report["claims"] if c["id"] == claim.id)
+    if claim.algorithm is not None:
+        (alg,) = [a for a in ctx.algorithms.values() if a.id == claim.id]
+        truth = fd.algorithm_truth(ctx, alg)
+        false = truth != "true"
+    else:
+        false = difference(ctx, claim) is not None
+    assert entry["verdict"] in ((REFUTED, ILL_TYPED) if false else (PROVED,)), (entry["verdict"], entry["reason"])
+    assert false == (claim.id in WRONG_AS_WRITTEN)
 
 
 def test_ill_typed_reason_names_the_failing_product(report):
