@@ -210,3 +210,20 @@ def test_a_false_variant_of_a_former_builder_is_found_wrong(claim_id):
     latex, verdict = FALSE_VARIANTS[claim_id]
     lhs, rhs = parse_statement(latex, ctx)
     assert repair.check(ctx, ir.Claim(claim_id + "~", "", lhs, rhs))["verdict"] == verdict
+
+
+def test_the_engines_and_the_cache_key_follow_note_md_as_written(tmp_path):
+    # The corrected dh_{t-1} line written as the note's own (W_hh where W_hh^T belongs), in a copy of note.md:
+    # the line, and the whole algorithm that uses it, are read from that text; so is their cache key.
+    from derivations import runner
+    text = runner.NOTE.read_text(encoding="utf-8")
+    right = r"= W_{hh}^{\mathsf T} \cdot (\sigma'"
+    assert text.count(right) == 1
+    edited = tmp_path / "note.md"
+    edited.write_text(text.replace(right, r"= W_{hh} \cdot (\sigma'"), encoding="utf-8")
+    note, copy = load_document(), load_document(edited)
+    for cid in ("bptt-dh_prev-corrected", "bptt-algorithm-corrected"):
+        assert runner.parsed_key(*copy.parsed[cid]) != runner.parsed_key(*note.parsed[cid])
+    assert difference(*copy.parsed["bptt-dh_prev-corrected"]) is not None          # false, by the numbers
+    report = runner.run(["bptt-dh_prev-corrected"], document=copy, jobs=1, repairs=False)
+    assert report["claims"][0]["verdict"] == REFUTED
