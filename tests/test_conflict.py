@@ -36,7 +36,7 @@ def m(method, verdict, reason="", counterexample=None):
 ])
 def test_combine(verdicts, expected):
     # The first engine proves for every size (engines.GENERAL); the others work at explicit sizes.
-    names = ["all sizes", "concrete", "unrolled graph"]
+    names = ["all sizes", "concrete", "another explicit engine"]
     methods = [m(names[n], v) for n, v in enumerate(verdicts)]
     out = combine(methods)
     assert out["verdict"] == expected

@@ -13,10 +13,10 @@ import fd
 import pytest
 
 from derivations import explicit, recurrence, runner
-from derivations.verdicts import CHECKED, ILL_TYPED, PROVED, REFUTED
 from derivations.latex.files import read_derivation
 from derivations.latex.reader import parse_derivation
 from derivations.runner import load_document, run
+from derivations.verdicts import CHECKED, ILL_TYPED, PROVED, REFUTED
 
 ROOT = Path(__file__).resolve().parent.parent
 FILES = sorted((ROOT / "tests" / "derivations").glob("*.md")) + [ROOT / "examples" / "min_char_rnn.md",
