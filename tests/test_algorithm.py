@@ -13,11 +13,11 @@ import fd
 import pytest
 
 from derivations import algorithm, program
-from derivations.concrete import ILL_TYPED, INCONCLUSIVE, PROVED, REFUTED
 from derivations.latex.errors import DerivationErrors
 from derivations.latex.files import read_derivation
 from derivations.latex.reader import parse_derivation
 from derivations.runner import load_document, run
+from derivations.verdicts import ILL_TYPED, INCONCLUSIVE, PROVED, REFUTED
 
 ROOT = Path(__file__).resolve().parent.parent
 FILES = sorted((ROOT / "tests" / "derivations" / "algorithms").glob("*.md"))

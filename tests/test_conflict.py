@@ -8,11 +8,11 @@ import json
 
 import pytest
 
-from derivations import explicit, generic, runner
+from derivations import allsizes, explicit, runner
 from derivations.cli import main
-from derivations.concrete import CHECKED, CONFLICT, ILL_TYPED, INCONCLUSIVE, PROVED, REFUTED, VERDICTS, Outcome
 from derivations.engines import combine
 from derivations.runner import load_document
+from derivations.verdicts import CHECKED, CONFLICT, ILL_TYPED, INCONCLUSIVE, PROVED, REFUTED, VERDICTS, Outcome
 
 FAKE_CEX = {"values": {"W_hy[0,0]": "1"}, "entry": [0, 0], "claimed": "1.0", "truth": "2.0", "at": "H=1"}
 
@@ -36,7 +36,7 @@ def m(method, verdict, reason="", counterexample=None):
 ])
 def test_combine(verdicts, expected):
     # The first engine proves for every size (engines.GENERAL); the others work at explicit sizes.
-    names = ["all sizes", "concrete", "unrolled graph"]
+    names = ["all sizes", "concrete", "another explicit engine"]
     methods = [m(names[n], v) for n, v in enumerate(verdicts)]
     out = combine(methods)
     assert out["verdict"] == expected
@@ -61,7 +61,7 @@ def _broken_all_sizes(monkeypatch, target):
         def prove(ctx, claim):
             out = engine(ctx, claim)
             if claim.id == target and out is not None:
-                return Outcome(REFUTED, generic.METHOD, out.shapes, "deliberately broken engine", dict(FAKE_CEX))
+                return Outcome(REFUTED, allsizes.METHOD, out.shapes, "deliberately broken engine", dict(FAKE_CEX))
             return out
         return prove
     monkeypatch.setattr(runner, "_parsed_engines",
@@ -109,12 +109,13 @@ def _fast_engines(monkeypatch, refute):
         if claim.id == refute:
             return Outcome(REFUTED, "all sizes", [{"n": "n"}], "deliberately broken engine", dict(FAKE_CEX))
         return Outcome(PROVED, "all sizes", [{"n": "n"}], "fake proof")
-    monkeypatch.setattr(runner, "_engines", lambda: [("concrete", concrete), ("all sizes", other)])
     monkeypatch.setattr(runner, "_parsed_engines", lambda: [("concrete", lambda ctx, c, budget=None: concrete(c)),
                                                             ("all sizes", lambda ctx, c: other(c))])
     monkeypatch.setattr(runner, "_algorithm_engines", lambda: [("concrete", lambda ctx, c, budget=None: concrete(c))])
+    # The note-only induction job, while the runner still has it (raising=False: nothing to replace once it is gone).
     monkeypatch.setattr(runner, "_induction", lambda _=None: {
-        "verdict": PROVED, "method": "induction", "seconds": 0.0, "sizes": {}, "lemmas": [], "combination": "fake"})
+        "verdict": PROVED, "method": "induction", "seconds": 0.0, "sizes": {}, "lemmas": [], "combination": "fake"},
+        raising=False)
 
 
 def test_a_full_run_with_a_conflict_writes_nothing(monkeypatch, tmp_path, capsys):

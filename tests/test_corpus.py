@@ -18,11 +18,11 @@ from pathlib import Path
 import fd
 import pytest
 
-from derivations.concrete import ILL_TYPED, PROVED, REFUTED
 from derivations.latex.errors import DerivationErrors
 from derivations.latex.files import read_derivation
 from derivations.latex.reader import parse_derivation
 from derivations.runner import load_document, run
+from derivations.verdicts import ILL_TYPED, PROVED, REFUTED
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "tests" / "corpus"

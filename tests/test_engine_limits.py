@@ -11,7 +11,7 @@ import pytest
 from derivations import runner
 from derivations.cache import ProofCache
 from derivations.cli import main
-from derivations.concrete import INCONCLUSIVE
+from derivations.verdicts import INCONCLUSIVE
 
 FILE = r"""# Lemma
 

@@ -6,10 +6,11 @@ inputs alone, every defined quantity recomputed from its definition.
 """
 import pytest
 import sympy as sp
+from oracle import changes_value
 
 from derivations import allsizes, explicit
-from derivations.concrete import ILL_TYPED, PROVED, REFUTED
 from derivations.latex.reader import parse_derivation
+from derivations.verdicts import ILL_TYPED, INCONCLUSIVE, PROVED, REFUTED
 
 SIGMOID_RNN = r"""# A sigmoid RNN with an abstract loss
 
@@ -95,6 +96,58 @@ def test_both_engines_prove_lemma_1_and_refute_its_mutations(engine, line, verdi
         assert out.verdict == verdict, out.reason
 
 
+# ---------------------------------------------------------------- made-up slips, for both engines
+
+SQUARE = r"""# A square layer
+
+$$ W \in \mathbb{R}^{n \times n}, \quad h \in \mathbb{R}^{n}, \quad u \in \mathbb{R}^{n}, \quad v \in \mathbb{R}^{n},
+   \quad f : \mathbb{R} \to \mathbb{R} $$
+
+$$ Z := W h, \quad V := f(Z) $$
+"""
+
+# Claims false in the ways a derivation goes wrong (ported from the index-form engine of the Python
+# builders); the truth of each is decided by numbers here (tests/oracle.py), never typed in.
+MADE_UP = [
+    (LEMMA, r"\frac{\partial \ell}{\partial W} = h (f'(W h) \circ dv)^T", ILL_TYPED),          # dW transposed
+    (SQUARE, r"\frac{\partial Z}{\partial h} = W", REFUTED),                                   # W for W^T
+    (SQUARE, r"\frac{\partial Z}{\partial h} = W^T", PROVED),
+    (SQUARE, r"\frac{\partial V}{\partial Z} = f'(Z)", ILL_TYPED),                             # a vector, not diag
+    (SQUARE, r"\operatorname{diag}(u) v = v", REFUTED),
+    (SQUARE, r"\operatorname{diag}(u) v = u \circ v", PROVED),
+    (SIGMOID_RNN, r"\frac{\partial \ell}{\partial W_{xh}} = \sum_{t=1}^{T} dh_t X_t^T", REFUTED),   # no σ'
+    (SIGMOID_RNN, (r"\frac{\partial \ell}{\partial W_{xh}} = \sum_{t=1}^{T} (\sigma(W_{xh} X_t + W_{hh} h_{t-1}) "
+                   r"\circ dh_t) X_t^T"), REFUTED),                                              # σ for σ'
+    (SIGMOID_RNN, (r"\frac{\partial \ell}{\partial W_{xh}} = \sum_{t=1}^{T} (\sigma'(W_{xh} X_t + W_{hh} h_{t-1}) "
+                   r"\circ dh_t) X_t^T"), PROVED),
+    (SIGMOID_RNN, r"\frac{\partial \ell}{\partial X_t} = W_{xh} (h_t \circ (1 - h_t) \circ dh_t)", ILL_TYPED),
+    (SIGMOID_RNN, r"\frac{\partial \ell}{\partial X_t} = W_{xh}^T (h_t \circ (1 - h_t) \circ dh_t)", PROVED),
+    (SIGMOID_RNN, r"\frac{\partial \ell}{\partial h_0} = W_{hh}^T (\sigma'(W_{xh} X_1 + W_{hh} h_0) \circ (-dh_1))",
+     REFUTED),                                                                                      # sign
+    (SIGMOID_RNN, r"\frac{\partial \ell}{\partial W_{hy}} = \sum_{t=1}^{T} dS_t h_{t-1}^T", REFUTED),  # h_{t-1}
+]
+
+
+@pytest.mark.parametrize("head, line, verdict", MADE_UP, ids=[f"{n}" for n in range(len(MADE_UP))])
+def test_made_up_slips_are_refuted_or_ill_typed_by_both_engines(head, line, verdict):
+    ctx, c = claim_in(head, line)
+    assert changes_value(ctx, c) == (verdict != PROVED), line          # the truth, by numbers
+    out = explicit.prove(ctx, c)
+    assert out.verdict == verdict, (line, out.reason)
+    other = allsizes.prove(ctx, c)
+    if other is not None:
+        # All sizes proves, finds the shapes wrong, or finds no zero (the counterexample is the explicit engine's).
+        assert other.verdict == verdict if verdict != REFUTED else other.verdict != PROVED, (line, other.reason)
+
+
+def test_a_true_line_whose_difference_does_not_reduce_to_zero_is_inconclusive_not_proved(monkeypatch):
+    # An exact zero test that cannot decide (as expand and cancel cannot show sin² + cos² = 1), and no
+    # point where the sides differ: the honest answer is "inconclusive", never "proved".
+    monkeypatch.setattr(explicit, "exactly_zero", lambda d: False)
+    out = concrete(LEMMA, r"\frac{\partial \ell}{\partial h} = W^T (f'(W h) \circ dv)")
+    assert out.verdict == INCONCLUSIVE, out.reason
+
+
 # ---------------------------------------------------------------- counterexamples
 
 
@@ -110,12 +163,81 @@ def test_counterexample_names_only_free_inputs_and_reproduces_from_them():
     assert explicit.show_mp(lhs) == cex["truth"] and explicit.show_mp(rhs) == cex["claimed"]
 
 
+SCALARS = r"""# Scalars
+
+$$ x \in \mathbb{R}, \quad y \in \mathbb{R} $$
+"""
+
+
+def _scalar_point(cex):
+    return {k.split("[")[0]: sp.Rational(v) for k, v in cex["values"].items()}
+
+
+def test_a_counterexample_has_exact_rational_values_and_a_clear_margin():
+    out = concrete(SCALARS, r"x y + x = x y")
+    cex = out.counterexample
+    p = _scalar_point(cex)
+    # The claim's right-hand side is "claimed", its left-hand side the "truth": exact, no 0.250000.
+    assert sp.Rational(cex["claimed"]) == p["x"] * p["y"] and sp.Rational(cex["truth"]) == p["x"] * p["y"] + p["x"]
+    relative = abs(p["x"]) / max(abs(p["x"] * p["y"]), abs(p["x"] * p["y"] + p["x"]))
+    assert cex["clear_margin"] and relative >= sp.Rational(1, 10)
+    assert abs(relative - cex["relative_difference"]) <= 0.005 * relative
+
+
+def test_a_counterexample_without_a_clear_margin_says_so():
+    # The sides differ by y while both are about 1000 x: under 1% at every small input.
+    out = concrete(SCALARS, r"1000 x = 1000 x + y")
+    cex = out.counterexample
+    assert out.verdict == REFUTED and not cex["clear_margin"]
+    assert 0 < cex["relative_difference"] < 0.1 and cex["claimed"] != cex["truth"]
+
+
+def test_irrational_values_show_at_most_six_significant_digits():
+    import math
+    out = concrete(SCALARS, r"\sigma(x) = \sigma(2 x)")
+    cex = out.counterexample
+    x = float(_scalar_point(cex)["x"])
+    for side, value in (("truth", 1 / (1 + math.exp(-x))), ("claimed", 1 / (1 + math.exp(-2 * x)))):
+        assert cex[side] == f"{value:.6g}"
+        assert len(cex[side].lstrip("-0.").replace(".", "")) <= 6
+    assert cex["clear_margin"]
+
+
+def test_a_counterexample_is_deterministic():
+    explicit._MODELS.clear()
+    first = concrete(SIGMOID_RNN, r"dh_t = W_{hy}^T dS_t").counterexample
+    explicit._MODELS.clear()
+    assert concrete(SIGMOID_RNN, r"dh_t = W_{hy}^T dS_t").counterexample == first
+
+
 def test_replay_refuses_a_point_that_sets_a_defined_quantity():
     ctx, c = claim_in(SIGMOID_RNN, r"dh_t = W_{hy}^T dS_t")
     cex = dict(explicit.prove(ctx, c).counterexample)
     cex["values"] = {**cex["values"], "h_1[0]": "1/2"}
     with pytest.raises(ValueError, match="free inputs"):
         explicit.replay(ctx, c, cex)
+
+
+def test_replay_refuses_a_point_without_a_value_for_every_free_input():
+    ctx, c = claim_in(SIGMOID_RNN, r"dh_t = W_{hy}^T dS_t")
+    cex = dict(explicit.prove(ctx, c).counterexample)
+    cex["values"] = dict(list(cex["values"].items())[1:])
+    with pytest.raises(ValueError, match="missing"):
+        explicit.replay(ctx, c, cex)
+
+
+def test_a_point_where_a_true_line_holds_is_no_refutation_but_an_engine_defect():
+    # The issue's line, σ'(a) written h∘(1 - h): true, with h recomputed from its definition.  A point
+    # (here the counterexample of the same line with W_hh for W_hh^T: the same free inputs) is no
+    # refutation of it, and neither is a point that gives h a value of its own.
+    true = r"dh_t = W_{hy}^T dS_t + W_{hh}^T (h_{t+1} \circ (1 - h_{t+1}) \circ dh_{t+1})"
+    ctx, c = claim_in(SIGMOID_RNN, true.replace("W_{hh}^T", "W_{hh}"))
+    cex = explicit.prove(ctx, c).counterexample
+    ctx, c = claim_in(SIGMOID_RNN, true)
+    with pytest.raises(Exception, match="both sides agree"):         # EngineDefect
+        explicit.confirm(ctx, c, cex)
+    with pytest.raises(Exception, match="free inputs"):
+        explicit.confirm(ctx, c, {**cex, "values": {**cex["values"], "h_1[0]": "-1/3"}})
 
 
 # ---------------------------------------------------------------- semantics

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 from derivations import allsizes, explicit, ir
-from derivations.concrete import PROVED, REFUTED
 from derivations.latex.errors import DerivationErrors
 from derivations.latex.printer import claim_latex, to_latex
 from derivations.latex.reader import parse_derivation, parse_statement
+from derivations.verdicts import PROVED, REFUTED
 
 HEAD = r"""# Notation
 

@@ -13,10 +13,10 @@ import fd
 import pytest
 
 from derivations import explicit, recurrence, runner
-from derivations.concrete import CHECKED, ILL_TYPED, PROVED, REFUTED
 from derivations.latex.files import read_derivation
 from derivations.latex.reader import parse_derivation
 from derivations.runner import load_document, run
+from derivations.verdicts import CHECKED, ILL_TYPED, PROVED, REFUTED
 
 ROOT = Path(__file__).resolve().parent.parent
 FILES = sorted((ROOT / "tests" / "derivations").glob("*.md")) + [ROOT / "examples" / "min_char_rnn.md",
@@ -227,7 +227,7 @@ def test_a_name_for_a_derivative_at_step_zero_is_the_gradient_of_the_initial_sta
 def test_the_cross_check_of_a_proof_catches_an_engine_that_proves_a_false_line(monkeypatch):
     # A broken engine for every T that proves everything: every false line must come out a conflict (an engine
     # error, exit 2), found by the explicit engine's cross-check with a replayed counterexample; never proved.
-    from derivations.concrete import Outcome
+    from derivations.verdicts import Outcome
     monkeypatch.setattr(recurrence, "prove", lambda ctx, claim: Outcome(PROVED, recurrence.METHOD, [], "broken"))
     caught = 0
     for path in (ROOT / "tests" / "derivations" / "tanh_rnn.md", ROOT / "tests" / "derivations" / "many_to_one.md"):
@@ -236,7 +236,7 @@ def test_the_cross_check_of_a_proof_catches_an_engine_that_proves_a_false_line(m
 
 
 def _caught(path) -> int:
-    from derivations.concrete import CONFLICT
+    from derivations.verdicts import CONFLICT
     truths = _truths(path)
     report = run(document=load_document(path), jobs=1, repairs=False)
     caught = 0
