@@ -25,8 +25,9 @@ from __future__ import annotations
 import sympy as sp
 
 from . import ir
+from .functions import apply_function
 from .indexform import Delta, NotApplicable, diff_entry, fresh, is_zero
-from .semantics import apply_function, given_gradients
+from .semantics import given_gradients
 from .shapes import IllTyped, Typer, fmt, is_scalar_shape, same
 from .verdicts import ILL_TYPED, INCONCLUSIVE, PROVED, Outcome
 

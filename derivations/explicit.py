@@ -377,8 +377,8 @@ def show_mp(x, digits: int = 6) -> str:
 
 
 def _function_note(lhs, rhs) -> dict:
+    from .functions import F_INSTANCE, FP_INSTANCE, UserFunction
     from .functions import f as f_generic
-    from .semantics import F_INSTANCE, FP_INSTANCE, UserFunction
     both = sp.Matrix.hstack(lhs, rhs) if lhs.rows == rhs.rows else lhs
     if both.has(f_generic) or any(isinstance(a, UserFunction) for a in both.atoms(sp.Function)):
         return {"f(x)": F_INSTANCE, "f'(x)": FP_INSTANCE}

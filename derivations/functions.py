@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 
+import mpmath
 import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.matrices.expressions.diagonal import DiagMatrix
@@ -118,6 +119,112 @@ def sigma_prime(x):
     """sigma'(x) written as in Comment 2: sigma(x) - sigma(x)^2."""
     return sigma(x) - sigma(x) ** 2
 
+
+# ---------------------------------------------------------------- the functions a file declares
+
+class UserFunction(sp.Function):
+    """Base of the element-wise functions a file declares (f : R -> R); derivative named f'."""
+
+
+_USER: dict = {}
+
+
+def user_function(name: str, derivative: int = 0):
+    """The SymPy function for a declared f (derivative 0) or f' (1); f is the note's generic `f`."""
+    if name == "f":
+        return f if derivative == 0 else fp
+    key = (name, derivative)
+    if key not in _USER:
+        if derivative == 0:
+            prime = lambda: user_function(name, 1)
+            _USER[key] = type(name, (UserFunction,), {"fdiff": lambda self, argindex=1: prime()(self.args[0])})
+        else:
+            _USER[key] = type(name + "'" * derivative, (UserFunction,), {})
+    return _USER[key]
+
+
+_X = sp.Dummy("x", real=True)
+# Derivatives of the built-in functions, as SymPy computes them (σ's is the declared σ(1 - σ)).
+_DERIVATIVE = {"sigma": sp.diff(sigma(_X), _X), "tanh": sp.diff(tanh(_X), _X), "exp": sp.exp(_X), "log": 1 / _X,
+               "relu": sp.diff(relu(_X), _X), "ind": sp.diff(indicator(_X), _X)}
+_FUNCTION = {"sigma": sigma, "tanh": tanh, "exp": sp.exp, "log": sp.log, "relu": relu, "ind": indicator}
+
+
+def apply_function(name: str, derivative: int, x):
+    """One entry of \\sigma(x), \\tanh'(x), f'(x), ... as SymPy; None for a derivative it does not know."""
+    if name in _FUNCTION:
+        if derivative == 0:
+            return _FUNCTION[name](x)
+        return _DERIVATIVE[name].xreplace({_X: x}) if derivative == 1 else None
+    if derivative > 1:
+        return None
+    return user_function(name, derivative)(x)
+
+
+# ---------------------------------------------------------------- the real functions
+#
+# What every counterexample is computed with: σ as 1/(1 + e^{-x}), tanh, exp, log, 1[x > 0], and for a
+# generic f (declared, not defined) one concrete instance.  Engines never prove with these: they give
+# numbers.
+
+# A concrete f with f' consistent with it, exact on rationals (used only to evaluate, never to prove).
+F_INSTANCE, FP_INSTANCE = "x**3 + x**2 + 2*x + 1", "3*x**2 + 2*x + 2"
+
+
+def _f_instance(x):
+    return x ** 3 + x ** 2 + 2 * x + 1
+
+
+def _fp_instance(x):
+    return 3 * x ** 2 + 2 * x + 2
+
+
+def real(expr):
+    """Generic functions replaced by concrete ones so that an expression has a value; σ keeps 1/(1+e^-x).
+
+    The instance of a generic f has an odd and an even part, so that neither a
+    sign slip inside f nor one inside f' can agree by accident.
+    """
+    expr = sp.sympify(expr).replace(f, _f_instance).replace(fp, _fp_instance)
+    for (name, d), cls in list(_USER.items()):
+        expr = expr.replace(cls, _f_instance if d == 0 else _fp_instance)
+    if expr.has(sp.Derivative, sp.Subs):
+        # f'' (a line that differentiates f' again) is the instance's own derivative, 6x + 2.
+        expr = expr.replace(lambda x: isinstance(x, sp.Derivative), _derivative_value).doit()
+    return expr
+
+
+def _derivative_value(d):
+    """d/dx of an expression, where x may be an expression itself (f'(W h) differentiated at W h)."""
+    body, subs = d.expr, {}
+    variables = []
+    for v, n in d.variable_count:
+        if not isinstance(v, sp.Symbol):
+            x = sp.Dummy("x")
+            body, subs[x] = body.subs(v, x), v
+            v = x
+        variables.append((v, n))
+    return sp.diff(body, *variables).subs(subs)
+
+
+def real_indicator(x):
+    """1[x > 0] as a number; NaN at the kink (within 10^-(digits/2) of 0, so that a value that is 0 but
+    computed with rounding counts as 0): a point there is never a counterexample (explicit.py skips it)."""
+    if abs(x) <= mpmath.mpf(10) ** (-(mpmath.mp.dps // 2)):
+        return mpmath.nan
+    return mpmath.mpf(1) if x > 0 else mpmath.mpf(0)
+
+
+MPMATH_FUNCTIONS = {"sigma": lambda x: 1 / (1 + mpmath.exp(-x)), "indicator": real_indicator}
+
+
+# The functions `mp_function` evaluates itself, by class (σ and 1[x > 0] as above; tanh SymPy's or ours).
+MP_APPLY = {sp.exp: mpmath.exp, sp.log: mpmath.log, sp.tanh: mpmath.tanh, tanh: mpmath.tanh,
+             sigma: MPMATH_FUNCTIONS["sigma"], indicator: real_indicator}
+
+
+
+# ---------------------------------------------------------------- matrix expressions (the old engines')
 
 _x = sp.Dummy("x")
 

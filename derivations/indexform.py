@@ -27,7 +27,7 @@ import itertools
 import sympy as sp
 from sympy.core.function import ArgumentIndexError
 
-from .functions import sigma
+from .functions import sigma, sigmoid_definition
 
 
 class NotApplicable(Exception):
@@ -339,7 +339,7 @@ def _canonical(e, ranges, memo):
 
 
 def _rewrite_sigma(e):
-    return e.replace(sigma, lambda x: 1 / (1 + sp.exp(-x)))
+    return e.replace(sigma, sigmoid_definition)
 
 
 def _sigma_of_positive(e):

@@ -217,8 +217,8 @@ REPAIR_JOB = "repair: "     # a repair job's key in the pool: REPAIR_JOB + claim
 
 def _repair_modules():
     # Everything a search's findings depend on: the edits, the derived line, the spellings, the engines.
-    from . import derive, edits, repair, spelling
-    return (*_parsed_modules(), derive, edits, repair, spelling)
+    from . import derive, repair, spelling
+    return (*_parsed_modules(), derive, repair, spelling)
 
 
 def _repair_target(doc: Document, claim_id: str):

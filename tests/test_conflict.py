@@ -69,11 +69,11 @@ def _broken_all_sizes(monkeypatch, target):
 
 
 def test_a_broken_engine_makes_verify_exit_2_and_says_why(monkeypatch, capsys):
-    _broken_all_sizes(monkeypatch, "bptt-dh")
-    assert main(["--only", "bptt-dh", "--jobs", "1", "--no-cache"]) == 2
+    _broken_all_sizes(monkeypatch, "eq9")
+    assert main(["--only", "eq9", "--jobs", "1", "--no-cache"]) == 2
     out, err = capsys.readouterr()
     assert "conflict" in out
-    assert "engines disagree" in err and "bptt-dh" in err and "nothing was written" in err
+    assert "engines disagree" in err and "eq9" in err and "nothing was written" in err
     assert "concrete: proved" in err and "all sizes: refuted -- deliberately broken engine" in err
     assert "W_hy[0,0]" in err                       # the broken engine's evidence
 

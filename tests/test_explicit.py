@@ -324,8 +324,8 @@ def test_the_numbers_are_lambdifys():
     # each with lambdify: the same numbers, to far below the 10^-30 a difference must exceed.
     import mpmath
 
-    from derivations.functions import indicator, sigma, tanh
-    from derivations.semantics import MPMATH_FUNCTIONS, mp_function
+    from derivations.functions import MPMATH_FUNCTIONS, indicator, sigma, tanh
+    from derivations.semantics import mp_function
     x, y, z = sp.symbols("x y z", real=True)
     exprs = [tanh(x * y - sp.Rational(1, 3)) + sp.exp(-x) / (1 + y ** 2), sp.log(z ** 2 + 1) * sigma(x - y) ** 3,
              indicator(x) * x, sp.sqrt(z ** 2 + 1), (x + y) ** -2, sp.tanh(z) - tanh(z), sp.Float("0.1") * x]

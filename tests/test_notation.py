@@ -294,7 +294,7 @@ def test_no_refutation_rests_on_a_value_at_the_kink():
     # (With 1[0 > 0] taken as 0 this line is refuted at a[0] = b[0] = -1/2: the search does reach the kink.)
     out = verdict(head, r"\mathbb{1}[a - b > 0] + \mathbb{1}[b - a > 0] = \mathbf{1}")
     assert out.verdict != REFUTED, out.counterexample
-    from derivations.semantics import MPMATH_FUNCTIONS
+    from derivations.functions import MPMATH_FUNCTIONS
     with mpmath.workdps(60):
         rounded_zero = mpmath.mpf(1) / 3 + mpmath.mpf(1) / 6 - mpmath.mpf(1) / 2
         assert mpmath.isnan(MPMATH_FUNCTIONS["indicator"](rounded_zero))
