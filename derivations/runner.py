@@ -9,18 +9,15 @@ back is plain data, ready for report.json.
 from __future__ import annotations
 
 import os
-import platform
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-import numpy
-import sympy
-
+from . import assembly
 from .cache import ProofCache, sources_key
-from .engines import GENERAL, TIME_LIMIT, combine
+from .engines import TIME_LIMIT, combine
 
 # The engines a worker runs, by these names: tests replace them here (monkeypatch) to make an engine fail.
 from .engines import algorithm_engines as _algorithm_engines
@@ -28,15 +25,12 @@ from .engines import parsed_engines as _parsed_engines
 from .engines import parsed_modules as _parsed_modules
 from .engines import run_engines as _run_engines
 from .layout import numerator_layout_note, reading_note
-from .verdicts import CHECKED, CONFLICT, ILL_TYPED, PROVED, REFUTED, VERDICTS
+from .verdicts import CONFLICT, ILL_TYPED, PROVED, REFUTED
 
-AS_WRITTEN, CORRECTED = "as-written", "corrected"      # a claim's kind (ir.Claim.kind)
+AS_WRITTEN = "as-written"      # a claim's kind (ir.Claim.kind)
 # Where a claim's result came from (its `origin` in report.json): the engines in this run, the cache, or the
 # engines in this run stopped by the time limit (such a result is never cached).
 PROVED_NOW, FROM_CACHE, CUT_SHORT = "this run", "cache", "time limit"
-
-TOOL = "bptt-verifier 0.1.0"
-
 
 NOTE = Path(__file__).resolve().parent / "note" / "note.md"
 
@@ -366,43 +360,10 @@ def run(ids=None, jobs: int | None = None, cache: ProofCache | None = None, prog
                 shown.append(cid)
                 progress(cid, results[cid], cached=cid in from_cache, done=len(shown), total=len(ids))
     diagnosis = _algorithm_diagnosis(doc, ids, results, cache, searches)
-    report = assemble(doc, ids, results, time.perf_counter() - start, cache, diagnosis)
-    if repairs:
-        add_repairs(report, searches)
-    else:
-        # Every claim has the fields the report reads; a wrong line's severity is unknown without a search.
-        for c in report["claims"]:
-            wrong = c["verdict"] in (REFUTED, ILL_TYPED)
-            c.update(repairs=[], search={"skipped": "--no-repairs"} if wrong else None, severity=None, derived=None)
-    return report
-
-
-def add_repairs(report: dict, searches: dict) -> None:
-    """Each claim's `repairs`, `search` and, for a wrong claim, its `severity` (derivations.repair.severity);
-    a claim without a search (a Python builder) takes the worst severity of the wrong lines it relies on."""
-    from .repair import NOTATION, SUBSTANTIVE, severity
-    by_id = {c["id"]: c for c in report["claims"]}
-    for c in report["claims"]:
-        found = searches.get(c["id"])
-        c["repairs"] = found["repairs"] if found else []
-        c["search"] = found["search"] if found else None
-        c["derived"] = found.get("derived") if found else None
-        c["severity"] = None
-    for c in report["claims"]:
-        if c["verdict"] not in (REFUTED, ILL_TYPED):
-            continue
-        if c["repairs"] or c["search"] and "skipped" not in c["search"]:
-            c["severity"] = severity(c["verdict"], c["repairs"])
-            c["severity_from"] = "repairs"
-            continue
-        relied = [by_id[d] for d in c.get("relies_on", []) if d in by_id and by_id[d]["verdict"] in (REFUTED, ILL_TYPED)]
-        relied_severities = [severity(d["verdict"], searches.get(d["id"], {}).get("repairs", [])) for d in relied]
-        if relied_severities:
-            c["severity"] = SUBSTANTIVE if SUBSTANTIVE in relied_severities else NOTATION
-            c["severity_from"] = "relies_on: " + ", ".join(d["id"] for d in relied)
-        else:
-            c["severity"] = severity(c["verdict"], [])
-            c["severity_from"] = "verdict"
+    for cid in ids:
+        results[cid]["layout"], results[cid]["other_reading"] = _reading_notes(doc, cid, results[cid]["verdict"], cache)
+    return assembly.assemble(doc, ids, results, time.perf_counter() - start, cache, diagnosis,
+                             searches if repairs else None)
 
 
 def _expected_cost(key, doc) -> int:
@@ -413,44 +374,6 @@ def _expected_cost(key, doc) -> int:
     if claim.algorithm:
         return 0
     return 2 if ctx.has_time else 3
-
-
-def scope(result: dict, ctx=None) -> str | None:
-    """How far a proof (or a check) reaches, in words: "for every size (and T)" or "at the sizes tried (T ≤ 3)"."""
-    proved = [m for m in result["methods"] if m["verdict"] == PROVED]
-    if result["verdict"] not in (PROVED, CHECKED) or not proved:
-        return None
-    through_time = ctx is not None and ctx.has_time and ctx.length is None
-    if any(m["method"] in GENERAL for m in proved):
-        return "for every size" + (" and every T" if through_time else "")
-    lengths = [s["T"] for m in proved for s in m["shapes"] if isinstance(s.get("T"), int)]
-    return "at the sizes tried" + (f", T ≤ {max(lengths)}" if through_time and lengths else "")
-
-
-def semantic_notes(claim, ctx=None) -> list[str]:
-    """What a reader may take otherwise in a claim's semantics, said next to it (one sentence): ∂E_t/∂U of
-    a quantity at a step is taken with the steps before t held fixed (docs/derivation-format.md)."""
-    from . import ir
-    if (ctx is not None and not ctx.held_fixed) or claim.lhs is None:
-        return []                         # the default: total derivatives, what a reader takes them to be
-
-    def name(n):                          # plain text: \ell -> ℓ, W_{hh} stays W_hh
-        return {"\\ell": "ℓ", "\\mathcal{L}": "𝓛"}.get(n, n.lstrip("\\"))
-    read = []
-    for side in (claim.lhs, claim.rhs):
-        for node in side.walk():
-            if (isinstance(node, ir.Deriv) and isinstance(node.of, ir.Ref) and node.of.time is not None
-                    and isinstance(node.wrt, ir.Ref) and node.wrt.time is None):
-                step = str(node.of.time)
-                of = f"{name(node.of.name)}_{step if len(step) == 1 else '{' + step + '}'}"
-                item = (f"∂{of}/∂{name(node.wrt.name)} counts the uses of {name(node.wrt.name)} from step {step} on"
-                        if not read else f"∂{of}/∂{name(node.wrt.name)} those from step {step} on")
-                if item not in read:
-                    read.append(item)
-    if not read:
-        return []
-    return ["Earlier steps held fixed (docs/derivation-format.md): " + ", ".join(read)
-            + "; the total derivative through every step may differ."]
 
 
 def _reading_notes(doc: Document, cid: str, verdict: str, cache) -> tuple:
@@ -469,40 +392,4 @@ def _reading_notes(doc: Document, cid: str, verdict: str, cache) -> tuple:
     return notes["layout"], notes["reading"]
 
 
-def assemble(doc: Document, ids, results, seconds, cache, diagnosis=None) -> dict:
-    entries = [{**doc.fields[cid], **results[cid]} for cid in ids]   # the file's order, whatever order workers finished
-    for e in entries:
-        e["scope"] = scope(e, doc.parsed[e["id"]][0] if e["id"] in doc.parsed else None)
-        e["notes"] = semantic_notes(doc.parsed[e["id"]][1], doc.parsed[e["id"]][0]) if e["id"] in doc.parsed else []
-        e["layout"], e["other_reading"] = _reading_notes(doc, e["id"], e["verdict"], cache)
-    summary = {v: sum(e["verdict"] == v for e in entries) for v in VERDICTS}
-    report = {
-        "tool": TOOL,
-        "document": {"path": "derivations/note/note.md" if doc.is_note else str(doc.path),
-                     "title": doc.derivation.title, "note": doc.is_note, "statements": len(doc.ids)},
-        "date": time.strftime("%Y-%m-%d"),
-        "versions": {"python": platform.python_version(), "sympy": sympy.__version__, "numpy": numpy.__version__},
-        "total_seconds": round(seconds, 2),
-        "summary": summary,
-        "cache": {"hits": cache.hits, "misses": cache.misses, "rejected": cache.rejected},
-        "claims": entries,
-    }
-    if diagnosis is not None:
-        report["algorithm_diagnosis"] = diagnosis
-    report["conflicts"] = [e["id"] for e in entries if e["verdict"] == CONFLICT]
-    report["ok"] = relied_on_proved(report) and not report["conflicts"]
-    return report
-
-
-def relied_on_proved(report) -> bool:
-    """Every statement of the note is proved, as written or through a proved correction."""
-    by_id = {e["id"]: e for e in report["claims"]}
-    for e in report["claims"]:
-        if e["kind"] == CORRECTED or e["verdict"] == PROVED:
-            continue
-        if not any(by_id.get(fix, {}).get("verdict") == PROVED for fix in e["corrected_by"]):
-            return False
-    return True
-
-
-__all__ = ["AS_WRITTEN", "TOOL", "run"]
+__all__ = ["AS_WRITTEN", "run"]

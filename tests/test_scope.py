@@ -5,7 +5,7 @@ there; one proved by an engine for symbolic sizes (or the induction) holds for
 every size (and T).  `notes`: a derivative of a quantity at a step is taken with
 the earlier steps held fixed, which a reader may take otherwise.
 """
-from derivations import engines, runner
+from derivations import assembly, engines
 from derivations.latex.reader import parse_derivation
 
 FILE = r"""# Lemma
@@ -27,10 +27,10 @@ def test_scope_says_whether_a_proof_holds_for_every_size_or_only_where_it_was_tr
     def result(*methods):
         ms = [{"method": name, "verdict": v, "shapes": [{"m": 2, "T": t} for t in (1, 2, 3)]} for name, v in methods]
         return {"verdict": engines.combine([{**m, "reason": ""} for m in ms])["verdict"], "methods": ms}
-    assert runner.scope(result(("concrete", "proved")), ctx) == "at the sizes tried, T ≤ 3"
-    assert runner.scope(result(("concrete", "proved"), ("all sizes", "proved")), ctx) == "for every size and every T"
-    assert runner.scope(result(("concrete", "proved"), ("all sizes", "inconclusive")), ctx).startswith("at the")
-    assert runner.scope(result(("concrete", "refuted")), ctx) is None
+    assert assembly.scope(result(("concrete", "proved")), ctx) == "at the sizes tried, T ≤ 3"
+    assert assembly.scope(result(("concrete", "proved"), ("all sizes", "proved")), ctx) == "for every size and every T"
+    assert assembly.scope(result(("concrete", "proved"), ("all sizes", "inconclusive")), ctx).startswith("at the")
+    assert assembly.scope(result(("concrete", "refuted")), ctx) is None
 
 
 def test_a_derivative_of_a_quantity_at_a_step_carries_a_note_on_how_it_is_read():
@@ -45,6 +45,6 @@ $$ \frac{\partial E_t}{\partial U} = 2 (h_t \circ (1 - h_t) \circ h_t) h_{t-1}^T
 $$ \frac{\partial E_t}{\partial h_t} = 2 h_t $$
 """
     first, second = parse_derivation(text, "x.md").claims
-    (note,) = runner.semantic_notes(first)
+    (note,) = assembly.semantic_notes(first)
     assert "∂E_t/∂U counts the uses of U from step t on" in note and "held fixed" in note
-    assert runner.semantic_notes(second) == []
+    assert assembly.semantic_notes(second) == []
