@@ -399,7 +399,6 @@ class Claim:
     kind: str = "as-written"         # "as-written", "corrected" (links `corrects`) or "supporting"
     corrects: str | None = None
     remark: str | None = None        # a trailing \text{...} such as "(by 3)"
-    python: str | None = None        # checked by a registered Python builder of this id instead
     group: str = ""                  # the id of its block (a chain's links share it; `corrects` may name it)
     algorithm: str | None = None     # the whole algorithm of this id (lhs and rhs None): every output it computes
 

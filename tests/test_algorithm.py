@@ -129,7 +129,7 @@ def _errors(text):
 
 
 def test_a_loop_reads_nothing_before_it_is_computed():
-    assert not parse_derivation(HEAD + LOOP.format(DH + DW), "a.md").claims[-1].python
+    assert parse_derivation(HEAD + LOOP.format(DH + DW), "a.md").claims[-1].algorithm
     line = HEAD.count("\n") + 3
     ((at, message),) = _errors(HEAD + LOOP.format(DW + DH))
     assert at == line and "before the loop computes it" in message

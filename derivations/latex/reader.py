@@ -327,9 +327,6 @@ class _Builder:
         for b in blocks:
             if len(self.errors) + self.earlier_errors >= MAX_ERRORS:
                 break
-            if "python" in b.meta and not b.text.strip():
-                parsed.append((b, None))
-                continue
             if b.meta.get("broken"):               # reported by `scan`
                 _guess_targets(b.text, scope)
                 continue
@@ -401,10 +398,6 @@ class _Builder:
         loop, loops = None, []
         for b, pb in parsed:
             resolver.error = lambda msg, node, hint="", b=b: self.error(b, msg, node, hint)
-            if pb is None:
-                counter += 1
-                ctx.claims.append(self.python_claim(b, ctx))
-                continue
             if isinstance(pb, LoopMark):
                 loop = self.loop_mark(ctx, b, pb, loop, loops)
                 continue
@@ -810,14 +803,6 @@ class _Builder:
                                        comment=meta.get("comment", ""), kind=kind, corrects=meta.get("corrects"),
                                        remark=pb.remark, group=base))
 
-    def python_claim(self, b, ctx):
-        cid = b.meta["python"].strip()
-        self.ids.add(cid)
-        return ir.Claim(cid, b.meta.get("label", cid), None, None, ir.Source(self.path, b.line, ""),
-                        section=b.heading or ctx.title, reading=b.meta.get("reading", ""),
-                        depends_on_reading=bool(b.meta.get("reading")), comment=b.meta.get("comment", ""),
-                        kind=b.meta.get("kind", "corrected" if "corrects" in b.meta else "as-written"),
-                        corrects=b.meta.get("corrects"), python=cid, group=cid)
 
 
 def _loop_latex(updates) -> str:

@@ -257,7 +257,7 @@ def _comment_meta(text: str, after: int, block: RawBlock, path: str) -> None:
             if not m:
                 return
             key = m.group("key").lower()
-            if key in META_KEYS and key != "python":
+            if key in META_KEYS:
                 block.meta[key] = (block.meta.get(key, "") + " " + m.group("value").strip()).strip()
                 block.meta_line = block.meta_line or locate(text, start, path).line
         start = stop + 1
