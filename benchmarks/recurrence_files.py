@@ -38,7 +38,8 @@ def _root_from_argv() -> Path:
 sys.path.insert(0, str(_root_from_argv()))
 
 from derivations import recurrence, runner
-from derivations.runner import load_document, run
+from derivations.assembly import run
+from derivations.runner import load_document
 
 DEFAULT = sorted((ROOT / "tests" / "derivations").glob("*.md")) + [ROOT / "examples" / n for n in
                                                                    ("min_char_rnn.md", "lstm.md")]

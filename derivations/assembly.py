@@ -14,6 +14,7 @@ import time
 import numpy
 import sympy
 
+from . import runner
 from .engines import GENERAL
 from .verdicts import CHECKED, CONFLICT, ILL_TYPED, PROVED, REFUTED, VERDICTS
 
@@ -59,10 +60,18 @@ def semantic_notes(claim, ctx=None) -> list[str]:
             + "; the total derivative through every step may differ."]
 
 
-def assemble(doc, ids, results, seconds, cache, diagnosis=None, searches=None) -> dict:
+def run(ids=None, **options) -> dict:
+    """Prove the claims `ids` (default: all) of a document (default: the note) and return the report dict
+    (runner.prove's options: jobs, cache, progress, document, time_limit, repairs, repair_budget)."""
+    return assemble(runner.prove(ids, **options))
+
+
+def assemble(proofs: runner.Proofs) -> dict:
     """The report dict of a run: each claim's fields as written, its result, scope, notes, repairs and severity
     (the file's order, whatever order the workers finished in), the summary, the diagnosis, the facts of the
-    headline.  `searches`: {claim id: its repair search}, or None for a run without repairs."""
+    headline."""
+    doc, ids, results, cache = proofs.document, proofs.ids, proofs.results, proofs.cache
+    seconds, diagnosis, searches = proofs.seconds, proofs.diagnosis, proofs.searches
     entries = [{**doc.fields[cid], **results[cid]} for cid in ids]
     for e in entries:
         ctx, claim = doc.parsed[e["id"]]

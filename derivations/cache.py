@@ -1,4 +1,5 @@
-"""A proof cache keyed by a claim's context as written, the engines' sources and SymPy's version.
+"""A proof cache: results stored under a key (engines.sources_key: a claim's context as written, the
+engines' sources, SymPy's version).
 
 A cached result is only a shortcut: an entry whose key, claim id or checksum
 does not match, or that does not parse, is ignored (and later overwritten),
@@ -8,7 +9,6 @@ directory, so the tracked tree never holds proof results.
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 import os
 import tempfile
@@ -16,31 +16,11 @@ from pathlib import Path
 
 import sympy
 
-from . import functions, verdicts
-
-# The code every result depends on besides the modules a caller names: the real functions (the
-# counterexample oracle) and the verdict names.
-_ENGINE_MODULES = (functions, verdicts)
-
 
 def default_dir() -> Path:
     base = os.environ.get("BPTT_VERIFIER_CACHE") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "bptt-verifier")
     return Path(base)
-
-
-def _source(module) -> str:
-    try:
-        return inspect.getsource(module)
-    except (OSError, TypeError):
-        return module.__name__
-
-
-def sources_key(extra_modules=(), *fields) -> str:
-    """sha256 of `fields` (a claim's context as written, its id), the engines' sources and SymPy's version."""
-    parts = [*fields, sympy.__version__]
-    parts += [_source(m) for m in (*_ENGINE_MODULES, *extra_modules)]
-    return hashlib.sha256("\n\0".join(parts).encode()).hexdigest()
 
 
 def _checksum(result) -> str:

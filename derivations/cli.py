@@ -23,10 +23,11 @@ from reports.files import unwritable, write_all
 from reports.findings import plural
 
 from . import codegen
+from .assembly import run
 from .cache import ProofCache, default_dir
 from .engines import TIME_LIMIT, EngineCrash
 from .latex.errors import DerivationErrors
-from .runner import FROM_CACHE, REPAIR_BUDGET, REPAIR_LINE_CAP, load_document, run
+from .runner import FROM_CACHE, REPAIR_BUDGET, REPAIR_LINE_CAP, load_document
 from .verdicts import CONFLICT, EngineDefect
 
 EXIT_CODES = """\

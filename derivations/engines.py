@@ -6,6 +6,8 @@ Shared by the scheduler (runner.py, every claim of a file in worker processes) a
 """
 from __future__ import annotations
 
+import hashlib
+import inspect
 import os
 import signal
 import threading
@@ -14,6 +16,9 @@ import traceback
 from contextlib import contextmanager
 from dataclasses import asdict
 
+import sympy
+
+from . import functions, verdicts
 from .verdicts import CHECKED, CONFLICT, ILL_TYPED, INCONCLUSIVE, PROVED, REFUTED, Outcome
 
 # Engines that do not contradict each other combine to the worst decided verdict:
@@ -176,3 +181,24 @@ def parsed_modules():
     # what the engines say of it: a change in any of them is a new cache key.
     return (algorithm, allsizes, explicit, indexform, ir, program, recurrence, semantics, shapes, blocks, copies,
             files, printer, reader, resolve, syntax, tex, sys.modules[__name__])
+
+
+# ---------------------------------------------------------------- the key of a result
+
+# The code every result depends on besides the modules a caller names: the real functions (the
+# counterexample oracle) and the verdict names.
+_ENGINE_MODULES = (functions, verdicts)
+
+
+def _source(module) -> str:
+    try:
+        return inspect.getsource(module)
+    except (OSError, TypeError):
+        return module.__name__
+
+
+def sources_key(extra_modules=(), *fields) -> str:
+    """sha256 of `fields` (a claim's context as written, its id), the engines' sources and SymPy's version."""
+    parts = [*fields, sympy.__version__]
+    parts += [_source(m) for m in (*_ENGINE_MODULES, *extra_modules)]
+    return hashlib.sha256("\n\0".join(parts).encode()).hexdigest()

@@ -871,8 +871,7 @@ def search(ctx: ir.Context, claim: ir.Claim, budget: float = 10.0, verdict: str 
 
 def _try(ctx, claim, cand, cache, info) -> str:
     """The combined verdict of the engines on one candidate ("refuted" when the quick look refutes it)."""
-    from .cache import sources_key
-    from .engines import parsed_modules
+    from .engines import parsed_modules, sources_key
     test = replace(cand.claim, id=f"{claim.id}~repair")
     memo = info.setdefault("_memo", {})
     if cand.latex in memo:                  # the same statement within this search (the derived line, written

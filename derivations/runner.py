@@ -15,9 +15,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from . import assembly
-from .cache import ProofCache, sources_key
-from .engines import TIME_LIMIT, combine
+from .cache import ProofCache
+from .engines import TIME_LIMIT, combine, sources_key
 
 # The engines a worker runs, by these names: tests replace them here (monkeypatch) to make an engine fail.
 from .engines import algorithm_engines as _algorithm_engines
@@ -276,10 +275,23 @@ def wants_repair(doc: Document, claim_id: str, result: dict) -> bool:
     return doc.fields[claim_id]["kind"] == AS_WRITTEN and result["verdict"] in (REFUTED, ILL_TYPED)
 
 
-def run(ids=None, jobs: int | None = None, cache: ProofCache | None = None, progress=None,
-        document: Document | None = None, time_limit: float = TIME_LIMIT, repairs: bool = True,
-        repair_budget: float = REPAIR_BUDGET) -> dict:
-    """Prove the claims `ids` (default: all) of a document (default: the note) and return the report dict.
+@dataclass
+class Proofs:
+    """What a run found: each claim's result (with its `origin`), the repair searches (None without repairs),
+    the algorithm diagnosis, the seconds taken and the cache used; `assembly.assemble` makes the report."""
+    document: Document
+    ids: list
+    results: dict
+    searches: dict | None
+    diagnosis: dict | None
+    seconds: float
+    cache: ProofCache
+
+
+def prove(ids=None, jobs: int | None = None, cache: ProofCache | None = None, progress=None,
+          document: Document | None = None, time_limit: float = TIME_LIMIT, repairs: bool = True,
+          repair_budget: float = REPAIR_BUDGET) -> Proofs:
+    """Prove the claims `ids` (default: all) of a document (default: the note), in parallel, with a cache.
 
     With `repairs`, every as-written claim that is refuted or ill-typed gets a repair search
     (derivations.repair), in the same pool, as soon as its proof is back."""
@@ -362,8 +374,7 @@ def run(ids=None, jobs: int | None = None, cache: ProofCache | None = None, prog
     diagnosis = _algorithm_diagnosis(doc, ids, results, cache, searches)
     for cid in ids:
         results[cid]["layout"], results[cid]["other_reading"] = _reading_notes(doc, cid, results[cid]["verdict"], cache)
-    return assembly.assemble(doc, ids, results, time.perf_counter() - start, cache, diagnosis,
-                             searches if repairs else None)
+    return Proofs(doc, ids, results, searches if repairs else None, diagnosis, time.perf_counter() - start, cache)
 
 
 def _expected_cost(key, doc) -> int:
@@ -392,4 +403,4 @@ def _reading_notes(doc: Document, cid: str, verdict: str, cache) -> tuple:
     return notes["layout"], notes["reading"]
 
 
-__all__ = ["AS_WRITTEN", "run"]
+__all__ = ["AS_WRITTEN", "Proofs", "prove"]

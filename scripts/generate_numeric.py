@@ -9,10 +9,11 @@ exits 1 when the committed numeric/rnn.py differs from what would be generated.
 import argparse
 import sys
 
+from derivations.assembly import run
 from derivations.cache import ProofCache
 from derivations.cli import verdicts_by_id
 from derivations.codegen import DEFAULT_PATH, GenerationError, generate, needed_ids, write_module
-from derivations.runner import load_document, run
+from derivations.runner import load_document
 
 
 def main(argv=None) -> int:

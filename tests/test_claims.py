@@ -13,6 +13,7 @@ import sympy as sp
 from autograd import grad
 from oracle import difference
 
+from derivations import assembly
 from derivations.runner import load_document
 from derivations.verdicts import ILL_TYPED, PROVED, REFUTED
 
@@ -225,5 +226,5 @@ def test_the_engines_and_the_cache_key_follow_note_md_as_written(tmp_path):
     for cid in ("bptt-dh_prev-corrected", "bptt-algorithm-corrected"):
         assert runner.parsed_key(*copy.parsed[cid]) != runner.parsed_key(*note.parsed[cid])
     assert difference(*copy.parsed["bptt-dh_prev-corrected"]) is not None          # false, by the numbers
-    report = runner.run(["bptt-dh_prev-corrected"], document=copy, jobs=1, repairs=False)
+    report = assembly.run(["bptt-dh_prev-corrected"], document=copy, jobs=1, repairs=False)
     assert report["claims"][0]["verdict"] == REFUTED

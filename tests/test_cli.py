@@ -11,9 +11,10 @@ import pytest
 from conftest_report import launch_chromium, require, sample_report, sync_playwright_or_skip
 
 from derivations import cli, codegen
+from derivations.assembly import run
 from derivations.cache import ProofCache
 from derivations.cli import main
-from derivations.runner import load_document, run
+from derivations.runner import load_document
 from reports import findings
 
 CLAIM_FIELDS = {"id", "label", "latex", "kind", "corrects", "verdict", "methods", "shapes", "seconds",
@@ -392,11 +393,11 @@ def test_no_repairs_writes_the_report_of_a_file_with_a_wrong_line(tmp_path, caps
 
 
 def test_repair_budget_sets_the_files_search_budget(tmp_path, capsys, monkeypatch):
-    # --repair-budget is the seconds of search the file's wrong lines share (runner.run's repair_budget); a
+    # --repair-budget is the seconds of search the file's wrong lines share (assembly.run's repair_budget); a
     # search an earlier run cut short resumes when it gives the line more time (runner.resumable).
-    from derivations import cli, runner
+    from derivations import assembly, cli, runner
     seen = {}
-    real = runner.run
+    real = assembly.run
 
     def spy(*args, **kwargs):
         seen["budget"] = kwargs.get("repair_budget")

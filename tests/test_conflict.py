@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from derivations import allsizes, explicit, runner
+from derivations import allsizes, assembly, explicit, runner
 from derivations.cli import main
 from derivations.engines import combine
 from derivations.runner import load_document
@@ -81,7 +81,7 @@ def test_a_broken_engine_makes_verify_exit_2_and_says_why(monkeypatch, capsys):
 def test_the_report_names_both_engines_and_is_not_cached(monkeypatch, tmp_path):
     _broken_all_sizes(monkeypatch, "eq9")
     cache = runner.ProofCache(tmp_path / "cache")
-    report = runner.run(["eq9", "eq10"], jobs=1, cache=cache)
+    report = assembly.run(["eq9", "eq10"], jobs=1, cache=cache)
     assert report["conflicts"] == ["eq9"] and not report["ok"]
     assert report["summary"][CONFLICT] == 1
     entry = next(c for c in report["claims"] if c["id"] == "eq9")

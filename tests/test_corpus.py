@@ -18,10 +18,11 @@ from pathlib import Path
 import fd
 import pytest
 
+from derivations.assembly import run
 from derivations.latex.errors import DerivationErrors
 from derivations.latex.files import read_derivation
 from derivations.latex.reader import parse_derivation
-from derivations.runner import load_document, run
+from derivations.runner import load_document
 from derivations.verdicts import ILL_TYPED, PROVED, REFUTED
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -16,7 +16,8 @@ import pytest
 from oracle import changes_value
 
 from derivations import program, recurrence
-from derivations.runner import load_document, run
+from derivations.assembly import run
+from derivations.runner import load_document
 from derivations.verdicts import PROVED, REFUTED
 
 HEAD = r"""# A sigmoid RNN's backward pass written through its state

@@ -8,7 +8,7 @@ claim -- and such a result is not cached, since a faster run may decide it.
 """
 import pytest
 
-from derivations import runner
+from derivations import assembly, runner
 from derivations.cache import ProofCache
 from derivations.cli import main
 from derivations.verdicts import INCONCLUSIVE
@@ -42,7 +42,7 @@ def test_an_engine_past_the_time_limit_leaves_the_claim_inconclusive_and_uncache
     _with_engine(monkeypatch, _spin)
     cache = ProofCache(tmp_path / "cache")
     doc = runner.load_document(path)
-    report = runner.run(jobs=1, cache=cache, document=doc, time_limit=0.5)
+    report = assembly.run(jobs=1, cache=cache, document=doc, time_limit=0.5)
     (claim,) = report["claims"]
     assert claim["verdict"] == INCONCLUSIVE and "time limit" in claim["methods"][0]["reason"]
     assert cache.get(claim["id"], runner.parsed_key(*doc.parsed[claim["id"]])) is None

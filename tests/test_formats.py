@@ -34,8 +34,9 @@ def test_the_tex_and_notebook_versions_of_an_example_give_the_markdown_claims(pa
 
 
 def test_the_three_forms_get_the_same_verdicts():
+    from derivations.assembly import run
     from derivations.cache import ProofCache
-    from derivations.runner import load_document, run
+    from derivations.runner import load_document
     subset = ["dy", "dWhh", "dh0", "dWxh-sigmoid"]
     verdicts = []
     for path in FORMS:

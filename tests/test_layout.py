@@ -7,9 +7,10 @@ Jacobian of a wrong line and asks the explicit engine; the note appears only whe
 import pytest
 
 from derivations import explicit, layout
+from derivations.assembly import run
 from derivations.cli import summary
 from derivations.latex.reader import parse_derivation
-from derivations.runner import load_document, run
+from derivations.runner import load_document
 from reports.render import mathml, render_html
 
 FILE = r"""# Jacobians of linear maps

@@ -13,9 +13,10 @@ import fd
 import pytest
 
 from derivations import explicit, recurrence, runner
+from derivations.assembly import run
 from derivations.latex.files import read_derivation
 from derivations.latex.reader import parse_derivation
-from derivations.runner import load_document, run
+from derivations.runner import load_document
 from derivations.verdicts import CHECKED, ILL_TYPED, PROVED, REFUTED
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -163,7 +164,7 @@ $$ \frac{{\partial \ell}}{{\partial x}} = W^{{\top}} ((1 - z^2) \circ dz) \tag{{
 
 $$ \frac{{\partial \ell}}{{\partial x}} = W^{{\top}} dz \tag{{dx-wrong}} $$
 """)
-    code = ("import json, resource, sys; from derivations.runner import run, load_document; "
+    code = ("import json, resource, sys; from derivations.runner import load_document; from derivations.assembly import run; "
             f"r = run(document=load_document({str(f)!r}), jobs=1, repairs=False); "
             "print(json.dumps({c['id']: c['verdict'] for c in r['claims']})); "
             "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from derivations import ir, repair, spelling
+from derivations import assembly, ir, repair, spelling
 from derivations.latex.reader import parse_derivation, parse_statement
 from derivations.runner import load_document, prove_parsed, repair_claim, wants_repair
 from derivations.shapes import Typer
@@ -591,7 +591,7 @@ $$ \frac{\partial E_t}{\partial U} = 3 (h_t \circ (1 - h_t) \circ h_t) h_{t-1}^T
 
 @pytest.fixture(scope="module")
 def per_step_report(tmp_path_factory):
-    from derivations.runner import run
+    from derivations.assembly import run
     path = tmp_path_factory.mktemp("reading") / "per_step.md"
     path.write_text(PER_STEP)
     return run(jobs=1, document=load_document(path), repair_budget=30.0)
@@ -628,8 +628,8 @@ def test_a_search_cut_short_is_cached_with_where_it_stopped(tmp_path):
     """A rerun of an unchanged file with the same budget takes the search from the cache, cut short or not: it
     does not spend the budget again, and it says how far the search got.  A rerun with a larger budget goes on
     from where the cut-short search stopped (the candidates it tried are not tried again)."""
+    from derivations.assembly import run
     from derivations.cache import ProofCache
-    from derivations.runner import run
     path = tmp_path / "quad.md"
     path.write_text(QUADRATIC)
     first = run(jobs=1, document=load_document(path), cache=ProofCache(tmp_path / "cache"), repair_budget=0.0)
@@ -683,7 +683,7 @@ def test_the_budget_is_shared_by_the_files_searches(monkeypatch, tmp_path):
     monkeypatch.setattr(runner, "repair_claim", spy)
     path = tmp_path / "two.md"
     path.write_text(QUADRATIC + "\n$$ \\frac{\\partial f}{\\partial x} = S x \\tag{quad-Sx} $$\n")
-    runner.run(jobs=1, document=load_document(path), repair_budget=30.0)
+    assembly.run(jobs=1, document=load_document(path), repair_budget=30.0)
     deadlines = {job[3] for job in jobs}
     assert len(jobs) >= 2 and len(deadlines) == 1
     (budget,) = deadlines

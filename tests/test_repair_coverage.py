@@ -68,8 +68,8 @@ def _report(path: Path):
     if path not in _RUNS:
         import tempfile
 
+        from derivations.assembly import run
         from derivations.cache import ProofCache
-        from derivations.runner import run
         doc = load_document(path)
         cache = ProofCache(Path(tempfile.mkdtemp(prefix="coverage-cache-")))
         report = run(jobs=2, document=doc, repair_budget=BUDGET, cache=cache)
