@@ -215,6 +215,9 @@ def _counterexample(cx: dict) -> list[str]:
     inputs = [f"{name} = {findings.matrix_text(rows)}" for name, rows in cx["matrices"]]
     inputs += [f"{name} = {value}" for name, value in cx["scalars"]]
     # Fold between inputs, never inside one: its spaces are non-breaking while folding.
+    if not inputs:                  # the sizes and indices alone decide it (softmax of one entry is 1)
+        lines.append("        for every value of the inputs")
+        return lines
     text = _wrap(", ".join(i.replace(" ", NBSP) for i in inputs), "        with ", "             ")
     lines.append(text.replace(NBSP, " "))
     return lines

@@ -364,3 +364,21 @@ def test_random_printable_text_gives_located_errors_quickly_and_stops_at_a_bound
 ])
 def test_long_runs_are_read_in_linear_time(text):
     _located_errors_within(5, text)
+
+
+def test_a_declared_and_defined_quantity_is_defined_and_its_shape_checked():
+    # h \in R^H next to h := ... is an annotation: the engines see h's definition, never a free h.
+    ok = r"""# A layer
+
+$$ W \in \mathbb{R}^{H \times D}, \quad x \in \mathbb{R}^{D}, \quad h \in \mathbb{R}^{H}, \quad h := \tanh(W x) $$
+
+$$ \ell \in \mathbb{R}, \quad g \in \mathbb{R}^{H}, \quad g := \frac{\partial \ell}{\partial h} $$
+
+$$ \frac{\partial \ell}{\partial x} = W^{\top} ((1 - h^2) \circ g) \tag{dx} $$
+"""
+    ctx = parse_derivation(ok, "a.md").contexts[0]
+    assert "h" not in ctx.declarations and "h" in ctx.definitions
+    assert "g" in ctx.declarations                   # a given gradient of the abstract loss ℓ stays given
+    wrong = ok.replace(r"h \in \mathbb{R}^{H}", r"h \in \mathbb{R}^{D}")
+    (err,) = _errors(wrong)
+    assert err.location.line == 3 and "h is declared D×1 but its definition gives H×1" in err.message

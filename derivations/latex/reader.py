@@ -452,7 +452,9 @@ class _Builder:
         self.written_eq_forward(ctx)
         if not self.errors:
             self.hadamard_reading(ctx, hadamard_juxtapositions(ctx))
+        annotated = self.shape_annotations(ctx)
         self.check_definitions(ctx)
+        self.check_annotations(ctx, annotated, blocks)
         self.check_entries(ctx)
         for found in loops:
             self.check_algorithm(ctx, found)
@@ -650,6 +652,44 @@ class _Builder:
                 c.depends_on_reading = True
                 note = "a derivative of a quantity at step t holds the steps before t fixed (Derivatives:)"
                 c.reading = f"{c.reading} {note}".strip() if note not in c.reading else c.reading
+
+    def shape_annotations(self, ctx: ir.Context) -> dict:
+        """A quantity both declared and defined (h_t \\in R^H, h_t := ...; dy \\in R^K, dy := ∂L/∂y of a defined
+        L) is defined: the declaration only states its shape, checked against the definition
+        (`check_annotations`), and the engines see the definition alone.  The exception is a given gradient,
+        declared and defined as the gradient of an abstract loss (declared, not defined): its definition says
+        which gradient the free input is.  {name: its declaration} of the annotations taken out."""
+        out = {}
+        for name in [n for n in ctx.declarations if n in ctx.definitions]:
+            decl, d = ctx.declarations[name], ctx.definitions[name]
+            of = d.expr.of if d.notation else None
+            given = isinstance(of, ir.Ref) and of.name in ctx.declarations and of.name not in ctx.definitions
+            if decl.kind == "matrix" and not given:
+                out[name] = ctx.declarations.pop(name)
+        return out
+
+    def check_annotations(self, ctx: ir.Context, annotated: dict, blocks: list[RawBlock]) -> None:
+        """The shape a quantity is declared with is the shape of its definition (and a sequence's is one)."""
+        from ..shapes import IllTyped, Typer, fmt, same
+        if self.errors or not annotated:
+            return
+        typer = Typer(ctx)
+        for name, decl in annotated.items():
+            d = ctx.definitions[name]
+            try:
+                shape = typer.quantity(name)
+            except IllTyped:
+                continue                            # reported by check_definitions
+            sequence = d.target.time is not None
+            if same(shape[0], decl.shape[0]) and same(shape[1], decl.shape[1]) and sequence == decl.sequence:
+                continue
+            where = decl.source.line if decl.source else 0
+            b = max((b for b in blocks if b.line <= where), key=lambda b: b.line, default=blocks[0])
+            said = f"{fmt(decl.shape)}{' at every step' if decl.sequence else ''}"
+            is_ = f"{fmt(shape)}{' at every step' if sequence else ''}"
+            self.errors.append(self.error(
+                b, f"{name} is declared {said} but its definition gives {is_}", None,
+                f"declare it with the shape of its definition ({is_}), or leave the declaration out"))
 
     def check_definitions(self, ctx: ir.Context) -> None:
         """Every definition must compose for every size: a model that does not is an error of the file."""
