@@ -45,36 +45,108 @@ DIGITS = 60
 # ---------------------------------------------------------------- which sizes
 
 SMALL = 4            # a declared number above this is replaced by a size of the engine's choosing
+AS_DECLARED = 12     # ... unless the file uses such a number as a value: then up to this, the declared sizes
 
 
 def shrink(ctx: ir.Context) -> ir.Context:
     """The context with every declared number above SMALL (W ∈ R^{256×784}) made a size symbol (N256).
 
     The engine expands matrices entry by entry, so it works at small sizes of its own choosing; equal
-    numbers stay equal (one symbol each) and different ones stay different.  The all-sizes engines read
-    the declared numbers as they are.  Cached per context: the same copy for the search and the replay.
+    numbers stay equal (one symbol each) and different ones stay different, and a relation the definitions
+    and claims need between the declared numbers stays true (W ∈ R^{6×9} multiplying [h; x] with h ∈ R^6,
+    x ∈ R^3: N9 is N6 + 3, `_keep_relations`).  The all-sizes engines read the declared numbers as they are.
+    A \\mathbf{1} sized by a declared number reads the same table (`shapes.declared_size`).  Cached per
+    context: the same copy for the search and the replay.
     """
     key = id(ctx)
     if key in _SHRUNK and _SHRUNK[key][0] is ctx:
         return _SHRUNK[key][1]
-    table = {}
-
-    def small(x):
-        x = sp.sympify(x)
-        big = {n for n in x.atoms(sp.Integer) if n > SMALL}
-        for n in big:
-            table.setdefault(int(n), ir.size_symbol(f"N{int(n)}"))
-        return x.xreplace({n: table[int(n)] for n in big}) if big else x
-    declarations = {name: dataclasses.replace(d, shape=tuple(small(x) for x in d.shape))
-                    for name, d in ctx.declarations.items()}
+    big = sorted({int(n) for d in ctx.declarations.values() for x in d.shape
+                  for n in sp.sympify(x).atoms(sp.Integer) if n > SMALL})
     out = ctx
-    if table:
-        out = dataclasses.replace(ctx, declarations=declarations)
+    if big and _size_like_values(ctx):
+        # softmax(0 x) = 1/6 (1 + 0 x) for x ∈ R^6 is true at 6 alone: a claim that may read a declared number
+        # as a value is checked at the declared sizes, or not at all (`too_big`), never at sizes of our own.
+        if max(big) > AS_DECLARED:
+            out = dataclasses.replace(ctx)
+            out.too_big = max(big)
+        big = []
+    if big:
+        table = _keep_relations(ctx, {n: ir.size_symbol(f"N{n}") for n in big})
+        out = _with_sizes(ctx, table)
         out.replaced = dict(table)
     if len(_SHRUNK) > 64:
         _SHRUNK.clear()
     _SHRUNK[key] = (ctx, out)
     return out
+
+
+def _size_like_values(ctx: ir.Context) -> bool:
+    """Does a definition or claim of the context hold a number with a numerator or denominator above SMALL
+    (1/6, 10): a number that may stand for a declared size, so that the claim may hold at that size alone?"""
+    exprs = [d.expr for d in ctx.definitions.values()] + [x for c in ctx.claims for x in (c.lhs, c.rhs)
+                                                         if x is not None]
+    return any(isinstance(n, ir.Number) and max(abs(n.value.numerator), n.value.denominator) > SMALL
+               for e in exprs for n in e.walk())
+
+
+def _with_sizes(ctx: ir.Context, table: dict) -> ir.Context:
+    """The context with each declared number n of `table` read as table[n]."""
+    swap = {sp.Integer(n): v for n, v in table.items()}
+    declarations = {name: dataclasses.replace(d, shape=tuple(sp.sympify(x).xreplace(swap) for x in d.shape))
+                    for name, d in ctx.declarations.items()}
+    out = dataclasses.replace(ctx, declarations=declarations)
+    out.replaced = dict(table)
+    return out
+
+
+def _keep_relations(ctx: ir.Context, table: dict) -> dict:
+    """The table with the relations between declared numbers that typing the context needs kept: where two
+    shapes must be equal (N9 against N6 + 3) and are at the declared numbers, the largest number's symbol is
+    solved for (N9 = N6 + 3).  A shape that differs at the declared numbers too is left to fail (ill-typed)."""
+    from .shapes import IllTyped, Typer
+    declared = {v: sp.Integer(n) for n, v in table.items()}
+    found: list = []
+
+    class Recording(Typer):
+        def eq(self, a, b) -> bool:
+            if super().eq(a, b):
+                return True
+            d = sp.expand(self.res(a) - self.res(b))
+            if d.free_symbols and d.free_symbols <= set(declared) and d.xreplace(declared) == 0:
+                found.append(d)
+                return True
+            return False
+    for _ in range(4):                                    # a solved relation may let typing go further
+        found.clear()
+        typer = Recording(_with_sizes(ctx, table))
+        for name in ctx.definitions:
+            try:
+                typer.quantity(name)
+            except IllTyped:
+                pass
+        for c in ctx.claims:
+            for side in (c.lhs, c.rhs):
+                try:
+                    if side is not None:
+                        typer.infer(side)
+                except IllTyped:
+                    pass
+        if not found:
+            return table
+        for d in found:
+            d = sp.expand(d.xreplace({x: table[int(n)] for x, n in declared.items() if table[int(n)] != x}))
+            symbols = sorted((x for x in d.free_symbols if x in declared), key=lambda x: -int(declared[x]))
+            if not symbols:
+                continue
+            top = symbols[0]
+            solved = sp.solve(d, top)
+            if len(solved) != 1:
+                continue
+            n = int(declared[top])
+            table = {k: sp.expand(v.xreplace({top: solved[0]})) for k, v in table.items()}
+            table[n] = solved[0]
+    return table
 
 
 _SHRUNK: dict = {}
@@ -447,6 +519,8 @@ def quick_look(ctx: ir.Context, claim: ir.Claim) -> bool:
     A shortcut other engines take before opening definitions; a refutation is always `prove`'s.
     """
     ctx = shrink(ctx)
+    if getattr(ctx, "too_big", None):
+        return False
     shapes = plan(ctx)
     shape = min(shapes, key=lambda s: (min((v for k, v in s.items() if k != "T"), default=2) < 2,
                                        len({v for k, v in s.items() if k != "T"}) < 2, abs((s.get("T") or 2) - 2)))
@@ -516,6 +590,11 @@ def prove(ctx: ir.Context, claim: ir.Claim, shapes=None, budget: float | None = 
     Declared numbers above SMALL are replaced by small sizes first (`shrink`), and the reason says so.
     """
     original, ctx = ctx, shrink(ctx)
+    if getattr(ctx, "too_big", None):
+        return Outcome(INCONCLUSIVE, METHOD, [], f"the file writes a number that may stand for a declared size "
+                                                 f"(a value such as 1/n), so this engine, which works entry by "
+                                                 f"entry, cannot replace the declared sizes by small ones, and "
+                                                 f"{ctx.too_big} is too large to work at")
     if ctx is not original:
         out = prove(ctx, claim, shapes, budget)
         return dataclasses.replace(out, reason=out.reason + _replaced_note(ctx))

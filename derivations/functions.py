@@ -28,6 +28,11 @@ from sympy.matrices.expressions.hadamard import HadamardProduct
 class fp(sp.Function):
     """f' -- the derivative of the generic element-wise function `f`."""
 
+    def _eval_evalf(self, prec):
+        # No number: f is generic.  (SymPy's default looks its class name up in mpmath, where `fp` is
+        # mpmath's float context, not a function: calling it crashed the engines.)
+        return None
+
 
 class f(sp.Function):
     """A generic differentiable element-wise function (Lemma 1, Lemma 2)."""

@@ -129,6 +129,10 @@ def prove(ctx: ir.Context, claim: ir.Claim, budget: float | None = None) -> Outc
     for), ill-typed, or right at every size tried (never a proof for every T: see `for_every_T`)."""
     alg = ctx.algorithms[claim.algorithm]
     original, ctx = ctx, shrink(ctx)
+    if getattr(ctx, "too_big", None):
+        return Outcome(INCONCLUSIVE, METHOD, [], f"the file writes a number that may stand for a declared size, "
+                                                 f"so the loop cannot be run at small sizes, and {ctx.too_big} "
+                                                 "is too large to run it at")
     replaced = ctx is not original
     ill = _ill_typed(ctx, alg)
     if ill is not None:

@@ -619,6 +619,8 @@ def _numerically_different(ctx: ir.Context, claim: ir.Claim) -> bool:
     from . import explicit
     from .semantics import index_assignments
     ctx = explicit.shrink(ctx)                 # small sizes of its own choosing for declared numbers
+    if getattr(ctx, "too_big", None):
+        return False
     shapes = explicit.plan(ctx)
     # The size where most slips show: every size at least 2, not all equal (a non-square matrix), short T.
     shape = min(shapes, key=lambda s: (min((v for k, v in s.items() if k != "T"), default=2) < 2,

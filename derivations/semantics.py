@@ -38,7 +38,7 @@ from . import ir
 from .functions import MP_APPLY, MPMATH_FUNCTIONS, apply_function, real
 from .indexform import diff_entry
 from .latex.printer import to_latex
-from .shapes import IllTyped, Typer, fmt, is_scalar_shape
+from .shapes import IllTyped, Typer, declared_size, fmt, is_scalar_shape
 
 
 class ShapeMismatch(Exception):
@@ -322,7 +322,7 @@ class Model(ir.Visitor):
         return a.applyfunc(lambda x: sp.exp(x) / total)
 
     def _Ones(self, e, env):
-        return sp.ones(*self.dims((e.size, 1)))
+        return sp.ones(*self.dims((declared_size(self.ctx, e.size), 1)))
 
     def _Diag(self, e, env):
         a = self.evaluate(e.arg, env)

@@ -203,7 +203,7 @@ class Typer(ir.Visitor):
 
     def _Ones(self, e: ir.Ones):
         if e.size is not None:
-            return (e.size, ONE)
+            return (declared_size(self.ctx, e.size), ONE)
         # Not sized yet (size_ones): an unknown size, fixed by the first shape it must equal.
         unknown = sp.Dummy("shape_ones")
         self.ones.append((e, unknown))
@@ -260,6 +260,16 @@ def _plural(n, word):
 
 def shape_of(e: ir.Expr, ctx: ir.Context):
     return Typer(ctx).infer(e)
+
+
+def declared_size(ctx: ir.Context, size):
+    """A size as the context reads it: a declared number replaced by the explicit engine's small size for it
+    (explicit.shrink's table, `ctx.replaced`), so that a \\mathbf{1} sized 10 is as long as a column
+    declared in R^{10}."""
+    table = getattr(ctx, "replaced", None)
+    if not table:
+        return size
+    return sp.sympify(size).xreplace({sp.Integer(n): v for n, v in table.items()})
 
 
 def size_ones(ctx: ir.Context, exprs: list) -> list:
