@@ -407,8 +407,9 @@ def numeric_difference(model: Model, lhs: sp.Matrix, rhs: sp.Matrix, seed: str, 
         differs = False
         with mpmath.workdps(DIGITS):
             numbers = model.numeric_many([*lhs, *rhs], values, DIGITS)
-            if any(mpmath.isnan(x) for x in numbers):
-                continue                   # a point at ReLU's kink (1[x > 0] at x = 0): no counterexample there
+            if not all(_real_number(x) for x in [*numbers, *values.values()]):
+                continue                   # ReLU's kink (1[x > 0] at x = 0), the log of a negative number:
+                                           # no counterexample where a function has no real value
             for idx in range(len(lhs)):
                 a, b = numbers[idx], numbers[len(lhs) + idx]
                 scale = max(abs(a), abs(b), 1)
@@ -439,6 +440,16 @@ def numeric_difference(model: Model, lhs: sp.Matrix, rhs: sp.Matrix, seed: str, 
         "clear_margin": bool(rel >= CLEAR),
         "functions": _function_note(lhs, rhs),
     }
+
+
+def _real_number(x) -> bool:
+    """A real number (not NaN, not complex: log of a negative number is complex in mpmath)."""
+    if isinstance(x, mpmath.mpc):
+        return False
+    try:
+        return not mpmath.isnan(x)
+    except TypeError:
+        return True
 
 
 def show_mp(x, digits: int = 6) -> str:

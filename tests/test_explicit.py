@@ -337,3 +337,21 @@ def test_the_numbers_are_lambdifys():
             for a, b in zip(ours(*values), theirs(*values)):
                 assert abs(a - b) <= mpmath.mpf(10) ** -55 * max(1, abs(b))
     assert mp_function([x], [sp.Piecewise((x, x > 0), (0, True))], one=True)(mpmath.mpf(2)) == 2   # lambdify's
+
+
+def test_a_function_with_no_real_value_at_a_point_is_no_counterexample_nor_a_crash():
+    # log of a negative number is complex in mpmath: once a crash of the engine (a fresh-eyes trial).
+    text = r"""# log
+
+$$ u \in \mathbb{R}^{n}, \quad v \in \mathbb{R}^{n} $$
+
+$$ \log(u \circ v) = \log(u) + \log(v) \tag{log-product} $$
+
+$$ \log(u) - \log(v) = \log(u \circ v) \tag{log-wrong} $$
+"""
+    ctx = parse_derivation(text, "log.md").contexts[0]
+    right, wrong = ctx.claims
+    assert explicit.prove(ctx, right).verdict != REFUTED          # true wherever log is real
+    out = explicit.prove(ctx, wrong)
+    assert out.verdict == REFUTED
+    explicit.confirm(ctx, wrong, dict(out.counterexample))       # replays from the free inputs
