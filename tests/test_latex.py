@@ -382,3 +382,17 @@ $$ \frac{\partial \ell}{\partial x} = W^{\top} ((1 - h^2) \circ g) \tag{dx} $$
     wrong = ok.replace(r"h \in \mathbb{R}^{H}", r"h \in \mathbb{R}^{D}")
     (err,) = _errors(wrong)
     assert err.location.line == 3 and "h is declared D×1 but its definition gives H×1" in err.message
+
+
+def test_a_correction_true_of_anything_is_an_error():
+    # A proved correction stands for the line it corrects in the whole derivation's verdict: one whose two
+    # sides are the same says nothing of it (a fresh-eyes trial's "h_t = h_t  > Corrects: wrong").
+    text = HEAD + r"""
+$$ \frac{\partial \ell}{\partial b_h} = \sum_{t=1}^{T} h_t \tag{wrong} $$
+
+$$ \frac{\partial \ell}{\partial b_h} = \frac{\partial \ell}{\partial b_h} \tag{fix} $$
+
+> Corrects: wrong
+"""
+    (err,) = _errors(text)
+    assert "fix corrects wrong with a line whose two sides are the same" in err.message

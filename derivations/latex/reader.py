@@ -317,7 +317,23 @@ class _Builder:
             groups[-1][1].append(b)
         for title, group in groups:
             contexts.append(self.context(title, group))
+        self.check_corrections(contexts, blocks)
         return contexts
+
+    def check_corrections(self, contexts: list[ir.Context], blocks: list[RawBlock]) -> None:
+        """A correction (`> Corrects: x`) whose two sides are the same expression (h_t = h_t, ∂L/∂U = ∂L/∂U) is
+        true of anything: as a proved correction it would stand for the line it corrects in the verdict on the
+        whole derivation while saying nothing of it.  (A correction may restate the line about another
+        quantity -- the note corrects "dv = ∂ℓ/∂h = ..." by "dZ = ∂ℓ/∂Z = ..." -- and is shown next to it.)"""
+        claims = [c for ctx in contexts for c in ctx.claims]
+        for c in claims:
+            if not c.corrects or c.lhs is None or c.lhs != c.rhs:
+                continue
+            line = c.source.line if c.source else 0
+            b = max((b for b in blocks if b.line <= line), key=lambda b: b.line, default=blocks[0])
+            self.errors.append(self.error(
+                b, f"{c.id} corrects {c.corrects} with a line whose two sides are the same: true of anything, "
+                   "it says nothing of the line it corrects", None, "write the right-hand side the line should have"))
 
     def context(self, title: str, blocks: list[RawBlock]) -> ir.Context:
         ctx = ir.Context(title or "Derivation")
