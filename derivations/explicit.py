@@ -328,6 +328,10 @@ def _exactly_zero(d) -> bool:
         # (Only a zero needs the exact test below; the point is a shortcut, never a proof.)
         if not (d.has(sigma) and d.has(sp.exp)):
             return False
+        # σ and e^x are related (σ(x) = 1/(1 + e^{-x})): clearly nonzero at a point with the real σ is
+        # nonzero too.  (Saying "not zero" never proves a line; a refutation still needs its own point.)
+        if _clearly_nonzero(d):
+            return False
     elif _numerator_vanishes(a):
         return True
     # A statement that sets the opaque σ against its definition needs σ opened; elsewhere opening it
@@ -351,6 +355,19 @@ def _vanishes_at_a_point(a) -> bool:
         if value.is_number and value.is_finite:
             return value == 0
     return True                        # no usable point: let the exact test decide
+
+
+def _clearly_nonzero(d) -> bool:
+    """|d| > 1e-20 at one rational point, every function real, at DIGITS digits (False where it has no value)."""
+    from .semantics import mp_function
+    symbols = sorted(d.free_symbols, key=str)
+    point = rational_point(symbols, random.Random(len(symbols) + 1))
+    with mpmath.workdps(DIGITS):
+        try:
+            value = mp_function(symbols, [d], one=True)(*(mpmath.mpf(v.p) / v.q for v in point.values()))
+        except (ZeroDivisionError, ValueError, TypeError):
+            return False
+        return _real_number(value) and abs(value) > mpmath.mpf(10) ** -20
 
 
 def _numerator_vanishes(a) -> bool:

@@ -4,6 +4,7 @@ Each proof method is shown refuting false claims; true claims written in
 unusual but valid ways are proved; counterexamples reproduce from the free
 inputs alone, every defined quantity recomputed from its definition.
 """
+import fd
 import pytest
 import sympy as sp
 from oracle import changes_value
@@ -250,8 +251,18 @@ def test_steps_outside_the_sequence_are_zero_and_h0_is_the_initial_state():
 
 
 def test_a_quantity_at_a_step_holds_earlier_steps_fixed():
-    head = SIGMOID_RNN + r"""
-$$ \ell_t := \sum_{s=t}^{T} dS_s^T S_s $$
+    # A loss linear in the scores from step t on (g_s fixed vectors), so that ∂ℓ_t/∂S_s = g_s.
+    head = r"""# A sigmoid RNN, a loss from step t on
+
+$$ W_{xh} \in \mathbb{R}^{H \times E}, \quad W_{hh} \in \mathbb{R}^{H \times H}, \quad W_{hy} \in \mathbb{R}^{V \times H} $$
+
+$$ X_t \in \mathbb{R}^{E}, \quad h_0 \in \mathbb{R}^{H}, \quad g_t \in \mathbb{R}^{V} $$
+
+$$ h_t := \sigma(W_{xh} X_t + W_{hh} h_{t-1}), \quad S_t := W_{hy} h_t, \quad \ell_t := \sum_{s=t}^{T} g_s^T S_s $$
+
+> Derivatives: earlier steps held fixed
+
+$$ dh_t := \frac{\partial \ell_1}{\partial h_t} $$
 """
     # ∂ℓ_t/∂W_hh counts only the uses of W_hh at steps t..T (the note's reading of ℓ_t).
     line = (r"\frac{\partial \ell_t}{\partial W_{hh}} = \frac{\partial \ell_{t+1}}{\partial W_{hh}} + "
@@ -259,6 +270,8 @@ $$ \ell_t := \sum_{s=t}^{T} dS_s^T S_s $$
     assert concrete(head, line).verdict == PROVED
     total = (r"\frac{\partial \ell_1}{\partial W_{hh}} = \sum_{t=1}^{T} (h_t \circ (1 - h_t) \circ dh_t) h_{t-1}^T")
     assert concrete(head, total).verdict == PROVED
+    for text in (line, total):                  # the truth by finite differences, with the same reading
+        assert fd.truth(*claim_in(head, text))[0] == "true"
 
 
 def test_a_backward_recurrence_truncated_beyond_the_checked_lengths_is_refuted_on_a_longer_sequence():
