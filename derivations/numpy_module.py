@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import keyword
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import jinja2
@@ -145,6 +145,7 @@ class Plan:
     adj: dict = field(default_factory=dict)    # name -> Python name of its adjoint
     notation: dict = field(default_factory=dict)  # notation name dq -> (quantity q, time var)
     pad: int = 1
+    cites: dict = field(default_factory=dict)     # claim id -> [(id, line)] of the lines its rewrite rests on
 
 
 def _forward_defs(ctx):
@@ -355,6 +356,157 @@ def _generic(target: ir.Ref, expr: ir.Deriv) -> bool:
     w = expr.wrt
     return (isinstance(w, ir.Ref) and target.time is not None and w.time is not None
             and target.time.var is not None and target.time == w.time)
+
+
+# ---------------------------------------------------------------- a context in the form the module computes
+
+def prepared(ctx: ir.Context, verdicts: dict | None = None) -> tuple[ir.Context, dict]:
+    """(ctx', cites): the context the module is generated from, and {claim id: [(claim, line)]} of the other
+    proved lines a rewritten line also rests on.  Two rewrites, each an identity, so a line proved of ctx
+    is proved of ctx' (the translated line says which lines it comes from):
+
+    * a name for a stacked matrix (T := [W U], Z_t := [x_t; h_{t-1}]) is replaced by its blocks, and a block
+      row times a block column is multiplied out (block multiplication): [W U] [x_t; h_{t-1}] = W x_t + U h_{t-1};
+    * a loss from step t to T with the earlier steps held fixed (ℓ_t := Σ_{s=t}^T l_s, read "earlier steps
+      held fixed", the note's BPTT) is read through the whole loss ℓ = ℓ_1 (`_whole_loss`)."""
+    ctx = _inline_blocks(ctx)
+    return _whole_loss(ctx, verdicts or {})
+
+
+def _retimed_definition(d: ir.Definition, ref: ir.Ref) -> ir.Expr:
+    """The right-hand side of d at the step `ref` reads (Z_{t+1} from Z_t := ...)."""
+    t = d.target.time
+    if t is None or t.var is None:
+        return d.expr
+    if ref.time is None:
+        raise Unsupported(f"{ref.name} is a sequence, written without its step")
+    if ref.time.var is None:
+        return algorithm.absolute(algorithm.shift(d.expr, -t.offset, t.var), {t.var: ref.time.offset})
+    if ref.time.var != t.var:
+        raise Unsupported(f"{ref.name} read at the step {ref.time}")
+    return algorithm.shift(d.expr, ref.time.offset - t.offset, t.var)
+
+
+def _block_product(e: ir.Expr) -> ir.Expr:
+    """[A_1 … A_n] [B_1; …; B_n] = A_1 B_1 + … + A_n B_n; any other node as it is."""
+    if isinstance(e, ir.MatMul) and isinstance(e.left, ir.Block) and isinstance(e.right, ir.Block):
+        row, col = e.left.rows, e.right.rows
+        if len(row) == 1 and all(len(r) == 1 for r in col) and len(row[0]) == len(col):
+            terms = tuple(ir.MatMul(a, r[0]) for a, r in zip(row[0], col))
+            return terms[0] if len(terms) == 1 else ir.Add(terms)
+    return e
+
+
+def _inline_blocks(ctx: ir.Context) -> ir.Context:
+    blocks = {n: d for n, d in _forward_defs(ctx).items() if isinstance(d.expr, ir.Block)}
+    if not blocks:
+        return ctx
+
+    def open_(e):
+        if isinstance(e, ir.Ref) and e.name in blocks:
+            return _retimed_definition(blocks[e.name], e)
+        return _block_product(e)
+
+    def rewrite(e):
+        return None if e is None else ir.transform(e, open_)
+
+    definitions = {n: replace(d, expr=rewrite(d.expr)) for n, d in ctx.definitions.items() if n not in blocks}
+    claims = [replace(c, lhs=rewrite(c.lhs), rhs=rewrite(c.rhs)) for c in ctx.claims]
+    return replace(ctx, definitions=definitions, claims=claims)
+
+
+def _suffix_loss(ctx: ir.Context):
+    """(name, step variable, the body l_s) of a definition ℓ_t := Σ_{s=t}^T l_s (or -Σ ...) that nothing reads."""
+    defs = _forward_defs(ctx)
+    read = {r.name for d in defs.values() for r in ir.refs(d.expr)}
+    for n, d in defs.items():
+        t = d.target.time
+        e = d.expr.arg if isinstance(d.expr, ir.Neg) else d.expr
+        if n in read or t is None or t.var is None or t.offset != 0 or not isinstance(e, ir.Sum):
+            continue
+        if e.lo == ir.Time(t.var, 0) and e.hi == ir.Time("T", 0) and t.var not in ir.time_vars(e.body):
+            return n, t.var
+    return None
+
+
+def _whole_loss(ctx: ir.Context, verdicts: dict) -> tuple[ir.Context, dict]:
+    """A loss ℓ_t from step t to T, derivatives holding the steps before t fixed, read through ℓ = ℓ_1.
+
+    When no definition reads a later step (h_t reads h_{t-1}, never h_{t+1}), a quantity q_t reaches only
+    the terms of steps t..T, so with the steps before t held fixed:
+      ∂ℓ_t/∂q_t = ∂ℓ/∂q_t (the terms before t do not read q_t; so for every step k, ∂ℓ_{t+k}/∂q_{t+k});
+      ∂ℓ_t/∂W = ∂ℓ_{t+1}/∂W + g_t for a weight W gives ∂ℓ/∂W = Σ_{t=1}^T g_t (ℓ_{T+1} is the empty sum, 0);
+      ∂ℓ_t/∂h_{t-1} = c_t (a proved line) gives ∂ℓ/∂h_0 = c_1 (the steps before 1 are none), and a line
+      reading ∂ℓ_{t+1}/∂h_t reads c_{t+1} instead (at t = T both are 0: c_{T+1} reads ∂ℓ/∂h_{T+1} = 0).
+    A line left with a derivative of ℓ_t in any other form is not translated (its gradient is derived)."""
+    found = _suffix_loss(ctx) if ctx.held_fixed else None
+    if found is None:
+        return ctx, {}
+    loss, var = found
+    defs = _forward_defs(ctx)
+    if any(r.time is not None and r.time.var is not None and r.time.var != "T" and r.time.offset > 0
+           for d in defs.values() for r in ir.refs(d.expr)):
+        return ctx, {}                    # a definition reads a later step: ∂ℓ_t/∂q_t need not be ∂ℓ/∂q_t
+
+    def of_loss(e, k=None):
+        return isinstance(e, ir.Deriv) and isinstance(e.of, ir.Ref) and e.of.name == loss and \
+            e.of.time is not None and e.of.time.var == var and (k is None or e.of.time.offset == k) and \
+            isinstance(e.wrt, ir.Ref)
+
+    def step_of(e):
+        w = e.wrt.time
+        return None if w is None or w.var != var else w.offset - e.of.time.offset
+
+    carry = {}                            # q -> (claim, c_t) from a proved ∂ℓ_t/∂q_{t-1} = c_t
+    for c in ctx.claims:
+        if c.lhs is not None and of_loss(c.lhs, 0) and ctx.is_sequence(c.lhs.wrt.name) and \
+                step_of(c.lhs) == -1 and verdicts.get(c.id) == "proved":
+            carry.setdefault(c.lhs.wrt.name, (c, c.rhs))
+    cites = {}
+
+    def whole(e, used):
+        def fn(x):
+            if not of_loss(x):
+                return x
+            q, k = x.wrt.name, x.of.time.offset
+            if ctx.is_sequence(q) and step_of(x) == 0:
+                return ir.Deriv(ir.Ref(loss), x.wrt)
+            if ctx.is_sequence(q) and step_of(x) == -1 and q in carry:
+                claim, c = carry[q]
+                used.append(claim)
+                return whole(algorithm.shift(c, k, var), used)
+            return x
+        return ir.transform(e, fn)
+
+    claims = []
+    for c in ctx.claims:
+        if c.lhs is None:
+            claims.append(c)
+            continue
+        used = []
+        lhs, rhs = c.lhs, c.rhs
+        if of_loss(lhs, 0) and not ctx.is_sequence(lhs.wrt.name) and lhs.wrt.time is None \
+                and isinstance(rhs, ir.Add):
+            rest = [x for x in rhs.terms if x != ir.Deriv(ir.Ref(loss, ir.Time(var, 1)), lhs.wrt)]
+            if len(rest) == len(rhs.terms) - 1:
+                body = rest[0] if len(rest) == 1 else ir.Add(tuple(rest))
+                lhs, rhs = ir.Deriv(ir.Ref(loss), lhs.wrt), ir.Sum(var, ir.Time(None, 1), ir.Time("T", 0), body)
+        elif of_loss(lhs, 0) and ctx.is_sequence(lhs.wrt.name) and step_of(lhs) == -1:
+            initial = lhs.wrt.name + "_0"
+            if initial not in ctx.declarations or not ctx.declarations[initial].initial:
+                claims.append(c)
+                continue
+            lhs, rhs = ir.Deriv(ir.Ref(loss), ir.Ref(initial)), algorithm.absolute(whole(rhs, used), {var: 1})
+        claims.append(replace(c, lhs=whole(lhs, used), rhs=whole(rhs, used)))
+        if used:
+            cites[c.id] = list(dict.fromkeys((u.id, u.source.line if u.source else None) for u in used))
+    d = ctx.definitions[loss]
+    body = d.expr.arg if isinstance(d.expr, ir.Neg) else d.expr
+    total = replace(body, lo=ir.Time(None, 1))
+    definitions = {n: (replace(x, target=ir.Ref(loss), expr=ir.Neg(total) if isinstance(d.expr, ir.Neg) else total)
+                       if n == loss else replace(x, expr=whole(x.expr, [])) if x.notation else x)
+                   for n, x in ctx.definitions.items()}
+    return replace(ctx, definitions=definitions, claims=claims), cites
 
 
 # ---------------------------------------------------------------- translation of expressions
@@ -983,6 +1135,7 @@ class Source:
     edit: str = ""                         # a repair's edit
     reads: set = field(default_factory=set)
     passed_over: list = field(default_factory=list)   # (claim, verdict or why) of lines not used
+    cites: list = field(default_factory=list)         # [(id, line)] of the other lines the printed one rests on
 
 
 def _targets(lhs: ir.Expr, rhs: ir.Expr, plan: Plan) -> list:
@@ -1120,7 +1273,7 @@ def choose(plan: Plan, verdicts: dict, repairs: dict) -> dict:
             except Unsupported as e:
                 src.passed_over.append((claim, f"proved, not used: {e}"))
                 continue
-            src = Source(kind, claim, lhs, rhs, edit, trial.reads, src.passed_over)
+            src = Source(kind, claim, lhs, rhs, edit, trial.reads, src.passed_over, plan.cites.get(claim.id, []))
             break
         chosen[turn.key] = src
     return chosen
@@ -1145,11 +1298,18 @@ def needed(plan: Plan, chosen: dict) -> set:
 
 # ---------------------------------------------------------------- the module
 
+def _cited(src: Source) -> str:
+    """The claim a printed line comes from, and the other lines its rewrite rests on: `id (line N), ...`."""
+    c = src.claim
+    out = f"{c.id} (line {c.source.line})" if c.source else c.id
+    return ", ".join([out] + [f"{cid} (line {line})" if line else cid for cid, line in src.cites])
+
+
 def _comment(src: Source) -> str:
     c = src.claim
     line = f" (line {c.source.line})" if c.source else ""
     if src.how == "claim":
-        return f"# claim: {c.id}{line}"
+        return f"# claim: {_cited(src)}"
     return f"# repair of claim: {c.id}{line}: {src.edit}"
 
 
@@ -1246,7 +1406,7 @@ def _backward_lines(plan: Plan, chosen: dict, need: set) -> list:
             env = env_of(n, ALL)
             src = chosen.get(n)
             if n != plan.loss and src.how != "derived":
-                em.assign(Turn(n, "all"), src.lhs, src.rhs, _comment(src))
+                em.assign(Turn(n, "all"), src.lhs, _stored_forms(src.rhs, plan), _comment(src))
             push_def(n, env, lambda q, time, env: derived(q, time))
             continue
         if not any(n in need for n in members):
@@ -1266,7 +1426,7 @@ def _backward_lines(plan: Plan, chosen: dict, need: set) -> list:
         var = {n: _lhs_time(chosen[n].lhs).var for n in printed}
         same = {}
         for i, n in enumerate(printed):
-            rhs[n] = _stored_forms(rhs[n], ctx)
+            rhs[n] = _stored_forms(rhs[n], plan, var[n])
             same[n] = _reuse(rhs[n], [(chosen[m].lhs, same[m], (0,)) for m in printed[:i]], var[n], plan)
         for i, n in enumerate(printed):
             later = [(chosen[m].lhs, form, range(1, P + 1)) for m in printed for form in (same[m], rhs[m])] \
@@ -1306,7 +1466,7 @@ def _backward_lines(plan: Plan, chosen: dict, need: set) -> list:
         src = chosen[turn.key]
         q = turn.key.removesuffix("@0")
         if src.how != "derived":
-            em.assign(turn, src.lhs, src.rhs, _comment(src))
+            em.assign(turn, src.lhs, _stored_forms(src.rhs, plan), _comment(src))
         elif turn.key.endswith("@0"):
             em.emit(f'grads["{plan.py[q + "_0"]}"] = _columns({plan.adj[q]}[{P - 1}])', "# derived")
         elif ctx.is_sequence(q):
@@ -1318,21 +1478,57 @@ def _backward_lines(plan: Plan, chosen: dict, need: set) -> list:
     return em.lines
 
 
-def _stored_forms(expr, ctx):
+def _stored_forms(expr, plan: Plan, var: str | None = None):
     """expr with σ(a_t), σ'(a_t), tanh(a_t), tanh'(a_t) written with the stored p_t when the file defines
     p_t := σ(a_t) (or tanh): σ' = p ∘ (1 − p), tanh' = 1 − p², since the forward pass already computed p.  Only
-    at the step the definition is written at: past the ends the stored arrays hold zeros, not σ of anything."""
-    outputs = {(d.expr.function, d.expr.arg): d.target for d in _forward_defs(ctx).values()
+    at steps 1..T, where the stored array holds σ(a): at the step the definition is written at (every step of
+    a sum, the loop's t, step 1), or at var + k (k ≥ 1) in a chain of ∘ that holds a gradient at step var + k or
+    later, which is zero past T where the stored array holds zeros (dh_t's (σ'(a_{t+1}) ∘ dh_{t+1}))."""
+    outputs = {(d.expr.function, d.expr.arg): d.target for d in _forward_defs(plan.ctx).values()
                if isinstance(d.expr, ir.Apply) and d.expr.derivative == 0 and d.expr.function in ("sigma", "tanh")}
 
+    def match(e):
+        """(the stored quantity, k): e is σ or σ' (tanh, tanh') of a stored quantity's argument at step var + k."""
+        if not (isinstance(e, ir.Apply) and e.derivative <= 1):
+            return None
+        if (e.function, e.arg) in outputs:
+            return outputs[(e.function, e.arg)], 0
+        for (function, arg), p in outputs.items():
+            pv = p.time.var if p.time is not None else None
+            if function != e.function or pv is None:
+                continue
+            if algorithm.absolute(arg, {pv: 1}) == e.arg:
+                return algorithm.absolute(p, {pv: 1}), 0
+            for k in range(1, plan.pad + 1):
+                if pv == var and algorithm.shift(arg, k, var) == e.arg:
+                    return algorithm.shift(p, k, var), k
+        return None
+
+    def form(e, p):
+        if e.derivative == 0:
+            return p
+        if e.function == "sigma":
+            return ir.Hadamard(p, ir.Add((ir.Number(1), ir.Neg(p))))
+        return ir.Add((ir.Number(1), ir.Neg(ir.Power(p, 2))))
+
     def walk(e):
-        if isinstance(e, ir.Apply) and e.derivative <= 1 and (e.function, e.arg) in outputs:
-            p = outputs[(e.function, e.arg)]
-            if e.derivative == 0:
-                return p
-            if e.function == "sigma":
-                return ir.Hadamard(p, ir.Add((ir.Number(1), ir.Neg(p))))
-            return ir.Add((ir.Number(1), ir.Neg(ir.Power(p, 2))))
+        if isinstance(e, ir.Hadamard):
+            factors = _chain(e)
+            out = []
+            for i, x in enumerate(factors):
+                m = match(x)
+                others = factors[:i] + factors[i + 1:]
+                if m and (m[1] == 0 or any((_adjoint_step(y, plan, var) or 0) >= m[1] for y in others)):
+                    out.append(form(x, m[0]))
+                else:
+                    out.append(walk(x))
+            chain = out[0]
+            for x in out[1:]:
+                chain = ir.Hadamard(chain, x)
+            return chain
+        m = match(e)
+        if m and m[1] == 0:
+            return form(e, m[0])
         kids = e.children()
         if not kids:
             return e
@@ -1433,7 +1629,9 @@ def _shape_entry(plan: Plan, name: str) -> tuple:
 
 def generate(ctx: ir.Context, verdicts: dict, repairs: dict, source_name: str, title: str) -> tuple[str, dict]:
     """The module's source for one context, and what it used: {gradient: how} for the docstring and the report."""
+    ctx, cites = prepared(ctx, verdicts)
     plan = make_plan(ctx)
+    plan.cites = cites
     chosen = choose(plan, verdicts, repairs)
     need = needed(plan, chosen)
     forward = _forward_lines(plan)
@@ -1470,9 +1668,10 @@ def _summary(plan: Plan, chosen: dict, need: set) -> dict:
         c = src.claim
         where = f"{c.id} (line {c.source.line})" if c is not None and c.source else ""
         if src.how == "claim":
-            out["from_file"].append(f"{name}: {where}")
-            if c.id not in out["claims_used"]:
-                out["claims_used"].append(c.id)
+            out["from_file"].append(f"{name}: {_cited(src)}")
+            for cid in [c.id] + [cid for cid, _ in src.cites]:
+                if cid not in out["claims_used"]:
+                    out["claims_used"].append(cid)
         elif src.how == "repair":
             out["from_repairs"].append(f"{name}: the proved repair of {where} ({src.edit})")
         else:
@@ -1490,7 +1689,7 @@ def module_for(doc, report: dict) -> tuple[str | None, dict]:
     contexts = []
     for ctx in doc.derivation.contexts:
         try:
-            plan = make_plan(ctx)
+            plan = make_plan(prepared(ctx, verdicts)[0])
         except Unsupported as e:
             contexts.append((ctx, None, str(e)))
             continue
