@@ -1,8 +1,9 @@
 """A NumPy module from any verified derivation file: forward pass, loss, and gradients by its proved lines.
 
 Where it sits: derivation file -> intermediate form (`derivations.ir`) -> proofs (`derivations.runner`)
--> **code** (this module) -> `<out>/<stem>.py` beside the report.  (The bundled note keeps its own
-generator, `derivations.codegen`, which writes numeric/rnn.py.)
+-> **code** (this module) -> `<out>/<stem>.py` beside the report.  The bundled note's module is made the
+same way and kept in the repository as numeric/rnn_core.py (`NOTE_MODULE`; `verify` without a file and
+scripts/generate_numeric.py write it); numeric/rnn.py adds token ids, sampling and argument checks around it.
 
 What the module computes, for one context of the file (the one with a loss):
 
@@ -43,6 +44,9 @@ from . import algorithm, ir
 from .shapes import IllTyped, Typer
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
+# The bundled note's module: numeric/rnn_core.py, which numeric/rnn.py (tokens, sampling, checks) calls.
+NOTE_MODULE = Path(__file__).resolve().parent.parent / "numeric" / "rnn_core.py"
+NOTE_COMMAND = "python scripts/generate_numeric.py"
 ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), undefined=jinja2.StrictUndefined,
                          keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True, autoescape=False)
 ENV.filters["py"] = lambda x: repr(x)          # Python literals (None, tuples), not JSON
@@ -373,20 +377,6 @@ def prepared(ctx: ir.Context, verdicts: dict | None = None) -> tuple[ir.Context,
     return _whole_loss(ctx, verdicts or {})
 
 
-def _retimed_definition(d: ir.Definition, ref: ir.Ref) -> ir.Expr:
-    """The right-hand side of d at the step `ref` reads (Z_{t+1} from Z_t := ...)."""
-    t = d.target.time
-    if t is None or t.var is None:
-        return d.expr
-    if ref.time is None:
-        raise Unsupported(f"{ref.name} is a sequence, written without its step")
-    if ref.time.var is None:
-        return algorithm.absolute(algorithm.shift(d.expr, -t.offset, t.var), {t.var: ref.time.offset})
-    if ref.time.var != t.var:
-        raise Unsupported(f"{ref.name} read at the step {ref.time}")
-    return algorithm.shift(d.expr, ref.time.offset - t.offset, t.var)
-
-
 def _block_product(e: ir.Expr) -> ir.Expr:
     """[A_1 … A_n] [B_1; …; B_n] = A_1 B_1 + … + A_n B_n; any other node as it is."""
     if isinstance(e, ir.MatMul) and isinstance(e.left, ir.Block) and isinstance(e.right, ir.Block):
@@ -404,7 +394,7 @@ def _inline_blocks(ctx: ir.Context) -> ir.Context:
 
     def open_(e):
         if isinstance(e, ir.Ref) and e.name in blocks:
-            return _retimed_definition(blocks[e.name], e)
+            return algorithm.opened(ctx, e)
         return _block_product(e)
 
     def rewrite(e):
@@ -753,10 +743,30 @@ class Emitter:
             raise Unsupported(f"the function {e.function} has no numeric definition (σ, tanh, exp, log and ReLU do)")
         if e.derivative > 1:
             raise Unsupported(f"the derivative of order {e.derivative} of {e.function}")
+        logp = self._log_softmax_entry(e, env)
+        if logp is not None:
+            return logp
         v = self.value(e.arg, env)
         if v.kind in (OUTER, DIAG):
             raise Unsupported(f"{e.function} of a matrix per example")
         return Val(rule[e.derivative].format(x=v.code), v.kind, v.steps)
+
+    def _log_softmax_entry(self, e, env) -> Val | None:
+        """log p_k where the file defines p := softmax(s): `_log_take(p, s, k)`, the log of the stored p_k, or
+        s_k - log Σ e^s (the same number) where p_k is too small to hold its digits: finite where p_k underflows."""
+        arg = e.arg
+        if not (e.function == "log" and e.derivative == 0 and isinstance(arg, ir.Component)
+                and isinstance(arg.arg, ir.Ref)):
+            return None
+        d = _forward_defs(self.ctx).get(arg.arg.name)
+        if d is None or not isinstance(d.expr, ir.Softmax):
+            return None
+        p = self.value(arg.arg, env)
+        s = self.value(algorithm.opened(self.ctx, arg.arg).arg, env)
+        k, ksteps = self._index(arg.index, env)
+        if p.kind != COL or s.kind != COL or p.steps != s.steps:
+            return None
+        return Val(f"_log_take({p.code}, {s.code}, {k})", COL, p.steps or ksteps)
 
     def _v_Softmax(self, e, env):
         v = self.value(e.arg, env)
@@ -1627,7 +1637,8 @@ def _shape_entry(plan: Plan, name: str) -> tuple:
     return ("T", rows, "B") if d.sequence and not d.initial else (rows, "B")
 
 
-def generate(ctx: ir.Context, verdicts: dict, repairs: dict, source_name: str, title: str) -> tuple[str, dict]:
+def generate(ctx: ir.Context, verdicts: dict, repairs: dict, source_name: str, title: str,
+             command: str | None = None) -> tuple[str, dict]:
     """The module's source for one context, and what it used: {gradient: how} for the docstring and the report."""
     ctx, cites = prepared(ctx, verdicts)
     plan = make_plan(ctx)
@@ -1651,7 +1662,7 @@ def generate(ctx: ir.Context, verdicts: dict, repairs: dict, source_name: str, t
         title=title.replace(chr(34) * 3, chr(39) * 3), source=source_name, params=[plan.py[n] for n in plan.params],
         inputs=[plan.py[n] for n in plan.inputs], shapes=shapes, index_range=index_range, binary=binary,
         pad=plan.pad, length=ctx.length, forward=forward, backward=backward, values=values,
-        loss=plan.py[plan.loss], loss_name=plan.loss, summary=summary)
+        loss=plan.py[plan.loss], loss_name=plan.loss, summary=summary, command=command or f"verify {source_name}")
     compile(source, source_name, "exec")
     return source, summary
 
@@ -1682,18 +1693,19 @@ def _summary(plan: Plan, chosen: dict, need: set) -> dict:
     return out
 
 
-def module_for(doc, report: dict) -> tuple[str | None, dict]:
+def module_for(doc, report: dict, command: str | None = None) -> tuple[str | None, dict]:
     """The module for a verified file, or (None, {"error": why}); never raises for a file it cannot translate."""
     verdicts = {c["id"]: c["verdict"] for c in report["claims"]}
     repairs = {c["id"]: c.get("repairs") or [] for c in report["claims"]}
     contexts = []
     for ctx in doc.derivation.contexts:
         try:
-            plan = make_plan(prepared(ctx, verdicts)[0])
+            ready = prepared(ctx, verdicts)[0]
+            plan = make_plan(ready)
         except Unsupported as e:
             contexts.append((ctx, None, str(e)))
             continue
-        lines = sum(len(_targets(c.lhs, c.rhs, plan)) for c in ctx.claims if c.lhs is not None)
+        lines = sum(len(_targets(c.lhs, c.rhs, plan)) for c in ready.claims if c.lhs is not None)
         contexts.append((ctx, lines, ""))
     usable = [x for x in contexts if x[1] is not None]
     if not usable:
@@ -1701,7 +1713,7 @@ def module_for(doc, report: dict) -> tuple[str | None, dict]:
         return None, {"error": f"no context of the file can be translated ({why})", "claims_used": []}
     ctx = max(usable, key=lambda x: x[1])[0]
     try:
-        source, summary = generate(ctx, verdicts, repairs, Path(doc.path).name, ctx.title)
+        source, summary = generate(ctx, verdicts, repairs, Path(doc.path).name, ctx.title, command)
     except Unsupported as e:
         return None, {"error": f"{ctx.title}: {e}", "claims_used": []}
     return source, {"context": ctx.title, **summary}

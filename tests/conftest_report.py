@@ -254,7 +254,7 @@ def sample_report() -> dict:
         "induction": {"verdict": "proved", "method": "induction", "seconds": 2.5, "sizes": {"H": "H", "E": "E", "V": "V"},
                       "lemmas": INDUCTION_LEMMAS,
                       "combination": "Theorem. For every T >= 1 ... Proof by downward induction on t."},
-        "numeric_module": {"path": "numeric/rnn.py", "claims_used": ["dS", "lemma1-dh", "comment2", "stacking"]},
+        "numeric_module": {"path": "numeric/rnn_core.py", "claims_used": ["dS", "lemma1-dh", "comment2", "stacking"]},
         "algorithm_diagnosis": copy.deepcopy(_algorithm_diagnosis()),
     }
 
