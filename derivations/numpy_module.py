@@ -120,6 +120,19 @@ def _balanced_call(code: str) -> bool:
     return True
 
 
+# Helpers of the template that write their result into a given array (`out=`): one temporary and one copy
+# fewer for a quantity of every step, the largest arrays of a module ((T, B, V) scores and probabilities).
+_INTO = ("_mm(", "_softmax(", "_minus_onehot(")
+
+
+def _store(target: str, code: str) -> str:
+    """`target = code`, or `helper(..., out=target)` when code is one call of such a helper and target is
+    a part of a stored array."""
+    if "[" in target and code.startswith(_INTO) and _balanced_call(code):
+        return f"{code[:-1]}, out={target})"
+    return f"{target} = {code}"
+
+
 def _plus(k: int) -> str:
     return "" if k == 0 else f" + {k}" if k > 0 else f" - {-k}"
 
@@ -1030,7 +1043,7 @@ class Emitter:
             self.emit(f'grads["{plan.py[q]}"] = {"_columns(" + code + ")" if batched else code}', comment)
             return
         target = self.at(plan.adj[q], time, env)[0] if self.is_seq(q) else plan.adj[q]
-        self.emit(f"{target} = {code}", comment)
+        self.emit(_store(target, code), comment)
         if turn.mode == "all" and batched:
             self.known[code] = target
 
@@ -1360,7 +1373,7 @@ def _forward_lines(plan: Plan) -> list:
             v = em.value(exprs[n], env)
             target = em.at(plan.py[n], d.target.time, env)[0] if var else plan.py[n]
             src = d.source
-            em.emit(f"{target} = {v.code}", f"# definition of {n} (line {src.line})" if src else None)
+            em.emit(_store(target, v.code), f"# definition of {n} (line {src.line})" if src else None)
         if mode == "loop":
             em.indent -= 1
     return em.lines

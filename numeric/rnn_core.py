@@ -59,6 +59,7 @@ INDEX_RANGE = {'y': 'V'}
 BINARY = []
 LENGTH = None
 P = 1    # zero steps kept before step 1 and after step T (step s is at position s + P - 1)
+SOFTMAX_ROWS = 32
 
 
 def _sigmoid(x):
@@ -74,11 +75,25 @@ def _step(x):
     return (x > 0).astype(x.dtype)
 
 
-def _softmax(y):
-    e = y - y.max(axis=-1, keepdims=True)
-    np.exp(e, out=e)                        # in place: (T, B, V) is the largest array of the module
-    e /= e.sum(axis=-1, keepdims=True)
-    return e
+def _softmax(y, out=None):
+    """softmax along the last axis, into `out` (a new array when None).  The rows go SOFTMAX_ROWS at a time,
+    so that a block stays in cache through its passes (max, subtract, exp, sum, divide)."""
+    out = np.empty_like(y) if out is None else out
+    rows, flat = _flat(y), _flat(out)
+    if not np.shares_memory(flat, out):     # out cannot be viewed as rows: compute apart, then copy
+        out[...] = _softmax(y)
+        return out
+    for r in range(0, len(rows), SOFTMAX_ROWS):
+        block = flat[r:r + SOFTMAX_ROWS]
+        np.subtract(rows[r:r + SOFTMAX_ROWS], rows[r:r + SOFTMAX_ROWS].max(axis=-1, keepdims=True), out=block)
+        np.exp(block, out=block)
+        block /= block.sum(axis=-1, keepdims=True)
+    return out
+
+
+def _flat(x):
+    """x as rows (n, last axis): a view when the layout allows it."""
+    return x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x
 
 
 def _take(p, k):
@@ -106,19 +121,29 @@ def _onehot(k, n, dtype):
     return (k[..., None] == np.arange(n)).astype(dtype)
 
 
-def _minus_onehot(x, k):
-    """x - e_k for every example: a copy of x with one entry per row lowered by 1."""
-    out = np.array(x, copy=True)
+def _minus_onehot(x, k, out=None):
+    """x - e_k for every example: x with one entry per row lowered by 1, into `out` (a copy of x when None)."""
+    out = np.array(x, copy=True) if out is None else out
+    if out is not x:
+        np.copyto(out, x)
     at = k[..., None]
     np.put_along_axis(out, at, np.take_along_axis(out, at, axis=-1) - 1, axis=-1)
     return out
 
 
-def _mm(x, w):
-    """Rows times a matrix for every step at once, as one product: (T, B, n) @ (n, m) -> (T, B, m)."""
+def _mm(x, w, out=None):
+    """Rows times a matrix for every step at once, as one product: (T, B, n) @ (n, m) -> (T, B, m), into `out`
+    when given."""
     if x.ndim == 2:
-        return x @ w
-    return (x.reshape(-1, x.shape[-1]) @ w).reshape(x.shape[:-1] + (w.shape[-1],))
+        return np.matmul(x, w, out=out)
+    if out is None:
+        return (x.reshape(-1, x.shape[-1]) @ w).reshape(x.shape[:-1] + (w.shape[-1],))
+    flat = _flat(out)
+    if np.shares_memory(flat, out):
+        np.matmul(_flat(x), w, out=flat)
+    else:                                   # out cannot be viewed as rows: compute apart, then copy
+        out[...] = _mm(x, w)
+    return out
 
 
 def _outer(a, b):
@@ -220,9 +245,9 @@ def _forward(arrays, size, dtype):
     for t in range(1, T + 1):
         h[t] = _sigmoid(pre1[t - 1] + h[t - 1] @ W_hh.T)  # definition of h (line 345)
     S = np.zeros((T + 2, B, size["V"]), dtype)
-    S[1:T + 1] = _mm(h[1:T + 1], W_hy.T)  # definition of S (line 345)
+    _mm(h[1:T + 1], W_hy.T, out=S[1:T + 1])  # definition of S (line 345)
     P_ = np.zeros((T + 2, B, size["V"]), dtype)
-    P_[1:T + 1] = _softmax(S[1:T + 1])  # definition of P (line 345)
+    _softmax(S[1:T + 1], out=P_[1:T + 1])  # definition of P (line 345)
     ell = -np.sum(_log_take(P_[1:T + 1], S[1:T + 1], y[1:T + 1]), axis=0)  # definition of \ell (line 347)
     return locals()
 
@@ -277,7 +302,7 @@ def _backward(arrays, size, dtype):
     d_ell = np.ones_like(ell)  # the loss, summed over the batch
     d_h = np.zeros_like(h)
     d_S = np.zeros_like(S)
-    d_S[1:T + 1] = _minus_onehot(P_[1:T + 1], y[1:T + 1])  # claim: bptt-dS (line 364)
+    _minus_onehot(P_[1:T + 1], y[1:T + 1], out=d_S[1:T + 1])  # claim: bptt-dS (line 364)
     pre1 = _mm(d_S[1:T + 1], W_hy)  # claim: bptt-dh (line 376), bptt-dh_prev-corrected (line 410)
     for t in range(T, 0, -1):
         d_h[t] = pre1[t - 1] + ((h[t + 1] * (1 - h[t + 1])) * d_h[t + 1]) @ W_hh  # claim: bptt-dh (line 376), bptt-dh_prev-corrected (line 410)

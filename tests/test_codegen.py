@@ -76,7 +76,8 @@ def test_a_line_not_proved_is_never_printed_and_its_gradient_is_derived(note):
     report = {"claims": [{**c, "verdict": "refuted"} if c["id"] == "bptt-dh_prev-corrected" else c
                          for c in note.report["claims"]]}
     source, info = module_for(note.doc, report, NOTE_COMMAND)
-    assert "bptt-dh_prev-corrected" not in source and {"h", "h_0"} <= set(info["derived"])
+    cited = {i for line in code_lines(source) for i in line["ids"]}
+    assert "bptt-dh_prev-corrected" not in cited and {"h", "h_0"} <= set(info["derived"])
     other = _module(source, "other")
     params, inputs, _, _ = random_inputs(note.module, note.ctx, note.plan, 4, 3)
     loss, grads = note.module.loss_and_grads(params, inputs)
