@@ -1501,6 +1501,33 @@ def _backward_lines(plan: Plan, chosen: dict, need: set) -> list:
     return em.lines
 
 
+def _in_place(lines: list, plan: Plan) -> list:
+    """The backward lines with a gradient of every step that a helper computes from a forward array no later
+    line reads written over that array: bptt-dS's dS = P - e_y over P, one copy of a (T, B, V) array and one
+    fresh array fewer.  Only when the gradient's array is read nowhere before (it was only zeros), the forward
+    array's padding steps are zeros (no declared initial state is stored in it), and both have one shape."""
+    shapes = {plan.py[n]: (n, str(Typer(plan.ctx).infer(d.target)[0])) for n, d in _forward_defs(plan.ctx).items()
+              if plan.ctx.is_sequence(n)}
+    out = list(lines)
+    for i, line in enumerate(out):
+        m = re.match(r"(\s*)_minus_onehot\((\w+)(\[[^\]]*\]), (.*), out=(\w+)\3\)(  #.*)?$", line)
+        if not m:
+            continue
+        indent, src, span, rest, dst, comment = m.groups()
+        init = [j for j in range(i) if re.fullmatch(rf"\s*{dst} = np\.zeros_like\((\w+)\)", out[j])]
+        if len(init) != 1 or src not in shapes or shapes[src][0] + "_0" in plan.ctx.declarations:
+            continue
+        like = re.fullmatch(rf"\s*{dst} = np\.zeros_like\((\w+)\)", out[init[0]]).group(1)
+        if like not in shapes or shapes[like][1] != shapes[src][1] or \
+                any(re.search(rf"\b{src}\b", x) for x in out[i + 1:] if x is not None) or \
+                any(re.search(rf"\b{dst}\b", x) for x in out[init[0] + 1:i] if x is not None):
+            continue
+        out[init[0]] = None
+        out[i] = (f"{indent}{dst} = {src}  # {src} is not read again: its array takes the gradient\n"
+                  f"{indent}_minus_onehot({src}{span}, {rest}, out={src}{span}){comment or ''}")
+    return [x for x in out if x is not None]
+
+
 def _stored_forms(expr, plan: Plan, var: str | None = None):
     """expr with σ(a_t), σ'(a_t), tanh(a_t), tanh'(a_t) written with the stored p_t when the file defines
     p_t := σ(a_t) (or tanh): σ' = p ∘ (1 − p), tanh' = 1 − p², since the forward pass already computed p.  Only
@@ -1659,7 +1686,7 @@ def generate(ctx: ir.Context, verdicts: dict, repairs: dict, source_name: str, t
     chosen = choose(plan, verdicts, repairs)
     need = needed(plan, chosen)
     forward = _forward_lines(plan)
-    backward = _backward_lines(plan, chosen, need)
+    backward = _in_place(_backward_lines(plan, chosen, need), plan)
     summary = _summary(plan, chosen, need)
     shapes = {plan.py[n]: _shape_entry(plan, n) for n in plan.params + plan.inputs}
     index_range = {plan.py[n]: str(sp.sympify(plan.ctx.declarations[n].shape[0]))

@@ -91,6 +91,11 @@ def _softmax(y, out=None):
     return out
 
 
+def _same(a, b):
+    """a and b are views of the same numbers (x - e_k written over x)."""
+    return a.__array_interface__ == b.__array_interface__
+
+
 def _flat(x):
     """x as rows (n, last axis): a view when the layout allows it."""
     return x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x
@@ -124,7 +129,7 @@ def _onehot(k, n, dtype):
 def _minus_onehot(x, k, out=None):
     """x - e_k for every example: x with one entry per row lowered by 1, into `out` (a copy of x when None)."""
     out = np.array(x, copy=True) if out is None else out
-    if out is not x:
+    if not _same(out, x):
         np.copyto(out, x)
     at = k[..., None]
     np.put_along_axis(out, at, np.take_along_axis(out, at, axis=-1) - 1, axis=-1)
@@ -219,7 +224,11 @@ def _check(params, inputs):
     if LENGTH is not None and size["T"] != LENGTH:
         raise ValueError(f"T: this part of the file is about T = {LENGTH} steps, got {size['T']}")
     for n in floats:
-        if not np.all(np.isfinite(a[n])):
+        # A finite sum means every element is finite (NaN and infinity propagate); only when it is not
+        # (also when finite numbers overflow the sum) is every element tested.
+        with np.errstate(over="ignore", invalid="ignore"):
+            total = a[n].sum()
+        if not np.isfinite(total) and not np.all(np.isfinite(a[n])):
             raise ValueError(f"{n}: expected finite numbers, got NaN or infinity")
     for n, rng in INDEX_RANGE.items():
         if a[n].size and (a[n].min() < 0 or a[n].max() >= size[rng]):
@@ -279,15 +288,14 @@ def loss_and_grads(params, inputs, keep=()):
         raise ValueError(f"keep: unknown name {unknown[0]!r}; expected some of {', '.join(_OUTPUTS)}")
     arrays, size, dtype = _check(params, inputs)
     with np.errstate(under="ignore"):       # a probability or a gradient underflowing to 0 is harmless
-        loss, grads, values = _backward(arrays, size, dtype)
-    if keep:
-        return loss, grads, {n: _OUTPUTS[n](values, size["T"]) for n in keep}
-    return loss, grads
+        loss, grads, kept = _backward(arrays, size, dtype, keep)
+    return (loss, grads, kept) if keep else (loss, grads)
 
 
-def _backward(arrays, size, dtype):
+def _backward(arrays, size, dtype, keep):
     values = _forward(arrays, size, dtype)
     T, B = size["T"], size["B"]
+    kept = {n: _OUTPUTS[n](values, T) for n in keep}     # now: the backward pass may write over a value
     h = values["h"]
     S = values["S"]
     P_ = values["P_"]
@@ -301,8 +309,8 @@ def _backward(arrays, size, dtype):
     grads = {}
     d_ell = np.ones_like(ell)  # the loss, summed over the batch
     d_h = np.zeros_like(h)
-    d_S = np.zeros_like(S)
-    _minus_onehot(P_[1:T + 1], y[1:T + 1], out=d_S[1:T + 1])  # claim: bptt-dS (line 364)
+    d_S = P_  # P_ is not read again: its array takes the gradient
+    _minus_onehot(P_[1:T + 1], y[1:T + 1], out=P_[1:T + 1])  # claim: bptt-dS (line 364)
     pre1 = _mm(d_S[1:T + 1], W_hy)  # claim: bptt-dh (line 376), bptt-dh_prev-corrected (line 410)
     for t in range(T, 0, -1):
         d_h[t] = pre1[t - 1] + ((h[t + 1] * (1 - h[t + 1])) * d_h[t + 1]) @ W_hh  # claim: bptt-dh (line 376), bptt-dh_prev-corrected (line 410)
@@ -311,4 +319,4 @@ def _backward(arrays, size, dtype):
     grads["W_hy"] = _outer(d_S[1:T + 1], h[1:T + 1])  # claim: bptt-dW_hy (line 370)
     grads["X"] = _columns(_mm((h[1:T + 1] * (1 - h[1:T + 1])) * d_h[1:T + 1], W_xh))  # claim: bptt-dX (line 399)
     grads["h_0"] = _columns(((h[1] * (1 - h[1])) * d_h[1]) @ W_hh)  # claim: bptt-dh_prev-corrected (line 410)
-    return ell.sum(), grads, values
+    return ell.sum(), grads, kept
