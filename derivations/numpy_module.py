@@ -1680,6 +1680,7 @@ def _shape_entry(plan: Plan, name: str) -> tuple:
 def generate(ctx: ir.Context, verdicts: dict, repairs: dict, source_name: str, title: str,
              command: str | None = None) -> tuple[str, dict]:
     """The module's source for one context, and what it used: {gradient: how} for the docstring and the report."""
+    suffix = _suffix_loss(ctx) if ctx.held_fixed else None
     ctx, cites = prepared(ctx, verdicts)
     plan = make_plan(ctx)
     plan.cites = cites
@@ -1688,6 +1689,12 @@ def generate(ctx: ir.Context, verdicts: dict, repairs: dict, source_name: str, t
     forward = _forward_lines(plan)
     backward = _in_place(_backward_lines(plan, chosen, need), plan)
     summary = _summary(plan, chosen, need)
+    if suffix and plan.loss == suffix[0] and not ctx.is_sequence(plan.loss):
+        loss = plan.py[plan.loss]
+        summary["reading"] = (f"The file's {suffix[0]}_{suffix[1]} is the loss from step {suffix[1]} to T, its "
+                              f"derivatives holding the earlier steps fixed; the module computes {loss} = "
+                              f"{suffix[0]}_1, the whole loss, and reads each line through it (numpy_module."
+                              f"_whole_loss): a line about {suffix[0]}_{suffix[1]} gives the gradient of {loss}.")
     shapes = {plan.py[n]: _shape_entry(plan, n) for n in plan.params + plan.inputs}
     index_range = {plan.py[n]: str(sp.sympify(plan.ctx.declarations[n].shape[0]))
                    for n in plan.inputs if plan.ctx.declarations[n].kind == "index"}

@@ -27,6 +27,10 @@ Inside, a column per example is kept as a row (an array (B, size), steps first: 
 the file's W h is printed h @ W.T and a product over every step is one matrix product; inputs and
 results are transposed at the interface.
 
+The file's \ell_t is the loss from step t to T, its derivatives holding the earlier steps fixed; the
+module computes ell = \ell_1, the whole loss, and reads each line through it (numpy_module._whole_loss): a
+line about \ell_t gives the gradient of ell.
+
 Where each gradient of the backward pass comes from:
   the file's proved lines (each printed line ends with "# claim: <id> (line N)"):
     S: bptt-dS (line 364)
