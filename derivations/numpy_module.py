@@ -1355,7 +1355,7 @@ def _forward_lines(plan: Plan) -> list:
         for n in members:
             if ctx.is_sequence(n):
                 rows = size_code(em.typer.infer(defs[n].target)[0])
-                em.emit(f"{plan.py[n]} = np.zeros((T + {2 * P}, B, {rows}), dtype)")
+                em.emit(f'{plan.py[n]} = _steps_array("{plan.py[n]}", (T + {2 * P}, B, {rows}), dtype)')
                 if n + "_0" in ctx.declarations:
                     em.emit(f"{plan.py[n]}[{P - 1}] = {plan.py[n + '_0']}")
         exprs = {n: defs[n].expr for n in members}

@@ -46,6 +46,8 @@ Where each gradient of the backward pass comes from:
 """
 # Every forward value is given its name in the backward pass, whether or not a line reads it.
 # ruff: noqa: F841
+import threading
+
 import numpy as np
 
 PARAMS = ['W_xh', 'W_hh', 'W_hy']
@@ -64,6 +66,8 @@ BINARY = []
 LENGTH = None
 P = 1    # zero steps kept before step 1 and after step T (step s is at position s + P - 1)
 SOFTMAX_ROWS = 32
+# A forward quantity of every step up to this size is stored in an array kept between the calls of one thread.
+KEEP_BYTES = 1 << 28
 
 
 def _sigmoid(x):
@@ -179,8 +183,28 @@ def _steps(x, pad):
 
 
 def _columns(x):
-    """Rows back to the file's columns: (..., B, size) -> (..., size, B)."""
-    return np.ascontiguousarray(np.swapaxes(x, -1, -2))
+    """Rows back to the file's columns: (..., B, size) -> (..., size, B), always a new array (x may be kept)."""
+    return np.swapaxes(x, -1, -2).copy()
+
+
+_kept = threading.local()
+
+
+def _steps_array(name, shape, dtype):
+    """The array of a forward quantity of every step, its P padding steps at each end zeros (the forward pass
+    writes steps 1..T).  Up to KEEP_BYTES it is kept for the next call of the same thread, which then writes
+    into pages already mapped rather than fresh ones (the (T, B, V) scores are the largest arrays); nothing
+    a call returns is a view of it."""
+    arrays = _kept.__dict__.setdefault("arrays", {})
+    a = arrays.pop(name, None)
+    if a is None or a.shape != shape or a.dtype != dtype:
+        a = None                                # freed before the new one is made
+        a = np.empty(shape, dtype)
+    if a.nbytes <= KEEP_BYTES:
+        arrays[name] = a
+    a[:P] = 0
+    a[shape[0] - P:] = 0
+    return a
 
 
 def _check(params, inputs):
@@ -252,14 +276,14 @@ def _forward(arrays, size, dtype):
     W_xh = arrays["W_xh"]
     W_hh = arrays["W_hh"]
     W_hy = arrays["W_hy"]
-    h = np.zeros((T + 2, B, size["H"]), dtype)
+    h = _steps_array("h", (T + 2, B, size["H"]), dtype)
     h[0] = h_0
     pre1 = _mm(X[1:T + 1], W_xh.T)  # definition of h (line 345): its terms without h
     for t in range(1, T + 1):
         h[t] = _sigmoid(pre1[t - 1] + h[t - 1] @ W_hh.T)  # definition of h (line 345)
-    S = np.zeros((T + 2, B, size["V"]), dtype)
+    S = _steps_array("S", (T + 2, B, size["V"]), dtype)
     _mm(h[1:T + 1], W_hy.T, out=S[1:T + 1])  # definition of S (line 345)
-    P_ = np.zeros((T + 2, B, size["V"]), dtype)
+    P_ = _steps_array("P_", (T + 2, B, size["V"]), dtype)
     _softmax(S[1:T + 1], out=P_[1:T + 1])  # definition of P (line 345)
     ell = -np.sum(_log_take(P_[1:T + 1], S[1:T + 1], y[1:T + 1]), axis=0)  # definition of \ell (line 347)
     return locals()
