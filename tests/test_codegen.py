@@ -137,3 +137,23 @@ def test_every_gradient_line_says_which_claim(note):
     assert len(math) >= 8
     for line in math:
         assert re.search(r"  # claim: [\w-]+ \(line \d+\)(, [\w-]+ \(line \d+\))*$", line), line
+
+
+@pytest.mark.parametrize("B", [1, 3])
+def test_nothing_returned_is_overwritten_by_the_next_call(note, B):
+    """The forward arrays are kept between calls (and dS is written over P): what a call returned stays."""
+    params, inputs, _, _ = random_inputs(note.module, note.ctx, note.plan, 4, B, seed=0)
+    other, more, _, _ = random_inputs(note.module, note.ctx, note.plan, 4, B, seed=1)
+    _, grads, kept = note.module.loss_and_grads(params, inputs, keep=("h", "S", "P_"))
+    values = note.module.forward(params, inputs)
+    saved = [{k: v.copy() for k, v in d.items()} for d in (grads, kept, values)]
+    note.module.loss_and_grads(other, more, keep=("h", "S", "P_"))
+    note.module.forward(other, more)
+    for d, copy in zip((grads, kept, values), saved):
+        for k in copy:
+            assert np.array_equal(d[k], copy[k]), k
+    for k in ("h", "S", "P_"):
+        assert np.array_equal(kept[k], values[k]), k
+    assert np.allclose(values["P_"].sum(axis=1), 1, rtol=1e-12)
+    with pytest.raises(ValueError, match="keep"):
+        note.module.loss_and_grads(params, inputs, keep=("nope",))
