@@ -1716,7 +1716,7 @@ def generate(ctx: ir.Context, verdicts: dict, repairs: dict, source_name: str, t
 
 def _summary(plan: Plan, chosen: dict, need: set) -> dict:
     """For the docstring and report.json: each gradient printed, where it comes from, and lines not used."""
-    out = {"from_file": [], "from_repairs": [], "derived": [], "not_used": [], "claims_used": []}
+    out = {"from_file": [], "from_repairs": [], "derived": [], "not_used": [], "claims_used": [], "reading": ""}
     for key in sorted(need, key=lambda k: [t.key for t in _turns(plan)].index(k) if k in chosen else 0):
         src = chosen.get(key)
         if src is None:
