@@ -24,7 +24,7 @@ from derivations.runner import load_document
 from reports.render import code_lines
 
 REPO = NOTE_MODULE.parent.parent
-# The note's BPTT lines a gradient is printed from; never the refuted as-written bptt-dW_hh and bptt-dh_prev.
+# The note's BPTT lines a gradient is printed from; never the as-written bptt-dW_hh (ill-typed), bptt-dh_prev (refuted).
 LINES = {"bptt-dS", "bptt-dW_hy", "bptt-dh", "bptt-dW_xh", "bptt-dW_hh-corrected", "bptt-dX",
          "bptt-dh_prev-corrected"}
 
