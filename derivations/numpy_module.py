@@ -447,8 +447,10 @@ def _whole_loss(ctx: ir.Context, verdicts: dict) -> tuple[ir.Context, dict]:
         return ctx, {}
     loss, var = found
     defs = _forward_defs(ctx)
-    if any(r.time is not None and r.time.var is not None and r.time.var != "T" and r.time.offset > 0
-           for d in defs.values() for r in ir.refs(d.expr)):
+    def later(time):                      # a step that may lie after the step reading it: t+1, T, step 2
+        return time is not None and (time.var == "T" or time.var is None and time.offset >= 1
+                                     or time.var is not None and time.offset > 0)
+    if any(later(r.time) for d in defs.values() for r in ir.refs(d.expr)):
         return ctx, {}                    # a definition reads a later step: ∂ℓ_t/∂q_t need not be ∂ℓ/∂q_t
 
     def of_loss(e, k=None):

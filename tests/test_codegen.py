@@ -157,3 +157,23 @@ def test_nothing_returned_is_overwritten_by_the_next_call(note, B):
     assert np.allclose(values["P_"].sum(axis=1), 1, rtol=1e-12)
     with pytest.raises(ValueError, match="keep"):
         note.module.loss_and_grads(params, inputs, keep=("nope",))
+
+
+def test_the_whole_loss_reading_needs_definitions_that_read_no_later_step(note_report):
+    """∂ℓ_t/∂q_t is ∂ℓ/∂q_t only when the terms before t cannot read q_t: with h_t reading X_{t+1} (or X_T)
+    the lines about ℓ_t are left as they are (not translated), never read through ℓ."""
+    from dataclasses import replace
+
+    from derivations import algorithm, ir
+    doc = load_document()
+    ctx = next(c for c in doc.derivation.contexts if c.title == "BPTT algorithm")
+    verdicts = {c["id"]: c["verdict"] for c in note_report["claims"]}
+    ready, cites = numpy_module.prepared(ctx, verdicts)
+    line = next(c for c in ctx.claims if c.id == "bptt-dh_prev-corrected").source.line
+    assert ready.definitions["\\ell"].target.time is None and cites == {"bptt-dh": [("bptt-dh_prev-corrected", line)]}
+    h = ctx.definitions["h"]
+    for moved in (algorithm.shift(h.expr, 1), ir.transform(h.expr, lambda e: ir.Ref("X", ir.Time("T", 0))
+                                                           if isinstance(e, ir.Ref) and e.name == "X" else e)):
+        later = replace(ctx, definitions={**ctx.definitions, "h": replace(h, expr=moved)})
+        same, cites = numpy_module.prepared(later, verdicts)
+        assert same.definitions["\\ell"].target.time is not None and cites == {}
