@@ -1,6 +1,7 @@
 """Speed and memory of the generated `numeric.loss_and_grads`, measured against two yardsticks.
 
     python benchmarks/numeric_speed.py [--quick] [--skip-torch] [--repeats N] [--profile]
+                                       [--before PATH] [--cpu-time]
 
 In one run, on the same weights and the same token ids, it times forward + backward
 (`loss_and_grads`) at B=32, T=32, H=E=256, V=10000 in float64 and float32 against
@@ -22,6 +23,12 @@ across fork + exec, so a child of this (torch-loaded) process would report at le
 parent's size; ru_maxrss is used only where /proc is missing. The child runs under an address-space
 cap (--mem-cap-gb) so that an oversized run fails with MemoryError instead of pushing a
 shared machine into swap.
+
+--before PATH times another module with the same API in the same turns (an earlier numeric/rnn.py,
+e.g. `git show REF:numeric/rnn.py > /tmp/rnn_before.py`; one that imports `rnn_core` needs it beside it),
+so that a change is measured side by side.  --cpu-time measures CPU time (time.process_time) instead of
+wall time: on a shared machine the load stretches wall times (by 2x and more) but hardly CPU times;
+it is meaningful with one thread per library (--threads 1, or OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1).
 
 Targets reported against: >= 1.5x PyTorch eager in both dtypes, >= 70% of the float64
 GEMM rate, < 1 GB peak at T=2000. Wall-clock numbers are only printed, never asserted.
@@ -60,6 +67,9 @@ def flops(T, B, H, E, V):
     return 6 * T * B * (H * E + H * H + V * H)
 
 
+CLOCK = time.perf_counter          # time.process_time with --cpu-time
+
+
 def timed(fn, repeats, warmup=2):
     """(best, median) seconds of fn() after `warmup` untimed calls."""
     return interleaved({"fn": fn}, repeats, warmup)["fn"]
@@ -81,9 +91,9 @@ def interleaved(fns, repeats, warmup=2):
     for _ in range(repeats):
         for name, fn in fns.items():
             fn()
-            start = time.perf_counter()
+            start = CLOCK()
             fn()
-            times[name].append(time.perf_counter() - start)
+            times[name].append(CLOCK() - start)
     return {name: (min(ts), statistics.median(ts)) for name, ts in times.items()}
 
 
@@ -322,8 +332,13 @@ def main(argv=None):
     parser.add_argument("--threads", type=int,
                         help="limit BLAS/OpenMP threads of NumPy (threadpoolctl) and PyTorch to N; "
                              "steadier ratios when other processes load the machine")
+    parser.add_argument("--before", type=Path, help="also time this module (same API) in the same turns")
+    parser.add_argument("--cpu-time", action="store_true", help="CPU time instead of wall time (one thread each)")
     parser.add_argument("--memory-child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.cpu_time:
+        global CLOCK
+        CLOCK = time.process_time
 
     if args.memory_child:
         T, B, H, V, dtype_name, mode = args.memory_child.split(",")
@@ -332,6 +347,14 @@ def main(argv=None):
 
     from numeric import init_params, loss_and_grads
 
+    before = None
+    if args.before:
+        import importlib.util
+
+        sys.path.insert(0, str(args.before.resolve().parent))     # its rnn_core, if it imports one
+        spec = importlib.util.spec_from_file_location("before", args.before)
+        before = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(before)
     size = dict(QUICK if args.quick else FULL)
     repeats = args.repeats or size["repeats"]
     B, T, H, V = size["B"], size["T"], size["H"], size["V"]
@@ -371,6 +394,8 @@ def main(argv=None):
         square, square_flops = gemm_operands(dtype, n, n, n)
         shaped, shaped_flops = gemm_operands(dtype, T * B, V, H)
         fns = {"ours": lambda p=params: loss_and_grads(p, inputs, targets), "gemm": square, "gemm_shaped": shaped}
+        if before is not None:
+            fns["before"] = lambda p=params: before.loss_and_grads(p, inputs, targets)
         if torch is not None:
             fns["torch"] = run = torch_model(torch, params, inputs, targets)
             ta, tb = (torch.from_numpy(np.ones((n, n), dtype)) for _ in range(2))
@@ -379,6 +404,8 @@ def main(argv=None):
         t = interleaved(fns, repeats)
         row = {"dtype": name, "load": load, "ours": t["ours"][0], "ours_median": t["ours"][1],
                "gemm": square_flops / t["gemm"][0] / 1e9, "gemm_shaped": shaped_flops / t["gemm_shaped"][0] / 1e9}
+        if before is not None:
+            row.update(before=t["before"][0], before_median=t["before"][1])
         if torch is not None:
             loss, grads, _ = loss_and_grads(params, inputs, targets)
             tloss, tgrads = run()
@@ -409,6 +436,13 @@ def main(argv=None):
         print(f"{r['dtype']:>7} | {r['ours'] * 1e3:7.1f} / {r['ours_median'] * 1e3:7.1f} | {torch_cols} | "
               f"{ours_rate:12.1f} | {ours_rate / gemm64:10.0%} | {ours_rate / r['gemm']:17.0%} | {diff:>21}")
     print()
+    for r in rows:
+        if "before" in r:
+            vs = f", PyTorch / before {r['torch'] / r['before']:.2f}x" if "torch" in r else ""
+            print(f"before ({args.before.name}), {r['dtype']}: {r['before'] * 1e3:.1f} / "
+                  f"{r['before_median'] * 1e3:.1f} ms best/median; ours / before {r['ours'] / r['before']:.3f}{vs}")
+    if args.cpu_time:
+        print("(times are CPU time, time.process_time)")
     if args.quick:
         print("(--quick: small sizes for a smoke run; the targets below are meant for the full sizes)")
     for r in rows:

@@ -153,11 +153,11 @@ def is_gradient_name(ctx: ir.Context, e: ir.Expr) -> bool:
 def meaning(ctx: ir.Context, e: ir.Expr) -> ir.Expr:
     """What a value stands for: a name for a derivative opened at the read's step (dh_{t+1} -> ∂ℓ/∂h_{t+1})."""
     if isinstance(e, ir.Ref) and is_gradient_name(ctx, e):
-        return _opened(ctx, e)
+        return opened(ctx, e)
     return e
 
 
-def _opened(ctx: ir.Context, r: ir.Ref) -> ir.Expr:
+def opened(ctx: ir.Context, r: ir.Ref) -> ir.Expr:
     """The definition of a name at the step it is read at (δ_{t+1} := its body, one step later)."""
     d = ctx.definitions[r.name]
     own = d.target.time
@@ -177,7 +177,7 @@ def inline(ctx: ir.Context, e: ir.Expr, depth: int = 0) -> ir.Expr:
     def fix(n):
         if isinstance(n, ir.Ref) and n.name in ctx.definitions and n.name not in ctx.declarations \
                 and not ctx.definitions[n.name].notation and _contains_gradient(ctx, ctx.definitions[n.name].expr):
-            return inline(ctx, _opened(ctx, n), depth + 1)
+            return inline(ctx, opened(ctx, n), depth + 1)
         return n
     return ir.transform(e, fix)
 

@@ -22,7 +22,7 @@ from reports import findings, render
 from reports.files import unwritable, write_all
 from reports.findings import plural
 
-from . import codegen
+from . import numpy_module
 from .assembly import run
 from .cache import ProofCache, default_dir
 from .engines import TIME_LIMIT, EngineCrash
@@ -80,7 +80,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--only", nargs="+", metavar="ID", help="prove only these claims (a block's id stands for every link of its chain; no code, no report files)")
     p.add_argument("--list", action="store_true", help="print the claim ids with their labels, prove nothing")
     p.add_argument("--no-codegen", action="store_true",
-                   help="write no NumPy module (the note's numeric/rnn.py; a file's <out>/<stem>.py)")
+                   help="write no NumPy module (the note's numeric/rnn_core.py; a file's <out>/<stem>.py)")
     p.add_argument("--no-repairs", action="store_true",
                    help="do not search for repairs of the wrong lines (derivations/repair.py)")
     p.add_argument("--repair-budget", type=float, default=None, metavar="SECONDS",
@@ -290,9 +290,9 @@ def _check_outputs(p, args) -> None:
     if problem:
         p.error(f"--out {args.out}: {problem}")
     if not args.no_codegen and args.note:
-        problem = unwritable(codegen.DEFAULT_PATH.parent)
+        problem = unwritable(numpy_module.NOTE_MODULE.parent)
         if problem:
-            p.error(f"cannot regenerate {codegen.DEFAULT_PATH} ({problem}); use --no-codegen to skip it")
+            p.error(f"cannot regenerate {numpy_module.NOTE_MODULE} ({problem}); use --no-codegen to skip it")
 
 
 def verdicts_by_id(report) -> dict:
@@ -306,23 +306,23 @@ def verdicts_by_id(report) -> dict:
     return verdicts
 
 
-def _generate_module(report) -> str | None:
-    """The numeric module's new source (not written yet), or None when it cannot be generated."""
-    verdicts = verdicts_by_id(report)
+def _generate_module(doc, report) -> str | None:
+    """The note's module's new source (numeric/rnn_core.py, not written yet), or None when it cannot be made."""
     try:
-        source = codegen.generate(verdicts)
-    except codegen.GenerationError as e:
-        print(f"numeric module NOT regenerated: {e}", file=sys.stderr)
-        report["numeric_module"] = {"path": None, "error": str(e), "claims_used": []}
+        source, info = numpy_module.module_for(doc, report, numpy_module.NOTE_COMMAND)
+    except Exception as e:  # noqa: BLE001 - a generator bug must not cost the report
+        source, info = None, {"error": f"the generator failed ({type(e).__name__}: {e})", "claims_used": []}
+    if source is None:
+        print(printable(f"numeric module NOT regenerated: {info['error']}"), file=sys.stderr)
+        report["numeric_module"] = {"path": None, **info}
         return None
-    report["numeric_module"] = {"path": "numeric/rnn.py", "claims_used": list(codegen.NEEDED_CLAIMS)}
+    report["numeric_module"] = {"path": "numeric/rnn_core.py", **info}
     return source
 
 
 def _file_module(doc, report, out: Path) -> dict:
     """{path: bytes} of a file's NumPy module (<out>/<stem>.py), or {} with the reason on stderr and in
     report.json: a file the generator cannot translate still gets its report."""
-    from . import numpy_module
     path = out / (doc.path.stem + ".py")
     try:
         source, info = numpy_module.module_for(doc, report)
@@ -430,7 +430,7 @@ def main(argv=None) -> int:
     if args.only:
         return status
 
-    code = None if args.no_codegen or not doc.is_note else _generate_module(report)
+    code = None if args.no_codegen or not doc.is_note else _generate_module(doc, report)
     module = {} if args.no_codegen or doc.is_note else _file_module(doc, report, args.out)
     try:
         files, pdf_note = _render(report, args.out, code)
@@ -438,7 +438,7 @@ def main(argv=None) -> int:
         print(f"verify: the report could not be rendered, nothing was written: {e}", file=sys.stderr)
         return 2
     if code is not None:
-        files[codegen.DEFAULT_PATH] = code.encode()
+        files[numpy_module.NOTE_MODULE] = code.encode()
     files.update(module)
     try:
         write_all(files)
@@ -446,7 +446,7 @@ def main(argv=None) -> int:
         print(f"verify: could not write the outputs, nothing was written: {e}", file=sys.stderr)
         return 2
     if code is not None:
-        say("regenerated numeric/rnn.py from the proved expressions")
+        say("regenerated numeric/rnn_core.py from the proved lines of the note")
     for path in module:
         say(f"wrote the NumPy module {path} (forward pass, loss, gradients by the proved lines)")
     say("wrote " + ", ".join(str(path) for path in files if path.parent == args.out)

@@ -1,8 +1,9 @@
 """A NumPy module from any verified derivation file: forward pass, loss, and gradients by its proved lines.
 
 Where it sits: derivation file -> intermediate form (`derivations.ir`) -> proofs (`derivations.runner`)
--> **code** (this module) -> `<out>/<stem>.py` beside the report.  (The bundled note keeps its own
-generator, `derivations.codegen`, which writes numeric/rnn.py.)
+-> **code** (this module) -> `<out>/<stem>.py` beside the report.  The bundled note's module is made the
+same way and kept in the repository as numeric/rnn_core.py (`NOTE_MODULE`; `verify` without a file and
+scripts/generate_numeric.py write it); numeric/rnn.py adds token ids, sampling and argument checks around it.
 
 What the module computes, for one context of the file (the one with a loss):
 
@@ -33,7 +34,7 @@ from __future__ import annotations
 
 import keyword
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import jinja2
@@ -43,6 +44,9 @@ from . import algorithm, ir
 from .shapes import IllTyped, Typer
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
+# The bundled note's module: numeric/rnn_core.py, which numeric/rnn.py (tokens, sampling, checks) calls.
+NOTE_MODULE = Path(__file__).resolve().parent.parent / "numeric" / "rnn_core.py"
+NOTE_COMMAND = "python scripts/generate_numeric.py"
 ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), undefined=jinja2.StrictUndefined,
                          keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True, autoescape=False)
 ENV.filters["py"] = lambda x: repr(x)          # Python literals (None, tuples), not JSON
@@ -116,6 +120,19 @@ def _balanced_call(code: str) -> bool:
     return True
 
 
+# Helpers of the template that write their result into a given array (`out=`): one temporary and one copy
+# fewer for a quantity of every step, the largest arrays of a module ((T, B, V) scores and probabilities).
+_INTO = ("_mm(", "_softmax(", "_minus_onehot(")
+
+
+def _store(target: str, code: str) -> str:
+    """`target = code`, or `helper(..., out=target)` when code is one call of such a helper and target is
+    a part of a stored array."""
+    if "[" in target and code.startswith(_INTO) and _balanced_call(code):
+        return f"{code[:-1]}, out={target})"
+    return f"{target} = {code}"
+
+
 def _plus(k: int) -> str:
     return "" if k == 0 else f" + {k}" if k > 0 else f" - {-k}"
 
@@ -145,6 +162,7 @@ class Plan:
     adj: dict = field(default_factory=dict)    # name -> Python name of its adjoint
     notation: dict = field(default_factory=dict)  # notation name dq -> (quantity q, time var)
     pad: int = 1
+    cites: dict = field(default_factory=dict)     # claim id -> [(id, line)] of the lines its rewrite rests on
 
 
 def _forward_defs(ctx):
@@ -355,6 +373,145 @@ def _generic(target: ir.Ref, expr: ir.Deriv) -> bool:
     w = expr.wrt
     return (isinstance(w, ir.Ref) and target.time is not None and w.time is not None
             and target.time.var is not None and target.time == w.time)
+
+
+# ---------------------------------------------------------------- a context in the form the module computes
+
+def prepared(ctx: ir.Context, verdicts: dict | None = None) -> tuple[ir.Context, dict]:
+    """(ctx', cites): the context the module is generated from, and {claim id: [(claim, line)]} of the other
+    proved lines a rewritten line also rests on.  Two rewrites, each an identity, so a line proved of ctx
+    is proved of ctx' (the translated line says which lines it comes from):
+
+    * a name for a stacked matrix (T := [W U], Z_t := [x_t; h_{t-1}]) is replaced by its blocks, and a block
+      row times a block column is multiplied out (block multiplication): [W U] [x_t; h_{t-1}] = W x_t + U h_{t-1};
+    * a loss from step t to T with the earlier steps held fixed (ℓ_t := Σ_{s=t}^T l_s, read "earlier steps
+      held fixed", the note's BPTT) is read through the whole loss ℓ = ℓ_1 (`_whole_loss`)."""
+    ctx = _inline_blocks(ctx)
+    return _whole_loss(ctx, verdicts or {})
+
+
+def _block_product(e: ir.Expr) -> ir.Expr:
+    """[A_1 … A_n] [B_1; …; B_n] = A_1 B_1 + … + A_n B_n; any other node as it is."""
+    if isinstance(e, ir.MatMul) and isinstance(e.left, ir.Block) and isinstance(e.right, ir.Block):
+        row, col = e.left.rows, e.right.rows
+        if len(row) == 1 and all(len(r) == 1 for r in col) and len(row[0]) == len(col):
+            terms = tuple(ir.MatMul(a, r[0]) for a, r in zip(row[0], col))
+            return terms[0] if len(terms) == 1 else ir.Add(terms)
+    return e
+
+
+def _inline_blocks(ctx: ir.Context) -> ir.Context:
+    blocks = {n: d for n, d in _forward_defs(ctx).items() if isinstance(d.expr, ir.Block)}
+    if not blocks:
+        return ctx
+
+    def open_(e):
+        if isinstance(e, ir.Ref) and e.name in blocks:
+            return algorithm.opened(ctx, e)
+        return _block_product(e)
+
+    def rewrite(e):
+        return None if e is None else ir.transform(e, open_)
+
+    definitions = {n: replace(d, expr=rewrite(d.expr)) for n, d in ctx.definitions.items() if n not in blocks}
+    claims = [replace(c, lhs=rewrite(c.lhs), rhs=rewrite(c.rhs)) for c in ctx.claims]
+    return replace(ctx, definitions=definitions, claims=claims)
+
+
+def _suffix_loss(ctx: ir.Context):
+    """(name, step variable, the body l_s) of a definition ℓ_t := Σ_{s=t}^T l_s (or -Σ ...) that nothing reads."""
+    defs = _forward_defs(ctx)
+    read = {r.name for d in defs.values() for r in ir.refs(d.expr)}
+    for n, d in defs.items():
+        t = d.target.time
+        e = d.expr.arg if isinstance(d.expr, ir.Neg) else d.expr
+        if n in read or t is None or t.var is None or t.offset != 0 or not isinstance(e, ir.Sum):
+            continue
+        if e.lo == ir.Time(t.var, 0) and e.hi == ir.Time("T", 0) and t.var not in ir.time_vars(e.body):
+            return n, t.var
+    return None
+
+
+def _whole_loss(ctx: ir.Context, verdicts: dict) -> tuple[ir.Context, dict]:
+    """A loss ℓ_t from step t to T, derivatives holding the steps before t fixed, read through ℓ = ℓ_1.
+
+    When no definition reads a later step (h_t reads h_{t-1}, never h_{t+1}), a quantity q_t reaches only
+    the terms of steps t..T, so with the steps before t held fixed:
+      ∂ℓ_t/∂q_t = ∂ℓ/∂q_t (the terms before t do not read q_t; so for every step k, ∂ℓ_{t+k}/∂q_{t+k});
+      ∂ℓ_t/∂W = ∂ℓ_{t+1}/∂W + g_t for a weight W gives ∂ℓ/∂W = Σ_{t=1}^T g_t (ℓ_{T+1} is the empty sum, 0);
+      ∂ℓ_t/∂h_{t-1} = c_t (a proved line) gives ∂ℓ/∂h_0 = c_1 (the steps before 1 are none), and a line
+      reading ∂ℓ_{t+1}/∂h_t reads c_{t+1} instead (at t = T both are 0: c_{T+1} reads ∂ℓ/∂h_{T+1} = 0).
+    A line left with a derivative of ℓ_t in any other form is not translated (its gradient is derived)."""
+    found = _suffix_loss(ctx) if ctx.held_fixed else None
+    if found is None:
+        return ctx, {}
+    loss, var = found
+    defs = _forward_defs(ctx)
+    def later(time):                      # a step that may lie after the step reading it: t+1, T, step 2
+        return time is not None and (time.var == "T" or time.var is None and time.offset >= 1
+                                     or time.var is not None and time.offset > 0)
+    if any(later(r.time) for d in defs.values() for r in ir.refs(d.expr)):
+        return ctx, {}                    # a definition reads a later step: ∂ℓ_t/∂q_t need not be ∂ℓ/∂q_t
+
+    def of_loss(e, k=None):
+        return isinstance(e, ir.Deriv) and isinstance(e.of, ir.Ref) and e.of.name == loss and \
+            e.of.time is not None and e.of.time.var == var and (k is None or e.of.time.offset == k) and \
+            isinstance(e.wrt, ir.Ref)
+
+    def step_of(e):
+        w = e.wrt.time
+        return None if w is None or w.var != var else w.offset - e.of.time.offset
+
+    carry = {}                            # q -> (claim, c_t) from a proved ∂ℓ_t/∂q_{t-1} = c_t
+    for c in ctx.claims:
+        if c.lhs is not None and of_loss(c.lhs, 0) and ctx.is_sequence(c.lhs.wrt.name) and \
+                step_of(c.lhs) == -1 and verdicts.get(c.id) == "proved":
+            carry.setdefault(c.lhs.wrt.name, (c, c.rhs))
+    cites = {}
+
+    def whole(e, used):
+        def fn(x):
+            if not of_loss(x):
+                return x
+            q, k = x.wrt.name, x.of.time.offset
+            if ctx.is_sequence(q) and step_of(x) == 0:
+                return ir.Deriv(ir.Ref(loss), x.wrt)
+            if ctx.is_sequence(q) and step_of(x) == -1 and q in carry:
+                claim, c = carry[q]
+                used.append(claim)
+                return whole(algorithm.shift(c, k, var), used)
+            return x
+        return ir.transform(e, fn)
+
+    claims = []
+    for c in ctx.claims:
+        if c.lhs is None:
+            claims.append(c)
+            continue
+        used = []
+        lhs, rhs = c.lhs, c.rhs
+        if of_loss(lhs, 0) and not ctx.is_sequence(lhs.wrt.name) and lhs.wrt.time is None \
+                and isinstance(rhs, ir.Add):
+            rest = [x for x in rhs.terms if x != ir.Deriv(ir.Ref(loss, ir.Time(var, 1)), lhs.wrt)]
+            if len(rest) == len(rhs.terms) - 1:
+                body = rest[0] if len(rest) == 1 else ir.Add(tuple(rest))
+                lhs, rhs = ir.Deriv(ir.Ref(loss), lhs.wrt), ir.Sum(var, ir.Time(None, 1), ir.Time("T", 0), body)
+        elif of_loss(lhs, 0) and ctx.is_sequence(lhs.wrt.name) and step_of(lhs) == -1:
+            initial = lhs.wrt.name + "_0"
+            if initial not in ctx.declarations or not ctx.declarations[initial].initial:
+                claims.append(c)
+                continue
+            lhs, rhs = ir.Deriv(ir.Ref(loss), ir.Ref(initial)), algorithm.absolute(whole(rhs, used), {var: 1})
+        claims.append(replace(c, lhs=whole(lhs, used), rhs=whole(rhs, used)))
+        if used:
+            cites[c.id] = list(dict.fromkeys((u.id, u.source.line if u.source else None) for u in used))
+    d = ctx.definitions[loss]
+    body = d.expr.arg if isinstance(d.expr, ir.Neg) else d.expr
+    total = replace(body, lo=ir.Time(None, 1))
+    definitions = {n: (replace(x, target=ir.Ref(loss), expr=ir.Neg(total) if isinstance(d.expr, ir.Neg) else total)
+                       if n == loss else replace(x, expr=whole(x.expr, [])) if x.notation else x)
+                   for n, x in ctx.definitions.items()}
+    return replace(ctx, definitions=definitions, claims=claims), cites
 
 
 # ---------------------------------------------------------------- translation of expressions
@@ -601,10 +758,30 @@ class Emitter:
             raise Unsupported(f"the function {e.function} has no numeric definition (σ, tanh, exp, log and ReLU do)")
         if e.derivative > 1:
             raise Unsupported(f"the derivative of order {e.derivative} of {e.function}")
+        logp = self._log_softmax_entry(e, env)
+        if logp is not None:
+            return logp
         v = self.value(e.arg, env)
         if v.kind in (OUTER, DIAG):
             raise Unsupported(f"{e.function} of a matrix per example")
         return Val(rule[e.derivative].format(x=v.code), v.kind, v.steps)
+
+    def _log_softmax_entry(self, e, env) -> Val | None:
+        """log p_k where the file defines p := softmax(s): `_log_take(p, s, k)`, the log of the stored p_k, or
+        s_k - log Σ e^s (the same number) where p_k is too small to hold its digits: finite where p_k underflows."""
+        arg = e.arg
+        if not (e.function == "log" and e.derivative == 0 and isinstance(arg, ir.Component)
+                and isinstance(arg.arg, ir.Ref)):
+            return None
+        d = _forward_defs(self.ctx).get(arg.arg.name)
+        if d is None or not isinstance(d.expr, ir.Softmax):
+            return None
+        p = self.value(arg.arg, env)
+        s = self.value(algorithm.opened(self.ctx, arg.arg).arg, env)
+        k, ksteps = self._index(arg.index, env)
+        if p.kind != COL or s.kind != COL or p.steps != s.steps:
+            return None
+        return Val(f"_log_take({p.code}, {s.code}, {k})", COL, p.steps or ksteps)
 
     def _v_Softmax(self, e, env):
         v = self.value(e.arg, env)
@@ -868,7 +1045,7 @@ class Emitter:
             self.emit(f'grads["{plan.py[q]}"] = {"_columns(" + code + ")" if batched else code}', comment)
             return
         target = self.at(plan.adj[q], time, env)[0] if self.is_seq(q) else plan.adj[q]
-        self.emit(f"{target} = {code}", comment)
+        self.emit(_store(target, code), comment)
         if turn.mode == "all" and batched:
             self.known[code] = target
 
@@ -983,6 +1160,7 @@ class Source:
     edit: str = ""                         # a repair's edit
     reads: set = field(default_factory=set)
     passed_over: list = field(default_factory=list)   # (claim, verdict or why) of lines not used
+    cites: list = field(default_factory=list)         # [(id, line)] of the other lines the printed one rests on
 
 
 def _targets(lhs: ir.Expr, rhs: ir.Expr, plan: Plan) -> list:
@@ -1120,7 +1298,7 @@ def choose(plan: Plan, verdicts: dict, repairs: dict) -> dict:
             except Unsupported as e:
                 src.passed_over.append((claim, f"proved, not used: {e}"))
                 continue
-            src = Source(kind, claim, lhs, rhs, edit, trial.reads, src.passed_over)
+            src = Source(kind, claim, lhs, rhs, edit, trial.reads, src.passed_over, plan.cites.get(claim.id, []))
             break
         chosen[turn.key] = src
     return chosen
@@ -1145,11 +1323,18 @@ def needed(plan: Plan, chosen: dict) -> set:
 
 # ---------------------------------------------------------------- the module
 
+def _cited(src: Source) -> str:
+    """The claim a printed line comes from, and the other lines its rewrite rests on: `id (line N), ...`."""
+    c = src.claim
+    out = f"{c.id} (line {c.source.line})" if c.source else c.id
+    return ", ".join([out] + [f"{cid} (line {line})" if line else cid for cid, line in src.cites])
+
+
 def _comment(src: Source) -> str:
     c = src.claim
     line = f" (line {c.source.line})" if c.source else ""
     if src.how == "claim":
-        return f"# claim: {c.id}{line}"
+        return f"# claim: {_cited(src)}"
     return f"# repair of claim: {c.id}{line}: {src.edit}"
 
 
@@ -1172,7 +1357,7 @@ def _forward_lines(plan: Plan) -> list:
         for n in members:
             if ctx.is_sequence(n):
                 rows = size_code(em.typer.infer(defs[n].target)[0])
-                em.emit(f"{plan.py[n]} = np.zeros((T + {2 * P}, B, {rows}), dtype)")
+                em.emit(f'{plan.py[n]} = _steps_array("{plan.py[n]}", (T + {2 * P}, B, {rows}), dtype)')
                 if n + "_0" in ctx.declarations:
                     em.emit(f"{plan.py[n]}[{P - 1}] = {plan.py[n + '_0']}")
         exprs = {n: defs[n].expr for n in members}
@@ -1190,7 +1375,7 @@ def _forward_lines(plan: Plan) -> list:
             v = em.value(exprs[n], env)
             target = em.at(plan.py[n], d.target.time, env)[0] if var else plan.py[n]
             src = d.source
-            em.emit(f"{target} = {v.code}", f"# definition of {n} (line {src.line})" if src else None)
+            em.emit(_store(target, v.code), f"# definition of {n} (line {src.line})" if src else None)
         if mode == "loop":
             em.indent -= 1
     return em.lines
@@ -1246,7 +1431,7 @@ def _backward_lines(plan: Plan, chosen: dict, need: set) -> list:
             env = env_of(n, ALL)
             src = chosen.get(n)
             if n != plan.loss and src.how != "derived":
-                em.assign(Turn(n, "all"), src.lhs, src.rhs, _comment(src))
+                em.assign(Turn(n, "all"), src.lhs, _stored_forms(src.rhs, plan), _comment(src))
             push_def(n, env, lambda q, time, env: derived(q, time))
             continue
         if not any(n in need for n in members):
@@ -1266,7 +1451,7 @@ def _backward_lines(plan: Plan, chosen: dict, need: set) -> list:
         var = {n: _lhs_time(chosen[n].lhs).var for n in printed}
         same = {}
         for i, n in enumerate(printed):
-            rhs[n] = _stored_forms(rhs[n], ctx)
+            rhs[n] = _stored_forms(rhs[n], plan, var[n])
             same[n] = _reuse(rhs[n], [(chosen[m].lhs, same[m], (0,)) for m in printed[:i]], var[n], plan)
         for i, n in enumerate(printed):
             later = [(chosen[m].lhs, form, range(1, P + 1)) for m in printed for form in (same[m], rhs[m])] \
@@ -1306,7 +1491,7 @@ def _backward_lines(plan: Plan, chosen: dict, need: set) -> list:
         src = chosen[turn.key]
         q = turn.key.removesuffix("@0")
         if src.how != "derived":
-            em.assign(turn, src.lhs, src.rhs, _comment(src))
+            em.assign(turn, src.lhs, _stored_forms(src.rhs, plan), _comment(src))
         elif turn.key.endswith("@0"):
             em.emit(f'grads["{plan.py[q + "_0"]}"] = _columns({plan.adj[q]}[{P - 1}])', "# derived")
         elif ctx.is_sequence(q):
@@ -1318,21 +1503,84 @@ def _backward_lines(plan: Plan, chosen: dict, need: set) -> list:
     return em.lines
 
 
-def _stored_forms(expr, ctx):
+def _in_place(lines: list, plan: Plan) -> list:
+    """The backward lines with a gradient of every step that a helper computes from a forward array no later
+    line reads written over that array: bptt-dS's dS = P - e_y over P, one copy of a (T, B, V) array and one
+    fresh array fewer.  Only when the gradient's array is read nowhere before (it was only zeros), the forward
+    array's padding steps are zeros (no declared initial state is stored in it), and both have one shape."""
+    shapes = {plan.py[n]: (n, str(Typer(plan.ctx).infer(d.target)[0])) for n, d in _forward_defs(plan.ctx).items()
+              if plan.ctx.is_sequence(n)}
+    out = list(lines)
+    for i, line in enumerate(out):
+        m = re.match(r"(\s*)_minus_onehot\((\w+)(\[[^\]]*\]), (.*), out=(\w+)\3\)(  #.*)?$", line)
+        if not m:
+            continue
+        indent, src, span, rest, dst, comment = m.groups()
+        init = [j for j in range(i) if re.fullmatch(rf"\s*{dst} = np\.zeros_like\((\w+)\)", out[j])]
+        if len(init) != 1 or src not in shapes or shapes[src][0] + "_0" in plan.ctx.declarations:
+            continue
+        like = re.fullmatch(rf"\s*{dst} = np\.zeros_like\((\w+)\)", out[init[0]]).group(1)
+        if like not in shapes or shapes[like][1] != shapes[src][1] or \
+                any(re.search(rf"\b{src}\b", x) for x in out[i + 1:] if x is not None) or \
+                any(re.search(rf"\b{dst}\b", x) for x in out[init[0] + 1:i] if x is not None):
+            continue
+        out[init[0]] = None
+        out[i] = (f"{indent}{dst} = {src}  # {src} is not read again: its array takes the gradient\n"
+                  f"{indent}_minus_onehot({src}{span}, {rest}, out={src}{span}){comment or ''}")
+    return [x for x in out if x is not None]
+
+
+def _stored_forms(expr, plan: Plan, var: str | None = None):
     """expr with σ(a_t), σ'(a_t), tanh(a_t), tanh'(a_t) written with the stored p_t when the file defines
     p_t := σ(a_t) (or tanh): σ' = p ∘ (1 − p), tanh' = 1 − p², since the forward pass already computed p.  Only
-    at the step the definition is written at: past the ends the stored arrays hold zeros, not σ of anything."""
-    outputs = {(d.expr.function, d.expr.arg): d.target for d in _forward_defs(ctx).values()
+    at steps 1..T, where the stored array holds σ(a): at the step the definition is written at (every step of
+    a sum, the loop's t, step 1), or at var + k (k ≥ 1) in a chain of ∘ that holds a gradient at step var + k or
+    later, which is zero past T where the stored array holds zeros (dh_t's (σ'(a_{t+1}) ∘ dh_{t+1}))."""
+    outputs = {(d.expr.function, d.expr.arg): d.target for d in _forward_defs(plan.ctx).values()
                if isinstance(d.expr, ir.Apply) and d.expr.derivative == 0 and d.expr.function in ("sigma", "tanh")}
 
+    def match(e):
+        """(the stored quantity, k): e is σ or σ' (tanh, tanh') of a stored quantity's argument at step var + k."""
+        if not (isinstance(e, ir.Apply) and e.derivative <= 1):
+            return None
+        if (e.function, e.arg) in outputs:
+            return outputs[(e.function, e.arg)], 0
+        for (function, arg), p in outputs.items():
+            pv = p.time.var if p.time is not None else None
+            if function != e.function or pv is None:
+                continue
+            if algorithm.absolute(arg, {pv: 1}) == e.arg:
+                return algorithm.absolute(p, {pv: 1}), 0
+            for k in range(1, plan.pad + 1):
+                if pv == var and algorithm.shift(arg, k, var) == e.arg:
+                    return algorithm.shift(p, k, var), k
+        return None
+
+    def form(e, p):
+        if e.derivative == 0:
+            return p
+        if e.function == "sigma":
+            return ir.Hadamard(p, ir.Add((ir.Number(1), ir.Neg(p))))
+        return ir.Add((ir.Number(1), ir.Neg(ir.Power(p, 2))))
+
     def walk(e):
-        if isinstance(e, ir.Apply) and e.derivative <= 1 and (e.function, e.arg) in outputs:
-            p = outputs[(e.function, e.arg)]
-            if e.derivative == 0:
-                return p
-            if e.function == "sigma":
-                return ir.Hadamard(p, ir.Add((ir.Number(1), ir.Neg(p))))
-            return ir.Add((ir.Number(1), ir.Neg(ir.Power(p, 2))))
+        if isinstance(e, ir.Hadamard):
+            factors = _chain(e)
+            out = []
+            for i, x in enumerate(factors):
+                m = match(x)
+                others = factors[:i] + factors[i + 1:]
+                if m and (m[1] == 0 or any((_adjoint_step(y, plan, var) or 0) >= m[1] for y in others)):
+                    out.append(form(x, m[0]))
+                else:
+                    out.append(walk(x))
+            chain = out[0]
+            for x in out[1:]:
+                chain = ir.Hadamard(chain, x)
+            return chain
+        m = match(e)
+        if m and m[1] == 0:
+            return form(e, m[0])
         kids = e.children()
         if not kids:
             return e
@@ -1431,14 +1679,24 @@ def _shape_entry(plan: Plan, name: str) -> tuple:
     return ("T", rows, "B") if d.sequence and not d.initial else (rows, "B")
 
 
-def generate(ctx: ir.Context, verdicts: dict, repairs: dict, source_name: str, title: str) -> tuple[str, dict]:
+def generate(ctx: ir.Context, verdicts: dict, repairs: dict, source_name: str, title: str,
+             command: str | None = None) -> tuple[str, dict]:
     """The module's source for one context, and what it used: {gradient: how} for the docstring and the report."""
+    suffix = _suffix_loss(ctx) if ctx.held_fixed else None
+    ctx, cites = prepared(ctx, verdicts)
     plan = make_plan(ctx)
+    plan.cites = cites
     chosen = choose(plan, verdicts, repairs)
     need = needed(plan, chosen)
     forward = _forward_lines(plan)
-    backward = _backward_lines(plan, chosen, need)
+    backward = _in_place(_backward_lines(plan, chosen, need), plan)
     summary = _summary(plan, chosen, need)
+    if suffix and plan.loss == suffix[0] and not ctx.is_sequence(plan.loss):
+        loss = plan.py[plan.loss]
+        summary["reading"] = (f"The file's {suffix[0]}_{suffix[1]} is the loss from step {suffix[1]} to T, its "
+                              f"derivatives holding the earlier steps fixed; the module computes {loss} = "
+                              f"{suffix[0]}_1, the whole loss, and reads each line through it (numpy_module."
+                              f"_whole_loss): a line about {suffix[0]}_{suffix[1]} gives the gradient of {loss}.")
     shapes = {plan.py[n]: _shape_entry(plan, n) for n in plan.params + plan.inputs}
     index_range = {plan.py[n]: str(sp.sympify(plan.ctx.declarations[n].shape[0]))
                    for n in plan.inputs if plan.ctx.declarations[n].kind == "index"}
@@ -1453,14 +1711,14 @@ def generate(ctx: ir.Context, verdicts: dict, repairs: dict, source_name: str, t
         title=title.replace(chr(34) * 3, chr(39) * 3), source=source_name, params=[plan.py[n] for n in plan.params],
         inputs=[plan.py[n] for n in plan.inputs], shapes=shapes, index_range=index_range, binary=binary,
         pad=plan.pad, length=ctx.length, forward=forward, backward=backward, values=values,
-        loss=plan.py[plan.loss], loss_name=plan.loss, summary=summary)
+        loss=plan.py[plan.loss], loss_name=plan.loss, summary=summary, command=command or f"verify {source_name}")
     compile(source, source_name, "exec")
     return source, summary
 
 
 def _summary(plan: Plan, chosen: dict, need: set) -> dict:
     """For the docstring and report.json: each gradient printed, where it comes from, and lines not used."""
-    out = {"from_file": [], "from_repairs": [], "derived": [], "not_used": [], "claims_used": []}
+    out = {"from_file": [], "from_repairs": [], "derived": [], "not_used": [], "claims_used": [], "reading": ""}
     for key in sorted(need, key=lambda k: [t.key for t in _turns(plan)].index(k) if k in chosen else 0):
         src = chosen.get(key)
         if src is None:
@@ -1470,9 +1728,10 @@ def _summary(plan: Plan, chosen: dict, need: set) -> dict:
         c = src.claim
         where = f"{c.id} (line {c.source.line})" if c is not None and c.source else ""
         if src.how == "claim":
-            out["from_file"].append(f"{name}: {where}")
-            if c.id not in out["claims_used"]:
-                out["claims_used"].append(c.id)
+            out["from_file"].append(f"{name}: {_cited(src)}")
+            for cid in [c.id] + [cid for cid, _ in src.cites]:
+                if cid not in out["claims_used"]:
+                    out["claims_used"].append(cid)
         elif src.how == "repair":
             out["from_repairs"].append(f"{name}: the proved repair of {where} ({src.edit})")
         else:
@@ -1483,18 +1742,19 @@ def _summary(plan: Plan, chosen: dict, need: set) -> dict:
     return out
 
 
-def module_for(doc, report: dict) -> tuple[str | None, dict]:
+def module_for(doc, report: dict, command: str | None = None) -> tuple[str | None, dict]:
     """The module for a verified file, or (None, {"error": why}); never raises for a file it cannot translate."""
     verdicts = {c["id"]: c["verdict"] for c in report["claims"]}
     repairs = {c["id"]: c.get("repairs") or [] for c in report["claims"]}
     contexts = []
     for ctx in doc.derivation.contexts:
         try:
-            plan = make_plan(ctx)
+            ready = prepared(ctx, verdicts)[0]
+            plan = make_plan(ready)
         except Unsupported as e:
             contexts.append((ctx, None, str(e)))
             continue
-        lines = sum(len(_targets(c.lhs, c.rhs, plan)) for c in ctx.claims if c.lhs is not None)
+        lines = sum(len(_targets(c.lhs, c.rhs, plan)) for c in ready.claims if c.lhs is not None)
         contexts.append((ctx, lines, ""))
     usable = [x for x in contexts if x[1] is not None]
     if not usable:
@@ -1502,7 +1762,7 @@ def module_for(doc, report: dict) -> tuple[str | None, dict]:
         return None, {"error": f"no context of the file can be translated ({why})", "claims_used": []}
     ctx = max(usable, key=lambda x: x[1])[0]
     try:
-        source, summary = generate(ctx, verdicts, repairs, Path(doc.path).name, ctx.title)
+        source, summary = generate(ctx, verdicts, repairs, Path(doc.path).name, ctx.title, command)
     except Unsupported as e:
         return None, {"error": f"{ctx.title}: {e}", "claims_used": []}
     return source, {"context": ctx.title, **summary}

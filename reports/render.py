@@ -169,7 +169,8 @@ def _prose_filter(context, text: str) -> Markup:
 HTML_ENV.filters.update(mathml=mathml, label=label_html, prose=_prose_filter, vclass=verdict_class)
 
 
-_CLAIM_TAG = re.compile(r"#\s*claim:\s*(?P<ids>[\w.\-]+(?:\s*,\s*[\w.\-]+)*)\s*$")
+# `# claim: a, b` or, as numpy_module writes it, `# claim: a (line 3), b (line 9)`.
+_CLAIM_TAG = re.compile(r"#\s*claim:\s*(?P<ids>[\w.\-]+(?: \(line \d+\))?(?:\s*,\s*[\w.\-]+(?: \(line \d+\))?)*)\s*$")
 
 
 def code_lines(code: str | None) -> list[dict]:
@@ -177,7 +178,7 @@ def code_lines(code: str | None) -> list[dict]:
     lines = []
     for number, text in enumerate((code or "").splitlines(), start=1):
         m = _CLAIM_TAG.search(text)
-        ids = [i.strip() for i in m.group("ids").split(",")] if m else []
+        ids = [i.split(" (line")[0].strip() for i in m.group("ids").split(",")] if m else []
         head = text[: m.start()] if m else text
         tag = text[m.start(): m.start("ids")] if m else ""
         lines.append({"number": number, "text": text, "head": head, "tag": tag, "ids": ids})

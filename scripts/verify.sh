@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Quick start, command 1: prove the note, regenerate numeric/rnn.py, write
+# Quick start, command 1: prove the note, regenerate numeric/rnn_core.py, write
 # reports/out/report.{json,html,tex,pdf}.  Options are passed to `verify`
 # (see `bash scripts/verify.sh --help`).
 set -euo pipefail

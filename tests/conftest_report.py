@@ -241,7 +241,7 @@ def sample_report() -> dict:
         "claims": claims,
         "timing": {"wall_seconds": 12.3, "proved_now": {"proofs": 3, "seconds": 4.5},
                    "from_cache": {"proofs": 14, "seconds": 20.25}},
-        "numeric_module": {"path": "numeric/rnn.py", "claims_used": ["dS", "lemma1-dh", "comment2", "stacking"]},
+        "numeric_module": {"path": "numeric/rnn_core.py", "claims_used": ["dS", "lemma1-dh", "comment2", "stacking"]},
         "algorithm_diagnosis": copy.deepcopy(_algorithm_diagnosis()),
     }
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from conftest_report import launch_chromium, require, sample_report, sync_playwright_or_skip
 
-from derivations import cli, codegen
+from derivations import cli, numpy_module
 from derivations.assembly import run
 from derivations.cache import ProofCache
 from derivations.cli import main
@@ -41,8 +41,8 @@ def cold(tmp_path_factory):
 @pytest.fixture()
 def module_path(tmp_path, monkeypatch):
     """Where `verify` regenerates the numeric module: a scratch path, never the repository's file."""
-    path = tmp_path / "numeric" / "rnn.py"
-    monkeypatch.setattr(codegen, "DEFAULT_PATH", path)
+    path = tmp_path / "numeric" / "rnn_core.py"
+    monkeypatch.setattr(numpy_module, "NOTE_MODULE", path)
     return path
 
 
@@ -287,7 +287,7 @@ def test_unwritable_out_exits_2_before_proving_and_writes_nothing(tmp_path, caps
 def test_unwritable_module_path_exits_2_before_proving(tmp_path, capsys, monkeypatch):
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    monkeypatch.setattr(codegen, "DEFAULT_PATH", blocker / "rnn.py")
+    monkeypatch.setattr(numpy_module, "NOTE_MODULE", blocker / "rnn_core.py")
     with pytest.raises(SystemExit) as e:
         main(["--out", str(tmp_path / "out"), "--jobs", "1"])
     printed = capsys.readouterr()

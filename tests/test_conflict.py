@@ -119,14 +119,14 @@ def _fast_engines(monkeypatch, refute):
 
 
 def test_a_full_run_with_a_conflict_writes_nothing(monkeypatch, tmp_path, capsys):
-    from derivations import codegen
-    before = codegen.DEFAULT_PATH.stat().st_mtime_ns if codegen.DEFAULT_PATH.exists() else None
+    from derivations.numpy_module import NOTE_MODULE
+    before = NOTE_MODULE.stat().st_mtime_ns if NOTE_MODULE.exists() else None
     _fast_engines(monkeypatch, refute="bptt-dW_hy")
     out = tmp_path / "out"
     assert main(["--out", str(out), "--jobs", "1", "--no-cache", "--quiet"]) == 2
     assert not out.exists()                                        # no report.json, html, tex, pdf, not even the directory
-    after = codegen.DEFAULT_PATH.stat().st_mtime_ns if codegen.DEFAULT_PATH.exists() else None
-    assert before == after                                         # numeric/rnn.py not regenerated
+    after = NOTE_MODULE.stat().st_mtime_ns if NOTE_MODULE.exists() else None
+    assert before == after                                         # numeric/rnn_core.py not regenerated
     err = capsys.readouterr().err
     assert "bptt-dW_hy" in err and "engine error" in err
 

@@ -1,4 +1,5 @@
-"""The generated numeric module: gradients against finite differences and HIPS autograd, API, numerics, bad input.
+"""numeric/rnn.py on token ids (the generated numeric/rnn_core.py inside): gradients against finite
+differences and HIPS autograd, API, numerics, bad input.
 
 Every random generator is seeded; shapes cover square and non-square (V != H != E),
 one sequence and batches (B = 1 and more), T = 1 and more.
@@ -12,7 +13,7 @@ import pytest
 
 import numeric
 import numeric.rnn
-from numeric import forward, init_params, loss_and_grads, rnn, sample
+from numeric import forward, init_params, loss_and_grads, rnn, rnn_core, sample
 
 KEYS = ("We", "W_xh", "W_hh", "W_hy")
 
@@ -117,19 +118,6 @@ def test_softmax_gradient_on_its_own(V, H, E, T, B):
     for t, b in np.ndindex(y.shape):
         dS[t, y[t, b], b] -= 1
     assert np.allclose(grads["W_hy"], np.einsum("tvb,thb->vh", dS, hs), rtol=1e-12, atol=1e-13)
-
-
-def test_many_output_chunks_give_the_same_result(monkeypatch):
-    params, inputs, targets, h0 = make_problem(9, 4, 3, 11, 3, seed=5)
-    loss, grads, h_last = loss_and_grads(params, inputs, targets, h0)
-    probs, _ = forward(params, inputs, h0)
-    monkeypatch.setattr(rnn, "CHUNK_ELEMENTS", 9 * 3 * 2)       # two steps per chunk, a short last one
-    assert rnn._chunk_columns(9, 11, 3) == 6
-    loss2, grads2, h_last2 = loss_and_grads(params, inputs, targets, h0)
-    assert np.isclose(loss, loss2, rtol=1e-14) and np.array_equal(h_last, h_last2)
-    for k in grads:
-        assert np.allclose(grads[k], grads2[k], rtol=1e-13, atol=1e-15), k
-    assert np.allclose(forward(params, inputs, h0)[0], probs, rtol=1e-14)
 
 
 # ---------------------------------------------------------------- API
@@ -237,7 +225,7 @@ def test_extreme_preactivations_and_logits_are_finite_without_warnings(dtype):
     assert np.isfinite(P).all() and np.isfinite(hs).all() and np.isfinite(h_last).all()
     assert ((0 <= ids) & (ids < V)).all()
     with np.errstate(over="raise", invalid="raise", divide="raise"):    # e^{-1000} underflowing to 0 is exact enough
-        assert np.array_equal(rnn._sigmoid(np.array([-1000.0, 0.0, 1000.0], dtype=dtype)),
+        assert np.array_equal(rnn_core._sigmoid(np.array([-1000.0, 0.0, 1000.0], dtype=dtype)),
                               np.array([0.0, 0.5, 1.0], dtype=dtype))
 
 
