@@ -110,7 +110,7 @@ def test_a_label_is_the_id_a_tag_the_label_and_comments_after_a_display_say_what
 \end{equation}
 % Reading: W read as the identity
 \begin{equation}
-  W x = W x \label{eq:fixed}
+  W x = W^{\top} x \label{eq:fixed}
 \end{equation}
 % Corrects: eq:wrong
 """)

@@ -31,7 +31,10 @@ def generated(request, example_report):
     assert source is not None, info["error"]
     module = types.ModuleType(request.param.stem)
     exec(compile(source, request.param.name, "exec"), module.__dict__)   # noqa: S102 - the code under test
-    ctx = next(c for c in doc.derivation.contexts if c.title == info["context"])
+    written = next(c for c in doc.derivation.contexts if c.title == info["context"])
+    # The context the module is generated from (stacked names opened, a loss from step t read as the whole
+    # loss): the same quantities, the names the module uses.
+    ctx = numpy_module.prepared(written, {c["id"]: c["verdict"] for c in report["claims"]})[0]
     return types.SimpleNamespace(doc=doc, report=report, source=source, info=info, module=module, ctx=ctx,
                                  plan=numpy_module.make_plan(ctx))
 
