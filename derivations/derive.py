@@ -391,6 +391,76 @@ class Deriver:
                     out.append((name, step, body))
         return out
 
+    def depends(self, x: ir.Ref, q: ir.Ref, limit: int = 60) -> bool:
+        """Does x depend on q (at its step)?  A walk back through the definitions, as `reaches`."""
+        seen, todo = set(), [x]
+        while todo and len(seen) < limit:
+            y = todo.pop()
+            if y == q:
+                return True
+            if y in seen:
+                continue
+            seen.add(y)
+            d = self.ctx.definitions.get(y.name)
+            if d is None or d.notation:
+                continue
+            body = _at(d, y.time)
+            if body is not None:
+                todo += [r for r in ir.refs(body) if r.time is None or abs(r.time.offset) <= 8]
+        return False
+
+    def through_inputs(self, q: ir.Ref, style: str = "frac") -> ir.Expr:
+        """∂c/∂q of a column c at a step, one level from c's side: Σ over what c's definition reads that depends
+        on q, (∂r/∂q) (∂c/∂r)|local, with ∂r/∂q the file's Jacobian (the identity for r = q).
+
+        The form that holds at every step t: ∂b_{t+1}/∂b_{t+3} is zero where b_{t+3} lies past T (a quantity
+        outside 1..T is a constant zero), while its local factors opened, U_b^T diag(1 - b_{t+2}^2), are not.
+        So the reverse-mode product opened through other steps is exact only away from the ends of the
+        sequence; c's own step always exists (the claim is at t = 1..T), and so do its local factors."""
+        c = self.loss
+        d = self.ctx.definitions.get(c.name)
+        if d is None or d.notation:
+            raise Unsupported("a Jacobian of a quantity without a definition")
+        body = _at(d, c.time)
+        if body is None:
+            raise Unsupported("a definition that cannot be placed at the step")
+        terms = []
+        for r in dict.fromkeys(x for x in ir.refs(body) if x.time is not None or x == q):
+            if r != q and not (r.name in self.ctx.definitions and self.depends(r, q)):
+                continue
+            if r != q and isinstance(self.ctx.definitions[r.name].expr, ir.Block):
+                raise Unsupported("a Jacobian through a block-matrix view (read through its blocks)")
+            local = self.vjp(body, IDENTITY, r)
+            if not local:
+                continue
+            factor = IDENTITY if r == q else ir.Deriv(r, q, style=style)
+            terms += [self.mul(factor, x) for x in local]
+        if not terms:
+            raise Unsupported("nothing the definition reads depends on the quantity")
+        return simplify(plus([simplify(x) for x in terms]))
+
+    def jacobian_equation(self, q: ir.Ref, style: str = "frac"):
+        """∂c/∂q of columns: the product of local Jacobians opened (reverse mode) where every factor is at c's
+        own step; else one level from c's side (`through_inputs`), which also holds at the ends of the
+        sequence (a chain through another step, b_t to b_{t+3}, is zero past T where its opened factors are
+        not) and needs no end where the dependence runs through every earlier step (f_t on b_t through
+        f_{t-1}, b_{t-1})."""
+        try:
+            near = self.through_inputs(q, style)
+        except Unsupported:
+            near = None
+        at_own_step = (q.time == self.loss.time and near is not None
+                       and all(x.of.time == self.loss.time for x in near.walk() if isinstance(x, ir.Deriv)))
+        if near is None or at_own_step or not any(isinstance(x, ir.Deriv) for x in near.walk()):
+            try:
+                opened = self.equation(q)
+            except Unsupported:
+                opened = None
+            if opened is not None and (near is None or all(
+                    r.time is None or r.time == self.loss.time for r in ir.refs(opened))):
+                return opened
+        return near
+
     def equation(self, q: ir.Ref, depth: int | None = None) -> ir.Expr:
         """∂ℓ/∂q: the sum over q's consumers of their vector-Jacobian products."""
         depth = self.depth if depth is None else depth
@@ -570,8 +640,8 @@ def derived_rhs(ctx: ir.Context, claim: ir.Claim):
             if ctx.held_fixed or not (d.column(of) and d.column(wrt)):
                 return None
             d = Deriver(ctx, of, depth=4, jacobian=True)
-            out = d.equation(wrt)
-            return None if IDENTITY in ir.refs(out) else aligned(out, claim.rhs, ctx)
+            out = d.jacobian_equation(wrt, getattr(claim.lhs, "style", "frac"))
+            return None if out is None or IDENTITY in ir.refs(out) else aligned(out, claim.rhs, ctx)
         if of.time is not None and ctx.held_fixed:
             return None                   # a loss at a step with the earlier steps held fixed: not derived here
         return aligned(d.equation(wrt), claim.rhs, ctx)

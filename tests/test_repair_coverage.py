@@ -26,19 +26,16 @@ FILES = [*sorted((ROOT / "examples").glob("*.md")), *sorted((ROOT / "tests" / "d
          *sorted(p for p in (ROOT / "tests" / "corpus").iterdir() if p.suffix in (".md", ".tex"))]
 BUDGET = 60.0          # the default budget of a file's repair searches (runner.REPAIR_BUDGET)
 
-_PAST_T = ("the Jacobian is zero where {far} is past T and a product of local Jacobians elsewhere: no one line at "
-           "a generic step t says both, and the format has no way to write a line for t < T only")
 # (file relative to the repository, claim id) -> why no proved repair or derived line can be shown.
 UNANSWERED = {
     ("tests/derivations/many_to_one.md", "dh-every-step"):
         "dh_t is V^T (p - e_k) at t = T and W^T ((1 - h_{t+1}^2) ∘ dh_{t+1}) before: two lines (the file's dh-T "
         "and dh), not one at a generic step",
-    ("tests/derivations/adversarial/a8.md", "zero1-wrong"): _PAST_T.format(far="b_{t+1}"),
-    ("tests/derivations/adversarial/a8.md", "zero-x-wrong"): _PAST_T.format(far="x_{t+2}"),
-    ("tests/derivations/adversarial/a9.md", "zero3-wrong"): _PAST_T.format(far="b_{t+3}"),
-    ("tests/derivations/adversarial/a9.md", "zero4-wrong"): _PAST_T.format(far="b_{t+4}"),
-    ("tests/derivations/adversarial/a9.md", "zero-x3-wrong"): _PAST_T.format(far="x_{t+3}"),
-    ("tests/derivations/adversarial/a9.md", "x1"): _PAST_T.format(far="x_{t+1}"),
+    ("tests/derivations/adversarial/a8.md", "zero1-wrong"):
+        "∂b_t/∂b_{t+1} is U_b^T diag(1 - b_t^2) for t < T and zero at t = T (b_{T+1} is a constant zero): a "
+        "farther Jacobian is written through the file's Jacobian of a nearer step, zero past T (a9's zero3-wrong), "
+        "but here that Jacobian is the line's own left-hand side, and the format has no way to write a line for "
+        "t < T only",
     ("tests/derivations/adversarial/c5.md", "dZ-zero-wrong"):
         "Z_t := [x_t; h_{t-1}] is a block view: the derived M^T (dh_t ∘ (1 - h_t^2)) (the file's dZ) is checked at "
         "small sizes and lengths, but no engine proves a derivative with respect to a view for every T",
