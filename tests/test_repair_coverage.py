@@ -40,13 +40,6 @@ UNANSWERED = {
         "Z_t := [x_t; h_{t-1}] is a block view: the derived M^T (dh_t ∘ (1 - h_t^2)) (the file's dZ) is checked at "
         "small sizes and lengths, but no engine proves a derivative with respect to a view for every T",
     ("tests/derivations/adversarial/c5.md", "dZ3-zero-wrong"): "as dZ-zero-wrong, at step t + 3",
-    ("tests/derivations/adversarial/c1.md", "fb3-zero-wrong"):
-        "f_t reads f_{t-1}, which reads b_{t-1}, which reads b_t, ...: ∂f_t/∂b_{t+3} is a sum over every earlier "
-        "step, which no line in the file's names writes",
-    ("tests/derivations/adversarial/c1.md", "fx3-zero-wrong"):
-        "as fb3-zero-wrong: ∂f_t/∂x_{t+3} reaches f_t through every earlier step",
-    ("tests/derivations/adversarial/c1.md", "fb"):
-        "∂f_t/∂b_t also flows through f_{t-1} (b_{t-1} reads b_t): a sum over every earlier step",
 }
 
 
