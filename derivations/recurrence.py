@@ -1144,12 +1144,52 @@ def split_stacked(ctx: ir.Context, claim: ir.Claim) -> tuple[ir.Context, ir.Clai
     return ctx, dataclasses.replace(claim, lhs=sides[0], rhs=sides[1])
 
 
+def split_views(ctx: ir.Context, claim: ir.Claim) -> tuple[ir.Context, ir.Claim]:
+    """A view Z_t := [x_t; h_{t-1}] that a claim differentiates with respect to (∂ℓ/∂Z_t) written as one
+    sequence per block, Z⟨1⟩_t := x_t, Z⟨2⟩_t := h_{t-1}, each definition that reads Z_t reading [Z⟨1⟩_t;
+    Z⟨2⟩_t] instead: the same values, and Z_t's own derivative (a change of Z_t reaches only what reads
+    Z_t) is the column of its blocks' [∂ℓ/∂Z⟨1⟩_t; ∂ℓ/∂Z⟨2⟩_t], compared block by block."""
+    def view(name):
+        d = ctx.definitions.get(name)
+        return d is not None and isinstance(d.expr, ir.Block) and d.target.time is not None \
+            and d.target.time.var is not None and all(len(row) == 1 for row in d.expr.rows) and len(d.expr.rows) > 1
+    wanted = {n.wrt.name for side in (claim.lhs, claim.rhs) for n in side.walk()
+              if isinstance(n, ir.Deriv) and isinstance(n.wrt, ir.Ref) and n.wrt.time is not None and view(n.wrt.name)}
+    if not wanted or ctx.held_fixed:
+        return ctx, claim
+    parts, definitions = {}, dict(ctx.definitions)
+    for name in sorted(wanted):
+        d = ctx.definitions[name]
+        parts[name] = [f"{name}⟨{k}⟩" for k in range(1, len(d.expr.rows) + 1)]
+        for part, row in zip(parts[name], d.expr.rows):
+            definitions[part] = ir.Definition(ir.Ref(part, d.target.time), row[0], d.source)
+
+    def stacked(ref: ir.Ref) -> ir.Block:
+        return ir.Block(tuple((ir.Ref(p, ref.time),) for p in parts[ref.name]))
+
+    def fix(n):                            # from the top: a derivative's Z_t is not read as its blocks
+        if isinstance(n, ir.Deriv) and isinstance(n.wrt, ir.Ref) and n.wrt.name in parts and n.wrt.time is not None:
+            return ir.Block(tuple((ir.Deriv(fix(n.of), ir.Ref(p, n.wrt.time)),) for p in parts[n.wrt.name]))
+        if isinstance(n, ir.Ref) and n.name in parts and n.time is not None:
+            return stacked(n)
+        kids = n.children()
+        return n.rebuild(tuple(fix(c) for c in kids)) if kids else n
+    for n, d in ctx.definitions.items():
+        if n not in parts and not d.notation:
+            definitions[n] = ir.Definition(d.target, fix(d.expr), d.source)
+    for n in parts:
+        d = ctx.definitions[n]
+        definitions[n] = ir.Definition(d.target, stacked(d.target), d.source)
+    new = dataclasses.replace(ctx, definitions=definitions, claims=[])
+    return new, dataclasses.replace(claim, lhs=fix(claim.lhs), rhs=fix(claim.rhs))
+
+
 def prove(ctx: ir.Context, claim: ir.Claim) -> Outcome | None:
     """The structural verdict on a claim through time: PROVED for every size and T, INCONCLUSIVE, or None."""
     if not ctx.has_time or ctx.length is not None or not _is_through_time(ctx, claim):
         return None
     original = (ctx, claim)
-    ctx, claim = split_stacked(*lift_last_step(*lift_per_step(*original)))
+    ctx, claim = split_views(*split_stacked(*lift_last_step(*lift_per_step(*original))))
     sizes = [{str(s): str(s) for s in ctx.sizes()}]
     typer = Typer(ctx)
     try:

@@ -36,10 +36,6 @@ UNANSWERED = {
         "farther Jacobian is written through the file's Jacobian of a nearer step, zero past T (a9's zero3-wrong), "
         "but here that Jacobian is the line's own left-hand side, and the format has no way to write a line for "
         "t < T only",
-    ("tests/derivations/adversarial/c5.md", "dZ-zero-wrong"):
-        "Z_t := [x_t; h_{t-1}] is a block view: the derived M^T (dh_t ∘ (1 - h_t^2)) (the file's dZ) is checked at "
-        "small sizes and lengths, but no engine proves a derivative with respect to a view for every T",
-    ("tests/derivations/adversarial/c5.md", "dZ3-zero-wrong"): "as dZ-zero-wrong, at step t + 3",
 }
 
 
