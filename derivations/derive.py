@@ -14,7 +14,10 @@ reads q_s.  The adjoint of c is the file's name for it when it has one (dh_t for
 ∂ℓ/∂c written out.  A weight read at every step gets Σ_t; a softmax under the
 cross-entropy -Σ_t log (p_t)_{k_t} gives p_t - e_{k_t}; an undefined loss adds the
 gradient the file gives by name (dU); a Jacobian ∂c/∂q of a column is the same
-products seeded with the identity, through the definitions that reach c.  What is
+products seeded with the identity, through the definitions that reach c, where every
+factor is at c's step, and otherwise one level from c's side with the file's Jacobians
+(∂b_{t+1}/∂b_{t+3}) U_b^T diag(1 - b_t^2), which holds at the ends of the sequence too
+(`Deriver.jacobian_equation`).  What is
 not written here (a second derivative, a quantity read at one step only, a sum over
 steps inside a definition) gives no derived line.  Nothing here is trusted: the
 result is only shown when the engines prove (or, said so, check) `lhs = derived`.

@@ -31,6 +31,12 @@ d0 in {0, .., R0 - 1, "R0 or more"} and d1 in {0, .., R1, "more than R1"}
 together they are every 1 <= t <= T, for every T.  A step outside 1..T is
 zero (a declared initial state h_0 is the step 0); the future past T is zero.
 
+A Jacobian in a context with both directions (f reads f_{t-1}, b reads b_{t+1}) runs through every
+earlier step: it is kept whole, one symbol per (quantity, step, quantity, step), opened one level at a
+time by its forward equation, zero at a step outside 1..T or where no path of definitions leads.  A
+derivative with respect to a block view Z_t := [x_t; h_{t-1}] reads Z as one sequence per block
+(`split_views`).
+
 A sum over the steps of a weight gradient, ∂ℓ/∂W = Σ_t (...), is compared term
 by term: the uses of W at step t against the summand at t (equal terms are
 sufficient, so a difference is "cannot decide", never a refutation).  Σ_t ∂ℓ_t/∂W
