@@ -351,8 +351,11 @@ class Steps(Entries):
             return sp.Integer(0)
         if of == wrt and s == r:
             return sp.KroneckerDelta(i, j)
-        if of not in self.layout.sequences:
-            return sp.Integer(0)                  # an input (x_s, a declared h_0): depends on nothing
+        for name in (of, wrt):                    # a name for a derivative, a loss from a step on, a view
+            if name in self.ctx.definitions and name not in self.layout.sequences:
+                raise NotApplicable(f"a Jacobian of or with respect to {name}, which is not a forward sequence")
+        if of not in self.ctx.definitions:
+            return sp.Integer(0)                  # an input (x_s): depends on nothing
         if not self.may_depend(of, s, wrt, r):
             return sp.Integer(0)
         for name in (of, wrt):
