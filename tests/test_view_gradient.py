@@ -1,4 +1,4 @@
-"""A gradient with respect to a block view (c5: Z_t := [x_t; h_{t-1}], h_t := tanh(M Z_t)): a change of Z_t reaches only
+"""A gradient (or a Jacobian) with respect to a block view (c5: Z_t := [x_t; h_{t-1}], h_t := tanh(M Z_t)): a change of Z_t reaches only
 what reads Z_t, so ∂ℓ/∂Z_t = M^T ((1 - h_t^2) ∘ dh_t), not the column of ∂ℓ/∂x_t and the total ∂ℓ/∂h_{t-1}.  The
 structural engine writes Z as one sequence per block (recurrence.split_views) and proves such lines for every T;
 the truth of each line is by finite differences (tests/fd.py), and a false one is never proved (the quick look at
@@ -14,6 +14,9 @@ from derivations.runner import load_document
 C5 = Path(__file__).resolve().parent / "derivations" / "adversarial" / "c5.md"
 
 LINES = [
+    (r"\frac{\partial h_t}{\partial Z_t} = M^{\top} \operatorname{diag}(1 - h_t^2)", True),
+    ((r"\frac{\partial h_{t+1}}{\partial Z_t} = M^{\top} \operatorname{diag}(1 - h_t^2) W_h^{\top} "
+      r"\operatorname{diag}(1 - h_{t+1}^2)"), False),
     (r"\frac{\partial \ell}{\partial Z_t} = M^{\top} ((1 - h_t^2) \circ dh_t)", True),
     (r"\frac{\partial \ell}{\partial Z_{t+3}} = M^{\top} ((1 - h_{t+3}^2) \circ dh_{t+3})", True),
     ((r"\frac{\partial \ell}{\partial Z_t} = \begin{bmatrix} W_x^{\top} ((1 - h_t^2) \circ dh_t) \\ "
