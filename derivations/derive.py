@@ -394,6 +394,50 @@ class Deriver:
                     out.append((name, step, body))
         return out
 
+    def through_fixed_step(self, q: ir.Ref) -> ir.Expr:
+        """∂ℓ/∂q_t where the loss reads q's sequence at one fixed step only, through definitions without steps
+        (a many-to-one network: L := -log p_k, p := softmax(V h_T + c)): every path from q_t to ℓ runs
+        through q_T, so ∂ℓ/∂q_t = (∂q_T/∂q_t) ∂ℓ/∂q_T, the second factor through those definitions (a softmax
+        under the cross-entropy -log p_k giving p - e_k), the first the file's Jacobian, the identity at t = T."""
+        if self.jacobian or self.per_step or q.time is None or q.time.var in (None, "T"):
+            raise Unsupported("a quantity read at one step only")
+        fixed, seen, todo = set(), set(), [self.loss.name]
+        while todo:
+            name = todo.pop()
+            if name in seen:
+                continue
+            seen.add(name)
+            d = self.ctx.definitions.get(name)
+            if d is None:
+                continue
+            if d.notation or d.target.time is not None or any(isinstance(n, ir.Sum) for n in d.expr.walk()):
+                raise Unsupported("a loss that reads a quantity at a step through another definition")
+            for r in ir.refs(d.expr):
+                if r.time is not None:
+                    fixed.add(r)
+                elif r.name in self.ctx.definitions:
+                    todo.append(r.name)
+        if len(fixed) != 1:
+            raise Unsupported("a loss that reads more than one quantity at a step")
+        (last,) = fixed
+        if last.name != q.name or last.time.var not in (None, "T"):
+            raise Unsupported("a loss that reads another quantity at a step")
+        # ∂ℓ/∂q_T through the definitions without steps: the cross-entropy of a softmax, then its argument.
+        loss = self.ctx.definitions.get(self.loss.name)
+        e = loss.expr if loss is not None else None
+        if not (isinstance(e, ir.Neg) and isinstance(e.arg, ir.Apply) and e.arg.function == "log"
+                and e.arg.derivative == 0 and isinstance(e.arg.arg, ir.Component)
+                and isinstance(e.arg.arg.arg, ir.Ref) and e.arg.arg.arg.time is None):
+            raise Unsupported("a loss at the last step other than a cross-entropy")
+        p, k = e.arg.arg.arg, e.arg.arg.index
+        soft = self.ctx.definitions.get(p.name)
+        if soft is None or not isinstance(soft.expr, ir.Softmax) or soft.target.time is not None:
+            raise Unsupported("a loss at the last step other than a cross-entropy of a softmax")
+        bars = self.vjp(soft.expr.arg, ir.Add((p, ir.Neg(ir.Basis(k)))), last)
+        if not bars:
+            raise Unsupported("nothing reads the quantity")
+        return simplify(self.mul(ir.Deriv(last, q), plus([simplify(x) for x in bars])))
+
     def depends(self, x: ir.Ref, q: ir.Ref, limit: int = 60) -> bool:
         """Does x depend on q (at its step)?  A walk back through the definitions, as `reaches`."""
         seen, todo = set(), [x]
@@ -647,6 +691,11 @@ def derived_rhs(ctx: ir.Context, claim: ir.Claim):
             return None if out is None or IDENTITY in ir.refs(out) else aligned(out, claim.rhs, ctx)
         if of.time is not None and ctx.held_fixed:
             return None                   # a loss at a step with the earlier steps held fixed: not derived here
-        return aligned(d.equation(wrt), claim.rhs, ctx)
+        try:
+            return aligned(d.equation(wrt), claim.rhs, ctx)
+        except Unsupported as e:
+            if "read at one step only" not in str(e) or ctx.held_fixed:
+                raise
+            return d.through_fixed_step(wrt)
     except (Unsupported, IllTyped, KeyError, RecursionError):
         return None

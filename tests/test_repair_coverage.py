@@ -30,10 +30,10 @@ BUDGET = 60.0          # the default budget of a file's repair searches (runner.
 UNANSWERED = {
     ("tests/derivations/many_to_one.md", "dh-every-step"):
         "dh_t is V^T (p - e_k) at t = T and W^T ((1 - h_{t+1}^2) ∘ dh_{t+1}) before (the file's dh-T and dh); "
-        "the one line at a generic step, dh_t = (∂h_T/∂h_t) V^T (p - e_k), is only checked (T ≤ 3): the "
-        "structural engine has no Jacobian to step T from a step t far from T (proving it would take the line "
-        "at t + 1 as an induction hypothesis, which the adjoint equations' opaque G does not give), and the "
-        "deriver does not write a quantity read at one step only (p := softmax(V h_T + c))",
+        "the one line at a generic step, dh_t = (∂h_T/∂h_t) V^T (p - e_k), is derived and shown, but only "
+        "checked (T ≤ 3): the structural engine has no Jacobian to step T from a step t far from T (proving it "
+        "would take the line at t + 1 as an induction hypothesis, which the adjoint equations' opaque G does "
+        "not give)",
     ("tests/derivations/adversarial/a8.md", "zero1-wrong"):
         "∂b_t/∂b_{t+1} is U_b^T diag(1 - b_t^2) for t < T and zero at t = T (b_{T+1} is a constant zero): a "
         "farther Jacobian is written through the file's Jacobian of a nearer step, zero past T (a9's zero3-wrong), "
