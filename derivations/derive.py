@@ -14,7 +14,10 @@ reads q_s.  The adjoint of c is the file's name for it when it has one (dh_t for
 ∂ℓ/∂c written out.  A weight read at every step gets Σ_t; a softmax under the
 cross-entropy -Σ_t log (p_t)_{k_t} gives p_t - e_{k_t}; an undefined loss adds the
 gradient the file gives by name (dU); a Jacobian ∂c/∂q of a column is the same
-products seeded with the identity, through the definitions that reach c.  What is
+products seeded with the identity, through the definitions that reach c, where every
+factor is at c's step, and otherwise one level from c's side with the file's Jacobians
+(∂b_{t+1}/∂b_{t+3}) U_b^T diag(1 - b_t^2), which holds at the ends of the sequence too
+(`Deriver.jacobian_equation`).  What is
 not written here (a second derivative, a quantity read at one step only, a sum over
 steps inside a definition) gives no derived line.  Nothing here is trusted: the
 result is only shown when the engines prove (or, said so, check) `lhs = derived`.
@@ -391,6 +394,120 @@ class Deriver:
                     out.append((name, step, body))
         return out
 
+    def through_fixed_step(self, q: ir.Ref) -> ir.Expr:
+        """∂ℓ/∂q_t where the loss reads q's sequence at one fixed step only, through definitions without steps
+        (a many-to-one network: L := -log p_k, p := softmax(V h_T + c)): every path from q_t to ℓ runs
+        through q_T, so ∂ℓ/∂q_t = (∂q_T/∂q_t) ∂ℓ/∂q_T, the second factor through those definitions (a softmax
+        under the cross-entropy -log p_k giving p - e_k), the first the file's Jacobian, the identity at t = T."""
+        if self.jacobian or self.per_step or q.time is None or q.time.var in (None, "T"):
+            raise Unsupported("a quantity read at one step only")
+        fixed, seen, todo = set(), set(), [self.loss.name]
+        while todo:
+            name = todo.pop()
+            if name in seen:
+                continue
+            seen.add(name)
+            d = self.ctx.definitions.get(name)
+            if d is None:
+                continue
+            if d.notation or d.target.time is not None or any(isinstance(n, ir.Sum) for n in d.expr.walk()):
+                raise Unsupported("a loss that reads a quantity at a step through another definition")
+            for r in ir.refs(d.expr):
+                if r.time is not None:
+                    fixed.add(r)
+                elif r.name in self.ctx.definitions:
+                    todo.append(r.name)
+        if len(fixed) != 1:
+            raise Unsupported("a loss that reads more than one quantity at a step")
+        (last,) = fixed
+        if last.name != q.name or last.time.var not in (None, "T"):
+            raise Unsupported("a loss that reads another quantity at a step")
+        # ∂ℓ/∂q_T through the definitions without steps: the cross-entropy of a softmax, then its argument.
+        loss = self.ctx.definitions.get(self.loss.name)
+        e = loss.expr if loss is not None else None
+        if not (isinstance(e, ir.Neg) and isinstance(e.arg, ir.Apply) and e.arg.function == "log"
+                and e.arg.derivative == 0 and isinstance(e.arg.arg, ir.Component)
+                and isinstance(e.arg.arg.arg, ir.Ref) and e.arg.arg.arg.time is None):
+            raise Unsupported("a loss at the last step other than a cross-entropy")
+        p, k = e.arg.arg.arg, e.arg.arg.index
+        soft = self.ctx.definitions.get(p.name)
+        if soft is None or not isinstance(soft.expr, ir.Softmax) or soft.target.time is not None:
+            raise Unsupported("a loss at the last step other than a cross-entropy of a softmax")
+        bars = self.vjp(soft.expr.arg, ir.Add((p, ir.Neg(ir.Basis(k)))), last)
+        if not bars:
+            raise Unsupported("nothing reads the quantity")
+        return simplify(self.mul(ir.Deriv(last, q), plus([simplify(x) for x in bars])))
+
+    def depends(self, x: ir.Ref, q: ir.Ref, limit: int = 60) -> bool:
+        """Does x depend on q (at its step)?  A walk back through the definitions, as `reaches`."""
+        seen, todo = set(), [x]
+        while todo and len(seen) < limit:
+            y = todo.pop()
+            if y == q:
+                return True
+            if y in seen:
+                continue
+            seen.add(y)
+            d = self.ctx.definitions.get(y.name)
+            if d is None or d.notation:
+                continue
+            body = _at(d, y.time)
+            if body is not None:
+                todo += [r for r in ir.refs(body) if r.time is None or abs(r.time.offset) <= 8]
+        return False
+
+    def through_inputs(self, q: ir.Ref, style: str = "frac") -> ir.Expr:
+        """∂c/∂q of a column c at a step, one level from c's side: Σ over what c's definition reads that depends
+        on q, (∂r/∂q) (∂c/∂r)|local, with ∂r/∂q the file's Jacobian (the identity for r = q).
+
+        The form that holds at every step t: ∂b_{t+1}/∂b_{t+3} is zero where b_{t+3} lies past T (a quantity
+        outside 1..T is a constant zero), while its local factors opened, U_b^T diag(1 - b_{t+2}^2), are not.
+        So the reverse-mode product opened through other steps is exact only away from the ends of the
+        sequence; c's own step always exists (the claim is at t = 1..T), and so do its local factors."""
+        c = self.loss
+        d = self.ctx.definitions.get(c.name)
+        if d is None or d.notation:
+            raise Unsupported("a Jacobian of a quantity without a definition")
+        body = _at(d, c.time)
+        if body is None:
+            raise Unsupported("a definition that cannot be placed at the step")
+        terms = []
+        for r in dict.fromkeys(x for x in ir.refs(body) if x.time is not None or x == q):
+            if r != q and not (r.name in self.ctx.definitions and self.depends(r, q)):
+                continue
+            if r != q and isinstance(self.ctx.definitions[r.name].expr, ir.Block):
+                raise Unsupported("a Jacobian through a block-matrix view (read through its blocks)")
+            local = self.vjp(body, IDENTITY, r)
+            if not local:
+                continue
+            factor = IDENTITY if r == q else ir.Deriv(r, q, style=style)
+            terms += [self.mul(factor, x) for x in local]
+        if not terms:
+            raise Unsupported("nothing the definition reads depends on the quantity")
+        return simplify(plus([simplify(x) for x in terms]))
+
+    def jacobian_equation(self, q: ir.Ref, style: str = "frac"):
+        """∂c/∂q of columns: the product of local Jacobians opened (reverse mode) where every factor is at c's
+        own step; else one level from c's side (`through_inputs`), which also holds at the ends of the
+        sequence (a chain through another step, b_t to b_{t+3}, is zero past T where its opened factors are
+        not) and needs no end where the dependence runs through every earlier step (f_t on b_t through
+        f_{t-1}, b_{t-1})."""
+        try:
+            near = self.through_inputs(q, style)
+        except Unsupported:
+            near = None
+        at_own_step = (q.time == self.loss.time and near is not None
+                       and all(x.of.time == self.loss.time for x in near.walk() if isinstance(x, ir.Deriv)))
+        if near is None or at_own_step or not any(isinstance(x, ir.Deriv) for x in near.walk()):
+            try:
+                opened = self.equation(q)
+            except Unsupported:
+                opened = None
+            if opened is not None and (near is None or all(
+                    r.time is None or r.time == self.loss.time for r in ir.refs(opened))):
+                return opened
+        return near
+
     def equation(self, q: ir.Ref, depth: int | None = None) -> ir.Expr:
         """∂ℓ/∂q: the sum over q's consumers of their vector-Jacobian products."""
         depth = self.depth if depth is None else depth
@@ -570,10 +687,15 @@ def derived_rhs(ctx: ir.Context, claim: ir.Claim):
             if ctx.held_fixed or not (d.column(of) and d.column(wrt)):
                 return None
             d = Deriver(ctx, of, depth=4, jacobian=True)
-            out = d.equation(wrt)
-            return None if IDENTITY in ir.refs(out) else aligned(out, claim.rhs, ctx)
+            out = d.jacobian_equation(wrt, getattr(claim.lhs, "style", "frac"))
+            return None if out is None or IDENTITY in ir.refs(out) else aligned(out, claim.rhs, ctx)
         if of.time is not None and ctx.held_fixed:
             return None                   # a loss at a step with the earlier steps held fixed: not derived here
-        return aligned(d.equation(wrt), claim.rhs, ctx)
+        try:
+            return aligned(d.equation(wrt), claim.rhs, ctx)
+        except Unsupported as e:
+            if "read at one step only" not in str(e) or ctx.held_fixed:
+                raise
+            return d.through_fixed_step(wrt)
     except (Unsupported, IllTyped, KeyError, RecursionError):
         return None

@@ -31,6 +31,12 @@ d0 in {0, .., R0 - 1, "R0 or more"} and d1 in {0, .., R1, "more than R1"}
 together they are every 1 <= t <= T, for every T.  A step outside 1..T is
 zero (a declared initial state h_0 is the step 0); the future past T is zero.
 
+A Jacobian in a context with both directions (f reads f_{t-1}, b reads b_{t+1}) runs through every
+earlier step: it is kept whole, one symbol per (quantity, step, quantity, step), opened one level at a
+time by its forward equation, zero at a step outside 1..T or where no path of definitions leads.  A
+derivative with respect to a block view Z_t := [x_t; h_{t-1}] reads Z as one sequence per block
+(`split_views`).
+
 A sum over the steps of a weight gradient, ∂ℓ/∂W = Σ_t (...), is compared term
 by term: the uses of W at step t against the summand at t (equal terms are
 sufficient, so a difference is "cannot decide", never a refutation).  Σ_t ∂ℓ_t/∂W
@@ -136,6 +142,11 @@ class Steps(Entries):
         self.adjoint_offsets: set = set()
         self.nodes: dict = {}          # IndexedBase of a forward quantity at a step -> (name, offset)
         self.adjoints: dict = {}       # IndexedBase of an adjoint -> (loss, name, offset)
+        # IndexedBase of a Jacobian kept whole (both directions) -> (of, its step, wrt, its step); `subject`:
+        # those the left-hand side reads, opened first (`_open_jacobians`)
+        self.jacobians: dict = {}
+        self.subject: set = set()
+        self._paths = None
         self.losses: dict = {}
         self.layout = _Layout(ctx)
 
@@ -276,15 +287,18 @@ class Steps(Entries):
         # Only a backward direction (b_t reads b_{t+1}, nothing reads an earlier step): a quantity depends on its
         # own step and later ones only, and the walk below follows the definitions toward later steps instead.
         backward = bool(self.layout.prev_step) and not self.layout.next_step
-        if self.layout.prev_step and not backward:
-            # With both directions a quantity depends on earlier and later steps: the forward-mode walk below,
-            # which follows definitions one way, would miss paths.
-            raise NotApplicable("a Jacobian in a context with a backward direction")
         if self.is_view(wrt.name) or self.is_view(of.name):
             raise NotApplicable("a Jacobian of a block-matrix view")
         s, r = self.step(of.time), self.step(wrt.time)
         if self.recording:
             self.read.update((s, r))
+        if self.layout.prev_step and not backward:
+            # With both directions a quantity depends on earlier and later steps: the forward-mode walk below,
+            # which follows definitions one way, would miss paths (f_t on b_t through f_{t-1}, b_{t-1}, ...).
+            # The Jacobian is kept whole, a symbol opened one level at a time by its forward equation.
+            if self.ctx.held_fixed:
+                raise NotApplicable("a Jacobian with earlier steps held fixed, in a context with both directions")
+            return self.whole_jacobian(of.name, s, wrt.name, r, i, j)
         if not self.inside(s) or not (self.inside(r) or self.initial(r)):
             return sp.Integer(0)
         if backward:
@@ -319,6 +333,85 @@ class Steps(Entries):
             return sp.Integer(0)
         var = self.symbol(wrt.name, None)[i, sp.Integer(0)]
         return self.tangent(self.local(of.name, s, j, sp.Integer(0)), var, s)
+
+    def _wrt_entry(self, wrt: str, r: int, i):
+        """Entry [i, 0] of the quantity differentiated with respect to, in the symbols `local` writes."""
+        if not self.inside(r):
+            return sp.IndexedBase(f"{wrt}_0")[i, sp.Integer(0)]          # a declared initial state
+        if wrt in self.ctx.definitions:
+            return self.node(wrt, r)[i, sp.Integer(0)]
+        return self.symbol(wrt, r)[i, sp.Integer(0)]
+
+    def whole_jacobian(self, of: str, s: int, wrt: str, r: int, i, j):
+        """Entry [i, j] of ∂of_s/∂wrt_r (denominator layout) as one symbol, where a step outside 1..T or an
+        input other than wrt_r gives zero and wrt_r itself the identity."""
+        if not self.inside(s):
+            return sp.Integer(0)                  # a quantity at a step outside 1..T is a constant zero
+        if not (self.inside(r) or (self.initial(r) and (wrt + "_0") in self.ctx.declarations)):
+            return sp.Integer(0)
+        if of == wrt and s == r:
+            return sp.KroneckerDelta(i, j)
+        for name in (of, wrt):                    # a name for a derivative, a loss from a step on, a view
+            if name in self.ctx.definitions and name not in self.layout.sequences:
+                raise NotApplicable(f"a Jacobian of or with respect to {name}, which is not a forward sequence")
+        if of not in self.ctx.definitions:
+            return sp.Integer(0)                  # an input (x_s): depends on nothing
+        if not self.may_depend(of, s, wrt, r):
+            return sp.Integer(0)
+        for name in (of, wrt):
+            if name in self.ctx.definitions and not same(self.shape(ir.Ref(name, ir.Time("t")))[1], 1):
+                raise NotApplicable("a Jacobian of a matrix")
+        base = sp.IndexedBase(f"J:{of}@{s:+d}/{wrt}@{r:+d}")
+        self.jacobians[base] = (of, s, wrt, r)
+        if self.recording:
+            self.subject.add(base)
+        return base[i, j]
+
+    def may_depend(self, of: str, s: int, wrt: str, r: int) -> bool:
+        """Can of_s depend on wrt_r at all?  A path of definitions from of to wrt (each read at the step before,
+        its own or the next), with a read of an earlier step on it if r < s and of a later one if r > s: b_t
+        reads b_{t+1} and x_t only, so nothing of f and no b_{t-1} reaches it."""
+        if self._paths is None:
+            edges = {}
+            for c in self.layout.sequences:
+                d = self.ctx.definitions[c]
+                edges[c] = {(x.name, x.time.offset - d.target.time.offset) for x in _reads(self.ctx, d.expr)
+                            if x.time is not None}
+            paths = set()                         # (from, to, a read of an earlier step on it, of a later one)
+            todo = [(c, n, lag < 0, lag > 0) for c in edges for n, lag in edges[c]]
+            while todo:
+                p = todo.pop()
+                if p in paths:
+                    continue
+                paths.add(p)
+                c, n, back, ahead = p
+                todo += [(c, m, back or lag < 0, ahead or lag > 0) for m, lag in edges.get(n, ())]
+            self._paths = paths
+        return any(c == of and n == wrt and (r >= s or back) and (r <= s or ahead)
+                   for c, n, back, ahead in self._paths)
+
+    def open_jacobian(self, base, i, j):
+        """Entry [i, j] of a whole Jacobian by its forward equation, one level: ∂of_s/∂w_r = Σ over what of_s's
+        definition reads, (∂c/∂w_r)(∂of_s/∂c)|local, with c = w_r read directly giving its local derivative."""
+        of, s, wrt, r = self.jacobians[base]
+        expr = self.local(of, s, j, sp.Integer(0))
+        var = self._wrt_entry(wrt, r, i)
+        out = diff_entry(expr, var)
+        for b in {x.base for x in expr.atoms(sp.Indexed) if x.base in self.nodes and x.base != var.base}:
+            name, o = self.nodes[b]
+            rows, cols = self.shape(ir.Ref(name, ir.Time("t")))
+            if not same(cols, 1):
+                raise NotApplicable("a Jacobian through a matrix")
+            m, dm = self.dummy(rows, "m")
+            outer = diff_entry(expr, b[m, sp.Integer(0)])
+            if outer == 0:
+                continue
+            inner = self.unrecorded(lambda name=name, o=o, m=m: self.whole_jacobian(name, o, wrt, r, i, m))
+            if inner != 0:
+                out += self.summed(outer * inner, dm)
+        # f_s[j] where its definition's value tanh(...) reappears in the derivative (1 - tanh(...)^2): the same
+        # value, in the symbol a line writes (1 - f_t^2), so that the sides can meet before anything is opened
+        return out.xreplace({expr: self.node(of, s)[j, sp.Integer(0)]}) if expr.is_Function else out
 
     def tangent(self, expr, var, lowest: int, highest: int | None = None):
         """d expr / d var through every quantity at a step from `lowest` on (forward mode, in index form).
@@ -815,7 +908,9 @@ def _difference(ix: Steps, lhs, rhs, i, j, summed):
         left, right = summed
         return sum((_value(ix, p, i, j) for p in left), sp.Integer(0)) - \
             sum((_value(ix, p, i, j) for p in right), sp.Integer(0))
-    return ix.entry(lhs, i, j) - ix.entry(rhs, i, j)
+    left, right = ix.entry(lhs, i, j), ix.entry(rhs, i, j)
+    ix.subject = {b for b in ix.subject if b in left.atoms(sp.IndexedBase)}     # the left-hand side's (_holds)
+    return left - right
 
 
 def _build(ctx, pair, summed, d0, d1, floor, K, K_lo=0, ceiling=None):
@@ -845,8 +940,35 @@ def _opened_fully(ix: Steps, d):
     return d
 
 
+def _open_jacobians(ix: Steps, d, which) -> sp.Expr:
+    table = {x: ix.open_jacobian(x.base, *x.indices) for x in d.atoms(sp.Indexed) if x.base in which}
+    return d.xreplace(table)
+
+
 def _holds(ix: Steps, d, deadline: float = float("inf")) -> bool:
-    """Is the difference zero once the adjoints are opened (and, if needed, the forward quantities)?"""
+    """Is the difference zero once the adjoints are opened (and, if needed, the forward quantities)?
+
+    Whole Jacobians (a context with both directions) are opened one level by their forward equation: first
+    those of the left-hand side (a line that writes ∂f_t/∂b_t one level on, through ∂f_{t-1}/∂b_t, meets it
+    there), then every one, once more; each is an identity, and what stays a symbol is any value at all."""
+    if not any(x.base in ix.jacobians for x in d.atoms(sp.Indexed)):
+        return _holds_as_is(ix, d, deadline)
+    # (compared as they stand only when nothing opens: a side that reads the left-hand side's Jacobian itself
+    # is opened alike)
+    first = d
+    for which in (set(ix.subject), set(ix.jacobians)):
+        if time.perf_counter() > deadline:
+            raise OutOfTime
+        opened = _open_jacobians(ix, d, which)
+        if opened == d:
+            continue
+        d = opened
+        if _zero(ix, ix.expand(d)) or _holds_as_is(ix, d, deadline):
+            return True
+    return False if d != first else _holds_as_is(ix, d, deadline)
+
+
+def _holds_as_is(ix: Steps, d, deadline: float = float("inf")) -> bool:
     d = ix.open_nodes(ix.expand(d), functions_only=True)
     if d.has(sp.Derivative, sp.Subs):
         raise NotApplicable("a second derivative of a generic function")
@@ -1050,12 +1172,52 @@ def split_stacked(ctx: ir.Context, claim: ir.Claim) -> tuple[ir.Context, ir.Clai
     return ctx, dataclasses.replace(claim, lhs=sides[0], rhs=sides[1])
 
 
+def split_views(ctx: ir.Context, claim: ir.Claim) -> tuple[ir.Context, ir.Claim]:
+    """A view Z_t := [x_t; h_{t-1}] that a claim differentiates with respect to (∂ℓ/∂Z_t) written as one
+    sequence per block, Z⟨1⟩_t := x_t, Z⟨2⟩_t := h_{t-1}, each definition that reads Z_t reading [Z⟨1⟩_t;
+    Z⟨2⟩_t] instead: the same values, and Z_t's own derivative (a change of Z_t reaches only what reads
+    Z_t) is the column of its blocks' [∂ℓ/∂Z⟨1⟩_t; ∂ℓ/∂Z⟨2⟩_t], compared block by block."""
+    def view(name):
+        d = ctx.definitions.get(name)
+        return d is not None and isinstance(d.expr, ir.Block) and d.target.time is not None \
+            and d.target.time.var is not None and all(len(row) == 1 for row in d.expr.rows) and len(d.expr.rows) > 1
+    wanted = {n.wrt.name for side in (claim.lhs, claim.rhs) for n in side.walk()
+              if isinstance(n, ir.Deriv) and isinstance(n.wrt, ir.Ref) and n.wrt.time is not None and view(n.wrt.name)}
+    if not wanted or ctx.held_fixed:
+        return ctx, claim
+    parts, definitions = {}, dict(ctx.definitions)
+    for name in sorted(wanted):
+        d = ctx.definitions[name]
+        parts[name] = [f"{name}⟨{k}⟩" for k in range(1, len(d.expr.rows) + 1)]
+        for part, row in zip(parts[name], d.expr.rows):
+            definitions[part] = ir.Definition(ir.Ref(part, d.target.time), row[0], d.source)
+
+    def stacked(ref: ir.Ref) -> ir.Block:
+        return ir.Block(tuple((ir.Ref(p, ref.time),) for p in parts[ref.name]))
+
+    def fix(n):                            # from the top: a derivative's Z_t is not read as its blocks
+        if isinstance(n, ir.Deriv) and isinstance(n.wrt, ir.Ref) and n.wrt.name in parts and n.wrt.time is not None:
+            return ir.Block(tuple((ir.Deriv(fix(n.of), ir.Ref(p, n.wrt.time)),) for p in parts[n.wrt.name]))
+        if isinstance(n, ir.Ref) and n.name in parts and n.time is not None:
+            return stacked(n)
+        kids = n.children()
+        return n.rebuild(tuple(fix(c) for c in kids)) if kids else n
+    for n, d in ctx.definitions.items():
+        if n not in parts and not d.notation:
+            definitions[n] = ir.Definition(d.target, fix(d.expr), d.source)
+    for n in parts:
+        d = ctx.definitions[n]
+        definitions[n] = ir.Definition(d.target, stacked(d.target), d.source)
+    new = dataclasses.replace(ctx, definitions=definitions, claims=[])
+    return new, dataclasses.replace(claim, lhs=fix(claim.lhs), rhs=fix(claim.rhs))
+
+
 def prove(ctx: ir.Context, claim: ir.Claim) -> Outcome | None:
     """The structural verdict on a claim through time: PROVED for every size and T, INCONCLUSIVE, or None."""
     if not ctx.has_time or ctx.length is not None or not _is_through_time(ctx, claim):
         return None
     original = (ctx, claim)
-    ctx, claim = split_stacked(*lift_last_step(*lift_per_step(*original)))
+    ctx, claim = split_views(*split_stacked(*lift_last_step(*lift_per_step(*original))))
     sizes = [{str(s): str(s) for s in ctx.sizes()}]
     typer = Typer(ctx)
     try:

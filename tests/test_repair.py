@@ -723,3 +723,24 @@ def test_every_derived_line_of_the_examples_and_test_derivations_is_true_by_fini
             if truth != "true":
                 wrong.append((path.name, cid, truth))
     assert checked >= 60 and not wrong
+
+
+@pytest.mark.parametrize("name, cid", [("a8.md", "zero-wrong"), ("a8.md", "zero-x-wrong"), ("a9.md", "zero3-wrong"),
+                                       ("a9.md", "zero4-wrong"), ("a9.md", "zero-x3-wrong"), ("a9.md", "x1"),
+                                       ("c1.md", "fb3-zero-wrong"), ("c1.md", "fx3-zero-wrong"), ("c1.md", "fb")])
+def test_a_jacobian_through_other_steps_is_derived_in_a_form_true_at_every_step(name, cid):
+    """∂b_t/∂b_{t+3} is zero where b_{t+3} lies past T; the local factors opened (U_b^T diag(1 - b_{t+2}^2) ...)
+    are not, so the opened product is false near T.  The derived line goes one level from the numerator's
+    side, ∂b_{t+1}/∂b_{t+3} U_b^T diag(1 - b_t^2), the file's own Jacobian notation, true at every step (by
+    finite differences here), and the structural engine proves it for every T (with both directions, c1, through
+    the Jacobians it keeps whole: ∂f_t/∂b_t runs through f_{t-1}, b_{t-1} and every earlier step)."""
+    import fd
+
+    from derivations.derive import derived_rhs
+    ctx, claim = load_document(ROOT / "tests" / "derivations" / "adversarial" / name).parsed[cid]
+    rhs = derived_rhs(ctx, claim)
+    assert rhs is not None and any(isinstance(n, ir.Deriv) for n in rhs.walk())
+    derived = ir.Claim(cid + "~derived", "", claim.lhs, rhs)
+    assert fd.truth(ctx, derived)[0] == "true"
+    assert repair.keeps_subject(ctx, claim, derived) and not repair.trivial(ctx, derived)
+    assert repair.check(ctx, derived)["verdict"] == "proved"
