@@ -4,7 +4,7 @@
 
 For each file (default: tests/derivations/*.md and the examples through time), a cold run
 (no cache, no repairs, 2 processes) with every engine, then one without the structural engine
-(derivations/recurrence.py), side by side in one run: wall seconds for the file, the slowest claim
+(derivations/engines/recurrence.py), side by side in one run: wall seconds for the file, the slowest claim
 and the mean claim (engine seconds), and how many lines are proved for every size and T, only
 checked, or left inconclusive.  The run without it is bounded by --limit per engine and claim.
 
@@ -37,9 +37,10 @@ def _root_from_argv() -> Path:
 
 sys.path.insert(0, str(_root_from_argv()))
 
-from derivations import recurrence, runner
-from derivations.assembly import run
-from derivations.runner import load_document
+from derivations.engines import recurrence
+from derivations.outputs.assembly import run
+from derivations.running import runner
+from derivations.running.runner import load_document
 
 DEFAULT = sorted((ROOT / "tests" / "derivations").glob("*.md")) + [ROOT / "examples" / n for n in
                                                                    ("min_char_rnn.md", "lstm.md")]

@@ -4,7 +4,7 @@
 
 Targets are the true claims of the property tests' pool (tests/test_rewrites.py:
 the note's lemmas and lines, the examples' lines, σ' and tanh' recurrences).
-Mutations: every single edit of every target (derivations/repair.py,
+Mutations: every single edit of every target (derivations/analyses/repair.py,
 `single_edits`: a transpose added or removed, · for ∘ and back, swapped
 operands, f for f' and back, t for t±1, a symbol replaced, a dropped term, a
 flipped sign, ...).  Each is classified by the numeric oracle of the tests
@@ -14,7 +14,7 @@ sizes 2, 3, 4, ... all different, every T up to a few steps past the claim's
 reach; nothing of the engines): one that changes the value must come out refuted or
 ill-typed from the engines combined ("killed"); one that does not is counted
 as equivalent and must not be refuted.  Rewrites: every single rewrite
-(derivations/rewrites.py) of every target must keep the value by the numbers
+(derivations/analyses/rewrites.py) of every target must keep the value by the numbers
 and be proved.  Engines run as in
 `verify` (combined; one stopped at the time limit counts as inconclusive).
 Prints counts; exit status 1 if a mutation survives, a rewrite is not proved,
@@ -36,11 +36,12 @@ sys.path.insert(0, str(ROOT / "tests"))
 from oracle import changes_value
 from test_rewrites import POOL
 
-from derivations import engines, ir
-from derivations.latex.printer import claim_latex
-from derivations.repair import single_edits
-from derivations.rewrites import rewrites
-from derivations.verdicts import CONFLICT, ILL_TYPED, PROVED, REFUTED
+from derivations import engines
+from derivations.analyses.repair import single_edits
+from derivations.analyses.rewrites import rewrites
+from derivations.engines.verdicts import CONFLICT, ILL_TYPED, PROVED, REFUTED
+from derivations.form import ir
+from derivations.form.printer import claim_latex
 
 
 def main(argv=None) -> int:

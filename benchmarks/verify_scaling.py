@@ -2,7 +2,7 @@
 
 Measured in one run, side by side, with the engines of parsed claims:
   * "loop run": the explicit engine's check of the loop at one size and length
-    (`derivations.program`): the loop run from t = T down to 1 on the model,
+    (`derivations.engines.program`): the loop run from t = T down to 1 on the model,
     every value it computes against what it stands for (the model's own
     derivative of the unrolled loss), compared at random points to 60 digits.
     It grows with T: the model is unrolled over T steps.
@@ -27,11 +27,12 @@ import sympy as sp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from derivations import engines, program
-from derivations.explicit import numeric_difference, sample_indices
-from derivations.runner import load_document
-from derivations.semantics import Model
-from derivations.verdicts import PROVED
+from derivations import engines
+from derivations.engines import program
+from derivations.engines.explicit import numeric_difference, sample_indices
+from derivations.engines.verdicts import PROVED
+from derivations.form.semantics import Model
+from derivations.running.runner import load_document
 
 CLAIM = "bptt-algorithm-corrected"
 

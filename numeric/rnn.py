@@ -1,7 +1,7 @@
 """The note's vanilla RNN in NumPy on token ids: loss and BPTT gradients, forward pass, sampling.
 
 The mathematics is numeric/rnn_core.py, generated from the note (note.md, "BPTT algorithm") by the same
-generator as every derivation file's module (derivations/numpy_module.py; regenerate with
+generator as every derivation file's module (derivations/outputs/numpy_module.py; regenerate with
 `python scripts/generate_numeric.py`): its forward pass is the note's definitions, and each gradient is
 printed from the note's proved line for it (`# claim: <id> (line N)`).  This module adds what the note
 does not state: token ids in place of the embeddings X_t, the initial state, argument checks, random

@@ -1,4 +1,4 @@
-# GENERATED FILE -- do not edit by hand.  Written by `python scripts/generate_numeric.py` (derivations/numpy_module.py,
+# GENERATED FILE -- do not edit by hand.  Written by `python scripts/generate_numeric.py` (derivations/outputs/numpy_module.py,
 # template derivations/templates/numpy_module_any.py.j2) from the lines of note.md the verifier proved.
 r"""BPTT algorithm: forward pass, loss and gradients in NumPy, generated from note.md.
 

@@ -1,6 +1,6 @@
 """What is wrong with the note, in words: the report dict read the way a reader asks about it.
 
-One source for the terminal summary (`derivations.cli`) and the report's
+One source for the terminal summary (`derivations.outputs.cli`) and the report's
 headline and errata (`reports.render`), so that both say the same thing.
 Everything here is computed from the report dict; no verdict, count or label
 is typed in.  Verdicts are data: one this module does not know (a future
@@ -49,7 +49,7 @@ def severity(verdict: str) -> int:
     return list(PROBLEMS).index(verdict) if verdict in PROBLEMS else len(PROBLEMS)
 
 
-# How serious an erratum is (derivations.repair.severity, from the verdict and the best repair found):
+# How serious an erratum is (derivations.analyses.repair.severity, from the verdict and the best repair found):
 # a substantive one misleads whoever follows it (code that follows it is wrong); a notation slip does
 # not type-check and one change of notation repairs it.  Substantive errata lead.
 SEVERITIES = {
@@ -102,7 +102,7 @@ def best_repair(claim: dict) -> dict | None:
 
 def blockers(report: dict) -> list[dict]:
     """Statements that keep the derivation from being proved: not proved, and no proved correction
-    (the rule of derivations.runner.relied_on_proved, restated to name them)."""
+    (the rule of derivations.running.runner.relied_on_proved, restated to name them)."""
     by_id = {c["id"]: c for c in report["claims"]}
     return [c for c in report["claims"]
             if c["kind"] != "corrected" and c["verdict"] != PROVED
@@ -179,7 +179,7 @@ def headline(report: dict) -> str:
 # ---------------------------------------------------------------- the algorithm as a whole
 
 def algorithm_sentence(report: dict) -> str:
-    """The whole-algorithm diagnosis in one sentence (derivations.program.diagnose builds it from its runs), or ''."""
+    """The whole-algorithm diagnosis in one sentence (derivations.engines.program.diagnose builds it from its runs), or ''."""
     return (report.get("algorithm_diagnosis") or {}).get("sentence", "")
 
 

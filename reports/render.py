@@ -38,7 +38,7 @@ VERDICT_STYLE = {
     "checked": {"colour": "7A5C00", "label": "checked, not proved"},
 }
 UNKNOWN_STYLE = {"colour": "24292F"}
-# What each severity of an erratum means (derivations.repair.severity).
+# What each severity of an erratum means (derivations.analyses.repair.severity).
 SEVERITY_TEXT = {
     "substantive": "the line type-checks and computes another value, or needs more than a change of notation: "
                    "code that follows it is wrong",

@@ -1,7 +1,7 @@
 """Regenerate numeric/rnn_core.py from the note's proved lines: python scripts/generate_numeric.py [--check] [--no-cache]
 
 Proves every claim of note.md with the runner, every engine as `verify` runs them, then writes the module
-`verify FILE` writes for any file (derivations/numpy_module.py), from the note: each gradient printed from
+`verify FILE` writes for any file (derivations/outputs/numpy_module.py), from the note: each gradient printed from
 the note's first proved line that states it (`# claim: <id> (line N)`).  numeric/rnn.py (token ids,
 sampling, argument checks) calls it.  With --check, writes nothing and exits 1 when the committed
 numeric/rnn_core.py differs from what would be generated.
@@ -9,10 +9,10 @@ numeric/rnn_core.py differs from what would be generated.
 import argparse
 import sys
 
-from derivations.assembly import run
-from derivations.cache import ProofCache
-from derivations.numpy_module import NOTE_COMMAND, NOTE_MODULE, module_for
-from derivations.runner import load_document
+from derivations.outputs.assembly import run
+from derivations.outputs.numpy_module import NOTE_COMMAND, NOTE_MODULE, module_for
+from derivations.running.cache import ProofCache
+from derivations.running.runner import load_document
 from reports.files import write_all
 
 

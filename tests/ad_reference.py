@@ -1,7 +1,7 @@
 """An independent reference for the generated modules: the file's definitions read literally, one example
 and one step at a time, in autograd.numpy, and differentiated by HIPS autograd.
 
-Nothing here shares code with derivations/numpy_module.py's translation or its reverse mode: a quantity
+Nothing here shares code with derivations/outputs/numpy_module.py's translation or its reverse mode: a quantity
 at a step is its definition evaluated at that step (recursively, memoized), a step outside 1..T is zero
 except a declared initial state, ∑_t is a Python sum, a product with a 1 x 1 factor is a scaling (the
 format's semantics, docs/derivation-format.md).  Only the parsed intermediate form is read.
@@ -13,8 +13,8 @@ import numpy as np
 import sympy as sp
 from autograd import grad
 
-from derivations import ir
-from derivations.shapes import Typer
+from derivations.form import ir
+from derivations.form.shapes import Typer
 
 
 def _sigma(x):

@@ -19,14 +19,14 @@ def _seed_everything():
 
 @pytest.fixture(scope="session")
 def note_report():
-    from derivations.assembly import run
+    from derivations.outputs.assembly import run
     return run(jobs=2)
 
 
 @pytest.fixture(scope="session")
 def example_report():
-    from derivations.assembly import run
-    from derivations.runner import load_document
+    from derivations.outputs.assembly import run
+    from derivations.running.runner import load_document
     done = {}
 
     def checked(path):

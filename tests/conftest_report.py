@@ -179,7 +179,7 @@ def _repair(edit, latex, marked, notation, kind=None, before="", after=""):
 _SEARCH = {"singles": 12, "pairs": 0, "tried": 12, "pruned_by_shape": 30, "refuted_quickly": 10,
            "checked_by_engines": 2, "from_cache": 0, "budget_seconds": 10.0, "budget_exhausted": False,
            "errors": [], "conflicts": [], "seconds": 1.5}
-# As derivations.runner.add_repairs writes them: severity, ranked repairs (proved), the search.
+# As derivations.running.runner.add_repairs writes them: severity, ranked repairs (proved), the search.
 _REPAIRS = {
     "lemma1-dW": ("notation", [
         _repair("product-to-hadamard", r"\frac{\partial \ell}{\partial W} = (f'(W \cdot h) \circ dV) \cdot h^{\mathsf T}",
@@ -215,9 +215,9 @@ _REPAIRS = {
 @functools.lru_cache(maxsize=1)
 def _algorithm_diagnosis() -> dict:
     """The whole-algorithm diagnosis of the note, computed (about a second), as the runner adds it."""
-    from derivations import program
+    from derivations.engines import program
     from derivations.latex.files import read_derivation
-    from derivations.runner import NOTE
+    from derivations.running.runner import NOTE
     (ctx, alg), = [(c, a) for c in read_derivation(NOTE).contexts for a in c.algorithms.values()
                    if a.id == "bptt-algorithm"]
     return {**program.diagnose(ctx, alg, dict(alg.corrections)), "claim": "bptt-algorithm", "replacement_source": "the note's corrections (Corrects:), proved in this run",

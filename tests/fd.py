@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import sympy as sp
 
-from derivations import ir
+from derivations.form import ir
 
 
 def _sigma(x):
@@ -114,7 +114,7 @@ class Run:
         return np.array([[total]])
 
     def shape_of(self, e):
-        from derivations.shapes import Typer
+        from derivations.form.shapes import Typer
         rows, cols = Typer(self.ctx).infer(e)
         sub = {ir.size_symbol(k): v for k, v in self.sizes.items()}
         return int(sp.sympify(rows).xreplace(sub)), int(sp.sympify(cols).xreplace(sub))

@@ -18,8 +18,8 @@ from __future__ import annotations
 import fd
 import numpy as np
 
-from derivations import ir
-from derivations.shapes import IllTyped
+from derivations.form import ir
+from derivations.form.shapes import IllTyped
 
 TOLERANCE = 1e-5          # relative: finite differences, nested ones included, are far more accurate
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from derivations import recurrence
-from derivations.runner import load_document
+from derivations.engines import recurrence
+from derivations.running.runner import load_document
 
 ADVERSARIAL = Path(__file__).resolve().parent / "derivations" / "adversarial"
 

@@ -3,9 +3,9 @@ import json
 
 import sympy
 
-from derivations.cache import ProofCache
 from derivations.latex.reader import parse_derivation
-from derivations.runner import parsed_key
+from derivations.running.cache import ProofCache
+from derivations.running.runner import parsed_key
 
 RESULT = {"verdict": "proved", "reason": "r", "methods": [], "shapes": [], "seconds": 0.1, "counterexample": None}
 

@@ -13,9 +13,9 @@ import sympy as sp
 from autograd import grad
 from oracle import difference
 
-from derivations import assembly
-from derivations.runner import load_document
-from derivations.verdicts import ILL_TYPED, PROVED, REFUTED
+from derivations.engines.verdicts import ILL_TYPED, PROVED, REFUTED
+from derivations.outputs import assembly
+from derivations.running.runner import load_document
 
 # Lines (links of chains) of the note that the verifier must find wrong, and how.
 WRONG_AS_WRITTEN = {
@@ -204,7 +204,8 @@ FALSE_VARIANTS = {
 
 @pytest.mark.parametrize("claim_id", sorted(FALSE_VARIANTS))
 def test_a_false_variant_of_a_former_builder_is_found_wrong(claim_id):
-    from derivations import ir, repair
+    from derivations.analyses import repair
+    from derivations.form import ir
     from derivations.latex.reader import parse_statement
     note = load_document()
     ctx, _ = note.parsed[claim_id]
@@ -216,7 +217,7 @@ def test_a_false_variant_of_a_former_builder_is_found_wrong(claim_id):
 def test_the_engines_and_the_cache_key_follow_note_md_as_written(tmp_path):
     # The corrected dh_{t-1} line written as the note's own (W_hh where W_hh^T belongs), in a copy of note.md:
     # the line, and the whole algorithm that uses it, are read from that text; so is their cache key.
-    from derivations import runner
+    from derivations.running import runner
     text = runner.NOTE.read_text(encoding="utf-8")
     right = r"= W_{hh}^{\mathsf T} \cdot (\sigma'"
     assert text.count(right) == 1

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from conftest_report import launch_chromium, require, sample_report, sync_playwright_or_skip
 
-from derivations import cli, numpy_module
-from derivations.assembly import run
-from derivations.cache import ProofCache
-from derivations.cli import main
-from derivations.runner import load_document
+from derivations.outputs import cli, numpy_module
+from derivations.outputs.assembly import run
+from derivations.outputs.cli import main
+from derivations.running.cache import ProofCache
+from derivations.running.runner import load_document
 from reports import findings
 
 CLAIM_FIELDS = {"id", "label", "latex", "kind", "corrects", "verdict", "methods", "shapes", "seconds",
@@ -395,7 +395,8 @@ def test_no_repairs_writes_the_report_of_a_file_with_a_wrong_line(tmp_path, caps
 def test_repair_budget_sets_the_files_search_budget(tmp_path, capsys, monkeypatch):
     # --repair-budget is the seconds of search the file's wrong lines share (assembly.run's repair_budget); a
     # search an earlier run cut short resumes when it gives the line more time (runner.resumable).
-    from derivations import assembly, cli, runner
+    from derivations.outputs import assembly, cli
+    from derivations.running import runner
     seen = {}
     real = assembly.run
 

@@ -18,9 +18,9 @@ import pytest
 from ad_reference import reference_grads
 from test_numpy_module import random_inputs
 
-from derivations import numpy_module
-from derivations.numpy_module import NOTE_COMMAND, NOTE_MODULE, module_for
-from derivations.runner import load_document
+from derivations.outputs import numpy_module
+from derivations.outputs.numpy_module import NOTE_COMMAND, NOTE_MODULE, module_for
+from derivations.running.runner import load_document
 from reports.render import code_lines
 
 REPO = NOTE_MODULE.parent.parent
@@ -103,8 +103,8 @@ def test_gradients_match_autograd_of_the_notes_definitions(note, T, B):
 
 def test_output_is_deterministic_across_processes(note):
     """Byte-identical in a fresh interpreter with a different hash seed (the verdicts given, not re-proved)."""
-    code = ("import json, sys; from derivations.runner import load_document; "
-            "from derivations.numpy_module import module_for, NOTE_COMMAND; "
+    code = ("import json, sys; from derivations.running.runner import load_document; "
+            "from derivations.outputs.numpy_module import module_for, NOTE_COMMAND; "
             "sys.stdout.write(module_for(load_document(), json.load(sys.stdin), NOTE_COMMAND)[0])")
     claims = [{"id": c["id"], "verdict": c["verdict"], "repairs": c.get("repairs") or []} for c in note.report["claims"]]
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
@@ -164,7 +164,7 @@ def test_the_whole_loss_reading_needs_definitions_that_read_no_later_step(note_r
     the lines about ℓ_t are left as they are (not translated), never read through ℓ."""
     from dataclasses import replace
 
-    from derivations import algorithm, ir
+    from derivations.form import algorithm, ir
     doc = load_document()
     ctx = next(c for c in doc.derivation.contexts if c.title == "BPTT algorithm")
     verdicts = {c["id"]: c["verdict"] for c in note_report["claims"]}

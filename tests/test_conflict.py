@@ -8,11 +8,12 @@ import json
 
 import pytest
 
-from derivations import allsizes, assembly, explicit, runner
-from derivations.cli import main
-from derivations.engines import combine
-from derivations.runner import load_document
-from derivations.verdicts import CHECKED, CONFLICT, ILL_TYPED, INCONCLUSIVE, PROVED, REFUTED, VERDICTS, Outcome
+from derivations.engines import allsizes, combine, explicit
+from derivations.engines.verdicts import CHECKED, CONFLICT, ILL_TYPED, INCONCLUSIVE, PROVED, REFUTED, VERDICTS, Outcome
+from derivations.outputs import assembly
+from derivations.outputs.cli import main
+from derivations.running import runner
+from derivations.running.runner import load_document
 
 FAKE_CEX = {"values": {"W_hy[0,0]": "1"}, "entry": [0, 0], "claimed": "1.0", "truth": "2.0", "at": "H=1"}
 
@@ -119,7 +120,7 @@ def _fast_engines(monkeypatch, refute):
 
 
 def test_a_full_run_with_a_conflict_writes_nothing(monkeypatch, tmp_path, capsys):
-    from derivations.numpy_module import NOTE_MODULE
+    from derivations.outputs.numpy_module import NOTE_MODULE
     before = NOTE_MODULE.stat().st_mtime_ns if NOTE_MODULE.exists() else None
     _fast_engines(monkeypatch, refute="bptt-dW_hy")
     out = tmp_path / "out"

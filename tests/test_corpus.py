@@ -18,12 +18,12 @@ from pathlib import Path
 import fd
 import pytest
 
-from derivations.assembly import run
+from derivations.engines.verdicts import ILL_TYPED, PROVED, REFUTED
 from derivations.latex.errors import DerivationErrors
 from derivations.latex.files import read_derivation
 from derivations.latex.reader import parse_derivation
-from derivations.runner import load_document
-from derivations.verdicts import ILL_TYPED, PROVED, REFUTED
+from derivations.outputs.assembly import run
+from derivations.running.runner import load_document
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "tests" / "corpus"

@@ -10,9 +10,9 @@ import fd
 import numpy as np
 import pytest
 
-from derivations import ir
+from derivations.form import ir
+from derivations.form.printer import to_latex
 from derivations.latex.errors import DerivationErrors
-from derivations.latex.printer import to_latex
 from derivations.latex.reader import parse_derivation, parse_statement
 
 HEAD = r"""# RNN

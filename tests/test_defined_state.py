@@ -15,10 +15,10 @@ import fd
 import pytest
 from oracle import changes_value
 
-from derivations import program, recurrence
-from derivations.assembly import run
-from derivations.runner import load_document
-from derivations.verdicts import PROVED, REFUTED
+from derivations.engines import program, recurrence
+from derivations.engines.verdicts import PROVED, REFUTED
+from derivations.outputs.assembly import run
+from derivations.running.runner import load_document
 
 HEAD = r"""# A sigmoid RNN's backward pass written through its state
 

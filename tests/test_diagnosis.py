@@ -14,7 +14,8 @@ from pathlib import Path
 import fd
 import pytest
 
-from derivations import algorithm, program
+from derivations.engines import program
+from derivations.form import algorithm
 from derivations.latex.files import read_derivation
 from reports import findings
 

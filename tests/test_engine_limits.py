@@ -8,10 +8,11 @@ claim -- and such a result is not cached, since a faster run may decide it.
 """
 import pytest
 
-from derivations import assembly, runner
-from derivations.cache import ProofCache
-from derivations.cli import main
-from derivations.verdicts import INCONCLUSIVE
+from derivations.engines.verdicts import INCONCLUSIVE
+from derivations.outputs import assembly
+from derivations.outputs.cli import main
+from derivations.running import runner
+from derivations.running.cache import ProofCache
 
 FILE = r"""# Lemma
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from derivations.runner import load_document
+from derivations.running.runner import load_document
 
 EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.md"))
 
@@ -42,11 +42,12 @@ def test_wrong_lines_are_refuted_or_ill_typed_and_every_other_line_is_proved(che
 
 
 def test_every_deliberately_wrong_line_gets_a_proved_repair_or_derived_line_and_a_severity(checked):
-    """The repair search ran in the same run (derivations/repair.py): each wrong line has a ranked list of
+    """The repair search ran in the same run (derivations/analyses/repair.py): each wrong line has a ranked list of
     repairs that keep its left-hand side's subject, or the right-hand side derived from the definitions (a
     line missing four terms is not one edit away), each re-checked here from its printing; a proved line has
     no search at all."""
-    from derivations import ir, repair
+    from derivations.analyses import repair
+    from derivations.form import ir
     from derivations.latex.reader import parse_statement
     doc, report = checked
     wrong = deliberately_wrong(doc) or {"dWxh-sigmoid"}

@@ -9,9 +9,9 @@ import pytest
 import sympy as sp
 from oracle import changes_value
 
-from derivations import allsizes, explicit
+from derivations.engines import allsizes, explicit
+from derivations.engines.verdicts import ILL_TYPED, INCONCLUSIVE, PROVED, REFUTED
 from derivations.latex.reader import parse_derivation
-from derivations.verdicts import ILL_TYPED, INCONCLUSIVE, PROVED, REFUTED
 
 SIGMOID_RNN = r"""# A sigmoid RNN with an abstract loss
 
@@ -337,8 +337,8 @@ def test_the_numbers_are_lambdifys():
     # each with lambdify: the same numbers, to far below the 10^-30 a difference must exceed.
     import mpmath
 
-    from derivations.functions import MPMATH_FUNCTIONS, indicator, sigma, tanh
-    from derivations.semantics import mp_function
+    from derivations.form.functions import MPMATH_FUNCTIONS, indicator, sigma, tanh
+    from derivations.form.semantics import mp_function
     x, y, z = sp.symbols("x y z", real=True)
     exprs = [tanh(x * y - sp.Rational(1, 3)) + sp.exp(-x) / (1 + y ** 2), sp.log(z ** 2 + 1) * sigma(x - y) ** 3,
              indicator(x) * x, sp.sqrt(z ** 2 + 1), (x + y) ** -2, sp.tanh(z) - tanh(z), sp.Float("0.1") * x]

@@ -4,10 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from derivations.cli import main
 from derivations.latex.errors import DerivationErrors
 from derivations.latex.files import read_derivation
 from derivations.latex.reader import parse_statement
+from derivations.outputs.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 FORMS = [ROOT / "examples" / f"min_char_rnn.{ext}" for ext in ("md", "tex", "ipynb")]
@@ -34,9 +34,9 @@ def test_the_tex_and_notebook_versions_of_an_example_give_the_markdown_claims(pa
 
 
 def test_the_three_forms_get_the_same_verdicts():
-    from derivations.assembly import run
-    from derivations.cache import ProofCache
-    from derivations.runner import load_document
+    from derivations.outputs.assembly import run
+    from derivations.running.cache import ProofCache
+    from derivations.running.runner import load_document
     subset = ["dy", "dWhh", "dh0", "dWxh-sigmoid"]
     verdicts = []
     for path in FORMS:

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
-from derivations import ir
+from derivations.form import ir
 from derivations.latex.errors import DerivationErrors
 from derivations.latex.files import decode, derivation_of
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from derivations import explicit, recurrence
+from derivations.engines import explicit, recurrence
 from derivations.latex.reader import parse_derivation
 
 ROOT = Path(__file__).resolve().parent.parent

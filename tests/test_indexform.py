@@ -1,6 +1,6 @@
 """The index-notation helpers of the structural engines: the exact zero test and the derivative of an entry.
 
-derivations.allsizes and derivations.recurrence write each entry of a claim in
+derivations.engines.allsizes and derivations.engines.recurrence write each entry of a claim in
 index notation (sums over dummy indices, Kronecker deltas) and decide it with
 `is_zero`; their derivatives are `diff_entry`.  These helpers are tested here
 on their own: the zero test is not fooled (σ' against 1/(1 + e^{-x}), a one-hot
@@ -9,12 +9,12 @@ symbol outside it), and `diff_entry` is SymPy's `diff`, exactly.  (The engine
 that built index forms from the Python builders, with its tests, is gone: the
 engines of parsed claims are tested in test_explicit.py, test_recurrence.py.)
 
-They live in derivations/indexform.py.
+They live in derivations/form/indexform.py.
 """
 import sympy as sp
 
-from derivations.functions import f, sigma
-from derivations.indexform import is_zero, size_symbol
+from derivations.form.functions import f, sigma
+from derivations.form.indexform import is_zero, size_symbol
 
 
 def _index(name, size, ranges):
@@ -45,8 +45,8 @@ def test_index_zero_test_is_not_fooled():
 
 def _index_expressions():
     """Index forms like the structural engine's: entries, sums over dummies, tanh, σ, exp, log, powers."""
-    from derivations.functions import tanh
-    from derivations.indexform import fresh
+    from derivations.form.functions import tanh
+    from derivations.form.indexform import fresh
     H = size_symbol("H")
     i, j = (sp.Symbol(n, integer=True, nonnegative=True) for n in "ij")
     k, m = fresh("k"), fresh("m")
@@ -62,7 +62,7 @@ def test_diff_entry_is_sympys_derivative():
     # The structural engine's own differentiation (without SymPy's checks of every intermediate result)
     # against SymPy's diff, exactly, for every form it meets (SymPy's Kronecker deltas written as the
     # index forms' own, indexform.Delta, the same δ without its evaluation through the assumption system).
-    from derivations.indexform import Delta, diff_entry
+    from derivations.form.indexform import Delta, diff_entry
 
     def _as_delta(e):
         return e.xreplace({d: Delta(*d.args) for d in e.atoms(sp.KroneckerDelta) if type(d) is sp.KroneckerDelta})
@@ -78,7 +78,7 @@ def test_diff_entry_is_sympys_derivative():
 def test_normal_form_keeps_a_sums_variable_apart_from_the_same_symbol_outside_it():
     # The normal form keeps a sum's own variable where it can (no renaming): never when the same symbol
     # is also free outside the sum, where keeping it would capture it (f(k) Σ_k g(k) is not Σ_k f(k) g(k)).
-    from derivations.indexform import fresh
+    from derivations.form.indexform import fresh
     H = size_symbol("H")
     k = fresh("k")
     g = sp.IndexedBase("g")

@@ -4,10 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from derivations import ir
+from derivations.form import ir
+from derivations.form.printer import claim_latex, to_latex
 from derivations.latex.errors import DerivationErrors
 from derivations.latex.files import read_derivation
-from derivations.latex.printer import claim_latex, to_latex
 from derivations.latex.reader import parse_derivation, parse_statement
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -266,7 +266,7 @@ def test_display_math_the_format_does_not_read_is_an_error_not_a_pass(display):
 
 
 def test_a_file_with_nothing_to_check_is_an_error(tmp_path):
-    from derivations.runner import load_document
+    from derivations.running.runner import load_document
     path = tmp_path / "prose.md"
     path.write_text("# Prose\n\nNo equations here.\n\n$$ h \\in \\mathbb{R}^{n} $$\n")
     with pytest.raises(DerivationErrors) as info:

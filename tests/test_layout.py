@@ -1,16 +1,17 @@
 """A wrong Jacobian line that is true in numerator layout: the report says so, from a proof, not a guess.
 
 The format reads ∂a/∂b of columns in denominator layout (entry [j, i] = ∂a_i/∂b_j); for z = W h that
-Jacobian is W^T, so "∂z/∂h = W" is the numerator-layout statement.  derivations.layout transposes every
+Jacobian is W^T, so "∂z/∂h = W" is the numerator-layout statement.  derivations.analyses.layout transposes every
 Jacobian of a wrong line and asks the explicit engine; the note appears only when that reading is proved.
 """
 import pytest
 
-from derivations import explicit, layout
-from derivations.assembly import run
-from derivations.cli import summary
+from derivations.analyses import layout
+from derivations.engines import explicit
 from derivations.latex.reader import parse_derivation
-from derivations.runner import load_document
+from derivations.outputs.assembly import run
+from derivations.outputs.cli import summary
+from derivations.running.runner import load_document
 from reports.render import mathml, render_html
 
 FILE = r"""# Jacobians of linear maps

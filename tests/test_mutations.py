@@ -2,7 +2,7 @@
 
 From true claims (the pool of tests/test_rewrites.py: the note's lemmas and
 lines, the examples' lines), Hypothesis draws one single edit of the kinds a
-derivation gets wrong (derivations/repair.py's edits: a transpose added or
+derivation gets wrong (derivations/analyses/repair.py's edits: a transpose added or
 removed, a product for a ∘ and back, swapped operands, f for f′ and back, a
 symbol replaced by another of a compatible shape, t for t±1, a dropped term, a
 flipped sign, ...).  Some edits are equivalent by accident (commuting a ∘,
@@ -21,9 +21,10 @@ from hypothesis import strategies as st
 from oracle import changes_value
 from test_rewrites import POOL
 
-from derivations import engines, ir
-from derivations.repair import single_edits
-from derivations.verdicts import ILL_TYPED, REFUTED
+from derivations import engines
+from derivations.analyses.repair import single_edits
+from derivations.engines.verdicts import ILL_TYPED, REFUTED
+from derivations.form import ir
 
 LIMIT = 30.0             # seconds per engine and mutation (verify's default is 300)
 

@@ -12,11 +12,12 @@ import mpmath
 import numpy as np
 import pytest
 
-from derivations import allsizes, explicit, ir
+from derivations.engines import allsizes, explicit
+from derivations.engines.verdicts import PROVED, REFUTED
+from derivations.form import ir
+from derivations.form.printer import claim_latex, to_latex
 from derivations.latex.errors import DerivationErrors
-from derivations.latex.printer import claim_latex, to_latex
 from derivations.latex.reader import parse_derivation, parse_statement
-from derivations.verdicts import PROVED, REFUTED
 
 HEAD = r"""# Notation
 
@@ -294,7 +295,7 @@ def test_no_refutation_rests_on_a_value_at_the_kink():
     # (With 1[0 > 0] taken as 0 this line is refuted at a[0] = b[0] = -1/2: the search does reach the kink.)
     out = verdict(head, r"\mathbb{1}[a - b > 0] + \mathbb{1}[b - a > 0] = \mathbf{1}")
     assert out.verdict != REFUTED, out.counterexample
-    from derivations.functions import MPMATH_FUNCTIONS
+    from derivations.form.functions import MPMATH_FUNCTIONS
     with mpmath.workdps(60):
         rounded_zero = mpmath.mpf(1) / 3 + mpmath.mpf(1) / 6 - mpmath.mpf(1) / 2
         assert mpmath.isnan(MPMATH_FUNCTIONS["indicator"](rounded_zero))

@@ -1,4 +1,4 @@
-"""The NumPy module `verify FILE` writes (derivations/numpy_module.py), for every example and test derivation.
+"""The NumPy module `verify FILE` writes (derivations/outputs/numpy_module.py), for every example and test derivation.
 
 The truth is computed, never typed in: the verdicts come from the engines (the `example_report` fixture
 runs them), and the gradients are checked against HIPS autograd differentiating the file's definitions
@@ -16,8 +16,9 @@ import pytest
 import sympy as sp
 from ad_reference import reference_grads
 
-from derivations import algorithm, ir, numpy_module
-from derivations.cli import main
+from derivations.form import algorithm, ir
+from derivations.outputs import numpy_module
+from derivations.outputs.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 FILES = sorted(p for p in (ROOT / "examples").iterdir() if p.suffix in (".md", ".tex", ".ipynb")) + sorted(

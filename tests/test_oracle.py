@@ -5,7 +5,7 @@ It decides, independently of the engines, whether an edited claim still holds: t
 """
 from oracle import changes_value, difference
 
-from derivations import ir
+from derivations.form import ir
 from derivations.latex.reader import parse_derivation
 
 HEAD = r"""# A sigmoid RNN with an abstract loss

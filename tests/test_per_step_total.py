@@ -1,6 +1,6 @@
 """The total derivative of a per-step loss with respect to a weight: ∂ℓ_t/∂W = Σ_{s=1}^{t} (W's use at step s).
 
-The deriver writes it in the file's names (derivations/derive.py) and the structural engine proves it for every
+The deriver writes it in the file's names (derivations/analyses/derive.py) and the structural engine proves it for every
 T by reading the line at t = T (recurrence.lift_per_step): with no backward direction, nothing at step t reads a
 later step, so the line for every t ≤ T is the line at t = T for every T.  Lines one slip away are never proved.
 """
@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from derivations import explicit, recurrence, repair
-from derivations.derive import derived_rhs
-from derivations.latex.printer import to_latex
+from derivations.analyses import repair
+from derivations.analyses.derive import derived_rhs
+from derivations.engines import explicit, recurrence
+from derivations.form.printer import to_latex
 from derivations.latex.reader import parse_derivation
-from derivations.runner import load_document
+from derivations.running.runner import load_document
 
 ROOT = Path(__file__).resolve().parent.parent
 PER_STEP = (ROOT / "tests" / "derivations" / "per_step_loss.md").read_text().split("## Deliberately wrong")[0]

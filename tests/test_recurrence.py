@@ -1,4 +1,4 @@
-"""The structural engine for recurrences (derivations/recurrence.py): every size and every T.
+"""The structural engine for recurrences (derivations/engines/recurrence.py): every size and every T.
 
 The test derivations (tests/derivations/*.md: a GRU, an LSTM through c_{t-1}, the Deep Learning
 textbook's tanh RNN, a stacked and a bidirectional RNN, a per-step loss with L = Σ_t ℓ_t) and the
@@ -12,12 +12,13 @@ from pathlib import Path
 import fd
 import pytest
 
-from derivations import explicit, recurrence, runner
-from derivations.assembly import run
+from derivations.engines import explicit, recurrence
+from derivations.engines.verdicts import CHECKED, ILL_TYPED, PROVED, REFUTED
 from derivations.latex.files import read_derivation
 from derivations.latex.reader import parse_derivation
-from derivations.runner import load_document
-from derivations.verdicts import CHECKED, ILL_TYPED, PROVED, REFUTED
+from derivations.outputs.assembly import run
+from derivations.running import runner
+from derivations.running.runner import load_document
 
 ROOT = Path(__file__).resolve().parent.parent
 # sizes/: sizes written as numbers (a stacked column, a ones vector, a number that is the size), which the
@@ -168,7 +169,7 @@ $$ \frac{{\partial \ell}}{{\partial x}} = W^{{\top}} ((1 - z^2) \circ dz) \tag{{
 
 $$ \frac{{\partial \ell}}{{\partial x}} = W^{{\top}} dz \tag{{dx-wrong}} $$
 """)
-    code = ("import json, resource, sys; from derivations.runner import load_document; from derivations.assembly import run; "
+    code = ("import json, resource, sys; from derivations.running.runner import load_document; from derivations.outputs.assembly import run; "
             f"r = run(document=load_document({str(f)!r}), jobs=1, repairs=False); "
             "print(json.dumps({c['id']: c['verdict'] for c in r['claims']})); "
             "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
@@ -232,7 +233,7 @@ def test_a_name_for_a_derivative_at_step_zero_is_the_gradient_of_the_initial_sta
 def test_the_cross_check_of_a_proof_catches_an_engine_that_proves_a_false_line(monkeypatch):
     # A broken engine for every T that proves everything: every false line must come out a conflict (an engine
     # error, exit 2), found by the explicit engine's cross-check with a replayed counterexample; never proved.
-    from derivations.verdicts import Outcome
+    from derivations.engines.verdicts import Outcome
     monkeypatch.setattr(recurrence, "prove", lambda ctx, claim: Outcome(PROVED, recurrence.METHOD, [], "broken"))
     caught = 0
     for path in (ROOT / "tests" / "derivations" / "tanh_rnn.md", ROOT / "tests" / "derivations" / "many_to_one.md"):
@@ -241,7 +242,7 @@ def test_the_cross_check_of_a_proof_catches_an_engine_that_proves_a_false_line(m
 
 
 def _caught(path) -> int:
-    from derivations.verdicts import CONFLICT
+    from derivations.engines.verdicts import CONFLICT
     truths = _truths(path)
     report = run(document=load_document(path), jobs=1, repairs=False)
     caught = 0

@@ -1,4 +1,4 @@
-"""The repair search (derivations/repair.py): single edits of a wrong line, re-checked by the engines.
+"""The repair search (derivations/analyses/repair.py): single edits of a wrong line, re-checked by the engines.
 
 The note's hand-written corrections are the oracle: the search, run on an
 as-written line alone, must find the correction among its three best repairs.
@@ -10,10 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from derivations import assembly, ir, repair, spelling
+from derivations.analyses import repair, spelling
+from derivations.form import ir
+from derivations.form.shapes import Typer
 from derivations.latex.reader import parse_derivation, parse_statement
-from derivations.runner import load_document, prove_parsed, repair_claim, wants_repair
-from derivations.shapes import Typer
+from derivations.outputs import assembly
+from derivations.running.runner import load_document, prove_parsed, repair_claim, wants_repair
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTE = ROOT / "derivations" / "note" / "note.md"
@@ -271,7 +273,7 @@ def test_repairs_print_back_to_the_same_statement(note, note_searches):
         if cid in note.parsed:
             c = note.parsed[cid][1]
             typer = Typer(ctx)
-            from derivations.derive import derived_rhs
+            from derivations.analyses.derive import derived_rhs
             built = {cand.latex: cand.claim for cand in repair.candidates(ctx, c, typer, guide=derived_rhs(ctx, c))[0]}
             for r in found["repairs"]:
                 assert parse_statement(r["latex"], ctx) == (built[r["latex"]].lhs, built[r["latex"]].rhs)
@@ -477,7 +479,7 @@ def issue_searches():
 
 
 def _subject(ctx, e):
-    from derivations.derive import subject
+    from derivations.analyses.derive import subject
     return subject(ctx, e)
 
 
@@ -541,7 +543,7 @@ def test_fewer_and_smaller_edits_rank_first(issue_searches):
 def test_every_printed_repair_parses_back_to_its_intermediate_form(issue_searches):
     """parse(print(x)) == x for every candidate the guided search builds (the repairs shown are among them)
     and every derived line, on the issue's lines and every wrong line of the examples."""
-    from derivations.derive import derived_rhs
+    from derivations.analyses.derive import derived_rhs
     cases = [(ctx, claim) for ctx, claim, _, _, _ in issue_searches.values()]
     for path in EXAMPLES:
         doc = load_document(path)
@@ -565,7 +567,7 @@ def test_no_candidate_changes_the_subject_or_says_nothing():
     """∂L/∂c = Σ_t do_t for ∂L/∂b = Σ_t dh_t (another parameter), a line about the last step only, a statement
     true by its names (dv = ∂ℓ/∂V): never candidates."""
     ctx, claim = _from_file("tests/derivations/tanh_rnn.md", "db-no-diag")
-    from derivations.derive import derived_rhs
+    from derivations.analyses.derive import derived_rhs
     ranked, pruned = repair.candidates(ctx, claim, Typer(ctx), guide=derived_rhs(ctx, claim))
     assert pruned > 0
     for cand in ranked:
@@ -591,7 +593,7 @@ $$ \frac{\partial E_t}{\partial U} = 3 (h_t \circ (1 - h_t) \circ h_t) h_{t-1}^T
 
 @pytest.fixture(scope="module")
 def per_step_report(tmp_path_factory):
-    from derivations.assembly import run
+    from derivations.outputs.assembly import run
     path = tmp_path_factory.mktemp("reading") / "per_step.md"
     path.write_text(PER_STEP)
     return run(jobs=1, document=load_document(path), repair_budget=30.0)
@@ -614,7 +616,7 @@ def test_a_wrong_line_true_in_the_other_reading_says_which_reading_was_used(per_
 
 
 def test_no_user_facing_text_says_registered(per_step_report):
-    from derivations.cli import summary
+    from derivations.outputs.cli import summary
     from reports.render import render_html
     text = summary(per_step_report, {}) + render_html(per_step_report)
     assert "reading: True with earlier steps held fixed" in summary(per_step_report, {})
@@ -628,8 +630,8 @@ def test_a_search_cut_short_is_cached_with_where_it_stopped(tmp_path):
     """A rerun of an unchanged file with the same budget takes the search from the cache, cut short or not: it
     does not spend the budget again, and it says how far the search got.  A rerun with a larger budget goes on
     from where the cut-short search stopped (the candidates it tried are not tried again)."""
-    from derivations.assembly import run
-    from derivations.cache import ProofCache
+    from derivations.outputs.assembly import run
+    from derivations.running.cache import ProofCache
     path = tmp_path / "quad.md"
     path.write_text(QUADRATIC)
     first = run(jobs=1, document=load_document(path), cache=ProofCache(tmp_path / "cache"), repair_budget=0.0)
@@ -651,7 +653,7 @@ def test_a_search_cut_short_is_cached_with_where_it_stopped(tmp_path):
 def test_a_resumed_search_does_not_try_again_what_it_tried(monkeypatch):
     """Resuming a search cut short after some candidates: those are skipped (by fingerprint), the proved ones
     kept, and the search counts every candidate tried in all."""
-    from derivations.derive import derived_rhs
+    from derivations.analyses.derive import derived_rhs
     ctx, claim = _inline(QUADRATIC, "quad-2Sx")
     whole = repair.search(ctx, claim, budget=60.0, verdict="refuted")
     assert whole["repairs"] and not whole["search"]["budget_exhausted"]
@@ -673,7 +675,7 @@ def test_a_resumed_search_does_not_try_again_what_it_tried(monkeypatch):
 
 def test_the_budget_is_shared_by_the_files_searches(monkeypatch, tmp_path):
     """Every search of a file ends at one deadline: each job is given the file's deadline, not seconds of its own."""
-    from derivations import runner
+    from derivations.running import runner
     jobs = []
     real = runner.repair_claim
 
@@ -709,7 +711,7 @@ def test_every_derived_line_of_the_examples_and_test_derivations_is_true_by_fini
     agrees with finite differences (tests/fd.py) at every step of every T tried."""
     import fd
 
-    from derivations.derive import derived_rhs
+    from derivations.analyses.derive import derived_rhs
     files = [*EXAMPLES, *sorted((ROOT / "tests" / "derivations").glob("*.md"))]
     checked, wrong = 0, []
     for path in files:

@@ -17,9 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from derivations import ir, repair
+from derivations.analyses import repair
+from derivations.form import ir
 from derivations.latex.reader import parse_statement
-from derivations.runner import load_document
+from derivations.running.runner import load_document
 
 ROOT = Path(__file__).resolve().parent.parent
 FILES = [*sorted((ROOT / "examples").glob("*.md")), *sorted((ROOT / "tests" / "derivations").rglob("*.md")),
@@ -57,8 +58,8 @@ def _report(path: Path):
     if path not in _RUNS:
         import tempfile
 
-        from derivations.assembly import run
-        from derivations.cache import ProofCache
+        from derivations.outputs.assembly import run
+        from derivations.running.cache import ProofCache
         doc = load_document(path)
         cache = ProofCache(Path(tempfile.mkdtemp(prefix="coverage-cache-")))
         report = run(jobs=2, document=doc, repair_budget=BUDGET, cache=cache)

@@ -732,7 +732,7 @@ def test_a_hostile_derivation_file_puts_no_script_in_the_html_and_no_file_into_t
     source = tmp_path / "hostile.md"
     source.write_text(HOSTILE_FILE.replace("SECRET", str(marker.with_suffix(""))))
     monkeypatch.chdir(tmp_path)
-    from derivations.cli import main
+    from derivations.outputs.cli import main
     start = time.monotonic()
     status = main([str(source), "--out", str(tmp_path / "out"), "--jobs", "1", "--no-cache"])
     assert status == 1                                   # one claim proved, one ill-typed: a verdict, not a crash
@@ -757,7 +757,7 @@ def test_an_exact_zero_computed_at_working_precision_is_shown_as_0():
     """sin(π) at the explicit engine's 60 digits is about 1e-61, not -1.45852e-62: the report shows 0."""
     import mpmath
 
-    from derivations import explicit
+    from derivations.engines import explicit
     with mpmath.workdps(explicit.DIGITS):
         rounding_zero = -mpmath.sin(mpmath.pi)
         assert rounding_zero != 0
@@ -776,7 +776,7 @@ def _as_user_file(report: dict) -> dict:
 
 
 def test_a_wrong_line_without_correction_says_so_in_plain_words(report):
-    from derivations.cli import summary
+    from derivations.outputs.cli import summary
     for variant, where in ((report, "the note"), (_as_user_file(report), "the file")):
         html, tex_source = render_html(variant), render_tex(variant)
         terminal = summary(variant, {})
@@ -877,7 +877,7 @@ def test_real_reports_link_every_claim_they_mention(real):
 
 def test_a_reason_s_formulas_are_typeset_and_printed_plain_in_the_terminal(report):
     """The engines write a reason's formulas between $...$: MathML in the page, math in the PDF, LaTeX in the terminal."""
-    from derivations.cli import summary
+    from derivations.outputs.cli import summary
     formula = "f'(W \\cdot h) \\cdot dV"
     variant = _with(report, "lemma1-dW", reason=f"the product ${formula}$ does not compose: m×1 times m×1")
     html = render_html(variant)

@@ -1,7 +1,7 @@
 """Soundness, property-based: a true claim written another valid way is still proved (issue 8).
 
 From claims the engines prove (the note's, the examples'), Hypothesis draws
-chains of equivalent rewrites (derivations/rewrites.py: transposes of
+chains of equivalent rewrites (derivations/analyses/rewrites.py: transposes of
 transposes, (AB)^T = B^T A^T, Hadamard factors commuted and re-associated,
 diag(u) v for u∘v, σ'(a) as σ(a)∘(1 - σ(a)) or as h∘(1 - h) through the
 defined h, tanh' likewise, distributed products, sums reordered, scalars
@@ -19,12 +19,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from oracle import changes_value
 
-from derivations import engines, explicit, ir
+from derivations import engines
+from derivations.analyses.rewrites import RULES, rewrites
+from derivations.engines import explicit
+from derivations.engines.verdicts import INCONCLUSIVE, PROVED
+from derivations.form import ir
+from derivations.form.printer import claim_latex
 from derivations.latex.files import read_derivation
-from derivations.latex.printer import claim_latex
 from derivations.latex.reader import parse_derivation, parse_statement
-from derivations.rewrites import RULES, rewrites
-from derivations.verdicts import INCONCLUSIVE, PROVED
 
 ROOT = Path(__file__).resolve().parent.parent
 # True claims, cheap to prove: the note's lemmas and the min-char-rnn example's lines.

@@ -5,8 +5,9 @@ there; one proved by an engine for symbolic sizes (or the induction) holds for
 every size (and T).  `notes`: a derivative of a quantity at a step is taken with
 the earlier steps held fixed, which a reader may take otherwise.
 """
-from derivations import assembly, engines
+from derivations import engines
 from derivations.latex.reader import parse_derivation
+from derivations.outputs import assembly
 
 FILE = r"""# Lemma
 

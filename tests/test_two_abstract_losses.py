@@ -9,7 +9,7 @@ fails for them, so it is false for arbitrary losses too)."""
 import numpy as np
 import pytest
 
-from derivations import explicit, recurrence
+from derivations.engines import explicit, recurrence
 from derivations.latex.reader import parse_derivation
 
 HEAD = r"""# two abstract losses

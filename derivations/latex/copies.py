@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from .. import ir
+from ..form import ir
 
 
 class Unsupported(Exception):

@@ -16,7 +16,7 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-from .. import ir
+from ..form import ir
 from .errors import DerivationError, DerivationErrors, Location, locate
 from .reader import parse_derivation
 from .tex import scan_tex

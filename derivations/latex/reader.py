@@ -21,10 +21,10 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import algorithm, ir
+from ..form import algorithm, ir
+from ..form.printer import to_latex
 from .blocks import META_KEYS, RawBlock, slug
 from .errors import DerivationError, DerivationErrors, locate
-from .printer import to_latex
 from .resolve import (
     WHOLE_COLUMN,
     Entry,
@@ -686,7 +686,7 @@ class _Builder:
 
     def check_annotations(self, ctx: ir.Context, annotated: dict, blocks: list[RawBlock]) -> None:
         """The shape a quantity is declared with is the shape of its definition (and a sequence's is one)."""
-        from ..shapes import IllTyped, Typer, fmt, same
+        from ..form.shapes import IllTyped, Typer, fmt, same
         if self.errors or not annotated:
             return
         typer = Typer(ctx)
@@ -709,7 +709,7 @@ class _Builder:
 
     def check_definitions(self, ctx: ir.Context) -> None:
         """Every definition must compose for every size: a model that does not is an error of the file."""
-        from ..shapes import IllTyped, Typer
+        from ..form.shapes import IllTyped, Typer
         if self.errors:          # names of a block that did not parse are only guessed: no shapes to check
             return
         cycle = definition_cycle(ctx)
@@ -742,7 +742,7 @@ class _Builder:
         o_i^{(t)} = \\hat{y}_i^{(t)} - \\mathbf{1}_{i = y^{(t)}}, for every i) read as the same line of whole
         columns (resolve.entrywise); the shapes that reading needs are checked with the context's
         (check_entries)."""
-        from ..shapes import is_literal
+        from ..form.shapes import is_literal
         for e in exprs:
             grad = next((n for n in e.walk() if isinstance(n, EntryGrad)), None)
             if grad is not None:
@@ -768,7 +768,7 @@ class _Builder:
 
     def check_entries(self, ctx: ir.Context) -> None:
         """An entry-wise line reads entries of columns, scalar factors and ∂L/∂o_i of a scalar L."""
-        from ..shapes import IllTyped, Typer, is_scalar_shape, same
+        from ..form.shapes import IllTyped, Typer, is_scalar_shape, same
         checks, self._entry_checks = self._entry_checks, []
         if self.errors or not checks:
             return
@@ -786,7 +786,7 @@ class _Builder:
 
     def sized(self, ctx, b, exprs):
         """Every \\mathbf{1} given its size from the expressions around it (shapes.size_ones)."""
-        from ..shapes import IllTyped, size_ones
+        from ..form.shapes import IllTyped, size_ones
         try:
             return size_ones(ctx, exprs)
         except IllTyped as e:
@@ -903,7 +903,7 @@ def parse_statement(latex: str, ctx: ir.Context) -> tuple[ir.Expr, ir.Expr]:
     resolver = Resolver(Scope.of(ctx), lambda msg, node, hint="": builder.error(raw, msg, node, hint))
     resolver.definitions = ctx.definitions
     lhs, rhs = (resolver.expr(e) for e in block.statements[0].parts)
-    from ..shapes import IllTyped, size_ones
+    from ..form.shapes import IllTyped, size_ones
     try:
         lhs, rhs = size_ones(ctx, [lhs, rhs])
     except IllTyped as e:

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-from .. import ir
+from ..form import ir
 from .syntax import SUM_OVER_ENTRIES, Args, BareApply, Frac, Indicator, Juxt, Name, Paren, Sup, TimeSum
 
 TIME_VARS = ("t", "T", "s", "k", "tau", "\\tau")
@@ -88,7 +88,7 @@ def entrywise(e: ir.Expr) -> tuple[ir.Expr, bool, list]:
             if not any(had):
                 return n, False
             if isinstance(n, ir.Add):
-                from ..shapes import is_literal
+                from ..form.shapes import is_literal
                 for (k, h), orig in zip(kids, n.terms):
                     if not h and not is_literal(k):
                         raise EntryError("a term without the entry index in an entry-wise sum is not read", orig,
@@ -930,7 +930,7 @@ def hadamard_juxtapositions(ctx: ir.Context) -> dict:
     """
     import sympy as sp
 
-    from ..shapes import IllTyped, Typer, is_scalar_shape
+    from ..form.shapes import IllTyped, Typer, is_scalar_shape
 
     class Recording(Typer):
         def _MatMul(self, e):

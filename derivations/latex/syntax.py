@@ -17,7 +17,7 @@ from pathlib import Path
 from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
-from .. import ir
+from ..form import ir
 from .errors import DerivationError, locate
 
 _GRAMMAR = (Path(__file__).parent / "grammar.lark").read_text()

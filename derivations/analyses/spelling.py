@@ -4,7 +4,7 @@ thing in other words share.  Used by the repair search (repair.py) and the deriv
 """
 from __future__ import annotations
 
-from . import ir
+from ..form import ir
 
 _STYLES: dict = {}
 

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import re
 
-from . import explicit, ir
-from .latex.printer import to_latex
-from .shapes import IllTyped, Typer, is_scalar_shape, same
-from .verdicts import ILL_TYPED, PROVED, REFUTED
+from ..engines import explicit
+from ..engines.verdicts import ILL_TYPED, PROVED, REFUTED
+from ..form import ir
+from ..form.printer import to_latex
+from ..form.shapes import IllTyped, Typer, is_scalar_shape, same
 
 
 def jacobians(ctx: ir.Context, claim: ir.Claim) -> list[ir.Deriv]:

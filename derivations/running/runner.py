@@ -15,23 +15,23 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from .cache import ProofCache
-from .engines import TIME_LIMIT, combine, sources_key
+from ..analyses.layout import numerator_layout_note, reading_note
+from ..engines import TIME_LIMIT, combine, sources_key
 
 # The engines a worker runs, by these names: tests replace them here (monkeypatch) to make an engine fail.
-from .engines import algorithm_engines as _algorithm_engines
-from .engines import parsed_engines as _parsed_engines
-from .engines import parsed_modules as _parsed_modules
-from .engines import run_engines as _run_engines
-from .layout import numerator_layout_note, reading_note
-from .verdicts import CONFLICT, ILL_TYPED, PROVED, REFUTED
+from ..engines import algorithm_engines as _algorithm_engines
+from ..engines import parsed_engines as _parsed_engines
+from ..engines import parsed_modules as _parsed_modules
+from ..engines import run_engines as _run_engines
+from ..engines.verdicts import CONFLICT, ILL_TYPED, PROVED, REFUTED
+from .cache import ProofCache
 
 AS_WRITTEN = "as-written"      # a claim's kind (ir.Claim.kind)
 # Where a claim's result came from (its `origin` in report.json): the engines in this run, the cache, or the
 # engines in this run stopped by the time limit (such a result is never cached).
 PROVED_NOW, FROM_CACHE, CUT_SHORT = "this run", "cache", "time limit"
 
-NOTE = Path(__file__).resolve().parent / "note" / "note.md"
+NOTE = Path(__file__).resolve().parents[1] / "note" / "note.md"
 
 
 @dataclass
@@ -54,13 +54,13 @@ class Document:
 
 @lru_cache(maxsize=8)
 def _read(path: str, mtime: float):
-    from .latex.files import read_derivation
+    from ..latex.files import read_derivation
     return read_derivation(path)
 
 
 def load_document(path=None) -> Document:
     """The bundled note (path None) or a user's derivation file; DerivationErrors when it does not read."""
-    from .latex.errors import DerivationError, DerivationErrors
+    from ..latex.errors import DerivationError, DerivationErrors
     path = Path(path) if path is not None else NOTE
     try:
         derivation = _read(str(path), path.stat().st_mtime)
@@ -115,7 +115,7 @@ def _is_algorithm(doc: Document, cid: str) -> bool:
 
 def _with_lines(result: dict, alg, results: dict) -> dict:
     """Add the induction over a loop's lines (`program.for_every_T`) as one more method of a whole algorithm."""
-    from . import program
+    from ..engines import program
     methods = [*result["methods"], program.for_every_T(alg, results)]
     return {**result, **combine(methods), "methods": methods}
 
@@ -124,7 +124,7 @@ def _algorithm_diagnosis(doc: Document, ids, results: dict, cache, searches: dic
     """For the first whole algorithm of a file that is refuted or ill-typed: which values it computes wrong,
     and which lines to blame (`program.diagnose`).  A line is replaced by the file's correction of it
     (`Corrects:`) when that is proved in this run, else by its best proved repair (`searches`)."""
-    from . import program
+    from ..engines import program
     for cid in ids:
         ctx, claim = doc.parsed.get(cid, (None, None))
         if claim is None or not claim.algorithm or claim.kind != AS_WRITTEN \
@@ -153,9 +153,9 @@ def _algorithm_diagnosis(doc: Document, ids, results: dict, cache, searches: dic
 def _repaired_lines(ctx, alg, results: dict, searches: dict) -> dict:
     """{line id: the Update of its best proved repair} for the wrong lines of a loop, where the repair keeps
     what the line sets (a repair of dW = Σ_t e keeps the sum: its summand is the new line)."""
-    from . import ir
-    from .latex.errors import DerivationError, DerivationErrors
-    from .latex.reader import parse_statement
+    from ..form import ir
+    from ..latex.errors import DerivationError, DerivationErrors
+    from ..latex.reader import parse_statement
     out = {}
     for u in alg.updates:
         if results.get(u.claim, {}).get("verdict") not in (REFUTED, ILL_TYPED):
@@ -210,7 +210,7 @@ REPAIR_JOB = "repair: "     # a repair job's key in the pool: REPAIR_JOB + claim
 
 def _repair_modules():
     # Everything a search's findings depend on: the edits, the derived line, the spellings, the engines.
-    from . import derive, repair, spelling
+    from ..analyses import derive, repair, spelling
     return (*_parsed_modules(), derive, repair, spelling)
 
 
@@ -224,7 +224,7 @@ def repair_key(doc: Document, claim_id: str) -> str | None:
     ctx, claim, _ = _repair_target(doc, claim_id)
     if claim is None:
         return None
-    from .latex.printer import claim_latex
+    from ..form.printer import claim_latex
     return sources_key(_repair_modules(), "repair", claim_id, ctx.text, claim_latex(claim.lhs, claim.rhs))
 
 
@@ -246,7 +246,7 @@ def repair_claim(job) -> dict:
     [, cap, earlier]), budget the seconds it may take or ("until", t): the file's deadline, t a time.time(),
     and at most `cap` seconds (REPAIR_LINE_CAP by default) less those an earlier, cut-short run of the same
     search (`earlier`, which this one resumes) has spent."""
-    from . import repair
+    from ..analyses import repair
     path, claim_id, verdict, budget, cache_dir, *more = job
     cap = more[0] if more else REPAIR_LINE_CAP
     earlier = more[1] if len(more) > 1 else None
@@ -261,7 +261,7 @@ def repair_claim(job) -> dict:
     cache = ProofCache(cache_dir) if cache_dir else None
     out = repair.search(ctx, claim, budget=budget, verdict=verdict, cache=cache, resume=earlier)
     if left_out:
-        from .latex.printer import claim_latex
+        from ..form.printer import claim_latex
         out["search"]["expressible"] = claim_latex(claim.lhs, claim.rhs)
         out["search"]["not_expressed"] = left_out
     return out
@@ -294,7 +294,7 @@ def prove(ids=None, jobs: int | None = None, cache: ProofCache | None = None, pr
     """Prove the claims `ids` (default: all) of a document (default: the note), in parallel, with a cache.
 
     With `repairs`, every as-written claim that is refuted or ill-typed gets a repair search
-    (derivations.repair), in the same pool, as soon as its proof is back."""
+    (derivations.analyses.repair), in the same pool, as soon as its proof is back."""
     start = time.perf_counter()
     doc = document or load_document()
     ids = list(ids) if ids else doc.ids
@@ -388,11 +388,11 @@ def _expected_cost(key, doc) -> int:
 
 
 def _reading_notes(doc: Document, cid: str, verdict: str, cache) -> tuple:
-    """(layout note, other-reading note) of a wrong parsed claim (derivations.layout): each an explicit proof
+    """(layout note, other-reading note) of a wrong parsed claim (derivations.analyses.layout): each an explicit proof
     of another reading, so cached like one (a rerun of an unchanged file does not prove them again)."""
     if cid not in doc.parsed or verdict not in (REFUTED, ILL_TYPED) or doc.parsed[cid][1].lhs is None:
         return None, None                 # (a loop of an algorithm has no sides to read otherwise)
-    from . import layout
+    from ..analyses import layout
     ctx, claim = doc.parsed[cid]
     key = sources_key((*_parsed_modules(), layout), "reading notes", claim.id, ctx.text, verdict)
     hit = cache.get("notes: " + cid, key)

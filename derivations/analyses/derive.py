@@ -30,8 +30,8 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from . import ir
-from .shapes import IllTyped, Typer
+from ..form import ir
+from ..form.shapes import IllTyped, Typer
 from .spelling import normal_form, shift_steps, styles
 
 ONE = ir.Number(Fraction(1))

@@ -51,10 +51,10 @@ import time
 
 import sympy as sp
 
-from . import ir
+from ..form import ir
+from ..form.indexform import NotApplicable, applications_as_entries, diff_entry, is_zero
+from ..form.shapes import IllTyped, Typer, is_scalar_shape, same
 from .allsizes import Entries, block_pairs
-from .indexform import NotApplicable, applications_as_entries, diff_entry, is_zero
-from .shapes import IllTyped, Typer, is_scalar_shape, same
 from .verdicts import INCONCLUSIVE, PROVED, Outcome
 
 METHOD = "all T (recurrence)"

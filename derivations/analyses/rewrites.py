@@ -22,8 +22,8 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from . import ir
-from .shapes import IllTyped, Typer
+from ..form import ir
+from ..form.shapes import IllTyped, Typer
 
 ONE = ir.Number(Fraction(1))
 

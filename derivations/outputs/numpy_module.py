@@ -1,6 +1,6 @@
 """A NumPy module from any verified derivation file: forward pass, loss, and gradients by its proved lines.
 
-Where it sits: derivation file -> intermediate form (`derivations.ir`) -> proofs (`derivations.runner`)
+Where it sits: derivation file -> intermediate form (`derivations.form.ir`) -> proofs (`derivations.running.runner`)
 -> **code** (this module) -> `<out>/<stem>.py` beside the report.  The bundled note's module is made the
 same way and kept in the repository as numeric/rnn_core.py (`NOTE_MODULE`; `verify` without a file and
 scripts/generate_numeric.py write it); numeric/rnn.py adds token ids, sampling and argument checks around it.
@@ -40,12 +40,12 @@ from pathlib import Path
 import jinja2
 import sympy as sp
 
-from . import algorithm, ir
-from .shapes import IllTyped, Typer
+from ..form import algorithm, ir
+from ..form.shapes import IllTyped, Typer
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 # The bundled note's module: numeric/rnn_core.py, which numeric/rnn.py (tokens, sampling, checks) calls.
-NOTE_MODULE = Path(__file__).resolve().parent.parent / "numeric" / "rnn_core.py"
+NOTE_MODULE = Path(__file__).resolve().parents[2] / "numeric" / "rnn_core.py"
 NOTE_COMMAND = "python scripts/generate_numeric.py"
 ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), undefined=jinja2.StrictUndefined,
                          keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True, autoescape=False)
@@ -1201,7 +1201,7 @@ def _targets(lhs: ir.Expr, rhs: ir.Expr, plan: Plan) -> list:
 def _candidates(plan: Plan, verdicts: dict, repairs: dict) -> dict:
     """key -> [(kind, claim, lhs, rhs, edit)] in the order to try: proved lines, then proved repairs of wrong
     lines; and key -> [(claim, verdict)] of the lines that state it and are not proved."""
-    from .latex.reader import parse_statement
+    from ..latex.reader import parse_statement
     good, wrong = {}, {}
     for c in plan.ctx.claims:
         if c.lhs is None:                  # a whole algorithm: its lines are claims of their own

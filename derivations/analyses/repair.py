@@ -40,9 +40,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from fractions import Fraction
 
-from . import ir
-from .latex.printer import Printer, to_latex
-from .shapes import IllTyped, Typer
+from ..form import ir
+from ..form.printer import Printer, to_latex
+from ..form.shapes import IllTyped, Typer
 from .spelling import definition_at, normal_form, shift_steps, styles
 
 ONE = ir.Number(Fraction(1))
@@ -598,7 +598,7 @@ def statement_latex(claim: ir.Claim) -> str:
 
 def check(ctx: ir.Context, claim: ir.Claim) -> dict:
     """The engines of parsed claims on one statement, combined as for any claim (engines.combine)."""
-    from .engines import CROSS_CHECK_BUDGET, EXPLICIT, GENERAL, combine, entry, parsed_engines
+    from ..engines import CROSS_CHECK_BUDGET, EXPLICIT, GENERAL, combine, entry, parsed_engines
     methods = []
     # As engines.run_engines: the explicit engine last, and only a cross-check within its small budget once an
     # engine for every size has proved the candidate (finding a difference then is a conflict, never a repair).
@@ -616,8 +616,8 @@ def _numerically_different(ctx: ir.Context, claim: ir.Claim) -> bool:
 
     Only ever used to skip a candidate (a difference at a point is a refutation); never to prove one.
     """
-    from . import explicit
-    from .semantics import index_assignments
+    from ..engines import explicit
+    from ..form.semantics import index_assignments
     ctx = explicit.shrink(ctx)                 # small sizes of its own choosing for declared numbers
     if getattr(ctx, "too_big", None):
         return False
@@ -763,7 +763,7 @@ def search(ctx: ir.Context, claim: ir.Claim, budget: float = 10.0, verdict: str 
     """
     start = time.perf_counter()
     earlier = (resume or {}).get("search", {}).get("resume") if resume else None
-    from .engines import TimeLimit, time_limit
+    from ..engines import TimeLimit, time_limit
     deadline = start + budget
     typer = Typer(ctx)
     for name in ctx.definitions:            # type every definition once, before any edit
@@ -873,7 +873,7 @@ def search(ctx: ir.Context, claim: ir.Claim, budget: float = 10.0, verdict: str 
 
 def _try(ctx, claim, cand, cache, info) -> str:
     """The combined verdict of the engines on one candidate ("refuted" when the quick look refutes it)."""
-    from .engines import parsed_modules, sources_key
+    from ..engines import parsed_modules, sources_key
     test = replace(cand.claim, id=f"{claim.id}~repair")
     memo = info.setdefault("_memo", {})
     if cand.latex in memo:                  # the same statement within this search (the derived line, written

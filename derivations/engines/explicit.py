@@ -30,10 +30,10 @@ import time
 import mpmath
 import sympy as sp
 
-from . import ir
-from .functions import sigma, sigmoid_definition
-from .semantics import Model, ShapeMismatch, index_assignments
-from .shapes import IllTyped, Typer, fmt, same
+from ..form import ir
+from ..form.functions import sigma, sigmoid_definition
+from ..form.semantics import Model, ShapeMismatch, index_assignments
+from ..form.shapes import IllTyped, Typer, fmt, same
 from .verdicts import ILL_TYPED, INCONCLUSIVE, PROVED, REFUTED, EngineDefect, Outcome
 
 METHOD = "concrete"
@@ -104,7 +104,7 @@ def _keep_relations(ctx: ir.Context, table: dict) -> dict:
     """The table with the relations between declared numbers that typing the context needs kept: where two
     shapes must be equal (N9 against N6 + 3) and are at the declared numbers, the largest number's symbol is
     solved for (N9 = N6 + 3).  A shape that differs at the declared numbers too is left to fail (ill-typed)."""
-    from .shapes import IllTyped, Typer
+    from ..form.shapes import IllTyped, Typer
     declared = {v: sp.Integer(n) for n, v in table.items()}
     found: list = []
 
@@ -359,7 +359,7 @@ def _vanishes_at_a_point(a) -> bool:
 
 def _clearly_nonzero(d) -> bool:
     """|d| > 1e-20 at one rational point, every function real, at DIGITS digits (False where it has no value)."""
-    from .semantics import mp_function
+    from ..form.semantics import mp_function
     symbols = sorted(d.free_symbols, key=str)
     point = rational_point(symbols, random.Random(len(symbols) + 1))
     with mpmath.workdps(DIGITS):
@@ -477,8 +477,8 @@ def show_mp(x, digits: int = 6) -> str:
 
 
 def _function_note(lhs, rhs) -> dict:
-    from .functions import F_INSTANCE, FP_INSTANCE, UserFunction
-    from .functions import f as f_generic
+    from ..form.functions import F_INSTANCE, FP_INSTANCE, UserFunction
+    from ..form.functions import f as f_generic
     both = sp.Matrix.hstack(lhs, rhs) if lhs.rows == rhs.rows else lhs
     if both.has(f_generic) or any(isinstance(a, UserFunction) for a in both.atoms(sp.Function)):
         return {"f(x)": F_INSTANCE, "f'(x)": FP_INSTANCE}

@@ -1,7 +1,7 @@
 """The meaning of a context at explicit sizes: a graph of defined quantities over free inputs.
 
-Where it sits: intermediate form (`derivations.ir`) -> **this model** -> the
-"concrete" engine (`derivations.explicit`) -> verdicts.
+Where it sits: intermediate form (`derivations.form.ir`) -> **this model** -> the
+"concrete" engine (`derivations.engines.explicit`) -> verdicts.
 
 At explicit sizes (H = 2, V = 3, ...) and a sequence length T, every free
 input (a declared matrix, a declared sequence at each step, an initial state,
@@ -37,7 +37,7 @@ import sympy as sp
 from . import ir
 from .functions import MP_APPLY, MPMATH_FUNCTIONS, apply_function, real
 from .indexform import diff_entry
-from .latex.printer import to_latex
+from .printer import to_latex
 from .shapes import IllTyped, Typer, declared_size, fmt, is_scalar_shape
 
 

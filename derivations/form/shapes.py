@@ -17,7 +17,7 @@ from __future__ import annotations
 import sympy as sp
 
 from . import ir
-from .latex.printer import POSTFIX, PRODUCT, TERM, Printer, to_latex
+from .printer import POSTFIX, PRODUCT, TERM, Printer, to_latex
 
 
 def _operand(e, least) -> str:

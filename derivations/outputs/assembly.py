@@ -14,9 +14,9 @@ import time
 import numpy
 import sympy
 
-from . import runner
-from .engines import GENERAL
-from .verdicts import CHECKED, CONFLICT, ILL_TYPED, PROVED, REFUTED, VERDICTS
+from ..engines import GENERAL
+from ..engines.verdicts import CHECKED, CONFLICT, ILL_TYPED, PROVED, REFUTED, VERDICTS
+from ..running import runner
 
 TOOL = "bptt-verifier 0.1.0"
 CORRECTED = "corrected"      # a claim's kind (ir.Claim.kind)
@@ -37,7 +37,7 @@ def scope(result: dict, ctx=None) -> str | None:
 def semantic_notes(claim, ctx=None) -> list[str]:
     """What a reader may take otherwise in a claim's semantics, said next to it (one sentence): ∂E_t/∂U of
     a quantity at a step is taken with the steps before t held fixed (docs/derivation-format.md)."""
-    from . import ir
+    from ..form import ir
     if (ctx is not None and not ctx.held_fixed) or claim.lhs is None:
         return []                         # the default: total derivatives, what a reader takes them to be
 
@@ -115,9 +115,9 @@ def relied_on_proved(report) -> bool:
 
 
 def add_repairs(report: dict, searches: dict) -> None:
-    """Each claim's `repairs`, `search` and, for a wrong claim, its `severity` (derivations.repair.severity):
+    """Each claim's `repairs`, `search` and, for a wrong claim, its `severity` (derivations.analyses.repair.severity):
     from its repairs, or from its verdict alone when no search was made."""
-    from .repair import severity
+    from ..analyses.repair import severity
     for c in report["claims"]:
         found = searches.get(c["id"])
         c["repairs"] = found["repairs"] if found else []

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from .. import ir
+from . import ir
 
 # the key of a per-step term X^{(t)} beside X (resolve.py; written here to keep the printer free of the resolver)
 PER_STEP = "^{(\\cdot)}"

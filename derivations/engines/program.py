@@ -1,6 +1,6 @@
 """An algorithm's loop run on the explicit model: the check at small sizes and lengths, and its replay.
 
-`derivations.algorithm` reads a loop t = T, ..., 1 of updates; this module runs
+`derivations.form.algorithm` reads a loop t = T, ..., 1 of updates; this module runs
 it as a reader would run it, on the unrolled model of the explicit engine
 (`semantics.Model`: every quantity of the forward pass from the free inputs,
 with the real functions), and compares every value the loop computes with what
@@ -25,10 +25,10 @@ import time
 import mpmath
 import sympy as sp
 
-from . import algorithm, ir
+from ..form import algorithm, ir
+from ..form.semantics import Model, ShapeMismatch
+from ..form.shapes import IllTyped, Typer, fmt, same
 from .explicit import DIGITS, numeric_difference, plan, sample_indices, shrink, where_text
-from .semantics import Model, ShapeMismatch
-from .shapes import IllTyped, Typer, fmt, same
 from .verdicts import ILL_TYPED, INCONCLUSIVE, PROVED, REFUTED, EngineDefect, Outcome
 
 METHOD = "concrete"
@@ -66,7 +66,7 @@ def run(model: Model, ctx: ir.Context, alg: ir.Algorithm, T: int) -> tuple[dict,
                     # Every gradient a line reads is one the loop computes (algorithm.check): one read here
                     # that is not would be taken at its true value, and hide a wrong loop.
                     raise RuntimeError(f"{alg.id}: line {k + 1} reads {e} outside the loop's values (a gap in "
-                                       "derivations.algorithm.check)")
+                                       "derivations.form.algorithm.check)")
                 if e in reads:
                     key = algorithm.absolute(e, {alg.var: t})
                     if key in values:
@@ -164,7 +164,7 @@ def prove(ctx: ir.Context, claim: ir.Claim, budget: float | None = None) -> Outc
                                      give_up_after=POINTS)
             if cex is None:
                 continue
-            from .latex.printer import to_latex
+            from ..form.printer import to_latex
             key, i, j = flat[cex["entry"][0]]
             k, t = where[key]
             cex.update(at=at, shape=dict(shape), t=t, output=to_latex(key), entry=[i, j], line=alg.updates[k].claim,
@@ -187,7 +187,7 @@ def _replaced(replaced: bool) -> str:
 
 def replay(ctx: ir.Context, alg: ir.Algorithm, cex: dict) -> tuple:
     """The computed and the true entry at a counterexample, from a fresh model and the free inputs alone."""
-    from .latex.printer import to_latex
+    from ..form.printer import to_latex
     ctx = shrink(ctx)
     shape = cex["shape"]
     T = shape["T"]
@@ -220,7 +220,7 @@ def confirm(ctx: ir.Context, alg: ir.Algorithm, cex: dict) -> None:
 
 
 def for_every_T(alg: ir.Algorithm, results: dict) -> dict:
-    """The induction of `derivations.algorithm` over the verdicts of the loop's lines: a method entry.
+    """The induction of `derivations.form.algorithm` over the verdicts of the loop's lines: a method entry.
 
     Proved for every size and every T when every line is proved so (the reader has checked that each
     value a line reads is computed before it, or starts at zero where what it stands for is zero).
@@ -357,7 +357,7 @@ def diagnose(ctx: ir.Context, alg: ir.Algorithm, replacements: dict, lengths=LEN
                          "blame": blame, "wrong_steps": wrong_steps if alg.var in ir.time_vars(u.target) else None,
                          "fixed_by": [sorted(s, key=candidates.index) for s in sorted(minimal, key=len)] if first else [],
                          "fixed": bool(fixing) or first is None}
-    from .latex.printer import to_latex
+    from ..form.printer import to_latex
     changes = []
     for cid in candidates:
         old = alg.updates[list(index.values()).index(cid)]
@@ -472,7 +472,7 @@ def plain(e: ir.Expr) -> str:
         return out
     if isinstance(e, ir.Neg):
         return f"−{plain(e.arg)}"
-    from .latex.printer import to_latex
+    from ..form.printer import to_latex
     return to_latex(e)
 
 

@@ -24,11 +24,11 @@ from __future__ import annotations
 
 import sympy as sp
 
-from . import ir
-from .functions import apply_function
-from .indexform import Delta, NotApplicable, diff_entry, fresh, is_zero
-from .semantics import given_gradients
-from .shapes import IllTyped, Typer, fmt, is_scalar_shape, same
+from ..form import ir
+from ..form.functions import apply_function
+from ..form.indexform import Delta, NotApplicable, diff_entry, fresh, is_zero
+from ..form.semantics import given_gradients
+from ..form.shapes import IllTyped, Typer, fmt, is_scalar_shape, same
 from .verdicts import ILL_TYPED, INCONCLUSIVE, PROVED, Outcome
 
 METHOD = "all sizes"

@@ -22,13 +22,13 @@ from reports import findings, render
 from reports.files import unwritable, write_all
 from reports.findings import plural
 
+from ..engines import TIME_LIMIT, EngineCrash
+from ..engines.verdicts import CONFLICT, EngineDefect
+from ..latex.errors import DerivationErrors
+from ..running.cache import ProofCache, default_dir
+from ..running.runner import FROM_CACHE, REPAIR_BUDGET, REPAIR_LINE_CAP, load_document
 from . import numpy_module
 from .assembly import run
-from .cache import ProofCache, default_dir
-from .engines import TIME_LIMIT, EngineCrash
-from .latex.errors import DerivationErrors
-from .runner import FROM_CACHE, REPAIR_BUDGET, REPAIR_LINE_CAP, load_document
-from .verdicts import CONFLICT, EngineDefect
 
 EXIT_CODES = """\
 exit status:
@@ -82,7 +82,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--no-codegen", action="store_true",
                    help="write no NumPy module (the note's numeric/rnn_core.py; a file's <out>/<stem>.py)")
     p.add_argument("--no-repairs", action="store_true",
-                   help="do not search for repairs of the wrong lines (derivations/repair.py)")
+                   help="do not search for repairs of the wrong lines (derivations/analyses/repair.py)")
     p.add_argument("--repair-budget", type=float, default=None, metavar="SECONDS",
                    help=f"seconds of repair search for the file's wrong lines, shared (default {REPAIR_BUDGET:g}; "
                         f"one line gets at most {REPAIR_LINE_CAP / REPAIR_BUDGET:g} of it); a search an earlier "

@@ -26,7 +26,7 @@ is read; the engines prove the third):
 Then, by induction over the order the loop runs in (steps T down to 1, lines in
 order within a step), every value the loop computes is what it stands for.
 
-This module only reads the intermediate form; `derivations.program` runs a loop
+This module only reads the intermediate form; `derivations.engines.program` runs a loop
 on numbers (the explicit check and the diagnosis).
 """
 from __future__ import annotations

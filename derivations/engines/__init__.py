@@ -18,7 +18,8 @@ from dataclasses import asdict
 
 import sympy
 
-from . import functions, verdicts
+from ..form import functions
+from . import verdicts
 from .verdicts import CHECKED, CONFLICT, ILL_TYPED, INCONCLUSIVE, PROVED, REFUTED, Outcome
 
 # Engines that do not contradict each other combine to the worst decided verdict:
@@ -175,8 +176,9 @@ def algorithm_engines():
 def parsed_modules():
     import sys
 
-    from . import algorithm, allsizes, explicit, indexform, ir, program, recurrence, semantics, shapes
-    from .latex import blocks, copies, files, printer, reader, resolve, syntax, tex
+    from ..form import algorithm, indexform, ir, printer, semantics, shapes
+    from ..latex import blocks, copies, files, reader, resolve, syntax, tex
+    from . import allsizes, explicit, program, recurrence
     # Every module that decides what a line means (the reader's, copies.py's written-out derivatives) or
     # what the engines say of it: a change in any of them is a new cache key.
     return (algorithm, allsizes, explicit, indexform, ir, program, recurrence, semantics, shapes, blocks, copies,
