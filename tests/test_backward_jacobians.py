@@ -76,7 +76,7 @@ def test_both_directions_a_jacobian_is_kept_whole_and_opened_one_level(latex, tr
     numbers that would refuse it first is switched off)."""
     import fd
 
-    from derivations import ir
+    from derivations.form import ir
     from derivations.latex.reader import parse_statement
     monkeypatch.setattr(recurrence, "_differs_at_numbers", lambda ctx, claim: False)
     ctx, _ = load_document(ADVERSARIAL / "c1.md").parsed["fb"]

@@ -738,7 +738,7 @@ def test_a_jacobian_through_other_steps_is_derived_in_a_form_true_at_every_step(
     the Jacobians it keeps whole: ∂f_t/∂b_t runs through f_{t-1}, b_{t-1} and every earlier step)."""
     import fd
 
-    from derivations.derive import derived_rhs
+    from derivations.analyses.derive import derived_rhs
     ctx, claim = load_document(ROOT / "tests" / "derivations" / "adversarial" / name).parsed[cid]
     rhs = derived_rhs(ctx, claim)
     assert rhs is not None and any(isinstance(n, ir.Deriv) for n in rhs.walk())

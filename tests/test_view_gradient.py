@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from derivations import ir, recurrence
+from derivations.engines import recurrence
+from derivations.form import ir
 from derivations.latex.reader import parse_statement
-from derivations.runner import load_document
+from derivations.running.runner import load_document
 
 C5 = Path(__file__).resolve().parent / "derivations" / "adversarial" / "c5.md"
 
