@@ -379,8 +379,7 @@ def diagnose(ctx: ir.Context, alg: ir.Algorithm, replacements: dict, lengths=LEN
          "digits": DIGITS, "tolerance": "1e-30",
          "truth": "derivative of the unrolled loss by the explicit model (reverse accumulation over the forward "
                   "pass from the free inputs, with the real functions); no line of the file is used",
-         "outputs": outputs, "lines": lines, "replacements": changes, "all_replaced_right": all_right,
-         "numpy_readings": []}
+         "outputs": outputs, "lines": lines, "replacements": changes, "all_replaced_right": all_right}
     d["sentence"] = sentence(d, alg.label)
     d["seconds"] = round(time.perf_counter() - started, 2)
     return d

@@ -9,8 +9,7 @@ The format, in short (docs/derivation-format.md has it all):
 - a block may be followed by a blockquote of `Key: value` lines about it:
   `> Reading: ...` (how a garbled transcription was read; its verdicts depend on it),
   `> Corrects: <claim id>`, `> Id: <claim id>`, `> Label: ...`, `> Comment: ...`,
-  `> Kind: supporting`, `> Python: <claim id>` (a statement the notation cannot
-  express, checked by a registered Python builder, placed here in the file's order).
+  `> Kind: supporting`, `> Derivatives: earlier steps held fixed`.
 
 Errors are collected over the whole file and raised together as DerivationErrors.
 """

@@ -41,7 +41,7 @@ class Document:
     derivation: object
     fields: dict = field(default_factory=dict)        # claim id -> fields of report.json
     parsed: dict = field(default_factory=dict)        # claim id -> (context, ir.Claim) for claims parsed from LaTeX
-    contexts: dict = field(default_factory=dict)      # claim id -> its context (Python builders' too)
+    contexts: dict = field(default_factory=dict)      # claim id -> its context
 
     @property
     def is_note(self) -> bool:
