@@ -33,7 +33,7 @@ import sympy as sp
 from ..form import ir
 from ..form.functions import sigma, sigmoid_definition
 from ..form.semantics import Model, ShapeMismatch, index_assignments
-from ..form.shapes import IllTyped, Typer, fmt, same
+from ..form.shapes import IllTyped, Typer, fmt, shape_problem
 from .verdicts import ILL_TYPED, INCONCLUSIVE, PROVED, REFUTED, EngineDefect, Outcome
 
 METHOD = "concrete"
@@ -104,7 +104,7 @@ def _keep_relations(ctx: ir.Context, table: dict) -> dict:
     """The table with the relations between declared numbers that typing the context needs kept: where two
     shapes must be equal (N9 against N6 + 3) and are at the declared numbers, the largest number's symbol is
     solved for (N9 = N6 + 3).  A shape that differs at the declared numbers too is left to fail (ill-typed)."""
-    from ..form.shapes import IllTyped, Typer
+    from ..form.shapes import IllTyped
     declared = {v: sp.Integer(n) for n, v in table.items()}
     found: list = []
 
@@ -567,14 +567,7 @@ def quick_look(ctx: ir.Context, claim: ir.Claim) -> bool:
 
 def symbolic_type(ctx: ir.Context, claim: ir.Claim):
     """None when both sides have the same shape for every size, else the reason."""
-    typer = Typer(ctx)
-    try:
-        a, b = typer.infer(claim.lhs), typer.infer(claim.rhs)
-    except IllTyped as e:
-        return str(e)
-    if not (same(a[0], b[0]) and same(a[1], b[1])):
-        return f"the left-hand side is {fmt(a)} but the right-hand side is {fmt(b)}"
-    return None
+    return shape_problem(ctx, claim.lhs, claim.rhs)
 
 
 def _outside(ctx: ir.Context, claim: ir.Claim, env: dict) -> str:

@@ -27,7 +27,7 @@ import sympy as sp
 
 from ..form import algorithm, ir
 from ..form.semantics import Model, ShapeMismatch
-from ..form.shapes import IllTyped, Typer, fmt, same
+from ..form.shapes import IllTyped, shape_problem
 from .explicit import DIGITS, numeric_difference, plan, sample_indices, shrink, where_text
 from .verdicts import ILL_TYPED, INCONCLUSIVE, PROVED, REFUTED, EngineDefect, Outcome
 
@@ -99,14 +99,10 @@ def truth(model: Model, ctx: ir.Context, key: ir.Expr, T: int) -> sp.Matrix:
 
 def _ill_typed(ctx: ir.Context, alg: ir.Algorithm) -> str | None:
     """A line whose two sides do not have the same shape for every size (the first), or None."""
-    typer = Typer(ctx)
     for k, u in enumerate(alg.updates, start=1):
-        try:
-            a, b = typer.infer(u.target), typer.infer(u.rhs)
-        except IllTyped as e:
-            return f"line {k} of the loop ({u.claim}) does not compose: {e}"
-        if not (same(a[0], b[0]) and same(a[1], b[1])):
-            return f"line {k} of the loop ({u.claim}) gives a {fmt(b)} value for a {fmt(a)} target"
+        problem = shape_problem(ctx, u.target, u.rhs, "gives a {b} value for a {a} target", "does not compose: {error}")
+        if problem is not None:
+            return f"line {k} of the loop ({u.claim}) {problem}"
     return None
 
 
@@ -392,14 +388,7 @@ def _before_last(wrong_steps: dict) -> bool:
 
 def _type_problem(ctx: ir.Context, u: ir.Update) -> str | None:
     """Why a line of the loop does not compose, or None (its value has the shape of what it sets)."""
-    typer = Typer(ctx)
-    try:
-        target, value = typer.infer(u.target), typer.infer(u.rhs)
-    except IllTyped as e:
-        return str(e)
-    if not (same(target[0], value[0]) and same(target[1], value[1])):
-        return f"it sets a {fmt(target)} value to a {fmt(value)} one"
-    return None
+    return shape_problem(ctx, u.target, u.rhs, "it sets a {a} value to a {b} one")
 
 
 def _added_terms(old: ir.Expr, new: ir.Expr) -> list:

@@ -272,6 +272,21 @@ def declared_size(ctx: ir.Context, size):
     return sp.sympify(size).xreplace({sp.Integer(n): v for n, v in table.items()})
 
 
+def shape_problem(ctx: ir.Context, left: ir.Expr, right: ir.Expr,
+                  says: str = "the left-hand side is {a} but the right-hand side is {b}",
+                  fails: str = "{error}") -> str | None:
+    """Why `left` = `right` does not type for every size -- a part that does not compose (`fails`, with the
+    typer's {error}) or two shapes that differ (`says`, with {a} and {b}) -- or None."""
+    typer = Typer(ctx)
+    try:
+        a, b = typer.infer(left), typer.infer(right)
+    except IllTyped as e:
+        return fails.format(error=e)
+    if not (same(a[0], b[0]) and same(a[1], b[1])):
+        return says.format(a=fmt(a), b=fmt(b))
+    return None
+
+
 def size_ones(ctx: ir.Context, exprs: list) -> list:
     """`exprs` (one definition, or both sides of a claim) with every \\mathbf{1} given the size its context
     requires: the unknown size of each is fixed by unification with what it is added to, multiplied with
