@@ -479,10 +479,17 @@ def show_mp(x, digits: int = 6) -> str:
 def _function_note(lhs, rhs) -> dict:
     from ..form.functions import F_INSTANCE, FP_INSTANCE, UserFunction
     from ..form.functions import f as f_generic
+    from ..form.functions import fp as fp_generic
     both = sp.Matrix.hstack(lhs, rhs) if lhs.rows == rhs.rows else lhs
-    if both.has(f_generic) or any(isinstance(a, UserFunction) for a in both.atoms(sp.Function)):
-        return {"f(x)": F_INSTANCE, "f'(x)": FP_INSTANCE}
-    return {}
+
+    def generic(a):                 # a declared φ is named φ, not f; all share the one instance
+        if a.func is f_generic or a.func is fp_generic:
+            return "f"
+        return a.func.__name__.rstrip("'") if isinstance(a, UserFunction) else None
+    out = {}
+    for name in sorted({n for a in both.atoms(sp.Function) if (n := generic(a))}):
+        out.update({f"{name}(x)": F_INSTANCE, f"{name}'(x)": FP_INSTANCE})
+    return out
 
 
 # ---------------------------------------------------------------- one claim
