@@ -1705,7 +1705,6 @@ def _chunked(plan: Plan, tail: set, tail_forward: list, backward: list) -> tuple
                 temps |= {t.id for t in node.targets if isinstance(t, ast.Name) and not re.fullmatch(r"pre\d+", t.id)}
     if not chunk:
         return None, backward
-    first = chunk[0]
     chunk_set = set(chunk)
 
     def slices_ok(node):
@@ -1722,18 +1721,24 @@ def _chunked(plan: Plan, tail: set, tail_forward: list, backward: list) -> tuple
 
     if not all(slices_ok(stmts[i][1]) for i in chunk):
         return None, backward
-    for j in chunk:
-        rj, wj = _names(stmts[j][1])
-        for k in range(first + 1, j):
-            if k in chunk_set:
-                continue
-            rk, wk = _names(stmts[k][1])
-            if wk & rj or wj & (rk | wk):
-                return None, backward
+    names = [_names(node) for _, node in stmts]
+
+    def commute(j, k):             # statements j and k may run in either order
+        (rj, wj), (rk, wk) = names[j], names[k]
+        return not (wk & rj or wj & rk or wj & wk)
+
+    # The call takes the place of one of the chunk's statements: every other one moves to it, past the
+    # statements in between, which must commute with it.
+    for first in chunk:
+        if all(commute(j, k) for j in chunk for k in range(min(j, first) + 1, max(j, first))
+               if k not in chunk_set):
+            break
+    else:
+        return None, backward
     outside_after = set()
     for k in range(first + 1, len(stmts)):
         if k not in chunk_set:
-            outside_after |= _names(stmts[k][1])[0]
+            outside_after |= names[k][0]
     assigned = []
     for i in chunk:
         node = stmts[i][1]

@@ -70,9 +70,11 @@ SOFTMAX_ROWS = 32
 KEEP_BYTES = 1 << 28
 # The forward quantities whose arrays loss_and_grads writes over (or computes by chunks): keep= copies them first.
 WRITTEN_OVER = ['P_', 'S', 'ell']
-# loss_and_grads computes S, P_, ell and the lines of the backward pass that read them on chunks
-# of steps, each chunk's arrays of them holding at most this many numbers (at least one step): no array holds
-# them for every step.  forward() returns them for every step.
+# loss_and_grads computes S, P_, ell and the lines of the backward pass that read them for
+# every step at once while an array of them holds at most WHOLE_ELEMENTS numbers (one product each, the
+# fastest), else on chunks of steps, a chunk's arrays of them holding at most CHUNK_ELEMENTS numbers (at least
+# one step): their memory stays bounded whatever T.  forward() returns them for every step.
+WHOLE_ELEMENTS = 1 << 24
 CHUNK_ELEMENTS = 1 << 21
 CHUNKED = frozenset(['S', 'P_', 'ell'])
 # The arrays with a step axis (padded with P zero steps at each end): a chunk sees a window of each.
@@ -223,12 +225,13 @@ def _steps_array(name, shape, dtype):
 
 
 def _by_chunks(step, names, T, B, widths, kinds, grads):
-    """step(window, n) for consecutive chunks of n steps (as many as CHUNK_ELEMENTS allows for the widest of
-    `widths` numbers per example and step), window holding each array of STEP_ARRAYS as the view of its steps
+    """step(window, n) for consecutive chunks of n steps (all T steps when WHOLE_ELEMENTS allows them, else as
+    many as CHUNK_ELEMENTS allows, for the widest of `widths` numbers per example and step), window holding each array of STEP_ARRAYS as the view of its steps
     s - P .. s + n - 1 + P (the chunk's steps 1..n and P on each side) and every other name as it is.  Of what
     step returns, a "sum" is added over the chunks, a "steps" array (one row per step) stacked; the chunk's
     gradients are added into grads."""
-    n = max(1, min(T, CHUNK_ELEMENTS // max(1, B * max(widths))))
+    width = max(1, B * max(widths))
+    n = T if T * width <= WHOLE_ELEMENTS else max(1, min(T, CHUNK_ELEMENTS // width))
     out = [None] * len(kinds)
     for s in range(1, T + 1, n):
         m = min(n, T + 1 - s)
@@ -321,7 +324,9 @@ def _chunk_forward(v, T, B, size, dtype):
     P_ = _steps_array("P_", (T + 2, B, size["V"]), dtype)
     _softmax(S[1:T + 1], out=P_[1:T + 1])  # definition of P (line 345)
     ell = -np.sum(_log_take(P_[1:T + 1], S[1:T + 1], y[1:T + 1]), axis=0)  # definition of \ell (line 347)
-    return {k: x for k, x in locals().items() if k != "v"}
+    values = dict(locals())
+    del values["v"]
+    return values
 
 
 def _forward(arrays, size, dtype, whole=True):

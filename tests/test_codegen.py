@@ -168,7 +168,7 @@ def test_the_output_layer_runs_on_chunks_of_steps(note, steps):
     values = note.module.forward(params, inputs)
     V = params["W_hy"].shape[0]
     module = _module(note.source, "chunked")
-    module.CHUNK_ELEMENTS = steps * 3 * V
+    module.WHOLE_ELEMENTS, module.CHUNK_ELEMENTS = 0, steps * 3 * V
     loss2, grads2 = module.loss_and_grads(params, inputs)
     assert module._kept.arrays["S"].shape == (steps + 2, 3, V) and module._kept.arrays["P_"].shape == (steps + 2, 3, V)
     assert abs(loss - loss2) <= 1e-13 * abs(loss)
@@ -186,7 +186,7 @@ def test_no_array_of_the_output_layer_grows_with_the_steps(note):
     import tracemalloc
     module = _module(note.source, "bounded")
     B, V = 2, 2000
-    module.CHUNK_ELEMENTS = 4 * B * V
+    module.WHOLE_ELEMENTS, module.CHUNK_ELEMENTS = 8 * B * V, 4 * B * V     # T > 8: chunks of 4 steps
     peaks = []
     for T in (50, 100):
         params, inputs, _, _ = random_inputs(module, note.ctx, note.plan, T, B)

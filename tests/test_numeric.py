@@ -84,6 +84,7 @@ def test_gradients_by_chunks_of_steps_match_hips_autograd(monkeypatch, steps):
     """The output layer run on chunks of `steps` steps (the last one shorter): the same loss and gradients."""
     from numeric import rnn_core
     V, H, E, T, B = 13, 7, 5, 20, 4
+    monkeypatch.setattr(rnn_core, "WHOLE_ELEMENTS", 0)
     monkeypatch.setattr(rnn_core, "CHUNK_ELEMENTS", steps * B * V)
     monkeypatch.setattr(rnn_core._kept, "arrays", {})       # none kept from an earlier call
     params, inputs, targets, h0 = make_problem(V, H, E, T, B, seed=3)

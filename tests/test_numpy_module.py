@@ -91,7 +91,7 @@ def test_a_module_that_runs_its_output_layer_by_chunks_gives_the_same_numbers(ge
     loss, grads = module.loss_and_grads(params, inputs)
     one = types.ModuleType("one_step")
     exec(compile(generated.source, "one_step.py", "exec"), one.__dict__)   # noqa: S102 - the code under test
-    one.CHUNK_ELEMENTS = 1
+    one.WHOLE_ELEMENTS, one.CHUNK_ELEMENTS = 0, 1
     loss1, grads1 = one.loss_and_grads(params, inputs)
     assert abs(loss - loss1) <= 1e-12 * abs(loss)
     for k in grads:
