@@ -28,6 +28,12 @@ examples, which is what the summed loss needs: Σ_t a_t b_t^T is one product of 
 (`_outer`), Σ_t a_t of a bias one sum (`_sum_to`).  The interface keeps the file's columns: the module
 transposes its inputs and outputs (x given (T, size, B)).
 
+Memory: the per-step quantities only the loss reads, each at its own step (scores, probabilities, a per-step
+loss: `_tail`), and the backward statements that read them or their gradients (`_chunked`) run in
+loss_and_grads on chunks of steps once an array of them would exceed WHOLE_ELEMENTS numbers, each chunk
+seeing every step array as a window (a view) of its steps, so that no (T, B, V) array is held; forward()
+still returns every step.  The printed lines are the same lines, for the chunk's steps 1..n.
+
 API: `Unsupported`, `generate(ctx, claims, path) -> (source, summary)`, `module_for(doc, report)`.
 """
 from __future__ import annotations
