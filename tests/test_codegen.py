@@ -179,6 +179,23 @@ def test_the_output_layer_runs_on_chunks_of_steps(note, steps):
         assert np.array_equal(kept[k], values[k]) and np.allclose(kept2[k], values[k], rtol=1e-13, atol=0), k
 
 
+def test_only_lines_over_the_chunks_steps_are_moved_into_a_chunk(note):
+    """The output layer is S, P, ℓ; a statement reading one of them at a fixed step (or T, or in a loop over t)
+    cannot run on a window of steps: then nothing is chunked and the lines stay as they are."""
+    plan = note.plan
+    tail = numpy_module._tail(plan)
+    assert {plan.py[n] for n in tail} == {"S", "P_", "ell"}
+    _, tail_forward = numpy_module._forward_lines(plan, tail)
+    good = ["    d_ell = np.ones_like(ell)", '    grads["W_hy"] = _outer(P_[1:T + 1], h[1:T + 1])']
+    info, rest = numpy_module._chunked(plan, tail, tail_forward, good)
+    assert info is not None and len(rest) == 1 and "_by_chunks(_chunk_backward" in rest[0]
+    for bad in ('    grads["W_hy"] = _outer(P_[1], h[1])', '    grads["W_hy"] = _outer(P_[1:T + 1], h[T])',
+                '    grads["W_hy"] = _outer(P_[2:T + 1], h[2:T + 1])',
+                "    for t in range(T, 0, -1):\n        d_h[t] = P_[t, :, :1]"):
+        lines = ["    d_ell = np.ones_like(ell)", bad]
+        assert numpy_module._chunked(plan, tail, tail_forward, lines) == (None, lines), bad
+
+
 def test_no_array_of_the_output_layer_grows_with_the_steps(note):
     """With V much larger than H, doubling T adds to the peak of NumPy's allocations (tracemalloc, not the
     resident set) a small part of what one more (T, B, V) array would: the scores, probabilities and dS are
