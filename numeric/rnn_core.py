@@ -68,6 +68,17 @@ P = 1    # zero steps kept before step 1 and after step T (step s is at position
 SOFTMAX_ROWS = 32
 # A forward quantity of every step up to this size is stored in an array kept between the calls of one thread.
 KEEP_BYTES = 1 << 28
+# The forward quantities whose arrays loss_and_grads writes over (or computes by chunks): keep= copies them first.
+WRITTEN_OVER = ['P_', 'S', 'ell']
+# loss_and_grads computes S, P_, ell and the lines of the backward pass that read them for
+# every step at once while an array of them holds at most WHOLE_ELEMENTS numbers (one product each, the
+# fastest), else on chunks of steps, a chunk's arrays of them holding at most CHUNK_ELEMENTS numbers (at least
+# one step): their memory stays bounded whatever T.  forward() returns them for every step.
+WHOLE_ELEMENTS = 1 << 24
+CHUNK_ELEMENTS = 1 << 21
+CHUNKED = frozenset(['S', 'P_', 'ell'])
+# The arrays with a step axis (padded with P zero steps at each end): a chunk sees a window of each.
+STEP_ARRAYS = ['P_', 'S', 'X', 'd_P_', 'd_S', 'd_X', 'd_h', 'h', 'y']
 
 
 def _sigmoid(x):
@@ -182,6 +193,11 @@ def _steps(x, pad):
     return out
 
 
+def _columns_of_new(x):
+    """Rows back to the file's columns, a view of x: only for an array just computed, which nothing else holds."""
+    return np.swapaxes(x, -1, -2)
+
+
 def _columns(x):
     """Rows back to the file's columns: (..., B, size) -> (..., size, B), always a new array (x may be kept)."""
     return np.swapaxes(x, -1, -2).copy()
@@ -197,14 +213,44 @@ def _steps_array(name, shape, dtype):
     a call returns is a view of it."""
     arrays = _kept.__dict__.setdefault("arrays", {})
     a = arrays.pop(name, None)
-    if a is None or a.shape != shape or a.dtype != dtype:
+    if a is None or a.shape[1:] != shape[1:] or len(a) < shape[0] or a.dtype != dtype:
         a = None                                # freed before the new one is made
         a = np.empty(shape, dtype)
     if a.nbytes <= KEEP_BYTES:
         arrays[name] = a
+    a = a[:shape[0]]                            # a chunk shorter than the last one: the first steps of its array
     a[:P] = 0
     a[shape[0] - P:] = 0
     return a
+
+
+def _by_chunks(step, names, T, B, widths, kinds, grads):
+    """step(window, n) for consecutive chunks of n steps (all T steps when WHOLE_ELEMENTS allows them, else as
+    many as CHUNK_ELEMENTS allows, for the widest of `widths` numbers per example and step), window holding each array of STEP_ARRAYS as the view of its steps
+    s - P .. s + n - 1 + P (the chunk's steps 1..n and P on each side) and every other name as it is.  Of what
+    step returns, a "sum" is added over the chunks, a "steps" array (one row per step) stacked; the chunk's
+    gradients are added into grads."""
+    width = max(1, B * max(widths))
+    n = T if T * width <= WHOLE_ELEMENTS else max(1, min(T, CHUNK_ELEMENTS // width))
+    out = [None] * len(kinds)
+    for s in range(1, T + 1, n):
+        m = min(n, T + 1 - s)
+        window = names if m == T else {k: a[s - 1:s - 1 + m + 2 * P] if k in STEP_ARRAYS else a
+                                       for k, a in names.items()}
+        got, chunk_grads = step(window, m)
+        for i, (kind, x) in enumerate(zip(kinds, got)):
+            if kind == "steps" and m < T:
+                if out[i] is None:
+                    out[i] = np.empty((T,) + x.shape[1:], x.dtype)
+                out[i][s - 1:s - 1 + m] = x
+            else:
+                out[i] = x if out[i] is None else out[i] + x
+        for k, g in chunk_grads.items():
+            if s == 1:
+                grads[k] = g
+            else:
+                grads[k] += g
+    return out
 
 
 def _check(params, inputs):
@@ -268,7 +314,24 @@ def _check(params, inputs):
     return a, size, dtype
 
 
-def _forward(arrays, size, dtype):
+def _chunk_forward(v, T, B, size, dtype):
+    """S, P_, ell for the steps 1..T of v (every step, or a window of a chunk's steps)."""
+    W_hy = v["W_hy"]
+    h = v["h"]
+    y = v["y"]
+    S = _steps_array("S", (T + 2, B, size["V"]), dtype)
+    _mm(h[1:T + 1], W_hy.T, out=S[1:T + 1])  # definition of S (line 345)
+    P_ = _steps_array("P_", (T + 2, B, size["V"]), dtype)
+    _softmax(S[1:T + 1], out=P_[1:T + 1])  # definition of P (line 345)
+    ell = -np.sum(_log_take(P_[1:T + 1], S[1:T + 1], y[1:T + 1]), axis=0)  # definition of \ell (line 347)
+    values = dict(locals())
+    del values["v"]
+    return values
+
+
+def _forward(arrays, size, dtype, whole=True):
+    """Every defined quantity; with whole=False not S, P_, ell (loss_and_grads
+    computes them by chunks)."""
     T, B = size["T"], size["B"]
     X = _steps(arrays["X"], 1)
     h_0 = arrays["h_0"].T
@@ -281,12 +344,11 @@ def _forward(arrays, size, dtype):
     pre1 = _mm(X[1:T + 1], W_xh.T)  # definition of h (line 345): its terms without h
     for t in range(1, T + 1):
         h[t] = _sigmoid(pre1[t - 1] + h[t - 1] @ W_hh.T)  # definition of h (line 345)
-    S = _steps_array("S", (T + 2, B, size["V"]), dtype)
-    _mm(h[1:T + 1], W_hy.T, out=S[1:T + 1])  # definition of S (line 345)
-    P_ = _steps_array("P_", (T + 2, B, size["V"]), dtype)
-    _softmax(S[1:T + 1], out=P_[1:T + 1])  # definition of P (line 345)
-    ell = -np.sum(_log_take(P_[1:T + 1], S[1:T + 1], y[1:T + 1]), axis=0)  # definition of \ell (line 347)
-    return locals()
+    del pre1
+    values = dict(locals())
+    if whole:
+        values.update(_chunk_forward(values, T, B, size, dtype))
+    return values
 
 
 # The values as forward returns them: the file's columns, steps first.
@@ -321,13 +383,10 @@ def loss_and_grads(params, inputs, keep=()):
 
 
 def _backward(arrays, size, dtype, keep):
-    values = _forward(arrays, size, dtype)
+    values = _forward(arrays, size, dtype, whole=not CHUNKED.isdisjoint(keep))
     T, B = size["T"], size["B"]
-    kept = {n: _OUTPUTS[n](values, T) for n in keep}     # now: the backward pass may write over a value
+    kept = {n: _OUTPUTS[n](values, T) for n in keep if n in WRITTEN_OVER}    # now: the backward pass writes over them
     h = values["h"]
-    S = values["S"]
-    P_ = values["P_"]
-    ell = values["ell"]
     W_xh = values["W_xh"]
     W_hh = values["W_hh"]
     W_hy = values["W_hy"]
@@ -335,16 +394,34 @@ def _backward(arrays, size, dtype, keep):
     h_0 = values["h_0"]
     y = values["y"]
     grads = {}
-    d_ell = np.ones_like(ell)  # the loss, summed over the batch
+    ell, pre1 = _by_chunks(_chunk_backward, locals(), T, B, (size["V"],), ('sum', 'steps'), grads)  # the lines reading S, P_, ell, a chunk of steps at a time
     d_h = np.zeros_like(h)
+    for t in range(T, 0, -1):
+        d_h[t] = pre1[t - 1] + ((h[t + 1] * (1 - h[t + 1])) * d_h[t + 1]) @ W_hh  # claim: bptt-dh (line 376), bptt-dh_prev-corrected (line 410)
+    del pre1
+    grads["W_xh"] = _outer((h[1:T + 1] * (1 - h[1:T + 1])) * d_h[1:T + 1], X[1:T + 1])  # claim: bptt-dW_xh (line 381)
+    grads["W_hh"] = _outer((h[1:T + 1] * (1 - h[1:T + 1])) * d_h[1:T + 1], h[0:T])  # claim: bptt-dW_hh-corrected (line 393)
+    grads["X"] = _columns_of_new(_mm((h[1:T + 1] * (1 - h[1:T + 1])) * d_h[1:T + 1], W_xh))  # claim: bptt-dX (line 399)
+    grads["h_0"] = _columns(((h[1] * (1 - h[1])) * d_h[1]) @ W_hh)  # claim: bptt-dh_prev-corrected (line 410)
+    del d_h
+    kept.update({n: _OUTPUTS[n](values, T) for n in keep if n not in kept})     # the others last: no copy held meanwhile
+    return ell.sum(), grads, kept
+
+
+def _chunk_backward(v, T):
+    """The lines of the backward pass that read S, P_, ell, for the steps 1..T of the
+    window v, after the forward lines of those steps: (ell, pre1) and this chunk's gradients."""
+    B, size, dtype = v["B"], v["size"], v["dtype"]
+    values = _chunk_forward(v, T, B, size, dtype)
+    ell = values["ell"]
+    P_ = values["P_"]
+    y = v["y"]
+    W_hy = v["W_hy"]
+    h = v["h"]
+    grads = {}
+    d_ell = np.ones_like(ell)  # the loss, summed over the batch
     d_S = P_  # P_ is not read again: its array takes the gradient
     _minus_onehot(P_[1:T + 1], y[1:T + 1], out=P_[1:T + 1])  # claim: bptt-dS (line 364)
     pre1 = _mm(d_S[1:T + 1], W_hy)  # claim: bptt-dh (line 376), bptt-dh_prev-corrected (line 410)
-    for t in range(T, 0, -1):
-        d_h[t] = pre1[t - 1] + ((h[t + 1] * (1 - h[t + 1])) * d_h[t + 1]) @ W_hh  # claim: bptt-dh (line 376), bptt-dh_prev-corrected (line 410)
-    grads["W_xh"] = _outer((h[1:T + 1] * (1 - h[1:T + 1])) * d_h[1:T + 1], X[1:T + 1])  # claim: bptt-dW_xh (line 381)
-    grads["W_hh"] = _outer((h[1:T + 1] * (1 - h[1:T + 1])) * d_h[1:T + 1], h[0:T])  # claim: bptt-dW_hh-corrected (line 393)
     grads["W_hy"] = _outer(d_S[1:T + 1], h[1:T + 1])  # claim: bptt-dW_hy (line 370)
-    grads["X"] = _columns(_mm((h[1:T + 1] * (1 - h[1:T + 1])) * d_h[1:T + 1], W_xh))  # claim: bptt-dX (line 399)
-    grads["h_0"] = _columns(((h[1] * (1 - h[1])) * d_h[1]) @ W_hh)  # claim: bptt-dh_prev-corrected (line 410)
-    return ell.sum(), grads, kept
+    return (ell, pre1), grads

@@ -159,6 +159,64 @@ def test_nothing_returned_is_overwritten_by_the_next_call(note, B):
         note.module.loss_and_grads(params, inputs, keep=("nope",))
 
 
+@pytest.mark.parametrize("steps", [1, 2])
+def test_the_output_layer_runs_on_chunks_of_steps(note, steps):
+    """loss_and_grads computes S, P, ℓ and the lines reading them on chunks of steps (the last one shorter):
+    the same numbers as all steps at once, the same kept values as forward, and no array of every step's scores."""
+    params, inputs, _, _ = random_inputs(note.module, note.ctx, note.plan, 5, 3)
+    loss, grads, kept = note.module.loss_and_grads(params, inputs, keep=("h", "S", "P_"))
+    values = note.module.forward(params, inputs)
+    V = params["W_hy"].shape[0]
+    module = _module(note.source, "chunked")
+    module.WHOLE_ELEMENTS, module.CHUNK_ELEMENTS = 0, steps * 3 * V
+    loss2, grads2 = module.loss_and_grads(params, inputs)
+    assert module._kept.arrays["S"].shape == (steps + 2, 3, V) and module._kept.arrays["P_"].shape == (steps + 2, 3, V)
+    assert abs(loss - loss2) <= 1e-13 * abs(loss)
+    for k in grads:
+        assert np.allclose(grads[k], grads2[k], rtol=1e-12, atol=1e-15), k
+    _, _, kept2 = module.loss_and_grads(params, inputs, keep=("h", "S", "P_"))
+    for k in ("h", "S", "P_"):
+        assert np.array_equal(kept[k], values[k]) and np.allclose(kept2[k], values[k], rtol=1e-13, atol=0), k
+
+
+def test_only_lines_over_the_chunks_steps_are_moved_into_a_chunk(note):
+    """The output layer is S, P, ℓ; a statement reading one of them at a fixed step (or T, or in a loop over t)
+    cannot run on a window of steps: then nothing is chunked and the lines stay as they are."""
+    plan = note.plan
+    tail = numpy_module._tail(plan)
+    assert {plan.py[n] for n in tail} == {"S", "P_", "ell"}
+    _, tail_forward = numpy_module._forward_lines(plan, tail)
+    good = ["    d_ell = np.ones_like(ell)", '    grads["W_hy"] = _outer(P_[1:T + 1], h[1:T + 1])']
+    info, rest = numpy_module._chunked(plan, tail, tail_forward, good)
+    assert info is not None and len(rest) == 1 and "_by_chunks(_chunk_backward" in rest[0]
+    for bad in ('    grads["W_hy"] = _outer(P_[1], h[1])', '    grads["W_hy"] = _outer(P_[1:T + 1], h[T])',
+                '    grads["W_hy"] = _outer(P_[2:T + 1], h[2:T + 1])',
+                "    for t in range(T, 0, -1):\n        d_h[t] = P_[t, :, :1]"):
+        lines = ["    d_ell = np.ones_like(ell)", bad]
+        assert numpy_module._chunked(plan, tail, tail_forward, lines) == (None, lines), bad
+
+
+def test_no_array_of_the_output_layer_grows_with_the_steps(note):
+    """With V much larger than H, doubling T adds to the peak of NumPy's allocations (tracemalloc, not the
+    resident set) a small part of what one more (T, B, V) array would: the scores, probabilities and dS are
+    held for one chunk of steps only."""
+    import tracemalloc
+    module = _module(note.source, "bounded")
+    B, V = 2, 2000
+    module.WHOLE_ELEMENTS, module.CHUNK_ELEMENTS = 8 * B * V, 4 * B * V     # T > 8: chunks of 4 steps
+    peaks = []
+    for T in (50, 100):
+        params, inputs, _, _ = random_inputs(module, note.ctx, note.plan, T, B)
+        params["W_hy"] = np.random.default_rng(0).standard_normal((V, params["W_hh"].shape[0]))
+        inputs["y"] = inputs["y"] % V
+        module.loss_and_grads(params, inputs)          # the kept arrays exist before the measure
+        tracemalloc.start()
+        module.loss_and_grads(params, inputs)
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+    assert peaks[1] - peaks[0] < 0.25 * 50 * B * V * 8, peaks
+
+
 def test_the_whole_loss_reading_needs_definitions_that_read_no_later_step(note_report):
     """∂ℓ_t/∂q_t is ∂ℓ/∂q_t only when the terms before t cannot read q_t: with h_t reading X_{t+1} (or X_T)
     the lines about ℓ_t are left as they are (not translated), never read through ℓ."""

@@ -79,6 +79,25 @@ def test_gradients_match_hips_autograd(V, H, E, T, B):
         assert rel_err(grads[name], expected) <= 1e-10, (name, rel_err(grads[name], expected))
 
 
+@pytest.mark.parametrize("steps", [1, 3])
+def test_gradients_by_chunks_of_steps_match_hips_autograd(monkeypatch, steps):
+    """The output layer run on chunks of `steps` steps (the last one shorter): the same loss and gradients."""
+    from numeric import rnn_core
+    V, H, E, T, B = 13, 7, 5, 20, 4
+    monkeypatch.setattr(rnn_core, "WHOLE_ELEMENTS", 0)
+    monkeypatch.setattr(rnn_core, "CHUNK_ELEMENTS", steps * B * V)
+    monkeypatch.setattr(rnn_core._kept, "arrays", {})       # none kept from an earlier call
+    params, inputs, targets, h0 = make_problem(V, H, E, T, B, seed=3)
+    loss, grads, _ = loss_and_grads(params, inputs, targets, h0)
+    args = [params[k] for k in KEYS] + [h0]
+    expected_loss = autograd_loss(*args, inputs, targets)
+    assert abs(loss - expected_loss) <= 1e-12 * abs(expected_loss)
+    ag_grads = autograd.grad(autograd_loss, argnum=list(range(5)))(*args, inputs, targets)
+    for name, expected in zip((*KEYS, "h0"), ag_grads):
+        assert rel_err(grads[name], expected) <= 1e-10, (name, rel_err(grads[name], expected))
+    assert rnn_core._kept.arrays["S"].shape == (steps + 2, B, V)       # no array of every step's scores
+
+
 @pytest.mark.parametrize("V, H, E, T, B", SHAPES)
 def test_gradients_match_central_finite_differences(V, H, E, T, B):
     params, inputs, targets, h0 = make_problem(V, H, E, T, B, seed=7 * T + H)

@@ -85,6 +85,23 @@ def test_gradients_match_autograd(generated, T, B):
         assert np.max(np.abs(got - want)) <= 1e-10 * max(np.max(np.abs(want)), 1e-300), n
 
 
+def test_a_module_that_runs_its_output_layer_by_chunks_gives_the_same_numbers(generated):
+    """Where the generator runs the per-step quantities only the loss reads on chunks of steps, chunks of one
+    step give the numbers of all steps at once."""
+    module, ctx, plan = generated.module, generated.ctx, generated.plan
+    if not hasattr(module, "CHUNK_ELEMENTS"):
+        pytest.skip("no chunked output layer in this file's module")
+    params, inputs, _, _ = random_inputs(module, ctx, plan, 4, 2)
+    loss, grads = module.loss_and_grads(params, inputs)
+    one = types.ModuleType("one_step")
+    exec(compile(generated.source, "one_step.py", "exec"), one.__dict__)   # noqa: S102 - the code under test
+    one.WHOLE_ELEMENTS, one.CHUNK_ELEMENTS = 0, 1
+    loss1, grads1 = one.loss_and_grads(params, inputs)
+    assert abs(loss - loss1) <= 1e-12 * abs(loss)
+    for k in grads:
+        assert np.allclose(grads[k], grads1[k], rtol=1e-11, atol=1e-14), k
+
+
 def test_gradients_match_finite_differences_of_the_modules_own_loss(generated):
     """A coarse second check, independent of the reference: the loss along a random direction, by central
     differences, against the gradients' inner product with that direction."""

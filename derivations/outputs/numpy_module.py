@@ -28,10 +28,18 @@ examples, which is what the summed loss needs: Σ_t a_t b_t^T is one product of 
 (`_outer`), Σ_t a_t of a bias one sum (`_sum_to`).  The interface keeps the file's columns: the module
 transposes its inputs and outputs (x given (T, size, B)).
 
+Memory: the per-step quantities only the loss reads, each at its own step (scores, probabilities, a per-step
+loss: `_tail`), and the backward statements that read them or their gradients (`_chunked`) run in
+loss_and_grads on chunks of steps once an array of them would exceed WHOLE_ELEMENTS numbers, each chunk
+seeing every step array as a window (a view) of its steps, so that no (T, B, V) array is held; forward()
+still returns every step.  The printed lines are the same lines, for the chunk's steps 1..n.
+
 API: `Unsupported`, `generate(ctx, claims, path) -> (source, summary)`, `module_for(doc, report)`.
 """
 from __future__ import annotations
 
+import ast
+import builtins
 import keyword
 import re
 from dataclasses import dataclass, field, replace
@@ -554,6 +562,14 @@ class Emitter:
         self.reads: set = set()          # quantities whose adjoint a translated line reads
         self.comment = "# derived"
         self.known: dict = {}            # code -> the array slice a line of the file assigned it to
+        self.hoisted: list = []          # the arrays of hoisted terms of the loop being printed
+
+    def end_loop(self):
+        """After a loop: its hoisted terms (an array of every step each) are freed."""
+        self.indent -= 1
+        if self.hoisted:
+            self.emit(f"del {', '.join(self.hoisted)}")
+        self.hoisted = []
 
     # ---- output
 
@@ -684,6 +700,7 @@ class Emitter:
         if v.kind != COL or not v.steps:
             return expr
         node = Hoisted(self.temp(v.code, "pre"), v.kind)
+        self.hoisted.append(node.name)
         new = ir.Add((node, *rest)) if rest else node
         return expr.rebuild((new,)) if inner else new
 
@@ -1042,7 +1059,9 @@ class Emitter:
         if turn.mode == "leaf":
             if self.is_seq(q) and not v.steps:
                 code = f"np.broadcast_to({code}, {plan.py[q]}[{plan.pad}:T + {plan.pad}].shape)"
-            self.emit(f'grads["{plan.py[q]}"] = {"_columns(" + code + ")" if batched else code}', comment)
+            # a product just computed is nothing else's: its columns are a view of it (no copy of every step)
+            columns = "_columns_of_new(" if code.startswith("_mm(") and _balanced_call(code) else "_columns("
+            self.emit(f'grads["{plan.py[q]}"] = {columns + code + ")" if batched else code}', comment)
             return
         target = self.at(plan.adj[q], time, env)[0] if self.is_seq(q) else plan.adj[q]
         self.emit(_store(target, code), comment)
@@ -1338,10 +1357,51 @@ def _comment(src: Source) -> str:
     return f"# repair of claim: {c.id}{line}: {src.edit}"
 
 
-def _forward_lines(plan: Plan) -> list:
+def _tail(plan: Plan) -> set:
+    """The loss and the per-step quantities that only the loss (or another of them) reads, each at its own
+    step: the part of the forward pass that can run on a chunk of steps at a time (the output layer: scores,
+    probabilities, the loss), since step t of each reads the other quantities at steps near t only and nothing
+    outside reads it.  Empty when the loss is not a sum over the steps 1..T."""
+    ctx = plan.ctx
+    defs = _forward_defs(ctx)
+    d = defs[plan.loss]
+    body = d.expr.arg if isinstance(d.expr, ir.Neg) else d.expr
+    if not (isinstance(body, ir.Sum) and body.lo == ir.Time(None, 1) and body.hi == ir.Time("T", 0)) \
+            or ctx.is_sequence(plan.loss) or any(isinstance(x, ir.Sum) for x in body.body.walk()):
+        return set()
+
+    def steps_ok(e, var):          # every step read is var + k (|k| <= P), never a fixed step or T
+        return all(r.time is None or r.time.var == var and abs(r.time.offset) <= plan.pad for r in ir.refs(e))
+
+    read = {plan.loss: (body.body, body.var)}
+    if not steps_ok(body.body, body.var):
+        return set()
+    single = {g[1][0] for g in plan.order if g[0] == "all"}
+    tail = {plan.loss}
+    changed = True
+    while changed:
+        changed = False
+        for n, dn in defs.items():
+            if n in tail or n not in single or not ctx.is_sequence(n) or n not in plan.batched:
+                continue
+            var = dn.target.time.var if dn.target.time is not None else None
+            users = plan.consumers.get(n, [])
+            if var is None or not users or not set(users) <= tail or \
+                    any(isinstance(x, ir.Sum) for x in dn.expr.walk()) or not steps_ok(dn.expr, var):
+                continue
+            if all(r.time == ir.Time(read[u][1], 0) for u in users for r in ir.refs(read[u][0]) if r.name == n):
+                tail.add(n)
+                read[n] = (dn.expr, var)
+                changed = True
+    return tail if len(tail) > 1 else set()
+
+
+def _forward_lines(plan: Plan, tail: set = frozenset()) -> tuple[list, list]:
+    """The forward pass's lines, and apart those of the quantities in `tail` (run on chunks of steps)."""
     em = Emitter(plan)
     ctx, P = plan.ctx, plan.pad
     defs = _forward_defs(ctx)
+    main, chunk = em.lines, []
     for n in plan.inputs:                    # columns per example become rows (see the module docstring)
         d = ctx.declarations[n]
         if d.sequence and not d.initial:
@@ -1352,8 +1412,9 @@ def _forward_lines(plan: Plan) -> list:
             em.emit(f'{plan.py[n]} = arrays["{plan.py[n]}"].T')
     for n in plan.params:
         em.emit(f'{plan.py[n]} = arrays["{plan.py[n]}"]')
-    for group in plan.order:
+    for group in [g for g in plan.order if g[1][0] not in tail] + [g for g in plan.order if g[1][0] in tail]:
         mode, members, direction = group
+        em.lines = chunk if members[0] in tail else main
         for n in members:
             if ctx.is_sequence(n):
                 rows = size_code(em.typer.infer(defs[n].target)[0])
@@ -1377,8 +1438,8 @@ def _forward_lines(plan: Plan) -> list:
             src = d.source
             em.emit(_store(target, v.code), f"# definition of {n} (line {src.line})" if src else None)
         if mode == "loop":
-            em.indent -= 1
-    return em.lines
+            em.end_loop()
+    return main, chunk
 
 
 def _backward_lines(plan: Plan, chosen: dict, need: set) -> list:
@@ -1468,7 +1529,7 @@ def _backward_lines(plan: Plan, chosen: dict, need: set) -> list:
                 em.assign(Turn(n, "loop"), src.lhs, rhs[n], _comment(src))
             env = env_of(n, LOOP)
             push_def(n, env, lambda q, time, env, inside=inside: q in inside and derived(q, time))
-        em.indent -= 1
+        em.end_loop()
         em.memo.clear()
         for n in members:
             if n in need:
@@ -1528,6 +1589,211 @@ def _in_place(lines: list, plan: Plan) -> list:
         out[i] = (f"{indent}{dst} = {src}  # {src} is not read again: its array takes the gradient\n"
                   f"{indent}_minus_onehot({src}{span}, {rest}, out={src}{span}){comment or ''}")
     return [x for x in out if x is not None]
+
+
+# ---------------------------------------------------------------- the output layer by chunks of steps
+
+_LOCAL = {"np", "T", "B", "size", "dtype", "grads", "range", "len", "float", "int"}
+
+
+def _statements(lines: list) -> list:
+    """Lines (one indent deep) grouped into top-level statements: [(text, ast node)]."""
+    flat = [x for line in lines for x in line.split("\n")]
+    groups = []
+    for line in flat:
+        if line.startswith("    ") and not line.startswith("     ") or not groups:
+            groups.append([line])
+        else:
+            groups[-1].append(line)
+    out = []
+    for g in groups:
+        text = "\n".join(x[4:] for x in g)
+        out.append((g, ast.parse(text).body[0]))
+    return out
+
+
+def _names(node) -> tuple[set, set]:
+    """(read, written) names of a statement; grads["k"] counts as the name grads["k"], a slice or an `out=`
+    target writes its array, `x += ...` reads and writes x."""
+    read, written = set(), set()
+
+    def base(t):
+        while isinstance(t, ast.Subscript):
+            if isinstance(t.value, ast.Name) and t.value.id == "grads" and isinstance(t.slice, ast.Constant):
+                return f'grads["{t.slice.value}"]'
+            t = t.value
+        return t.id if isinstance(t, ast.Name) else None
+
+    for n in ast.walk(node):
+        if isinstance(n, ast.Subscript) and base(n) and base(n).startswith("grads["):
+            (written if isinstance(n.ctx, ast.Store) else read).add(base(n))
+        elif isinstance(n, ast.Name):
+            (written if isinstance(n.ctx, ast.Store) else read).add(n.id)
+        if isinstance(n, (ast.Assign, ast.AugAssign)):
+            for t in n.targets if isinstance(n, ast.Assign) else [n.target]:
+                if base(t):
+                    written.add(base(t))
+            if isinstance(n, ast.AugAssign) and base(n.target):
+                read.add(base(n.target))
+        if isinstance(n, ast.Call):
+            for k in n.keywords:
+                if k.arg == "out" and base(k.value):
+                    written.add(base(k.value))
+    read.discard("grads")
+    return read, written
+
+
+def _free(statements: list) -> list:
+    """The names the statements read before assigning them (not the module's helpers, nor T, B, size, dtype)."""
+    bound, free = set(), []
+    for _, node in statements:
+        read, written = _names(node)
+        for n in sorted(read):
+            if n not in bound and n not in free and not n.startswith(("_", "grads[")) and n not in _LOCAL \
+                    and n not in dir(builtins):
+                free.append(n)
+        bound |= {n for n in written if not n.startswith("grads[")}
+    return free
+
+
+def _freed(lines: list, keep: set) -> list:
+    """The backward lines with `del name` after the last statement that reads each array a statement assigned
+    (a gradient of every step, a term hoisted out of a loop), so that it is not held while later lines
+    allocate theirs; not the names in `keep` (read after the lines)."""
+    stmts = _statements(lines)
+    assigned, last, deleted = set(), {}, set()
+    for i, (_, node) in enumerate(stmts):
+        if isinstance(node, ast.Delete):
+            deleted |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+            continue
+        read, written = _names(node)
+        if isinstance(node, ast.Assign):
+            assigned |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+        for n in read | written:
+            last[n] = i
+    out = []
+    for i, (text, _) in enumerate(stmts):
+        out += text
+        gone = sorted(n for n in assigned if last.get(n) == i and n not in keep and n not in deleted)
+        if gone:
+            out.append(f"    del {', '.join(gone)}")
+    return out
+
+
+def _chunked(plan: Plan, tail: set, tail_forward: list, backward: list) -> tuple[dict | None, list]:
+    """The backward pass with every statement that reads a quantity of `tail` (or its gradient) moved into a
+    function the module runs on one chunk of steps at a time, with the forward lines of `tail`
+    (`_chunk_forward`), so that no array holds a tail quantity of every step: (what the template needs, the
+    remaining backward lines), or (None, backward) when the statements do not allow it.  A chunk function
+    sees every array of steps as a window (a view of steps s - P .. s + n - 1 + P, its own steps 1..n), so a
+    line printed for steps 1..T reads and writes steps s..s + n - 1: a slice `[k:T + k]` (never a fixed step,
+    T, or a clipped range), += into a gradient array outside it; what it assigns and a later line reads is
+    either the loss (its sum over the chunks), a term hoisted out of a loop (`preN`, stacked over the chunks),
+    or the gradient of a weight or of a column per example (summed)."""
+    if not tail:
+        return None, backward
+    ctx, P = plan.ctx, plan.pad
+    defs = _forward_defs(ctx)
+    seqs = [n for n in list(defs) + plan.inputs if ctx.is_sequence(n) and not
+            (n in ctx.declarations and ctx.declarations[n].initial)]
+    step_arrays = {plan.py[n] for n in seqs} | {plan.adj[n] for n in seqs if n in plan.adj}
+    local = {plan.py[n] for n in tail} | {plan.adj[n] for n in tail if n in plan.adj}
+    loss = plan.py[plan.loss]
+    summed = {f'grads["{plan.py[n]}"]' for n in plan.params + plan.inputs
+              if not ctx.is_sequence(n) and ctx.declarations[n].kind != "index"}
+    stmts = _statements(backward)
+    chunk, temps = [], set()
+    for i, (_, node) in enumerate(stmts):
+        read, written = _names(node)
+        if (read | written) & (local | temps):
+            chunk.append(i)
+            if isinstance(node, ast.Assign):
+                temps |= {t.id for t in node.targets if isinstance(t, ast.Name) and not re.fullmatch(r"pre\d+", t.id)}
+    if not chunk:
+        return None, backward
+    chunk_set = set(chunk)
+
+    def slices_ok(node):
+        for n in ast.walk(node):
+            if isinstance(n, (ast.For, ast.While)):
+                return False
+            if isinstance(n, ast.Subscript) and isinstance(n.value, ast.Name) and n.value.id in step_arrays:
+                m = re.fullmatch(r"(\d+):T(?: \+ (\d+))?", ast.unparse(n.slice))
+                if not m or (m.group(2) or "0") != m.group(1) or n.value.id in local and int(m.group(1)) != P:
+                    return False
+        subscripted = {id(n.value) for n in ast.walk(node) if isinstance(n, ast.Subscript)}
+        return not any(isinstance(n, ast.Name) and n.id in step_arrays - local and id(n) not in subscripted
+                       for n in ast.walk(node))
+
+    if not all(slices_ok(stmts[i][1]) for i in chunk):
+        return None, backward
+    names = [_names(node) for _, node in stmts]
+
+    def commute(j, k):             # statements j and k may run in either order
+        (rj, wj), (rk, wk) = names[j], names[k]
+        return not (wk & rj or wj & rk or wj & wk)
+
+    # The call takes the place of one of the chunk's statements: every other one moves to it, past the
+    # statements in between, which must commute with it.
+    for first in chunk:
+        if all(commute(j, k) for j in chunk for k in range(min(j, first) + 1, max(j, first))
+               if k not in chunk_set):
+            break
+    else:
+        return None, backward
+    outside_after = set()
+    for k in range(first + 1, len(stmts)):
+        if k not in chunk_set:
+            outside_after |= names[k][0]
+    assigned = []
+    for i in chunk:
+        node = stmts[i][1]
+        _, written = _names(node)
+        if isinstance(node, ast.Assign):
+            assigned += [n for n in written if isinstance(node.targets[0], ast.Name) and n not in assigned]
+    exports, kinds = [loss], ["sum"]          # the loss: the sum of the chunks' sums
+    for n in assigned:
+        if n in outside_after:
+            if n == loss or not re.fullmatch(r"pre\d+", n):
+                return None, backward
+            exports.append(n)
+            kinds.append("steps")
+    grads_set = {n for i in chunk for n in _names(stmts[i][1])[1] if n.startswith("grads[")}
+    if not grads_set <= summed:
+        return None, backward
+    body = [stmts[i] for i in chunk]
+    tail_values = [plan.py[n] for n in defs if n in tail]
+    forward_stmts = _statements(tail_forward)
+    widths = []
+    for n in [n for n in defs if n in tail]:
+        if ctx.is_sequence(n):
+            w = size_code(Typer(ctx).infer(defs[n].target)[0])
+            if w not in widths:
+                widths.append(w)
+    free = _free(body)
+    info = {
+        "forward": [line for text, _ in forward_stmts for line in text],
+        "forward_free": _free(forward_stmts),
+        "backward": [line for text, _ in body for line in text],
+        "from_forward": [n for n in free if n in tail_values] + ([loss] if loss not in free else []),
+        "from_window": [n for n in free if n not in tail_values],
+        "exports": exports,
+        "kinds": kinds,
+        "widths": widths,
+        "step_arrays": sorted(step_arrays),
+        "tail": [n for n in defs if n in tail],
+        "tail_values": tail_values,
+    }
+    call = (f"{', '.join(exports)}{',' if len(exports) == 1 else ''} = _by_chunks(_chunk_backward, locals(), T, B, "
+            f"({', '.join(widths)},), {tuple(kinds)!r}, grads)  # the lines reading "
+            f"{', '.join(tail_values)}, a chunk of steps at a time")
+    rest = []
+    for i, (text, _) in enumerate(stmts):
+        if i == first:
+            rest.append("    " + call)
+        if i not in chunk_set:
+            rest += text
+    return info, rest
 
 
 def _stored_forms(expr, plan: Plan, var: str | None = None):
@@ -1688,8 +1954,17 @@ def generate(ctx: ir.Context, verdicts: dict, repairs: dict, source_name: str, t
     plan.cites = cites
     chosen = choose(plan, verdicts, repairs)
     need = needed(plan, chosen)
-    forward = _forward_lines(plan)
+    tail = _tail(plan)
+    forward, tail_forward = _forward_lines(plan, tail)
     backward = _in_place(_backward_lines(plan, chosen, need), plan)
+    # The forward arrays the backward pass writes over (dS over P): what keep= asks of them is copied first.
+    written_over = sorted({m for line in backward for m in re.findall(r"# (\w+) is not read again: its array", line)})
+    chunk, backward = _chunked(plan, tail, tail_forward, backward)
+    if chunk is not None:
+        written_over = sorted(set(written_over) | set(chunk["tail_values"]))
+    backward = _freed(backward, {plan.py[plan.loss]})
+    if chunk is None:                     # the whole forward pass as one
+        forward = forward + tail_forward
     summary = _summary(plan, chosen, need)
     if suffix and plan.loss == suffix[0] and not ctx.is_sequence(plan.loss):
         loss = plan.py[plan.loss]
@@ -1710,7 +1985,7 @@ def generate(ctx: ir.Context, verdicts: dict, repairs: dict, source_name: str, t
     source = ENV.get_template("numpy_module_any.py.j2").render(
         title=title.replace(chr(34) * 3, chr(39) * 3), source=source_name, params=[plan.py[n] for n in plan.params],
         inputs=[plan.py[n] for n in plan.inputs], shapes=shapes, index_range=index_range, binary=binary,
-        pad=plan.pad, length=ctx.length, forward=forward, backward=backward, values=values,
+        pad=plan.pad, length=ctx.length, forward=forward, backward=backward, values=values, chunk=chunk, written_over=written_over,
         loss=plan.py[plan.loss], loss_name=plan.loss, summary=summary, command=command or f"verify {source_name}")
     compile(source, source_name, "exec")
     return source, summary
