@@ -310,6 +310,8 @@ class ToSyntax(Transformer):
         if isinstance(e, Juxt) and not e.dot and isinstance(e.left, Paren) and isinstance(e.right, Name) \
                 and e.right.base == "T" and e.right.sub is None and not e.right.primes:
             return ("expr", e.left, "T")                 # h^{(t)T}: the step, then a transpose
+        if isinstance(e, Sup) and e.kind == "transpose" and isinstance(e.base, Paren) and e.sub is None:
+            return ("expr", e.base, e.value)             # h^{(t)^\top} (Deep Learning 10.24): the same
         return ("expr", e)
 
     def apply(self, meta, items):
@@ -446,6 +448,8 @@ class ToSyntax(Transformer):
 
     def ones_indicator(self, meta, items):
         tok, sub = items
+        if isinstance(sub, tuple) and sub[0] == "pair":
+            sub = ("eq", sub[1], sub[2])                # 𝟏_{i,y^{(t)}} (Deep Learning 10.18): 1 where i = y^{(t)}
         if not (isinstance(sub, tuple) and sub[0] == "eq"):
             raise ValueError("\\mathbf{1} with a subscript is read only as the one-hot column \\mathbf{1}_{i = k} "
                              "(1 at the index k)")
