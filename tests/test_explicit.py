@@ -368,3 +368,25 @@ $$ \log(u) - \log(v) = \log(u \circ v) \tag{log-wrong} $$
     out = explicit.prove(ctx, wrong)
     assert out.verdict == REFUTED
     explicit.confirm(ctx, wrong, dict(out.counterexample))       # replays from the free inputs
+
+
+def test_a_side_written_0_is_the_zero_of_the_other_sides_shape():
+    # "= 0" against a column or a matrix means its zero, as in a textbook (once ill-typed: a fresh-eyes trial).
+    text = r"""# zero
+
+$$ W \in \mathbb{R}^{m \times n}, \quad x \in \mathbb{R}^{n}, \quad \ell := \mathbf{1}^\top W x $$
+
+$$ \frac{\partial \ell}{\partial x} = 0 \tag{dx-zero} $$
+
+$$ \frac{\partial \ell}{\partial W} = 0 \tag{dW-zero} $$
+
+$$ \frac{\partial \ell}{\partial x} - W^\top \mathbf{1} = 0 \tag{dx-minus} $$
+
+$$ \frac{\partial \ell}{\partial W} - \mathbf{1} x^\top = 0 \tag{dW-minus} $$
+"""
+    ctx = parse_derivation(text, "zero.md").contexts[0]
+    for c in ctx.claims:
+        truth = fd.truth(ctx, c)[0]
+        assert truth in ("true", "false"), c.id                  # typed: the zero has the other side's shape
+        assert explicit.prove(ctx, c).verdict == (PROVED if truth == "true" else REFUTED), c.id
+    assert {fd.truth(ctx, c)[0] for c in ctx.claims} == {"true", "false"}       # both kinds are tested

@@ -18,6 +18,7 @@ from __future__ import annotations
 import bisect
 import re
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 
 from ..form import algorithm, ir
@@ -784,10 +785,11 @@ class _Builder:
                     WHOLE_COLUMN))
 
     def sized(self, ctx, b, exprs):
-        """Every \\mathbf{1} given its size from the expressions around it (shapes.size_ones)."""
+        """Every \\mathbf{1} given its size from the expressions around it (shapes.size_ones), and a side
+        written `0` against a column or a matrix read as the zero of that shape (∂L/∂x = 0)."""
         from ..form.shapes import IllTyped, size_ones
         try:
-            return size_ones(ctx, exprs)
+            return _zeros_shaped(ctx, size_ones(ctx, exprs))
         except IllTyped as e:
             raise self.error(b, str(e), e.node) from None
 
@@ -858,6 +860,27 @@ class _Builder:
                                        comment=meta.get("comment", ""), kind=kind, corrects=meta.get("corrects"),
                                        remark=pb.remark, group=base))
 
+
+
+def _zeros_shaped(ctx: ir.Context, exprs: list) -> list:
+    """A side that is the number 0, in a chain whose other sides are columns or matrices, as the zero of their
+    shape: 0 𝟏 for an r×1 column, 0 𝟏 𝟏^⊤ for an r×c matrix (what "= 0" means in a textbook)."""
+    from ..form.shapes import IllTyped, Typer, is_scalar_shape
+    zero = ir.Number(Fraction(0))
+    if not any(e == zero for e in exprs) or all(e == zero for e in exprs):
+        return exprs
+    typer = Typer(ctx)
+    try:
+        shape = next(typer.infer(e) for e in exprs if e != zero)
+    except IllTyped:
+        return exprs
+    if is_scalar_shape(shape):
+        return exprs
+    rows, cols = shape
+    value = ir.MatMul(zero, ir.Ones(rows))
+    if not typer.eq(cols, 1):
+        value = ir.MatMul(value, ir.Transpose(ir.Ones(cols)))
+    return [value if e == zero else e for e in exprs]
 
 
 def _loop_latex(updates) -> str:
