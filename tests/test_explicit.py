@@ -390,3 +390,28 @@ $$ \frac{\partial \ell}{\partial W} - \mathbf{1} x^\top = 0 \tag{dW-minus} $$
         assert truth in ("true", "false"), c.id                  # typed: the zero has the other side's shape
         assert explicit.prove(ctx, c).verdict == (PROVED if truth == "true" else REFUTED), c.id
     assert {fd.truth(ctx, c)[0] for c in ctx.claims} == {"true", "false"}       # both kinds are tested
+
+
+def test_a_binary_labels_powers_are_the_label_for_every_size():
+    # y ∈ {0, 1}: y^2 = y, so σ(z) - y^2 is the logistic gradient; the engine for every size proves it
+    # (it was only checked, a fresh-eyes trial), and a wrong line stays unproved.  Truth by finite differences.
+    text = r"""# binary
+
+$$ w \in \mathbb{R}^{D}, \quad x \in \mathbb{R}^{D}, \quad y \in \{0, 1\} $$
+
+$$ z := w^\top x, \quad L := -y \log \sigma(z) - (1 - y) \log (1 - \sigma(z)) $$
+
+$$ \frac{\partial L}{\partial z} = \sigma(z) - y^2 \tag{squared} $$
+
+$$ \frac{\partial L}{\partial w} = (\sigma(z) - y^3) x \tag{cubed} $$
+
+$$ \frac{\partial L}{\partial z} = \sigma(z) - 2 y^2 \tag{wrong} $$
+"""
+    ctx = parse_derivation(text, "binary.md").contexts[0]
+    for c in ctx.claims:
+        out = allsizes.prove(ctx, c)
+        if fd.truth(ctx, c)[0] == "true":
+            assert out.verdict == PROVED, c.id
+        else:
+            assert out.verdict != PROVED and explicit.prove(ctx, c).verdict == REFUTED, c.id
+    assert {fd.truth(ctx, c)[0] for c in ctx.claims} == {"true", "false"}

@@ -87,6 +87,20 @@ class Entries(ir.Visitor):
             return self.fixed + time.offset
         return self.env[time.var] + time.offset
 
+    def binary_powers(self, d):
+        """d with y^n written y for every entry of a binary label (y \\in \\{0, 1\\}, n >= 1): exact, as
+        0^n = 0 and 1^n = 1 (so that σ(z) - y^2 = σ(z) - y is proved)."""
+        names = {n for n, decl in self.ctx.declarations.items() if decl.binary}
+        if not names:
+            return d
+
+        def binary(e):
+            if not (e.is_Pow and e.exp.is_Integer and e.exp > 0 and isinstance(e.base, sp.Indexed)):
+                return False
+            base = e.base.base.name
+            return any(base == n or base.startswith((n + "_", n + "@")) for n in names)
+        return d.replace(binary, lambda e: e.base)
+
     def symbol(self, name: str, step):
         """The IndexedBase of a free quantity (at a step: h_0, or h@-1 for h_{t-1} in a step-local claim)."""
         if step is None:
@@ -403,7 +417,7 @@ def prove(ctx: ir.Context, claim: ir.Claim) -> Outcome | None:
                 # f'' of a generic f (a line that differentiates f' again): outside the index form.
                 return Outcome(INCONCLUSIVE, METHOD, sizes, "the line needs a second derivative of a generic "
                                                             "function, which the index form does not handle")
-            if not is_zero(difference, ix.ranges):
+            if not is_zero(ix.binary_powers(difference), ix.ranges):
                 break
         else:
             where = " (one step, T = 1)" if ctx.length else " (at a step t, for every earlier state)" \

@@ -924,7 +924,7 @@ def _build(ctx, pair, summed, d0, d1, floor, K, K_lo=0, ceiling=None):
 
 
 def _zero(ix: Steps, d) -> bool:
-    return is_zero(applications_as_entries(d, ix.ranges), ix.ranges)
+    return is_zero(applications_as_entries(ix.binary_powers(d), ix.ranges), ix.ranges)
 
 
 class OutOfTime(Exception):
