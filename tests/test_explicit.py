@@ -415,3 +415,26 @@ $$ \frac{\partial L}{\partial z} = \sigma(z) - 2 y^2 \tag{wrong} $$
         else:
             assert out.verdict != PROVED and explicit.prove(ctx, c).verdict == REFUTED, c.id
     assert {fd.truth(ctx, c)[0] for c in ctx.claims} == {"true", "false"}
+
+
+def test_a_number_that_may_be_a_size_keeps_the_declared_sizes_for_its_claim_only():
+    # softmax(0 u) = (1/n) 1 holds at u's declared size alone: never refuted at a size of the engine's own.
+    # Too large to work at (784), that claim is left undecided by this engine; the context's other claims
+    # still work at small sizes (a wrong one is refuted).  Truths by finite differences (at 6: fd reads sizes).
+    small = r"""# uniform
+
+$$ u \in \mathbb{R}^{6}, \quad v \in \mathbb{R}^{6} $$
+
+$$ \operatorname{softmax}(0 u) = \frac{1}{6} (1 + 0 u) \tag{uniform} $$
+
+$$ \operatorname{softmax}(0 u) = \frac{1}{2} (1 + 0 u) \tag{uniform-wrong} $$
+
+$$ u \circ v = v \circ u + u \tag{wrong} $$
+"""
+    ctx = parse_derivation(small, "u.md").contexts[0]
+    for c in ctx.claims:
+        assert explicit.prove(ctx, c).verdict == (PROVED if fd.truth(ctx, c)[0] == "true" else REFUTED), c.id
+    big = parse_derivation(small.replace("{6}", "{784}"), "u.md").contexts[0]
+    uniform, _, wrong = big.claims
+    assert explicit.prove(big, uniform).verdict == INCONCLUSIVE
+    assert explicit.prove(big, wrong).verdict == REFUTED

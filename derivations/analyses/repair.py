@@ -618,7 +618,7 @@ def _numerically_different(ctx: ir.Context, claim: ir.Claim) -> bool:
     """
     from ..engines import explicit
     from ..form.semantics import index_assignments
-    ctx = explicit.shrink(ctx)                 # small sizes of its own choosing for declared numbers
+    ctx = explicit.shrink(ctx, claim)          # small sizes of its own choosing for declared numbers
     if getattr(ctx, "too_big", None):
         return False
     shapes = explicit.plan(ctx)

@@ -48,23 +48,25 @@ SMALL = 4            # a declared number above this is replaced by a size of the
 AS_DECLARED = 12     # ... unless the file uses such a number as a value: then up to this, the declared sizes
 
 
-def shrink(ctx: ir.Context) -> ir.Context:
+def shrink(ctx: ir.Context, claim: ir.Claim | None = None) -> ir.Context:
     """The context with every declared number above SMALL (W ∈ R^{256×784}) made a size symbol (N256).
 
     The engine expands matrices entry by entry, so it works at small sizes of its own choosing; equal
     numbers stay equal (one symbol each) and different ones stay different, and a relation the definitions
     and claims need between the declared numbers stays true (W ∈ R^{6×9} multiplying [h; x] with h ∈ R^6,
     x ∈ R^3: N9 is N6 + 3, `_keep_relations`).  The all-sizes engines read the declared numbers as they are.
-    A \\mathbf{1} sized by a declared number reads the same table (`shapes.declared_size`).  Cached per
-    context: the same copy for the search and the replay.
+    A \\mathbf{1} sized by a declared number reads the same table (`shapes.declared_size`).  `claim`: the
+    claim worked on (None: every claim of the context), whose numbers decide whether small sizes of our own
+    may stand for the declared ones (`_size_like_values`).  Cached per context and claim: the same copy for
+    the search and the replay.
     """
-    key = id(ctx)
+    key = (id(ctx), id(claim))
     if key in _SHRUNK and _SHRUNK[key][0] is ctx:
         return _SHRUNK[key][1]
     big = sorted({int(n) for d in ctx.declarations.values() for x in d.shape
                   for n in sp.sympify(x).atoms(sp.Integer) if n > SMALL})
     out = ctx
-    if big and _size_like_values(ctx):
+    if big and _size_like_values(ctx, claim):
         # softmax(0 x) = 1/6 (1 + 0 x) for x ∈ R^6 is true at 6 alone: a claim that may read a declared number
         # as a value is checked at the declared sizes, or not at all (`too_big`), never at sizes of our own.
         if max(big) > AS_DECLARED:
@@ -81,11 +83,15 @@ def shrink(ctx: ir.Context) -> ir.Context:
     return out
 
 
-def _size_like_values(ctx: ir.Context) -> bool:
-    """Does a definition or claim of the context hold a number with a numerator or denominator above SMALL
-    (1/6, 10): a number that may stand for a declared size, so that the claim may hold at that size alone?"""
-    exprs = [d.expr for d in ctx.definitions.values()] + [x for c in ctx.claims for x in (c.lhs, c.rhs)
-                                                         if x is not None]
+def _size_like_values(ctx: ir.Context, claim: ir.Claim | None = None) -> bool:
+    """Does a definition, or the claim (a loop's lines; every claim of the context when None), hold a number
+    with a numerator or denominator above SMALL (1/6, 10): a number that may stand for a declared size, so
+    that the claim may hold at that size alone?"""
+    claims = ctx.claims if claim is None else [claim]
+    exprs = [d.expr for d in ctx.definitions.values()] + [x for c in claims for x in (c.lhs, c.rhs) if x is not None]
+    for c in claims:
+        if c.algorithm and c.algorithm in ctx.algorithms:
+            exprs += [x for u in ctx.algorithms[c.algorithm].updates for x in (u.target, u.rhs)]
     return any(isinstance(n, ir.Number) and max(abs(n.value.numerator), n.value.denominator) > SMALL
                for e in exprs for n in e.walk())
 
@@ -553,7 +559,7 @@ def quick_look(ctx: ir.Context, claim: ir.Claim) -> bool:
 
     A shortcut other engines take before opening definitions; a refutation is always `prove`'s.
     """
-    ctx = shrink(ctx)
+    ctx = shrink(ctx, claim)
     if getattr(ctx, "too_big", None):
         return False
     shapes = plan(ctx)
@@ -617,7 +623,7 @@ def prove(ctx: ir.Context, claim: ir.Claim, shapes=None, budget: float | None = 
     proved): the reason then says which sizes and lengths were covered, and no longer sequence is searched.
     Declared numbers above SMALL are replaced by small sizes first (`shrink`), and the reason says so.
     """
-    original, ctx = ctx, shrink(ctx)
+    original, ctx = ctx, shrink(ctx, claim)
     if getattr(ctx, "too_big", None):
         return Outcome(INCONCLUSIVE, METHOD, [], f"the file writes a number that may stand for a declared size "
                                                  f"(a value such as 1/n), so this engine, which works entry by "
@@ -774,7 +780,7 @@ def replay(ctx: ir.Context, claim: ir.Claim, cex: dict) -> tuple:
     Nothing is shared with the search: the model is rebuilt, every defined
     quantity recomputed from the free inputs with the real functions.
     """
-    ctx = shrink(ctx)
+    ctx = shrink(ctx, claim)
     shape, t = cex["shape"], cex.get("t")
     indices = {(name, step): v for name, step, v in cex.get("indices", [])}
     T = shape.get("T")

@@ -124,7 +124,7 @@ def prove(ctx: ir.Context, claim: ir.Claim, budget: float | None = None) -> Outc
     """The loop run at small sizes and T = 1, 2, 3: refuted (a value it computes differs from what it stands
     for), ill-typed, or right at every size tried (never a proof for every T: see `for_every_T`)."""
     alg = ctx.algorithms[claim.algorithm]
-    original, ctx = ctx, shrink(ctx)
+    original, ctx = ctx, shrink(ctx, claim)
     if getattr(ctx, "too_big", None):
         return Outcome(INCONCLUSIVE, METHOD, [], f"the file writes a number that may stand for a declared size, "
                                                  f"so the loop cannot be run at small sizes, and {ctx.too_big} "
@@ -177,6 +177,11 @@ def prove(ctx: ir.Context, claim: ir.Claim, budget: float | None = None) -> Outc
                    "points each (numbers, not a proof)" + _replaced(replaced))
 
 
+def _loop_claim(ctx: ir.Context, alg: ir.Algorithm) -> ir.Claim | None:
+    """The claim that is the whole loop `alg` (what `prove` shrinks the context for)."""
+    return next((c for c in ctx.claims if c.algorithm == alg.id), None)
+
+
 def _replaced(replaced: bool) -> str:
     return " (declared numbers replaced by small sizes here)" if replaced else ""
 
@@ -184,7 +189,7 @@ def _replaced(replaced: bool) -> str:
 def replay(ctx: ir.Context, alg: ir.Algorithm, cex: dict) -> tuple:
     """The computed and the true entry at a counterexample, from a fresh model and the free inputs alone."""
     from ..form.printer import to_latex
-    ctx = shrink(ctx)
+    ctx = shrink(ctx, _loop_claim(ctx, alg))
     shape = cex["shape"]
     T = shape["T"]
     indices = {(name, step): v for name, step, v in cex.get("indices", [])}
@@ -296,7 +301,7 @@ def _worst(statuses) -> str:
     return NOT_COMPUTED if NOT_COMPUTED in statuses else WRONG if WRONG in statuses else RIGHT
 
 
-def diagnose(ctx: ir.Context, alg: ir.Algorithm, replacements: dict, lengths=LENGTHS) -> dict:
+def diagnose(ctx: ir.Context, alg: ir.Algorithm, replacements: dict, lengths=LENGTHS) -> dict | None:
     """Which values of the loop as written come out right or wrong, from which T, and which lines to blame.
 
     replacements: {claim id of a line: the Update that replaces it} (the file's proved corrections).  The
@@ -305,7 +310,9 @@ def diagnose(ctx: ir.Context, alg: ir.Algorithm, replacements: dict, lengths=LEN
     """
     import itertools
     started = time.perf_counter()
-    ctx = shrink(ctx)
+    ctx = shrink(ctx, _loop_claim(ctx, alg))
+    if getattr(ctx, "too_big", None):
+        return None                     # the loop cannot be run at small sizes (`shrink`): no diagnosis
     sizes = _diagnosis_sizes(ctx)
     index = {k: u.claim for k, u in enumerate(alg.updates)}
     usable = {cid: u for cid, u in replacements.items()

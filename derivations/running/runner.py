@@ -139,6 +139,8 @@ def _algorithm_diagnosis(doc: Document, ids, results: dict, cache, searches: dic
         found = cache.get("diagnosis " + cid, key)
         if found is None:
             found = program.diagnose(ctx, alg, {**proved, **repaired})
+            if found is None:
+                return None
             cache.put("diagnosis " + cid, key, found)
         unused = [{"replacement": u.claim, "verdict": results.get(u.claim, {}).get("verdict", "not checked in this run")}
                   for line, u in alg.corrections.items() if line not in proved]
