@@ -395,4 +395,9 @@ $$ \frac{\partial \ell}{\partial b_h} = \frac{\partial \ell}{\partial b_h} \tag{
 > Corrects: wrong
 """
     (err,) = _errors(text)
-    assert "fix corrects wrong with a line whose two sides are the same" in err.message
+    assert "fix corrects wrong with a line whose right-hand side holds its left-hand side" in err.message
+    # Written less plainly (a second fresh-eyes trial): the left-hand side inside the right-hand side.
+    for rhs in (r"\left( \frac{\partial \ell}{\partial b_h} \right) + 0",
+                r"2 \frac{\partial \ell}{\partial b_h} - \frac{\partial \ell}{\partial b_h}"):
+        (err,) = _errors(text.replace(r"= \frac{\partial \ell}{\partial b_h} \tag{fix}", f"= {rhs} \\tag{{fix}}"))
+        assert "holds its left-hand side" in err.message, rhs

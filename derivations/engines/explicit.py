@@ -83,6 +83,37 @@ def shrink(ctx: ir.Context, claim: ir.Claim | None = None) -> ir.Context:
     return out
 
 
+def _sizes_only_as_sizes(ctx: ir.Context, claim: ir.Claim) -> bool:
+    """In index notation at the sizes of `shrink` (N6, N9 symbols), does every size stand only as a range of
+    an index, never as a value (Σ_k 1 = N)?  Then an entry that differs at N6 = 2 differs at 6 too: its
+    difference is a sum of the same terms.  False where the index form does not apply (unknown: no)."""
+    from ..form.indexform import NotApplicable, canonical
+    from . import allsizes
+    sizes = {x for v in getattr(ctx, "replaced", {}).values() for x in sp.sympify(v).free_symbols}
+    floor = allsizes._local_floor(claim, ctx) if ctx.has_time and ctx.length is None else None
+    if ctx.has_time and ctx.length is None and floor is None:
+        return False
+    try:
+        ix = allsizes.Entries(ctx, floor)
+        for lhs, rhs in allsizes.block_pairs(ix, claim):
+            rows, cols = ix.shape(lhs)
+            i, j = ix.index("i", rows), ix.index("j", cols)
+            if _as_value(canonical(ix.entry(lhs, i, j) - ix.entry(rhs, i, j), ix.ranges), sizes):
+                return False
+    except (NotApplicable, IllTyped, TypeError, ValueError):
+        return False
+    return True
+
+
+def _as_value(e, sizes: set) -> bool:
+    """Does a size symbol occur in `e` other than as the bound of a sum?"""
+    if isinstance(e, sp.Sum):
+        return _as_value(e.function, sizes)
+    if e in sizes:
+        return True
+    return any(_as_value(a, sizes) for a in e.args)
+
+
 def _size_like_values(ctx: ir.Context, claim: ir.Claim | None = None) -> bool:
     """Does a definition, or the claim (a loop's lines; every claim of the context when None), hold a number
     with a numerator or denominator above SMALL (1/6, 10): a number that may stand for a declared size, so
@@ -559,9 +590,13 @@ def quick_look(ctx: ir.Context, claim: ir.Claim) -> bool:
 
     A shortcut other engines take before opening definitions; a refutation is always `prove`'s.
     """
-    ctx = shrink(ctx, claim)
+    original, ctx = ctx, shrink(ctx, claim)
     if getattr(ctx, "too_big", None):
         return False
+    if ctx is not original and not _sizes_only_as_sizes(ctx, claim):
+        if max(ctx.replaced) > AS_DECLARED:
+            return False                        # its value may read a size: no look at sizes of our own
+        ctx = original
     shapes = plan(ctx)
     shape = min(shapes, key=lambda s: (min((v for k, v in s.items() if k != "T"), default=2) < 2,
                                        len({v for k, v in s.items() if k != "T"}) < 2, abs((s.get("T") or 2) - 2)))
@@ -616,14 +651,16 @@ def steps_of(claim: ir.Claim, T):
     return list(range(1, T + 1)) if (uses_t and T) else [None]
 
 
-def prove(ctx: ir.Context, claim: ir.Claim, shapes=None, budget: float | None = None) -> Outcome:
+def prove(ctx: ir.Context, claim: ir.Claim, shapes=None, budget: float | None = None,
+          as_declared: bool = False) -> Outcome:
     """The concrete engine's verdict on one claim of a parsed derivation.
 
     budget: seconds after which no new size is started (the cross-check of a claim another engine has
     proved): the reason then says which sizes and lengths were covered, and no longer sequence is searched.
-    Declared numbers above SMALL are replaced by small sizes first (`shrink`), and the reason says so.
+    Declared numbers above SMALL are replaced by small sizes first (`shrink`), and the reason says so;
+    `as_declared`: at the declared sizes themselves.
     """
-    original, ctx = ctx, shrink(ctx, claim)
+    original, ctx = ctx, (ctx if as_declared else shrink(ctx, claim))
     if getattr(ctx, "too_big", None):
         return Outcome(INCONCLUSIVE, METHOD, [], f"the file writes a number that may stand for a declared size "
                                                  f"(a value such as 1/n), so this engine, which works entry by "
@@ -631,6 +668,17 @@ def prove(ctx: ir.Context, claim: ir.Claim, shapes=None, budget: float | None = 
                                                  f"{ctx.too_big} is too large to work at")
     if ctx is not original:
         out = prove(ctx, claim, shapes, budget)
+        if out.verdict == REFUTED and not _sizes_only_as_sizes(ctx, claim):
+            # (1/4) 1ᵀ1 = 3/2 holds at the declared 6 alone: a line whose value may read a size is never
+            # refuted at a size of our own -- it is checked at the declared sizes, or left undecided.
+            if max(ctx.replaced) <= AS_DECLARED:
+                out = prove(original, claim, None, budget, as_declared=True)
+                return dataclasses.replace(out, reason=out.reason + " (at the declared sizes: the line's value "
+                                                                   "may depend on what a size is)")
+            return Outcome(INCONCLUSIVE, METHOD, [], "it differs at small sizes of this engine's own, but its "
+                                                     "value may depend on what a size is (a sum of a constant "
+                                                     f"over a dimension), and {max(ctx.replaced)} is too large "
+                                                     "to work at")
         return dataclasses.replace(out, reason=out.reason + _replaced_note(ctx))
     shapes = shapes or plan(ctx)
     ill = symbolic_type(ctx, claim)
@@ -780,7 +828,10 @@ def replay(ctx: ir.Context, claim: ir.Claim, cex: dict) -> tuple:
     Nothing is shared with the search: the model is rebuilt, every defined
     quantity recomputed from the free inputs with the real functions.
     """
-    ctx = shrink(ctx, claim)
+    shrunk = shrink(ctx, claim)
+    # At the engine's own sizes (N6 in the shape), or at the declared ones (a line that reads a size's value).
+    if {str(s) for s in shrunk.sizes()} <= set(cex["shape"]):
+        ctx = shrunk
     shape, t = cex["shape"], cex.get("t")
     indices = {(name, step): v for name, step, v in cex.get("indices", [])}
     T = shape.get("T")

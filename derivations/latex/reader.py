@@ -321,19 +321,20 @@ class _Builder:
         return contexts
 
     def check_corrections(self, contexts: list[ir.Context], blocks: list[RawBlock]) -> None:
-        """A correction (`> Corrects: x`) whose two sides are the same expression (h_t = h_t, ∂L/∂U = ∂L/∂U) is
-        true of anything: as a proved correction it would stand for the line it corrects in the verdict on the
+        """A correction (`> Corrects: x`) whose right-hand side holds its left-hand side (h_t = h_t,
+        ∂L/∂U = (∂L/∂U) + 0, X = 2X - X) says nothing of what the left-hand side is, and may be true of anything: as a proved correction it would stand for the line it corrects in the verdict on the
         whole derivation while saying nothing of it.  (A correction may restate the line about another
         quantity -- the note corrects "dv = ∂ℓ/∂h = ..." by "dZ = ∂ℓ/∂Z = ..." -- and is shown next to it.)"""
         claims = [c for ctx in contexts for c in ctx.claims]
         for c in claims:
-            if not c.corrects or c.lhs is None or c.lhs != c.rhs:
+            if not c.corrects or c.lhs is None or not any(n == c.lhs for n in c.rhs.walk()):
                 continue
             line = c.source.line if c.source else 0
             b = max((b for b in blocks if b.line <= line), key=lambda b: b.line, default=blocks[0])
             self.errors.append(self.error(
-                b, f"{c.id} corrects {c.corrects} with a line whose two sides are the same: true of anything, "
-                   "it says nothing of the line it corrects", None, "write the right-hand side the line should have"))
+                b, f"{c.id} corrects {c.corrects} with a line whose right-hand side holds its left-hand side: it "
+                   "says nothing of what that is, so nothing of the line it corrects", None,
+                "write the right-hand side the line should have, without its left-hand side"))
 
     def context(self, title: str, blocks: list[RawBlock]) -> ir.Context:
         ctx = ir.Context(title or "Derivation")
