@@ -50,15 +50,34 @@ def _imports(name: str, path: Path, modules: dict):
                 yield alias.name, None
 
 
+def _private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")
+
+
 def _graph():
     modules = _modules()
     graph, private = {m: set() for m in modules}, []
     for name, path in modules.items():
+        as_module = {}                      # local name -> a module of the package imported under it
         for target, imported in _imports(name, path, modules):
             if target in modules and target != name:
                 graph[name].add(target)
-                if imported and imported.startswith("_") and not imported.startswith("__") and target != name:
+                if imported and _private(imported):
                     private.append((name, target, imported))
+        tree = ast.parse(path.read_text())
+        package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                base = package.split(".")[:len(package.split(".")) - node.level + 1] if node.level else []
+                target = ".".join(base + ([node.module] if node.module else [])) if node.level else node.module
+                for alias in node.names:
+                    if f"{target}.{alias.name}" in modules:
+                        as_module[alias.asname or alias.name] = f"{target}.{alias.name}"
+        # module._name: another module's private name, reached through the module
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and _private(node.attr) \
+                    and node.value.id in as_module and as_module[node.value.id] != name:
+                private.append((name, as_module[node.value.id], node.attr))
     return graph, private
 
 

@@ -630,7 +630,7 @@ def _numerically_different(ctx: ir.Context, claim: ir.Claim) -> bool:
     indices = next(iter(index_assignments(ctx, sizes, T)), {})
     model = explicit.model_at(ctx, shape, indices)
     for t in explicit.steps_of(claim, T):
-        lhs, rhs = explicit._sides(model, claim, {"T": T, "t": t})
+        lhs, rhs = explicit.both_sides(model, claim, {"T": T, "t": t})
         if lhs.shape != rhs.shape:
             return True
         # three points: one can sit where both sides vanish (ReLU off, a kink skipped), three rarely do

@@ -357,7 +357,7 @@ class Entries(ir.Visitor):
         return out
 
 
-def _local_floor(claim: ir.Claim, ctx: ir.Context | None = None):
+def local_floor(claim: ir.Claim, ctx: ir.Context | None = None):
     """The earliest step offset a step-local claim writes (None when it is not step-local).
 
     A defined quantity at a later step (h_{t+1}) is not step-local: its definition
@@ -395,7 +395,7 @@ def prove(ctx: ir.Context, claim: ir.Claim) -> Outcome | None:
     """The all-sizes verdict on one claim, or None where the engine does not apply."""
     floor = None
     if ctx.has_time and ctx.length is None:
-        floor = _local_floor(claim, ctx)
+        floor = local_floor(claim, ctx)
         if floor is None:
             return None                      # through time: the concrete engine, at T = 1, 2, 3
     sizes = [{str(s): str(s) for s in ctx.sizes()}]

@@ -90,7 +90,7 @@ def _sizes_only_as_sizes(ctx: ir.Context, claim: ir.Claim) -> bool:
     from ..form.indexform import NotApplicable, canonical
     from . import allsizes
     sizes = {x for v in getattr(ctx, "replaced", {}).values() for x in sp.sympify(v).free_symbols}
-    floor = allsizes._local_floor(claim, ctx) if ctx.has_time and ctx.length is None else None
+    floor = allsizes.local_floor(claim, ctx) if ctx.has_time and ctx.length is None else None
     if ctx.has_time and ctx.length is None and floor is None:
         return False
     try:
@@ -531,7 +531,7 @@ def _function_note(lhs, rhs) -> dict:
 
 # ---------------------------------------------------------------- one claim
 
-def _sides(model: Model, claim: ir.Claim, env: dict):
+def both_sides(model: Model, claim: ir.Claim, env: dict):
     return model.evaluate(claim.lhs, env), model.evaluate(claim.rhs, env)
 
 
@@ -543,7 +543,7 @@ def check_point(model: Model, claim: ir.Claim, env: dict, seed: str, look_first:
     compilation of the model's nodes.
     """
     try:
-        lhs, rhs = _sides(model, claim, env)
+        lhs, rhs = both_sides(model, claim, env)
     except ShapeMismatch as e:
         return ILL_TYPED, str(e)
     return compare(model, lhs, rhs, seed, look_first)
@@ -604,7 +604,7 @@ def quick_look(ctx: ir.Context, claim: ir.Claim) -> bool:
     indices = next(iter(index_assignments(ctx, {k: v for k, v in shape.items() if k != "T"}, T)), {})
     model = model_at(ctx, shape, indices)
     for t in steps_of(claim, T):
-        lhs, rhs = _sides(model, claim, {"T": T, "t": t})
+        lhs, rhs = both_sides(model, claim, {"T": T, "t": t})
         if lhs.shape != rhs.shape:
             return False
         cex = numeric_difference(model, lhs, rhs, f"quick|{claim.id}", tries=2, give_up_after=1)
@@ -750,7 +750,7 @@ def _cross_check(ctx: ir.Context, claim: ir.Claim, shapes: list, budget: float) 
                 break
             tried.append(shape)
         try:
-            lhs, rhs = _sides(model, claim, env)
+            lhs, rhs = both_sides(model, claim, env)
         except (ShapeMismatch, IllTyped) as e:
             return Outcome(ILL_TYPED, METHOD, tried, f"at {where}: {e}")
         if lhs.shape != rhs.shape:
@@ -777,7 +777,7 @@ def _ill_typed(ctx: ir.Context, claim: ir.Claim, shapes: list, ill: str) -> Outc
         if shape not in tried:
             tried.append(shape)
         try:
-            lhs, rhs = _sides(model, claim, env)
+            lhs, rhs = both_sides(model, claim, env)
         except (ShapeMismatch, IllTyped):
             continue
         if lhs.shape != rhs.shape:
@@ -793,7 +793,7 @@ def _ill_typed(ctx: ir.Context, claim: ir.Claim, shapes: list, ill: str) -> Outc
 def search_longer(ctx: ir.Context, claim: ir.Claim):
     """(shape, counterexample) on a sequence longer than T = 3, or None: numbers only, replayed before use."""
     for shape, indices, model, env, where in _points(ctx, claim, longer_sequences(ctx, claim), sample_indices):
-        lhs, rhs = _sides(model, claim, env)
+        lhs, rhs = both_sides(model, claim, env)
         cex = numeric_difference(model, lhs, rhs, f"{claim.id}|{where}", tries=6, give_up_after=2)
         if cex is not None:
             return shape, _located(ctx, claim, cex, shape, indices, env, where)
@@ -836,7 +836,7 @@ def replay(ctx: ir.Context, claim: ir.Claim, cex: dict) -> tuple:
     indices = {(name, step): v for name, step, v in cex.get("indices", [])}
     T = shape.get("T")
     model = Model(ctx, {k: v for k, v in shape.items() if k != "T"}, T, indices)
-    lhs, rhs = _sides(model, claim, {"T": T, "t": t})
+    lhs, rhs = both_sides(model, claim, {"T": T, "t": t})
     by_name = {str(s): s for s in model.inputs_of([*lhs, *rhs])}
     missing = set(by_name) - set(cex["values"])
     extra = set(cex["values"]) - set(by_name)
