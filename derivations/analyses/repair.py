@@ -618,8 +618,8 @@ def _numerically_different(ctx: ir.Context, claim: ir.Claim) -> bool:
     """
     from ..engines import explicit
     from ..form.semantics import index_assignments
-    ctx = explicit.shrink(ctx, claim)          # small sizes of its own choosing for declared numbers
-    if getattr(ctx, "too_big", None):
+    ctx = explicit.looking_context(ctx, claim)     # small sizes of its own where the value reads no size
+    if ctx is None:
         return False
     shapes = explicit.plan(ctx)
     # The size where most slips show: every size at least 2, not all equal (a non-square matrix), short T.
