@@ -287,23 +287,8 @@ class Deriver:
         return None
 
     def reaches(self, q: ir.Ref, limit: int = 60) -> bool:
-        """Does the differentiated quantity depend on q (at its step)?  A walk back through the definitions."""
-        seen, todo = set(), [self.loss]
-        while todo and len(seen) < limit:
-            x = todo.pop()
-            if x == q:
-                return True
-            if x in seen:
-                continue
-            seen.add(x)
-            d = self.ctx.definitions.get(x.name)
-            if d is None or d.notation:
-                continue
-            body = _at(d, x.time)
-            if body is not None:
-                # within a window of steps: a recurrence read backwards would otherwise never end
-                todo += [r for r in ir.refs(body) if r.time is None or abs(r.time.offset) <= 8]
-        return False
+        """Does the differentiated quantity depend on q (at its step)?"""
+        return self.depends(self.loss, q, limit)
 
     def adjoint(self, q: ir.Ref, depth: int) -> ir.Expr:
         if q == self.loss:
@@ -439,7 +424,7 @@ class Deriver:
         return simplify(self.mul(ir.Deriv(last, q), plus([simplify(x) for x in bars])))
 
     def depends(self, x: ir.Ref, q: ir.Ref, limit: int = 60) -> bool:
-        """Does x depend on q (at its step)?  A walk back through the definitions, as `reaches`."""
+        """Does x depend on q (at its step)?  A walk back through the definitions."""
         seen, todo = set(), [x]
         while todo and len(seen) < limit:
             y = todo.pop()
@@ -453,6 +438,7 @@ class Deriver:
                 continue
             body = _at(d, y.time)
             if body is not None:
+                # within a window of steps: a recurrence read backwards would otherwise never end
                 todo += [r for r in ir.refs(body) if r.time is None or abs(r.time.offset) <= 8]
         return False
 

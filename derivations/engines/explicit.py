@@ -478,8 +478,7 @@ def numeric_difference(model: Model, lhs: sp.Matrix, rhs: sp.Matrix, seed: str, 
                                            # no counterexample where a function has no real value
             for idx in range(len(lhs)):
                 a, b = numbers[idx], numbers[len(lhs) + idx]
-                scale = max(abs(a), abs(b), 1)
-                if abs(a - b) <= mpmath.mpf(10) ** (-30) * scale:
+                if agree(a, b):
                     continue
                 differs = True
                 rel = abs(a - b) / max(abs(a), abs(b))
@@ -858,6 +857,11 @@ def replay(ctx: ir.Context, claim: ir.Claim, cex: dict) -> tuple:
     return model.numeric(lhs[i, j], values), model.numeric(rhs[i, j], values)
 
 
+def agree(a, b) -> bool:
+    """Two numbers computed at DIGITS digits are the same value (within 1e-30, relative past 1)."""
+    return abs(a - b) <= mpmath.mpf(10) ** (-30) * max(1, abs(a), abs(b))
+
+
 def confirm(ctx: ir.Context, claim: ir.Claim, cex: dict) -> None:
     """A refutation is reported only when a fresh model, from the free inputs alone, finds the sides apart.
 
@@ -868,6 +872,6 @@ def confirm(ctx: ir.Context, claim: ir.Claim, cex: dict) -> None:
     except ValueError as e:
         raise EngineDefect(f"{claim.id}: {e}") from None
     with mpmath.workdps(DIGITS):
-        if abs(lhs - rhs) <= mpmath.mpf(10) ** (-30) * max(1, abs(lhs), abs(rhs)):
+        if agree(lhs, rhs):
             raise EngineDefect(f"{claim.id}: at the reported counterexample both sides agree "
                                f"({mpmath.nstr(lhs, 15)}) when recomputed from the free inputs")

@@ -28,7 +28,7 @@ import sympy as sp
 from ..form import algorithm, ir
 from ..form.semantics import Model, ShapeMismatch
 from ..form.shapes import IllTyped, shape_problem
-from .explicit import DIGITS, numeric_difference, plan, sample_indices, shrink, where_text
+from .explicit import DIGITS, agree, numeric_difference, plan, sample_indices, shrink, where_text
 from .verdicts import ILL_TYPED, INCONCLUSIVE, PROVED, REFUTED, EngineDefect, Outcome
 
 METHOD = "concrete"
@@ -215,7 +215,7 @@ def confirm(ctx: ir.Context, alg: ir.Algorithm, cex: dict) -> None:
     except ValueError as e:
         raise EngineDefect(f"{alg.id}: {e}") from None
     with mpmath.workdps(DIGITS):
-        if abs(got - true) <= mpmath.mpf(10) ** (-30) * max(1, abs(got), abs(true)):
+        if agree(got, true):
             raise EngineDefect(f"{alg.id}: at the reported counterexample the loop's value and the truth agree "
                                f"({mpmath.nstr(got, 15)}) when recomputed from the free inputs")
 
