@@ -8,9 +8,7 @@ a true line is proved for every size (and every T), a false one refuted or ill-t
 one ill-typed.
 
 Where the verifier does not do so for a line that is true, the line stays in the corpus and its
-test is an expected failure, listed below with the reason.  The sources' forms the format does not
-read are listed too, verbatim, each with the error it gives (an expected failure: "the source's
-form is read").
+test is an expected failure, listed below with the reason.
 """
 from functools import cache
 from pathlib import Path
@@ -19,7 +17,6 @@ import fd
 import pytest
 
 from derivations.engines.verdicts import ILL_TYPED, PROVED, REFUTED
-from derivations.latex.errors import DerivationErrors
 from derivations.latex.files import read_derivation
 from derivations.latex.reader import parse_derivation
 from derivations.outputs.assembly import run
@@ -32,28 +29,6 @@ FILES = sorted(p for p in CORPUS.iterdir() if p.suffix in (".md", ".tex", ".ipyn
 # True lines of a source that the verifier does not prove for every size and every T: (file, claim id) -> why.
 NOT_PROVED = {
 }
-
-# The sources' own forms the format does not read: (source, head declaring what the form uses, the form
-# verbatim, the start of the error message, what its hint says to write instead).
-HEAD_RNN = r"""# RNN
-$$ \boldsymbol{W} \in \mathbb{R}^{H \times H}, \quad \boldsymbol{U} \in \mathbb{R}^{H \times D}, \quad \boldsymbol{V} \in \mathbb{R}^{K \times H}, \quad \boldsymbol{b} \in \mathbb{R}^{H}, \quad \boldsymbol{c} \in \mathbb{R}^{K} $$
-$$ \boldsymbol{x}^{(t)} \in \mathbb{R}^{D}, \quad \boldsymbol{h}^{(0)} \in \mathbb{R}^{H}, \quad y^{(t)} \in \{1, \dots, K\} $$
-"""
-NOT_READ = [
-    ("Deep Learning 10.12: the loss written with its arguments, sets of steps", HEAD_RNN,
-     (r"L(\{\boldsymbol{x}^{(1)}, \dots, \boldsymbol{x}^{(\tau)}\}, \{y^{(1)}, \dots, y^{(\tau)}\}) = \sum_t L^{(t)} "
-      r"\tag{10.12}"), r"unexpected '\\{'",
-     r"L = \sum_t L^{(t)} for L(\{x^{(1)}, \dots, x^{(\tau)}\}, \{y^{(1)}, \dots, y^{(\tau)}\}) = \sum_t L^{(t)}"),
-    ("Deep Learning 10.14: the model's probability of the target", HEAD_RNN,
-     (r"L = -\sum_t \log p_{\text{model}}(y^{(t)} \mid \{\boldsymbol{x}^{(1)}, \dots, \boldsymbol{x}^{(t)}\}) "
-      r"\tag{10.14}"), "unsupported command \\mid",
-     r"L^{(t)} := -\log (\hat{y}^{(t)})_{y^{(t)}} for -\log p_{\text{model}}(y^{(t)} \mid \{x^{(1)}, \dots, x^{(t)}\})"),
-]
-
-
-class NotRead(Exception):
-    """The form gives the error this list says it gives."""
-
 
 @cache
 def _checked(path: Path):
@@ -107,20 +82,6 @@ def test_every_verdict_agrees_with_finite_differences(path, claim_id):
 def test_every_expected_failure_names_a_claim_of_the_corpus():
     ids = {(p.stem, c.id) for p in FILES for c in read_derivation(p).claims}
     assert set(NOT_PROVED) <= ids
-
-
-@pytest.mark.parametrize("source, head, form, error, instead", [
-    pytest.param(*entry, marks=pytest.mark.xfail(strict=True, raises=NotRead, reason=f"not read: {entry[3] or 'an error'}"),
-                 id=entry[0]) for entry in NOT_READ])
-def test_a_sources_form_is_read(source, head, form, error, instead):
-    parse_derivation(head, "head.md")                                   # what the form uses is read
-    try:
-        parse_derivation(f"{head}\n$$ {form} $$\n", "source.md")
-    except DerivationErrors as e:
-        found = [(x.message, x.hint) for x in e.errors]
-        if any(error in m and instead in (h or "") for m, h in found):  # the error says what to write instead
-            raise NotRead(found) from e
-        raise AssertionError(f"{source}: another error or hint than listed: {found}") from e
 
 
 FD_LINES = r"""# fd

@@ -237,3 +237,62 @@ def test_a_line_read_through_a_copy_says_so_next_to_it():
     assert "b^(t): the copy of the weight used at that step only" in by_id["copy"].reading
     assert "{" not in by_id["copy"].reading and not by_id["copy"].depends_on_reading
     assert by_id["plain"].reading == ""
+
+
+# ---------------------------------------------------------------- 10.12-10.14: a quantity written with its arguments
+
+ROWS = r"""
+\begin{align}
+L(\{\boldsymbol{x}^{(1)}, \dots, \boldsymbol{x}^{(\tau)}\}, \{\boldsymbol{y}^{(1)}, \dots, \boldsymbol{y}^{(\tau)}\}) \tag{10.12} \\
+&= \sum_t L^{(t)} \tag{10.13} \\
+&= -\sum_t \log p_{\text{model}}(y^{(t)} \mid \{\boldsymbol{x}^{(1)}, \dots, \boldsymbol{x}^{(t)}\}) \tag{10.14}
+\end{align}
+
+$$ p_{\text{model}}(y^{(t)} \mid \{\boldsymbol{x}^{(1)}, \dots, \boldsymbol{x}^{(t)}\}) := %s $$
+
+$$ L^{(t)} := -\log p_{\text{model}}(y^{(t)} \mid \{\boldsymbol{x}^{(1)}, \dots, \boldsymbol{x}^{(t)}\}) $$
+"""
+HEAD_FORWARD = HEAD[:HEAD.index("$$ L = ")]
+
+
+def test_a_quantity_written_with_its_arguments_is_the_quantity_at_the_step_they_reach():
+    ctx = parse_derivation(HEAD_FORWARD + ROWS % r"\left( \hat{\boldsymbol{y}}^{(t)} \right)_{y^{(t)}}",
+                           "dl.md").contexts[0]
+    # L(\{...\}, \{...\}) = \sum_t L^{(t)} defines L (the first equality of the chain); p_model(y^{(t)} | ...) is
+    # p_model at step t, defined by its own line
+    assert "L" in ctx.definitions and not ctx.is_sequence("L")
+    assert ctx.is_sequence("p_model") and ctx.definitions["p_model"].target.time == ir.Time("t")
+    (claim,) = ctx.claims                                  # 10.14: what the chain claims after the definition
+    assert claim.label == "10.14" and claim.id == "10-14"
+    assert r"p_{model}(y^{(t)} \mid" in claim.reading and "as p_{model} at step t" in claim.reading
+    assert r"\{\boldsymbol{y}^{(1)}, \dots, \boldsymbol{y}^{(\tau)}\}) as L;" in claim.reading
+    assert fd.truth(ctx, claim)[0] == "true"
+
+
+def test_a_wrong_definition_of_the_written_quantity_makes_the_chain_false():
+    ctx = parse_derivation(HEAD_FORWARD + ROWS % r"\left( \hat{\boldsymbol{y}}^{(t)} \right)_{y^{(t)}}",
+                           "dl.md").contexts[0]
+    (claim,) = ctx.claims
+    # the claim as written against a p_model that is not L^{(t)}'s: the same chain row is then false
+    wrong = parse_derivation(HEAD_FORWARD + ROWS.replace(r"L^{(t)} := -\log", r"L^{(t)} := -2 \log")
+                             % r"\left( \hat{\boldsymbol{y}}^{(t)} \right)_{y^{(t)}}", "dl.md").contexts[0]
+    assert fd.truth(ctx, claim)[0] == "true" and fd.truth(wrong, wrong.claims[0])[0] == "false"
+
+
+def test_one_name_written_with_two_sets_of_arguments_is_an_error():
+    other = ROWS.replace(r"L^{(t)} := -\log p_{\text{model}}(y^{(t)} \mid \{\boldsymbol{x}^{(1)}, \dots, "
+                         r"\boldsymbol{x}^{(t)}\})", r"L^{(t)} := -\log p_{\text{model}}(y^{(t)} \mid \boldsymbol{x}^{(t)})")
+    with pytest.raises(DerivationErrors) as e:
+        parse_derivation(HEAD_FORWARD + other % r"\left( \hat{\boldsymbol{y}}^{(t)} \right)_{y^{(t)}}", "dl.md")
+    (msg, hint), = [(x.message, x.hint) for x in e.value.errors]
+    assert r"p_{model} is written with the arguments (y^{(t)} \mid \boldsymbol{x}^{(t)}) here" in msg
+    assert "give the other quantity another name" in hint
+
+
+@pytest.mark.parametrize("line", [
+    r"\{\boldsymbol{x}^{(1)}, \dots, \boldsymbol{x}^{(t)}\} = \boldsymbol{b}",
+    r"\boldsymbol{b} + (\boldsymbol{b} \mid \boldsymbol{c}) = \boldsymbol{b}",
+])
+def test_a_set_or_a_condition_that_is_no_quantitys_argument_is_an_error(line):
+    (msg, _), = _errors(f"$$ {line} $$\n")
+    assert "read only as" in msg

@@ -39,7 +39,7 @@ from .resolve import (
     per_step_names,
     sequence_key,
 )
-from .syntax import MAX_BLOCK_CHARS, Name, parse_block
+from .syntax import MAX_BLOCK_CHARS, Name, parse_block, split_top_level
 from .tex import OTHER, display_rows, read_display
 
 KINDS = ("as-written", "corrected", "supporting")
@@ -293,6 +293,7 @@ class _Builder:
         self._where: dict = {}             # definition name -> (block, statement), for located errors
         self._entry_checks: list = []      # (block, node, "scalar" | "column"): shapes entry-wise lines need
         self._copies: dict = {}            # block line -> the copies (W^{(t)}) its claims were read through
+        self._written: dict = {}           # a name written with arguments -> (the arguments, the first line)
 
     def error(self, block: RawBlock, message, node=None, hint=""):
         span = getattr(node, "span", None) if node is not None else None
@@ -418,8 +419,15 @@ class _Builder:
             if isinstance(pb, LoopMark):
                 loop = self.loop_mark(ctx, b, pb, loop, loops)
                 continue
+            for n, a, _, span in pb.written:
+                first = self._written.setdefault(n, (a, b.line))
+                if first[0] != a:
+                    self.errors.append(self.error(
+                        b, f"{n} is written with the arguments {a} here and {first[0]} at {self.where(first[1])}; "
+                           "they would be read as one quantity", None,
+                        "write the same arguments each time, or give the other quantity another name"))
             links, before = [], len(ctx.claims)
-            for st in pb.statements:
+            for st in [x for s in pb.statements for x in (s, s.rest) if x is not None]:
                 if st.kind in ("duplicate", "invalid"):       # already reported in pass 1
                     continue
                 if st.kind == "update":
@@ -848,10 +856,23 @@ class _Builder:
                 f"{', '.join(copies)}: the copy of the weight used at that step only (the Deep Learning book's "
                 "§10.2.2); its derivative is written out from that step's definitions, every other step held "
                 "fixed (docs/derivation-format.md).")
+        if pb.written:
+            # L(\{x^{(1)}, ..., x^{(\tau)}\}, ...) and p_{\text{model}}(y^{(t)} \mid ...): said next to the line
+            read = dict.fromkeys(f"{n}{a} as {n}" + ("" if k is None else " at step t" + (f"{k:+d}" if k else ""))
+                                 for n, a, k, _ in pb.written)
+            reading = (reading + " " if reading else "") + (
+                f"{'; '.join(read)}: arguments written as sets of steps or after \\mid only say what a quantity "
+                "depends on (docs/derivation-format.md).")
+        row_tags = _row_tags(meta.get("row_tags", ()), links)
+        if row_tags and not meta.get("id"):
+            base = slug(next(t for tags in row_tags for t in tags))
         for n, (st, lhs, rhs, _) in enumerate(links, start=1):
-            cid = self.unique_id(f"{base}-{n}" if several else base)
+            tags = row_tags[n - 1] if row_tags else []
+            cid = self.unique_id(slug(tags[-1]) if tags else f"{base}-{n}" if several else base)
             label = meta.get("label") or pb.tag or f"{b.heading or ctx.title}, {self.where(b.line)}"
-            if several:
+            if tags:
+                label = ", ".join(tags)
+            elif several:
                 label += f" [{n}/{len(links)}]"
             latex = _link_latex(st.latex, n, len(links) if several else 1, st)
             source = self.source(b, st)
@@ -861,6 +882,28 @@ class _Builder:
                                        comment=meta.get("comment", ""), kind=kind, corrects=meta.get("corrects"),
                                        remark=pb.remark, group=base))
 
+
+
+def _row_tags(tags, links) -> list[list[str]]:
+    """The \\tag of each row of a chain written on numbered rows, as the tags of each link (a link's are those
+    of the rows up to the one it ends on: `L(...) \\tag{10.12} \\\\ &= \\sum_t L^{(t)} \\tag{10.13}` labels the link
+    L = \\sum_t L^{(t)} with both); [] when there are none."""
+    if not tags or not links:
+        return []
+    ends = []         # (where a member ends, the link of its row: the first member's is link 1, or none after a definition)
+    first = 0
+    for k, (st, *_rest) in enumerate(links):
+        if k == 0 or links[k - 1][0] is not st:
+            first = k
+            ends.append(((st.parts[0].span or (0, 0))[1], None if st.after_definition else k))
+        ends.append(((st.parts[k - first + 1].span or (0, 0))[1], k))
+    out = [[] for _ in links]
+    for text, at in tags:
+        before = [link for end, link in ends if end <= at]
+        if not before and links[0][0].after_definition or before and before[-1] is None:
+            continue                          # the row of the definition L = a in L = a = b
+        out[before[-1] if before else 0].append(text)
+    return out
 
 
 def _zeros_shaped(ctx: ir.Context, exprs: list) -> list:
@@ -894,26 +937,10 @@ def _link_latex(latex: str, n: int, total: int, st) -> str:
     """The LaTeX of link n of a chain a = b = c (the whole statement when it has one link)."""
     if total == 1:
         return latex
-    parts = _split_top_level(latex, "=")
+    parts = split_top_level(latex, "=")
     if len(parts) != total + 1:
         return latex
     return f"{parts[n - 1].strip()} = {parts[n].strip()}"
-
-
-def _split_top_level(text: str, sep: str) -> list[str]:
-    out, depth, cur = [], 0, []
-    for ch in text:
-        if ch in "{([":
-            depth += 1
-        elif ch in "})]":
-            depth -= 1
-        if ch == sep and depth == 0:
-            out.append("".join(cur))
-            cur = []
-        else:
-            cur.append(ch)
-    out.append("".join(cur))
-    return out
 
 
 def parse_statement(latex: str, ctx: ir.Context) -> tuple[ir.Expr, ir.Expr]:

@@ -15,7 +15,20 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 from ..form import ir
-from .syntax import SUM_OVER_ENTRIES, Args, BareApply, Frac, Indicator, Juxt, Name, Paren, Sup, TimeSum
+from .syntax import (
+    SUM_OVER_ENTRIES,
+    Args,
+    BareApply,
+    Frac,
+    Indicator,
+    Juxt,
+    Name,
+    Paren,
+    Statement,
+    Sup,
+    TimeSum,
+    split_top_level,
+)
 
 TIME_VARS = ("t", "T", "s", "k", "tau", "\\tau")
 TRANSPARENT = ("vec", "mathbf", "boldsymbol", "bm")
@@ -449,6 +462,14 @@ class Resolver(ir.Visitor):
                        "columns stacked into one are written [a, b]; a function of named arguments f(x, W) = ... is "
                        "read only as the definition of a new name f (write f := ... when f is used before)")
 
+    def _SetOf(self, node):
+        raise self.err("a set \\{...\\} is read only as the written argument of a quantity", node,
+                       "L(\\{x^{(1)}, \\dots, x^{(\\tau)}\\}) is L, its arguments naming what it depends on")
+
+    def _Given(self, node):
+        raise self.err("(a \\mid b) is read only as the written arguments of a quantity", node,
+                       "p(y^{(t)} \\mid x^{(1)}, \\dots, x^{(t)}) is p at step t, defined by a line p(...) := ...")
+
     def _Number(self, node):
         return node
 
@@ -798,7 +819,7 @@ def definitions_written_eq(statements: list, scope: Scope) -> list:
     letters.names = {k: "matrix" for k in known if k}
     found = []
     for st in statements:
-        if st.kind != "chain" or len(st.parts) != 2:
+        if st.kind != "chain":
             continue
         lhs = _named_arguments(st.parts[0]) or st.parts[0]
         if isinstance(lhs, Name):
@@ -821,6 +842,12 @@ def definitions_written_eq(statements: list, scope: Scope) -> list:
             continue                                  # dh, \delta^{h}: a derivative's name, by convention
         known.add(k)
         letters.names[k] = "matrix"
+        if len(st.parts) > 2:
+            # L = \sum_t L^{(t)} = -\sum_t \log p^{(t)} (Deep Learning 10.12-10.14): the first link defines L,
+            # the rest of the chain is claimed
+            st.rest = Statement("chain", st.parts[1:], (st.parts[1].span or st.span)[:1] + st.span[1:],
+                                " = ".join(p.strip() for p in split_top_level(st.latex, "=")[1:]))
+            st.rest.after_definition = True
         st.kind, st.written_eq, st.parts = "definition", True, (lhs, st.parts[1])
         found.append(st)
     return found
@@ -862,7 +889,7 @@ def per_step_names(statements: list) -> set[str]:
 
     with_steps, without = set(), set()
     for st in statements:
-        if st.kind in ("declaration", "definition") or (st.kind == "chain" and len(st.parts) == 2):
+        if st.kind in ("declaration", "definition") or st.kind == "chain":
             target = st.parts[0]
             k = stepped(target)
             if k is not None:

@@ -104,6 +104,21 @@ class Args(ir.Expr):
 
 
 @dataclass(frozen=True)
+class SetOf(ir.Expr):
+    """\\{x^{(1)}, \\dots, x^{(\\tau)}\\}: a set of steps, read only as a written argument of a name."""
+    items: tuple
+    span: tuple | None = _span()
+
+
+@dataclass(frozen=True)
+class Given(ir.Expr):
+    """(y^{(t)} \\mid x^{(1)}, \\dots): what a probability is of, and what it is conditioned on."""
+    of: ir.Expr
+    items: tuple
+    span: tuple | None = _span()
+
+
+@dataclass(frozen=True)
 class TimeSum(ir.Expr):
     var: str
     lo: object                     # expressions, resolved to time indices later
@@ -124,6 +139,25 @@ class Statement:
     span: tuple                    # (start, end) offsets in the block
     latex: str = ""
     written_eq: bool = False       # a definition written `name = expr` (resolve.definitions_written_eq)
+    rest: Statement | None = None  # L = a = b written so: the chain a = b claimed after L := a
+    after_definition: bool = False  # this is such a rest: its first member's row is the definition's
+
+
+def split_top_level(text: str, sep: str) -> list[str]:
+    """`text` cut at every `sep` outside brackets."""
+    out, depth, cur = [], 0, []
+    for ch in text:
+        if ch in "{([":
+            depth += 1
+        elif ch in "})]":
+            depth -= 1
+        if ch == sep and depth == 0:
+            out.append("".join(cur))
+            cur = []
+        else:
+            cur.append(ch)
+    out.append("".join(cur))
+    return out
 
 
 @dataclass
@@ -134,6 +168,7 @@ class Block:
     remark: str | None
     text: str
     offset: int                    # where the block's text starts in the file
+    written: list = field(default_factory=list)   # (name, its written arguments, the step t+k they give, span)
 
 
 def _sp(meta):
@@ -144,6 +179,43 @@ def _time_or_expr(tok):
     return tok
 
 
+def _written_arguments(node) -> bool:
+    """(y \\mid x), (\\{...\\}, \\{...\\}) or (\\{...\\}): the arguments of a quantity written with them."""
+    if isinstance(node, Given):
+        return True
+    if isinstance(node, Args):
+        return all(isinstance(p, SetOf) for p in node.parts)
+    return isinstance(node, Paren) and node.sub is None and isinstance(node.expr, SetOf)
+
+
+def _t_offset(e) -> int | None:
+    """k for the step t + k (t, t-1, t+1), None for another step (1, \\tau) or anything else."""
+    if isinstance(e, Name) and e.base == "t" and e.sub is None and not e.primes and e.decoration is None:
+        return 0
+    if isinstance(e, ir.Add) and len(e.terms) == 2 and _t_offset(e.terms[0]) == 0:
+        k = e.terms[1]
+        sign = -1 if isinstance(k, ir.Neg) else 1
+        k = k.arg if isinstance(k, ir.Neg) else k
+        if isinstance(k, ir.Number) and k.value.denominator == 1:
+            return sign * int(k.value)
+    return None
+
+
+def _steps(node) -> list:
+    """(offset, the step as written, written as a superscript) for every step of the arguments."""
+    out = []
+    if isinstance(node, Sup) and node.kind == "expr" and isinstance(node.value, Paren):
+        out.append((_t_offset(node.value.expr), node.value, True))
+    if isinstance(node, Name) and node.sub is not None and not isinstance(node.sub, tuple):
+        out.append((_t_offset(node.sub), node.sub, False))
+    kids = node.items if isinstance(node, SetOf) else (node.of,) + node.items if isinstance(node, Given) else \
+        node.parts if isinstance(node, Args) else (node.expr,) if isinstance(node, Paren) else \
+        (node.base,) if isinstance(node, Sup) else ()
+    for k in kids:
+        out += _steps(k)
+    return out
+
+
 @v_args(meta=True)
 class ToSyntax(Transformer):
     """One method per grammar rule: builds the syntax nodes above."""
@@ -151,6 +223,7 @@ class ToSyntax(Transformer):
     def __init__(self, text: str = ""):
         super().__init__()
         self.text = text               # the block, for messages that quote it
+        self.written = []              # names written with their arguments: (as written, as read)
 
     # statements ---------------------------------------------------------
     def start(self, meta, items):
@@ -266,7 +339,55 @@ class ToSyntax(Transformer):
         return ir.Hadamard(left, right, "odot" if "odot" in str(op) else "circ", span=_sp(meta))
 
     def juxt(self, meta, items):
-        return Juxt(items[0], items[1], False, span=_sp(meta))
+        left, right = items
+        if _written_arguments(right):
+            return self.with_arguments(left, right, _sp(meta))
+        return Juxt(left, right, False, span=_sp(meta))
+
+    def with_arguments(self, left, args, span):
+        """`left` followed by written arguments: they belong to the name that ends it (2 \\log p(y \\mid x))."""
+        if isinstance(left, Name) and not left.primes:
+            return self.written_name(left, args)
+        if isinstance(left, Juxt) and not left.dot:
+            return Juxt(left.left, self.with_arguments(left.right, args, span), False, span=span)
+        if isinstance(left, BareApply) and isinstance(left.node, ir.Apply):
+            # \log p_{\text{model}}(y^{(t)} \mid ...): the function's argument is the name with its arguments
+            f = left.node
+            arg = self.with_arguments(f.arg, args, span)
+            return BareApply(ir.Apply(f.function, arg, f.derivative, span=span, style=f.style), span=span)
+        raise ValueError("arguments written as sets of steps or with \\mid are read only as a quantity's: "
+                         "L(\\{x^{(1)}, \\dots, x^{(\\tau)}\\}), p(y^{(t)} \\mid x^{(1)}, \\dots, x^{(t)})")
+
+    def written_name(self, name: Name, args) -> ir.Expr:
+        """A quantity written with what it depends on, L(\\{x^{(1)}, ..., x^{(\\tau)}\\}, ...) or
+        p_{\\text{model}}(y^{(t)} \\mid \\{x^{(1)}, ..., x^{(t)}\\}) (Deep Learning 10.12, 10.14): the quantity
+        itself, at the latest step t the arguments name (none: the quantity of the whole sequence).  The
+        arguments only say what it depends on; the reader says so next to every line that has them."""
+        steps = [s for s in _steps(args) if s[0] is not None]
+        def text(span):        # as written: one space between words, \\text{model} back from _{     model}
+            return re.sub(r"_\{\s+", r"_{", " ".join(self.text[span[0]:span[1]].split()))
+        written = (text(name.span), text(args.span)) if name.span and args.span else ("", "")
+        if not steps:
+            self.written.append(written + (None, name.span))
+            return name
+        offset, paren, superscript = max(steps, key=lambda s: s[0])
+        self.written.append(written + (offset, name.span))
+        step = paren.expr if isinstance(paren, Paren) else paren
+        if name.sub is not None:           # p_{\\text{model}} at step t: as \\delta_{h,t} is \\delta_h at t
+            return Name(name.base, ("pair", name.sub, step), name.primes, name.decoration, span=name.span)
+        if superscript:
+            return Sup(name, "expr", Paren(step, span=paren.span), span=name.span)
+        return Name(name.base, step, name.primes, name.decoration, span=name.span)
+
+    def set_of(self, meta, items):
+        return SetOf(tuple(i for i in items if not isinstance(i, Token)), span=_sp(meta))
+
+    def dots(self, meta, items):
+        return Name("\\dots", span=_sp(meta))
+
+    def given(self, meta, items):
+        parts = [i for i in items if not isinstance(i, Token)]
+        return Given(parts[0], tuple(parts[1:]), span=_sp(meta))
 
     def dot(self, meta, items):
         return Juxt(items[0], items[2], True, span=_sp(meta))
@@ -631,14 +752,6 @@ SUM_OVER_ENTRIES = (
 
 # What people write that the notation spells otherwise, with the exact replacement.
 _INSTEAD = [
-    # Deep Learning 10.12 and 10.14: a loss of sets of steps, the model's probability of the target
-    (re.compile(r"\\mid(?![A-Za-z])"),
-     lambda m: "a probability p(y \\mid x) is not read: the model's probability of the target is the entry of its "
-               "output, e.g. L^{(t)} := -\\log (\\hat{y}^{(t)})_{y^{(t)}} for -\\log p_{\\text{model}}(y^{(t)} \\mid "
-               "\\{x^{(1)}, \\dots, x^{(t)}\\})"),
-    (re.compile(r"^\s*\\?[A-Za-z]+\s*(\\left)?\(\s*\\\{"),
-     lambda m: "the arguments of a loss (the sets of steps it reads) are not written: L = \\sum_t L^{(t)} for "
-               "L(\\{x^{(1)}, \\dots, x^{(\\tau)}\\}, \\{y^{(1)}, \\dots, y^{(\\tau)}\\}) = \\sum_t L^{(t)}"),
     (re.compile(r"\\\|([^|]*?)\\\|(?!\s*[\^_])"), lambda m: f"write \\|{m.group(1)}\\|^2 (the squared norm)"),
     (re.compile(r"\\mathbb\s*\{\s*1\s*\}(?!\s*[\[(_])"),
      lambda m: "\\mathbb{1} is read as an indicator, \\mathbb{1}[z > 0]; write the column of ones as \\mathbf{1}"),
@@ -670,7 +783,8 @@ def parse_block(text: str, offset: int, file_text: str, path: str) -> Block:
     text = mark_norms(text)
     try:
         tree = PARSER.parse(text)
-        statements = ToSyntax(text).transform(tree)
+        to_syntax = ToSyntax(text)
+        statements = to_syntax.transform(tree)
     except UnexpectedCharacters as e:
         bad = text[e.pos_in_stream:e.pos_in_stream + 1]
         if bad == "\\":
@@ -718,4 +832,4 @@ def parse_block(text: str, offset: int, file_text: str, path: str) -> Block:
         raise DerivationError(str(e.orig_exc), locate(file_text, offset + pos, path, end - pos)) from None
     for st in statements:
         st.latex = text[st.span[0]:st.span[1]].strip()
-    return Block(statements, tag, remark, full, offset)
+    return Block(statements, tag, remark, full, offset, to_syntax.written)
