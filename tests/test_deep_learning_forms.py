@@ -296,3 +296,61 @@ def test_one_name_written_with_two_sets_of_arguments_is_an_error():
 def test_a_set_or_a_condition_that_is_no_quantitys_argument_is_an_error(line):
     (msg, _), = _errors(f"$$ {line} $$\n")
     assert "read only as" in msg
+
+
+def test_the_step_of_a_probability_is_that_of_what_it_is_of():
+    # conditioned on x^{(t+1)} too: p_model is still the probability of y^{(t)}, at step t (it crashed the engines)
+    ahead = (HEAD_FORWARD + ROWS % r"\left( \hat{\boldsymbol{y}}^{(t)} \right)_{y^{(t)}}").replace(
+        r"\boldsymbol{x}^{(t)}\})", r"\boldsymbol{x}^{(t+1)}\})")
+    ctx = parse_derivation(ahead, "dl.md").contexts[0]
+    assert ctx.definitions["p_model"].target.time == ir.Time("t")
+    assert fd.truth(ctx, ctx.claims[0])[0] == "true"
+
+
+def test_one_quantity_written_at_two_steps_is_one_quantity_and_contexts_are_apart():
+    at_two = HEAD_FORWARD + ROWS % r"\left( \hat{\boldsymbol{y}}^{(t)} \right)_{y^{(t)}}" + (
+        r"$$ L^{(t-1)} = -\log p_{\text{model}}(y^{(t-1)} \mid \{\boldsymbol{x}^{(1)}, \dots, "
+        r"\boldsymbol{x}^{(t-1)}\}) $$" "\n")
+    assert len(parse_derivation(at_two, "dl.md").contexts[0].claims) == 2
+    other = (HEAD_FORWARD + ROWS % r"\left( \hat{\boldsymbol{y}}^{(t)} \right)_{y^{(t)}}").replace(
+        r"\{\boldsymbol{x}^{(1)}, \dots, \boldsymbol{x}^{(t)}\}", r"\boldsymbol{x}^{(t)}").replace("# RNN", "# Other")
+    two = parse_derivation(HEAD_FORWARD + ROWS % r"\left( \hat{\boldsymbol{y}}^{(t)} \right)_{y^{(t)}}" + other,
+                           "dl.md")
+    assert len(two.contexts) == 2
+
+
+def test_sets_of_steps_up_to_t_are_no_argument_read():
+    line = (r"$$ L(\{\boldsymbol{x}^{(1)}, \dots, \boldsymbol{x}^{(t)}\}) = \sum_{s=1}^{t} L^{(s)} $$" "\n")
+    (msg, _), = _errors(line)
+    assert "sets of steps up to t" in msg and r"L(\{x^{(1)}, \dots, x^{(\tau)}\})" in msg
+
+
+def test_written_arguments_in_sized_braces_are_read():
+    ctx = parse_derivation((HEAD_FORWARD + ROWS % r"\left( \hat{\boldsymbol{y}}^{(t)} \right)_{y^{(t)}}").replace(
+        r"\mid \{\boldsymbol{x}^{(1)}, \dots, \boldsymbol{x}^{(t)}\})",
+        r"\mid \left\{\boldsymbol{x}^{(1)}, \dots, \boldsymbol{x}^{(t)}\right\})"), "dl.md").contexts[0]
+    assert fd.truth(ctx, ctx.claims[0])[0] == "true"
+
+
+CHAIN = r"""
+\begin{align}
+\frac{\partial L}{\partial L^{(t)}} &= %s \\
+&= %s
+\end{align}
+"""
+
+
+@pytest.mark.parametrize("rows, want", [
+    # a \label on a numbered row is the id of the equality ending there, its \tag the label
+    ((r"2 - 1 \tag{1} \label{eq:one}", r"2 \tag{2}"), [("eq:one", "1", "true"), ("2", "2", "false")]),
+    # two equalities end on row 1: both carry its number
+    ((r"1 = 2 - 1 \tag{1}", r"3 \tag{2}"), [("1-1", "1 [1/2]", "true"), ("1-2", "1 [2/2]", "true"),
+                                             ("2", "2", "false")]),
+    # an untagged row keeps an id of its own, not one made from another row's number
+    ((r"1", r"3 \tag{3}"), [("RNN-1-1", "RNN, line 12 [1/2]", "true"), ("3", "3", "false")]),
+    # a \label on every row: each is the id of its equality
+    ((r"1 \label{eq:a}", r"2 - 1 \label{eq:b}"), [("eq:a", "RNN, line 12", "true"), ("eq:b", "RNN, line 12", "true")]),
+])
+def test_each_numbered_row_labels_the_equalities_ending_on_it(rows, want):
+    ctx = _context(CHAIN % rows)
+    assert [(c.id, c.label, fd.truth(ctx, c)[0]) for c in ctx.claims] == want

@@ -97,10 +97,11 @@ def test_align_rows_are_statements_and_an_ampersand_row_continues_the_chain(tmp_
 \end{align}
 """)
     ids = [c.id for c in d.claims]
-    assert ids == ["one-1", "one-2", "indented", "Dense-3-1", "Dense-3-2", "block"]
+    # align numbers its rows one by one: each row's \label and \tag are those of the equality ending on it
+    assert ids == ["one", "the-same", "indented", "Dense-3-1", "Dense-3-2", "block"]
     assert d.claims[2].rhs == parse_statement("z + z = W x + W x", d.contexts[0])[1]
     one, two = d.claims[:2]
-    assert one.rhs == two.lhs and one.label.startswith("the same")
+    assert one.rhs == two.lhs and two.label == "the same" and one.label == "Dense, line 10"
     assert d.claims[3].source.line == d.claims[4].source.line == 17       # \\ in \[ \]: two statements
 
 
@@ -178,7 +179,7 @@ def test_a_notebook_cell_may_use_align_as_jupyter_renders_it(tmp_path):
         ("markdown", "# D\n\n$$ W \\in \\mathbb{R}^{m \\times n} $$"),
         ("markdown", "Two lines:\n\\begin{align}\nW &= W \\tag{one} \\\\\n  &= 1 W\n\\end{align}\n> Comment: fine")))
     a, b = d.claims
-    assert (a.id, b.id, a.comment) == ("one-1", "one-2", "fine") and (a.source.cell, a.source.line) == (2, 3)
+    assert (a.id, b.id, a.comment) == ("one", "D-1-2", "fine") and (a.source.cell, a.source.line) == (2, 3)
 
 
 @pytest.mark.parametrize("text, needle", [

@@ -602,6 +602,10 @@ def mp_function(args: list, exprs: list, one: bool = False):
     which cost more than all the evaluations of a claim (each is evaluated at two to a dozen points).
     An expression with anything else in it is left to lambdify.
     """
+    if any(e.has(sp.zoo, sp.nan, sp.oo, -sp.oo) for e in exprs):
+        def undefined(*values):      # log 0 of a quantity read past the ends of the sequence: no real value,
+            return mpmath.nan if one else [mpmath.nan] * len(exprs)    # a point no engine may conclude from
+        return undefined
     if not all(_mp_supported(e) for e in exprs):
         fn = sp.lambdify(args, exprs[0] if one else list(exprs), modules=[MPMATH_FUNCTIONS, "mpmath"])
         return fn

@@ -419,8 +419,9 @@ class _Builder:
             if isinstance(pb, LoopMark):
                 loop = self.loop_mark(ctx, b, pb, loop, loops)
                 continue
-            for n, a, _, span in pb.written:
-                first = self._written.setdefault(n, (a, b.line))
+            for n, a, k, _ in pb.written:
+                a = _shifted_steps(a, -(k or 0))      # p(y^{(t-1)} \mid ...) is p at t - 1: compared at t
+                first = self._written.setdefault((id(ctx), n), (a, b.line))
                 if first[0] != a:
                     self.errors.append(self.error(
                         b, f"{n} is written with the arguments {a} here and {first[0]} at {self.where(first[1])}; "
@@ -831,6 +832,12 @@ class _Builder:
         (expr,) = self.sized(ctx, b, [resolver.expr(st.parts[1])])
         if name in ctx.definitions:
             raise self.error(b, f"{name} is defined twice", st.parts[0])
+        free = _free_step(expr) if time is None else None
+        if free is not None:
+            # q := \tanh(W x_t): one value, read from a step t that nothing fixes
+            raise self.error(b, f"{name} has no step, but its right-hand side reads {to_latex(free)} at the step t",
+                             st.parts[0], f"define it at every step, {name}_t := ..., or sum over the steps "
+                                          "(\\sum_t ...) in its right-hand side")
         ctx.definitions[name] = ir.Definition(ir.Ref(name, time, span=st.parts[0].span), expr, self.source(b, st))
         self._where[name] = (b, st)
 
@@ -863,17 +870,18 @@ class _Builder:
             reading = (reading + " " if reading else "") + (
                 f"{'; '.join(read)}: arguments written as sets of steps or after \\mid only say what a quantity "
                 "depends on (docs/derivation-format.md).")
-        row_tags = _row_tags(meta.get("row_tags", ()), links)
-        if row_tags and not meta.get("id"):
-            base = slug(next(t for tags in row_tags for t in tags))
+        rows = _rows_of_links(meta.get("rows", ()), links)
         for n, (st, lhs, rhs, _) in enumerate(links, start=1):
-            tags = row_tags[n - 1] if row_tags else []
-            cid = self.unique_id(slug(tags[-1]) if tags else f"{base}-{n}" if several else base)
+            cid = self.unique_id(f"{base}-{n}" if several else base)
             label = meta.get("label") or pb.tag or f"{b.heading or ctx.title}, {self.where(b.line)}"
-            if tags:
-                label = ", ".join(tags)
-            elif several:
+            if several:
                 label += f" [{n}/{len(links)}]"
+            if rows and rows[n - 1][1]:
+                # a numbered row of a chain: its \tag is the label, its \label (else its tag) the id
+                tag, ident, k, m = rows[n - 1]
+                self.ids.discard(cid)
+                cid = self.unique_id(ident + (f"-{k}" if m > 1 else ""))
+                label = (tag or f"{b.heading or ctx.title}, {self.where(b.line)}") + (f" [{k}/{m}]" if m > 1 else "")
             latex = _link_latex(st.latex, n, len(links) if several else 1, st)
             source = self.source(b, st)
             source.latex = latex
@@ -884,26 +892,52 @@ class _Builder:
 
 
 
-def _row_tags(tags, links) -> list[list[str]]:
-    """The \\tag of each row of a chain written on numbered rows, as the tags of each link (a link's are those
-    of the rows up to the one it ends on: `L(...) \\tag{10.12} \\\\ &= \\sum_t L^{(t)} \\tag{10.13}` labels the link
-    L = \\sum_t L^{(t)} with both); [] when there are none."""
-    if not tags or not links:
+def _rows_of_links(rows, links) -> list[tuple]:
+    """For each link of a chain set on rows (`a &= b \\tag{1} \\\\ &= c \\tag{2}`): (the tag, the \\label of the
+    row it ends on, its place k among the m links ending on that row, m); [] for a display not so set.  The
+    tag and label of a row holding only the left-hand side go with the first equality; those of the row of
+    a definition L = a in L = a = b with nothing."""
+    if not rows or not links:
         return []
-    ends = []         # (where a member ends, the link of its row: the first member's is link 1, or none after a definition)
+    def row_of(end):
+        return next((r for r, row in enumerate(rows) if end <= row[2]), len(rows) - 1)
+    ending, carried = [], {}
     first = 0
     for k, (st, *_rest) in enumerate(links):
         if k == 0 or links[k - 1][0] is not st:
             first = k
-            ends.append(((st.parts[0].span or (0, 0))[1], None if st.after_definition else k))
-        ends.append(((st.parts[k - first + 1].span or (0, 0))[1], k))
-    out = [[] for _ in links]
-    for text, at in tags:
-        before = [link for end, link in ends if end <= at]
-        if not before and links[0][0].after_definition or before and before[-1] is None:
-            continue                          # the row of the definition L = a in L = a = b
-        out[before[-1] if before else 0].append(text)
+            lead = row_of((st.parts[0].span or (0, 0))[1])
+            if not st.after_definition:
+                carried[k] = lead
+        ending.append(row_of((st.parts[k - first + 1].span or (0, 0))[1]))
+    out = []
+    for k, r in enumerate(ending):
+        same = [j for j, x in enumerate(ending) if x == r]
+        tag, name, _ = rows[r]
+        ident = name or (slug(tag) if tag else None)
+        if k in carried and carried[k] != r and k == same[0]:
+            lead_tag, lead_name, _ = rows[carried[k]]
+            tag = ", ".join(t for t in (lead_tag, tag) if t) or None
+            ident = ident or lead_name or (slug(lead_tag) if lead_tag else None)
+        out.append((tag, ident, same.index(k) + 1, len(same)))
     return out
+
+
+def _shifted_steps(latex: str, k: int) -> str:
+    """`latex` with every step t + o written t + o + k (the letter t alone, outside command names)."""
+    def shift(m):
+        o = int(m.group(2).replace(" ", "")) if m.group(2) else 0
+        o += k
+        return "t" if o == 0 else f"t{o:+d}"
+    return re.sub(r"(?<![A-Za-z\\])t(?![A-Za-z])(\s*([+-]\s*\d+))?", shift, latex) if k else latex
+
+
+def _free_step(e: ir.Expr, bound: frozenset = frozenset()) -> ir.Ref | None:
+    """A quantity read at a step t + k that no sum around it binds, or None."""
+    if isinstance(e, ir.Ref) and e.time is not None and e.time.var == "t" and "t" not in bound:
+        return e
+    inner = bound | {e.var} if isinstance(e, ir.Sum) else bound
+    return next((r for k in e.children() if (r := _free_step(k, inner)) is not None), None)
 
 
 def _zeros_shaped(ctx: ir.Context, exprs: list) -> list:

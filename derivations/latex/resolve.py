@@ -758,6 +758,9 @@ class Resolver(ir.Visitor):
             return key, None
         if isinstance(node.sub, Name) and node.sub.sub is None and node.sub.base == "t":
             return key, ir.Time("t")
+        if isinstance(node.sub, ir.Add) and isinstance(node.sub.terms[0], Name) and node.sub.terms[0].base == "t":
+            raise self.err(f"a quantity is defined at the step t: {key}_t := ..., not at {sub_text(node.sub) or 't + k'}",
+                           node, "write the step before as t - 1 on the right-hand side")
         if isinstance(node.sub, ir.Number) and node.sub.value == 0 and key in self.scope.sequences:
             return key, ir.Time(None, 0)
         return full_name(key, node.sub), None

@@ -363,7 +363,13 @@ class ToSyntax(Transformer):
         p_{\\text{model}}(y^{(t)} \\mid \\{x^{(1)}, ..., x^{(t)}\\}) (Deep Learning 10.12, 10.14): the quantity
         itself, at the latest step t the arguments name (none: the quantity of the whole sequence).  The
         arguments only say what it depends on; the reader says so next to every line that has them."""
-        steps = [s for s in _steps(args) if s[0] is not None]
+        # the step of what a probability is of (p(y^{(t)} \\mid x^{(1)}, ..., x^{(t+1)}) is p at t); sets of steps
+        # alone name the whole sequence (L(\\{x^{(1)}, ..., x^{(\\tau)}\\})): through step t they are ambiguous
+        steps = [s for s in _steps(args.of if isinstance(args, Given) else args) if s[0] is not None]
+        if steps and not isinstance(args, Given):
+            raise ValueError("sets of steps up to t as a quantity's arguments are not read (its value over steps 1 to t, "
+                             "or at step t?): write the quantity at step t as a name of its own, or its arguments "
+                             "up to the last step, L(\\{x^{(1)}, \\dots, x^{(\\tau)}\\})")
         def text(span):        # as written: one space between words, \\text{model} back from _{     model}
             return re.sub(r"_\{\s+", r"_{", " ".join(self.text[span[0]:span[1]].split()))
         written = (text(name.span), text(args.span)) if name.span and args.span else ("", "")

@@ -228,12 +228,14 @@ def display_rows(masked: str, text: str, start: int, end: int, env: str, path: s
         lead = len(body) - len(body.lstrip())
         marks = [x for row in group for x in row[2]]
         meta = {}
-        tagged_rows = [sum(x[0] == "tag" for x in row[2]) for row in group]
-        if sum(tagged_rows) > 1 and max(tagged_rows) == 1:
-            # a chain of numbered rows (Deep Learning 10.12-10.14: L(...) (10.12) = \sum_t L^{(t)} (10.13) = ...
-            # (10.14)): each row's \tag labels the link that ends on that row (the reader maps them)
-            meta["row_tags"] = [(x[1], x[2] - g_start) for x in marks if x[0] == "tag"]
-            marks = [x for x in marks if x[0] != "tag"]
+        per_row = {kind: [sum(x[0] == kind for x in row[2]) for row in group] for kind in ("tag", "label")}
+        if env in ROWS and len(group) > 1 and any(sum(n) for n in per_row.values()) \
+                and all(max(n) <= 1 for n in per_row.values()):
+            # a chain on rows that LaTeX numbers one by one (Deep Learning 10.12-10.14: L(...) (10.12) = \sum_t L^{(t)}
+            # (10.13) = ... (10.14)): each row's \tag (label) and \label (id) are those of the equality ending on it
+            meta["rows"] = [tuple(next((x[1] for x in row[2] if x[0] == kind), None) for kind in ("tag", "label"))
+                            + (row[1] - g_start,) for row in group]
+            marks = []
         for kind in ("label", "tag"):
             found = [x for x in marks if x[0] == kind]
             if len(found) > 1:
