@@ -11,7 +11,7 @@ matrix product.  Semantics are documented in docs/derivation-format.md.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 
 from ..form import ir
@@ -734,7 +734,7 @@ class Resolver(ir.Visitor):
                 if had and not any(isinstance(n, EntryGrad) for n in g.walk()):
                     self.checks.extend(checks)
                     self.checks.extend(((g, "column"), (grad.of, "column")))
-                    self.checks.extend((g, what) for what in sized)
+                    self.checks.extend((replace(g, span=node.span), what) for what in sized)
                     return self.local(grad.of, grad.wrt, grad.of.time, g, node, copy=grad.copy)
         if not any(isinstance(n, EntryGrad) for n in body.walk()):
             try:
@@ -747,7 +747,7 @@ class Resolver(ir.Visitor):
                                f"{node.var} (q_{node.var}^2, (W \\cdot x)_{node.var}^2)", node,
                                _SUM_BODY.format(v=node.var))
             self.checks.extend(checks)                    # entries of columns, scalar factors
-            self.checks.extend((column, what) for what in sized)
+            self.checks.extend((replace(column, span=node.span), what) for what in sized)   # located at the sum
             out = ir.MatMul(ir.Transpose(ir.Ones(span=node.span), "\\top", span=node.span), column, span=node.span)
             if node.coefficient is not None:
                 out = ir.MatMul(self.expr(node.coefficient), out, span=node.span)
