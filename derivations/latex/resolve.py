@@ -678,7 +678,9 @@ class Resolver(ir.Visitor):
                            "sequence (no name declared or defined with subscript t)", node,
                            "only sums over time steps are part of the notation: write a sum over entries as a "
                            "matrix product" if node.var not in TIME_VARS else
-                           "declare the sequences first, e.g. x_t \\in \\mathbb{R}^{n}")
+                           "declare the sequences first, e.g. x_t \\in \\mathbb{R}^{n}" + (
+                               " (a sum over the entries of a column is written \\sum_i or \\sum_j, e.g. "
+                               "\\sum_i q_i^2)" if node.var == "k" else ""))
         inner = node.body
         if isinstance(inner, TimeSum) and not (inner.var in ENTRY_LETTERS and not self.known(inner.var)):
             raise self.err("a sum over steps inside a sum over steps is not read (only a sum over entries, \\sum_i, "

@@ -778,7 +778,9 @@ _INSTEAD = [
      lambda m: "a sum with \\dots is read only as q_1^2 + \\dots + q_n^2 (the term at 1, \\dots, the same term at "
                "the column's size n): write it as a sum over entries, \\sum_i q_i^2"),
     (re.compile(r"\\sum_\{?\s*[ijkn]\s*\}?(?![A-Za-z=])"),
-     lambda m: "a sum over entries (\\sum_i) is not read: " + SUM_OVER_ENTRIES),
+     lambda m: "a sum over entries is read as \\sum_i (a term written with the entry i), e.g. \\sum_i q_i^2, "
+               "q_1^2 + \\dots + q_n^2, or as the Deep Learning book's \\sum_i (entry i of a column) \\nabla_{W} h_i^{(t)}; "
+               "otherwise " + SUM_OVER_ENTRIES),
     (re.compile(r"\)\s*_\{?\s*[ij]\s*\}?(?![A-Za-z])|[A-Za-z}]_\{?\s*[ij]\s*\}?\s*\^\s*\{\s*\("),
      lambda m: "an entry with a free index i (x_i, (\\nabla_{o} L)_i) is not read: write the whole column, e.g. "
                "\\nabla_{o^{(t)}} L = \\hat{y}^{(t)} - e_{y^{(t)}} for "
