@@ -185,7 +185,7 @@ def test_the_jacobian_of_a_copy_is_the_books():
      "is read only in the derivative of a quantity at step t", r"\nabla_{W} L = \sum_t"),
     ((r"\nabla_{\boldsymbol{U}} L = \sum_t \sum_i \left( \frac{\partial L}{\partial h_i^{(t)}} \right) "
      r"\nabla_{\boldsymbol{U}^{(t)}} h_i^{(t+1)}"), "is read only in the derivative of a quantity at step t", r"\nabla_{U} L"),
-    (r"\nabla_{\boldsymbol{V}} L = \sum_t \sum_i \frac{\partial L}{\partial o_i^{(t)}}",
+    (r"\nabla_{\boldsymbol{V}} L = \sum_t \sum_i \nabla_{\boldsymbol{V}} o_i^{(t)}",
      "a sum over entries (\\sum_i) is read only as", r"\nabla_{V} L = \sum_t (\nabla_{o^{(t)}} L) h^{(t)\top}"),
     ((r"\nabla_{\boldsymbol{c}} L = \sum_t \sum_i \left( \frac{\partial L}{\partial h_i^{(t)}} \right) "
      r"\nabla_{\boldsymbol{c}^{(t)}} h_i^{(t)}"), "h does not read c at step t", "leave the term out"),

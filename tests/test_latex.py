@@ -207,9 +207,12 @@ def test_text_after_a_closing_dollars_is_an_error_not_silently_dropped():
 def test_a_sum_over_steps_in_a_part_without_sequences_is_an_error():
     text = ("# Dense\n\n$$ W \\in \\mathbb{R}^{m \\times n}, \\quad x \\in \\mathbb{R}^{n}, \\quad "
             "\\ell \\in \\mathbb{R} $$\n\n$$ z := W x $$\n\n$$ \\frac{\\partial \\ell}{\\partial W} = "
-            "\\sum_{i} \\frac{\\partial \\ell}{\\partial z} x^T $$\n")
+            "\\sum_{t} \\frac{\\partial \\ell}{\\partial z} x^T $$\n")
     (err,) = _errors(text)
     assert "sums over the time steps" in err.message and "no sequence" in err.message
+    # \sum_i is a sum over entries, read without sequences: its term must be written with the entry i
+    (err,) = _errors(text.replace("\\sum_{t}", "\\sum_{i}"))
+    assert "is written with the entry i" in err.message and "\\mathbf{1}^\\top c" in err.hint
 
 
 def test_a_definition_that_does_not_compose_is_reported_once_not_at_every_definition_using_it():

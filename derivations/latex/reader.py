@@ -788,6 +788,13 @@ class _Builder:
                 rows, cols = typer.infer(node)
             except IllTyped:
                 continue                          # the claim is ill-typed, and says so
+            if isinstance(what, tuple):             # ("size", n): a sum over entries that ends at n
+                if not (same(cols, 1) and same(rows, ir.size(what[1]))):
+                    self.errors.append(self.error(
+                        b, f"this sum over entries ends at {what[1]}, but {to_latex(node)} has {rows} entries "
+                           f"({rows}×{cols})", node,
+                        f"the last term is the term at the column's size ({rows}); or write \\sum_i, every entry"))
+                continue
             ok = is_scalar_shape((rows, cols)) if what == "scalar" else same(cols, 1)
             if not ok:
                 self.errors.append(self.error(
@@ -829,7 +836,12 @@ class _Builder:
                 raise self.error(b, "T := n needs a whole number of steps n ≥ 1", st.parts[1])
             ctx.length = int(n.value)
             return
-        (expr,) = self.sized(ctx, b, [resolver.expr(st.parts[1])])
+        try:
+            (expr,) = self.sized(ctx, b, [resolver.expr(st.parts[1])])
+        finally:
+            # the shapes a sum over entries (\sum_i q_i^2) needs, checked once the context is known
+            checks, resolver.checks = resolver.checks, []
+            self._entry_checks.extend((b, node, what) for node, what in checks)
         if name in ctx.definitions:
             raise self.error(b, f"{name} is defined twice", st.parts[0])
         free = _free_step(expr) if time is None else None

@@ -11,7 +11,7 @@ matrix product.  Semantics are documented in docs/derivation-format.md.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 
 from ..form import ir
@@ -19,6 +19,7 @@ from .syntax import (
     SUM_OVER_ENTRIES,
     Args,
     BareApply,
+    DotsSum,
     Frac,
     Indicator,
     Juxt,
@@ -670,14 +671,16 @@ class Resolver(ir.Visitor):
         return out
 
     def _TimeSum(self, node: TimeSum):
+        if node.var in ENTRY_LETTERS and not self.known(node.var):
+            return self._entry_sum(node)
         if not self.scope.sequences:
             raise self.err(f"\\sum_{{{node.var}}} sums over the time steps 1..T, but this part of the file has no "
                            "sequence (no name declared or defined with subscript t)", node,
                            "only sums over time steps are part of the notation: write a sum over entries as a "
                            "matrix product" if node.var not in TIME_VARS else
-                           "declare the sequences first, e.g. x_t \\in \\mathbb{R}^{n}")
-        if node.var in ENTRY_LETTERS and not self.known(node.var):
-            return self._entry_sum(node)
+                           "declare the sequences first, e.g. x_t \\in \\mathbb{R}^{n}" + (
+                               " (a sum over the entries of a column is written \\sum_i or \\sum_j, e.g. "
+                               "\\sum_i q_i^2)" if node.var == "k" else ""))
         inner = node.body
         if isinstance(inner, TimeSum) and not (inner.var in ENTRY_LETTERS and not self.known(inner.var)):
             raise self.err("a sum over steps inside a sum over steps is not read (only a sum over entries, \\sum_i, "
@@ -697,15 +700,30 @@ class Resolver(ir.Visitor):
             out = ir.MatMul(self.expr(node.coefficient), out, span=node.span)
         return out
 
-    def _entry_sum(self, node: TimeSum):
-        """\\sum_i (\\partial L / \\partial h_i^{(t)}) \\nabla_{W^{(t)}} h_i^{(t)} (Deep Learning 10.25): the
-        vector-Jacobian product of the column of the coefficients with the gradient of entry i, written out."""
+    def _entry_sum(self, node: TimeSum, size: str | None = None):
+        """A sum over the entries i of a column (docs/derivation-format.md, Sums over entries).
+
+        \\sum_i E with E written with a free entry index i (q_i^2, (W \\cdot x)_i^2, x_i y_i): 1^T c, c the
+        column whose entry i is E (resolve.entrywise, as for an entry-wise line).  \\sum_i (\\partial L /
+        \\partial h_i^{(t)}) \\nabla_{W^{(t)}} h_i^{(t)} (Deep Learning 10.25): the vector-Jacobian product of the
+        column of the coefficients with the gradient of entry i, written out (copies.py).  `size`: the sum
+        ends at that size (q_1 + \\dots + q_n, \\sum_{i=1}^{n}), which must be the column's, checked once the
+        context is known (reader.check_entries)."""
+        if not node.short:
+            lo, hi = node.lo, node.hi
+            if not (isinstance(lo, ir.Number) and lo.value == 1 and isinstance(hi, Name) and hi.sub is None
+                    and not hi.primes and hi.decoration is None and not self.known(hi.base)):
+                raise self.err(f"a sum over entries runs from {node.var} = 1 to the column's size: "
+                               f"\\sum_{{{node.var}=1}}^{{n}} or \\sum_{node.var}", node,
+                               f"write \\sum_{node.var} (every entry {node.var} of the column)")
+            size = hi.base
         saved, used, self.entry = self.entry, self.entry_used, {node.var}
         self.entry_used = set()
         try:
             body = self.expr(node.body)
         finally:
             self.entry, self.entry_used = saved, used        # the sum binds its letter
+        sized = [] if size is None else [("size", size)]
         if node.coefficient is None and isinstance(body, ir.MatMul):
             grads = [x for x in (body.left, body.right) if isinstance(x, EntryGrad)]
             if len(grads) == 1:
@@ -718,9 +736,49 @@ class Resolver(ir.Visitor):
                 if had and not any(isinstance(n, EntryGrad) for n in g.walk()):
                     self.checks.extend(checks)
                     self.checks.extend(((g, "column"), (grad.of, "column")))
+                    self.checks.extend((replace(g, span=node.span), what) for what in sized)
                     return self.local(grad.of, grad.wrt, grad.of.time, g, node, copy=grad.copy)
+        if not any(isinstance(n, EntryGrad) for n in body.walk()):
+            try:
+                column, had, checks = entrywise(body)
+            except EntryError as e:
+                raise self.err(f"{e.args[0]} (in a sum over entries, \\sum_{node.var})", e.node,
+                               _SUM_BODY.format(v=node.var)) from None
+            if not had:
+                raise self.err(f"the term of a sum over entries (\\sum_{node.var}) is written with the entry "
+                               f"{node.var} (q_{node.var}^2, (W \\cdot x)_{node.var}^2)", node,
+                               _SUM_BODY.format(v=node.var))
+            self.checks.extend(checks)                    # entries of columns, scalar factors
+            self.checks.extend((replace(column, span=node.span), what) for what in sized)   # located at the sum
+            out = ir.MatMul(ir.Transpose(ir.Ones(span=node.span), "\\top", span=node.span), column, span=node.span)
+            if node.coefficient is not None:
+                out = ir.MatMul(self.expr(node.coefficient), out, span=node.span)
+            return out
         raise self.err(f"a sum over entries (\\sum_{node.var}) is read only as \\sum_{node.var} (the entry {node.var} of a "
                        f"column) \\nabla_{{W}} h_{node.var}^{{(t)}} (a gradient of entry {node.var})", node, SUM_OVER_ENTRIES)
+
+    def _DotsSum(self, node: DotsSum):
+        """q_1^2 + \\dots + q_n^2 (CS231n): the term at 1, \\dots, the same term at the size n of the column; read
+        as \\sum_i q_i^2, the size checked once the context is known.  Anything else is an error."""
+        used = set()
+
+        def letters(n):
+            if isinstance(n, Name):
+                used.add(n.base)
+            for c in _syntax_children(n):
+                letters(c)
+        letters(node.first)
+        letters(node.last)
+        free = [x for x in ENTRY_LETTERS if not self.known(x) and x not in self.scope.initial and x not in used]
+        sizes: set = set()
+        if free:
+            body = _at_entry(node.first, node.last, free[0], sizes)
+        if not free or body is None or len(sizes) != 1:
+            raise self.err("a sum written with \\dots is read only as the term at 1, \\dots, the same term at the "
+                           "column's size n (q_1^2 + \\dots + q_n^2)", node,
+                           "write it as a sum over entries, \\sum_i q_i^2 for q_1^2 + \\dots + q_n^2")
+        (size,) = sizes
+        return self._entry_sum(TimeSum(free[0], None, None, body, True, span=node.span), size=size)
 
     def _Apply(self, node: ir.Apply):
         if node.function not in ir.BUILTIN_FUNCTIONS and node.function not in self.scope.functions:
@@ -764,6 +822,44 @@ class Resolver(ir.Visitor):
         if isinstance(node.sub, ir.Number) and node.sub.value == 0 and key in self.scope.sequences:
             return key, ir.Time(None, 0)
         return full_name(key, node.sub), None
+
+
+_SUM_BODY = ("the term of \\sum_{v} is entry {v} of a column: q_{v}^2, (W \\cdot x)_{v}^2, 2 x_{v} y_{v} (its sum is "
+             "\\mathbf{{1}}^\\top c, c the column of those entries); or write the sum as a matrix product, e.g. "
+             "q^\\top q for \\sum_{v} q_{v}^2")
+
+
+def _at_entry(first, last, letter: str, sizes: set):
+    """first (the term at 1) and last (the same term at n) as one term written with the entry `letter`, every
+    place where first has 1 and last a letter n (collected in `sizes`) written `letter`; None when the two
+    differ otherwise (or nowhere)."""
+    import dataclasses
+
+    def go(a, b):
+        if a == b and type(a) is type(b):
+            return a
+        if isinstance(a, ir.Number) and a.value == 1 and isinstance(b, Name) and b.sub is None and not b.primes \
+                and b.decoration is None:
+            sizes.add(b.base)
+            return Name(letter, span=b.span)
+        if isinstance(a, tuple) and isinstance(b, tuple) and len(a) == len(b):
+            parts = [go(x, y) for x, y in zip(a, b)]
+            return None if any(p is None for p, x in zip(parts, a) if x is not None) else tuple(parts)
+        if type(a) is not type(b) or not dataclasses.is_dataclass(a) or isinstance(a, ir.Number):
+            return None
+        changes = {}
+        for f in dataclasses.fields(a):
+            x, y = getattr(a, f.name), getattr(b, f.name)
+            if not f.compare or x == y:
+                continue
+            got = go(x, y)
+            if got is None:
+                return None
+            changes[f.name] = got
+        return dataclasses.replace(a, **changes)
+
+    out = go(first, last)
+    return out if out is not None and sizes else None
 
 
 def to_text(node) -> str:
@@ -917,6 +1013,8 @@ def _syntax_children(n) -> tuple:
         return (n.num, n.den)
     if isinstance(n, TimeSum):
         return (n.body,) + ((n.coefficient,) if n.coefficient is not None else ())
+    if isinstance(n, DotsSum):
+        return (n.first, n.last)
     if isinstance(n, (BareApply,)):
         return (n.node,)
     if isinstance(n, Args):

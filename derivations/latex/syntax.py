@@ -129,6 +129,16 @@ class TimeSum(ir.Expr):
     span: tuple | None = _span()
 
 
+@dataclass(frozen=True)
+class DotsSum(ir.Expr):
+    """first + \\dots + last (CS231n's q_1^2 + \\dots + q_n^2): read only as the sum over the entries i of a
+    column, first the term at i = 1 and last the same term at the column's size n (resolve.py)."""
+    CHILDREN = ("first", "last")
+    first: ir.Expr
+    last: ir.Expr
+    span: tuple | None = _span()
+
+
 # ---------------------------------------------------------------- statements
 
 
@@ -296,6 +306,15 @@ class ToSyntax(Transformer):
         left, _, right = items
         terms = left.terms if isinstance(left, ir.Add) and not getattr(left, "_closed", False) else (left,)
         return ir.Add(terms + (right,), span=_sp(meta))
+
+    def dots_add(self, meta, items):
+        left, _, _, _, right = items
+        # a + q_1 + \dots + q_n: the term before \dots is the first term of the sum over entries
+        terms = left.terms if isinstance(left, ir.Add) and not getattr(left, "_closed", False) else (left,)
+        start = terms[-1].span[0] if terms[-1].span else None
+        end = _sp(meta)[1] if _sp(meta) else None
+        out = DotsSum(terms[-1], right, span=(start, end) if start is not None and end is not None else _sp(meta))
+        return ir.Add(terms[:-1] + (out,), span=_sp(meta)) if len(terms) > 1 else out
 
     def sub(self, meta, items):
         left, _, right = items
@@ -761,8 +780,13 @@ _INSTEAD = [
     (re.compile(r"\\\|([^|]*?)\\\|(?!\s*[\^_])"), lambda m: f"write \\|{m.group(1)}\\|^2 (the squared norm)"),
     (re.compile(r"\\mathbb\s*\{\s*1\s*\}(?!\s*[\[(_])"),
      lambda m: "\\mathbb{1} is read as an indicator, \\mathbb{1}[z > 0]; write the column of ones as \\mathbf{1}"),
+    (re.compile(r"[+-]\s*(?:\\[lc]?dots(?![A-Za-z])|\.\.\.)|(?:\\[lc]?dots(?![A-Za-z])|\.\.\.)\s*-"),
+     lambda m: "a sum with \\dots is read only as q_1^2 + \\dots + q_n^2 (the term at 1, \\dots, the same term at "
+               "the column's size n): write it as a sum over entries, \\sum_i q_i^2"),
     (re.compile(r"\\sum_\{?\s*[ijkn]\s*\}?(?![A-Za-z=])"),
-     lambda m: "a sum over entries (\\sum_i) is not read: " + SUM_OVER_ENTRIES),
+     lambda m: "a sum over entries is read as \\sum_i (a term written with the entry i), e.g. \\sum_i q_i^2, "
+               "q_1^2 + \\dots + q_n^2, or as the Deep Learning book's \\sum_i (entry i of a column) \\nabla_{W} h_i^{(t)}; "
+               "otherwise " + SUM_OVER_ENTRIES),
     (re.compile(r"\)\s*_\{?\s*[ij]\s*\}?(?![A-Za-z])|[A-Za-z}]_\{?\s*[ij]\s*\}?\s*\^\s*\{\s*\("),
      lambda m: "an entry with a free index i (x_i, (\\nabla_{o} L)_i) is not read: write the whole column, e.g. "
                "\\nabla_{o^{(t)}} L = \\hat{y}^{(t)} - e_{y^{(t)}} for "
