@@ -21,7 +21,7 @@ $$ \frac{\partial \ell}{\partial h} = W^T dz \tag{dh} $$
 
 def test_scope_says_whether_a_proof_holds_for_every_size_or_only_where_it_was_tried():
     from derivations.latex.reader import parse_derivation
-    ctx = parse_derivation(FILE.replace("h \\in", "h_t \\in").replace("W h,", "W h_t,")
+    ctx = parse_derivation(FILE.replace("h \\in", "h_t \\in").replace("W h,", "W h_T,")
                            .replace("\\partial h}", "\\partial h_t}"), "x.md").contexts[0]
     assert ctx.has_time
 
