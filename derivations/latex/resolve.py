@@ -29,6 +29,7 @@ from .syntax import (
     Sup,
     TimeSum,
     split_top_level,
+    syntax_children,
 )
 
 TIME_VARS = ("t", "T", "s", "k", "tau", "\\tau")
@@ -765,7 +766,7 @@ class Resolver(ir.Visitor):
         def letters(n):
             if isinstance(n, Name):
                 used.add(n.base)
-            for c in _syntax_children(n):
+            for c in syntax_children(n):
                 letters(c)
         letters(node.first)
         letters(node.last)
@@ -981,7 +982,7 @@ def per_step_names(statements: list) -> set[str]:
             if isinstance(n, Sup) and isinstance(n.base, Name) and n.base.sub is None \
                     and name_key(n.base.base, n.base.decoration) == key and isinstance(n.value, Paren):
                 found.append(n)
-            for c in _syntax_children(n):
+            for c in syntax_children(n):
                 visit(c)
         visit(e)
         return bool(found)
@@ -997,31 +998,6 @@ def per_step_names(statements: list) -> set[str]:
             if k is not None and (st.kind != "chain" or writes_stepped(st.parts[1], k)):
                 without.add(k)
     return with_steps & without
-
-
-def _syntax_children(n) -> tuple:
-    """The sub-expressions of a syntax or expression node (names' subscripts included)."""
-    if isinstance(n, tuple):
-        return tuple(x for x in n if not isinstance(x, str))
-    if isinstance(n, Name):
-        return (n.sub,) if n.sub is not None else ()
-    if isinstance(n, Sup):
-        return (n.base, n.value) if not isinstance(n.value, (str, int)) else (n.base,)
-    if isinstance(n, Paren):
-        return (n.expr,)
-    if isinstance(n, Frac):
-        return (n.num, n.den)
-    if isinstance(n, TimeSum):
-        return (n.body,) + ((n.coefficient,) if n.coefficient is not None else ())
-    if isinstance(n, DotsSum):
-        return (n.first, n.last)
-    if isinstance(n, (BareApply,)):
-        return (n.node,)
-    if isinstance(n, Args):
-        return n.parts
-    if isinstance(n, ir.Expr):
-        return n.children()
-    return ()
 
 
 def _named_arguments(node):

@@ -218,12 +218,38 @@ def _steps(node) -> list:
         out.append((_t_offset(node.value.expr), node.value, True))
     if isinstance(node, Name) and node.sub is not None and not isinstance(node.sub, tuple):
         out.append((_t_offset(node.sub), node.sub, False))
-    kids = node.items if isinstance(node, SetOf) else (node.of,) + node.items if isinstance(node, Given) else \
-        node.parts if isinstance(node, Args) else (node.expr,) if isinstance(node, Paren) else \
-        (node.base,) if isinstance(node, Sup) else ()
-    for k in kids:
+    for k in syntax_children(node):
         out += _steps(k)
     return out
+
+
+def syntax_children(n) -> tuple:
+    """The sub-expressions of a syntax or expression node (names' subscripts included)."""
+    if isinstance(n, tuple):
+        return tuple(x for x in n if not isinstance(x, str))
+    if isinstance(n, Name):
+        return (n.sub,) if n.sub is not None else ()
+    if isinstance(n, Sup):
+        return (n.base, n.value) if not isinstance(n.value, (str, int)) else (n.base,)
+    if isinstance(n, Paren):
+        return (n.expr,)
+    if isinstance(n, Frac):
+        return (n.num, n.den)
+    if isinstance(n, TimeSum):
+        return (n.body,) + ((n.coefficient,) if n.coefficient is not None else ())
+    if isinstance(n, DotsSum):
+        return (n.first, n.last)
+    if isinstance(n, (BareApply,)):
+        return (n.node,)
+    if isinstance(n, Args):
+        return n.parts
+    if isinstance(n, SetOf):
+        return n.items
+    if isinstance(n, Given):
+        return (n.of,) + n.items
+    if isinstance(n, ir.Expr):
+        return n.children()
+    return ()
 
 
 @v_args(meta=True)
