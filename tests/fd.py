@@ -131,6 +131,9 @@ class Run:
     def _Number(self, e, env):
         return np.array([[float(e.value)]])
 
+    def _StepIf(self, e, env):
+        return np.array([[1.0 if e.holds(env) else 0.0]])
+
     def _Add(self, e, env):
         vals = [self.ev(t, env) for t in e.terms]
         shape = max((v.shape for v in vals), key=lambda s: s[0] * s[1])

@@ -206,7 +206,8 @@ def test_a_declared_function_written_with_operatorname():
 
 def test_max_and_indicators_other_than_relus_are_errors_that_say_what_is_read():
     assert "\\max(0, z)" in error_of(HEAD + "\n$$ \\max(1, z) = z $$\n").message
-    assert "compare with 0" in error_of(HEAD + "\n$$ \\mathbb{1}[z > 1] = z $$\n").message
+    err = error_of(HEAD + "\n$$ \\mathbb{1}[z > 1] = z $$\n")
+    assert "1[z > 0]" in err.message and "between two steps" in err.message and "\\mathbb{1}[t < T]" in err.hint
 
 
 # ---------------------------------------------------------------- ones, norms

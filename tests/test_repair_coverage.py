@@ -37,17 +37,6 @@ UNANSWERED = {
     ("tests/corpus/cs231n_lecture4.md", "wrong-named-norm-entries"):
         "f = \\sum_i 2 (W \\cdot x)_i: f is a defined value, not a derivative, so no right-hand side is derived; "
         "the edit that fixes the line (the entry squared, not doubled) is not among the repair search's edits",
-    ("tests/derivations/many_to_one.md", "dh-every-step"):
-        "dh_t is V^T (p - e_k) at t = T and W^T ((1 - h_{t+1}^2) ∘ dh_{t+1}) before (the file's dh-T and dh); "
-        "the one line at a generic step, dh_t = (∂h_T/∂h_t) V^T (p - e_k), is derived and shown, but only "
-        "checked (T ≤ 3): the structural engine has no Jacobian to step T from a step t far from T (proving it "
-        "would take the line at t + 1 as an induction hypothesis, which the adjoint equations' opaque G does "
-        "not give)",
-    ("tests/derivations/adversarial/a8.md", "zero1-wrong"):
-        "∂b_t/∂b_{t+1} is U_b^T diag(1 - b_t^2) for t < T and zero at t = T (b_{T+1} is a constant zero): a "
-        "farther Jacobian is written through the file's Jacobian of a nearer step, zero past T (a9's zero3-wrong), "
-        "but here that Jacobian is the line's own left-hand side, and the format has no way to write a line for "
-        "t < T only",
 }
 
 

@@ -17,9 +17,10 @@ gradient the file gives by name (dU); a Jacobian ∂c/∂q of a column is the sa
 products seeded with the identity, through the definitions that reach c, where every
 factor is at c's step, and otherwise one level from c's side with the file's Jacobians
 (∂b_{t+1}/∂b_{t+3}) U_b^T diag(1 - b_t^2), which holds at the ends of the sequence too
-(`Deriver.jacobian_equation`).  What is
-not written here (a second derivative, a quantity read at one step only, a sum over
-steps inside a definition) gives no derived line.  Nothing here is trusted: the
+(`Deriver.jacobian_equation`).  A quantity read at one fixed step only (p := softmax(V h_T + c))
+gives a term that exists at that step alone, with its condition: 1[t = T] V^T (p - e_k).  What
+is not written here (a second derivative, a sum over steps inside a definition) gives no
+derived line.  Nothing here is trusted: the
 result is only shown when the engines prove (or, said so, check) `lhs = derived`.
 
 The file's notation is kept: diag(u) v where its statements write \\operatorname{diag},
@@ -85,6 +86,8 @@ def _absolute(e: ir.Expr, var: str, step: int) -> ir.Expr:
     def fn(x):
         if isinstance(x, ir.Ref) and x.time is not None and x.time.var == var:
             return ir.Ref(x.name, ir.Time(None, step + x.time.offset), sup=x.sup)
+        if isinstance(x, ir.StepIf):
+            return x.renamed(lambda s: ir.Time(None, step + s.offset) if s.var == var else s)
         return x
     return ir.transform(e, fn)
 
@@ -93,6 +96,8 @@ def _rename(e: ir.Expr, var: str, new: str) -> ir.Expr:
     def fn(x):
         if isinstance(x, ir.Ref) and x.time is not None and x.time.var == var:
             return ir.Ref(x.name, ir.Time(new, x.time.offset), sup=x.sup)
+        if isinstance(x, ir.StepIf):
+            return x.renamed(lambda s: ir.Time(new, s.offset) if s.var == var else s)
         return x
     return ir.transform(e, fn)
 
@@ -354,11 +359,10 @@ class Deriver:
             if target is None or target.var is None:
                 if any(r == q for r in ir.refs(d.expr)):
                     out.append((name, None, d.expr))
-                elif q.time is not None and q.time.var not in (None, "T") and any(
-                        r.name == q.name and r.time is not None and r.time.var in (None, "T") for r in ir.refs(d.expr)):
-                    # read at one step only (p := softmax(V h_T)): the gradient at t has a term at that step
-                    # alone, which one line at a generic t does not write
-                    raise Unsupported("a quantity read at one step only")
+                elif q.time is not None and q.time.var not in (None, "T"):
+                    # read at one fixed step only (p := softmax(V h_T)): a term that exists at that step alone
+                    out += [(name, ("fixed", r.time), d.expr) for r in dict.fromkeys(ir.refs(d.expr))
+                            if r.name == q.name and r.time is not None and r.time.var in (None, "T")]
                 continue
             offsets = {r.time.offset - target.offset for r in ir.refs(d.expr)
                        if r.name == q.name and r.time is not None and r.time.var == target.var}
@@ -379,49 +383,31 @@ class Deriver:
                     out.append((name, step, body))
         return out
 
-    def through_fixed_step(self, q: ir.Ref) -> ir.Expr:
-        """∂ℓ/∂q_t where the loss reads q's sequence at one fixed step only, through definitions without steps
-        (a many-to-one network: L := -log p_k, p := softmax(V h_T + c)): every path from q_t to ℓ runs
-        through q_T, so ∂ℓ/∂q_t = (∂q_T/∂q_t) ∂ℓ/∂q_T, the second factor through those definitions (a softmax
-        under the cross-entropy -log p_k giving p - e_k), the first the file's Jacobian, the identity at t = T."""
-        if self.jacobian or self.per_step or q.time is None or q.time.var in (None, "T"):
+    def at_fixed_step(self, name: str, fixed: ir.Time, body: ir.Expr, q: ir.Ref, depth: int) -> list:
+        """The terms of ∂ℓ/∂q_t through a definition without steps that reads q at one fixed step only (a
+        many-to-one network: p := softmax(V h_T + c), L := -log p_k): they exist at that step alone, so each
+        carries the condition, 1[t = T] V^T (p - e_k), in the file's spelling of one."""
+        if self.jacobian or self.per_step:
             raise Unsupported("a quantity read at one step only")
-        fixed, seen, todo = set(), set(), [self.loss.name]
-        while todo:
-            name = todo.pop()
-            if name in seen:
-                continue
-            seen.add(name)
-            d = self.ctx.definitions.get(name)
-            if d is None:
-                continue
-            if d.notation or d.target.time is not None or any(isinstance(n, ir.Sum) for n in d.expr.walk()):
-                raise Unsupported("a loss that reads a quantity at a step through another definition")
-            for r in ir.refs(d.expr):
-                if r.time is not None:
-                    fixed.add(r)
-                elif r.name in self.ctx.definitions:
-                    todo.append(r.name)
-        if len(fixed) != 1:
-            raise Unsupported("a loss that reads more than one quantity at a step")
-        (last,) = fixed
-        if last.name != q.name or last.time.var not in (None, "T"):
-            raise Unsupported("a loss that reads another quantity at a step")
-        # ∂ℓ/∂q_T through the definitions without steps: the cross-entropy of a softmax, then its argument.
-        loss = self.ctx.definitions.get(self.loss.name)
-        e = loss.expr if loss is not None else None
-        if not (isinstance(e, ir.Neg) and isinstance(e.arg, ir.Apply) and e.arg.function == "log"
-                and e.arg.derivative == 0 and isinstance(e.arg.arg, ir.Component)
-                and isinstance(e.arg.arg.arg, ir.Ref) and e.arg.arg.arg.time is None):
-            raise Unsupported("a loss at the last step other than a cross-entropy")
-        p, k = e.arg.arg.arg, e.arg.arg.index
-        soft = self.ctx.definitions.get(p.name)
-        if soft is None or not isinstance(soft.expr, ir.Softmax) or soft.target.time is not None:
-            raise Unsupported("a loss at the last step other than a cross-entropy of a softmax")
-        bars = self.vjp(soft.expr.arg, ir.Add((p, ir.Neg(ir.Basis(k)))), last)
-        if not bars:
-            raise Unsupported("nothing reads the quantity")
-        return simplify(self.mul(ir.Deriv(last, q), plus([simplify(x) for x in bars])))
+        at = ir.Ref(q.name, fixed)
+        k = self.fixed_cross_entropy(name)
+        if k is not None:                     # the cross-entropy -log p_k of p := softmax(y): p - e_k at y
+            bars = self.vjp(body.arg, ir.Add((ir.Ref(name), ir.Neg(ir.Basis(k)))), at)
+        else:
+            bars = self.vjp(body, self.adjoint(ir.Ref(name), depth), at)
+        condition = ir.StepIf(q.time, "=", fixed, style=self.style["step_if"])
+        return [self.mul(condition, simplify(x)) for x in bars]
+
+    def fixed_cross_entropy(self, name: str):
+        """The index k when the loss is -log p_k and p := softmax(...), both without steps; else None."""
+        loss, d = self.ctx.definitions.get(self.loss.name), self.ctx.definitions.get(name)
+        if loss is None or d is None or not isinstance(d.expr, ir.Softmax) or d.target.time is not None:
+            return None
+        e = loss.expr
+        if isinstance(e, ir.Neg) and isinstance(e.arg, ir.Apply) and e.arg.function == "log" \
+                and e.arg.derivative == 0 and isinstance(e.arg.arg, ir.Component) and e.arg.arg.arg == ir.Ref(name):
+            return e.arg.arg.index
+        return None
 
     def depends(self, x: ir.Ref, q: ir.Ref, limit: int = 60) -> bool:
         """Does x depend on q (at its step)?  A walk back through the definitions."""
@@ -467,10 +453,27 @@ class Deriver:
             if not local:
                 continue
             factor = IDENTITY if r == q else ir.Deriv(r, q, style=style)
+            if r == q and self.inside_when(q) is not None:
+                factor = self.inside_when(q)      # read directly: nothing at a step where q is a constant zero
             terms += [self.mul(factor, x) for x in local]
         if not terms:
             raise Unsupported("nothing the definition reads depends on the quantity")
         return simplify(plus([simplify(x) for x in terms]))
+
+    def inside_when(self, q: ir.Ref):
+        """The condition under which q, read at a step other than the differentiated quantity's own, lies inside
+        1..T (a declared initial state q_0 counts): 1[t < T] for q_{t+1}, 1[t > 1] for q_{t-1}; None when it
+        always does.  Outside, q is a constant zero and no derivative with respect to it is other than zero."""
+        own = self.loss.time
+        if q.time is None or own is None or q.time.var is None or q.time.var != own.var:
+            return None
+        k = q.time.offset - own.offset
+        if k > 0:                                                # t + k <= T
+            return ir.StepIf(own, "<", ir.Time("T", 1 - k), style=self.style["step_if"])
+        first = 0 if (q.name + "_0") in self.ctx.declarations else 1
+        if k < 0 and 1 + k < first:                              # t + k >= first, false at the first step
+            return ir.StepIf(own, ">", ir.Time(None, first - k - 1), style=self.style["step_if"])
+        return None
 
     def jacobian_equation(self, q: ir.Ref, style: str = "frac"):
         """∂c/∂q of columns: the product of local Jacobians opened (reverse mode) where every factor is at c's
@@ -491,7 +494,9 @@ class Deriver:
                 opened = None
             if opened is not None and (near is None or all(
                     r.time is None or r.time == self.loss.time for r in ir.refs(opened))):
-                return opened
+                # every step between c's and q's lies inside 1..T where q does: one condition for the product
+                cond = self.inside_when(q)
+                return opened if cond is None else left_nested(self.mul(cond, opened))
         return near
 
     def equation(self, q: ir.Ref, depth: int | None = None) -> ir.Expr:
@@ -521,6 +526,9 @@ class Deriver:
                     continue
                 bar = self.adjoint(ir.Ref(name, d.target.time), depth)
                 summed += self.vjp(body, bar, q)
+                continue
+            if isinstance(step, tuple):
+                terms += self.at_fixed_step(name, step[1], body, q, depth)
                 continue
             k = self.cross_entropy(name) if isinstance(step, ir.Time) else None
             if k is not None:                 # p_t := softmax(y_t) under the cross-entropy: p_t - e_{k_t} at y_t
@@ -677,11 +685,6 @@ def derived_rhs(ctx: ir.Context, claim: ir.Claim):
             return None if out is None or IDENTITY in ir.refs(out) else aligned(out, claim.rhs, ctx)
         if of.time is not None and ctx.held_fixed:
             return None                   # a loss at a step with the earlier steps held fixed: not derived here
-        try:
-            return aligned(d.equation(wrt), claim.rhs, ctx)
-        except Unsupported as e:
-            if "read at one step only" not in str(e) or ctx.held_fixed:
-                raise
-            return d.through_fixed_step(wrt)
+        return aligned(d.equation(wrt), claim.rhs, ctx)
     except (Unsupported, IllTyped, KeyError, RecursionError):
         return None

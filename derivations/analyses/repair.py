@@ -439,6 +439,8 @@ def _last_step(claim: ir.Claim):
     def at_T(e):
         if isinstance(e, ir.Ref) and e.time is not None and e.time.var == "t":
             return ir.Ref(e.name, ir.Time("T", e.time.offset))
+        if isinstance(e, ir.StepIf):
+            return e.renamed(lambda s: ir.Time("T", s.offset) if s.var == "t" else s)
         if isinstance(e, ir.Sum) and e.var == "t":
             return e
         kids = e.children()

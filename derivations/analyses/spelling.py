@@ -18,8 +18,9 @@ def styles(ctx) -> dict:
 
 
 def _count_styles(ctx) -> dict:
-    """The author's spellings in this context: transpose style, \\cdot or juxtaposition, \\circ or \\odot."""
-    counts = {"transpose": {}, "dot": {}, "op": {}}
+    """The author's spellings in this context: transpose style, \\cdot or juxtaposition, \\circ or \\odot, and
+    how a condition between steps is written (\\mathbb{1}[t = T], \\mathbf{1}_{t = T})."""
+    counts = {"transpose": {}, "dot": {}, "op": {}, "step_if": {}}
     exprs = [d.expr for d in ctx.definitions.values()] + [x for c in ctx.claims for x in (c.lhs, c.rhs)
                                                           if x is not None]
     for e in exprs:
@@ -30,7 +31,9 @@ def _count_styles(ctx) -> dict:
                 counts["dot"][n.dot] = counts["dot"].get(n.dot, 0) + 1
             elif isinstance(n, ir.Hadamard):
                 counts["op"][n.op] = counts["op"].get(n.op, 0) + 1
-    default = {"transpose": "\\top", "dot": False, "op": "circ"}
+            elif isinstance(n, ir.StepIf):
+                counts["step_if"][n.style] = counts["step_if"].get(n.style, 0) + 1
+    default = {"transpose": "\\top", "dot": False, "op": "circ", "step_if": "\\mathbb{1}["}
     return {k: max(v, key=v.get) if v else default[k] for k, v in counts.items()}
 
 
@@ -40,6 +43,8 @@ def shift_steps(e: ir.Expr, var: str, k: int) -> ir.Expr:
         return e
     if isinstance(e, ir.Ref):
         return ir.Ref(e.name, e.time.shifted(k)) if e.time is not None and e.time.var == var else e
+    if isinstance(e, ir.StepIf):
+        return e.shifted(var, k)
     if isinstance(e, ir.Sum) and e.var == var:
         lo = e.lo.shifted(k) if e.lo.var == var else e.lo
         hi = e.hi.shifted(k) if e.hi.var == var else e.hi

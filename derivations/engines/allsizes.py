@@ -190,6 +190,9 @@ class Entries(ir.Visitor):
     def _Number(self, e, i, j):
         return sp.Rational(e.value.numerator, e.value.denominator)
 
+    def _StepIf(self, e, i, j):
+        raise NotApplicable("a condition between steps")   # Steps (the recurrence engine) decides it per case
+
     def _Add(self, e, i, j):
         shape = self.shape(e)
         out = sp.Integer(0)
@@ -209,12 +212,17 @@ class Entries(ir.Visitor):
             if via_blocks is not None:
                 return via_blocks
         a, b = self.shape(e.left), self.shape(e.right)
+        # A factor that is zero here (1[t = T] away from T) makes the product zero: the other factor is not read,
+        # so a term that exists only at one step is never opened at the others.
         if is_scalar_shape(a):
-            return self.entry(e.left, 0, 0) * self.entry(e.right, i, j)
+            left = self.entry(e.left, 0, 0)
+            return left * self.entry(e.right, i, j) if left != 0 else sp.Integer(0)
         if is_scalar_shape(b):
-            return self.entry(e.left, i, j) * self.entry(e.right, 0, 0)
+            right = self.entry(e.right, 0, 0)
+            return self.entry(e.left, i, j) * right if right != 0 else sp.Integer(0)
         k, d = self.dummy(a[1])
-        return self.summed(self.entry(e.left, i, k) * self.entry(e.right, k, j), d)
+        left = self.entry(e.left, i, k)
+        return self.summed(left * self.entry(e.right, k, j), d) if left != 0 else sp.Integer(0)
 
     def _Hadamard(self, e, i, j):
         return self.entry(e.left, i, j) * self.entry(e.right, i, j)

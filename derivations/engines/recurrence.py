@@ -99,6 +99,8 @@ def _rename_step(e: ir.Expr, var: str, to: str = "t") -> ir.Expr:
     def fix(n):
         if isinstance(n, ir.Ref):
             return ref(n)
+        if isinstance(n, ir.StepIf):
+            return n.renamed(lambda s: ir.Time(to, s.offset) if s.var == var else s)
         if isinstance(n, ir.Component):                      # the index is not a child: (p_s)_{y_s}
             return ir.Component(n.arg, ref(n.index), span=n.span)
         if isinstance(n, ir.Basis):
@@ -164,6 +166,37 @@ class Steps(Entries):
                 raise NotApplicable("a step counted from T in a claim about a generic step")
             return self.d1 + time.offset
         return self.env[time.var] + time.offset
+
+    def _StepIf(self, e: ir.StepIf, i, j):
+        return sp.Integer(1 if ir.STEP_RELATIONS[e.relation](self.step_difference(e.left, e.right), 0) else 0)
+
+    def step_difference(self, a: ir.Time, b: ir.Time) -> int:
+        """a - b at this position, or a number of its sign where the position leaves it open.
+
+        Each case decides it: t + x against T + y differ by x - y - d1, and "far from T" (d1 None) is every
+        d1 > the claim's reach, which counts x - y as a step the claim reads; t + x against a step c differ by
+        1 + d0 + x - c, and "far from 1" is every d0 >= the reach back, which counts x - c."""
+        def split(time):                        # ("t", offset from t) | ("T", offset) | (None, step)
+            if time.var in (None, "T"):
+                return time.var, time.offset
+            if time.var not in self.env:
+                raise NotApplicable(f"a condition on the step {time.var}")
+            return "t", self.env[time.var] + time.offset
+        (ka, xa), (kb, xb) = split(a), split(b)
+        if ka == kb:
+            return xa - xb
+        if ka != "t" and kb == "t":
+            return -self.step_difference(b, a)
+        if ka == "t":
+            if self.recording:
+                self.read.add(xa - xb)
+            if kb == "T":
+                return -1 if self.d1 is None else xa - xb - self.d1
+            return 1 if self.d0 is None else 1 + self.d0 + xa - xb
+        if self.d0 is None or self.d1 is None:           # T against a fixed step, far from one end
+            raise NotApplicable("a condition between T and a fixed step, away from the ends")
+        T = 1 + self.d0 + self.d1
+        return (T + xa - xb) if ka == "T" else (xa - T - xb)
 
     def inside(self, o) -> bool:
         return (self.d0 is None or o >= -self.d0) and (self.d1 is None or o <= self.d1)
@@ -893,7 +926,12 @@ def _anchor(claim: ir.Claim, summed: bool):
     times = _offsets(claim, summed)
     vars_ = {t.var for t in times if not (summed and t.var not in (None, "T"))}
     if summed or "t" in {t.var for t in times}:
-        if any(t.var is None or t.var == "T" for t in times):
+        # A line with a condition between steps (1[t = T] V^T (p_T - e_k)) reads a fixed step only where the
+        # condition holds: each case evaluates it there, and a fixed step read away from it is NotApplicable
+        # (Steps.step), so such a line is about step t.
+        conditioned = not summed and any(isinstance(n, ir.StepIf) for side in (claim.lhs, claim.rhs)
+                                         for n in side.walk())
+        if any(t.var is None or t.var == "T" for t in times) and not conditioned:
             raise NotApplicable("a claim about step t that also reads a fixed step")
         return "t"
     if vars_ <= {None}:

@@ -285,6 +285,35 @@ class Ones(Expr):
     span: tuple | None = _span()
 
 
+# The relations a condition between two steps may state, with their meaning on step numbers.
+STEP_RELATIONS = {"=": lambda a, b: a == b, "\\ne": lambda a, b: a != b, "<": lambda a, b: a < b,
+                  "\\le": lambda a, b: a <= b, ">": lambda a, b: a > b, "\\ge": lambda a, b: a >= b}
+
+
+@dataclass(frozen=True)
+class StepIf(Expr):
+    """\\mathbb{1}[t = T]: the scalar 1 at the steps where a condition between two steps holds, else 0.
+
+    A line that holds differently at the ends of the sequence is one line with it: dh_t = 1[t = T] V^T (p - e_k)
+    + W^T ((1 - h_{t+1}^2) ∘ dh_{t+1}) for a loss read at the last step only."""
+    left: Time
+    relation: str                  # a key of STEP_RELATIONS
+    right: Time
+    span: tuple | None = _span()
+    style: str = field(default="\\mathbb{1}[", compare=False, repr=False)   # how it was written
+
+    def holds(self, values: dict) -> bool:
+        return STEP_RELATIONS[self.relation](self.left.at(values), self.right.at(values))
+
+    def shifted(self, var: str, k: int) -> StepIf:
+        """The condition with the step variable `var` moved by k (t -> t + k)."""
+        return self.renamed(lambda x: x.shifted(k) if x.var == var else x)
+
+    def renamed(self, fn) -> StepIf:
+        """The condition with each of its two steps replaced by fn(step)."""
+        return replace(self, left=fn(self.left), right=fn(self.right))
+
+
 @dataclass(frozen=True)
 class Block(Expr):
     """\\begin{bmatrix} A & B \\\\ C & D \\end{bmatrix}: rows of blocks."""
@@ -337,6 +366,8 @@ def time_vars(e: Expr) -> set[str]:
     if isinstance(e, (Component, Basis)):
         own = time_vars(e.index)
         return own | (time_vars(e.arg) if isinstance(e, Component) else set())
+    if isinstance(e, StepIf):
+        return {x.var for x in (e.left, e.right) if x.var is not None}
     if isinstance(e, Sum):
         bounds = {x.var for x in (e.lo, e.hi) if x.var is not None}
         return (time_vars(e.body) - {e.var}) | bounds

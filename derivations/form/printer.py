@@ -57,6 +57,9 @@ _INDICATOR = {"\\mathbb{1}[": ("\\mathbb{1}[", "]"), "\\mathbb{1}(": ("\\mathbb{
               "\\mathbb{I}[": ("\\mathbb{I}[", "]"), "\\mathbb{I}(": ("\\mathbb{I}(", ")"),
               "\\mathbb{1}_": ("\\mathbb{1}_{", "}"), "\\mathbb{I}_": ("\\mathbb{I}_{", "}"), "1_": ("1_{", "}"),
               "\\mathbb{1}{": ("\\mathbb{1}\\{", "\\}"), "\\mathbb{I}{": ("\\mathbb{I}\\{", "\\}")}
+# A condition between steps also as \mathbf{1}_{t = T} (the one-hot column's spelling, read as a condition there).
+_STEP_INDICATOR = {**_INDICATOR, "\\mathbf{1}_": ("\\mathbf{1}_{", "}"), "\\boldsymbol{1}_": ("\\boldsymbol{1}_{", "}"),
+                   "\\bm{1}_": ("\\bm{1}_{", "}"), "\\vec{1}_": ("\\vec{1}_{", "}")}
 
 
 def level(e: ir.Expr) -> int:
@@ -202,6 +205,10 @@ class Printer(ir.Visitor):
             opening, closing = _INDICATOR.get(e.style, _INDICATOR["\\mathbb{1}["])
             return f"{opening}{self.p(e.arg)} > 0{closing}"
         return self._function(e) + self._argument(e.arg)
+
+    def _StepIf(self, e: ir.StepIf) -> str:
+        opening, closing = _STEP_INDICATOR.get(e.style, _INDICATOR["\\mathbb{1}["])
+        return f"{opening}{e.left} {e.relation} {e.right}{closing}"
 
     def _Softmax(self, e: ir.Softmax) -> str:
         return f"\\operatorname{{softmax}}({self.p(e.arg)})"

@@ -252,6 +252,9 @@ class Model(ir.Visitor):
     def _Number(self, e, env):
         return sp.Matrix([[sp.Rational(e.value.numerator, e.value.denominator)]])
 
+    def _StepIf(self, e, env):
+        return sp.Matrix([[1 if e.holds({"T": self.T, **env}) else 0]])
+
     def _Add(self, e, env):
         values = [(t, self.evaluate(t, env)) for t in e.terms]
         shaped = [v for t, v in values if not _literal(t)]

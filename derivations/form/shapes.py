@@ -141,6 +141,9 @@ class Typer(ir.Visitor):
     def _Number(self, e):
         return (ONE, ONE)
 
+    def _StepIf(self, e):
+        return (ONE, ONE)
+
     def _Add(self, e: ir.Add):
         shapes = [(t, self.infer(t)) for t in e.terms]
         matrices = [(t, s) for t, s in shapes if not is_literal(t)]

@@ -19,6 +19,7 @@ from .syntax import (
     SUM_OVER_ENTRIES,
     Args,
     BareApply,
+    Condition,
     DotsSum,
     Frac,
     Indicator,
@@ -663,6 +664,9 @@ class Resolver(ir.Visitor):
 
     def _Indicator(self, node: Indicator):
         sub = node.sub
+        if isinstance(sub, tuple) and sub[0] == "eq" and self.is_step(sub[1]) and self.is_step(sub[2]):
+            return self._Condition(Condition(sub[1], "=", sub[2], span=node.span,
+                                             style=("1" if node.head == "1" else node.head) + "_"))
         style = sub[1].base if isinstance(sub, tuple) and isinstance(sub[1], Name) else "1"
         if node.head != "1":
             style = f"{node.head}|{style}"
@@ -670,6 +674,24 @@ class Resolver(ir.Visitor):
         if isinstance(sub, tuple) and self.is_entry(sub[1]):
             return Entry(out, span=node.span)    # 1_{i = y}: entry i of the one-hot column e_y
         return out
+
+    def is_step(self, x) -> bool:
+        """Is x a step of a condition (t, T, t + 1, a number; a sum's own variable), not an index or a value?"""
+        if isinstance(x, ir.Number):
+            return x.value.denominator == 1
+        if not is_time_like(x) or (isinstance(x, Name) and self.known(x.base)):
+            return False
+        time = self.last_step(as_time(x, self.scope, self.err))
+        return time.var is None or time.var in ("t", "T") or time.var in self.scope.bound
+
+    def _Condition(self, node: Condition):
+        """1[t < T]: a condition between two steps (ir.StepIf); of values, only ReLU's 1[z > 0] is read."""
+        if not (self.is_step(node.left) and self.is_step(node.right)):
+            raise self.err("an indicator is read as ReLU's derivative 1[z > 0] or as a condition between two steps "
+                           "(t, T, t + 1 or a number)", node,
+                           "compare a value with 0, \\mathbb{1}[z > 0], or two steps, \\mathbb{1}[t < T]")
+        left, right = (self.last_step(as_time(x, self.scope, self.err)) for x in (node.left, node.right))
+        return ir.StepIf(left, node.relation, right, span=node.span, style=node.style)
 
     def _TimeSum(self, node: TimeSum):
         if node.var in ENTRY_LETTERS and not self.known(node.var):

@@ -97,6 +97,22 @@ class Indicator(ir.Expr):
 
 
 @dataclass(frozen=True)
+class Condition(ir.Expr):
+    """\\mathbb{1}[t < T], 1_{t = T}: the indicator of a condition, read by resolve.py as one between steps."""
+    left: object
+    relation: str                  # a key of ir.STEP_RELATIONS
+    right: object
+    span: tuple | None = _span()
+    style: str = "\\mathbb{1}["
+
+
+# A relation as written -> its key in ir.STEP_RELATIONS.
+RELATIONS = {"=": "=", "<": "<", "\\lt": "<", ">": ">", "\\gt": ">", "\\le": "\\le", "\\leq": "\\le",
+             "\\leqslant": "\\le", "\\ge": "\\ge", "\\geq": "\\ge", "\\geqslant": "\\ge",
+             "\\ne": "\\ne", "\\neq": "\\ne"}
+
+
+@dataclass(frozen=True)
 class Args(ir.Expr):
     """(x, W): the arguments of a function of named arguments, f(x, W) = ... (a definition's target)."""
     parts: tuple
@@ -247,6 +263,8 @@ def syntax_children(n) -> tuple:
         return n.items
     if isinstance(n, Given):
         return (n.of,) + n.items
+    if isinstance(n, Condition):
+        return (n.left, n.right)
     if isinstance(n, ir.Expr):
         return n.children()
     return ()
@@ -521,10 +539,15 @@ class ToSyntax(Transformer):
 
     def indicator_of(self, meta, items):
         head = re.sub(r"\s+", "", str(items[0]))           # \mathbb{1} or \mathbb{I}
-        exprs = [i for i in items[1:] if not isinstance(i, Token)]
+        (_, relation, left, right), = [i for i in items[1:] if isinstance(i, tuple)]
         bracket = next((str(i).strip()[-1] for i in items[1:] if isinstance(i, Token) and i.type in ("LPAR", "SETOPEN")),
                        None)
-        return _indicator(exprs[0], exprs[1], head + (bracket or "_"), _sp(meta))
+        return _indicator(left, relation, right, head + (bracket or "_"), _sp(meta))
+
+    def condition(self, meta, items):
+        rel = next((i for i in items if isinstance(i, Token)), "=")
+        left, right = [i for i in items if not isinstance(i, Token)]
+        return ("cond", RELATIONS[re.sub(r"\s+", "", str(rel))], left, right)
 
     def nabla(self, meta, items):
         return Frac(items[2], items[1], True, span=_sp(meta), style="nabla")
@@ -607,13 +630,17 @@ class ToSyntax(Transformer):
     def sub_greater(self, meta, items):
         return ("gt", items[0], items[2])               # 1_{z>0}: an indicator
 
+    def sub_relation(self, meta, items):
+        return ("rel", RELATIONS[re.sub(r"\s+", "", str(items[1]))], items[0], items[2])   # 1_{t<T}
+
     def number(self, meta, items):
         return ir.Number(Fraction(str(items[0])), span=_sp(meta))
 
     def indicator(self, meta, items):
         tok, sub = items
-        if isinstance(sub, tuple) and sub[0] == "gt" and str(tok) == "1":
-            return _indicator(sub[1], sub[2], "1_", _sp(meta))
+        if isinstance(sub, tuple) and sub[0] in ("gt", "rel") and str(tok) == "1":
+            relation = ">" if sub[0] == "gt" else sub[1]
+            return _indicator(sub[-2], relation, sub[-1], "1_", _sp(meta))
         if str(tok) != "1":
             raise ValueError("only 1_{...} (an indicator column) may carry a subscript after a number")
         return Indicator(sub, span=_sp(meta))
@@ -622,6 +649,9 @@ class ToSyntax(Transformer):
         tok, sub = items
         if isinstance(sub, tuple) and sub[0] == "pair":
             sub = ("eq", sub[1], sub[2])                # 𝟏_{i,y^{(t)}} (Deep Learning 10.18): 1 where i = y^{(t)}
+        if isinstance(sub, tuple) and sub[0] in ("gt", "rel"):                  # \mathbf{1}_{t < T}
+            relation = ">" if sub[0] == "gt" else sub[1]
+            return Condition(sub[-2], relation, sub[-1], span=_sp(meta), style=re.sub(r"\s+", "", str(tok)) + "_")
         if not (isinstance(sub, tuple) and sub[0] == "eq"):
             raise ValueError("\\mathbf{1} with a subscript is read only as the one-hot column \\mathbf{1}_{i = k} "
                              "(1 at the index k)")
@@ -677,11 +707,12 @@ _NAMED = {"ReLU": "relu", "relu": "relu", "Relu": "relu", "RELU": "relu", "H": "
           "sigmoid": "sigma", "sigma": "sigma", "tanh": "tanh", "exp": "exp", "log": "log", "ln": "log"}
 
 
-def _indicator(arg, bound, style, span):
-    """1[z > 0] in any spelling: ReLU's derivative, element-wise."""
-    if not (isinstance(bound, ir.Number) and bound.value == 0):
-        raise ValueError("an indicator is read only as 1[z > 0] (the derivative of ReLU): compare with 0")
-    return ir.Apply("ind", arg, span=span, style=style)
+def _indicator(arg, relation, bound, style, span):
+    """1[z > 0] in any spelling: ReLU's derivative, element-wise; any other condition is one between steps
+    (1[t = T]), which resolve.py reads once it knows the names."""
+    if relation == ">" and isinstance(bound, ir.Number) and bound.value == 0:
+        return ir.Apply("ind", arg, span=span, style=style)
+    return Condition(arg, relation, bound, span=span, style=style)
 
 
 def _size_text(tok) -> str:

@@ -1,0 +1,144 @@
+"""A condition between steps, `\\mathbb{1}[t = T]`: a line that holds differently at the ends of the sequence.
+
+A many-to-one network reads its state at the last step only, so dh_t is V^T (p - e_k) at t = T and what
+h_{t+1} passes back before; one line says both with the condition.  A Jacobian ∂b_t/∂b_{t+1} is zero at
+t = T, where b_{T+1} is a constant zero.  The truth of every line comes from finite differences of the
+parsed form (fd.truth, NumPy, no engine); the explicit engine must refute exactly the false ones, and the
+structural engine must prove the true ones for every T and never a false one, even with its quick
+numeric look (which would otherwise stop it early on a wrong line) switched off.
+"""
+import dataclasses
+
+import fd
+import pytest
+
+from derivations.analyses.derive import derived_rhs
+from derivations.engines import explicit, recurrence
+from derivations.engines.verdicts import PROVED, REFUTED
+from derivations.form import ir
+from derivations.form.printer import to_latex
+from derivations.latex.errors import DerivationErrors
+from derivations.latex.reader import parse_derivation, parse_statement
+
+MANY_TO_ONE = r"""# many to one
+$$ W \in \mathbb{R}^{H \times H}, \quad U \in \mathbb{R}^{H \times D}, \quad V \in \mathbb{R}^{K \times H}, \quad c \in \mathbb{R}^{K} $$
+$$ x_t \in \mathbb{R}^{D}, \quad h_0 \in \mathbb{R}^{H}, \quad k \in \{1, \dots, K\} $$
+$$ h_t := \tanh(W h_{t-1} + U x_t), \quad p := \operatorname{softmax}(V h_T + c), \quad L := -\log p_k $$
+$$ dh_t := \frac{\partial L}{\partial h_t} $$
+"""
+BACK = r"W^{\top} \left( (1 - h_{t+1}^2) \circ dh_{t+1} \right)"
+LINES = [  # dh_t = ...
+    rf"\mathbb{{1}}[t = T] V^{{\top}} (p - e_k) + {BACK}",
+    rf"\mathbf{{1}}_{{t = T}} V^{{\top}} (p - e_k) + \mathbb{{1}}_{{t < T}} {BACK}",
+    rf"\mathbb{{1}}\{{t \ge T\}} V^{{\top}} (p - e_k) + \mathbb{{1}}[t \le T - 1] {BACK}",
+    rf"V^{{\top}} (p - e_k) \mathbb{{1}}[t = T] + {BACK}",
+    rf"\mathbb{{1}}[t < T] V^{{\top}} (p - e_k) + {BACK}",
+    rf"\mathbb{{1}}[t = T] V^{{\top}} (p - e_k) + \mathbb{{1}}[t > 1] {BACK}",
+    rf"\mathbb{{1}}[t \neq T] V^{{\top}} (p - e_k) + {BACK}",
+    rf"\mathbb{{1}}[t = T] V^{{\top}} (p - e_k) + \mathbb{{1}}[t < T - 1] {BACK}",     # not at t = T - 1
+    rf"\mathbb{{1}}[t = T] V^{{\top}} (p - e_k) + \mathbb{{1}}[t \ne 2] {BACK}",      # not at t = 2
+    rf"\mathbb{{1}}[t = T] V^{{\top}} (p - e_k) + \mathbb{{1}}[t + 1 \le T] {BACK}",
+    rf"\mathbb{{1}}[t = T] V^{{\top}} (p - e_k)",
+    r"V^{\top} (p - e_k)",
+]
+
+
+def _claim(head, line):
+    ctx = parse_derivation(head + f"$$ {line} $$\n", "s.md").contexts[0]
+    return ctx, ctx.claims[-1]
+
+
+@pytest.fixture
+def no_quick_look(monkeypatch):
+    """The structural engine alone: its numeric shortcut for wrong lines switched off."""
+    monkeypatch.setattr(recurrence, "_differs_at_numbers", lambda ctx, claim: False)
+
+
+@pytest.mark.parametrize("line", LINES)
+def test_a_line_with_a_condition_between_steps_is_proved_exactly_when_it_holds(line, no_quick_look):
+    ctx, claim = _claim(MANY_TO_ONE, f"dh_t = {line}")
+    truth, where = fd.truth(ctx, claim)
+    structural = recurrence.prove(ctx, claim)
+    if truth == "true":
+        assert structural is not None and structural.verdict == PROVED, structural
+        assert explicit.prove(ctx, claim).verdict != REFUTED
+    else:
+        assert truth == "false", where
+        assert structural is None or structural.verdict != PROVED, structural
+        assert explicit.prove(ctx, claim).verdict == REFUTED
+
+
+def test_the_truth_of_the_lines_is_not_all_one_way():
+    truths = {fd.truth(*_claim(MANY_TO_ONE, f"dh_t = {line}"))[0] for line in LINES}
+    assert truths == {"true", "false"}
+
+
+@pytest.mark.parametrize("text, want", [
+    (r"\mathbb{1}[t = T]", ir.StepIf(ir.Time("t"), "=", ir.Time("T"))),
+    (r"\mathbb{1}_{t < T}", ir.StepIf(ir.Time("t"), "<", ir.Time("T"))),
+    (r"\mathbf{1}_{t = T}", ir.StepIf(ir.Time("t"), "=", ir.Time("T"))),
+    (r"1_{t < T}", ir.StepIf(ir.Time("t"), "<", ir.Time("T"))),
+    (r"\mathbb{I}[t > 1]", ir.StepIf(ir.Time("t"), ">", ir.Time(None, 1))),
+    (r"\mathbb{1}\{t \leq T - 1\}", ir.StepIf(ir.Time("t"), "\\le", ir.Time("T", -1))),
+    (r"\mathbb{1}[t + 1 \ne T]", ir.StepIf(ir.Time("t", 1), "\\ne", ir.Time("T"))),
+    (r"\mathbb{1}[t \geqslant 2]", ir.StepIf(ir.Time("t"), "\\ge", ir.Time(None, 2))),
+])
+def test_every_spelling_of_a_condition_is_read_and_printed_back_as_written(text, want):
+    ctx, _ = _claim(MANY_TO_ONE, f"dh_t = {text} {BACK}")
+    _, read = parse_statement(f"dh_t = {text} {BACK}", ctx)
+    assert read.left.left == want
+    printed = to_latex(read)
+    assert parse_statement(f"dh_t = {printed}", ctx)[1] == read
+    assert printed.startswith(text.split("t")[0])          # the author's spelling of the indicator
+
+
+@pytest.mark.parametrize("text", [r"\mathbb{1}[z < 1]", r"\mathbb{1}[s < T]", r"\mathbb{1}_{h_t < 1}"])
+def test_a_condition_that_is_not_between_steps_is_an_error_that_says_what_is_read(text):
+    head = MANY_TO_ONE + "$$ z \\in \\mathbb{R} $$\n"
+    with pytest.raises(DerivationErrors) as e:
+        parse_derivation(head + f"$$ dh_t = {text} {BACK} $$\n", "s.md")
+    (err,) = e.value.errors
+    assert "between two steps" in err.message and "\\mathbb{1}[t < T]" in err.hint
+
+
+FORWARD = r"""# forward
+$$ W \in \mathbb{R}^{H \times H}, \quad U \in \mathbb{R}^{H \times D}, \quad x_t \in \mathbb{R}^{D} $$
+$$ h_t := \tanh(W h_{t-1} + U x_t) $$
+"""
+BACKWARD = r"""# backward
+$$ U_b \in \mathbb{R}^{H \times H}, \quad W_b \in \mathbb{R}^{H \times D}, \quad x_t \in \mathbb{R}^{D} $$
+$$ b_t := \tanh(W_b x_t + U_b b_{t+1}) $$
+"""
+
+
+@pytest.mark.parametrize("head, lhs, condition", [
+    (FORWARD, r"\frac{\partial h_t}{\partial h_{t-1}}", "t > 1"),      # h_0 is no input: a constant zero
+    (FORWARD.replace(r"x_t \in", r"h_0 \in \mathbb{R}^{H}, \quad x_t \in"),
+     r"\frac{\partial h_t}{\partial h_{t-1}}", None),                 # h_0 declared: an input at every t
+    (BACKWARD, r"\frac{\partial b_t}{\partial b_{t+1}}", "t < T"),     # b_{T+1} is a constant zero
+])
+def test_the_derived_jacobian_of_a_step_next_to_the_ends_carries_its_condition(head, lhs, condition):
+    ctx, claim = _claim(head, f"{lhs} = 0")
+    assert fd.truth(ctx, claim)[0] == "false"
+    derived = derived_rhs(ctx, claim)
+    assert derived is not None
+    conditions = [n for n in derived.walk() if isinstance(n, ir.StepIf)]
+    assert [f"{c.left} {c.relation} {c.right}" for c in conditions] == ([condition] if condition else [])
+    right = dataclasses.replace(claim, rhs=derived)
+    assert fd.truth(ctx, right)[0] == "true"
+    assert recurrence.prove(ctx, right).verdict == PROVED
+    if condition:                          # the same line without its condition is false at the end it names
+        bare = dataclasses.replace(claim, rhs=ir.transform(derived, lambda n: ir.Number(1) if isinstance(
+            n, ir.StepIf) else n))
+        assert fd.truth(ctx, bare)[0] == "false"
+        assert explicit.prove(ctx, bare).verdict == REFUTED
+
+
+def test_a_gradient_read_at_the_last_step_only_is_derived_with_its_condition():
+    ctx, claim = _claim(MANY_TO_ONE, r"dh_t = V^{\top} (p - e_k)")
+    assert fd.truth(ctx, claim)[0] == "false"
+    derived = derived_rhs(ctx, claim)
+    assert "\\mathbb{1}[t = T]" in to_latex(derived)
+    right = dataclasses.replace(claim, rhs=derived)
+    assert fd.truth(ctx, right)[0] == "true"
+    assert recurrence.prove(ctx, right).verdict == PROVED
