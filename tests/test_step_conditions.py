@@ -38,7 +38,7 @@ LINES = [  # dh_t = ...
     rf"\mathbb{{1}}[t = T] V^{{\top}} (p - e_k) + \mathbb{{1}}[t < T - 1] {BACK}",     # not at t = T - 1
     rf"\mathbb{{1}}[t = T] V^{{\top}} (p - e_k) + \mathbb{{1}}[t \ne 2] {BACK}",      # not at t = 2
     rf"\mathbb{{1}}[t = T] V^{{\top}} (p - e_k) + \mathbb{{1}}[t + 1 \le T] {BACK}",
-    rf"\mathbb{{1}}[t = T] V^{{\top}} (p - e_k)",
+    r"\mathbb{1}[t = T] V^{\top} (p - e_k)",
     r"V^{\top} (p - e_k)",
 ]
 

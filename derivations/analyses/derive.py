@@ -346,7 +346,7 @@ class Deriver:
         """(name, step of the consumer, its body there) for every definition that reads q (q at its step)."""
         out = []
         for name, d in self.ctx.definitions.items():
-            if d.notation or any(isinstance(n, ir.Deriv) for n in d.expr.walk()):
+            if d.notation or ir.has_derivative(self.ctx, d.expr):
                 continue                      # a name for a derivative, or for an expression with one (da_t)
             target = d.target.time
             if target is None and q.time is not None and q.time.var not in (None, "T") and q.time.offset == 0 \

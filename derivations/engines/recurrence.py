@@ -675,7 +675,7 @@ class _Layout:
         summed = {n for n in stepped if any(isinstance(x, ir.Sum) for x in ctx.definitions[n].expr.walk())}
         # A name for an expression with a derivative in it (δ_t := dh_t ∘ (1 - h_t^2)) is read as what it
         # stands for, like a name for a derivative: not a forward quantity, and nothing forward may read it.
-        self.derived = {n for n in stepped if _has_derivative(ctx, ctx.definitions[n].expr)}
+        self.derived = {n for n in stepped if ir.has_derivative(ctx, ctx.definitions[n].expr)}
         self.sequences = [n for n in stepped if n not in summed and n not in self.derived]
         for n in self.sequences:
             if any(r.name in self.derived for r in ir.refs(ctx.definitions[n].expr)):
@@ -739,19 +739,6 @@ class _Layout:
                 return False
             todo += self.same_step.get(q, [])
         return True
-
-
-def _has_derivative(ctx: ir.Context, e: ir.Expr, seen=None) -> bool:
-    seen = seen if seen is not None else set()
-    for n in e.walk():
-        if isinstance(n, ir.Deriv):
-            return True
-        if isinstance(n, ir.Ref) and n.name in ctx.definitions and n.name not in seen:
-            d = ctx.definitions[n.name]
-            seen.add(n.name)
-            if d.notation or _has_derivative(ctx, d.expr, seen):
-                return True
-    return False
 
 
 def _reads(ctx: ir.Context, e: ir.Expr, seen=None):

@@ -359,6 +359,21 @@ def refs(e: Expr) -> list[Ref]:
     return out
 
 
+def has_derivative(ctx, e: Expr, seen=None) -> bool:
+    """Does e hold a derivative, itself or through the definitions it reads (da_t := (1 - h_t^2) ∘ dh_t with
+    dh_t := ∂ℓ/∂h_t)?  Such a name is part of the backward pass, never a quantity the forward pass computes."""
+    seen = seen if seen is not None else set()
+    for n in e.walk():
+        if isinstance(n, Deriv):
+            return True
+        if isinstance(n, Ref) and n.name in ctx.definitions and n.name not in seen:
+            d = ctx.definitions[n.name]
+            seen.add(n.name)
+            if d.notation or has_derivative(ctx, d.expr, seen):
+                return True
+    return False
+
+
 def time_vars(e: Expr) -> set[str]:
     """The time variables an expression uses freely (a Sum binds its own)."""
     if isinstance(e, Ref):

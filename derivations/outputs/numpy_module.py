@@ -393,8 +393,9 @@ def prepared(ctx: ir.Context, verdicts: dict | None = None) -> tuple[ir.Context,
     * a name for a stacked matrix (T := [W U], Z_t := [x_t; h_{t-1}]) is replaced by its blocks, and a block
       row times a block column is multiplied out (block multiplication): [W U] [x_t; h_{t-1}] = W x_t + U h_{t-1};
     * a loss from step t to T with the earlier steps held fixed (ℓ_t := Σ_{s=t}^T l_s, read "earlier steps
-      held fixed", the note's BPTT) is read through the whole loss ℓ = ℓ_1 (`_whole_loss`)."""
-    ctx = _inline_blocks(ctx)
+      held fixed", the note's BPTT) is read through the whole loss ℓ = ℓ_1 (`_whole_loss`);
+    * a name for an expression of the backward pass (da_t := (1 - h_t^2) ∘ dh_t) is its definition there."""
+    ctx = _inline_backward_names(_inline_blocks(ctx))
     return _whole_loss(ctx, verdicts or {})
 
 
@@ -422,6 +423,22 @@ def _inline_blocks(ctx: ir.Context) -> ir.Context:
         return None if e is None else ir.transform(e, open_)
 
     definitions = {n: replace(d, expr=rewrite(d.expr)) for n, d in ctx.definitions.items() if n not in blocks}
+    claims = [replace(c, lhs=rewrite(c.lhs), rhs=rewrite(c.rhs)) for c in ctx.claims]
+    return replace(ctx, definitions=definitions, claims=claims)
+
+
+def _inline_backward_names(ctx: ir.Context) -> ir.Context:
+    """Every use of a name for an expression with a derivative (da_t := (1 - h_t^2) ∘ dh_t) replaced by that
+    expression at its step (algorithm.inline): the backward pass computes it where it is read, the forward
+    pass never."""
+    names = {n for n, d in _forward_defs(ctx).items() if n not in ctx.declarations and ir.has_derivative(ctx, d.expr)}
+    if not names:
+        return ctx
+
+    def rewrite(e):
+        return None if e is None else algorithm.inline(ctx, e)
+
+    definitions = {n: replace(d, expr=rewrite(d.expr)) for n, d in ctx.definitions.items() if n not in names}
     claims = [replace(c, lhs=rewrite(c.lhs), rhs=rewrite(c.rhs)) for c in ctx.claims]
     return replace(ctx, definitions=definitions, claims=claims)
 
@@ -696,7 +713,12 @@ class Emitter:
         rest = [x for x in add.terms if not independent(x)]
         if not any(isinstance(n, ir.MatMul) for x in free for n in x.walk()):
             return expr
-        v = self.value(ir.Add(tuple(free)) if len(free) > 1 else free[0], {var: ALL})
+        emitted = len(self.lines)
+        try:
+            v = self.value(ir.Add(tuple(free)) if len(free) > 1 else free[0], {var: ALL})
+        except Unsupported:                   # (1[t = T] V^T (p - e_k) is computed in the loop, per step)
+            del self.lines[emitted:]
+            return expr
         if v.kind != COL or not v.steps:
             return expr
         node = Hoisted(self.temp(v.code, "pre"), v.kind)
@@ -707,6 +729,22 @@ class Emitter:
     def _v_Number(self, e, env):
         v = e.value
         return Val(str(v.numerator) if v.denominator == 1 else repr(float(v)), SHARED)
+
+    def _v_StepIf(self, e, env):
+        """1[t = T] at the loop's step (or a fixed one): 1.0 or 0.0, a number that scales what it multiplies."""
+        def step(time):
+            if time.var is None:
+                return str(time.offset)
+            if time.var == "T":
+                return f"T{_plus(time.offset)}"
+            pos = env.get(time.var)
+            if pos == LOOP:
+                return f"t{_plus(time.offset)}"
+            if pos is not None and pos[0] == "fixed":
+                return str(pos[1] + time.offset)
+            raise Unsupported("a condition between steps over every step at once")
+        op = {"=": "==", "\\ne": "!=", "\\le": "<=", "\\ge": ">="}.get(e.relation, e.relation)
+        return Val(f"float({step(e.left)} {op} {step(e.right)})", SHARED)
 
     def _v_Ones(self, e, env):
         return Val(f"np.ones(({size_code(e.size)}, 1), dtype)", SHARED)
