@@ -636,6 +636,9 @@ def _outside(ctx: ir.Context, claim: ir.Claim, env: dict) -> str:
     def visit(node):
         if isinstance(node, ir.Sum):
             return             # steps under a sum are the sum's own
+        if isinstance(node, ir.MatMul) and any(isinstance(x, ir.StepIf) and not x.holds(env)
+                                               for x in (node.left, node.right)):
+            return             # read under a condition that does not hold at this step: not read
         if isinstance(node, ir.Ref) and node.time is not None and (node.time.var in free or node.time.var is None):
             step = node.time.at(env)
             outside = step > T or step < 0 or (step == 0 and node.name + "_0" not in ctx.declarations)

@@ -314,6 +314,20 @@ class StepIf(Expr):
         return replace(self, left=fn(self.left), right=fn(self.right))
 
 
+def negated(c: StepIf) -> StepIf:
+    """1[not c]: the complementary relation (= and ≠, < and ≥, > and ≤)."""
+    other = {"=": "\\ne", "\\ne": "=", "<": "\\ge", "\\ge": "<", ">": "\\le", "\\le": ">"}
+    return replace(c, relation=other[c.relation])
+
+
+def implies(a: StepIf, b: StepIf) -> bool:
+    """Does a imply b at every 1 <= t <= T?  Each compares t, T or a number with unit coefficients, so its truth
+    is constant past its largest offset in each of t and T - t: the steps up to twice that, and more, decide."""
+    reach = 2 * max(abs(x.offset) for c in (a, b) for x in (c.left, c.right)) + 8
+    return all(b.holds({"t": t, "T": T}) for T in range(1, reach + 1) for t in range(1, T + 1)
+               if a.holds({"t": t, "T": T}))
+
+
 @dataclass(frozen=True)
 class Block(Expr):
     """\\begin{bmatrix} A & B \\\\ C & D \\end{bmatrix}: rows of blocks."""

@@ -19,6 +19,7 @@ from .syntax import (
     SUM_OVER_ENTRIES,
     Args,
     BareApply,
+    Cases,
     Condition,
     DotsSum,
     Frac,
@@ -692,6 +693,20 @@ class Resolver(ir.Visitor):
                            "compare a value with 0, \\mathbb{1}[z > 0], or two steps, \\mathbb{1}[t < T]")
         left, right = (self.last_step(as_time(x, self.scope, self.err)) for x in (node.left, node.right))
         return ir.StepIf(left, node.relation, right, span=node.span, style=node.style)
+
+    def _Cases(self, node: Cases):
+        """Each row's value times its condition and the negations of the rows above it (the first row that holds
+        gives the value; a negation the row's own condition implies is left out): [t = T] a + [t ≠ T] b."""
+        terms, above = [], []
+        for value, when in node.rows:
+            own = [self._Condition(when)] if when is not None else []
+            factors = own + [ir.negated(c) for c in above if not (own and ir.implies(own[0], ir.negated(c)))]
+            term = self.expr(value)
+            for c in reversed(factors):
+                term = ir.MatMul(c, term, span=node.span)
+            terms.append(term)
+            above += own
+        return terms[0] if len(terms) == 1 else ir.Add(tuple(terms), span=node.span)
 
     def _TimeSum(self, node: TimeSum):
         if node.var in ENTRY_LETTERS and not self.known(node.var):

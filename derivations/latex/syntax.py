@@ -106,6 +106,13 @@ class Condition(ir.Expr):
     style: str = "\\mathbb{1}["
 
 
+@dataclass(frozen=True)
+class Cases(ir.Expr):
+    """\\begin{cases} a & t = T \\\\ b & \\text{otherwise} \\end{cases}: (value, Condition or None) rows."""
+    rows: tuple
+    span: tuple | None = _span()
+
+
 # A relation as written -> its key in ir.STEP_RELATIONS.
 RELATIONS = {"=": "=", "<": "<", "\\lt": "<", ">": ">", "\\gt": ">", "\\le": "\\le", "\\leq": "\\le",
              "\\leqslant": "\\le", "\\ge": "\\ge", "\\geq": "\\ge", "\\geqslant": "\\ge",
@@ -265,6 +272,8 @@ def syntax_children(n) -> tuple:
         return (n.of,) + n.items
     if isinstance(n, Condition):
         return (n.left, n.right)
+    if isinstance(n, Cases):
+        return tuple(x for row in n.rows for x in row if x is not None)
     if isinstance(n, ir.Expr):
         return n.children()
     return ()
@@ -685,6 +694,19 @@ class ToSyntax(Transformer):
 
     def partial(self, meta, items):
         return ("partial", items[1])
+
+    def cases(self, meta, items):
+        return Cases(tuple(r for r in items if isinstance(r, tuple)), span=_sp(meta))
+
+    def case_row(self, meta, items):
+        value, when = [i for i in items if not (isinstance(i, Token) and i.type in ("COMMA", "PERIOD"))]
+        if isinstance(when, Token):                                     # \text{otherwise}
+            return (value, None)
+        (_, relation, left, right) = when
+        return (value, Condition(left, relation, right, span=_sp(meta)))
+
+    def case_if(self, meta, items):
+        return items[1]                                                  # \text{if } t = T: the condition
 
     def block(self, meta, items):
         return ir.Block(items[1], span=_sp(meta))
