@@ -22,6 +22,10 @@ not written here (a second derivative, a quantity read at one step only, a sum o
 steps inside a definition) gives no derived line.  Nothing here is trusted: the
 result is only shown when the engines prove (or, said so, check) `lhs = derived`.
 
+A line about a value (f = ..., f a name the file defines as a forward quantity) gets the value instead
+(`value_forms`): the members of the chain that defines it, the closest in form to the author's line first,
+then the definition's right-hand side, each as the file writes it.
+
 The file's notation is kept: diag(u) v where its statements write \\operatorname{diag},
 u ∘ v (or ⊙) otherwise; tanh'(a) as 1 - h^2 and σ'(a) as h ∘ (1 - h) where h := tanh(a)
 or σ(a) is defined; transposes pushed onto the factors (δ a^T, not (a δ^T)^T).

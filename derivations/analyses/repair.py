@@ -60,7 +60,8 @@ NOTATION, SUBSTANTIVE = "notation", "substantive"
 
 # Plausibility of each kind of edit, most plausible first (the ranking's second key, after the number
 # of edits): the notation slips, then derivative slips, a step off by one, operands in the wrong order,
-# the wrong quantity, a missing or extra term, a sign, and last a line that holds only at the last step.
+# the wrong quantity, a missing or extra term, a sign, a part taken from the derived form (the least specific
+# edit: it says only that the derived line writes it so), and last a line that holds only at the last step.
 KIND_ORDER = (*NOTATION_KINDS, "add-derivative", "remove-derivative", "swap-derivative-formula", "add-square",
               "remove-square", "add-factor", "symmetrize", "shift-time", "reverse-step", "swap-operands",
               "replace-symbol", "add-term", "drop-term", "flip-sign", "derived-part", "last-step")
@@ -842,8 +843,10 @@ def search(ctx: ir.Context, claim: ir.Claim, budget: float = 10.0, verdict: str 
         share = min(deadline, time.perf_counter() + budget * (1.0 if earlier is not None else 0.75))
         derived, guide = _derive(ctx, claim, forms, share, cache, info) or (None, guide)
     for pairs in (False, True):
-        # Pairs only where no single edit is proved and the derived right-hand side is not (it answers the line).
-        if pairs and (repairs or time.perf_counter() > deadline or derived and derived["verdict"] == PROVED):
+        # Pairs only where no single edit is proved and the derived right-hand side is not (it answers the line;
+        # a defined value's definition restated tells what the name is, but says only what its names say).
+        if pairs and (repairs or time.perf_counter() > deadline
+                      or derived and derived["verdict"] == PROVED and not derived.get("restates_definition")):
             break
         ranked, pruned = candidates(ctx, claim, typer, pairs=pairs, deadline=deadline, guide=guide, counts=info)
         info["pruned_by_shape"] += pruned
@@ -942,6 +945,8 @@ def _derive(ctx, claim, forms, share, cache, info):
             outcome = "timed out"
         entry = {"latex": latex, "rhs": to_latex(form), "verdict": outcome,
                  "seconds": round(time.perf_counter() - t0, 3)}
+        if trivial(ctx, whole):
+            entry["restates_definition"] = True       # the value, but no answer that stops the search for edits
         tried.append((entry, form))
         if outcome in (PROVED, "timed out"):
             return entry, form
