@@ -154,3 +154,30 @@ def test_a_derivative_line_is_no_value_line():
     doc = load_document(Path(__file__).resolve().parent / "corpus" / "cs231n_lecture4.md")
     ctx, claim = doc.parsed["wrong-named-grad-x-order"]
     assert value_forms(ctx, claim) == []
+
+
+def test_a_wrong_member_of_the_chain_is_never_shown_the_next_form_is():
+    """The chain's own second link is wrong (p = ‖v‖² = Σ_i 2 v_i): its member is the closest in form to the line
+    Σ_i 3 v_i, but the engines do not prove p = Σ_i 2 v_i, so the derived line is the next form, the definition."""
+    text = r"""# A wrong chain
+
+$$ v \in \mathbb{R}^{n} $$
+
+$$ p(v) = \|v\|^2 = \sum_i 2 v_i \tag{p-chain} $$
+
+$$ p = \sum_i 3 v_i \tag{p-wrong} $$
+"""
+    from derivations.latex.reader import parse_derivation
+    ctx = parse_derivation(text, "chain.md").contexts[0]
+    claim = next(c for c in ctx.claims if c.id == "p-wrong")
+    link = next(c for c in ctx.claims if c.id == "p-chain")
+    assert fd.truth(ctx, claim, points=3)[0] == "false" and fd.truth(ctx, link, points=3)[0] == "false"
+    forms = value_forms(ctx, claim)
+    assert forms == [link.rhs, ctx.definitions["p"].expr]
+    out = repair.search(ctx, claim, budget=60)
+    derived = out["derived"]
+    assert derived["verdict"] == "proved"
+    assert parse_statement(derived["latex"], ctx) == (claim.lhs, ctx.definitions["p"].expr)
+    for r in out["repairs"]:
+        new = ir.Claim("x", "", *parse_statement(r["latex"], ctx))
+        assert fd.truth(ctx, new, points=3)[0] == "true"

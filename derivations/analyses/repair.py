@@ -929,10 +929,10 @@ def _derive(ctx, claim, forms, share, cache, info):
     the engines prove one; else the first checked, else the first tried.  A form cut short by the time limit
     ends the tries (the derived line is then undecided, and a resumed search tries again)."""
     from ..engines import TimeLimit, time_limit
-    tried = []
+    tried, left = [], False
     for n, form in enumerate(f for f in forms if _worth_proving(ctx, claim, f)):
         if n and time.perf_counter() > share:
-            tried[0][0]["forms_left"] = True          # not every form decided: not kept as decided (resume)
+            left = True
             break
         whole = replace(claim, rhs=form)
         info["tried"] += 1
@@ -952,7 +952,10 @@ def _derive(ctx, claim, forms, share, cache, info):
             return entry, form
     if not tried:
         return None
-    return next((t for t in tried if t[0]["verdict"] == CHECKED), tried[0])
+    chosen = next((t for t in tried if t[0]["verdict"] == CHECKED), tried[0])
+    if left:
+        chosen[0]["forms_left"] = True        # not every form decided: not kept as decided for a resumed search
+    return chosen
 
 
 def _try(ctx, claim, cand, cache, info) -> str:
