@@ -78,6 +78,10 @@ def test_every_edit_kind_applies_somewhere_and_changes_the_claim(kind, small):
         claim = ir.Claim("q", "q", ir.Ref("h"), ir.MatMul(ir.Number(2), ir.MatMul(ir.Ref("A"), ir.Ref("h"))))
         made = _made(kind, claim, ctx)
         assert [repair.statement_latex(new) for new in made] == ["h = (A + A^{\\top}) h"]
+    if kind == "derived-part":   # needs a derived right-hand side that writes a part of the line otherwise
+        guide = repair.replace_at(claim.rhs, (1,), ir.Ref("u"))
+        made = _made(kind, claim, ctx, guide=guide)
+        assert [new.rhs for new in made] == [guide]
     assert made, kind
     assert all((new.lhs, new.rhs) != (claim.lhs, claim.rhs) for new in made), kind
 

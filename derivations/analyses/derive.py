@@ -23,6 +23,10 @@ is not written here (a second derivative, a sum over steps inside a definition) 
 derived line.  Nothing here is trusted: the
 result is only shown when the engines prove (or, said so, check) `lhs = derived`.
 
+A line about a value (f = ..., f a name the file defines as a forward quantity) gets the value instead
+(`value_forms`): the members of the chain that defines it, the closest in form to the author's line first,
+then the definition's right-hand side, each as the file writes it.
+
 The file's notation is kept: diag(u) v where its statements write \\operatorname{diag},
 u ∘ v (or ⊙) otherwise; tanh'(a) as 1 - h^2 and σ'(a) as h ∘ (1 - h) where h := tanh(a)
 or σ(a) is defined; transposes pushed onto the factors (δ a^T, not (a δ^T)^T).
@@ -667,13 +671,15 @@ def aligned(derived: ir.Expr, written: ir.Expr, ctx: ir.Context) -> ir.Expr:
 def derived_rhs(ctx: ir.Context, claim: ir.Claim):
     """The right-hand side the claim's left-hand side has by the file's definitions, or None.
 
-    Only for a left-hand side that is a gradient of a scalar (or the file's name for one); the caller
-    proves `lhs = derived` before showing it."""
+    For a left-hand side that is a gradient of a scalar or a Jacobian (or the file's name for one), and for a
+    name the file defines as a value (its best form, `value_forms`); the caller proves `lhs = derived` before
+    showing it."""
     if claim.lhs is None:
         return None
     sub = subject(ctx, claim.lhs)
     if sub is None or not isinstance(claim.lhs, (ir.Deriv, ir.Ref)):
-        return None
+        forms = value_forms(ctx, claim)          # a defined value (f := ‖W x‖²): the best of its forms
+        return forms[0] if forms else None
     of, wrt = sub
     try:
         d = Deriver(ctx, of)
@@ -688,3 +694,88 @@ def derived_rhs(ctx: ir.Context, claim: ir.Claim):
         return aligned(d.equation(wrt), claim.rhs, ctx)
     except (Unsupported, IllTyped, KeyError, RecursionError):
         return None
+
+
+# ---------------------------------------------------------------- the value of a defined quantity
+
+def value_subject(ctx: ir.Context, e: ir.Expr):
+    """(the definition, its body at e's step) when `e` is a name the file defines as a forward value (f := ‖W x‖²,
+    h_t := tanh(...)), None otherwise: a derivative, a name for one (dh_t := ∂ℓ/∂h_t, or dV := dv of such a
+    name) and an expression are no value line's subject."""
+    if not isinstance(e, ir.Ref):
+        return None
+    d = ctx.definitions.get(e.name)
+    if d is None or d.notation:
+        return None
+    body = _at(d, e.time)
+    if body is None or any(isinstance(n, ir.Deriv) for n in normal_form(ctx, body).walk()):
+        return None
+    return d, body
+
+
+def chain_members(ctx: ir.Context, d: ir.Definition, claim: ir.Claim) -> list:
+    """What the file claims equal to the definition's right-hand side, in the order it writes them: the
+    members of the chain that defines it (f(x, W) = ‖W x‖² = Σ_i (W x)_i², whose first equality defines f and
+    whose links are claims from the body on), at the definition's own step.
+
+    Followed link by link from the body as written (a link's left-hand side is the member before it), so a
+    line elsewhere about the same name (another wrong line, f = Σ_i q_i) is never taken for a member; nor are
+    the line's own chain and a correction (a value must come from the file's definitions, not its errata)."""
+    members, known = [], [d.expr]
+    grown = True
+    while grown:
+        grown = False
+        for c in ctx.claims:
+            if c.lhs is None or c.rhs is None or c.kind == "corrected" or c.id == claim.id \
+                    or (claim.group and c.group == claim.group):
+                continue
+            for a, b in ((c.lhs, c.rhs), (c.rhs, c.lhs)):
+                if a in known and b not in known and not _mentions(b, d.target):
+                    known.append(b)
+                    members.append(b)
+                    grown = True
+    return members
+
+
+def _mentions(e: ir.Expr, target: ir.Ref) -> bool:
+    # f = f + 0 says nothing of f's value: a member that reads the quantity at its own step is no value of it.
+    return any(r.name == target.name and r.time == target.time for r in ir.refs(e))
+
+
+def _subtrees(ctx: ir.Context, e: ir.Expr) -> set:
+    # One spelling of each product (\cdot or juxtaposition), no name opened: the author's forms compared as written.
+    return set(normal_form(ctx, e, depth=0).walk())
+
+
+def closeness(ctx: ir.Context, a: ir.Expr, b: ir.Expr) -> float:
+    """How much of their form two expressions share: the subexpressions both have, of those either has (a sum
+    over entries is closer to a sum over entries than to the norm it equals)."""
+    sa, sb = _subtrees(ctx, a), _subtrees(ctx, b)
+    return len(sa & sb) / max(1, len(sa | sb))
+
+
+def value_forms(ctx: ir.Context, claim: ir.Claim) -> list:
+    """The right-hand sides a value line's left-hand side has by the file, best first: the members of the
+    chain that defines it, the closest in form to the author's right-hand side first, then the definition's
+    right-hand side.  Each at the line's step, in the file's own writing; [] for a line about no defined value.
+    None of them is trusted: the search shows one only when the engines prove `lhs = it`."""
+    found = value_subject(ctx, claim.lhs) if claim.lhs is not None and claim.rhs is not None else None
+    if found is None:
+        return []
+    d, body = found
+    members = []
+    for m in chain_members(ctx, d, claim):
+        at = _at(ir.Definition(d.target, m), claim.lhs.time)
+        if at is not None and at not in members and at != body:
+            members.append(at)
+    members.sort(key=lambda m: -closeness(ctx, m, claim.rhs))      # stable: the chain's order among equals
+    return [*members, body]
+
+
+def derived_forms(ctx: ir.Context, claim: ir.Claim) -> list:
+    """Every right-hand side worth proving for the claim's left-hand side, best first: the derived gradient or
+    Jacobian for a derivative (or a name for one), else the value forms of a defined quantity (`value_forms`)."""
+    if claim.lhs is None or subject(ctx, claim.lhs) is None:
+        return value_forms(ctx, claim)
+    rhs = derived_rhs(ctx, claim)
+    return [] if rhs is None else [rhs]

@@ -27,6 +27,9 @@ replacements of one subexpression, like `rewrites.RULES`):
                                               gives for the same left-hand side
   drop-term                                   a + b + c -> a + c
   flip-sign                                   X -> -X, -X -> X
+  derived-part                                a part of the line -> the part of the derived right-hand
+                                              side that stands in its place (the same sum over the same
+                                              index, its body another: 2 q for q^2)
 and one edit of a whole claim, `last-step` (t -> T throughout: the line holds at the last step only).
 
 `single_edits(claim, ctx)` yields (kind, side, new claim) for every edit at
@@ -57,10 +60,11 @@ NOTATION, SUBSTANTIVE = "notation", "substantive"
 
 # Plausibility of each kind of edit, most plausible first (the ranking's second key, after the number
 # of edits): the notation slips, then derivative slips, a step off by one, operands in the wrong order,
-# the wrong quantity, a missing or extra term, a sign, and last a line that holds only at the last step.
+# the wrong quantity, a missing or extra term, a sign, a part taken from the derived form (the least specific
+# edit: it says only that the derived line writes it so), and last a line that holds only at the last step.
 KIND_ORDER = (*NOTATION_KINDS, "add-derivative", "remove-derivative", "swap-derivative-formula", "add-square",
               "remove-square", "add-factor", "symmetrize", "shift-time", "reverse-step", "swap-operands",
-              "replace-symbol", "add-term", "drop-term", "flip-sign", "last-step")
+              "replace-symbol", "add-term", "drop-term", "flip-sign", "derived-part", "last-step")
 # Edits that never make a repair (they stay mutations for the soundness tests): a line that holds at the last
 # step only says less than the line the author wrote.
 NOT_REPAIRS = ("last-step",)
@@ -364,6 +368,39 @@ def symmetrize(e, ctx, typer):
     yield both if rest is None else ir.MatMul(both, rest, right.dot)
 
 
+def _same_node(a: ir.Expr, b: ir.Expr) -> bool:
+    """The same operation with the same attributes (what it is of aside): a node of one tree and of the other
+    that stand for each other, so that their children are aligned one to one."""
+    kids = a.children()
+    return type(a) is type(b) and bool(kids) and len(kids) == len(b.children()) and a.rebuild(b.children()) == b
+
+
+def aligned_parts(written: ir.Expr, derived: ir.Expr, path=()):
+    """(path, part of `derived`) for each subexpression of the author's `written` that the derived form writes
+    otherwise at the same place: the two trees walked together while their operations agree (Σ_i over the
+    same column, a product with the same left factor); where they part, the derived part stands for the
+    written one.  A node under which several children differ is offered whole too (one edit for all of
+    them).  The whole expression is not: that is the derived line itself, shown as such."""
+    if written == derived:
+        return
+    if not _same_node(written, derived):
+        if path:
+            yield path, derived
+        return
+    differ = [k for k, (a, b) in enumerate(zip(written.children(), derived.children())) if a != b]
+    for k in differ:
+        yield from aligned_parts(written.children()[k], derived.children()[k], (*path, k))
+    if len(differ) > 1 and path:
+        yield path, derived
+
+
+def derived_part(e, ctx, typer, part=None):
+    """X -> the derived right-hand side's part aligned with X (`aligned_parts`): the smallest edit that writes
+    what the derived form writes there (the sum's body 2 (W x)_i as (W x)_i^2), guided, never guessed."""
+    if part is not None and part != e:
+        yield part
+
+
 EDITS = {
     "add-transpose": add_transpose,
     "remove-transpose": remove_transpose,
@@ -385,6 +422,7 @@ EDITS = {
     "flip-sign": flip_sign,
     "add-factor": add_factor,
     "symmetrize": symmetrize,
+    "derived-part": derived_part,
 }
 # Edits of a name under ∂ (the variable, or the differentiated quantity): it must stay a name.
 NAME_EDITS = ("shift-time", "replace-symbol")
@@ -463,6 +501,8 @@ def edits(claim: ir.Claim, ctx: ir.Context, typer: Typer | None = None,
     if claim.lhs is None or claim.rhs is None:       # a loop of an algorithm: its lines are edited one by one
         return
     typer = typer or Typer(ctx)
+    # Where the derived right-hand side writes the line's formula otherwise, part by part (derived-part).
+    parts = dict(aligned_parts(claim.rhs, guide)) if guide is not None else {}
     for side in ("rhs", "lhs"):
         root = getattr(claim, side)
         for path, node, parent, naming in positions(root):
@@ -483,6 +523,8 @@ def edits(claim: ir.Claim, ctx: ir.Context, typer: Typer | None = None,
                     if side != "rhs":
                         continue
                     made = fn(node, ctx, typer, guide=guide)
+                elif kind == "derived-part":
+                    made = fn(node, ctx, typer, part=parts.get(path) if side == "rhs" and not naming else None)
                 elif kind == "replace-symbol":
                     made = fn(node, ctx, typer, naming=naming)
                 else:
@@ -785,33 +827,28 @@ def search(ctx: ir.Context, claim: ir.Claim, budget: float = 10.0, verdict: str 
         info["budget_seconds"] = round(earlier.get("seconds", 0.0) + budget, 3)
     # Derive first: the right-hand side the definitions give, in the file's names, shown when proved and used
     # to guide the edits (the terms and factors it has that the line lacks).
-    from .derive import derived_rhs
-    guide = derived_rhs(ctx, claim)
+    from .derive import derived_forms
+    forms = derived_forms(ctx, claim)
+    guide = forms[0] if forms else None
     derived = None
     before = (earlier or {}).get("derived")
     if before is not None and before.get("verdict") in (PROVED, CHECKED, REFUTED, ILL_TYPED):
         derived = before                    # decided by the earlier run: not proved again
+        guide = next((f for f in forms if to_latex(f) == before.get("rhs")), guide)
     elif time.perf_counter() > deadline:
         info["budget_exhausted"] = True
         info["stopped"] = "cut short before the first candidate"
-    elif guide is not None and guide != claim.rhs and not trivial(ctx, replace(claim, rhs=guide)):
-        whole = replace(claim, rhs=guide)
-        info["tried"] += 1
-        latex = statement_latex(whole)
-        t0 = time.perf_counter()
-        try:
-            # Three quarters of the line's budget at most: the derived line answers the line when no edit does (the
-            # structural engine may take half a minute on one), and the single edits are mostly refuted at numbers.
-            # (All of it when resuming a search whose derived line the earlier run's share did not decide.)
-            with time_limit(max(1.0, min(deadline - t0, budget * (1.0 if earlier is not None else 0.75)))):
-                outcome = _try(ctx, claim, Candidate([], whole, latex, ()), cache, info)
-        except TimeLimit:
-            outcome = "timed out"
-        derived = {"latex": latex, "rhs": to_latex(guide), "verdict": outcome,
-                   "seconds": round(time.perf_counter() - t0, 3)}
+    else:
+        # Three quarters of the line's budget at most: the derived line answers the line when no edit does (the
+        # structural engine may take half a minute on one), and the single edits are mostly refuted at numbers.
+        # (All of it when resuming a search whose derived line the earlier run's share did not decide.)
+        share = min(deadline, time.perf_counter() + budget * (1.0 if earlier is not None else 0.75))
+        derived, guide = _derive(ctx, claim, forms, share, cache, info) or (None, guide)
     for pairs in (False, True):
-        # Pairs only where no single edit is proved and the derived right-hand side is not (it answers the line).
-        if pairs and (repairs or time.perf_counter() > deadline or derived and derived["verdict"] == PROVED):
+        # Pairs only where no single edit is proved and the derived right-hand side is not (it answers the line;
+        # a defined value's definition restated tells what the name is, but says only what its names say).
+        if pairs and (repairs or time.perf_counter() > deadline
+                      or derived and derived["verdict"] == PROVED and not derived.get("restates_definition")):
             break
         ranked, pruned = candidates(ctx, claim, typer, pairs=pairs, deadline=deadline, guide=guide, counts=info)
         info["pruned_by_shape"] += pruned
@@ -856,7 +893,8 @@ def search(ctx: ir.Context, claim: ir.Claim, budget: float = 10.0, verdict: str 
         info["resume"] = {"tried": sorted(done),
                           "seconds": round(info["seconds"] + (earlier or {}).get("seconds", 0.0), 3),
                           "derived": derived if derived and derived["verdict"] in (PROVED, CHECKED, REFUTED,
-                                                                                   ILL_TYPED) else None}
+                                                                                   ILL_TYPED)
+                          and not derived.get("forms_left") else None}
     if pairs and not repairs and not info["budget_exhausted"]:
         info["note"] = "no single edit or pair of edits is proved"
         if info.get("another_subject_or_empty"):
@@ -871,6 +909,55 @@ def search(ctx: ir.Context, claim: ir.Claim, budget: float = 10.0, verdict: str 
     if verdict is not None:                 # the as-written claim's verdict, when the caller knows it
         out["severity"] = severity(verdict, repairs)
     return out
+
+
+def _worth_proving(ctx: ir.Context, claim: ir.Claim, form: ir.Expr) -> bool:
+    """A right-hand side that says something the line does not: not the line's own, and not true by its names
+    alone -- except a defined value's definition restated (f = ‖W x‖² where f := ‖W x‖²), which tells a
+    wrong value line what the name is (shown as the derived line, never as a repair: `candidates` drops it)."""
+    from .derive import value_subject
+    if form == claim.rhs:
+        return False
+    if not trivial(ctx, replace(claim, rhs=form)):
+        return True
+    found = value_subject(ctx, claim.lhs)
+    return found is not None and found[1] == form
+
+
+def _derive(ctx, claim, forms, share, cache, info):
+    """(the derived line's entry, the form that guides the edits), or None when no form is worth proving.
+
+    The forms are tried in order (the closest in form to the author's line first, `derive.value_forms`) until
+    the engines prove one; else the first checked, else the first tried.  A form cut short by the time limit
+    ends the tries (the derived line is then undecided, and a resumed search tries again)."""
+    from ..engines import TimeLimit, time_limit
+    tried, left = [], False
+    for n, form in enumerate(f for f in forms if _worth_proving(ctx, claim, f)):
+        if n and time.perf_counter() > share:
+            left = True
+            break
+        whole = replace(claim, rhs=form)
+        info["tried"] += 1
+        latex = statement_latex(whole)
+        t0 = time.perf_counter()
+        try:
+            with time_limit(max(1.0, share - t0)):
+                outcome = _try(ctx, claim, Candidate([], whole, latex, ()), cache, info)
+        except TimeLimit:
+            outcome = "timed out"
+        entry = {"latex": latex, "rhs": to_latex(form), "verdict": outcome,
+                 "seconds": round(time.perf_counter() - t0, 3)}
+        if trivial(ctx, whole):
+            entry["restates_definition"] = True       # the value, but no answer that stops the search for edits
+        tried.append((entry, form))
+        if outcome in (PROVED, "timed out"):
+            return entry, form
+    if not tried:
+        return None
+    chosen = next((t for t in tried if t[0]["verdict"] == CHECKED), tried[0])
+    if left:
+        chosen[0]["forms_left"] = True        # not every form decided: not kept as decided for a resumed search
+    return chosen
 
 
 def _try(ctx, claim, cand, cache, info) -> str:
