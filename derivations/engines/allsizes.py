@@ -263,6 +263,12 @@ class Entries(ir.Visitor):
     def _Basis(self, e, i, j):
         return Delta(i, self._index(e.index))
 
+    def _MatrixEntry(self, e, i, j):
+        return self.entry(e.arg, self._index(e.row), self._index(e.col))
+
+    def _Kronecker(self, e, i, j):
+        return Delta(self._index(e.a), self._index(e.b))
+
     def _Sum(self, e, i, j):
         if not self.fixed:
             raise NotApplicable("a sum over steps")
@@ -393,6 +399,7 @@ def block_pairs(ix: Entries, claim: ir.Claim):
 
 def prove(ctx: ir.Context, claim: ir.Claim) -> Outcome | None:
     """The all-sizes verdict on one claim, or None where the engine does not apply."""
+    ctx = ir.with_indices(ctx, claim)      # a line of entries: for symbolic values of its free entry indices
     floor = None
     if ctx.has_time and ctx.length is None:
         floor = local_floor(claim, ctx)
@@ -422,8 +429,10 @@ def prove(ctx: ir.Context, claim: ir.Claim) -> Outcome | None:
         else:
             where = " (one step, T = 1)" if ctx.length else " (at a step t, for every earlier state)" \
                 if floor is not None else ""
-            return Outcome(PROVED, METHOD, sizes, "entry [i, j] of both sides, in index notation for symbolic "
-                                                  "sizes and symbolic i, j, reduces to the same normal form" + where)
+            what = (f"both sides, in index notation for symbolic sizes and symbolic entry indices "
+                    f"{', '.join(claim.indices)}, reduce" if claim.indices else
+                    "entry [i, j] of both sides, in index notation for symbolic sizes and symbolic i, j, reduces")
+            return Outcome(PROVED, METHOD, sizes, what + " to the same normal form" + where)
     except NotApplicable:
         return None
     return Outcome(INCONCLUSIVE, METHOD, sizes, "the index-form difference did not reduce to zero (the concrete "

@@ -235,11 +235,35 @@ class Diag(Expr):
 
 @dataclass(frozen=True)
 class Component(Expr):
-    """(p_t)_{k_t}: one entry of a column, at an index quantity."""
+    """(p_t)_{k_t}: one entry of a column, at an index quantity (or a free entry index of a claim)."""
     CHILDREN = ("arg",)
     arg: Expr
     index: Ref
     span: tuple | None = _span()
+    style: str | None = field(default=None, compare=False, repr=False)     # "sub": written q_k, not (q)_{k}
+
+
+@dataclass(frozen=True)
+class MatrixEntry(Expr):
+    """W_{i,j}, \\frac{\\partial q_k}{\\partial W_{i,j}}: entry [row, col] of a matrix, at free entry indices
+    of a claim (Claim.indices gives their ranges).  `style` is the spelling only: "comma" (W_{i,j}), "run"
+    (W_{ij}), and "deriv-" before either for ∂s/∂W_{i,j}, which is entry [i, j] of ∂s/∂W (arg: that Deriv)."""
+    CHILDREN = ("arg",)
+    arg: Expr
+    row: Ref
+    col: Ref
+    span: tuple | None = _span()
+    style: str = field(default="comma", compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Kronecker(Expr):
+    """\\mathbf{1}_{k=i}, \\delta_{ki}: 1 where two free entry indices of a claim are equal, else 0 (a scalar).
+    `style` is the spelling only (the printer writes it back)."""
+    a: Ref
+    b: Ref
+    span: tuple | None = _span()
+    style: str = field(default="\\mathbf{1}_", compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -327,6 +351,10 @@ def refs(e: Expr) -> list[Ref]:
             out.append(node)
         elif isinstance(node, (Component, Basis)):
             out.append(node.index)
+        elif isinstance(node, MatrixEntry):
+            out += [node.row, node.col]
+        elif isinstance(node, Kronecker):
+            out += [node.a, node.b]
     return out
 
 
@@ -368,6 +396,7 @@ class Declaration:
     sequence: bool = False           # declared with subscript t: one value per step
     initial: bool = False            # h_0: the state before step 1
     binary: bool = False             # y \in \{0, 1\}: a scalar that is 0 or 1
+    entry: bool = False              # a free entry index of a line of entries (with_indices): its range is checked
     source: Source | None = None
 
 
@@ -401,6 +430,9 @@ class Claim:
     remark: str | None = None        # a trailing \text{...} such as "(by 3)"
     group: str = ""                  # the id of its block (a chain's links share it; `corrects` may name it)
     algorithm: str | None = None     # the whole algorithm of this id (lhs and rhs None): every output it computes
+    # A line of entries (∂q_k/∂W_{i,j} = 1_{k=i} x_j): its free entry indices, letter -> range (a size); the
+    # line states its equality for every value of each (`with_indices` declares them for the engines).
+    indices: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -459,6 +491,28 @@ class Context:
     @property
     def has_time(self) -> bool:
         return any(self.is_sequence(n) for n in {*self.declarations, *self.definitions})
+
+
+_WITH_INDICES: dict = {}
+
+
+def with_indices(ctx: Context, claim: Claim) -> Context:
+    """The context in which a line of entries is checked: its free entry indices declared as index quantities
+    (k \\in \\{1, \\dots, n\\}), so that the engines try every value of each.  Claim-local: another claim
+    of the context is not checked for every value of them.  The context itself for any other claim; one copy
+    per context and claim (the engines cache models by the context's identity)."""
+    if not claim.indices or all(n in ctx.declarations for n in claim.indices):
+        return ctx
+    key = (id(ctx), claim.id, tuple(claim.indices.items()))
+    found = _WITH_INDICES.get(key)
+    if found is not None and found[0] is ctx:
+        return found[1]
+    out = replace(ctx, declarations={**ctx.declarations, **{
+        name: Declaration(name, "index", (size, 1), entry=True) for name, size in claim.indices.items()}})
+    if len(_WITH_INDICES) > 256:
+        _WITH_INDICES.clear()
+    _WITH_INDICES[key] = (ctx, out)      # the context kept alive with its copy: its id is not reused
+    return out
 
 
 @dataclass

@@ -217,7 +217,26 @@ class Typer(ir.Visitor):
         return (a[0], a[0])
 
     def _Component(self, e):
-        self._column(e.arg, "a component")
+        rows, _ = self._column(e.arg, "a component")
+        self._in_range(e.index, rows, e)
+        return (ONE, ONE)
+
+    def _in_range(self, index: ir.Ref, size, e):
+        """A free entry index of a line of entries runs over the size it indexes (x_i with i over n, x ∈ R^d:
+        ill-typed, as a product that does not compose is)."""
+        decl = self.ctx.declarations.get(index.name)
+        if decl is not None and decl.entry and not self.eq(decl.shape[0], size):
+            raise IllTyped(f"in ${to_latex(e)}$ the entry index {index.name} runs over {decl.shape[0]} entries, "
+                           f"but it indexes {size}", e)
+
+    def _MatrixEntry(self, e: ir.MatrixEntry):
+        rows, cols = self.infer(e.arg.wrt if e.style.startswith("deriv-") else e.arg)
+        self.infer(e.arg)
+        self._in_range(e.row, rows, e)
+        self._in_range(e.col, cols, e)
+        return (ONE, ONE)
+
+    def _Kronecker(self, e: ir.Kronecker):
         return (ONE, ONE)
 
     def _Basis(self, e: ir.Basis):

@@ -27,9 +27,11 @@ from .blocks import META_KEYS, RawBlock, slug
 from .errors import DerivationError, DerivationErrors, locate
 from .resolve import (
     WHOLE_COLUMN,
+    DeltaMark,
     Entry,
     EntryError,
     EntryGrad,
+    MatrixEntryMark,
     Resolver,
     Scope,
     definitions_written_eq,
@@ -292,6 +294,7 @@ class _Builder:
         self.named: dict = {}             # (\tag or Id, name) -> the line that first used it
         self._where: dict = {}             # definition name -> (block, statement), for located errors
         self._entry_checks: list = []      # (block, node, "scalar" | "column"): shapes entry-wise lines need
+        self._entry_lines: list = []       # the blocks of this context that hold a line of entries (entries_line)
         self._copies: dict = {}            # block line -> the copies (W^{(t)}) its claims were read through
         self._written: dict = {}           # a name written with arguments -> (the arguments, the first line)
 
@@ -454,6 +457,12 @@ class _Builder:
                                 self._copies.setdefault(b.line, set()).update(resolver.copies_used)
                             checks, resolver.checks = resolver.checks, []
                         self._entry_checks.extend((b, node, what) for node, what in checks)
+                        if is_entries_line(exprs, used):
+                            # ∂q_k/∂W_{i,j} = 1_{k=i} x_j: for every k, i, j (entries_line)
+                            exprs = self.sized(ctx, b, self.entries_line(b, exprs))
+                            links.extend((st, exprs[k], exprs[k + 1], len(exprs) - 1) for k in range(len(exprs) - 1))
+                            self._entry_lines.append((b, {id(e) for e in exprs}))
+                            continue
                         if len(used) > 1:
                             raise self.error(b, "an entry-wise line uses one entry index: "
                                                 f"{' and '.join(sorted(used))} here", st.parts[0], WHOLE_COLUMN)
@@ -482,6 +491,7 @@ class _Builder:
         self.check_definitions(ctx)
         self.check_annotations(ctx, annotated, blocks)
         self.check_entries(ctx)
+        self.index_ranges(ctx)
         for found in loops:
             self.check_algorithm(ctx, found)
         self.derivative_reading(ctx, blocks)
@@ -776,6 +786,81 @@ class _Builder:
         self._entry_checks.extend((b, node, what) for _, _, checks in read for node, what in checks)
         return [out for out, _, _ in read]
 
+    def entries_line(self, b: RawBlock, exprs: list) -> list:
+        """A line of entries (CS231n: \\frac{\\partial q_k}{\\partial W_{i,j}} = \\mathbf{1}_{k=i} x_j): an equality
+        of scalars for every value of its free entry indices, which stay indices (no line of columns holds
+        a derivative of an entry by an entry of a matrix).  Entry k of a column is (q)_k, W_{i,j} entry [i, j]
+        of a matrix, ∂s/∂W_{i,j} entry [i, j] of ∂s/∂W (s a scalar: checked with the shapes), 1_{k=i} the
+        Kronecker delta; each index's range is the size it indexes (index_ranges)."""
+        def convert(n):
+            if isinstance(n, Entry):
+                return ir.Component(n.arg, ir.Ref(n.letter, span=n.span), span=n.span,
+                                    style="sub" if isinstance(n.arg, ir.Ref) else None)
+            if isinstance(n, MatrixEntryMark):
+                return ir.MatrixEntry(n.arg, ir.Ref(n.row, span=n.span), ir.Ref(n.col, span=n.span), span=n.span,
+                                      style=n.style)
+            if isinstance(n, DeltaMark):
+                return ir.Kronecker(ir.Ref(n.a, span=n.span), ir.Ref(n.b, span=n.span), span=n.span, style=n.style)
+            if isinstance(n, EntryGrad):
+                raise self.error(b, "the gradient of an entry is read only inside a sum over entries", n,
+                                 WHOLE_COLUMN)
+            return n
+        out = [ir.transform(e, convert) for e in exprs]
+        for e in out:
+            for n in e.walk():
+                if isinstance(n, ir.MatrixEntry) and n.style.startswith("deriv-"):
+                    self._entry_checks.append((b, n.arg.of, "scalar"))
+        return out
+
+    def index_ranges(self, ctx: ir.Context) -> None:
+        """The range of each free entry index of a line of entries: the size of what it indexes (k in q_k:
+        q's rows; i, j in W_{i,j}: W's rows and columns), one range per letter in a line."""
+        from ..form.shapes import IllTyped, Typer
+        lines, self._entry_lines = self._entry_lines, []
+        if self.errors or not lines:
+            return
+        typer = Typer(ctx)
+        for b, members in lines:
+            for claim in ctx.claims:
+                if id(claim.lhs) not in members and id(claim.rhs) not in members:
+                    continue
+                ranges: dict = {}
+                try:
+                    for side in (claim.lhs, claim.rhs):
+                        for n in side.walk():
+                            self._index_uses(b, ctx, typer, n, ranges)
+                except IllTyped:
+                    continue                      # the claim is ill-typed, and says so
+                except DerivationError as e:
+                    self.errors.append(e)
+                    continue
+                letters = {r.name for side in (claim.lhs, claim.rhs) for r in ir.refs(side)
+                           if r.name not in ctx.declarations and r.name not in ctx.definitions}
+                for letter in sorted(letters - set(ranges)):
+                    self.errors.append(self.error(
+                        b, f"the entry index {letter} indexes no column or matrix in this line, so it has no range",
+                        None, f"write it as the index of an entry too, e.g. x_{letter} or W_{{i,{letter}}}"))
+                claim.indices = {k: v for k, (v, _) in sorted(ranges.items())}
+
+    def _index_uses(self, b, ctx, typer, n, ranges: dict) -> None:
+        """Record the range each free entry index of node n gives (a located error where two disagree)."""
+        from ..form.shapes import fmt, same
+        uses = []
+        if isinstance(n, ir.Component) and n.index.name not in ctx.declarations:
+            rows, _ = typer.infer(n.arg)
+            uses.append((n.index, rows))
+        elif isinstance(n, ir.MatrixEntry):
+            arg = n.arg.wrt if n.style.startswith("deriv-") else n.arg
+            rows, cols = typer.infer(arg)
+            if same(cols, 1):
+                raise self.error(b, f"{to_latex(arg)} is a column ({fmt((rows, cols))}): it has no entry [{n.row.name}, "
+                                    f"{n.col.name}]", n, f"write its entry {to_latex(arg)}_{n.row.name}")
+            uses += [(n.row, rows), (n.col, cols)]
+        for ref, size in uses:
+            # The first use gives the range; another use over another size makes the claim ill-typed (the
+            # typer says where), as x_i with i over W's rows and x over its columns is.
+            ranges.setdefault(ref.name, (size, n))
+
     def check_entries(self, ctx: ir.Context) -> None:
         """An entry-wise line reads entries of columns, scalar factors and ∂L/∂o_i of a scalar L."""
         from ..form.shapes import IllTyped, Typer, is_scalar_shape, same
@@ -902,6 +987,11 @@ class _Builder:
                                        comment=meta.get("comment", ""), kind=kind, corrects=meta.get("corrects"),
                                        remark=pb.remark, group=base))
 
+
+
+def is_entries_line(exprs: list, used: set) -> bool:
+    """A line of entries (entries_line): an entry of a matrix, a Kronecker delta or two entry indices."""
+    return len(used) > 1 or any(isinstance(n, (MatrixEntryMark, DeltaMark)) for e in exprs for n in e.walk())
 
 
 def _rows_of_links(rows, links) -> list[tuple]:

@@ -526,6 +526,13 @@ class ToSyntax(Transformer):
                        None)
         return _indicator(exprs[0], exprs[1], head + (bracket or "_"), _sp(meta))
 
+    def indicator_eq(self, meta, items):
+        # \mathbb{1}[k = i]: an equality of entry indices (resolve.py reads it as the Kronecker delta)
+        head = re.sub(r"\s+", "", str(items[0]))
+        exprs = [i for i in items[1:] if not isinstance(i, Token)]
+        bracket = next((str(i).strip()[-1] for i in items[1:] if isinstance(i, Token) and i.type == "LPAR"), "_")
+        return Indicator(("eq", exprs[0], exprs[1]), span=_sp(meta), head=head + bracket)
+
     def nabla(self, meta, items):
         return Frac(items[2], items[1], True, span=_sp(meta), style="nabla")
 
