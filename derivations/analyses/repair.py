@@ -618,6 +618,7 @@ def _numerically_different(ctx: ir.Context, claim: ir.Claim) -> bool:
     """
     from ..engines import explicit
     from ..form.semantics import index_assignments
+    ctx = ir.with_indices(ctx, claim)              # a line of entries: its free entry indices get values too
     ctx = explicit.looking_context(ctx, claim)     # small sizes of its own where the value reads no size
     if ctx is None:
         return False

@@ -501,18 +501,29 @@ def with_indices(ctx: Context, claim: Claim) -> Context:
     (k \\in \\{1, \\dots, n\\}), so that the engines try every value of each.  Claim-local: another claim
     of the context is not checked for every value of them.  The context itself for any other claim; one copy
     per context and claim (the engines cache models by the context's identity)."""
-    if not claim.indices or all(n in ctx.declarations for n in claim.indices):
+    indices = claim.indices or _free_indices(ctx, claim)
+    if not indices or all(n in ctx.declarations for n in indices):
         return ctx
-    key = (id(ctx), claim.id, tuple(claim.indices.items()))
+    key = (id(ctx), claim.id, tuple(indices.items()))
     found = _WITH_INDICES.get(key)
     if found is not None and found[0] is ctx:
         return found[1]
     out = replace(ctx, declarations={**ctx.declarations, **{
-        name: Declaration(name, "index", (size, 1), entry=True) for name, size in claim.indices.items()}})
+        name: Declaration(name, "index", (size, 1), entry=True) for name, size in indices.items()}})
     if len(_WITH_INDICES) > 256:
         _WITH_INDICES.clear()
     _WITH_INDICES[key] = (ctx, out)      # the context kept alive with its copy: its id is not reused
     return out
+
+
+def _free_indices(ctx: Context, claim: Claim) -> dict:
+    """The free entry indices of a claim built without them (a repair's line, a line parsed on its own)."""
+    if claim.lhs is None or not any(isinstance(n, (MatrixEntry, Kronecker, Component)) for side in
+                                    (claim.lhs, claim.rhs) for n in side.walk()):
+        return {}
+    from .shapes import free_indices  # here: shapes reads this module
+    return {k: v for k, (v, _) in free_indices(ctx, [claim.lhs, claim.rhs]).items()
+            if k not in ctx.declarations and k not in ctx.definitions}
 
 
 @dataclass

@@ -230,8 +230,7 @@ class Typer(ir.Visitor):
                            f"but it indexes {size}", e)
 
     def _MatrixEntry(self, e: ir.MatrixEntry):
-        rows, cols = self.infer(e.arg.wrt if e.style.startswith("deriv-") else e.arg)
-        self.infer(e.arg)
+        rows, cols = self.infer(e.arg)          # ∂s/∂W of a scalar s is shaped like W
         self._in_range(e.row, rows, e)
         self._in_range(e.col, cols, e)
         return (ONE, ONE)
@@ -241,6 +240,8 @@ class Typer(ir.Visitor):
 
     def _Basis(self, e: ir.Basis):
         decl = self.ctx.declarations.get(e.index.name)
+        if decl is None:             # e_k of a free entry index not yet declared (free_indices, ir.with_indices)
+            raise IllTyped(f"the index {e.index.name} has no range here", e)
         return (decl.shape[0], ONE)
 
     def _Sum(self, e):
@@ -271,6 +272,28 @@ class Typer(ir.Visitor):
             widths = w
             height += h
         return (height, widths)
+
+
+def free_indices(ctx: ir.Context, exprs) -> dict:
+    """letter -> (its range, the node that gives it) for each free entry index of a line of entries: the size
+    it first indexes (k in q_k: q's rows; i, j in W_{i,j}: W's rows and columns).  Another use over another
+    size is left to the typer, which finds the line ill-typed there (Typer._in_range)."""
+    typer, ranges = Typer(ctx), {}
+    for e in exprs:
+        for n in e.walk():
+            try:
+                if isinstance(n, ir.Component) and n.index.name not in ctx.declarations:
+                    uses = [(n.index.name, typer.infer(n.arg)[0])]
+                elif isinstance(n, ir.MatrixEntry):
+                    rows, cols = typer.infer(n.arg)
+                    uses = [(n.row.name, rows), (n.col.name, cols)]
+                else:
+                    continue
+            except IllTyped:
+                continue                  # a member that does not compose (or reads e_k): no range from it
+            for name, size in uses:
+                ranges.setdefault(name, (size, n))
+    return ranges
 
 
 def _plural(n, word):

@@ -27,6 +27,7 @@ from .blocks import META_KEYS, RawBlock, slug
 from .errors import DerivationError, DerivationErrors, locate
 from .resolve import (
     WHOLE_COLUMN,
+    BasisMark,
     DeltaMark,
     Entry,
     EntryError,
@@ -799,6 +800,8 @@ class _Builder:
             if isinstance(n, MatrixEntryMark):
                 return ir.MatrixEntry(n.arg, ir.Ref(n.row, span=n.span), ir.Ref(n.col, span=n.span), span=n.span,
                                       style=n.style)
+            if isinstance(n, BasisMark):
+                return ir.Basis(ir.Ref(n.letter, span=n.span), "e", span=n.span)
             if isinstance(n, DeltaMark):
                 return ir.Kronecker(ir.Ref(n.a, span=n.span), ir.Ref(n.b, span=n.span), span=n.span, style=n.style)
             if isinstance(n, EntryGrad):
@@ -815,7 +818,7 @@ class _Builder:
     def index_ranges(self, ctx: ir.Context) -> None:
         """The range of each free entry index of a line of entries: the size of what it indexes (k in q_k:
         q's rows; i, j in W_{i,j}: W's rows and columns), one range per letter in a line."""
-        from ..form.shapes import IllTyped, Typer
+        from ..form.shapes import Typer, free_indices
         lines, self._entry_lines = self._entry_lines, []
         if self.errors or not lines:
             return
@@ -824,16 +827,14 @@ class _Builder:
             for claim in ctx.claims:
                 if id(claim.lhs) not in members and id(claim.rhs) not in members:
                     continue
-                ranges: dict = {}
                 try:
                     for side in (claim.lhs, claim.rhs):
                         for n in side.walk():
-                            self._index_uses(b, ctx, typer, n, ranges)
-                except IllTyped:
-                    continue                      # the claim is ill-typed, and says so
+                            self._no_column_entry(b, typer, n)
                 except DerivationError as e:
                     self.errors.append(e)
                     continue
+                ranges = free_indices(ctx, [claim.lhs, claim.rhs])
                 letters = {r.name for side in (claim.lhs, claim.rhs) for r in ir.refs(side)
                            if r.name not in ctx.declarations and r.name not in ctx.definitions}
                 for letter in sorted(letters - set(ranges)):
@@ -842,24 +843,19 @@ class _Builder:
                         None, f"write it as the index of an entry too, e.g. x_{letter} or W_{{i,{letter}}}"))
                 claim.indices = {k: v for k, (v, _) in sorted(ranges.items())}
 
-    def _index_uses(self, b, ctx, typer, n, ranges: dict) -> None:
-        """Record the range each free entry index of node n gives (a located error where two disagree)."""
-        from ..form.shapes import fmt, same
-        uses = []
-        if isinstance(n, ir.Component) and n.index.name not in ctx.declarations:
-            rows, _ = typer.infer(n.arg)
-            uses.append((n.index, rows))
-        elif isinstance(n, ir.MatrixEntry):
-            arg = n.arg.wrt if n.style.startswith("deriv-") else n.arg
+    def _no_column_entry(self, b, typer, n) -> None:
+        """W_{i,j} of a column is an error that says to write x_i (a column's entry has one index)."""
+        from ..form.shapes import IllTyped, fmt, same
+        if not isinstance(n, ir.MatrixEntry):
+            return
+        arg = n.arg.wrt if n.style.startswith("deriv-") and isinstance(n.arg, ir.Deriv) else n.arg
+        try:
             rows, cols = typer.infer(arg)
-            if same(cols, 1):
-                raise self.error(b, f"{to_latex(arg)} is a column ({fmt((rows, cols))}): it has no entry [{n.row.name}, "
-                                    f"{n.col.name}]", n, f"write its entry {to_latex(arg)}_{n.row.name}")
-            uses += [(n.row, rows), (n.col, cols)]
-        for ref, size in uses:
-            # The first use gives the range; another use over another size makes the claim ill-typed (the
-            # typer says where), as x_i with i over W's rows and x over its columns is.
-            ranges.setdefault(ref.name, (size, n))
+        except IllTyped:
+            return                                # the claim is ill-typed, and says so
+        if same(cols, 1):
+            raise self.error(b, f"{to_latex(arg)} is a column ({fmt((rows, cols))}): it has no entry [{n.row.name}, "
+                                f"{n.col.name}]", n, f"write its entry {to_latex(arg)}_{n.row.name}")
 
     def check_entries(self, ctx: ir.Context) -> None:
         """An entry-wise line reads entries of columns, scalar factors and ∂L/∂o_i of a scalar L."""
@@ -991,7 +987,8 @@ class _Builder:
 
 def is_entries_line(exprs: list, used: set) -> bool:
     """A line of entries (entries_line): an entry of a matrix, a Kronecker delta or two entry indices."""
-    return len(used) > 1 or any(isinstance(n, (MatrixEntryMark, DeltaMark)) for e in exprs for n in e.walk())
+    return len(used) > 1 or any(isinstance(n, (MatrixEntryMark, DeltaMark, BasisMark)) for e in exprs
+                                for n in e.walk())
 
 
 def _rows_of_links(rows, links) -> list[tuple]:
@@ -1088,13 +1085,32 @@ def parse_statement(latex: str, ctx: ir.Context) -> tuple[ir.Expr, ir.Expr]:
     builder = _Builder(latex, "<statement>")
     resolver = Resolver(Scope.of(ctx), lambda msg, node, hint="": builder.error(raw, msg, node, hint))
     resolver.definitions = ctx.definitions
-    lhs, rhs = (resolver.expr(e) for e in block.statements[0].parts)
+    try:
+        lhs, rhs = (resolver.expr(e) for e in block.statements[0].parts)
+    except DerivationError as first:
+        # a line of entries (a repair of ∂q_k/∂W_{i,j} = ...): read with its free entry indices, else the error
+        read = _entries_statement(builder, raw, resolver, block.statements[0].parts)
+        if read is None:
+            raise first from None
+        lhs, rhs = read
     from ..form.shapes import IllTyped, size_ones
     try:
         lhs, rhs = size_ones(ctx, [lhs, rhs])
     except IllTyped as e:
         raise builder.error(raw, str(e), e.node) from None
     return lhs, rhs
+
+
+def _entries_statement(builder, raw, resolver, parts) -> list:
+    """The members of a line of entries read on its own (parse_statement), or None for any other line."""
+    resolver.entry, resolver.entry_used = resolver.entry_letters(), set()
+    try:
+        exprs = [resolver.expr(e) for e in parts]
+    except DerivationError:
+        return None
+    finally:
+        resolver.entry, used = set(), resolver.entry_used
+    return builder.entries_line(raw, exprs) if is_entries_line(exprs, used) else None
 
 
 def parse_derivation(text: str, path: str = "<derivation>", scanner=None, where=None) -> ir.Derivation:

@@ -81,6 +81,14 @@ class DeltaMark(ir.Expr):
 
 
 @dataclass(frozen=True)
+class BasisMark(ir.Expr):
+    """e_{k} at a free entry index k (a derived line of entries, (e_{k} x^T)_{i,j}): read only in a line of
+    entries (reader.entries_line makes it an ir.Basis)."""
+    letter: str
+    span: tuple | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
 class EntryGrad(ir.Expr):
     """\\nabla_{W^{(t)}} h_i^{(t)} (or \\nabla_{V} o_i^{(t)}): the gradient of entry i of a quantity at a step,
     read only inside a sum over entries (\\sum_i), which writes it out (copies.py); never leaves the reader."""
@@ -414,6 +422,8 @@ class Resolver(ir.Visitor):
                 return self._primed(ir.Ref(whole, span=node.span), node)
             if whole in s.functions:
                 return ("fn", whole, node.primes)
+            if key == "e" and not s.knows("e") and self.is_entry(node.sub):
+                return BasisMark(node.sub.base, span=node.span)        # e_{k}, k a free entry index
             if key == "e" and not s.knows("e"):
                 return ir.Basis(self.index(node.sub, node), "e", span=node.span)
             if key in s.sequences:
