@@ -418,7 +418,10 @@ def prove(ctx: ir.Context, claim: ir.Claim) -> Outcome | None:
     try:
         for lhs, rhs in block_pairs(ix, claim):
             ra, ca = ix.shape(lhs)
-            i, j = ix.index("i", ra), ix.index("j", ca)
+            # The entry of a side that is no scalar, named apart from the free entry indices of a line of
+            # entries (i, j there are the line's own, for every value).
+            row, col = ("i", "j") if not claim.indices else ("i_entry", "j_entry")
+            i, j = ix.index(row, ra), ix.index(col, ca)
             difference = ix.entry(lhs, i, j) - ix.entry(rhs, i, j)
             if difference.has(sp.Derivative, sp.Subs):
                 # f'' of a generic f (a line that differentiates f' again): outside the index form.
