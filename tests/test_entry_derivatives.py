@@ -187,7 +187,7 @@ def test_the_derived_right_hand_side_of_the_wrong_line_is_proved():
     (r"\frac{\partial q_k}{\partial x_{i,j}} = 0", "x is a column"),
     (r"\frac{\partial q_k}{\partial W_{i,j}} = \delta_{kl} x_j", "the entry index l indexes no column"),
     (r"\frac{\partial q_k}{\partial W_{i,j}} = \mathbb{1}[k = 1] x_j", "indicator of an equality of two entry"),
-    (r"\frac{\partial W}{\partial W_{i,j}} = 0", "needs W to be a scalar"),
+    (r"\frac{\partial W}{\partial W_{i,j}} = 0", "is read of a scalar, and W is n×d"),
 ])
 def test_a_bad_line_of_entries_is_a_located_error(line, message):
     errors = _errors(line)

@@ -458,7 +458,7 @@ class _Builder:
                                 self._copies.setdefault(b.line, set()).update(resolver.copies_used)
                             checks, resolver.checks = resolver.checks, []
                         self._entry_checks.extend((b, node, what) for node, what in checks)
-                        if is_entries_line(exprs, used):
+                        if is_entries_line(exprs):
                             # ∂q_k/∂W_{i,j} = 1_{k=i} x_j: for every k, i, j (entries_line)
                             exprs = self.sized(ctx, b, self.entries_line(b, exprs))
                             links.extend((st, exprs[k], exprs[k + 1], len(exprs) - 1) for k in range(len(exprs) - 1))
@@ -794,6 +794,8 @@ class _Builder:
         of a matrix, ∂s/∂W_{i,j} entry [i, j] of ∂s/∂W (s a scalar: checked with the shapes), 1_{k=i} the
         Kronecker delta; each index's range is the size it indexes (index_ranges)."""
         def convert(n):
+            if isinstance(n, Entry) and n.derivative:
+                checks.append((b, n.arg.of, "differentiated scalar"))      # ∂s/∂x_j: entry j of ∂s/∂x
             if isinstance(n, Entry):
                 return ir.Component(n.arg, ir.Ref(n.letter, span=n.span), span=n.span,
                                     style="sub" if isinstance(n.arg, ir.Ref) else None)
@@ -808,11 +810,13 @@ class _Builder:
                 raise self.error(b, "the gradient of an entry is read only inside a sum over entries", n,
                                  WHOLE_COLUMN)
             return n
+        checks: list = []
         out = [ir.transform(e, convert) for e in exprs]
+        self._entry_checks.extend(checks)
         for e in out:
             for n in e.walk():
                 if isinstance(n, ir.MatrixEntry) and n.style.startswith("deriv-"):
-                    self._entry_checks.append((b, n.arg.of, "scalar"))
+                    self._entry_checks.append((b, n.arg.of, "differentiated scalar"))
         return out
 
     def index_ranges(self, ctx: ir.Context) -> None:
@@ -875,6 +879,12 @@ class _Builder:
                         b, f"this sum over entries ends at {what[1]}, but {to_latex(node)} has {rows} entries "
                            f"({rows}×{cols})", node,
                         f"the last term is the term at the column's size ({rows}); or write \\sum_i, every entry"))
+                continue
+            if what == "differentiated scalar":       # ∂s/∂W_{i,j} of a line of entries
+                if not is_scalar_shape((rows, cols)):
+                    self.errors.append(self.error(
+                        b, f"a derivative by an entry is read of a scalar, and {to_latex(node)} is "
+                           f"{rows}×{cols}", node, "differentiate an entry, e.g. \\frac{\\partial q_k}{\\partial W_{i,j}}"))
                 continue
             ok = is_scalar_shape((rows, cols)) if what == "scalar" else same(cols, 1)
             if not ok:
@@ -985,10 +995,14 @@ class _Builder:
 
 
 
-def is_entries_line(exprs: list, used: set) -> bool:
-    """A line of entries (entries_line): an entry of a matrix, a Kronecker delta or two entry indices."""
-    return len(used) > 1 or any(isinstance(n, (MatrixEntryMark, DeltaMark, BasisMark)) for e in exprs
-                                for n in e.walk())
+def is_entries_line(exprs: list) -> bool:
+    """A line of entries (entries_line): an entry of a matrix, a Kronecker delta of entry indices, e_k at one,
+    or the derivative of an entry by an entry (∂q_k/∂x_j).  Two entry indices alone are no such line: in
+    (\\nabla_{o} L)_i = \\hat{y}_j a j for i is a slip, which the entry-wise reading reports."""
+    def marks(n):
+        return isinstance(n, (MatrixEntryMark, DeltaMark, BasisMark)) or (
+            isinstance(n, Entry) and n.derivative and any(isinstance(x, Entry) for x in n.arg.of.walk()))
+    return any(marks(n) for e in exprs for n in e.walk())
 
 
 def _rows_of_links(rows, links) -> list[tuple]:
@@ -1109,8 +1123,8 @@ def _entries_statement(builder, raw, resolver, parts) -> list:
     except DerivationError:
         return None
     finally:
-        resolver.entry, used = set(), resolver.entry_used
-    return builder.entries_line(raw, exprs) if is_entries_line(exprs, used) else None
+        resolver.entry = set()
+    return builder.entries_line(raw, exprs) if is_entries_line(exprs) else None
 
 
 def parse_derivation(text: str, path: str = "<derivation>", scanner=None, where=None) -> ir.Derivation:
