@@ -199,3 +199,22 @@ def test_a_name_with_two_letters_declared_stays_a_name():
     ctx = _context(r"W_{ij} = W_{ij}", head)
     (claim,) = ctx.claims
     assert claim.lhs == ir.Ref("W_ij") and not claim.indices
+
+
+STEPS = r"""# Steps
+$$ W \in \mathbb{R}^{H \times V}, \quad x_t \in \mathbb{R}^{V} $$
+$$ h_t := W x_t $$
+"""
+
+
+def test_a_line_of_entries_through_time_is_never_proved_by_an_engine_that_does_not_read_it():
+    """The structural engine does not read free entry indices: such a line through time is checked at the
+    sizes and lengths tried (never proved, never a crash), and a wrong one refuted."""
+    from derivations.engines import recurrence
+    ctx = _context(r"\frac{\partial (h_t)_i}{\partial W_{i,j}} = (x_t)_j", STEPS)
+    (claim,) = ctx.claims
+    assert recurrence.prove(ctx, claim) is None and allsizes.prove(ctx, claim) is None
+    assert explicit.prove(ctx, claim).verdict == PROVED            # at the sizes and T tried: "checked"
+    ctx = _context(r"\frac{\partial (h_t)_i}{\partial W_{i,j}} = 2 (x_t)_j", STEPS)
+    (claim,) = ctx.claims
+    assert explicit.prove(ctx, claim).verdict == REFUTED

@@ -1216,6 +1216,8 @@ def prove(ctx: ir.Context, claim: ir.Claim) -> Outcome | None:
     """The structural verdict on a claim through time: PROVED for every size and T, INCONCLUSIVE, or None."""
     if not ctx.has_time or ctx.length is not None or not _is_through_time(ctx, claim):
         return None
+    if ir.with_indices(ctx, claim) is not ctx:
+        return None                  # a line of entries (free entry indices): not read here
     original = (ctx, claim)
     ctx, claim = split_views(*split_stacked(*lift_last_step(*lift_per_step(*original))))
     sizes = [{str(s): str(s) for s in ctx.sizes()}]
