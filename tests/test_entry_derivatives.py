@@ -218,3 +218,9 @@ def test_a_line_of_entries_through_time_is_never_proved_by_an_engine_that_does_n
     ctx = _context(r"\frac{\partial (h_t)_i}{\partial W_{i,j}} = 2 (x_t)_j", STEPS)
     (claim,) = ctx.claims
     assert explicit.prove(ctx, claim).verdict == REFUTED
+
+
+def test_a_size_is_no_entry_index():
+    head = HEAD.replace(r"n \times d", r"k \times d")
+    errors = _errors(r"\frac{\partial q_k}{\partial W_{i,j}} = \mathbf{1}_{k=i} x_j", head)
+    assert any("k is a size" in m for m, _, _ in errors), errors

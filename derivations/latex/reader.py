@@ -841,6 +841,12 @@ class _Builder:
                 ranges = free_indices(ctx, [claim.lhs, claim.rhs])
                 letters = {r.name for side in (claim.lhs, claim.rhs) for r in ir.refs(side)
                            if r.name not in ctx.declarations and r.name not in ctx.definitions}
+                for letter in sorted(letters & {str(s) for s in ctx.sizes()}):
+                    # k both a size (W \\in \\mathbb{R}^{k \\times d}) and an index: a counterexample could not
+                    # say which is which
+                    self.errors.append(self.error(
+                        b, f"{letter} is a size of this part of the file, so it is no entry index here", None,
+                        "write the entry index with another letter (i, j, k, l)"))
                 for letter in sorted(letters - set(ranges)):
                     self.errors.append(self.error(
                         b, f"the entry index {letter} indexes no column or matrix in this line, so it has no range",
