@@ -18,6 +18,7 @@ import numpy as np
 import sympy as sp
 
 from derivations.form import ir
+from derivations.form.shapes import with_indices
 
 
 def _sigma(x):
@@ -309,7 +310,7 @@ def truth(ctx: ir.Context, claim: ir.Claim, seed: int = 0, points: int = 2) -> t
 
     A line of entries (∂q_k/∂W_{i,j} = ...) is decided at every value of its free entry indices."""
     rng = np.random.default_rng(seed)
-    ctx = ir.with_indices(ctx, claim)
+    ctx = with_indices(ctx, claim)
     names = [str(s) for s in ctx.sizes()]
     sizes = {n: 2 + k % 3 for k, n in enumerate(names)}          # 2, 3, 4, 2, ...: apart, small
     lengths = [ctx.length] if ctx.length else ([None] if not ctx.has_time else

@@ -31,7 +31,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 from ..form import ir
-from ..form.shapes import IllTyped, Typer
+from ..form.shapes import IllTyped, Typer, with_indices
 from .spelling import normal_form, shift_steps, styles
 
 ONE = ir.Number(Fraction(1))
@@ -666,7 +666,7 @@ def entry_rhs(ctx: ir.Context, claim: ir.Claim):
         return None
     if isinstance(lhs, ir.MatrixEntry) and not lhs.style.startswith("deriv-"):
         return None
-    ctx = ir.with_indices(ctx, claim)
+    ctx = with_indices(ctx, claim)
     if ctx.has_time:
         return None                          # read at one step only: not written here
     try:

@@ -28,7 +28,7 @@ from ..form import ir
 from ..form.functions import apply_function
 from ..form.indexform import Delta, NotApplicable, diff_entry, fresh, is_zero
 from ..form.semantics import given_gradients
-from ..form.shapes import IllTyped, Typer, fmt, is_scalar_shape, same
+from ..form.shapes import IllTyped, Typer, fmt, is_scalar_shape, same, with_indices
 from .verdicts import ILL_TYPED, INCONCLUSIVE, PROVED, Outcome
 
 METHOD = "all sizes"
@@ -399,7 +399,7 @@ def block_pairs(ix: Entries, claim: ir.Claim):
 
 def prove(ctx: ir.Context, claim: ir.Claim) -> Outcome | None:
     """The all-sizes verdict on one claim, or None where the engine does not apply."""
-    ctx = ir.with_indices(ctx, claim)      # a line of entries: for symbolic values of its free entry indices
+    ctx = with_indices(ctx, claim)      # a line of entries: for symbolic values of its free entry indices
     floor = None
     if ctx.has_time and ctx.length is None:
         floor = local_floor(claim, ctx)

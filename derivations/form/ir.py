@@ -396,7 +396,7 @@ class Declaration:
     sequence: bool = False           # declared with subscript t: one value per step
     initial: bool = False            # h_0: the state before step 1
     binary: bool = False             # y \in \{0, 1\}: a scalar that is 0 or 1
-    entry: bool = False              # a free entry index of a line of entries (with_indices): its range is checked
+    entry: bool = False              # a free entry index of a line of entries (shapes.with_indices): its range is checked
     source: Source | None = None
 
 
@@ -431,7 +431,7 @@ class Claim:
     group: str = ""                  # the id of its block (a chain's links share it; `corrects` may name it)
     algorithm: str | None = None     # the whole algorithm of this id (lhs and rhs None): every output it computes
     # A line of entries (∂q_k/∂W_{i,j} = 1_{k=i} x_j): its free entry indices, letter -> range (a size); the
-    # line states its equality for every value of each (`with_indices` declares them for the engines).
+    # line states its equality for every value of each (`shapes.with_indices` declares them for the engines).
     indices: dict = field(default_factory=dict)
 
 
@@ -491,39 +491,6 @@ class Context:
     @property
     def has_time(self) -> bool:
         return any(self.is_sequence(n) for n in {*self.declarations, *self.definitions})
-
-
-_WITH_INDICES: dict = {}
-
-
-def with_indices(ctx: Context, claim: Claim) -> Context:
-    """The context in which a line of entries is checked: its free entry indices declared as index quantities
-    (k \\in \\{1, \\dots, n\\}), so that the engines try every value of each.  Claim-local: another claim
-    of the context is not checked for every value of them.  The context itself for any other claim; one copy
-    per context and claim (the engines cache models by the context's identity)."""
-    indices = claim.indices or _free_indices(ctx, claim)
-    if not indices or all(n in ctx.declarations for n in indices):
-        return ctx
-    key = (id(ctx), claim.id, tuple(indices.items()))
-    found = _WITH_INDICES.get(key)
-    if found is not None and found[0] is ctx:
-        return found[1]
-    out = replace(ctx, declarations={**ctx.declarations, **{
-        name: Declaration(name, "index", (size, 1), entry=True) for name, size in indices.items()}})
-    if len(_WITH_INDICES) > 256:
-        _WITH_INDICES.clear()
-    _WITH_INDICES[key] = (ctx, out)      # the context kept alive with its copy: its id is not reused
-    return out
-
-
-def _free_indices(ctx: Context, claim: Claim) -> dict:
-    """The free entry indices of a claim built without them (a repair's line, a line parsed on its own)."""
-    if claim.lhs is None or not any(isinstance(n, (MatrixEntry, Kronecker, Component)) for side in
-                                    (claim.lhs, claim.rhs) for n in side.walk()):
-        return {}
-    from .shapes import free_indices  # here: shapes reads this module
-    return {k: v for k, (v, _) in free_indices(ctx, [claim.lhs, claim.rhs]).items()
-            if k not in ctx.declarations and k not in ctx.definitions}
 
 
 @dataclass

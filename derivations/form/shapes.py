@@ -14,6 +14,8 @@ times ...".  Typing follows the format's rules:
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import sympy as sp
 
 from . import ir
@@ -240,7 +242,7 @@ class Typer(ir.Visitor):
 
     def _Basis(self, e: ir.Basis):
         decl = self.ctx.declarations.get(e.index.name)
-        if decl is None:             # e_k of a free entry index not yet declared (free_indices, ir.with_indices)
+        if decl is None:             # e_k of a free entry index not yet declared (free_indices, with_indices)
             raise IllTyped(f"the index {e.index.name} has no range here", e)
         return (decl.shape[0], ONE)
 
@@ -294,6 +296,38 @@ def free_indices(ctx: ir.Context, exprs) -> dict:
             for name, size in uses:
                 ranges.setdefault(name, (size, n))
     return ranges
+
+
+_WITH_INDICES: dict = {}
+
+
+def with_indices(ctx: ir.Context, claim: ir.Claim) -> ir.Context:
+    """The context in which a line of entries is checked: its free entry indices declared as index quantities
+    (k \\in \\{1, \\dots, n\\}), so that the engines try every value of each.  Claim-local: another claim
+    of the context is not checked for every value of them.  The context itself for any other claim; one copy
+    per context and claim (the engines cache models by the context's identity)."""
+    indices = claim.indices or _free_indices(ctx, claim)
+    if not indices or all(n in ctx.declarations for n in indices):
+        return ctx
+    key = (id(ctx), claim.id, tuple(indices.items()))
+    found = _WITH_INDICES.get(key)
+    if found is not None and found[0] is ctx:
+        return found[1]
+    out = replace(ctx, declarations={**ctx.declarations, **{
+        name: ir.Declaration(name, "index", (size, 1), entry=True) for name, size in indices.items()}})
+    if len(_WITH_INDICES) > 256:
+        _WITH_INDICES.clear()
+    _WITH_INDICES[key] = (ctx, out)      # the context kept alive with its copy: its id is not reused
+    return out
+
+
+def _free_indices(ctx: ir.Context, claim: ir.Claim) -> dict:
+    """The free entry indices of a claim built without them (a repair's line, a line parsed on its own)."""
+    if claim.lhs is None or not any(isinstance(n, (ir.MatrixEntry, ir.Kronecker, ir.Component)) for side in
+                                    (claim.lhs, claim.rhs) for n in side.walk()):
+        return {}
+    return {k: v for k, (v, _) in free_indices(ctx, [claim.lhs, claim.rhs]).items()
+            if k not in ctx.declarations and k not in ctx.definitions}
 
 
 def _plural(n, word):
