@@ -12,10 +12,13 @@ they differ otherwise, "ill-typed" when the shapes do not match.
 """
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import sympy as sp
 
 from derivations.form import ir
+from derivations.form.shapes import with_indices
 
 
 def _sigma(x):
@@ -190,7 +193,20 @@ class Run:
         return self.indices[(ref.name, step)]
 
     def _Component(self, e, env):
-        return self.ev(e.arg, env)[self.index(e.index, env) - 1: self.index(e.index, env), :1]
+        a, k = self.ev(e.arg, env), self.index(e.index, env)
+        if not 1 <= k <= a.shape[0]:
+            raise ShapeError(f"entry {k} of a column of {a.shape[0]}")        # an entry index past the column
+        return a[k - 1:k, :1]
+
+    def _MatrixEntry(self, e, env):
+        i, j = self.index(e.row, env), self.index(e.col, env)
+        a = self.ev(e.arg, env)
+        if not (1 <= i <= a.shape[0] and 1 <= j <= a.shape[1]):
+            raise ShapeError(f"entry [{i}, {j}] of a {a.shape} matrix")
+        return a[i - 1:i, j - 1:j]
+
+    def _Kronecker(self, e, env):
+        return np.array([[1.0 if self.index(e.a, env) == self.index(e.b, env) else 0.0]])
 
     def _Basis(self, e, env):
         n = self.shape_of(e)[0]
@@ -274,6 +290,15 @@ def draw(ctx: ir.Context, sizes: dict, T: int, rng) -> tuple[dict, dict]:
     return inputs, indices
 
 
+def every_entry(ctx: ir.Context, claim: ir.Claim, sizes: dict, drawn: dict) -> list[dict]:
+    """The drawn index values with every value of each free entry index of the claim (one assignment when it
+    has none): a line of entries states its equality for every value."""
+    sub = {ir.size_symbol(k): v for k, v in sizes.items()}
+    letters = list(claim.indices)
+    ranges = [range(1, int(sp.sympify(claim.indices[x]).xreplace(sub)) + 1) for x in letters]
+    return [{**drawn, **{(x, None): v for x, v in zip(letters, values)}} for values in itertools.product(*ranges)]
+
+
 def reach(claim: ir.Claim) -> int:
     out = 0
     for side in (claim.lhs, claim.rhs):
@@ -284,18 +309,22 @@ def reach(claim: ir.Claim) -> int:
 
 
 def truth(ctx: ir.Context, claim: ir.Claim, seed: int = 0, points: int = 2) -> tuple[str, str]:
-    """("true" | "false" | "ill-typed", where) for a claim, by numbers and finite differences."""
+    """("true" | "false" | "ill-typed", where) for a claim, by numbers and finite differences.
+
+    A line of entries (∂q_k/∂W_{i,j} = ...) is decided at every value of its free entry indices."""
     rng = np.random.default_rng(seed)
+    ctx = with_indices(ctx, claim)
     names = [str(s) for s in ctx.sizes()]
     sizes = {n: 2 + k % 3 for k, n in enumerate(names)}          # 2, 3, 4, 2, ...: apart, small
     lengths = [ctx.length] if ctx.length else ([None] if not ctx.has_time else
                                                 list(range(1, reach(claim) + 4)))
     for T in lengths:
         for _ in range(points):
-            inputs, indices = draw(ctx, sizes, T or 0, rng)
-            run = Run(ctx, sizes, T or 0, inputs, indices)
+            inputs, drawn = draw(ctx, sizes, T or 0, rng)
             uses_t = "t" in ir.time_vars(claim.lhs) | ir.time_vars(claim.rhs)
-            for t in (range(1, T + 1) if uses_t and T else [None]):
+            for indices, t in itertools.product(every_entry(ctx, claim, sizes, drawn),
+                                                range(1, T + 1) if uses_t and T else [None]):
+                run = Run(ctx, sizes, T or 0, inputs, indices)
                 env = {"T": T, "t": t}
                 try:
                     a, b = run.ev(claim.lhs, env), run.ev(claim.rhs, env)

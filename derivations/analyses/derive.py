@@ -36,7 +36,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 from ..form import ir
-from ..form.shapes import IllTyped, Typer
+from ..form.shapes import IllTyped, Typer, with_indices
 from .spelling import normal_form, shift_steps, styles
 
 ONE = ir.Number(Fraction(1))
@@ -668,6 +668,30 @@ def aligned(derived: ir.Expr, written: ir.Expr, ctx: ir.Context) -> ir.Expr:
 
 # ---------------------------------------------------------------- the entry point
 
+def entry_rhs(ctx: ir.Context, claim: ir.Claim):
+    """The right-hand side of a line of entries ∂q_k/∂W_{i,j} = ... (∂q_k/∂x_j = ...), or None: entry [i, j] of
+    ∂q_k/∂W, which is reverse mode from q seeded with e_k (∂(e_k^T q)/∂W): (e_{k} x^T)_{i,j} for q = W x."""
+    lhs = claim.lhs
+    outer = lhs.arg if isinstance(lhs, (ir.MatrixEntry, ir.Component)) else None
+    if not (isinstance(outer, ir.Deriv) and isinstance(outer.of, ir.Component) and isinstance(outer.of.arg, ir.Ref)
+            and isinstance(outer.wrt, ir.Ref) and outer.of.arg.time is None and outer.wrt.time is None):
+        return None
+    if isinstance(lhs, ir.MatrixEntry) and not lhs.style.startswith("deriv-"):
+        return None
+    ctx = with_indices(ctx, claim)
+    if ctx.has_time:
+        return None                          # read at one step only: not written here
+    try:
+        d = Deriver(ctx, outer.of.arg)
+        d.seed = ir.Basis(outer.of.index)    # the adjoint of q for its entry k: e_k
+        grad = d.equation(outer.wrt)
+    except (Unsupported, IllTyped, KeyError, RecursionError):
+        return None
+    if isinstance(lhs, ir.MatrixEntry):
+        return ir.MatrixEntry(grad, lhs.row, lhs.col)
+    return ir.Component(grad, lhs.index)
+
+
 def derived_rhs(ctx: ir.Context, claim: ir.Claim):
     """The right-hand side the claim's left-hand side has by the file's definitions, or None.
 
@@ -676,6 +700,8 @@ def derived_rhs(ctx: ir.Context, claim: ir.Claim):
     showing it."""
     if claim.lhs is None:
         return None
+    if claim.indices or isinstance(claim.lhs, (ir.MatrixEntry, ir.Component)):
+        return entry_rhs(ctx, claim)
     sub = subject(ctx, claim.lhs)
     if sub is None or not isinstance(claim.lhs, (ir.Deriv, ir.Ref)):
         forms = value_forms(ctx, claim)          # a defined value (f := ‖W x‖²): the best of its forms

@@ -45,7 +45,7 @@ from fractions import Fraction
 
 from ..form import ir
 from ..form.printer import Printer, to_latex
-from ..form.shapes import IllTyped, Typer
+from ..form.shapes import IllTyped, Typer, with_indices
 from .spelling import definition_at, normal_form, shift_steps, styles
 
 ONE = ir.Number(Fraction(1))
@@ -662,6 +662,7 @@ def _numerically_different(ctx: ir.Context, claim: ir.Claim) -> bool:
     """
     from ..engines import explicit
     from ..form.semantics import index_assignments
+    ctx = with_indices(ctx, claim)              # a line of entries: its free entry indices get values too
     ctx = explicit.looking_context(ctx, claim)     # small sizes of its own where the value reads no size
     if ctx is None:
         return False

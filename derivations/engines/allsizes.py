@@ -28,7 +28,7 @@ from ..form import ir
 from ..form.functions import apply_function
 from ..form.indexform import Delta, NotApplicable, diff_entry, fresh, is_zero
 from ..form.semantics import given_gradients
-from ..form.shapes import IllTyped, Typer, fmt, is_scalar_shape, same
+from ..form.shapes import IllTyped, Typer, fmt, is_scalar_shape, same, with_indices
 from .verdicts import ILL_TYPED, INCONCLUSIVE, PROVED, Outcome
 
 METHOD = "all sizes"
@@ -271,6 +271,12 @@ class Entries(ir.Visitor):
     def _Basis(self, e, i, j):
         return Delta(i, self._index(e.index))
 
+    def _MatrixEntry(self, e, i, j):
+        return self.entry(e.arg, self._index(e.row), self._index(e.col))
+
+    def _Kronecker(self, e, i, j):
+        return Delta(self._index(e.a), self._index(e.b))
+
     def _Sum(self, e, i, j):
         if not self.fixed:
             raise NotApplicable("a sum over steps")
@@ -401,6 +407,7 @@ def block_pairs(ix: Entries, claim: ir.Claim):
 
 def prove(ctx: ir.Context, claim: ir.Claim) -> Outcome | None:
     """The all-sizes verdict on one claim, or None where the engine does not apply."""
+    ctx = with_indices(ctx, claim)      # a line of entries: for symbolic values of its free entry indices
     floor = None
     if ctx.has_time and ctx.length is None:
         floor = local_floor(claim, ctx)
@@ -419,7 +426,10 @@ def prove(ctx: ir.Context, claim: ir.Claim) -> Outcome | None:
     try:
         for lhs, rhs in block_pairs(ix, claim):
             ra, ca = ix.shape(lhs)
-            i, j = ix.index("i", ra), ix.index("j", ca)
+            # The entry of a side that is no scalar, named apart from the free entry indices of a line of
+            # entries (i, j there are the line's own, for every value).
+            row, col = ("i", "j") if not claim.indices else ("i_entry", "j_entry")
+            i, j = ix.index(row, ra), ix.index(col, ca)
             difference = ix.entry(lhs, i, j) - ix.entry(rhs, i, j)
             if difference.has(sp.Derivative, sp.Subs):
                 # f'' of a generic f (a line that differentiates f' again): outside the index form.
@@ -430,8 +440,10 @@ def prove(ctx: ir.Context, claim: ir.Claim) -> Outcome | None:
         else:
             where = " (one step, T = 1)" if ctx.length else " (at a step t, for every earlier state)" \
                 if floor is not None else ""
-            return Outcome(PROVED, METHOD, sizes, "entry [i, j] of both sides, in index notation for symbolic "
-                                                  "sizes and symbolic i, j, reduces to the same normal form" + where)
+            what = (f"both sides, in index notation for symbolic sizes and symbolic entry indices "
+                    f"{', '.join(claim.indices)}, reduce" if claim.indices else
+                    "entry [i, j] of both sides, in index notation for symbolic sizes and symbolic i, j, reduces")
+            return Outcome(PROVED, METHOD, sizes, what + " to the same normal form" + where)
     except NotApplicable:
         return None
     return Outcome(INCONCLUSIVE, METHOD, sizes, "the index-form difference did not reduce to zero (the concrete "

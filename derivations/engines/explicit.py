@@ -33,7 +33,7 @@ import sympy as sp
 from ..form import ir
 from ..form.functions import sigma, sigmoid_definition
 from ..form.semantics import Model, ShapeMismatch, index_assignments
-from ..form.shapes import IllTyped, Typer, fmt, shape_problem
+from ..form.shapes import IllTyped, Typer, fmt, shape_problem, with_indices
 from .verdicts import ILL_TYPED, INCONCLUSIVE, PROVED, REFUTED, EngineDefect, Outcome
 
 METHOD = "concrete"
@@ -601,6 +601,7 @@ def quick_look(ctx: ir.Context, claim: ir.Claim) -> bool:
 
     A shortcut other engines take before opening definitions; a refutation is always `prove`'s.
     """
+    ctx = with_indices(ctx, claim)
     ctx = looking_context(ctx, claim)
     if ctx is None:
         return False
@@ -670,6 +671,7 @@ def prove(ctx: ir.Context, claim: ir.Claim, shapes=None, budget: float | None = 
     Declared numbers above SMALL are replaced by small sizes first (`shrink`), and the reason says so;
     `as_declared`: at the declared sizes themselves.
     """
+    ctx = with_indices(ctx, claim)      # a line of entries: at every value of its free entry indices
     original, ctx = ctx, (ctx if as_declared else shrink(ctx, claim))
     if getattr(ctx, "too_big", None):
         return Outcome(INCONCLUSIVE, METHOD, [], f"the file writes a number that may stand for a declared size "
@@ -838,6 +840,7 @@ def replay(ctx: ir.Context, claim: ir.Claim, cex: dict) -> tuple:
     Nothing is shared with the search: the model is rebuilt, every defined
     quantity recomputed from the free inputs with the real functions.
     """
+    ctx = with_indices(ctx, claim)      # the values of a line's free entry indices are in cex["indices"]
     shrunk = shrink(ctx, claim)
     # At the engine's own sizes (N6 in the shape), or at the declared ones (a line that reads a size's value).
     if {str(s) for s in shrunk.sizes()} <= set(cex["shape"]):

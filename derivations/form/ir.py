@@ -235,11 +235,35 @@ class Diag(Expr):
 
 @dataclass(frozen=True)
 class Component(Expr):
-    """(p_t)_{k_t}: one entry of a column, at an index quantity."""
+    """(p_t)_{k_t}: one entry of a column, at an index quantity (or a free entry index of a claim)."""
     CHILDREN = ("arg",)
     arg: Expr
     index: Ref
     span: tuple | None = _span()
+    style: str | None = field(default=None, compare=False, repr=False)     # "sub": written q_k, not (q)_{k}
+
+
+@dataclass(frozen=True)
+class MatrixEntry(Expr):
+    """W_{i,j}, \\frac{\\partial q_k}{\\partial W_{i,j}}: entry [row, col] of a matrix, at free entry indices
+    of a claim (Claim.indices gives their ranges).  `style` is the spelling only: "comma" (W_{i,j}), "run"
+    (W_{ij}), and "deriv-" before either for ∂s/∂W_{i,j}, which is entry [i, j] of ∂s/∂W (arg: that Deriv)."""
+    CHILDREN = ("arg",)
+    arg: Expr
+    row: Ref
+    col: Ref
+    span: tuple | None = _span()
+    style: str = field(default="comma", compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Kronecker(Expr):
+    """\\mathbf{1}_{k=i}, \\delta_{ki}: 1 where two free entry indices of a claim are equal, else 0 (a scalar).
+    `style` is the spelling only (the printer writes it back)."""
+    a: Ref
+    b: Ref
+    span: tuple | None = _span()
+    style: str = field(default="\\mathbf{1}_", compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -370,6 +394,10 @@ def refs(e: Expr) -> list[Ref]:
             out.append(node)
         elif isinstance(node, (Component, Basis)):
             out.append(node.index)
+        elif isinstance(node, MatrixEntry):
+            out += [node.row, node.col]
+        elif isinstance(node, Kronecker):
+            out += [node.a, node.b]
     return out
 
 
@@ -428,6 +456,7 @@ class Declaration:
     sequence: bool = False           # declared with subscript t: one value per step
     initial: bool = False            # h_0: the state before step 1
     binary: bool = False             # y \in \{0, 1\}: a scalar that is 0 or 1
+    entry: bool = False              # a free entry index of a line of entries (shapes.with_indices): its range is checked
     source: Source | None = None
 
 
@@ -461,6 +490,9 @@ class Claim:
     remark: str | None = None        # a trailing \text{...} such as "(by 3)"
     group: str = ""                  # the id of its block (a chain's links share it; `corrects` may name it)
     algorithm: str | None = None     # the whole algorithm of this id (lhs and rhs None): every output it computes
+    # A line of entries (∂q_k/∂W_{i,j} = 1_{k=i} x_j): its free entry indices, letter -> range (a size); the
+    # line states its equality for every value of each (`shapes.with_indices` declares them for the engines).
+    indices: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

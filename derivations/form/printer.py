@@ -217,7 +217,34 @@ class Printer(ir.Visitor):
         return f"\\operatorname{{diag}}({self.p(e.arg)})"
 
     def _Component(self, e: ir.Component) -> str:
+        if e.style == "sub" and isinstance(e.arg, ir.Ref) and e.arg.time is None and "_" not in e.arg.name \
+                and not ends_in_superscript(e.arg):
+            return f"{self._Ref(e.arg)}_{{{self._Ref(e.index)}}}"           # q_{k}, as written
         return f"({self.p(e.arg)})_{{{self._Ref(e.index)}}}"
+
+    def _MatrixEntry(self, e: ir.MatrixEntry) -> str:
+        style = e.style
+        if style.startswith("deriv-") and isinstance(e.arg, ir.Deriv):
+            # ∂s/∂W_{i,j}: entry [i, j] of ∂s/∂W, printed as written (the variable's entry)
+            d = e.arg
+            wrt = ir.MatrixEntry(d.wrt, e.row, e.col, style=style[len("deriv-"):])
+            return self._Deriv(ir.Deriv(d.of, wrt, style=d.style))
+        row, col = self._Ref(e.row), self._Ref(e.col)
+        sub = f"{row}{col}" if style == "run" else f"{row},{col}"
+        if isinstance(e.arg, ir.Ref) and e.arg.time is None and "_" not in e.arg.name \
+                and not ends_in_superscript(e.arg):
+            return f"{self._Ref(e.arg)}_{{{sub}}}"
+        return f"({self.p(e.arg)})_{{{row},{col}}}"
+
+    def _Kronecker(self, e: ir.Kronecker) -> str:
+        a, b = self._Ref(e.a), self._Ref(e.b)
+        if e.style == "\\delta":
+            return f"\\delta_{{{a}{b}}}"
+        if e.style == "\\delta,":
+            return f"\\delta_{{{a},{b}}}"
+        if e.style.endswith(("[", "(")):
+            return f"{e.style}{a} = {b}{']' if e.style.endswith('[') else ')'}"
+        return f"{e.style}{{{a}={b}}}"
 
     def _Basis(self, e: ir.Basis) -> str:
         index = self._Ref(e.index)

@@ -343,7 +343,20 @@ class Model(ir.Visitor):
         a = self.evaluate(e.arg, env)
         if a.cols != 1:
             raise ShapeMismatch(f"a component of a {fmt(a.shape)} matrix")
-        return sp.Matrix([[a[self.index_value(e.index, env) - 1, 0]]])
+        k = self.index_value(e.index, env)
+        if not 1 <= k <= a.rows:
+            raise IllTyped(f"the index {e.index.name} = {k} is past the {a.rows} entries of a column")
+        return sp.Matrix([[a[k - 1, 0]]])
+
+    def _MatrixEntry(self, e, env):
+        a = self.evaluate(e.arg, env)
+        i, j = self.index_value(e.row, env), self.index_value(e.col, env)
+        if not (1 <= i <= a.rows and 1 <= j <= a.cols):
+            raise IllTyped(f"the entry [{i}, {j}] is past the {fmt(a.shape)} matrix")
+        return sp.Matrix([[a[i - 1, j - 1]]])
+
+    def _Kronecker(self, e, env):
+        return sp.Matrix([[1 if self.index_value(e.a, env) == self.index_value(e.b, env) else 0]])
 
     def _Basis(self, e, env):
         n = self.dims(self.typer.infer(e))[0]

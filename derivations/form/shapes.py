@@ -14,6 +14,8 @@ times ...".  Typing follows the format's rules:
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import sympy as sp
 
 from . import ir
@@ -220,11 +222,31 @@ class Typer(ir.Visitor):
         return (a[0], a[0])
 
     def _Component(self, e):
-        self._column(e.arg, "a component")
+        rows, _ = self._column(e.arg, "a component")
+        self._in_range(e.index, rows, e)
+        return (ONE, ONE)
+
+    def _in_range(self, index: ir.Ref, size, e):
+        """A free entry index of a line of entries runs over the size it indexes (x_i with i over n, x ∈ R^d:
+        ill-typed, as a product that does not compose is)."""
+        decl = self.ctx.declarations.get(index.name)
+        if decl is not None and decl.entry and not self.eq(decl.shape[0], size):
+            raise IllTyped(f"in ${to_latex(e)}$ the entry index {index.name} runs over {decl.shape[0]} entries, "
+                           f"but it indexes {size}", e)
+
+    def _MatrixEntry(self, e: ir.MatrixEntry):
+        rows, cols = self.infer(e.arg)          # ∂s/∂W of a scalar s is shaped like W
+        self._in_range(e.row, rows, e)
+        self._in_range(e.col, cols, e)
+        return (ONE, ONE)
+
+    def _Kronecker(self, e: ir.Kronecker):
         return (ONE, ONE)
 
     def _Basis(self, e: ir.Basis):
         decl = self.ctx.declarations.get(e.index.name)
+        if decl is None:             # e_k of a free entry index not yet declared (free_indices, with_indices)
+            raise IllTyped(f"the index {e.index.name} has no range here", e)
         return (decl.shape[0], ONE)
 
     def _Sum(self, e):
@@ -255,6 +277,60 @@ class Typer(ir.Visitor):
             widths = w
             height += h
         return (height, widths)
+
+
+def free_indices(ctx: ir.Context, exprs) -> dict:
+    """letter -> (its range, the node that gives it) for each free entry index of a line of entries: the size
+    it first indexes (k in q_k: q's rows; i, j in W_{i,j}: W's rows and columns).  Another use over another
+    size is left to the typer, which finds the line ill-typed there (Typer._in_range)."""
+    typer, ranges = Typer(ctx), {}
+    for e in exprs:
+        for n in e.walk():
+            try:
+                if isinstance(n, ir.Component) and n.index.name not in ctx.declarations:
+                    uses = [(n.index.name, typer.infer(n.arg)[0])]
+                elif isinstance(n, ir.MatrixEntry):
+                    rows, cols = typer.infer(n.arg)
+                    uses = [(n.row.name, rows), (n.col.name, cols)]
+                else:
+                    continue
+            except IllTyped:
+                continue                  # a member that does not compose (or reads e_k): no range from it
+            for name, size in uses:
+                ranges.setdefault(name, (size, n))
+    return ranges
+
+
+_WITH_INDICES: dict = {}
+
+
+def with_indices(ctx: ir.Context, claim: ir.Claim) -> ir.Context:
+    """The context in which a line of entries is checked: its free entry indices declared as index quantities
+    (k \\in \\{1, \\dots, n\\}), so that the engines try every value of each.  Claim-local: another claim
+    of the context is not checked for every value of them.  The context itself for any other claim; one copy
+    per context and claim (the engines cache models by the context's identity)."""
+    indices = claim.indices or _free_indices(ctx, claim)
+    if not indices or all(n in ctx.declarations for n in indices):
+        return ctx
+    key = (id(ctx), claim.id, tuple(indices.items()))
+    found = _WITH_INDICES.get(key)
+    if found is not None and found[0] is ctx:
+        return found[1]
+    out = replace(ctx, declarations={**ctx.declarations, **{
+        name: ir.Declaration(name, "index", (size, 1), entry=True) for name, size in indices.items()}})
+    if len(_WITH_INDICES) > 256:
+        _WITH_INDICES.clear()
+    _WITH_INDICES[key] = (ctx, out)      # the context kept alive with its copy: its id is not reused
+    return out
+
+
+def _free_indices(ctx: ir.Context, claim: ir.Claim) -> dict:
+    """The free entry indices of a claim built without them (a repair's line, a line parsed on its own)."""
+    if claim.lhs is None or not any(isinstance(n, (ir.MatrixEntry, ir.Kronecker, ir.Component)) for side in
+                                    (claim.lhs, claim.rhs) for n in side.walk()):
+        return {}
+    return {k: v for k, (v, _) in free_indices(ctx, [claim.lhs, claim.rhs]).items()
+            if k not in ctx.declarations and k not in ctx.definitions}
 
 
 def _plural(n, word):

@@ -27,9 +27,12 @@ from .blocks import META_KEYS, RawBlock, slug
 from .errors import DerivationError, DerivationErrors, locate
 from .resolve import (
     WHOLE_COLUMN,
+    BasisMark,
+    DeltaMark,
     Entry,
     EntryError,
     EntryGrad,
+    MatrixEntryMark,
     Resolver,
     Scope,
     definitions_written_eq,
@@ -292,6 +295,7 @@ class _Builder:
         self.named: dict = {}             # (\tag or Id, name) -> the line that first used it
         self._where: dict = {}             # definition name -> (block, statement), for located errors
         self._entry_checks: list = []      # (block, node, "scalar" | "column"): shapes entry-wise lines need
+        self._entry_lines: list = []       # the blocks of this context that hold a line of entries (entries_line)
         self._copies: dict = {}            # block line -> the copies (W^{(t)}) its claims were read through
         self._written: dict = {}           # a name written with arguments -> (the arguments, the first line)
 
@@ -454,6 +458,12 @@ class _Builder:
                                 self._copies.setdefault(b.line, set()).update(resolver.copies_used)
                             checks, resolver.checks = resolver.checks, []
                         self._entry_checks.extend((b, node, what) for node, what in checks)
+                        if is_entries_line(exprs):
+                            # ∂q_k/∂W_{i,j} = 1_{k=i} x_j: for every k, i, j (entries_line)
+                            exprs = self.sized(ctx, b, self.entries_line(b, exprs))
+                            links.extend((st, exprs[k], exprs[k + 1], len(exprs) - 1) for k in range(len(exprs) - 1))
+                            self._entry_lines.append((b, {id(e) for e in exprs}))
+                            continue
                         if len(used) > 1:
                             raise self.error(b, "an entry-wise line uses one entry index: "
                                                 f"{' and '.join(sorted(used))} here", st.parts[0], WHOLE_COLUMN)
@@ -482,6 +492,7 @@ class _Builder:
         self.check_definitions(ctx)
         self.check_annotations(ctx, annotated, blocks)
         self.check_entries(ctx)
+        self.index_ranges(ctx)
         for found in loops:
             self.check_algorithm(ctx, found)
         self.derivative_reading(ctx, blocks)
@@ -776,6 +787,86 @@ class _Builder:
         self._entry_checks.extend((b, node, what) for _, _, checks in read for node, what in checks)
         return [out for out, _, _ in read]
 
+    def entries_line(self, b: RawBlock, exprs: list) -> list:
+        """A line of entries (CS231n: \\frac{\\partial q_k}{\\partial W_{i,j}} = \\mathbf{1}_{k=i} x_j): an equality
+        of scalars for every value of its free entry indices, which stay indices (no line of columns holds
+        a derivative of an entry by an entry of a matrix).  Entry k of a column is (q)_k, W_{i,j} entry [i, j]
+        of a matrix, ∂s/∂W_{i,j} entry [i, j] of ∂s/∂W (s a scalar: checked with the shapes), 1_{k=i} the
+        Kronecker delta; each index's range is the size it indexes (index_ranges)."""
+        def convert(n):
+            if isinstance(n, Entry) and n.derivative:
+                checks.append((b, n.arg.of, "differentiated scalar"))      # ∂s/∂x_j: entry j of ∂s/∂x
+            if isinstance(n, Entry):
+                return ir.Component(n.arg, ir.Ref(n.letter, span=n.span), span=n.span,
+                                    style="sub" if isinstance(n.arg, ir.Ref) else None)
+            if isinstance(n, MatrixEntryMark):
+                return ir.MatrixEntry(n.arg, ir.Ref(n.row, span=n.span), ir.Ref(n.col, span=n.span), span=n.span,
+                                      style=n.style)
+            if isinstance(n, BasisMark):
+                return ir.Basis(ir.Ref(n.letter, span=n.span), "e", span=n.span)
+            if isinstance(n, DeltaMark):
+                return ir.Kronecker(ir.Ref(n.a, span=n.span), ir.Ref(n.b, span=n.span), span=n.span, style=n.style)
+            if isinstance(n, EntryGrad):
+                raise self.error(b, "the gradient of an entry is read only inside a sum over entries", n,
+                                 WHOLE_COLUMN)
+            return n
+        checks: list = []
+        out = [ir.transform(e, convert) for e in exprs]
+        self._entry_checks.extend(checks)
+        for e in out:
+            for n in e.walk():
+                if isinstance(n, ir.MatrixEntry) and n.style.startswith("deriv-"):
+                    self._entry_checks.append((b, n.arg.of, "differentiated scalar"))
+        return out
+
+    def index_ranges(self, ctx: ir.Context) -> None:
+        """The range of each free entry index of a line of entries: the size of what it indexes (k in q_k:
+        q's rows; i, j in W_{i,j}: W's rows and columns), one range per letter in a line."""
+        from ..form.shapes import Typer, free_indices
+        lines, self._entry_lines = self._entry_lines, []
+        if self.errors or not lines:
+            return
+        typer = Typer(ctx)
+        for b, members in lines:
+            for claim in ctx.claims:
+                if id(claim.lhs) not in members and id(claim.rhs) not in members:
+                    continue
+                try:
+                    for side in (claim.lhs, claim.rhs):
+                        for n in side.walk():
+                            self._no_column_entry(b, typer, n)
+                except DerivationError as e:
+                    self.errors.append(e)
+                    continue
+                ranges = free_indices(ctx, [claim.lhs, claim.rhs])
+                letters = {r.name for side in (claim.lhs, claim.rhs) for r in ir.refs(side)
+                           if r.name not in ctx.declarations and r.name not in ctx.definitions}
+                for letter in sorted(letters & {str(s) for s in ctx.sizes()}):
+                    # k both a size (W \\in \\mathbb{R}^{k \\times d}) and an index: a counterexample could not
+                    # say which is which
+                    self.errors.append(self.error(
+                        b, f"{letter} is a size of this part of the file, so it is no entry index here", None,
+                        "write the entry index with another letter (i, j, k, l)"))
+                for letter in sorted(letters - set(ranges)):
+                    self.errors.append(self.error(
+                        b, f"the entry index {letter} indexes no column or matrix in this line, so it has no range",
+                        None, f"write it as the index of an entry too, e.g. x_{letter} or W_{{i,{letter}}}"))
+                claim.indices = {k: v for k, (v, _) in sorted(ranges.items())}
+
+    def _no_column_entry(self, b, typer, n) -> None:
+        """W_{i,j} of a column is an error that says to write x_i (a column's entry has one index)."""
+        from ..form.shapes import IllTyped, fmt, same
+        if not isinstance(n, ir.MatrixEntry):
+            return
+        arg = n.arg.wrt if n.style.startswith("deriv-") and isinstance(n.arg, ir.Deriv) else n.arg
+        try:
+            rows, cols = typer.infer(arg)
+        except IllTyped:
+            return                                # the claim is ill-typed, and says so
+        if same(cols, 1):
+            raise self.error(b, f"{to_latex(arg)} is a column ({fmt((rows, cols))}): it has no entry [{n.row.name}, "
+                                f"{n.col.name}]", n, f"write its entry {to_latex(arg)}_{n.row.name}")
+
     def check_entries(self, ctx: ir.Context) -> None:
         """An entry-wise line reads entries of columns, scalar factors and ∂L/∂o_i of a scalar L."""
         from ..form.shapes import IllTyped, Typer, is_scalar_shape, same
@@ -794,6 +885,12 @@ class _Builder:
                         b, f"this sum over entries ends at {what[1]}, but {to_latex(node)} has {rows} entries "
                            f"({rows}×{cols})", node,
                         f"the last term is the term at the column's size ({rows}); or write \\sum_i, every entry"))
+                continue
+            if what == "differentiated scalar":       # ∂s/∂W_{i,j} of a line of entries
+                if not is_scalar_shape((rows, cols)):
+                    self.errors.append(self.error(
+                        b, f"a derivative by an entry is read of a scalar, and {to_latex(node)} is "
+                           f"{rows}×{cols}", node, "differentiate an entry, e.g. \\frac{\\partial q_k}{\\partial W_{i,j}}"))
                 continue
             ok = is_scalar_shape((rows, cols)) if what == "scalar" else same(cols, 1)
             if not ok:
@@ -904,6 +1001,16 @@ class _Builder:
 
 
 
+def is_entries_line(exprs: list) -> bool:
+    """A line of entries (entries_line): an entry of a matrix, a Kronecker delta of entry indices, e_k at one,
+    or the derivative of an entry by an entry (∂q_k/∂x_j).  Two entry indices alone are no such line: in
+    (\\nabla_{o} L)_i = \\hat{y}_j a j for i is a slip, which the entry-wise reading reports."""
+    def marks(n):
+        return isinstance(n, (MatrixEntryMark, DeltaMark, BasisMark)) or (
+            isinstance(n, Entry) and n.derivative and any(isinstance(x, Entry) for x in n.arg.of.walk()))
+    return any(marks(n) for e in exprs for n in e.walk())
+
+
 def _rows_of_links(rows, links) -> list[tuple]:
     """For each link of a chain set on rows (`a &= b \\tag{1} \\\\ &= c \\tag{2}`): (the tag, the \\label of the
     row it ends on, its place k among the m links ending on that row, m); [] for a display not so set.  The
@@ -998,13 +1105,32 @@ def parse_statement(latex: str, ctx: ir.Context) -> tuple[ir.Expr, ir.Expr]:
     builder = _Builder(latex, "<statement>")
     resolver = Resolver(Scope.of(ctx), lambda msg, node, hint="": builder.error(raw, msg, node, hint))
     resolver.definitions = ctx.definitions
-    lhs, rhs = (resolver.expr(e) for e in block.statements[0].parts)
+    try:
+        lhs, rhs = (resolver.expr(e) for e in block.statements[0].parts)
+    except DerivationError as first:
+        # a line of entries (a repair of ∂q_k/∂W_{i,j} = ...): read with its free entry indices, else the error
+        read = _entries_statement(builder, raw, resolver, block.statements[0].parts)
+        if read is None:
+            raise first from None
+        lhs, rhs = read
     from ..form.shapes import IllTyped, size_ones
     try:
         lhs, rhs = size_ones(ctx, [lhs, rhs])
     except IllTyped as e:
         raise builder.error(raw, str(e), e.node) from None
     return lhs, rhs
+
+
+def _entries_statement(builder, raw, resolver, parts) -> list:
+    """The members of a line of entries read on its own (parse_statement), or None for any other line."""
+    resolver.entry, resolver.entry_used = resolver.entry_letters(), set()
+    try:
+        exprs = [resolver.expr(e) for e in parts]
+    except DerivationError:
+        return None
+    finally:
+        resolver.entry = set()
+    return builder.entries_line(raw, exprs) if is_entries_line(exprs) else None
 
 
 def parse_derivation(text: str, path: str = "<derivation>", scanner=None, where=None) -> ir.Derivation:

@@ -44,6 +44,9 @@ PER_STEP = "^{(\\cdot)}"
 # Letters that are an entry index of an entry-wise line, (\nabla_{o} L)_i = \hat{y}_i - \mathbf{1}_{i = y}, when
 # the context has no quantity of that name (docs/derivation-format.md).
 ENTRY_LETTERS = ("i", "j")
+# More letters of a line of entries, \frac{\partial q_k}{\partial W_{i,j}} = \mathbf{1}_{k=i} x_j, in a context
+# without sequences (where k may be a step, it stays one).
+MORE_LETTERS = ("k", "l")
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,37 @@ class Entry(ir.Expr):
     CHILDREN = ("arg",)
     arg: ir.Expr
     derivative: bool = False
+    span: tuple | None = field(default=None, compare=False, repr=False)
+    letter: str = field(default="i", compare=False, repr=False)      # the entry index as written (i, k)
+
+
+@dataclass(frozen=True)
+class MatrixEntryMark(ir.Expr):
+    """W_{i,j} (or W_{ij}) of a matrix, and ∂s/∂W_{i,j} (`arg` the Deriv, style "deriv-..."), at free entry
+    indices: read only in a line of entries (reader.entries_line makes it an ir.MatrixEntry)."""
+    CHILDREN = ("arg",)
+    arg: ir.Expr
+    row: str
+    col: str
+    style: str = "comma"
+    span: tuple | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class DeltaMark(ir.Expr):
+    """\\mathbf{1}_{k=i}, \\mathbb{1}[k = i], \\delta_{ki}: the Kronecker delta of two free entry indices, read
+    only in a line of entries (reader.entries_line makes it an ir.Kronecker)."""
+    a: str
+    b: str
+    style: str
+    span: tuple | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class BasisMark(ir.Expr):
+    """e_{k} at a free entry index k (a derived line of entries, (e_{k} x^T)_{i,j}): read only in a line of
+    entries (reader.entries_line makes it an ir.Basis)."""
+    letter: str
     span: tuple | None = field(default=None, compare=False, repr=False)
 
 
@@ -296,8 +330,48 @@ class Resolver(ir.Visitor):
         self.checks: list = []        # (node, "scalar" | "column"): shapes a sum over entries needs (entrywise)
 
     def entry_letters(self) -> set[str]:
-        """The entry indices a claim may use: i, j when no quantity, function or sequence is named so."""
-        return {x for x in ENTRY_LETTERS if not self.known(x) and x not in self.scope.initial}
+        """The entry indices a claim may use: i, j when no quantity, function or sequence is named so (and k, l
+        in a context without sequences)."""
+        letters = ENTRY_LETTERS + (MORE_LETTERS if not self.scope.sequences else ())
+        return {x for x in letters if not self.known(x) and x not in self.scope.initial}
+
+    def letter_pair(self, sub) -> tuple[str, str] | None:
+        """The two entry indices of an entry of a matrix, W_{i,j} or W_{ij}, or None."""
+        if isinstance(sub, tuple) and sub[0] in ("pair", "eq") and all(
+                isinstance(x, Name) and x.sub is None and not x.primes and x.decoration is None
+                and x.base in self.entry for x in sub[1:]):
+            pair = (sub[1].base, sub[2].base)
+        elif isinstance(sub, Name) and sub.sub is None and not sub.primes and sub.decoration is None \
+                and len(sub.base) == 2 and all(x in self.entry for x in sub.base):
+            pair = (sub.base[0], sub.base[1])
+        else:
+            return None
+        self.entry_used.update(pair)
+        return pair
+
+    def matrix_entry(self, node: Name, key: str):
+        """W_{i,j}, W_{ij} of a known W (not a name W_{ij} of its own): entry [i, j], or None."""
+        if not isinstance(node.sub, (tuple, Name)) or not (self.scope.knows(key) and key not in self.scope.sequences):
+            return None
+        if isinstance(node.sub, Name) and self.known(full_name(key, node.sub)):
+            return None
+        if isinstance(node.sub, tuple) and node.sub[0] != "pair":
+            return None
+        pair = self.letter_pair(node.sub)
+        if pair is None:
+            return None
+        style = "comma" if isinstance(node.sub, tuple) else "run"
+        return MatrixEntryMark(self.ref(Name(node.base, None, node.primes, node.decoration, span=node.span)),
+                               *pair, style, span=node.span)
+
+    def kronecker(self, node: Name, key: str):
+        """\\delta_{ki}, \\delta_{k,i} (no quantity of that name): the Kronecker delta of two entry indices, or None."""
+        if key != "\\delta" or node.primes or self.known(full_name(key, node.sub)):
+            return None
+        pair = self.letter_pair(node.sub)
+        if pair is None:
+            return None
+        return DeltaMark(*pair, "\\delta," if isinstance(node.sub, tuple) else "\\delta", span=node.span)
 
     def is_entry(self, sub) -> bool:
         found = isinstance(sub, Name) and sub.sub is None and not sub.primes and sub.decoration is None \
@@ -326,13 +400,17 @@ class Resolver(ir.Visitor):
     def ref(self, node: Name):
         """A name -> Ref, Basis, a function marker ("fn", name, primes), or a product of names."""
         s = self.scope
+        key = name_key(node.base, node.decoration)
+        special = (self.matrix_entry(node, key) or self.kronecker(node, key)) if self.entry else None
+        if special is not None:
+            return special
         node = unpair(node)
         key = name_key(node.base, node.decoration)
         if node.sub is not None and self.is_entry(node.sub) and not self.known(full_name(key, node.sub)) \
                 and (s.knows(key) or key in s.sequences):
             # o_i: entry i of the column o, in an entry-wise line
             return Entry(self.ref(Name(node.base, None, node.primes, node.decoration, span=node.span)),
-                         span=node.span)
+                         span=node.span, letter=node.sub.base)
         if node.sub is not None:
             if (key in s.sequences or key in s.initial) and is_time_like(node.sub):
                 time = self.last_step(as_time(node.sub, s, self.err))
@@ -346,6 +424,8 @@ class Resolver(ir.Visitor):
                 return self._primed(ir.Ref(whole, span=node.span), node)
             if whole in s.functions:
                 return ("fn", whole, node.primes)
+            if key == "e" and not s.knows("e") and self.is_entry(node.sub):
+                return BasisMark(node.sub.base, span=node.span)        # e_{k}, k a free entry index
             if key == "e" and not s.knows("e"):
                 return ir.Basis(self.index(node.sub, node), "e", span=node.span)
             if key in s.sequences:
@@ -515,7 +595,11 @@ class Resolver(ir.Visitor):
         if node.sub is None:
             return inner
         if self.is_entry(node.sub):
-            return Entry(inner, span=node.span)          # (\nabla_{o} L)_i: entry i, in an entry-wise line
+            # (\nabla_{o} L)_i: entry i, in an entry-wise line
+            return Entry(inner, span=node.span, letter=node.sub.base)
+        pair = self.letter_pair(node.sub) if isinstance(node.sub, tuple) and node.sub[0] == "pair" else None
+        if pair is not None:
+            return MatrixEntryMark(inner, *pair, span=node.span)      # (e_k x^T)_{i,j}: entry [i, j]
         return ir.Component(inner, self.index(node.sub, node), span=node.span)
 
     def _Sup(self, node: Sup):
@@ -532,10 +616,10 @@ class Resolver(ir.Visitor):
                                                                                       n.sub)):
                 inner = Sup(Name(n.base, None, n.primes, n.decoration, span=n.span), node.kind, node.value,
                             span=node.span)
-                return Entry(self.expr(inner), span=node.span)
+                return Entry(self.expr(inner), span=node.span, letter=n.sub.base)
             if self.is_entry(node.sub) and n.sub is None:
                 inner = Sup(n, node.kind, node.value, span=node.span)
-                return Entry(self.expr(inner), span=node.span)
+                return Entry(self.expr(inner), span=node.span, letter=node.sub.base)
         named = superscript_name(node, self.scope.sequences | self.scope.initial, self.known, self.scope.per_step)
         if named is not None:
             out = self._Name(named)
@@ -577,7 +661,13 @@ class Resolver(ir.Visitor):
             return EntryGrad(num.arg, den, False, span=node.span)     # \nabla_{V} o_i^{(t)}, inside \sum_i
         if node.partial and isinstance(den, Entry) and isinstance(den.arg, ir.Ref):
             # ∂L/∂o_i: entry i of ∂L/∂o (for a scalar L; entrywise checks it)
-            return Entry(ir.Deriv(num, den.arg, span=node.span, style=node.style), True, span=node.span)
+            return Entry(ir.Deriv(num, den.arg, span=node.span, style=node.style), True, span=node.span,
+                         letter=den.letter)
+        if node.partial and isinstance(den, MatrixEntryMark) and isinstance(den.arg, ir.Ref) \
+                and not den.style.startswith("deriv-"):
+            # ∂q_k/∂W_{i,j}: entry [i, j] of ∂q_k/∂W (a line of entries checks that q_k is a scalar)
+            return MatrixEntryMark(ir.Deriv(num, den.arg, span=node.span, style=node.style), den.row, den.col,
+                                   "deriv-" + den.style, span=node.span)
         if node.partial:
             if not isinstance(den, ir.Ref):
                 raise self.err("differentiate with respect to a named quantity (define it with := first)", node)
@@ -668,12 +758,16 @@ class Resolver(ir.Visitor):
         if isinstance(sub, tuple) and sub[0] == "eq" and self.is_step(sub[1]) and self.is_step(sub[2]):
             return self._Condition(Condition(sub[1], "=", sub[2], span=node.span,
                                              style=("1" if node.head == "1" else node.head) + "_"))
+        pair = self.letter_pair(sub) if isinstance(sub, tuple) and sub[0] in ("eq", "pair") else None
+        if pair is not None:
+            # \mathbf{1}_{k=i}: both sides entry indices, the Kronecker delta
+            return DeltaMark(*pair, node.head + "_", span=node.span)
         style = sub[1].base if isinstance(sub, tuple) and isinstance(sub[1], Name) else "1"
         if node.head != "1":
             style = f"{node.head}|{style}"
         out = ir.Basis(self.index(sub, node), style, span=node.span)
         if isinstance(sub, tuple) and self.is_entry(sub[1]):
-            return Entry(out, span=node.span)    # 1_{i = y}: entry i of the one-hot column e_y
+            return Entry(out, span=node.span, letter=sub[1].base)    # 1_{i = y}: entry i of the one-hot column e_y
         return out
 
     def is_step(self, x) -> bool:
@@ -686,7 +780,11 @@ class Resolver(ir.Visitor):
         return time.var is None or time.var in ("t", "T") or time.var in self.scope.bound
 
     def _Condition(self, node: Condition):
-        """1[t < T]: a condition between two steps (ir.StepIf); of values, only ReLU's 1[z > 0] is read."""
+        """1[t < T]: a condition between two steps (ir.StepIf); 1[k = i] of two entry indices, the Kronecker delta;
+        of values, only ReLU's 1[z > 0] is read."""
+        pair = self.letter_pair(("eq", node.left, node.right)) if node.relation == "=" else None
+        if pair is not None:
+            return DeltaMark(*pair, node.style, span=node.span)
         if not (self.is_step(node.left) and self.is_step(node.right)):
             raise self.err("an indicator is read as ReLU's derivative 1[z > 0] or as a condition between two steps "
                            "(t, T, t + 1 or a number)", node,
