@@ -786,9 +786,10 @@ class Resolver(ir.Visitor):
         if pair is not None:
             return DeltaMark(*pair, node.style, span=node.span)
         if not (self.is_step(node.left) and self.is_step(node.right)):
-            raise self.err("an indicator is read as ReLU's derivative 1[z > 0] or as a condition between two steps "
-                           "(t, T, t + 1 or a number)", node,
-                           "compare a value with 0, \\mathbb{1}[z > 0], or two steps, \\mathbb{1}[t < T]")
+            raise self.err("an indicator is read as ReLU's derivative 1[z > 0], as a condition between two steps "
+                           "(t, T, t + 1 or a number) or as the indicator of an equality of two entry indices",
+                           node, "compare a value with 0, \\mathbb{1}[z > 0], two steps, \\mathbb{1}[t < T], or "
+                           "two entry indices in a line of entries, \\mathbb{1}[k = i]")
         left, right = (self.last_step(as_time(x, self.scope, self.err)) for x in (node.left, node.right))
         return ir.StepIf(left, node.relation, right, span=node.span, style=node.style)
 
