@@ -184,3 +184,31 @@ def test_a_line_about_entry_i_keeps_its_reading_beside_a_sum():
     ctx = parse_derivation(HEAD + "$$ f(q) = \\|q\\|^2 = \\sum_i q_i^2 $$\n"
                            "$$ \\frac{\\partial f}{\\partial q_i} = 2 q_i $$\n", "v.md").contexts[0]
     assert all(fd.truth(ctx, c)[0] == "true" for c in ctx.claims)
+
+
+# ---------------------------------------------------------------- f(q) and f(x, W): one value, two ways written
+
+NAMED = HEAD + r"$$ f(q) = \|q\|^2 $$" + "\n"
+
+
+@pytest.mark.parametrize("line", [r"f(x, W) = \|W \cdot x\|^2", r"f(W, x) = \sum_i (W \cdot x)_i^2",
+                                  r"f(q) = 2 \|q\|^2", r"f(x, W) = \|x\|^2"])
+def test_a_value_written_with_arguments_that_reach_its_inputs_is_that_value(line):
+    ctx = parse_derivation(NAMED + f"$$ {line} $$\n", "v.md").contexts[0]
+    claim = ctx.claims[-1]
+    assert claim.lhs == ir.Ref("f")
+    truth = fd.truth(ctx, claim)[0]
+    rng = np.random.default_rng(11)
+    inputs, _ = fd.draw(ctx, SIZES, 1, rng)
+    W, x = inputs[("W", None)], inputs[("x", None)]
+    by_numbers = {r"\|W \cdot x\|^2": np.sum((W @ x) ** 2), r"\sum_i (W \cdot x)_i^2": np.sum((W @ x) ** 2),
+                  r"2 \|q\|^2": 2 * np.sum((W @ x) ** 2), r"\|x\|^2": np.sum(x ** 2)}[line.split(" = ")[1]]
+    assert truth == ("true" if np.isclose(by_numbers, np.sum((W @ x) ** 2)) else "false")
+    assert explicit.prove(ctx, claim).verdict == (PROVED if truth == "true" else REFUTED)
+
+
+def test_a_value_written_with_arguments_that_reach_other_inputs_is_an_error():
+    with pytest.raises(DerivationErrors) as e:
+        parse_derivation(NAMED + r"$$ f(y, W) = \|W \cdot y\|^2 $$" + "\n", "v.md")
+    (err,) = e.value.errors
+    assert "depend on W, y, but f depends on W, x" in err.message and err.location.line == 5

@@ -581,6 +581,9 @@ class Resolver(ir.Visitor):
             span = (inner.span[0], node.right.span[1]) if inner.span and node.right.span else node.span
             return self._Juxt(Juxt(node.left.left, Juxt(inner, node.right, span=span), node.left.dot,
                                    span=node.span))
+        named = self.named_value(node)
+        if named is not None:
+            return named
         left = self.ref(node.left) if isinstance(node.left, Name) else self.expr(node.left)
         if isinstance(left, tuple):               # a declared function, applied
             _, fname, primes = left
@@ -589,6 +592,35 @@ class Resolver(ir.Visitor):
                 raise self.err(f"write {fname}(x), not {fname} \\cdot x", node)
             return ir.Apply(fname, self.expr(arg), primes, span=node.span)
         return ir.MatMul(left, self.expr(node.right), node.dot, span=node.span, norm=node.norm)
+
+    def named_value(self, node: Juxt) -> ir.Ref | None:
+        """f(x, W) or f(q) of a value f the context defines (CS231n writes f(q) = \\|q\\|^2, then f(x, W) =
+        \\|W \\cdot x\\|^2 with q = W \\cdot x): f itself, when its arguments reach through the definitions the
+        inputs f depends on, and no others; otherwise they would be another quantity's, an error."""
+        f = None if node.dot else _named_arguments(node)
+        key = name_key(f.base, f.decoration) if f is not None else None
+        if key is None or key not in self.definitions or self.definitions[key].target.time is not None:
+            return None
+        args = node.right.parts if isinstance(node.right, Args) else (node.right.expr,)
+        reached = set().union(*(self.inputs(self.expr(a)) for a in args))
+        own = self.inputs(ir.Ref(key))
+        if reached != own:
+            raise self.err(f"{key} is written with arguments that depend on {', '.join(sorted(reached))}, but {key} "
+                           f"depends on {', '.join(sorted(own))}", node,
+                           f"write the arguments {key} is defined with, or give the other quantity another name")
+        return ir.Ref(key, span=node.span)
+
+    def inputs(self, e: ir.Expr, seen=None) -> set:
+        """The quantities e depends on that no definition computes (through the definitions so far)."""
+        seen = set() if seen is None else seen
+        out = set()
+        for r in ir.refs(e):
+            if r.name in seen:
+                continue
+            seen.add(r.name)
+            d = self.definitions.get(r.name)
+            out |= {r.name} if d is None else self.inputs(d.expr, seen)
+        return out
 
     def _Paren(self, node: Paren):
         inner = self.expr(node.expr)
