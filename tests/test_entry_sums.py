@@ -212,3 +212,20 @@ def test_a_value_written_with_arguments_that_reach_other_inputs_is_an_error():
         parse_derivation(NAMED + r"$$ f(y, W) = \|W \cdot y\|^2 $$" + "\n", "v.md")
     (err,) = e.value.errors
     assert "depend on W, y, but f depends on W, x" in err.message and err.location.line == 5
+
+
+def test_a_value_written_through_a_defined_argument_is_read_through_it():
+    # The slides' order: f(x, W) = \|W \cdot x\|^2 defines f, then f(q) = \|q\|^2 with q = W \cdot x says f is a
+    # function of q: f reads q (the same value), so its gradient with respect to q is 2q, as the slides take it.
+    text = HEAD.replace(r"$$ q = W \cdot x $$", r"$$ f(x, W) = \|W \cdot x\|^2 $$" + "\n" + r"$$ q = W \cdot x $$")
+    ctx = parse_derivation(text + r"$$ f(q) = \|q\|^2 $$" + "\n" + r"$$ \nabla_q f = 2q $$" + "\n",
+                           "v.md").contexts[0]
+    assert ir.Ref("q") in ir.refs(ctx.definitions["f"].expr)
+    rng = np.random.default_rng(13)
+    inputs, _ = fd.draw(ctx, SIZES, 1, rng)
+    run = fd.Run(ctx, SIZES, 1, inputs, {})
+    W, x = inputs[("W", None)], inputs[("x", None)]
+    assert np.isclose(run.ev(ir.Ref("f"), {"T": 1})[0, 0], np.sum((W @ x) ** 2))      # the same value
+    grad = ctx.claims[-1]
+    assert fd.truth(ctx, grad)[0] == "true"
+    assert explicit.prove(ctx, grad).verdict == PROVED

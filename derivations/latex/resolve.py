@@ -601,14 +601,27 @@ class Resolver(ir.Visitor):
         key = name_key(f.base, f.decoration) if f is not None else None
         if key is None or key not in self.definitions or self.definitions[key].target.time is not None:
             return None
-        args = node.right.parts if isinstance(node.right, Args) else (node.right.expr,)
-        reached = set().union(*(self.inputs(self.expr(a)) for a in args))
+        args = [self.expr(a) for a in (node.right.parts if isinstance(node.right, Args) else (node.right.expr,))]
+        reached = set().union(*(self.inputs(a) for a in args))
         own = self.inputs(ir.Ref(key))
         if reached != own:
             raise self.err(f"{key} is written with arguments that depend on {', '.join(sorted(reached))}, but {key} "
                            f"depends on {', '.join(sorted(own))}", node,
                            f"write the arguments {key} is defined with, or give the other quantity another name")
+        for a in args:
+            self.read_through(key, a)
         return ir.Ref(key, span=node.span)
+
+    def read_through(self, key: str, arg: ir.Expr):
+        """f(q) with q := W x, where f's definition writes W x: f reads it as q (the same value for every input,
+        and what the arguments say: f is a function of q, so ∂f/∂q is the slides' 2q, not zero)."""
+        d = self.definitions.get(arg.name) if isinstance(arg, ir.Ref) and arg.time is None else None
+        if d is None or d.notation or arg.name == key:
+            return
+        f = self.definitions[key]
+        folded = ir.transform(f.expr, lambda n: arg if n == d.expr else n)
+        if folded != f.expr:
+            self.definitions[key] = replace(f, expr=folded)
 
     def inputs(self, e: ir.Expr, seen=None) -> set:
         """The quantities e depends on that no definition computes (through the definitions so far)."""
