@@ -62,6 +62,14 @@ _STEP_INDICATOR = {**_INDICATOR, "\\mathbf{1}_": ("\\mathbf{1}_{", "}"), "\\bold
                    "\\bm{1}_": ("\\bm{1}_{", "}"), "\\vec{1}_": ("\\vec{1}_{", "}")}
 
 
+SUM_OVER = "\\sum_"           # the style of the ones of a sum over entries: \sum_i (resolve._entry_sum)
+
+
+def is_entry_sum(e: ir.Expr) -> bool:
+    return isinstance(e, ir.MatMul) and isinstance(e.left, ir.Transpose) and isinstance(e.left.arg, ir.Ones) \
+        and e.left.arg.style.startswith(SUM_OVER)
+
+
 def level(e: ir.Expr) -> int:
     if isinstance(e, ir.Add):
         return SUM
@@ -71,6 +79,8 @@ def level(e: ir.Expr) -> int:
         return TERM
     if isinstance(e, ir.MatMul) and e.norm:
         return POSTFIX                  # \|x\|^2 carries its own superscript
+    if is_entry_sum(e):
+        return TERM                     # \sum_i q_i^2, as a sum over steps
     if isinstance(e, ir.Apply) and e.style == "bare" and bare_argument(e.arg):
         return POSTFIX                  # (\log p)^2: a superscript would otherwise seem to bind to p
     if isinstance(e, ir.MatMul):
@@ -119,7 +129,7 @@ class Printer(ir.Visitor):
         return name_latex(e.name, e.time)
 
     def _Ones(self, e: ir.Ones) -> str:
-        return e.style
+        return "\\mathbf{1}" if e.style.startswith(SUM_OVER) else e.style
 
     def _Number(self, e: ir.Number) -> str:
         v = e.value
@@ -147,11 +157,41 @@ class Printer(ir.Visitor):
             if e.norm.startswith("\\lVert"):
                 return f"\\lVert {inner} \\rVert{sub}^2"
             return f"\\|{inner}\\|{sub}^2"
+        summed = self.entry_sum(e)
+        if summed is not None:
+            return summed
         left = self.at(e.left, PRODUCT)
-        if isinstance(e.right, ir.Sum) and not e.dot:
+        if (isinstance(e.right, ir.Sum) or is_entry_sum(e.right)) and not e.dot:
             return f"{left} {self.p(e.right)}"
         right = self.at(e.right, POSTFIX)
         return f"{left} \\cdot {right}" if e.dot else f"{left} {right}"
+
+    def entry_sum(self, e: ir.MatMul) -> str | None:
+        """1^T c read from \\sum_i (W \\cdot x)_i^2 (resolve._entry_sum marks the ones so): printed back as a sum
+        over the entries, its term written with the entry i; None where the term has no such writing here."""
+        ones = e.left.arg if isinstance(e.left, ir.Transpose) else None
+        if not (isinstance(ones, ir.Ones) and ones.style.startswith(SUM_OVER)):
+            return None
+        letter = ones.style[len(SUM_OVER):]
+        term = self.entry(e.right, letter)
+        return None if term is None else f"\\sum_{letter} {term}"
+
+    def entry(self, e: ir.Expr, i: str) -> str | None:
+        """Entry i of a column, as an entry-wise line writes it: q_i, (W \\cdot x)_i^2, x_i y_i, 2 q_i."""
+        if isinstance(e, ir.Ref) and e.time is None and "_" not in e.name and not e.name.startswith("\\"):
+            return f"{name_latex(e.name)}_{i}"
+        if isinstance(e, ir.Power) and not e.prefix and 0 <= e.exponent < 10:
+            inner = self.entry(e.arg, i)
+            return None if inner is None else f"{inner}^{e.exponent}"
+        if isinstance(e, ir.Hadamard) and e.op != "*":
+            a, b = self.entry(e.left, i), self.entry(e.right, i)
+            return None if a is None or b is None else f"{a} {b}"
+        if isinstance(e, ir.MatMul) and isinstance(e.left, ir.Number) and e.left.value > 0 and not e.norm:
+            inner = self.entry(e.right, i)
+            return None if inner is None else f"{self.p(e.left)} {inner}"
+        if isinstance(e, (ir.MatMul, ir.Add)) and not (isinstance(e, ir.MatMul) and e.norm):
+            return f"({self.p(e)})_{i}"
+        return None
 
     def _Hadamard(self, e: ir.Hadamard) -> str:
         op = "*" if e.op == "*" else f"\\{e.op}"

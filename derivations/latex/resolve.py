@@ -932,7 +932,8 @@ class Resolver(ir.Visitor):
                                _SUM_BODY.format(v=node.var))
             self.checks.extend(checks)                    # entries of columns, scalar factors
             self.checks.extend((replace(column, span=node.span), what) for what in sized)   # located at the sum
-            out = ir.MatMul(ir.Transpose(ir.Ones(span=node.span), "\\top", span=node.span), column, span=node.span)
+            ones = ir.Ones(style=f"\\sum_{node.var}", span=node.span)      # printed back as the sum it was
+            out = ir.MatMul(ir.Transpose(ones, "\\top", span=node.span), column, span=node.span)
             if node.coefficient is not None:
                 out = ir.MatMul(self.expr(node.coefficient), out, span=node.span)
             return out
