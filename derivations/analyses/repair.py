@@ -122,8 +122,10 @@ def _one_minus_of(e):
 # ---------------------------------------------------------------- the edits, one function per kind
 
 def add_transpose(e, ctx, typer):
-    """X -> X^T; a product's transpose written out, (a δ^T)^T as δ a^T, the way a reader simplifies it."""
-    if isinstance(e, (ir.Number, ir.Transpose, ir.Neg)) or _is_scalar(e, typer):
+    """X -> X^T; a product's transpose written out, (a δ^T)^T as δ a^T, the way a reader simplifies it.  A
+    Jacobian read in a declared numerator layout (a transpose not written) may be written transposed."""
+    if isinstance(e, (ir.Number, ir.Neg)) or (isinstance(e, ir.Transpose) and not e.implied) \
+            or _is_scalar(e, typer):
         return
     style = styles(ctx)["transpose"]
     if isinstance(e, ir.MatMul) and not e.norm:
@@ -134,7 +136,9 @@ def add_transpose(e, ctx, typer):
 
 
 def remove_transpose(e, ctx, typer):
-    if isinstance(e, ir.Transpose):
+    # Only a written one: a Jacobian's implied transpose (numerator layout) is no part of what the author wrote,
+    # and the line without it would print the same.
+    if isinstance(e, ir.Transpose) and not e.implied:
         yield e.arg
 
 
