@@ -62,6 +62,21 @@ def subject(ctx: ir.Context, e: ir.Expr):
     return None
 
 
+def chain_subject(ctx: ir.Context, claim: ir.Claim):
+    """(the subject, the derivative it is of) for a link b = c of a chain a = b = c whose left-hand side b is no
+    derivative but is said equal to one, a, by the link before it (the Deep Learning book's 10.20-10.21: ∇_h L =
+    (∂h'/∂h)^T ∇_{h'} L + ... = W^T ...); None otherwise.  Only what to derive: the derived line is b = derived,
+    proved on its own like any (a wrong link a = b gives no proof of it)."""
+    for before in ctx.claims:
+        if before is claim or not before.group or before.group != claim.group or before.lhs is None \
+                or before.rhs != claim.lhs or not isinstance(before.lhs, (ir.Deriv, ir.Ref)):
+            continue
+        sub = subject(ctx, before.lhs)
+        if sub is not None:
+            return sub, before.lhs
+    return None
+
+
 def _shift(e: ir.Expr, var: str, k: int) -> ir.Expr:
     return shift_steps(e, var, k)
 
@@ -574,8 +589,10 @@ def plus(terms):
 
 def transpose(e, style="\\top", deriver=None):
     """e^T with the transpose pushed onto the factors: (a b^T)^T = b a^T, (x^T)^T = x; a transposed
-    column stays one (x^T), a scalar or symmetric diagonal loses it."""
-    if isinstance(e, ir.Transpose):
+    column stays one (x^T), a scalar or symmetric diagonal loses it.  A transpose that is not written (a
+    Jacobian read in a declared numerator layout) stays: without it the Jacobian would print as the same
+    \\frac and be read back transposed."""
+    if isinstance(e, ir.Transpose) and not e.implied:
         return e.arg
     if isinstance(e, (ir.Number, ir.Diag)):
         return e
@@ -599,7 +616,7 @@ def simplify(e: ir.Expr) -> ir.Expr:
     def fn(x):
         if isinstance(x, ir.Neg) and isinstance(x.arg, ir.Neg):
             return x.arg.arg
-        if isinstance(x, ir.Transpose) and isinstance(x.arg, ir.Transpose):
+        if isinstance(x, ir.Transpose) and isinstance(x.arg, ir.Transpose) and not x.arg.implied:
             return x.arg.arg
         if isinstance(x, (ir.MatMul, ir.Hadamard)):
             left, right = x.left, x.right
@@ -659,12 +676,14 @@ def aligned(derived: ir.Expr, written: ir.Expr, ctx: ir.Context) -> ir.Expr:
 def derived_rhs(ctx: ir.Context, claim: ir.Claim):
     """The right-hand side the claim's left-hand side has by the file's definitions, or None.
 
-    Only for a left-hand side that is a gradient of a scalar (or the file's name for one); the caller
-    proves `lhs = derived` before showing it."""
+    Only for a left-hand side that is a gradient of a scalar (or the file's name for one), or that the link
+    before it in its chain says is one (`chain_subject`); the caller proves `lhs = derived` before showing it."""
     if claim.lhs is None:
         return None
-    sub = subject(ctx, claim.lhs)
-    if sub is None or not isinstance(claim.lhs, (ir.Deriv, ir.Ref)):
+    sub, lhs = subject(ctx, claim.lhs), claim.lhs
+    if sub is None:
+        sub, lhs = chain_subject(ctx, claim) or (None, None)
+    if sub is None or not isinstance(lhs, (ir.Deriv, ir.Ref)):
         return None
     of, wrt = sub
     try:
@@ -673,7 +692,7 @@ def derived_rhs(ctx: ir.Context, claim: ir.Claim):
             if ctx.held_fixed or not (d.column(of) and d.column(wrt)):
                 return None
             d = Deriver(ctx, of, depth=4, jacobian=True)
-            out = d.jacobian_equation(wrt, getattr(claim.lhs, "style", "frac"))
+            out = d.jacobian_equation(wrt, getattr(lhs, "style", "frac"))
             return None if out is None or IDENTITY in ir.refs(out) else aligned(out, claim.rhs, ctx)
         if of.time is not None and ctx.held_fixed:
             return None                   # a loss at a step with the earlier steps held fixed: not derived here
