@@ -716,12 +716,13 @@ class _Builder:
             return
         typer = Typer(ctx)
         for name, d in list(ctx.definitions.items()):
-            if d.notation and is_jacobian(typer, d.expr):
+            named = d.expr.arg if isinstance(d.expr, ir.Transpose) and d.expr.implied else d.expr   # (by `sized`)
+            if isinstance(named, ir.Deriv) and is_jacobian(typer, named):
                 # Its name would stand for a value the engines read as a name for a derivative, not for a
                 # transposed one: not read, rather than read in the wrong layout.
                 b, st = self._where.get(name, (blocks[0], None))
                 self.errors.append(self.error(
-                    b, f"{name} names a Jacobian, {to_latex(d.expr)}; under `Jacobians: numerator layout` a name "
+                    b, f"{name} names a Jacobian, {to_latex(named)}; under `Jacobians: numerator layout` a name "
                        "for a Jacobian is not read", st.parts[0] if st is not None else None,
                     "write the derivative itself where the name is used"))
                 continue
