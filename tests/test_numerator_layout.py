@@ -253,3 +253,13 @@ def test_a_copys_jacobian_is_read_in_the_declared_layout(tmp_path):
     assert by_id["copy"]["verdict"] == "proved", by_id["copy"]["reason"]
     assert by_id["copy-denominator-form"]["verdict"] == "refuted", by_id["copy-denominator-form"]["reason"]
     assert by_id["copy"]["depends_on_reading"] and "numerator layout" in by_id["copy"]["reading"]
+
+
+def test_no_right_hand_side_is_derived_for_a_jacobian_read_in_numerator_layout():
+    # The derivation builds the denominator-layout Jacobian, whose factors ∂r/∂q would print as the transposes
+    # the file's reading makes of them: nothing is derived (the repair search still edits the line).
+    from derivations.analyses.derive import derived_rhs
+    ctx = _context(LAYER.replace("{declared}", DECLARED))
+    claims = {c.id: c for c in ctx.claims}
+    assert derived_rhs(ctx, claims["denominator-form"]) is None
+    assert derived_rhs(ctx, claims["scalar"]) is not None                    # a gradient of a scalar is

@@ -436,7 +436,16 @@ class Deriver:
         bars = self.vjp(soft.expr.arg, ir.Add((p, ir.Neg(ir.Basis(k)))), last)
         if not bars:
             raise Unsupported("nothing reads the quantity")
-        return simplify(self.mul(ir.Deriv(last, q), plus([simplify(x) for x in bars])))
+        return simplify(self.mul(self.jacobian_of(last, q), plus([simplify(x) for x in bars])))
+
+    def jacobian_of(self, of: ir.Ref, wrt: ir.Ref) -> ir.Expr:
+        """The Jacobian ∂of/∂wrt (denominator layout, as every product here is built) in the file's notation:
+        where the context declares numerator layout, \\frac{∂of}{∂wrt} is read transposed, so the same value is
+        written (\\frac{∂of}{∂wrt})^T -- the implied transpose kept, so that it prints and reads back so."""
+        d = ir.Deriv(of, wrt)
+        if not self.ctx.numerator:
+            return d
+        return ir.Transpose(ir.Transpose(d, implied=True), self.style["transpose"])
 
     def depends(self, x: ir.Ref, q: ir.Ref, limit: int = 60) -> bool:
         """Does x depend on q (at its step)?  A walk back through the definitions."""
@@ -689,7 +698,9 @@ def derived_rhs(ctx: ir.Context, claim: ir.Claim):
     try:
         d = Deriver(ctx, of)
         if not d.scalar(of):
-            if ctx.held_fixed or not (d.column(of) and d.column(wrt)):
+            # Not under a declared numerator layout either: the products below build the denominator-layout
+            # Jacobian, and their factors ∂r/∂q would print as the transposes the file's reading makes of them.
+            if ctx.held_fixed or ctx.numerator or not (d.column(of) and d.column(wrt)):
                 return None
             d = Deriver(ctx, of, depth=4, jacobian=True)
             out = d.jacobian_equation(wrt, getattr(lhs, "style", "frac"))
