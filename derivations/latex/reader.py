@@ -733,8 +733,8 @@ class _Builder:
             c.lhs, c.rhs = numerator_layout(c.lhs, typer), numerator_layout(c.rhs, typer)
             if has_implied(c.lhs) or has_implied(c.rhs) or c.id in self._numerator_copies:
                 c.depends_on_reading = True
-                note = ("a Jacobian of columns is read in numerator layout, entry [i, j] = \\partial a_i / "
-                        "\\partial b_j (Jacobians:)")
+                note = ("a Jacobian of columns is read in numerator layout, entry [i, j] = $\\partial a_i / "
+                        "\\partial b_j$ (Jacobians:)")
                 c.reading = f"{c.reading} {note}".strip() if note not in c.reading else c.reading
         for alg in ctx.algorithms.values():
             alg.updates = tuple(replace(u, target=numerator_layout(u.target, typer), rhs=numerator_layout(u.rhs, typer))
