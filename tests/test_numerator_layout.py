@@ -263,3 +263,17 @@ def test_no_right_hand_side_is_derived_for_a_jacobian_read_in_numerator_layout()
     claims = {c.id: c for c in ctx.claims}
     assert derived_rhs(ctx, claims["denominator-form"]) is None
     assert derived_rhs(ctx, claims["scalar"]) is not None                    # a gradient of a scalar is
+
+
+def test_a_latex_document_declares_it_in_a_comment_after_a_display(tmp_path):
+    from derivations.latex.files import read_derivation
+    path = tmp_path / "layer.tex"
+    path.write_text("\\documentclass{article}\n\\begin{document}\n\\section{Layer}\n"
+                    "\\[ W \\in \\mathbb{R}^{n \\times n}, \\quad x \\in \\mathbb{R}^{n} \\]\n"
+                    "\\[ h := \\tanh(W x) \\]\n"
+                    "\\begin{equation}\n\\frac{\\partial h}{\\partial x} = \\operatorname{diag}(1 - h^2) W "
+                    "\\label{jac}\n\\end{equation}\n% Jacobians: numerator layout\n\\end{document}\n")
+    (ctx,) = read_derivation(path).contexts
+    (claim,) = ctx.claims
+    assert ctx.numerator and claim.depends_on_reading
+    assert isinstance(claim.lhs, ir.Transpose) and claim.lhs.implied
