@@ -277,3 +277,24 @@ def test_a_latex_document_declares_it_in_a_comment_after_a_display(tmp_path):
     (claim,) = ctx.claims
     assert ctx.numerator and claim.depends_on_reading
     assert isinstance(claim.lhs, ir.Transpose) and claim.lhs.implied
+
+
+def test_deep_learning_10_21_as_printed_gets_the_factors_in_the_order_the_product_needs():
+    """10.21's left-hand side is 10.20's right-hand side (numerator layout, declared); its right-hand side as the
+    book prints it, W^T (∇L) diag(1 - h^2) + V^T (∇L), does not compose.  The best proved repair keeps the
+    left-hand side and moves diag(...) before the gradient."""
+    from pathlib import Path
+
+    from derivations.analyses import repair
+    from derivations.latex.files import read_derivation
+    path = Path(__file__).parent / "corpus" / "goodfellow_10_2_2.md"
+    (ctx,) = read_derivation(path).contexts
+    claim = next(c for c in ctx.claims if c.id == "10-21")
+    found = repair.search(ctx, claim, budget=60.0)
+    best = found["repairs"][0]
+    assert best["edit"] == "move-factor"
+    lhs, rhs = parse_statement(best["latex"], ctx)
+    assert lhs == claim.lhs
+    assert to_latex(rhs) == (r"W^\top \operatorname{diag}(1 - (h^{(t+1)})^2) \nabla_{h^{(t+1)}} L"
+                             r" + V^\top \nabla_{o^{(t)}} L")
+    assert repair.check(ctx, ir.Claim("10-21~best", "", lhs, rhs))["verdict"] == "proved"
