@@ -74,6 +74,10 @@ def test_every_edit_kind_applies_somewhere_and_changes_the_claim(kind, small):
         claim = ir.Claim("r", "r", ir.Ref("x", ir.Time("t")), ir.Ref("x", ir.Time("t", -1)))
         made = _made(kind, claim, ctx)
         assert [repair.statement_latex(new) for new in made] == ["x_t = x_{t+1}"]
+    if kind == "move-factor":    # needs a product of three factors: A h diag(u) -> A diag(u) h, ...
+        claim = ir.Claim("m", "m", ir.Ref("h"), ir.MatMul(ir.MatMul(ir.Ref("A"), ir.Ref("h")), ir.Diag(ir.Ref("u"))))
+        made = _made(kind, claim, ctx)
+        assert "h = A \\operatorname{diag}(u) h" in [repair.statement_latex(new) for new in made]
     if kind == "symmetrize":     # needs 2 A of a square A
         claim = ir.Claim("q", "q", ir.Ref("h"), ir.MatMul(ir.Number(2), ir.MatMul(ir.Ref("A"), ir.Ref("h"))))
         made = _made(kind, claim, ctx)

@@ -29,11 +29,6 @@ BUDGET = 60.0          # the default budget of a file's repair searches (runner.
 
 # (file relative to the repository, claim id) -> why no proved repair or derived line can be shown.
 UNANSWERED = {
-    ("tests/corpus/goodfellow_10_2_2.md", "10-21"):
-        "10.21 is the equality of 10.20's right-hand side with the row below it, as the book sets the two rows; "
-        "10.20's right-hand side is ill-typed in the format's denominator layout (the book's Jacobians are in "
-        "numerator layout, as the report says), so the line's left-hand side has no value: nothing is derived, "
-        "and no edit that keeps that left-hand side types the line",
 }
 
 

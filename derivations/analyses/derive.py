@@ -67,6 +67,21 @@ def subject(ctx: ir.Context, e: ir.Expr):
     return None
 
 
+def chain_subject(ctx: ir.Context, claim: ir.Claim):
+    """(the subject, the derivative it is of) for a link b = c of a chain a = b = c whose left-hand side b is no
+    derivative but is said equal to one, a, by the link before it (the Deep Learning book's 10.20-10.21: ∇_h L =
+    (∂h'/∂h)^T ∇_{h'} L + ... = W^T ...); None otherwise.  Only what to derive: the derived line is b = derived,
+    proved on its own like any (a wrong link a = b gives no proof of it)."""
+    for before in ctx.claims:
+        if before is claim or not before.group or before.group != claim.group or before.lhs is None \
+                or before.rhs != claim.lhs or not isinstance(before.lhs, (ir.Deriv, ir.Ref)):
+            continue
+        sub = subject(ctx, before.lhs)
+        if sub is not None:
+            return sub, before.lhs
+    return None
+
+
 def _shift(e: ir.Expr, var: str, k: int) -> ir.Expr:
     return shift_steps(e, var, k)
 
@@ -586,8 +601,10 @@ def plus(terms):
 
 def transpose(e, style="\\top", deriver=None):
     """e^T with the transpose pushed onto the factors: (a b^T)^T = b a^T, (x^T)^T = x; a transposed
-    column stays one (x^T), a scalar or symmetric diagonal loses it."""
-    if isinstance(e, ir.Transpose):
+    column stays one (x^T), a scalar or symmetric diagonal loses it.  A transpose that is not written (a
+    Jacobian read in a declared numerator layout) stays: without it the Jacobian would print as the same
+    \\frac and be read back transposed."""
+    if isinstance(e, ir.Transpose) and not e.implied:
         return e.arg
     if isinstance(e, (ir.Number, ir.Diag)):
         return e
@@ -611,7 +628,7 @@ def simplify(e: ir.Expr) -> ir.Expr:
     def fn(x):
         if isinstance(x, ir.Neg) and isinstance(x.arg, ir.Neg):
             return x.arg.arg
-        if isinstance(x, ir.Transpose) and isinstance(x.arg, ir.Transpose):
+        if isinstance(x, ir.Transpose) and isinstance(x.arg, ir.Transpose) and not x.arg.implied:
             return x.arg.arg
         if isinstance(x, (ir.MatMul, ir.Hadamard)):
             left, right = x.left, x.right
@@ -695,25 +712,29 @@ def entry_rhs(ctx: ir.Context, claim: ir.Claim):
 def derived_rhs(ctx: ir.Context, claim: ir.Claim):
     """The right-hand side the claim's left-hand side has by the file's definitions, or None.
 
-    For a left-hand side that is a gradient of a scalar or a Jacobian (or the file's name for one), and for a
-    name the file defines as a value (its best form, `value_forms`); the caller proves `lhs = derived` before
-    showing it."""
+    For a left-hand side that is a gradient of a scalar or a Jacobian (or the file's name for one), or that the
+    link before it in its chain says is one (`chain_subject`), and for a name the file defines as a value (its
+    best form, `value_forms`); the caller proves `lhs = derived` before showing it."""
     if claim.lhs is None:
         return None
     if claim.indices or isinstance(claim.lhs, (ir.MatrixEntry, ir.Component)):
         return entry_rhs(ctx, claim)
-    sub = subject(ctx, claim.lhs)
-    if sub is None or not isinstance(claim.lhs, (ir.Deriv, ir.Ref)):
+    sub, lhs = subject(ctx, claim.lhs), claim.lhs
+    if sub is None:
+        sub, lhs = chain_subject(ctx, claim) or (None, None)
+    if sub is None or not isinstance(lhs, (ir.Deriv, ir.Ref)):
         forms = value_forms(ctx, claim)          # a defined value (f := ‖W x‖²): the best of its forms
         return forms[0] if forms else None
     of, wrt = sub
     try:
         d = Deriver(ctx, of)
         if not d.scalar(of):
-            if ctx.held_fixed or not (d.column(of) and d.column(wrt)):
+            # Not under a declared numerator layout either: the products below build the denominator-layout
+            # Jacobian, and their factors ∂r/∂q would print as the transposes the file's reading makes of them.
+            if ctx.held_fixed or ctx.numerator or not (d.column(of) and d.column(wrt)):
                 return None
             d = Deriver(ctx, of, depth=4, jacobian=True)
-            out = d.jacobian_equation(wrt, getattr(claim.lhs, "style", "frac"))
+            out = d.jacobian_equation(wrt, getattr(lhs, "style", "frac"))
             return None if out is None or IDENTITY in ir.refs(out) else aligned(out, claim.rhs, ctx)
         if of.time is not None and ctx.held_fixed:
             return None                   # a loss at a step with the earlier steps held fixed: not derived here

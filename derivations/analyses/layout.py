@@ -6,7 +6,9 @@ The format reads ∂a/∂b of two columns in denominator layout: entry [j, i] is
 statement in the other layout; this is checked, not guessed: every Jacobian of
 the claim (a derivative of a column with respect to a column) is replaced by
 its transpose, and the explicit engine proves the claim so read.  Only then
-does the report say that the line is true in numerator layout.
+does the report say that the line is true in numerator layout -- or, in a context
+that declares `> Jacobians: numerator layout` (where every Jacobian is read
+transposed already), true in denominator layout, the format's default.
 """
 from __future__ import annotations
 
@@ -43,8 +45,9 @@ def _transposed(e: ir.Expr, targets) -> ir.Expr:
 
 
 def numerator_layout_note(ctx: ir.Context, claim: ir.Claim, verdict: str) -> str | None:
-    """For a refuted or ill-typed claim with a Jacobian: the note that it is true in numerator layout,
-    when the explicit engine proves it with every Jacobian transposed; else None."""
+    """For a refuted or ill-typed claim with a Jacobian: the note that it is true in the other layout (numerator,
+    or denominator where the context declares numerator layout), when the explicit engine proves it with every
+    Jacobian transposed; else None."""
     if verdict not in (REFUTED, ILL_TYPED):
         return None
     found = jacobians(ctx, claim)
@@ -58,6 +61,14 @@ def numerator_layout_note(ctx: ir.Context, claim: ir.Claim, verdict: str) -> str
         return None
     if outcome.verdict != PROVED:
         return None
+    if ctx.numerator:
+        # Each Jacobian is read transposed already (an implied transpose around it): transposed once more, it is
+        # the format's own reading.
+        return ("True in denominator layout: this part of the file declares `Jacobians: numerator layout`, so "
+                + ", ".join(f"${to_latex(j)}$" for j in found) + " is read with entry [i, j] = "
+                + ", ".join(f"${_entry(j.of, 'i')} / {_entry(j.wrt, 'j')}$" for j in found)
+                + "; read in denominator layout (entry [j, i], the format's default), the line is proved by the "
+                "explicit engine.")
     return ("True in numerator layout: the file's format reads " + ", ".join(f"${to_latex(j)}$" for j in found)
             + " in denominator layout (entry [j, i] = " + ", ".join(f"${_entry(j.of, 'i')} / {_entry(j.wrt, 'j')}$"
                                                                   for j in found)

@@ -21,6 +21,7 @@ replacements of one subexpression, like `rewrites.RULES`):
   add-square, remove-square                   x -> x^2 (element-wise), x^2 -> x
   shift-time                                  t -> t ± 1 on one occurrence
   swap-operands                               A B -> B A
+  move-factor                                 A B C -> A C B, ...: one factor of a longer product moved
   replace-symbol                              a quantity -> another declared or defined one of the same
                                               shape (under ∂: any quantity, the shapes decide)
   add-term                                    X -> X + u, u a term another statement of the context
@@ -64,6 +65,7 @@ NOTATION, SUBSTANTIVE = "notation", "substantive"
 # edit: it says only that the derived line writes it so), and last a line that holds only at the last step.
 KIND_ORDER = (*NOTATION_KINDS, "add-derivative", "remove-derivative", "swap-derivative-formula", "add-square",
               "remove-square", "add-factor", "symmetrize", "shift-time", "reverse-step", "swap-operands",
+              "move-factor",
               "replace-symbol", "add-term", "drop-term", "flip-sign", "derived-part", "last-step")
 # Edits that never make a repair (they stay mutations for the soundness tests): a line that holds at the last
 # step only says less than the line the author wrote.
@@ -126,8 +128,10 @@ def _one_minus_of(e):
 # ---------------------------------------------------------------- the edits, one function per kind
 
 def add_transpose(e, ctx, typer):
-    """X -> X^T; a product's transpose written out, (a δ^T)^T as δ a^T, the way a reader simplifies it."""
-    if isinstance(e, (ir.Number, ir.Transpose, ir.Neg)) or _is_scalar(e, typer):
+    """X -> X^T; a product's transpose written out, (a δ^T)^T as δ a^T, the way a reader simplifies it.  A
+    Jacobian read in a declared numerator layout (a transpose not written) may be written transposed."""
+    if isinstance(e, (ir.Number, ir.Neg)) or (isinstance(e, ir.Transpose) and not e.implied) \
+            or _is_scalar(e, typer):
         return
     style = styles(ctx)["transpose"]
     if isinstance(e, ir.MatMul) and not e.norm:
@@ -138,7 +142,9 @@ def add_transpose(e, ctx, typer):
 
 
 def remove_transpose(e, ctx, typer):
-    if isinstance(e, ir.Transpose):
+    # Only a written one: a Jacobian's implied transpose (numerator layout) is no part of what the author wrote,
+    # and the line without it would print the same.
+    if isinstance(e, ir.Transpose) and not e.implied:
         yield e.arg
 
 
@@ -235,6 +241,36 @@ def reverse_step(e, ctx, typer):
 def swap_operands(e, ctx, typer):
     if isinstance(e, ir.MatMul) and e.left != e.right:
         yield ir.MatMul(e.right, e.left, e.dot)
+
+
+def _product_factors(e) -> list:
+    """The factors of a product a b c however it nests (a squared norm is one factor)."""
+    if isinstance(e, ir.MatMul) and not e.norm:
+        return _product_factors(e.left) + _product_factors(e.right)
+    return [e]
+
+
+def move_factor(e, ctx, typer):
+    """A product of three or more factors with one of them moved to another place: W^T (∇L) diag(u) ->
+    W^T diag(u) (∇L), the factors in the order the product needs (Deep Learning 10.21 as printed).  Two
+    factors are swap-operands'; the product is rebuilt as a reader writes it, a b c."""
+    if not isinstance(e, ir.MatMul) or e.norm:
+        return
+    parts = _product_factors(e)
+    if len(parts) < 3:
+        return
+    seen = {tuple(parts)}
+    for i, factor in enumerate(parts):
+        rest = parts[:i] + parts[i + 1:]
+        for j in range(len(parts)):
+            order = (*rest[:j], factor, *rest[j:])
+            if order in seen:
+                continue
+            seen.add(order)
+            out = order[0]
+            for x in order[1:]:
+                out = ir.MatMul(out, x, e.dot)
+            yield out
 
 
 def replace_symbol(e, ctx, typer, naming: bool = False):
@@ -415,6 +451,7 @@ EDITS = {
     "remove-square": remove_square,
     "shift-time": shift_time,
     "swap-operands": swap_operands,
+    "move-factor": move_factor,
     "reverse-step": reverse_step,
     "replace-symbol": replace_symbol,
     "add-term": add_term,
@@ -513,6 +550,8 @@ def edits(claim: ir.Claim, ctx: ir.Context, typer: Typer | None = None,
                     continue
                 if kind == "add-transpose" and isinstance(parent, ir.Transpose):
                     continue
+                if kind == "move-factor" and isinstance(parent, ir.MatMul) and not parent.norm:
+                    continue             # a part of a longer product: its factors are moved from the whole
                 if kind == "add-term":     # on the formula side: at its root, a sum of terms, a sum's body
                     if side != "rhs" or path and not isinstance(node, ir.Add) and not isinstance(parent, ir.Sum):
                         continue

@@ -25,7 +25,7 @@ def _count_styles(ctx) -> dict:
                                                           if x is not None]
     for e in exprs:
         for n in e.walk():
-            if isinstance(n, ir.Transpose):
+            if isinstance(n, ir.Transpose) and not n.implied:      # an implied one is not written
                 counts["transpose"][n.style] = counts["transpose"].get(n.style, 0) + 1
             elif isinstance(n, ir.MatMul):
                 counts["dot"][n.dot] = counts["dot"].get(n.dot, 0) + 1

@@ -176,13 +176,14 @@ def algorithm_engines():
 def parsed_modules():
     import sys
 
-    from ..form import algorithm, indexform, ir, printer, semantics, shapes
+    from ..form import algorithm, indexform, ir, jacobians, printer, semantics, shapes
     from ..latex import blocks, copies, files, reader, resolve, syntax, tex
     from . import allsizes, explicit, program, recurrence
-    # Every module that decides what a line means (the reader's, copies.py's written-out derivatives) or
-    # what the engines say of it: a change in any of them is a new cache key.
-    return (algorithm, allsizes, explicit, indexform, ir, program, recurrence, semantics, shapes, blocks, copies,
-            files, printer, reader, resolve, syntax, tex, sys.modules[__name__])
+    # Every module that decides what a line means (the reader's, copies.py's written-out derivatives, the
+    # declared numerator layout's jacobians.py) or what the engines say of it: a change in any of them is a new
+    # cache key.
+    return (algorithm, allsizes, explicit, indexform, ir, jacobians, program, recurrence, semantics, shapes, blocks,
+            copies, files, printer, reader, resolve, syntax, tex, sys.modules[__name__])
 
 
 # ---------------------------------------------------------------- the key of a result

@@ -179,10 +179,13 @@ TRANSPOSE_STYLES = ("T", "{T}", "\\top", "{\\top}", "{\\mathsf T}", "{\\mathsf{T
 
 @dataclass(frozen=True)
 class Transpose(Expr):
+    """A^T.  `implied`: not written -- the transpose a context's `> Jacobians: numerator layout` puts around
+    a Jacobian ∂a/∂b of columns (form/jacobians.py); printed as its argument alone, as the author wrote it."""
     CHILDREN = ("arg",)
     arg: Expr
     style: str = "\\top"
     span: tuple | None = _span()
+    implied: bool = False
 
 
 @dataclass(frozen=True)
@@ -529,6 +532,7 @@ class Context:
     length: int | None = None        # T := 1: a context about one step, checked at that T only
     text: str = ""                   # its blocks as written (what a cached proof of its claims is keyed by)
     held_fixed: bool = False         # "> Reading: earlier steps held fixed": ∂q_t/∂x holds the steps before t
+    numerator: bool = False          # "> Jacobians: numerator layout": ∂a/∂b of columns is read transposed
     algorithms: dict = field(default_factory=dict)       # id -> Algorithm (a whole algorithm's claim names it)
 
     def sizes(self) -> list[sp.Symbol]:

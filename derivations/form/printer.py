@@ -71,6 +71,8 @@ def is_entry_sum(e: ir.Expr) -> bool:
 
 
 def level(e: ir.Expr) -> int:
+    if isinstance(e, ir.Transpose) and e.implied:
+        return level(e.arg)             # not written: it binds as what the author wrote
     if isinstance(e, ir.Add):
         return SUM
     if isinstance(e, ir.Neg):
@@ -208,6 +210,8 @@ class Printer(ir.Visitor):
         return f"\\frac{{{self.p(e.num)}}}{{{self.p(e.den)}}}"
 
     def _Transpose(self, e: ir.Transpose) -> str:
+        if e.implied:                   # the transpose a declared numerator layout reads: not written
+            return self.p(e.arg)
         if ends_in_superscript(e.arg):
             merged = merged_superscript(e.arg, e.style) if not e.style.startswith("{") else None
             return merged or f"({self.p(e.arg)})^{e.style}"

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass, field
 
 # The keys of the `> Key: value` lines after a block (docs/derivation-format.md).
-META_KEYS = ("reading", "corrects", "id", "label", "comment", "kind", "derivatives")
+META_KEYS = ("reading", "corrects", "id", "label", "comment", "kind", "derivatives", "jacobians")
 
 
 @dataclass

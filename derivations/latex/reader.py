@@ -9,7 +9,7 @@ The format, in short (docs/derivation-format.md has it all):
 - a block may be followed by a blockquote of `Key: value` lines about it:
   `> Reading: ...` (how a garbled transcription was read; its verdicts depend on it),
   `> Corrects: <claim id>`, `> Id: <claim id>`, `> Label: ...`, `> Comment: ...`,
-  `> Kind: supporting`, `> Derivatives: earlier steps held fixed`.
+  `> Kind: supporting`, `> Derivatives: earlier steps held fixed`, `> Jacobians: numerator layout`.
 
 Errors are collected over the whole file and raised together as DerivationErrors.
 """
@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import bisect
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 
 from ..form import algorithm, ir
+from ..form.jacobians import has_implied, is_jacobian, numerator_layout
 from ..form.printer import to_latex
+from ..form.shapes import Typer
 from .blocks import META_KEYS, RawBlock, slug
 from .errors import DerivationError, DerivationErrors, locate
 from .resolve import (
@@ -51,6 +53,8 @@ KINDS = ("as-written", "corrected", "supporting")
 MAX_ERRORS = 50
 # `> Derivatives: ...` after any block of a context says what ∂q_t/∂x means there (docs/derivation-format.md).
 DERIVATIVE_READINGS = {"total": False, "earlier steps held fixed": True}
+# `> Jacobians: ...` after any block of a context says which layout ∂a/∂b of columns is read in there.
+JACOBIAN_LAYOUTS = {"denominator layout": False, "numerator layout": True}
 
 
 @dataclass
@@ -297,6 +301,8 @@ class _Builder:
         self._entry_checks: list = []      # (block, node, "scalar" | "column"): shapes entry-wise lines need
         self._entry_lines: list = []       # the blocks of this context that hold a line of entries (entries_line)
         self._copies: dict = {}            # block line -> the copies (W^{(t)}) its claims were read through
+        self._copy_jacobians: set = set()  # block lines whose copy Jacobian a numerator layout read transposed
+        self._numerator_copies: set = set()   # the ids of their claims
         self._written: dict = {}           # a name written with arguments -> (the arguments, the first line)
 
     def error(self, block: RawBlock, message, node=None, hint=""):
@@ -381,6 +387,9 @@ class _Builder:
                 scope.sequences.add(key)
         resolver = Resolver(scope, lambda msg, node, hint="", _b=None: None)
         resolver.definitions = ctx.definitions       # a copy's derivative is written out from them (copies.py)
+        ctx.numerator = self.jacobian_layout(blocks)
+        if ctx.numerator:                            # a copy's Jacobian is read transposed too (resolve.py)
+            resolver.shape = _shape_in(ctx)
         declared, defined, stepped = {}, {}, {}
         for b, pb in parsed:
             for st in (pb.statements if pb else []):
@@ -450,12 +459,15 @@ class _Builder:
                         resolver.entry = resolver.entry_letters()     # (\nabla_{o} L)_i = ...: entry-wise
                         resolver.entry_used = set()
                         resolver.copies_used = set()
+                        resolver.transposed_copies = False
                         try:
                             exprs = [resolver.expr(e) for e in st.parts]
                         finally:
                             resolver.entry, used = set(), resolver.entry_used
                             if resolver.copies_used:
                                 self._copies.setdefault(b.line, set()).update(resolver.copies_used)
+                            if resolver.transposed_copies:
+                                self._copy_jacobians.add(b.line)
                             checks, resolver.checks = resolver.checks, []
                         self._entry_checks.extend((b, node, what) for node, what in checks)
                         if is_entries_line(exprs):
@@ -485,6 +497,7 @@ class _Builder:
         if loop is not None:
             self.errors.append(self.error(loop.block, "this loop is never closed", None,
                                           "end it with a block $$ \\textbf{end for} $$"))
+        self.jacobian_reading(ctx, blocks)
         self.written_eq_forward(ctx)
         if not self.errors:
             self.hadamard_reading(ctx, hadamard_juxtapositions(ctx))
@@ -689,6 +702,56 @@ class _Builder:
                 c.depends_on_reading = True
                 note = "a derivative of a quantity at step t holds the steps before t fixed (Derivatives:)"
                 c.reading = f"{c.reading} {note}".strip() if note not in c.reading else c.reading
+
+    def jacobian_layout(self, blocks: list[RawBlock]) -> bool:
+        """`> Jacobians: numerator layout` after any block of the context (or `denominator layout`, the default)."""
+        numerator = False
+        for b in blocks:
+            value = b.meta.get("jacobians")
+            if value is None:
+                continue
+            key = " ".join(value.lower().rstrip(".").split())
+            if key not in JACOBIAN_LAYOUTS:
+                self.errors.append(self.error(b, f"Jacobians: {value!r} is not a layout of Jacobians; write "
+                                                 + " or ".join(f"'Jacobians: {k}'" for k in JACOBIAN_LAYOUTS)))
+                continue
+            numerator = JACOBIAN_LAYOUTS[key]
+        return numerator
+
+    def jacobian_reading(self, ctx: ir.Context, blocks: list[RawBlock]) -> None:
+        """Under `> Jacobians: numerator layout`, every Jacobian ∂a/∂b of columns (a not a scalar) is the
+        transpose of the format's: wrapped in an implied transpose (form/jacobians.py), here, once the whole
+        context is known (`sized` did so already where the shapes were known while reading); the claims whose
+        meaning that changes say so (depends_on_reading)."""
+        if not ctx.numerator:
+            return
+        typer = Typer(ctx)
+        for name, d in list(ctx.definitions.items()):
+            named = d.expr.arg if isinstance(d.expr, ir.Transpose) and d.expr.implied else d.expr   # (by `sized`)
+            if isinstance(named, ir.Deriv) and is_jacobian(typer, named):
+                # Its name would stand for a value the engines read as a name for a derivative, not for a
+                # transposed one: not read, rather than read in the wrong layout.
+                b, st = self._where.get(name, (blocks[0], None))
+                self.errors.append(self.error(
+                    b, f"{name} names a Jacobian, {to_latex(named)}; under `Jacobians: numerator layout` a name "
+                       "for a Jacobian is not read", st.parts[0] if st is not None else None,
+                    "write the derivative itself where the name is used"))
+                continue
+            d.expr = numerator_layout(d.expr, typer)
+        for c in ctx.claims:
+            if c.lhs is None:
+                continue
+            c.lhs, c.rhs = numerator_layout(c.lhs, typer), numerator_layout(c.rhs, typer)
+            if has_implied(c.lhs) or has_implied(c.rhs) or c.id in self._numerator_copies:
+                c.depends_on_reading = True
+                note = ("a Jacobian of columns is read in numerator layout, entry [i, j] = $\\partial a_i / "
+                        "\\partial b_j$ (Jacobians:)")
+                c.reading = f"{c.reading} {note}".strip() if note not in c.reading else c.reading
+        for alg in ctx.algorithms.values():
+            alg.updates = tuple(replace(u, target=numerator_layout(u.target, typer), rhs=numerator_layout(u.rhs, typer))
+                                for u in alg.updates)
+            alg.corrections = {k: replace(u, target=numerator_layout(u.target, typer),
+                                          rhs=numerator_layout(u.rhs, typer)) for k, u in alg.corrections.items()}
 
     def shape_annotations(self, ctx: ir.Context) -> dict:
         """A quantity both declared and defined (h_t \\in R^H, h_t := ...; dy \\in R^K, dy := ∂L/∂y of a defined
@@ -902,6 +965,10 @@ class _Builder:
         """Every \\mathbf{1} given its size from the expressions around it (shapes.size_ones), and a side
         written `0` against a column or a matrix read as the zero of that shape (∂L/∂x = 0)."""
         from ..form.shapes import IllTyped, size_ones
+        if ctx.numerator:
+            # Before \mathbf{1} is sized: its size is fixed by the Jacobian's shape in the declared layout.
+            typer = Typer(ctx)
+            exprs = [numerator_layout(e, typer) for e in exprs]
         try:
             return _zeros_shaped(ctx, size_ones(ctx, exprs))
         except IllTyped as e:
@@ -991,6 +1058,8 @@ class _Builder:
                 self.ids.discard(cid)
                 cid = self.unique_id(ident + (f"-{k}" if m > 1 else ""))
                 label = (tag or f"{b.heading or ctx.title}, {self.where(b.line)}") + (f" [{k}/{m}]" if m > 1 else "")
+            if b.line in self._copy_jacobians:
+                self._numerator_copies.add(cid)
             latex = _link_latex(st.latex, n, len(links) if several else 1, st)
             source = self.source(b, st)
             source.latex = latex
@@ -1009,6 +1078,12 @@ def is_entries_line(exprs: list) -> bool:
         return isinstance(n, (MatrixEntryMark, DeltaMark, BasisMark)) or (
             isinstance(n, Entry) and n.derivative and any(isinstance(x, Entry) for x in n.arg.of.walk()))
     return any(marks(n) for e in exprs for n in e.walk())
+
+
+def _shape_in(ctx: ir.Context):
+    """The shape of an expression in the context as far as it is known (a copy's Jacobian under a declared
+    numerator layout: of a column, transposed; of a scalar, not)."""
+    return lambda e: Typer(ctx).infer(e)
 
 
 def _rows_of_links(rows, links) -> list[tuple]:
@@ -1105,6 +1180,8 @@ def parse_statement(latex: str, ctx: ir.Context) -> tuple[ir.Expr, ir.Expr]:
     builder = _Builder(latex, "<statement>")
     resolver = Resolver(Scope.of(ctx), lambda msg, node, hint="": builder.error(raw, msg, node, hint))
     resolver.definitions = ctx.definitions
+    if ctx.numerator:                     # read in the layout the context declares, as the file's lines are
+        resolver.shape = _shape_in(ctx)
     try:
         lhs, rhs = (resolver.expr(e) for e in block.statements[0].parts)
     except DerivationError as first:
@@ -1114,6 +1191,9 @@ def parse_statement(latex: str, ctx: ir.Context) -> tuple[ir.Expr, ir.Expr]:
             raise first from None
         lhs, rhs = read
     from ..form.shapes import IllTyped, size_ones
+    if ctx.numerator:
+        typer = Typer(ctx)
+        lhs, rhs = numerator_layout(lhs, typer), numerator_layout(rhs, typer)
     try:
         lhs, rhs = size_ones(ctx, [lhs, rhs])
     except IllTyped as e:

@@ -327,6 +327,10 @@ class Resolver(ir.Visitor):
         self.entry_used: set[str] = set()   # those a line uses freely (one at most: x_i = y_j is no column line)
         self.definitions: dict = {}   # the context's definitions so far (the reader's): copies are written out
         self.copies_used: set = set()  # the copies (W^{(t)}) a line was read through, said next to it
+        # Under `> Jacobians: numerator layout`: the shape of an expression in the context so far (the reader's),
+        # and whether a line's copy Jacobian was read transposed (said next to it).
+        self.shape = None
+        self.transposed_copies = False
         self.checks: list = []        # (node, "scalar" | "column"): shapes a sum over entries needs (entrywise)
 
     def entry_letters(self) -> set[str]:
@@ -741,12 +745,29 @@ class Resolver(ir.Visitor):
         if isinstance(num, Entry) and not num.derivative and isinstance(num.arg, ir.Ref) and num.arg.time == time:
             return EntryGrad(num.arg, wrt, True, span=node.span)
         if isinstance(num, ir.Ref) and num.time == time and num.name in self.scope.sequences:
-            return self.local(num, wrt, time, None, node)
+            return self.in_layout(num, self.local(num, wrt, time, None, node), node)
         raise self.err(f"the copy {copy} of {wrt.name} (its use at step {time}) is read only in the derivative of "
                        f"a quantity at step {time}: \\frac{{\\partial h^{{({time})}}}}{{\\partial {copy}}} or "
                        f"\\sum_i (...) \\nabla_{{{copy}}} h_i^{{({time})}}", node,
                        f"differentiate with respect to {wrt.name} itself: \\nabla_{{{wrt.name}}} L = \\sum_t "
                        f"(the term of step t)")
+
+    def in_layout(self, of: ir.Ref, jacobian: ir.Expr, node) -> ir.Expr:
+        """A copy's written-out Jacobian (denominator layout) in the layout the context declares: under
+        `> Jacobians: numerator layout` the transpose, for a column `of`; a scalar's gradient is unchanged."""
+        if self.shape is None:
+            return jacobian
+        from ..form.shapes import IllTyped, is_scalar_shape
+        try:
+            shape = self.shape(of)
+        except IllTyped:
+            raise self.err(f"the shape of {of.name} is not known on this line: under `Jacobians: numerator layout` "
+                           f"it says whether the derivative is a Jacobian (read transposed) or a gradient", node,
+                           f"declare what {of.name} is computed from above this line") from None
+        if is_scalar_shape(shape):
+            return jacobian
+        self.transposed_copies = True
+        return ir.Transpose(jacobian, "\\top")
 
     def local(self, of: ir.Ref, wrt: ir.Ref, time: ir.Time, g, node, copy=True):
         """Σ_i g_i ∂of_i/∂wrt through wrt's use at the step (g None: the Jacobian), written out (copies.py)."""
