@@ -300,12 +300,14 @@ def every_entry(ctx: ir.Context, claim: ir.Claim, sizes: dict, drawn: dict) -> l
 
 
 def reach(claim: ir.Claim) -> int:
-    out = 0
+    out = conditions = 0
     for side in (claim.lhs, claim.rhs):
         for n in side.walk():
             if isinstance(n, ir.Ref) and n.time is not None and n.time.var == "t":
                 out = max(out, abs(n.time.offset))
-    return out
+            if isinstance(n, ir.StepIf):           # 1[t = 3] 1[t = T - 3] holds together at T = 6 only
+                conditions += abs(n.left.offset) + abs(n.right.offset)
+    return max(out, conditions)
 
 
 def truth(ctx: ir.Context, claim: ir.Claim, seed: int = 0, points: int = 2) -> tuple[str, str]:

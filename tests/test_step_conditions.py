@@ -38,6 +38,9 @@ LINES = [  # dh_t = ...
     rf"\mathbb{{1}}[t = T] V^{{\top}} (p - e_k) + \mathbb{{1}}[t < T - 1] {BACK}",     # not at t = T - 1
     rf"\mathbb{{1}}[t = T] V^{{\top}} (p - e_k) + \mathbb{{1}}[t \ne 2] {BACK}",      # not at t = 2
     rf"\mathbb{{1}}[t = T] V^{{\top}} (p - e_k) + \mathbb{{1}}[t + 1 \le T] {BACK}",
+    rf"\mathbb{{1}}[t = T] V^{{\top}} (p - e_k) + {BACK} - \mathbb{{1}}[t = 3] \mathbb{{1}}[t = T - 3] {BACK}",  # T = 6
+    rf"\mathbb{{1}}[t = T] V^{{\top}} (p - e_k) + {BACK} - \mathbb{{1}}[t = 1] \mathbb{{1}}[t = T - 1] {BACK}",  # T = 2
+    rf"\mathbb{{1}}[t = T] V^{{\top}} (p - e_k) + {BACK} - \mathbb{{1}}[t = 2] \mathbb{{1}}[t = 1] {BACK}",      # never
     r"\mathbb{1}[t = T] V^{\top} (p - e_k)",
     r"V^{\top} (p - e_k)",
 ]
@@ -62,6 +65,27 @@ def test_a_line_with_a_condition_between_steps_is_proved_exactly_when_it_holds(l
     if truth == "true":
         assert structural is not None and structural.verdict == PROVED, structural
         assert explicit.prove(ctx, claim).verdict != REFUTED
+    else:
+        assert truth == "false", where
+        assert structural is None or structural.verdict != PROVED, structural
+        assert explicit.prove(ctx, claim).verdict == REFUTED
+
+
+SUMS = [  # dL/dU = ...
+    r"\sum_{t=1}^{T} ((1 - h_t^2) \circ dh_t) x_t^{\top}",
+    r"\sum_{t=1}^{T} ((1 - h_t^2) \circ dh_t) x_t^{\top} - \sum_{t=1}^{T} \mathbb{1}[t = 2] \mathbb{1}[t = T - 2] "
+    r"((1 - h_t^2) \circ dh_t) x_t^{\top}",                                                        # false at T = 4
+    r"\sum_{t=1}^{T} \mathbb{1}[t > 1] ((1 - h_t^2) \circ dh_t) x_t^{\top}",                         # false at t = 1
+]
+
+
+@pytest.mark.parametrize("line", SUMS)
+def test_a_sum_over_steps_with_conditions_is_proved_exactly_when_it_holds(line, no_quick_look):
+    ctx, claim = _claim(MANY_TO_ONE, f"\\frac{{\\partial L}}{{\\partial U}} = {line}")
+    truth, where = fd.truth(ctx, claim)
+    structural = recurrence.prove(ctx, claim)
+    if truth == "true":
+        assert structural is not None and structural.verdict == PROVED, structural
     else:
         assert truth == "false", where
         assert structural is None or structural.verdict != PROVED, structural

@@ -262,7 +262,15 @@ def reach(claim: ir.Claim) -> int:
                     constants.append(at.offset)
                 elif at.var == "T":
                     constants.append(-at.offset)
-    return max(max(offsets) - min(offsets), max(constants))
+    return max(max(offsets) - min(offsets), max(constants), _condition_reach(claim))
+
+
+def _condition_reach(claim: ir.Claim) -> int:
+    """The longest sequence at which the claim's conditions between steps can first hold together (1[t = 3]
+    1[t = T - 3] at T = 6): the sum of their offsets, at most FARTHEST."""
+    total = sum(abs(x.offset) for side in (claim.lhs, claim.rhs) for n in side.walk() if isinstance(n, ir.StepIf)
+                for x in (n.left, n.right))
+    return min(total, FARTHEST)
 
 
 def longer_sequences(ctx: ir.Context, claim: ir.Claim) -> list[dict]:
@@ -274,6 +282,8 @@ def longer_sequences(ctx: ir.Context, claim: ir.Claim) -> list[dict]:
     # A line that reads far ahead (dh_{t+8}) is exact until its far step falls inside the sequence: look
     # just past its reach too (T = reach + 1, + 2), up to FARTHEST.
     lengths += [T for T in (reach(claim) + 1, reach(claim) + 2) if LONGEST < T <= FARTHEST]
+    # conditions between steps: every length up to where they can first hold together, and one past it
+    lengths += [T for T in range(LONGEST + 1, _condition_reach(claim) + 2) if T <= FARTHEST and T not in lengths]
     return [{**twos, "T": T} for T in lengths]
 
 

@@ -139,6 +139,9 @@ class Steps(Entries):
         self.env = {"t": 0}
         self.d0, self.d1, self.floor, self.K, self.K_lo = d0, d1, floor, K, K_lo
         self.ceiling = K                # forward quantities are opened at steps floor..ceiling only
+        # The cases' reach (prove): "far from T" (d1 None) is every d1 > reach, "far from 1" every d0 >= reach_back;
+        # None while the first look gathers them.  A condition between steps is decided only within them.
+        self.reach = self.reach_back = None
         self.recording = True          # the steps the claim itself reads (not the local Jacobians')
         self.read: set = set()         # offsets the expressions read
         self.adjoint_offsets: set = set()
@@ -190,6 +193,11 @@ class Steps(Entries):
         if ka == "t":
             if self.recording:
                 self.read.add(xa - xb)
+            far = self.d1 is None if kb == "T" else self.d0 is None
+            if far and (self.reach if kb == "T" else self.reach_back) is not None and \
+                    (xa - xb > self.reach if kb == "T" else xa - xb < -self.reach_back):
+                # (a condition met only beyond the cases, 1[t = 3] 1[t = T - 3] at T = 6: no case has it)
+                raise NotApplicable("a condition between steps farther from an end than the cases reach")
             if kb == "T":
                 return -1 if self.d1 is None else xa - xb - self.d1
             return 1 if self.d0 is None else 1 + self.d0 + xa - xb
@@ -938,14 +946,29 @@ def _difference(ix: Steps, lhs, rhs, i, j, summed):
     return left - right
 
 
-def _build(ctx, pair, summed, d0, d1, floor, K, K_lo=0, ceiling=None):
+def _build(ctx, pair, summed, d0, d1, floor, K, K_lo=0, ceiling=None, reach_back=None):
     """(the index form, the difference of the two sides' entries [i, j]) at one position, adjoints unopened."""
     lhs, rhs = pair
     ix = Steps(ctx, d0, d1, floor, K, K_lo)
     ix.ceiling = max(K, ceiling if ceiling is not None else K)
+    ix.reach, ix.reach_back = ceiling, reach_back
     ra, ca = ix.shape(lhs)
     i, j = ix.index("i", ra), ix.index("j", ca)
     return ix, _difference(ix, lhs, rhs, i, j, summed)
+
+
+def _condition_offsets(pair) -> set:
+    """The offsets Steps.step_difference reads for each condition between steps of the two sides: t + x against
+    T + y or a step c reads x - y or x - c (a sum's variable stands for t, as its summands are compared)."""
+    out = set()
+    for side in pair:
+        for n in side.walk():
+            if not isinstance(n, ir.StepIf):
+                continue
+            a, b = (n.left, n.right) if n.left.var not in (None, "T") else (n.right, n.left)
+            if a.var not in (None, "T") and b.var in (None, "T"):
+                out.add(a.offset - b.offset)
+    return out
 
 
 def _zero(ix: Steps, d) -> bool:
@@ -1275,6 +1298,7 @@ def prove(ctx: ir.Context, claim: ir.Claim) -> Outcome | None:
             look, _ = _build(ctx, pair, summed, start, end, 0, 0)
             K = max(look.adjoint_offsets | {lo.hi for lo in look.losses.values() if lo.hi is not None and lo.hi < FAR}
                     | {lo.lo - 1 for lo in look.losses.values() if lo.lo is not None and lo.lo < FAR} | {0})
+            look.read |= _condition_offsets(pair)     # (a condition the first look skipped, behind a zero factor)
             floor = min(look.read | {0})
             K_lo = min(look.adjoint_offsets | {0})
             reach_back, reach = max(0, -floor), max(look.read | {K, 0})
@@ -1287,7 +1311,7 @@ def prove(ctx: ir.Context, claim: ir.Claim) -> Outcome | None:
             d1s = [end] if anchor == "end" else [None, *range(reach + 1)]
             for d0, d1 in itertools.product(d0s, d1s):
                 cases += 1
-                if not _holds(*_build(ctx, pair, summed, d0, d1, floor, K, K_lo, reach), deadline):
+                if not _holds(*_build(ctx, pair, summed, d0, d1, floor, K, K_lo, reach, reach_back), deadline):
                     return Outcome(INCONCLUSIVE, METHOD, sizes,
                                    f"the adjoint equations do not reduce the difference to zero {_position(d0, d1)} "
                                    "(this engine never refutes; the explicit engine decides)")

@@ -551,6 +551,7 @@ class Hoisted(ir.Expr):
 
 
 ALL = ("all",)          # a step variable standing for every step 1..T at once
+CONDITION = "float("    # the code of a condition between steps, a number: never transposed (_rows)
 LOOP = ("loop",)        # the step variable is the loop's `t`
 
 
@@ -744,7 +745,7 @@ class Emitter:
                 return str(pos[1] + time.offset)
             raise Unsupported("a condition between steps over every step at once")
         op = {"=": "==", "\\ne": "!=", "\\le": "<=", "\\ge": ">="}.get(e.relation, e.relation)
-        return Val(f"float({step(e.left)} {op} {step(e.right)})", SHARED)
+        return Val(f"{CONDITION}{step(e.left)} {op} {step(e.right)})", SHARED)
 
     def _v_Ones(self, e, env):
         return Val(f"np.ones(({size_code(e.size)}, 1), dtype)", SHARED)
@@ -785,6 +786,8 @@ class Emitter:
 
     def _v_Transpose(self, e, env):
         v = self.value(e.arg, env)
+        if v.kind == SHARED and self.scalar(e.arg):
+            return v                          # a scalar is its own transpose (float(t < T) has no .T)
         if v.kind == SHARED:
             return Val(f"{_paren(v.code)}.T", SHARED)
         if v.kind == OUTER:
@@ -1124,7 +1127,7 @@ def reduce_shared(g: Val, shape: str) -> str:
 
 def _rows(v: Val, kind: str) -> str:
     """v's code where it meets a per-example value: a shared column (a bias) as a row, b.T."""
-    if v.kind == SHARED and kind != SHARED and not re.fullmatch(r"[-\d.]+", v.code):
+    if v.kind == SHARED and kind != SHARED and not re.fullmatch(r"[-\d.]+", v.code) and not v.code.startswith(CONDITION):
         return f"{_paren(v.code)}.T"
     return v.code
 
