@@ -73,8 +73,8 @@ def test_a_line_with_a_condition_between_steps_is_proved_exactly_when_it_holds(l
 
 SUMS = [  # dL/dU = ...
     r"\sum_{t=1}^{T} ((1 - h_t^2) \circ dh_t) x_t^{\top}",
-    r"\sum_{t=1}^{T} ((1 - h_t^2) \circ dh_t) x_t^{\top} - \sum_{t=1}^{T} \mathbb{1}[t = 2] \mathbb{1}[t = T - 2] "
-    r"((1 - h_t^2) \circ dh_t) x_t^{\top}",                                                        # false at T = 4
+    (r"\sum_{t=1}^{T} ((1 - h_t^2) \circ dh_t) x_t^{\top} - \sum_{t=1}^{T} \mathbb{1}[t = 2] \mathbb{1}[t = T - 2] "
+    r"((1 - h_t^2) \circ dh_t) x_t^{\top}"),                                                        # false at T = 4
     r"\sum_{t=1}^{T} \mathbb{1}[t > 1] ((1 - h_t^2) \circ dh_t) x_t^{\top}",                         # false at t = 1
 ]
 
@@ -215,3 +215,40 @@ def test_negation_and_implication_of_conditions_agree_with_every_step(a):
     assert all(ir.negated(a).holds(v) != a.holds(v) for v in grid)
     for b in CONDITIONS:
         assert ir.implies(a, b) == all(b.holds(v) for v in grid if a.holds(v)), (a, b)
+
+
+MORE_CASES = [  # dh_t - (what h_{t+1} passes back) = ...
+    (r"\begin{cases} V^{\top} (p - e_k) & t = T \\ 0 & \text{otherwise} \end{cases}", True),
+    (r"\begin{cases} 0 & t > 1, t < T \\ V^{\top} (p - e_k) & t = T \\ 0 & \text{otherwise} \end{cases}", True),
+    (r"\begin{cases} V^{\top} (p - e_k) & t > 1 \text{ and } t = T \\ V^{\top} (p - e_k) & t = 1, t = T \\ "
+     r"0 & \text{otherwise} \end{cases}", True),
+    (r"\begin{cases} V^{\top} (p - e_k) & t > 1, t \le T \\ 0 & \text{otherwise} \end{cases}", False),
+    (r"\mathbb{1}_{\{t = T\}} V^{\top} (p - e_k)", True),
+]
+
+
+@pytest.mark.parametrize("line, _", MORE_CASES)
+def test_rows_of_zeros_and_of_several_conditions(line, _, no_quick_look):
+    ctx, claim = _claim(MANY_TO_ONE, f"dh_t - {BACK} = {line}")
+    truth, where = fd.truth(ctx, claim)
+    assert truth == ("true" if _ else "false"), where
+    structural = recurrence.prove(ctx, claim)
+    assert (structural is not None and structural.verdict == PROVED) == _, structural
+    if not _:
+        assert explicit.prove(ctx, claim).verdict == REFUTED
+    _, read = parse_statement(f"dh_t = {line}", ctx)
+    assert parse_statement(f"dh_t = {to_latex(read)}", ctx)[1] == read
+
+
+def test_a_condition_that_is_no_step_of_the_form_t_plus_k_is_an_error_not_a_subscript():
+    with pytest.raises(DerivationErrors) as e:
+        parse_derivation(MANY_TO_ONE + r"$$ dh_t = \mathbb{1}[T - t = 0] V^{\top} (p - e_k) $$" + "\n", "s.md")
+    (err,) = e.value.errors
+    assert "between two steps" in err.message and "subscript" not in err.message
+
+
+def test_a_counterexample_at_the_first_step_does_not_call_a_declared_initial_states_gradient_outside():
+    ctx, claim = _claim(MANY_TO_ONE, r"dh_{t-1} = W \left( (1 - h_t^2) \circ dh_t \right)")
+    out = explicit.prove(ctx, claim)
+    assert out.verdict == REFUTED
+    assert "dh_0" not in out.reason          # h_0 is declared: dh_0 is its gradient, inside the steps

@@ -145,9 +145,11 @@ def run_engines(engines, args: tuple, where: str, limit: float) -> dict:
                 outcome = engine(*args, budget=CROSS_CHECK_BUDGET) if cross_check else engine(*args)
         except TimeLimit:
             timed_out = timed_out or not cross_check
+            capped = name == "all T (recurrence)" and seconds == RECURRENCE_SECONDS
             outcome = Outcome(INCONCLUSIVE, name, [], f"stopped at the time limit of {seconds:g} s "
                                                         + ("(the cross-check of a proof)" if cross_check else
-                                                           "(verify --time-limit sets it; 0 for none)"))
+                                                           "(this engine's own; the explicit engine decides)" if capped
+                                                           else "(verify --time-limit sets it; 0 for none)"))
         except Exception as e:  # any engine bug: name the claim, never a verdict
             raise EngineCrash(f"{where}: the {name} engine failed: {type(e).__name__}: {e}"
                               f"{_where_raised(e)}") from e

@@ -639,8 +639,8 @@ def symbolic_type(ctx: ir.Context, claim: ir.Claim):
 def _outside(ctx: ir.Context, claim: ir.Claim, env: dict) -> str:
     """A note when the failing step makes the line read a quantity outside 1..T (zero by the semantics)."""
     T = env.get("T")
-    if T is None:
-        return ""
+    if T is None or any(isinstance(n, ir.StepIf) for side in (claim.lhs, claim.rhs) for n in side.walk()):
+        return ""           # (a line with conditions between steps says itself what holds at the ends)
     out = []
     free = {v for v in ir.time_vars(claim.lhs) | ir.time_vars(claim.rhs) if env.get(v) is not None}
 
@@ -652,7 +652,7 @@ def _outside(ctx: ir.Context, claim: ir.Claim, env: dict) -> str:
             return             # read under a condition that does not hold at this step: not read
         if isinstance(node, ir.Ref) and node.time is not None and (node.time.var in free or node.time.var is None):
             step = node.time.at(env)
-            outside = step > T or step < 0 or (step == 0 and node.name + "_0" not in ctx.declarations)
+            outside = step > T or step < 0 or (step == 0 and _initial_name(ctx, node.name) not in ctx.declarations)
             if outside and (node.name, step) not in out:
                 out.append((node.name, step))
         for c in node.children():
@@ -664,6 +664,14 @@ def _outside(ctx: ir.Context, claim: ir.Claim, env: dict) -> str:
     names = ", ".join(f"{n}_{s}" for n, s in out)
     return (f" (at this step the line reads {names}, outside the steps 1..{T}: zero by the semantics of a "
             "derivation file; write it one step earlier to state it for every step)")
+
+
+def _initial_name(ctx: ir.Context, name: str) -> str:
+    """h_0 for h, and for dh := ∂L/∂h_t too: dh_0 is the gradient of the declared initial state h_0."""
+    d = ctx.definitions.get(name)
+    if d is not None and d.notation and isinstance(d.expr.wrt, ir.Ref):
+        name = d.expr.wrt.name
+    return name + "_0"
 
 
 def steps_of(claim: ir.Claim, T):

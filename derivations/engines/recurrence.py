@@ -1038,10 +1038,11 @@ def _holds_as_is(ix: Steps, d, deadline: float = float("inf")) -> bool:
 
 
 def _is_through_time(ctx, claim) -> bool:
-    """A derivative (or a name for one) or a sum over the steps: what the all-sizes engine leaves to others."""
+    """A derivative (or a name for one), a sum over the steps or a condition between steps: what the all-sizes
+    engine leaves to others."""
     for side in (claim.lhs, claim.rhs):
         for n in side.walk():
-            if isinstance(n, (ir.Deriv, ir.Sum)):
+            if isinstance(n, (ir.Deriv, ir.Sum, ir.StepIf)):
                 return True
             if isinstance(n, ir.Ref) and n.name in ctx.definitions and ctx.definitions[n.name].notation:
                 return True
@@ -1305,8 +1306,9 @@ def prove(ctx: ir.Context, claim: ir.Claim) -> Outcome | None:
             if look.layout.prev_step:
                 reach_back += 1          # the step before t + K_lo exists or not: one case more
             if reach > MAX_REACH or reach_back > MAX_REACH:
-                return Outcome(INCONCLUSIVE, METHOD, sizes, f"the line reads {max(reach, reach_back)} steps "
-                                                            f"away from t; this engine goes to {MAX_REACH}")
+                return Outcome(INCONCLUSIVE, METHOD, sizes, f"the line reads or compares steps "
+                                                            f"{max(reach, reach_back)} away from t; this engine goes to "
+                                                            f"{MAX_REACH}")
             d0s = [start] if anchor == "start" else [None, *range(reach_back)]
             d1s = [end] if anchor == "end" else [None, *range(reach + 1)]
             for d0, d1 in itertools.product(d0s, d1s):

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from fractions import Fraction
 
 from ..form import ir
+from .errors import DerivationError
 from .syntax import (
     SUM_OVER_ENTRIES,
     Args,
@@ -842,7 +843,10 @@ class Resolver(ir.Visitor):
             return x.value.denominator == 1
         if not is_time_like(x) or (isinstance(x, Name) and self.known(x.base)):
             return False
-        time = self.last_step(as_time(x, self.scope, self.err))
+        try:
+            time = self.last_step(as_time(x, self.scope, self.err))
+        except (DerivationError, ValueError):               # (whichever error the caller's factory makes)
+            return False                                    # T - t, 2t: no step of the form t + k
         return time.var is None or time.var in ("t", "T") or time.var in self.scope.bound
 
     def _Condition(self, node: Condition):
@@ -860,17 +864,32 @@ class Resolver(ir.Visitor):
         return ir.StepIf(left, node.relation, right, span=node.span, style=node.style)
 
     def _Cases(self, node: Cases):
-        """Each row's value times its condition and the negations of the rows above it (the first row that holds
-        gives the value; a negation the row's own condition implies is left out): [t = T] a + [t ≠ T] b."""
+        """Each row's value times its conditions and the negations of the rows above it (the first row that holds
+        gives the value; a negation the row's own conditions imply is left out): [t = T] a + [t ≠ T] b.  A row
+        whose value is 0 adds nothing (its conditions still rule out the rows below)."""
         terms, above = [], []
         for value, when in node.rows:
-            own = [self._Condition(when)] if when is not None else []
-            factors = own + [ir.negated(c) for c in above if not (own and ir.implies(own[0], ir.negated(c)))]
+            own = [self._Condition(c) for c in when] if when is not None else []
+            factors = list(own)
+            for conj in above:
+                if any(ir.implies(o, ir.negated(c)) for o in own for c in conj):
+                    continue                                # a row above that cannot hold where this one does
+                if len(conj) == 1:
+                    factors.append(ir.negated(conj[0]))
+                else:                                       # not (a and b): 1 - [a][b]
+                    both = conj[0]
+                    for c in conj[1:]:
+                        both = ir.MatMul(both, c, span=node.span)
+                    factors.append(ir.Add((ir.Number(Fraction(1)), ir.Neg(both)), span=node.span))
+            above.append(own)
             term = self.expr(value)
+            if isinstance(term, ir.Number) and term.value == 0:
+                continue
             for c in reversed(factors):
                 term = ir.MatMul(c, term, span=node.span)
             terms.append(term)
-            above += own
+        if not terms:
+            return ir.Number(Fraction(0), span=node.span)
         return terms[0] if len(terms) == 1 else ir.Add(tuple(terms), span=node.span)
 
     def _TimeSum(self, node: TimeSum):

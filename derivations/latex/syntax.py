@@ -108,7 +108,8 @@ class Condition(ir.Expr):
 
 @dataclass(frozen=True)
 class Cases(ir.Expr):
-    """\\begin{cases} a & t = T \\\\ b & \\text{otherwise} \\end{cases}: (value, Condition or None) rows."""
+    """\\begin{cases} a & t = T \\\\ b & \\text{otherwise} \\end{cases}: (value, conditions that all hold, or
+    None for otherwise) rows."""
     rows: tuple
     span: tuple | None = _span()
 
@@ -273,7 +274,7 @@ def syntax_children(n) -> tuple:
     if isinstance(n, Condition):
         return (n.left, n.right)
     if isinstance(n, Cases):
-        return tuple(x for row in n.rows for x in row if x is not None)
+        return tuple(x for value, when in n.rows for x in (value, *(when or ())))
     if isinstance(n, ir.Expr):
         return n.children()
     return ()
@@ -702,8 +703,10 @@ class ToSyntax(Transformer):
         value, when = [i for i in items if not (isinstance(i, Token) and i.type in ("COMMA", "PERIOD"))]
         if isinstance(when, Token):                                     # \text{otherwise}
             return (value, None)
-        (_, relation, left, right) = when
-        return (value, Condition(left, relation, right, span=_sp(meta)))
+        return (value, tuple(Condition(left, relation, right, span=_sp(meta)) for _, relation, left, right in when))
+
+    def conditions(self, meta, items):
+        return [i for i in items if isinstance(i, tuple)]
 
     def case_if(self, meta, items):
         return items[1]                                                  # \text{if } t = T: the condition
