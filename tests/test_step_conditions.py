@@ -220,8 +220,8 @@ def test_negation_and_implication_of_conditions_agree_with_every_step(a):
 MORE_CASES = [  # dh_t - (what h_{t+1} passes back) = ...
     (r"\begin{cases} V^{\top} (p - e_k) & t = T \\ 0 & \text{otherwise} \end{cases}", True),
     (r"\begin{cases} 0 & t > 1, t < T \\ V^{\top} (p - e_k) & t = T \\ 0 & \text{otherwise} \end{cases}", True),
-    (r"\begin{cases} V^{\top} (p - e_k) & t > 1 \text{ and } t = T \\ V^{\top} (p - e_k) & t = 1, t = T \\ "
-     r"0 & \text{otherwise} \end{cases}", True),
+    ((r"\begin{cases} V^{\top} (p - e_k) & t > 1 \text{ and } t = T \\ V^{\top} (p - e_k) & t = 1, t = T \\ "
+     r"0 & \text{otherwise} \end{cases}"), True),
     (r"\begin{cases} V^{\top} (p - e_k) & t > 1, t \le T \\ 0 & \text{otherwise} \end{cases}", False),
     (r"\mathbb{1}_{\{t = T\}} V^{\top} (p - e_k)", True),
 ]
