@@ -743,7 +743,9 @@ class Emitter:
                 return f"t{_plus(time.offset)}"
             if pos is not None and pos[0] == "fixed":
                 return str(pos[1] + time.offset)
-            raise Unsupported("a condition between steps over every step at once")
+            raise Unsupported("a condition between steps in a definition, the loss or a sum over the steps: the "
+                              "generated code reads a condition only in a line of a loop over the steps (a "
+                              "backward recurrence such as dh_t = 1[t = T] ...)")
         op = {"=": "==", "\\ne": "!=", "\\le": "<=", "\\ge": ">="}.get(e.relation, e.relation)
         return Val(f"{CONDITION}{step(e.left)} {op} {step(e.right)})", SHARED)
 
