@@ -821,8 +821,12 @@ def value_forms(ctx: ir.Context, claim: ir.Claim) -> list:
 
 def derived_forms(ctx: ir.Context, claim: ir.Claim) -> list:
     """Every right-hand side worth proving for the claim's left-hand side, best first: the derived gradient or
-    Jacobian for a derivative (or a name for one), else the value forms of a defined quantity (`value_forms`)."""
-    if claim.lhs is None or subject(ctx, claim.lhs) is None:
+    Jacobian for a derivative (or a name for one, or what the link before says is one), a line of entries', else
+    the value forms of a defined quantity (`value_forms`)."""
+    if claim.lhs is None:
+        return []
+    entries = claim.indices or isinstance(claim.lhs, (ir.MatrixEntry, ir.Component))
+    if not entries and subject(ctx, claim.lhs) is None and chain_subject(ctx, claim) is None:
         return value_forms(ctx, claim)
     rhs = derived_rhs(ctx, claim)
     return [] if rhs is None else [rhs]

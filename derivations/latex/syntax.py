@@ -700,13 +700,16 @@ class ToSyntax(Transformer):
         return Cases(tuple(r for r in items if isinstance(r, tuple)), span=_sp(meta))
 
     def case_row(self, meta, items):
-        value, when = [i for i in items if not (isinstance(i, Token) and i.type in ("COMMA", "PERIOD"))]
-        if isinstance(when, Token):                                     # \text{otherwise}
+        value, when = [i for i in items if not (isinstance(i, Token) and i.type == "COMMA")]
+        if when is None:                                                # \text{otherwise}
             return (value, None)
         return (value, tuple(Condition(left, relation, right, span=_sp(meta)) for _, relation, left, right in when))
 
     def conditions(self, meta, items):
         return [i for i in items if isinstance(i, tuple)]
+
+    def otherwise(self, meta, items):
+        return None
 
     def case_if(self, meta, items):
         return items[1]                                                  # \text{if } t = T: the condition
