@@ -252,3 +252,11 @@ def test_a_counterexample_at_the_first_step_does_not_call_a_declared_initial_sta
     out = explicit.prove(ctx, claim)
     assert out.verdict == REFUTED
     assert "dh_0" not in out.reason          # h_0 is declared: dh_0 is its gradient, inside the steps
+
+
+def test_a_condition_far_away_is_read_and_never_proved_beyond_the_cases():
+    # (ir.implies checks conditions step by step: past a bound it keeps the negation instead of checking)
+    ctx, claim = _claim(MANY_TO_ONE, r"dh_t = \begin{cases} V^{\top} (p - e_k) & t < T - 99999 \\ "
+                                     r"0 & t \ge T - 99999 \\ 0 & \text{otherwise} \end{cases}")
+    out = recurrence.prove(ctx, claim)
+    assert out is None or out.verdict != PROVED
