@@ -260,3 +260,16 @@ def test_a_condition_far_away_is_read_and_never_proved_beyond_the_cases():
                                      r"0 & t \ge T - 99999 \\ 0 & \text{otherwise} \end{cases}")
     out = recurrence.prove(ctx, claim)
     assert out is None or out.verdict != PROVED
+
+
+def test_a_derived_line_uses_the_files_name_for_a_backward_pass_expression():
+    from pathlib import Path
+
+    from derivations.running.runner import load_document
+    doc = load_document(Path(__file__).parent / "derivations" / "last_step_condition.md")
+    ctx, claim = doc.parsed["dh-no-condition"]
+    derived = derived_rhs(ctx, claim)
+    assert ir.Ref("da", ir.Time("t", 1)) in ir.refs(derived)           # da_{t+1}, as the file names it
+    right = dataclasses.replace(claim, rhs=derived)
+    assert fd.truth(ctx, right)[0] == "true"
+    assert recurrence.prove(ctx, right).verdict == PROVED

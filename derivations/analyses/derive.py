@@ -665,6 +665,50 @@ def left_nested(e: ir.Expr) -> ir.Expr:
     return ir.transform(e, fn)
 
 
+def with_backward_names(ctx: ir.Context, e: ir.Expr) -> ir.Expr:
+    """e with each part that is the file's name for a backward-pass expression at some step written as that
+    name (da_{t+1} for (1 - h_{t+1}^2) ∘ dh_{t+1} where da_t := (1 - h_t^2) ∘ dh_t): the file's own words.
+    Parts compare by their normal forms, ∘ in either order and diag(u) v as u ∘ v."""
+    names = {n: d for n, d in ctx.definitions.items() if not d.notation and n not in ctx.declarations
+             and d.target.time is not None and d.target.time.var is not None and ir.has_derivative(ctx, d.expr)}
+    if not names:
+        return e
+    typer = Typer(ctx)
+
+    def canon(x):
+        def fn(n):
+            if isinstance(n, ir.MatMul) and isinstance(n.left, ir.Diag):
+                try:
+                    column = typer.eq(typer.infer(n.right)[1], 1)
+                except IllTyped:
+                    column = False
+                if column:
+                    n = ir.Hadamard(n.left.arg, n.right)
+            if isinstance(n, ir.Hadamard):
+                return ir.Hadamard(*sorted((n.left, n.right), key=repr))
+            return n
+        return ir.transform(normal_form(ctx, x), fn)
+
+    def named(x):
+        steps = {r.time for r in ir.refs(x) if r.time is not None and r.time.var is not None}
+        if not steps or isinstance(x, ir.Ref):
+            return None
+        for name, d in names.items():
+            for step in steps:
+                body = _at(d, step)
+                if body is not None and canon(body) == canon(x):
+                    return ir.Ref(name, step)
+        return None
+
+    def fold(x):
+        if isinstance(x, ir.MatMul) and isinstance(x.left, ir.MatMul) and not x.norm and not x.left.norm:
+            inner = named(ir.MatMul(x.left.right, x.right, x.dot))   # W^T diag(u) v, left-nested: W^T (diag(u) v)
+            if inner is not None:
+                return ir.MatMul(x.left.left, inner, x.dot)
+        return named(x) or x
+    return ir.transform(e, fold)
+
+
 def aligned(derived: ir.Expr, written: ir.Expr, ctx: ir.Context) -> ir.Expr:
     """The derived terms in the order of the author's terms they match (equal once names are opened), the
     others after; a sum over the steps written as the author writes it (\\sum_t or \\sum_{t=1}^{T})."""
@@ -738,7 +782,7 @@ def derived_rhs(ctx: ir.Context, claim: ir.Claim):
             return None if out is None or IDENTITY in ir.refs(out) else aligned(out, claim.rhs, ctx)
         if of.time is not None and ctx.held_fixed:
             return None                   # a loss at a step with the earlier steps held fixed: not derived here
-        return aligned(d.equation(wrt), claim.rhs, ctx)
+        return aligned(with_backward_names(ctx, d.equation(wrt)), claim.rhs, ctx)
     except (Unsupported, IllTyped, KeyError, RecursionError):
         return None
 
