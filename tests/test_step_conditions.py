@@ -51,15 +51,9 @@ def _claim(head, line):
     return ctx, ctx.claims[-1]
 
 
-@pytest.fixture
-def no_quick_look(monkeypatch):
-    """The structural engine alone: its numeric shortcut for wrong lines switched off."""
-    monkeypatch.setattr(recurrence, "_differs_at_numbers", lambda ctx, claim: False)
-
-
-@pytest.mark.parametrize("line", LINES)
-def test_a_line_with_a_condition_between_steps_is_proved_exactly_when_it_holds(line, no_quick_look):
-    ctx, claim = _claim(MANY_TO_ONE, f"dh_t = {line}")
+def _verdicts_follow_the_truth(ctx, claim):
+    """fd.truth decides the line; the structural engine proves it exactly when it is true, and the explicit
+    engine refutes it exactly when it is false."""
     truth, where = fd.truth(ctx, claim)
     structural = recurrence.prove(ctx, claim)
     if truth == "true":
@@ -69,6 +63,18 @@ def test_a_line_with_a_condition_between_steps_is_proved_exactly_when_it_holds(l
         assert truth == "false", where
         assert structural is None or structural.verdict != PROVED, structural
         assert explicit.prove(ctx, claim).verdict == REFUTED
+
+
+@pytest.fixture
+def no_quick_look(monkeypatch):
+    """The structural engine alone: its numeric shortcut for wrong lines switched off."""
+    monkeypatch.setattr(recurrence, "_differs_at_numbers", lambda ctx, claim: False)
+
+
+@pytest.mark.parametrize("line", LINES)
+def test_a_line_with_a_condition_between_steps_is_proved_exactly_when_it_holds(line, no_quick_look):
+    ctx, claim = _claim(MANY_TO_ONE, f"dh_t = {line}")
+    _verdicts_follow_the_truth(ctx, claim)
 
 
 SUMS = [  # dL/dU = ...
@@ -82,14 +88,7 @@ SUMS = [  # dL/dU = ...
 @pytest.mark.parametrize("line", SUMS)
 def test_a_sum_over_steps_with_conditions_is_proved_exactly_when_it_holds(line, no_quick_look):
     ctx, claim = _claim(MANY_TO_ONE, f"\\frac{{\\partial L}}{{\\partial U}} = {line}")
-    truth, where = fd.truth(ctx, claim)
-    structural = recurrence.prove(ctx, claim)
-    if truth == "true":
-        assert structural is not None and structural.verdict == PROVED, structural
-    else:
-        assert truth == "false", where
-        assert structural is None or structural.verdict != PROVED, structural
-        assert explicit.prove(ctx, claim).verdict == REFUTED
+    _verdicts_follow_the_truth(ctx, claim)
 
 
 def test_the_truth_of_the_lines_is_not_all_one_way():
@@ -181,14 +180,7 @@ CASES = [  # dh_t = \begin{cases} ... \end{cases}
 @pytest.mark.parametrize("line", CASES)
 def test_a_line_by_cases_is_the_first_row_whose_condition_holds(line, no_quick_look):
     ctx, claim = _claim(MANY_TO_ONE, f"dh_t = {line}")
-    truth, where = fd.truth(ctx, claim)
-    structural = recurrence.prove(ctx, claim)
-    if truth == "true":
-        assert structural is not None and structural.verdict == PROVED, structural
-    else:
-        assert truth == "false", where
-        assert structural is None or structural.verdict != PROVED, structural
-        assert explicit.prove(ctx, claim).verdict == REFUTED
+    _verdicts_follow_the_truth(ctx, claim)
     _, read = parse_statement(f"dh_t = {line}", ctx)
     assert parse_statement(f"dh_t = {to_latex(read)}", ctx)[1] == read      # printed back as indicators
 
@@ -218,24 +210,19 @@ def test_negation_and_implication_of_conditions_agree_with_every_step(a):
 
 
 MORE_CASES = [  # dh_t - (what h_{t+1} passes back) = ...
-    (r"\begin{cases} V^{\top} (p - e_k) & t = T \\ 0 & \text{otherwise} \end{cases}", True),
-    (r"\begin{cases} 0 & t > 1, t < T \\ V^{\top} (p - e_k) & t = T \\ 0 & \text{otherwise} \end{cases}", True),
-    ((r"\begin{cases} V^{\top} (p - e_k) & t > 1 \text{ and } t = T \\ V^{\top} (p - e_k) & t = 1, t = T \\ "
-     r"0 & \text{otherwise} \end{cases}"), True),
-    (r"\begin{cases} V^{\top} (p - e_k) & t > 1, t \le T \\ 0 & \text{otherwise} \end{cases}", False),
-    (r"\mathbb{1}_{\{t = T\}} V^{\top} (p - e_k)", True),
+    r"\begin{cases} V^{\top} (p - e_k) & t = T \\ 0 & \text{otherwise} \end{cases}",
+    r"\begin{cases} 0 & t > 1, t < T \\ V^{\top} (p - e_k) & t = T \\ 0 & \text{otherwise} \end{cases}",
+    (r"\begin{cases} V^{\top} (p - e_k) & t > 1 \text{ and } t = T \\ V^{\top} (p - e_k) & t = 1, t = T \\ "
+     r"0 & \text{otherwise} \end{cases}"),
+    r"\begin{cases} V^{\top} (p - e_k) & t > 1, t \le T \\ 0 & \text{otherwise} \end{cases}",
+    r"\mathbb{1}_{\{t = T\}} V^{\top} (p - e_k)",
 ]
 
 
-@pytest.mark.parametrize("line, _", MORE_CASES)
-def test_rows_of_zeros_and_of_several_conditions(line, _, no_quick_look):
+@pytest.mark.parametrize("line", MORE_CASES)
+def test_rows_of_zeros_and_of_several_conditions(line, no_quick_look):
     ctx, claim = _claim(MANY_TO_ONE, f"dh_t - {BACK} = {line}")
-    truth, where = fd.truth(ctx, claim)
-    assert truth == ("true" if _ else "false"), where
-    structural = recurrence.prove(ctx, claim)
-    assert (structural is not None and structural.verdict == PROVED) == _, structural
-    if not _:
-        assert explicit.prove(ctx, claim).verdict == REFUTED
+    _verdicts_follow_the_truth(ctx, claim)
     _, read = parse_statement(f"dh_t = {line}", ctx)
     assert parse_statement(f"dh_t = {to_latex(read)}", ctx)[1] == read
 
