@@ -673,21 +673,25 @@ def with_backward_names(ctx: ir.Context, e: ir.Expr) -> ir.Expr:
              and d.target.time is not None and d.target.time.var is not None and ir.has_derivative(ctx, d.expr)}
     if not names:
         return e
-    typer = Typer(ctx)
+    typer, seen = Typer(ctx), {}
 
     def canon(x):
-        def fn(n):
-            if isinstance(n, ir.MatMul) and isinstance(n.left, ir.Diag):
-                try:
-                    column = typer.eq(typer.infer(n.right)[1], 1)
-                except IllTyped:
-                    column = False
-                if column:
-                    n = ir.Hadamard(n.left.arg, n.right)
-            if isinstance(n, ir.Hadamard):
-                return ir.Hadamard(*sorted((n.left, n.right), key=repr))
-            return n
-        return ir.transform(normal_form(ctx, x), fn)
+        """x's normal form, ∘ sorted, diag(u) v as u ∘ v; once per expression (every part meets every name)."""
+        if x not in seen:
+            seen[x] = ir.transform(normal_form(ctx, x), one_spelling)
+        return seen[x]
+
+    def one_spelling(n):
+        if isinstance(n, ir.MatMul) and isinstance(n.left, ir.Diag):
+            try:
+                column = typer.eq(typer.infer(n.right)[1], 1)
+            except IllTyped:
+                column = False
+            if column:
+                n = ir.Hadamard(n.left.arg, n.right)
+        if isinstance(n, ir.Hadamard):
+            return ir.Hadamard(*sorted((n.left, n.right), key=repr))
+        return n
 
     def named(x):
         steps = {r.time for r in ir.refs(x) if r.time is not None and r.time.var is not None}

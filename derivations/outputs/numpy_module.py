@@ -410,21 +410,13 @@ def _block_product(e: ir.Expr) -> ir.Expr:
 
 
 def _inline_blocks(ctx: ir.Context) -> ir.Context:
-    blocks = {n: d for n, d in _forward_defs(ctx).items() if isinstance(d.expr, ir.Block)}
-    if not blocks:
-        return ctx
+    blocks = {n for n, d in _forward_defs(ctx).items() if isinstance(d.expr, ir.Block)}
 
     def open_(e):
         if isinstance(e, ir.Ref) and e.name in blocks:
             return algorithm.opened(ctx, e)
         return _block_product(e)
-
-    def rewrite(e):
-        return None if e is None else ir.transform(e, open_)
-
-    definitions = {n: replace(d, expr=rewrite(d.expr)) for n, d in ctx.definitions.items() if n not in blocks}
-    claims = [replace(c, lhs=rewrite(c.lhs), rhs=rewrite(c.rhs)) for c in ctx.claims]
-    return replace(ctx, definitions=definitions, claims=claims)
+    return _without_names(ctx, blocks, lambda e: ir.transform(e, open_))
 
 
 def _inline_backward_names(ctx: ir.Context) -> ir.Context:
@@ -432,14 +424,19 @@ def _inline_backward_names(ctx: ir.Context) -> ir.Context:
     expression at its step (algorithm.inline): the backward pass computes it where it is read, the forward
     pass never."""
     names = {n for n, d in _forward_defs(ctx).items() if n not in ctx.declarations and ir.has_derivative(ctx, d.expr)}
+    return _without_names(ctx, names, lambda e: algorithm.inline(ctx, e))
+
+
+def _without_names(ctx: ir.Context, names: set, rewrite) -> ir.Context:
+    """The context without the definitions of `names`, every other definition and claim rewritten (each use of
+    a name written out by `rewrite`)."""
     if not names:
         return ctx
 
-    def rewrite(e):
-        return None if e is None else algorithm.inline(ctx, e)
-
-    definitions = {n: replace(d, expr=rewrite(d.expr)) for n, d in ctx.definitions.items() if n not in names}
-    claims = [replace(c, lhs=rewrite(c.lhs), rhs=rewrite(c.rhs)) for c in ctx.claims]
+    def fix(e):
+        return None if e is None else rewrite(e)
+    definitions = {n: replace(d, expr=fix(d.expr)) for n, d in ctx.definitions.items() if n not in names}
+    claims = [replace(c, lhs=fix(c.lhs), rhs=fix(c.rhs)) for c in ctx.claims]
     return replace(ctx, definitions=definitions, claims=claims)
 
 
